@@ -1,0 +1,1 @@
+//! On-disk signature probe (owned by the probe work; see the brief).

@@ -1,0 +1,12 @@
+//! phoenix-zfs: turns blank NVMe drives into the Phoenix OpenZFS layout of a Proxmox VE host.
+//!
+//! The crate is a pure core behind a thin shell: `inventory`, `matching`, `firmware`, `layout`,
+//! the parsers in `zfs` and `plan` are functions from data to data; only `runner` spawns processes.
+
+pub mod firmware;
+pub mod inventory;
+pub mod layout;
+pub mod matching;
+pub mod plan;
+pub mod size;
+pub mod zfs;
