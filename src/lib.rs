@@ -4,6 +4,7 @@
 //! the parsers in `zfs` and `plan` are functions from data to data; only `runner` spawns processes.
 
 pub mod firmware;
+pub mod glob;
 pub mod inventory;
 pub mod layout;
 pub mod matching;
