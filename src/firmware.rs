@@ -304,6 +304,40 @@ fn compare_revisions(a: &str, b: &str) -> Ordering {
     Ordering::Equal
 }
 
+/// The verdict on one drive chosen for a pool, for the plan, `detect` and the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DriveFirmware {
+    /// Kernel name (`nvme0n1`), to find the drive in the match report.
+    pub name: String,
+    pub drive: String,
+    pub serial: Option<String>,
+    pub model: String,
+    pub revision: String,
+    pub verdict: FirmwareVerdict,
+}
+
+/// Judges every NVMe drive of the inventory (not only the chosen ones: a bad drive left alone is
+/// still worth a line in `detect`).
+pub fn judge(inventory: &crate::inventory::Inventory, layout_rules: &[FirmwareRule]) -> Vec<DriveFirmware> {
+    inventory
+        .disks
+        .iter()
+        .filter(|d| d.transport == crate::inventory::Transport::Nvme)
+        .map(|d| {
+            let model = d.model.clone().unwrap_or_default();
+            let revision = d.firmware.clone().unwrap_or_default();
+            DriveFirmware {
+                name: d.name.clone(),
+                drive: d.describe(),
+                serial: d.serial.clone(),
+                verdict: verdict(&model, &revision, layout_rules),
+                model,
+                revision,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

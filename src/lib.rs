@@ -8,6 +8,7 @@ pub mod glob;
 pub mod inventory;
 pub mod layout;
 pub mod matching;
+pub mod observed;
 pub mod plan;
 pub mod size;
 pub mod zfs;

@@ -12,7 +12,7 @@ use std::fmt;
 use std::path::Path;
 use toml::Spanned;
 
-pub use validate::{layout_warnings, Warning};
+pub use validate::{layout_warnings, quota_overcommit, usable_estimate, Warning};
 
 /// The embedded default layout, exactly as `phoenix-zfs layout show` prints it.
 pub const DEFAULT_LAYOUT_TOML: &str = include_str!("default.toml");
