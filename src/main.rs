@@ -1,1 +1,175 @@
-fn main() {}
+//! phoenix-zfs command line: parses arguments, runs the library, turns results into output and
+//! the exit codes of DESIGN.md.
+
+mod render;
+
+use clap::{Parser, Subcommand};
+use phoenix_zfs::assess::{assess, Assessment, ZfsSource};
+use phoenix_zfs::inventory::HostRoot;
+use phoenix_zfs::layout::{layout_warnings, Layout, LayoutError, DEFAULT_LAYOUT_TOML};
+use phoenix_zfs::runner::{ReplayRunner, SystemRunner, Transcript};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit codes (DESIGN.md). 3, 4 and 5 mean nothing was changed on any disk.
+mod exit {
+    pub const UNEXPECTED: u8 = 1;
+    pub const USAGE: u8 = 2;
+}
+
+#[derive(Parser)]
+#[command(name = "phoenix-zfs", version, about = "Turns blank NVMe drives into the Phoenix OpenZFS layout of a Proxmox VE host")]
+struct Cli {
+    /// Read sys/, run/udev/, dev/ and proc/mounts under DIR instead of / (tests, recorded hosts).
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug). PHOENIX_ZFS_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inventory, probe results, matching and firmware verdicts; exit 3 when the drives do not fit.
+    Detect {
+        #[arg(long, value_name = "FILE")]
+        layout: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What apply would do, with warnings; changes nothing.
+    Plan {
+        #[arg(long, value_name = "FILE")]
+        layout: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// Allow wiping the drive with this serial (repeatable); shown as a planned action.
+        #[arg(long, value_name = "SERIAL")]
+        wipe: Vec<String>,
+    },
+    /// The layout: print the default, or validate a file.
+    Layout {
+        #[command(subcommand)]
+        command: LayoutCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LayoutCommand {
+    /// Print the embedded default layout as TOML (a valid layout file).
+    Show,
+    /// Validate a layout file; exit 2 with the file, line and key when it is invalid.
+    Check { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 });
+        }
+    };
+    init_logging(cli.verbose);
+    ExitCode::from(run(cli))
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PHOENIX_ZFS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn error(message: impl std::fmt::Display) {
+    eprintln!("phoenix-zfs: error: {message}");
+}
+
+fn load_layout(file: Option<&Path>) -> Result<Layout, LayoutError> {
+    match file {
+        Some(path) => Layout::load(path),
+        None => Ok(Layout::default_layout()),
+    }
+}
+
+fn run(cli: Cli) -> u8 {
+    let root = cli.root.clone().map(HostRoot).unwrap_or_else(HostRoot::live);
+    match cli.command {
+        Command::Layout { command: LayoutCommand::Show } => {
+            print!("{DEFAULT_LAYOUT_TOML}");
+            0
+        }
+        Command::Layout { command: LayoutCommand::Check { file } } => match Layout::load(&file) {
+            Ok(layout) => {
+                println!("{}: valid: {} pool(s), {} dataset(s)", file.display(), layout.pools.len(), layout.datasets.len());
+                for w in layout_warnings(&layout) {
+                    println!("warning[{}]: {}", w.code, w.message);
+                }
+                0
+            }
+            Err(e) => {
+                error(e);
+                exit::USAGE
+            }
+        },
+        Command::Detect { layout, json } => with_assessment(&root, layout.as_deref(), &[], |a| {
+            if json {
+                render::json(&render::detect_json(a));
+            } else {
+                render::detect(a);
+            }
+            a.plan.exit_code().unwrap_or(0)
+        }),
+        Command::Plan { layout, json, wipe } => with_assessment(&root, layout.as_deref(), &wipe, |a| {
+            if json {
+                render::json(&render::plan_json(a));
+            } else {
+                render::plan(a);
+            }
+            a.plan.exit_code().unwrap_or(0)
+        }),
+    }
+}
+
+/// Loads the layout, assesses the host, and hands the result to `show`.
+fn with_assessment(root: &HostRoot, layout: Option<&Path>, wipe: &[String], show: impl FnOnce(&Assessment) -> u8) -> u8 {
+    let layout = match load_layout(layout) {
+        Ok(l) => l,
+        Err(e) => {
+            error(e);
+            return exit::USAGE;
+        }
+    };
+    // A recorded host carries its ZFS transcripts in zfs-commands/; without them it has no ZFS.
+    let transcripts = root.path("zfs-commands");
+    let replay;
+    let zfs = if root.0 == Path::new("/") {
+        ZfsSource::Tools(&SystemRunner)
+    } else if transcripts.is_dir() {
+        match Transcript::load_dir(&transcripts) {
+            Ok(t) => {
+                replay = ReplayRunner::new(t);
+                ZfsSource::Tools(&replay)
+            }
+            Err(e) => {
+                error(format!("{}: {e}", transcripts.display()));
+                return exit::UNEXPECTED;
+            }
+        }
+    } else {
+        ZfsSource::Absent
+    };
+    match assess(root, &layout, zfs, wipe) {
+        Ok(a) => show(&a),
+        Err(e) => {
+            error(e);
+            exit::UNEXPECTED
+        }
+    }
+}

@@ -8,6 +8,7 @@ use crate::layout::{layout_warnings, quota_overcommit, Layout, PoolSpec, VdevLay
 use crate::matching::{Assignment, MatchProblem, MatchReport};
 use crate::observed::{DatasetKind, Observed};
 use crate::size;
+use crate::zfs::{self, Topology, TopologyKind};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -42,6 +43,29 @@ pub struct PropertyChange {
 }
 
 impl Action {
+    /// The one command that carries out this action.
+    pub fn argv(&self) -> Vec<String> {
+        let pairs = |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>();
+        match self {
+            Action::WipeDrive { path, .. } => vec!["wipefs".into(), "--all".into(), path.clone()],
+            Action::ImportPool { guid, .. } => zfs::zpool_import(&guid.to_string(), None, None),
+            Action::CreatePool { pool, vdev, devices, properties, filesystem_properties } => {
+                let kind = match vdev {
+                    VdevLayout::Single => TopologyKind::Single,
+                    VdevLayout::Mirror => TopologyKind::Mirror,
+                };
+                let topology = Topology { kind, devices: devices.clone() };
+                zfs::zpool_create(pool, &topology, &pairs(properties), &pairs(filesystem_properties))
+            }
+            Action::SetPoolProperty { pool, property, to, .. } => zfs::zpool_set(pool, property, to),
+            Action::CreateDataset { dataset, properties } => zfs::zfs_create(dataset, &pairs(properties)),
+            Action::SetDatasetProperties { dataset, changes } => {
+                let props: Vec<(String, String)> = changes.iter().map(|c| (c.property.clone(), c.to.clone())).collect();
+                zfs::zfs_set(dataset, &props)
+            }
+        }
+    }
+
     pub fn summary(&self) -> String {
         let props = |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
         match self {
@@ -319,7 +343,10 @@ fn hardware_aware_warnings(facts: &Facts) -> Vec<Warning> {
             });
         }
         warnings.retain(|w| !(w.code == "quota-overcommit" && w.subject == a.pool));
-        let what = format!("a {} of {} drive(s)", pool.vdev, size::decimal(smallest));
+        let what = match pool.vdev {
+            VdevLayout::Mirror => format!("a mirror of {} drives", size::decimal(smallest)),
+            VdevLayout::Single => format!("a single {} drive", size::decimal(smallest)),
+        };
         warnings.extend(quota_overcommit(facts.layout, pool, smallest, &what));
     }
     warnings

@@ -33,3 +33,9 @@ pub enum SignatureKind {
 pub fn probe(_head: &[u8], _tail: &[u8], _size: u64, _logical_block_size: u32) -> Vec<Signature> {
     Vec::new()
 }
+
+impl SignatureKind {
+    pub fn name(self) -> &'static str {
+        "unknown"
+    }
+}

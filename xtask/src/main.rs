@@ -1,6 +1,7 @@
 //! Developer tasks: `cargo xtask <task>`. Each task lives in its own module.
 
 mod dist;
+mod fixture_host;
 mod guest;
 mod util;
 
@@ -12,6 +13,8 @@ usage: cargo xtask <task>
 tasks:
   dist        build the static x86_64 musl binary into target/dist/phoenix-zfs
   guest       build (or reuse from cache) the QEMU guest image with OpenZFS
+  fixture-hosts [NAME...]
+              write the synthesized fixture hosts under tests/fixtures/hosts from their specs
 ";
 
 fn main() {
@@ -30,6 +33,7 @@ fn run() -> Result<()> {
     match task.as_str() {
         "dist" => dist::main(rest),
         "guest" => guest::main(rest),
+        "fixture-hosts" => fixture_host::main(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
