@@ -7,9 +7,13 @@
 
 mod dataset;
 mod error;
+mod import;
 mod property;
+mod report;
 mod state;
+mod status;
 mod units;
+mod vdev;
 mod zpool;
 
 pub use dataset::{
@@ -17,9 +21,13 @@ pub use dataset::{
     DATASET_LIST_COLUMNS,
 };
 pub use error::ParseError;
+pub use import::{parse_zpool_import_scan, ImportablePool};
 pub use property::{parse_property_table, PropertyRow, PropertySource, PROPERTY_COLUMNS};
+pub use report::ReportField;
 pub use state::VdevState;
+pub use status::{parse_zpool_status, PoolStatus};
 pub use units::{parse_zfs_size, same_zfs_size};
+pub use vdev::{VdevErrorCounts, VdevKind, VdevNode, VdevSections};
 pub use zpool::{
     parse_zpool_list, zpool_create, zpool_export, zpool_get_argv, zpool_import,
     zpool_import_forced, zpool_import_scan_argv, zpool_list_argv, zpool_set, zpool_status_argv,

@@ -51,6 +51,14 @@ pub fn same_zfs_size(a: &str, b: &str) -> bool {
     matches!((parse_zfs_size(a), parse_zfs_size(b)), (Some(x), Some(y)) if x == y)
 }
 
+/// A count as `zpool status` prints it: exact with `-p`, else abbreviated like "1.2K".
+pub(crate) fn parse_count(text: &str) -> Option<u64> {
+    if text == "none" {
+        return None;
+    }
+    parse_zfs_size(text)
+}
+
 fn number_parts(text: &str) -> IResult<&str, (&str, Option<&str>, &str)> {
     (
         digit0,

@@ -134,7 +134,7 @@ pub fn zpool_get_argv<P: AsRef<str>, S: AsRef<str>>(props: &[P], pools: &[S]) ->
 }
 
 /// `zpool status -P -p POOL...`: full vdev paths (/dev/disk/by-id/...-part1) and exact error
-/// counts, read by `parse_zpool_status`.
+/// counts, read by [`super::parse_zpool_status`].
 pub fn zpool_status_argv<S: AsRef<str>>(pools: &[S]) -> Vec<String> {
     let mut argv = strings(&["zpool", "status", "-P", "-p"]);
     argv.extend(pools.iter().map(|pool| pool.as_ref().to_string()));
@@ -142,7 +142,7 @@ pub fn zpool_status_argv<S: AsRef<str>>(pools: &[S]) -> Vec<String> {
 }
 
 /// `zpool import -d /dev/disk/by-id`: lists the pools that could be imported, without importing
-/// any; read by `parse_zpool_import_scan`.
+/// any; read by [`super::parse_zpool_import_scan`].
 pub fn zpool_import_scan_argv() -> Vec<String> {
     strings(&["zpool", "import", "-d", BY_ID_DIR])
 }
