@@ -7,6 +7,7 @@
 
 mod dataset;
 mod error;
+mod failure;
 mod import;
 mod property;
 mod report;
@@ -21,6 +22,7 @@ pub use dataset::{
     DATASET_LIST_COLUMNS,
 };
 pub use error::ParseError;
+pub use failure::{classify_stderr, DeviceHolder, ZfsFailure};
 pub use import::{parse_zpool_import_scan, ImportablePool};
 pub use property::{parse_property_table, PropertyRow, PropertySource, PROPERTY_COLUMNS};
 pub use report::ReportField;
