@@ -18,7 +18,11 @@ mod exit {
 }
 
 #[derive(Parser)]
-#[command(name = "phoenix-zfs", version, about = "Turns blank NVMe drives into the Phoenix OpenZFS layout of a Proxmox VE host")]
+#[command(
+    name = "phoenix-zfs",
+    version,
+    about = "Turns blank NVMe drives into the Phoenix OpenZFS layout of a Proxmox VE host"
+)]
 struct Cli {
     /// Read sys/, run/udev/, dev/ and proc/mounts under DIR instead of / (tests, recorded hosts).
     #[arg(long, global = true, value_name = "DIR")]
@@ -84,7 +88,11 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PHOENIX_ZFS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 fn error(message: impl std::fmt::Display) {
@@ -99,15 +107,28 @@ fn load_layout(file: Option<&Path>) -> Result<Layout, LayoutError> {
 }
 
 fn run(cli: Cli) -> u8 {
-    let root = cli.root.clone().map(HostRoot).unwrap_or_else(HostRoot::live);
+    let root = cli
+        .root
+        .clone()
+        .map(HostRoot)
+        .unwrap_or_else(HostRoot::live);
     match cli.command {
-        Command::Layout { command: LayoutCommand::Show } => {
+        Command::Layout {
+            command: LayoutCommand::Show,
+        } => {
             print!("{DEFAULT_LAYOUT_TOML}");
             0
         }
-        Command::Layout { command: LayoutCommand::Check { file } } => match Layout::load(&file) {
+        Command::Layout {
+            command: LayoutCommand::Check { file },
+        } => match Layout::load(&file) {
             Ok(layout) => {
-                println!("{}: valid: {} pool(s), {} dataset(s)", file.display(), layout.pools.len(), layout.datasets.len());
+                println!(
+                    "{}: valid: {} pool(s), {} dataset(s)",
+                    file.display(),
+                    layout.pools.len(),
+                    layout.datasets.len()
+                );
                 for w in layout_warnings(&layout) {
                     println!("warning[{}]: {}", w.code, w.message);
                 }
@@ -126,19 +147,26 @@ fn run(cli: Cli) -> u8 {
             }
             a.plan.exit_code().unwrap_or(0)
         }),
-        Command::Plan { layout, json, wipe } => with_assessment(&root, layout.as_deref(), &wipe, |a| {
-            if json {
-                render::json(&render::plan_json(a));
-            } else {
-                render::plan(a);
-            }
-            a.plan.exit_code().unwrap_or(0)
-        }),
+        Command::Plan { layout, json, wipe } => {
+            with_assessment(&root, layout.as_deref(), &wipe, |a| {
+                if json {
+                    render::json(&render::plan_json(a));
+                } else {
+                    render::plan(a);
+                }
+                a.plan.exit_code().unwrap_or(0)
+            })
+        }
     }
 }
 
 /// Loads the layout, assesses the host, and hands the result to `show`.
-fn with_assessment(root: &HostRoot, layout: Option<&Path>, wipe: &[String], show: impl FnOnce(&Assessment) -> u8) -> u8 {
+fn with_assessment(
+    root: &HostRoot,
+    layout: Option<&Path>,
+    wipe: &[String],
+    show: impl FnOnce(&Assessment) -> u8,
+) -> u8 {
     let layout = match load_layout(layout) {
         Ok(l) => l,
         Err(e) => {
