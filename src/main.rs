@@ -1,13 +1,16 @@
 //! phoenix-zfs command line: parses arguments, runs the library, turns results into output and
 //! the exit codes of DESIGN.md.
 
+mod commands;
+mod progress;
 mod render;
 
 use clap::{Parser, Subcommand};
 use phoenix_zfs::assess::{assess, Assessment, ZfsSource};
 use phoenix_zfs::inventory::HostRoot;
 use phoenix_zfs::layout::{layout_warnings, Layout, LayoutError, DEFAULT_LAYOUT_TOML};
-use phoenix_zfs::runner::{ReplayRunner, SystemRunner, Transcript};
+use phoenix_zfs::manifest;
+use phoenix_zfs::runner::{ReplayRunner, Runner, SystemRunner, Transcript};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -15,6 +18,8 @@ use std::process::ExitCode;
 mod exit {
     pub const UNEXPECTED: u8 = 1;
     pub const USAGE: u8 = 2;
+    /// `verify`: the host differs from the layout.
+    pub const DRIFT: u8 = 7;
 }
 
 #[derive(Parser)]
@@ -53,10 +58,48 @@ enum Command {
         #[arg(long, value_name = "SERIAL")]
         wipe: Vec<String>,
     },
+    /// Converge the host to the layout, then write and sign the manifest.
+    Apply {
+        #[arg(long, value_name = "FILE")]
+        layout: Option<PathBuf>,
+        /// Do not ask: the first-boot unit passes this.
+        #[arg(long)]
+        yes: bool,
+        /// Allow wiping the drive with this serial when it holds data (repeatable).
+        #[arg(long, value_name = "SERIAL")]
+        wipe: Vec<String>,
+        #[arg(long, value_name = "PATH", default_value = manifest::DEFAULT_PATH)]
+        manifest: PathBuf,
+        /// The OpenSSH Ed25519 private key that signs the manifest.
+        #[arg(long, value_name = "PATH", default_value = manifest::DEFAULT_HOST_KEY)]
+        host_key: PathBuf,
+    },
+    /// Compare the live state with the layout; exit 7 when they differ.
+    Verify {
+        #[arg(long, value_name = "FILE")]
+        layout: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a manifest's signature and the digests inside it.
+    Manifest {
+        #[command(subcommand)]
+        command: ManifestCommand,
+    },
     /// The layout: print the default, or validate a file.
     Layout {
         #[command(subcommand)]
         command: LayoutCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ManifestCommand {
+    /// Verify FILE against FILE.sig; with --key, the signer must be that public key.
+    Verify {
+        file: PathBuf,
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
     },
 }
 
@@ -95,11 +138,11 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
-fn error(message: impl std::fmt::Display) {
+pub(crate) fn error(message: impl std::fmt::Display) {
     eprintln!("phoenix-zfs: error: {message}");
 }
 
-fn load_layout(file: Option<&Path>) -> Result<Layout, LayoutError> {
+pub(crate) fn load_layout(file: Option<&Path>) -> Result<Layout, LayoutError> {
     match file {
         Some(path) => Layout::load(path),
         None => Ok(Layout::default_layout()),
@@ -147,6 +190,22 @@ fn run(cli: Cli) -> u8 {
             }
             a.plan.exit_code().unwrap_or(0)
         }),
+        Command::Apply { layout, yes, wipe, manifest, host_key } => {
+            commands::apply(&root, layout.as_deref(), yes, &wipe, &manifest, &host_key)
+        }
+        Command::Verify { layout, json } => with_assessment(&root, layout.as_deref(), &[], |a| {
+            if json {
+                render::json(&render::plan_json(a));
+            } else {
+                render::verify(a);
+            }
+            match a.plan.exit_code() {
+                Some(code) => code,
+                None if a.plan.actions.is_empty() => 0,
+                None => exit::DRIFT,
+            }
+        }),
+        Command::Manifest { command: ManifestCommand::Verify { file, key } } => commands::verify_manifest(&file, key.as_deref()),
         Command::Plan { layout, json, wipe } => {
             with_assessment(&root, layout.as_deref(), &wipe, |a| {
                 if json {
@@ -160,13 +219,32 @@ fn run(cli: Cli) -> u8 {
     }
 }
 
+/// Where ZFS state comes from for a root: the live tools on `/`, a recorded host's transcripts in
+/// DIR/zfs-commands/, or nothing.
+pub(crate) enum ZfsTools {
+    Runner(Box<dyn Runner>),
+    Absent,
+}
+
+pub(crate) fn zfs_tools(root: &HostRoot) -> Result<ZfsTools, u8> {
+    if root.0 == Path::new("/") {
+        return Ok(ZfsTools::Runner(Box::new(SystemRunner)));
+    }
+    let transcripts = root.path("zfs-commands");
+    if !transcripts.is_dir() {
+        return Ok(ZfsTools::Absent);
+    }
+    match Transcript::load_dir(&transcripts) {
+        Ok(t) => Ok(ZfsTools::Runner(Box::new(ReplayRunner::new(t)))),
+        Err(e) => {
+            error(format!("{}: {e}", transcripts.display()));
+            Err(exit::UNEXPECTED)
+        }
+    }
+}
+
 /// Loads the layout, assesses the host, and hands the result to `show`.
-fn with_assessment(
-    root: &HostRoot,
-    layout: Option<&Path>,
-    wipe: &[String],
-    show: impl FnOnce(&Assessment) -> u8,
-) -> u8 {
+fn with_assessment(root: &HostRoot, layout: Option<&Path>, wipe: &[String], show: impl FnOnce(&Assessment) -> u8) -> u8 {
     let layout = match load_layout(layout) {
         Ok(l) => l,
         Err(e) => {
@@ -174,24 +252,13 @@ fn with_assessment(
             return exit::USAGE;
         }
     };
-    // A recorded host carries its ZFS transcripts in zfs-commands/; without them it has no ZFS.
-    let transcripts = root.path("zfs-commands");
-    let replay;
-    let zfs = if root.0 == Path::new("/") {
-        ZfsSource::Tools(&SystemRunner)
-    } else if transcripts.is_dir() {
-        match Transcript::load_dir(&transcripts) {
-            Ok(t) => {
-                replay = ReplayRunner::new(t);
-                ZfsSource::Tools(&replay)
-            }
-            Err(e) => {
-                error(format!("{}: {e}", transcripts.display()));
-                return exit::UNEXPECTED;
-            }
-        }
-    } else {
-        ZfsSource::Absent
+    let tools = match zfs_tools(root) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let zfs = match &tools {
+        ZfsTools::Runner(r) => ZfsSource::Tools(r.as_ref()),
+        ZfsTools::Absent => ZfsSource::Absent,
     };
     match assess(root, &layout, zfs, wipe) {
         Ok(a) => show(&a),

@@ -146,7 +146,8 @@ fn observe_datasets(
             .filter(|d| imported.iter().any(|p| p == d.pool()))
             .map(|d| d.name().to_string()),
     );
-    let mut props: BTreeSet<String> = BTreeSet::from(["type".to_string()]);
+    // guid identifies the dataset in the manifest; the rest are what the layout sets.
+    let mut props: BTreeSet<String> = BTreeSet::from(["type".to_string(), "guid".to_string()]);
     props.extend(
         layout
             .datasets

@@ -169,3 +169,34 @@ pub fn plan(a: &Assessment) {
         verdict(a);
     }
 }
+
+pub fn verify(a: &Assessment) {
+    if a.plan.actions.is_empty() && a.plan.blockers.is_empty() {
+        println!("in sync: the host matches the layout");
+        return;
+    }
+    for action in &a.plan.actions {
+        for line in differences(action) {
+            println!("differs: {line}");
+        }
+    }
+    verdict(a);
+}
+
+/// What an action says about the host, in the words of a diff rather than of a plan.
+fn differences(action: &phoenix_zfs::plan::Action) -> Vec<String> {
+    use phoenix_zfs::plan::Action;
+    match action {
+        Action::WipeDrive { drive, .. } => vec![format!("{drive} holds data")],
+        Action::ImportPool { pool, .. } => vec![format!("pool {pool} exists but is not imported")],
+        Action::CreatePool { pool, .. } => vec![format!("pool {pool} does not exist")],
+        Action::SetPoolProperty { pool, property, from, to } => {
+            vec![format!("pool {pool}: {property} is {from}, the layout says {to}")]
+        }
+        Action::CreateDataset { dataset, .. } => vec![format!("dataset {dataset} does not exist")],
+        Action::SetDatasetProperties { dataset, changes } => changes
+            .iter()
+            .map(|c| format!("dataset {dataset}: {} is {}, the layout says {}", c.property, c.from, c.to))
+            .collect(),
+    }
+}
