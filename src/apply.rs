@@ -81,34 +81,76 @@ fn run_action(runner: &dyn Runner, action: &Action) -> ActionRecord {
         Ok(out) => {
             let detail = crate::zfs::classify_stderr(&out.stderr);
             let stderr = out.stderr.trim();
-            let text = if stderr.is_empty() { format!("{detail:?}") } else { stderr.to_string() };
+            let text = if stderr.is_empty() {
+                format!("{detail:?}")
+            } else {
+                stderr.to_string()
+            };
             (ActionResult::Failed, out.code, Some(text))
         }
         Err(e) => (ActionResult::Failed, None, Some(e.to_string())),
     };
-    ActionRecord { summary: action.summary(), argv, started_at, duration_ms, result, exit_code, error }
+    ActionRecord {
+        summary: action.summary(),
+        argv,
+        started_at,
+        duration_ms,
+        result,
+        exit_code,
+        error,
+    }
 }
 
 /// Converges the host to the layout. `wipe` names the serials that may be wiped.
-pub fn apply(root: &HostRoot, layout: &Layout, runner: &dyn Runner, wipe: &[String], progress: &mut dyn Progress) -> ApplyReport {
+pub fn apply(
+    root: &HostRoot,
+    layout: &Layout,
+    runner: &dyn Runner,
+    wipe: &[String],
+    progress: &mut dyn Progress,
+) -> ApplyReport {
     let mut records: Vec<ActionRecord> = Vec::new();
     let mut first: Option<Assessment> = None;
     let mut last = None;
     for _ in 0..MAX_ROUNDS {
         let assessment = match assess(root, layout, ZfsSource::Tools(runner), wipe) {
             Ok(a) => a,
-            Err(e) => return ApplyReport { ending: Ending::Unexpected { reasons: vec![e.to_string()] }, actions: records, first, last },
+            Err(e) => {
+                return ApplyReport {
+                    ending: Ending::Unexpected {
+                        reasons: vec![e.to_string()],
+                    },
+                    actions: records,
+                    first,
+                    last,
+                }
+            }
         };
         if first.is_none() {
             first = Some(assessment.clone());
         }
         if let Some(exit_code) = assessment.plan.exit_code() {
-            let reasons = assessment.plan.blockers.iter().map(|b| b.message()).collect();
-            return ApplyReport { ending: Ending::Refused { exit_code, reasons }, actions: records, first: first.clone(), last: Some(assessment) };
+            let reasons = assessment
+                .plan
+                .blockers
+                .iter()
+                .map(|b| b.message())
+                .collect();
+            return ApplyReport {
+                ending: Ending::Refused { exit_code, reasons },
+                actions: records,
+                first: first.clone(),
+                last: Some(assessment),
+            };
         }
         if assessment.plan.actions.is_empty() {
             let changed = !records.is_empty();
-            return ApplyReport { ending: Ending::Converged { changed }, actions: records, first: first.clone(), last: Some(assessment) };
+            return ApplyReport {
+                ending: Ending::Converged { changed },
+                actions: records,
+                first: first.clone(),
+                last: Some(assessment),
+            };
         }
         progress.round(&assessment.plan.actions);
         for action in &assessment.plan.actions {
@@ -117,10 +159,21 @@ pub fn apply(root: &HostRoot, layout: &Layout, runner: &dyn Runner, wipe: &[Stri
             let record = run_action(runner, action);
             progress.finished(index, &record);
             let failed = record.result == ActionResult::Failed;
-            let reason = format!("`{}` failed: {}", runner::display(&record.argv), record.error.clone().unwrap_or_default());
+            let reason = format!(
+                "`{}` failed: {}",
+                runner::display(&record.argv),
+                record.error.clone().unwrap_or_default()
+            );
             records.push(record);
             if failed {
-                return ApplyReport { ending: Ending::Failed { reasons: vec![reason] }, actions: records, first: first.clone(), last: Some(assessment) };
+                return ApplyReport {
+                    ending: Ending::Failed {
+                        reasons: vec![reason],
+                    },
+                    actions: records,
+                    first: first.clone(),
+                    last: Some(assessment),
+                };
             }
             // An import reveals datasets and properties the plan could not see: plan again.
             if matches!(action, Action::ImportPool { .. }) {
@@ -132,5 +185,10 @@ pub fn apply(root: &HostRoot, layout: &Layout, runner: &dyn Runner, wipe: &[Stri
     let reasons = vec![format!(
         "the host still differs from the layout after {MAX_ROUNDS} rounds of changes; run `phoenix-zfs verify` to see what differs"
     )];
-    ApplyReport { ending: Ending::Failed { reasons }, actions: records, first, last }
+    ApplyReport {
+        ending: Ending::Failed { reasons },
+        actions: records,
+        first,
+        last,
+    }
 }

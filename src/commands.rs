@@ -13,10 +13,18 @@ fn confirm(question: &str) -> bool {
     eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
+    std::io::stdin().lock().read_line(&mut answer).is_ok()
+        && matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
-pub fn apply(root: &HostRoot, layout_file: Option<&Path>, yes: bool, wipe: &[String], manifest_path: &Path, host_key: &Path) -> u8 {
+pub fn apply(
+    root: &HostRoot,
+    layout_file: Option<&Path>,
+    yes: bool,
+    wipe: &[String],
+    manifest_path: &Path,
+    host_key: &Path,
+) -> u8 {
     let started_at = manifest::now_rfc3339();
     let layout = match load_layout(layout_file) {
         Ok(l) => l,
@@ -38,7 +46,10 @@ pub fn apply(root: &HostRoot, layout_file: Option<&Path>, yes: bool, wipe: &[Str
         Err(code) => return code,
     };
     let ZfsTools::Runner(runner) = &tools else {
-        error(format!("{}: no zfs-commands/ transcripts: apply needs ZFS tools", root.0.display()));
+        error(format!(
+            "{}: no zfs-commands/ transcripts: apply needs ZFS tools",
+            root.0.display()
+        ));
         return exit::USAGE;
     };
     if !yes {
@@ -46,7 +57,12 @@ pub fn apply(root: &HostRoot, layout_file: Option<&Path>, yes: bool, wipe: &[Str
             error("apply changes disks: without a terminal to confirm on, pass --yes");
             return exit::USAGE;
         }
-        match assess(root, &layout, phoenix_zfs::assess::ZfsSource::Tools(runner.as_ref()), wipe) {
+        match assess(
+            root,
+            &layout,
+            phoenix_zfs::assess::ZfsSource::Tools(runner.as_ref()),
+            wipe,
+        ) {
             Ok(a) if a.plan.blockers.is_empty() && !a.plan.actions.is_empty() => {
                 crate::render::plan(&a);
                 if !confirm(&format!("Apply these {} action(s)?", a.plan.actions.len())) {
@@ -63,7 +79,10 @@ pub fn apply(root: &HostRoot, layout_file: Option<&Path>, yes: bool, wipe: &[Str
     }
     let mut reporter = crate::progress::Reporter::for_stderr();
     let report = apply::apply(root, &layout, runner.as_ref(), wipe, &mut reporter);
-    let source = layout_file.map_or_else(|| "<default layout>".to_string(), |p| p.display().to_string());
+    let source = layout_file.map_or_else(
+        || "<default layout>".to_string(),
+        |p| p.display().to_string(),
+    );
     let run = RunInfo {
         command: "apply",
         started_at,
@@ -74,8 +93,13 @@ pub fn apply(root: &HostRoot, layout_file: Option<&Path>, yes: bool, wipe: &[Str
     let record = manifest::from_report(run, &report);
     let code = report.ending.exit_code();
     match &report.ending {
-        Ending::Converged { changed: true } => println!("done: {} action(s); the host matches the layout", report.actions.len()),
-        Ending::Converged { changed: false } => println!("nothing to do: the host matches the layout"),
+        Ending::Converged { changed: true } => println!(
+            "done: {} action(s); the host matches the layout",
+            report.actions.len()
+        ),
+        Ending::Converged { changed: false } => {
+            println!("nothing to do: the host matches the layout")
+        }
         Ending::Refused { reasons, .. } => {
             for r in reasons {
                 println!("refused: {r}");
@@ -104,14 +128,26 @@ pub fn verify_manifest(file: &Path, key: Option<&Path>) -> u8 {
     let trusted = match key.map(ssh_key::PublicKey::read_openssh_file).transpose() {
         Ok(k) => k,
         Err(e) => {
-            error(format!("{}: not an OpenSSH public key: {e}", key.map(|k| k.display().to_string()).unwrap_or_default()));
+            error(format!(
+                "{}: not an OpenSSH public key: {e}",
+                key.map(|k| k.display().to_string()).unwrap_or_default()
+            ));
             return exit::USAGE;
         }
     };
     match manifest::verify_file(file, trusted.as_ref()) {
         Ok(v) => {
-            let how = if v.signature.trusted_key { "the given key" } else { "the key inside the signature (pass --key to check who signed)" };
-            println!("{}: good signature by {} ({how}); outcome {}", file.display(), v.signature.fingerprint, v.outcome);
+            let how = if v.signature.trusted_key {
+                "the given key"
+            } else {
+                "the key inside the signature (pass --key to check who signed)"
+            };
+            println!(
+                "{}: good signature by {} ({how}); outcome {}",
+                file.display(),
+                v.signature.fingerprint,
+                v.outcome
+            );
             0
         }
         Err(e) => {

@@ -10,7 +10,7 @@ use phoenix_zfs::assess::{assess, Assessment, ZfsSource};
 use phoenix_zfs::inventory::HostRoot;
 use phoenix_zfs::layout::{layout_warnings, Layout, LayoutError, DEFAULT_LAYOUT_TOML};
 use phoenix_zfs::manifest;
-use phoenix_zfs::runner::{ReplayRunner, Runner, SystemRunner, Transcript};
+use phoenix_zfs::runner::{RecordingRunner, ReplayRunner, Runner, SystemRunner, Transcript};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -86,6 +86,11 @@ enum Command {
         #[command(subcommand)]
         command: ManifestCommand,
     },
+    /// Tools for bug reports and test fixtures.
+    Debug {
+        #[command(subcommand)]
+        command: DebugCommand,
+    },
     /// The layout: print the default, or validate a file.
     Layout {
         #[command(subcommand)]
@@ -101,6 +106,13 @@ enum ManifestCommand {
         #[arg(long, value_name = "PUB")]
         key: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum DebugCommand {
+    /// Copy what phoenix-zfs reads (sysfs, udev database, by-id links, mounts, the first and
+    /// last MiB of each NVMe drive) into DIR, so that `--root DIR` sees this host.
+    SnapshotHost { dir: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -156,6 +168,21 @@ fn run(cli: Cli) -> u8 {
         .map(HostRoot)
         .unwrap_or_else(HostRoot::live);
     match cli.command {
+        Command::Debug {
+            command: DebugCommand::SnapshotHost { dir },
+        } => match phoenix_zfs::inventory::snapshot::snapshot(&root, &dir) {
+            Ok(n) => {
+                println!("{}: {n} block device(s) recorded", dir.display());
+                0
+            }
+            Err(e) => {
+                error(format!(
+                    "cannot snapshot the host into {}: {e}",
+                    dir.display()
+                ));
+                exit::UNEXPECTED
+            }
+        },
         Command::Layout {
             command: LayoutCommand::Show,
         } => {
@@ -190,9 +217,13 @@ fn run(cli: Cli) -> u8 {
             }
             a.plan.exit_code().unwrap_or(0)
         }),
-        Command::Apply { layout, yes, wipe, manifest, host_key } => {
-            commands::apply(&root, layout.as_deref(), yes, &wipe, &manifest, &host_key)
-        }
+        Command::Apply {
+            layout,
+            yes,
+            wipe,
+            manifest,
+            host_key,
+        } => commands::apply(&root, layout.as_deref(), yes, &wipe, &manifest, &host_key),
         Command::Verify { layout, json } => with_assessment(&root, layout.as_deref(), &[], |a| {
             if json {
                 render::json(&render::plan_json(a));
@@ -205,7 +236,9 @@ fn run(cli: Cli) -> u8 {
                 None => exit::DRIFT,
             }
         }),
-        Command::Manifest { command: ManifestCommand::Verify { file, key } } => commands::verify_manifest(&file, key.as_deref()),
+        Command::Manifest {
+            command: ManifestCommand::Verify { file, key },
+        } => commands::verify_manifest(&file, key.as_deref()),
         Command::Plan { layout, json, wipe } => {
             with_assessment(&root, layout.as_deref(), &wipe, |a| {
                 if json {
@@ -228,6 +261,15 @@ pub(crate) enum ZfsTools {
 
 pub(crate) fn zfs_tools(root: &HostRoot) -> Result<ZfsTools, u8> {
     if root.0 == Path::new("/") {
+        if let Some(dir) = std::env::var_os("PHOENIX_ZFS_RECORD") {
+            return match RecordingRunner::new(SystemRunner, dir.into()) {
+                Ok(r) => Ok(ZfsTools::Runner(Box::new(r))),
+                Err(e) => {
+                    error(format!("PHOENIX_ZFS_RECORD: {e}"));
+                    Err(exit::UNEXPECTED)
+                }
+            };
+        }
         return Ok(ZfsTools::Runner(Box::new(SystemRunner)));
     }
     let transcripts = root.path("zfs-commands");
@@ -244,7 +286,12 @@ pub(crate) fn zfs_tools(root: &HostRoot) -> Result<ZfsTools, u8> {
 }
 
 /// Loads the layout, assesses the host, and hands the result to `show`.
-fn with_assessment(root: &HostRoot, layout: Option<&Path>, wipe: &[String], show: impl FnOnce(&Assessment) -> u8) -> u8 {
+fn with_assessment(
+    root: &HostRoot,
+    layout: Option<&Path>,
+    wipe: &[String],
+    show: impl FnOnce(&Assessment) -> u8,
+) -> u8 {
     let layout = match load_layout(layout) {
         Ok(l) => l,
         Err(e) => {

@@ -55,7 +55,11 @@ impl Progress for Reporter {
             }
             _ => {
                 let verdict = if failed { "failed" } else { "done" };
-                eprintln!("phoenix-zfs: [{}] {verdict} in {} ms", index + 1, record.duration_ms);
+                eprintln!(
+                    "phoenix-zfs: [{}] {verdict} in {} ms",
+                    index + 1,
+                    record.duration_ms
+                );
             }
         }
     }

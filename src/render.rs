@@ -190,13 +190,25 @@ fn differences(action: &phoenix_zfs::plan::Action) -> Vec<String> {
         Action::WipeDrive { drive, .. } => vec![format!("{drive} holds data")],
         Action::ImportPool { pool, .. } => vec![format!("pool {pool} exists but is not imported")],
         Action::CreatePool { pool, .. } => vec![format!("pool {pool} does not exist")],
-        Action::SetPoolProperty { pool, property, from, to } => {
-            vec![format!("pool {pool}: {property} is {from}, the layout says {to}")]
+        Action::SetPoolProperty {
+            pool,
+            property,
+            from,
+            to,
+        } => {
+            vec![format!(
+                "pool {pool}: {property} is {from}, the layout says {to}"
+            )]
         }
         Action::CreateDataset { dataset, .. } => vec![format!("dataset {dataset} does not exist")],
         Action::SetDatasetProperties { dataset, changes } => changes
             .iter()
-            .map(|c| format!("dataset {dataset}: {} is {}, the layout says {}", c.property, c.from, c.to))
+            .map(|c| {
+                format!(
+                    "dataset {dataset}: {} is {}, the layout says {}",
+                    c.property, c.from, c.to
+                )
+            })
             .collect(),
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod mounts;
 pub mod probe;
+pub mod snapshot;
 pub mod sysfs;
 pub mod udev;
 

@@ -11,9 +11,16 @@ pub fn host_identity(key: Option<&ssh_key::PrivateKey>) -> Host {
         .ok()
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "unknown".into());
-    let machine_id = std::fs::read_to_string("/etc/machine-id").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let machine_id = std::fs::read_to_string("/etc/machine-id")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
     let host_key_fingerprint = key.map(|k| k.fingerprint(ssh_key::HashAlg::Sha256).to_string());
-    Host { hostname, machine_id, host_key_fingerprint }
+    Host {
+        hostname,
+        machine_id,
+        host_key_fingerprint,
+    }
 }
 
 pub struct RunInfo<'a> {
@@ -29,7 +36,9 @@ pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {
         Ending::Converged { changed: true } => (OutcomeStatus::Done, Vec::new()),
         Ending::Converged { changed: false } => (OutcomeStatus::NothingToDo, Vec::new()),
         Ending::Refused { reasons, .. } => (OutcomeStatus::Refused, reasons.clone()),
-        Ending::Failed { reasons } | Ending::Unexpected { reasons } => (OutcomeStatus::Failed, reasons.clone()),
+        Ending::Failed { reasons } | Ending::Unexpected { reasons } => {
+            (OutcomeStatus::Failed, reasons.clone())
+        }
     };
     let mut manifest = Manifest {
         schema: SCHEMA,
@@ -44,16 +53,39 @@ pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {
         datasets: Vec::new(),
         actions: report.actions.clone(),
         warnings: Vec::new(),
-        outcome: Outcome { status, exit_code: report.ending.exit_code(), reasons },
+        outcome: Outcome {
+            status,
+            exit_code: report.ending.exit_code(),
+            reasons,
+        },
     };
-    let Some(a) = &report.last else { return manifest };
-    manifest.warnings = a.plan.warnings.iter().map(|w| format!("{}: {}", w.code, w.message)).collect();
+    let Some(a) = &report.last else {
+        return manifest;
+    };
+    manifest.warnings = a
+        .plan
+        .warnings
+        .iter()
+        .map(|w| format!("{}: {}", w.code, w.message))
+        .collect();
     // What the drives held is what the first look saw, before this run changed them.
     let before = report.first.as_ref().unwrap_or(a);
-    for d in before.inventory.disks.iter().filter(|d| d.transport == Transport::Nvme) {
-        let verdict = a.firmware.iter().find(|f| f.name == d.name).map(|f| f.verdict.clone());
+    for d in before
+        .inventory
+        .disks
+        .iter()
+        .filter(|d| d.transport == Transport::Nvme)
+    {
+        let verdict = a
+            .firmware
+            .iter()
+            .find(|f| f.name == d.name)
+            .map(|f| f.verdict.clone());
         let signatures_before = match &d.probe {
-            ProbeState::Read { signatures } => signatures.iter().map(|s| format!("{} at {}", s.kind.name(), s.offset)).collect(),
+            ProbeState::Read { signatures } => signatures
+                .iter()
+                .map(|s| format!("{} at {}", s.kind.name(), s.offset))
+                .collect(),
             ProbeState::Unreadable { error } => vec![format!("unreadable: {error}")],
             ProbeState::NotProbed => Vec::new(),
         };
@@ -76,14 +108,24 @@ pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {
             guid: p.guid.map(|g| g.to_string()),
             health: p.health.clone(),
             devices: p.device_paths.clone(),
-            properties: p.properties.iter().filter(|(k, _)| k.as_str() != "guid").map(|(k, v)| (k.clone(), v.clone())).collect(),
+            properties: p
+                .properties
+                .iter()
+                .filter(|(k, _)| k.as_str() != "guid")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         });
     }
     for d in &a.observed.datasets {
         manifest.datasets.push(DatasetRecord {
             name: d.name.clone(),
             guid: d.properties.get("guid").map(|v| v.value.clone()),
-            properties: d.properties.iter().filter(|(k, _)| k.as_str() != "guid").map(|(k, v)| (k.clone(), v.value.clone())).collect(),
+            properties: d
+                .properties
+                .iter()
+                .filter(|(k, _)| k.as_str() != "guid")
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect(),
         });
     }
     manifest

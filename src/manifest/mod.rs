@@ -40,7 +40,10 @@ pub struct Tool {
 
 impl Tool {
     pub fn this() -> Tool {
-        Tool { name: "phoenix-zfs", version: env!("CARGO_PKG_VERSION") }
+        Tool {
+            name: "phoenix-zfs",
+            version: env!("CARGO_PKG_VERSION"),
+        }
     }
 }
 
@@ -64,7 +67,11 @@ pub struct LayoutRecord {
 impl LayoutRecord {
     pub fn new(source: &str, layout: &crate::layout::Layout) -> LayoutRecord {
         let content = serde_json::to_value(layout).unwrap_or(Value::Null);
-        LayoutRecord { source: source.to_string(), sha256: sha256_hex(canonical_json(&content).as_bytes()), content }
+        LayoutRecord {
+            source: source.to_string(),
+            sha256: sha256_hex(canonical_json(&content).as_bytes()),
+            content,
+        }
     }
 }
 
@@ -195,9 +202,15 @@ pub fn now_rfc3339() -> String {
 
 /// Writes the manifest (pretty JSON, keys sorted) and its signature, each atomically: the
 /// manifest first, so a signature on disk always belongs to the manifest beside it or to none.
-pub fn write_signed(manifest: &Manifest, path: &Path, key: &ssh_key::PrivateKey) -> Result<(), String> {
-    let value = serde_json::to_value(manifest).map_err(|e| format!("cannot serialise the manifest: {e}"))?;
-    let mut text = serde_json::to_string_pretty(&value).map_err(|e| format!("cannot serialise the manifest: {e}"))?;
+pub fn write_signed(
+    manifest: &Manifest,
+    path: &Path,
+    key: &ssh_key::PrivateKey,
+) -> Result<(), String> {
+    let value = serde_json::to_value(manifest)
+        .map_err(|e| format!("cannot serialise the manifest: {e}"))?;
+    let mut text = serde_json::to_string_pretty(&value)
+        .map_err(|e| format!("cannot serialise the manifest: {e}"))?;
     text.push('\n');
     let signature = signing::sign(key, text.as_bytes()).map_err(|e| e.to_string())?;
     let sig_path = signature_path(path);
@@ -205,10 +218,17 @@ pub fn write_signed(manifest: &Manifest, path: &Path, key: &ssh_key::PrivateKey)
     match std::fs::remove_file(&sig_path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot remove the old signature {}: {e}", sig_path.display())),
+        Err(e) => {
+            return Err(format!(
+                "cannot remove the old signature {}: {e}",
+                sig_path.display()
+            ))
+        }
     }
-    signing::write_atomically(path, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    signing::write_atomically(&sig_path, signature.as_bytes()).map_err(|e| format!("cannot write {}: {e}", sig_path.display()))
+    signing::write_atomically(path, text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    signing::write_atomically(&sig_path, signature.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", sig_path.display()))
 }
 
 /// What `manifest verify` found.
@@ -222,24 +242,44 @@ pub struct Verified {
 pub fn verify_file(path: &Path, trusted: Option<&ssh_key::PublicKey>) -> Result<Verified, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let sig_path = signature_path(path);
-    let sig = std::fs::read_to_string(&sig_path).map_err(|e| format!("cannot read the signature {}: {e}", sig_path.display()))?;
-    let good = signing::verify(&bytes, &sig, trusted).map_err(|e| format!("{}: {e}", path.display()))?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
+    let sig = std::fs::read_to_string(&sig_path)
+        .map_err(|e| format!("cannot read the signature {}: {e}", sig_path.display()))?;
+    let good =
+        signing::verify(&bytes, &sig, trusted).map_err(|e| format!("{}: {e}", path.display()))?;
+    let value: Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
     if value["schema"] != SCHEMA {
-        return Err(format!("{}: schema is {}, expected \"{SCHEMA}\"", path.display(), value["schema"]));
+        return Err(format!(
+            "{}: schema is {}, expected \"{SCHEMA}\"",
+            path.display(),
+            value["schema"]
+        ));
     }
     let recorded = value["layout"]["sha256"].as_str().unwrap_or_default();
     let actual = sha256_hex(canonical_json(&value["layout"]["content"]).as_bytes());
     if recorded != actual {
-        return Err(format!("{}: layout digest {recorded} does not match its content ({actual})", path.display()));
+        return Err(format!(
+            "{}: layout digest {recorded} does not match its content ({actual})",
+            path.display()
+        ));
     }
     if let Some(fp) = value["host"]["host_key_fingerprint"].as_str() {
         if fp != good.fingerprint {
-            return Err(format!("{}: signed by {}, but the manifest names host key {fp}", path.display(), good.fingerprint));
+            return Err(format!(
+                "{}: signed by {}, but the manifest names host key {fp}",
+                path.display(),
+                good.fingerprint
+            ));
         }
     }
-    let outcome = value["outcome"]["status"].as_str().unwrap_or("unknown").to_string();
-    Ok(Verified { signature: good, outcome })
+    let outcome = value["outcome"]["status"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_string();
+    Ok(Verified {
+        signature: good,
+        outcome,
+    })
 }
 
 #[cfg(test)]
@@ -248,12 +288,19 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {
-        let v: Value = serde_json::from_str(r#"{"b":1,"a":{"d":[{"z":1,"y":"x"}],"c":null}}"#).unwrap();
-        assert_eq!(canonical_json(&v), r#"{"a":{"c":null,"d":[{"y":"x","z":1}]},"b":1}"#);
+        let v: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"d":[{"z":1,"y":"x"}],"c":null}}"#).unwrap();
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":null,"d":[{"y":"x","z":1}]},"b":1}"#
+        );
     }
 
     #[test]
     fn signature_sits_beside_the_manifest() {
-        assert_eq!(signature_path(Path::new("/var/lib/phoenix-zfs/manifest.json")), Path::new("/var/lib/phoenix-zfs/manifest.json.sig"));
+        assert_eq!(
+            signature_path(Path::new("/var/lib/phoenix-zfs/manifest.json")),
+            Path::new("/var/lib/phoenix-zfs/manifest.json.sig")
+        );
     }
 }

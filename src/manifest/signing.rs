@@ -38,23 +38,36 @@ impl std::error::Error for SigningError {}
 
 pub fn load_host_key(path: &Path) -> Result<PrivateKey, SigningError> {
     if !path.exists() {
-        return Err(SigningError::KeyMissing { path: path.to_path_buf() });
+        return Err(SigningError::KeyMissing {
+            path: path.to_path_buf(),
+        });
     }
-    let key = PrivateKey::read_openssh_file(path)
-        .map_err(|e| SigningError::KeyUnreadable { path: path.to_path_buf(), error: e.to_string() })?;
+    let key = PrivateKey::read_openssh_file(path).map_err(|e| SigningError::KeyUnreadable {
+        path: path.to_path_buf(),
+        error: e.to_string(),
+    })?;
     if key.is_encrypted() {
-        return Err(SigningError::KeyUnreadable { path: path.to_path_buf(), error: "the key is encrypted".into() });
+        return Err(SigningError::KeyUnreadable {
+            path: path.to_path_buf(),
+            error: "the key is encrypted".into(),
+        });
     }
     if key.algorithm() != ssh_key::Algorithm::Ed25519 {
-        return Err(SigningError::KeyUnreadable { path: path.to_path_buf(), error: format!("the key is {}, not Ed25519", key.algorithm()) });
+        return Err(SigningError::KeyUnreadable {
+            path: path.to_path_buf(),
+            error: format!("the key is {}, not Ed25519", key.algorithm()),
+        });
     }
     Ok(key)
 }
 
 /// The armored signature (`-----BEGIN SSH SIGNATURE-----`) over `message`.
 pub fn sign(key: &PrivateKey, message: &[u8]) -> Result<String, SigningError> {
-    let sig = key.sign(NAMESPACE, HashAlg::Sha512, message).map_err(|e| SigningError::Sign(e.to_string()))?;
-    sig.to_pem(LineEnding::LF).map_err(|e| SigningError::Sign(e.to_string()))
+    let sig = key
+        .sign(NAMESPACE, HashAlg::Sha512, message)
+        .map_err(|e| SigningError::Sign(e.to_string()))?;
+    sig.to_pem(LineEnding::LF)
+        .map_err(|e| SigningError::Sign(e.to_string()))
 }
 
 /// What a good signature proves: which key made it.
@@ -68,10 +81,17 @@ pub struct GoodSignature {
 
 /// Checks `signature_pem` over `message`. With `trusted`, the signature must have been made by
 /// that key; without, it is checked against the key it carries (integrity, not authenticity).
-pub fn verify(message: &[u8], signature_pem: &str, trusted: Option<&PublicKey>) -> Result<GoodSignature, String> {
+pub fn verify(
+    message: &[u8],
+    signature_pem: &str,
+    trusted: Option<&PublicKey>,
+) -> Result<GoodSignature, String> {
     let sig = SshSig::from_pem(signature_pem).map_err(|e| format!("not an SSH signature: {e}"))?;
     if sig.namespace() != NAMESPACE {
-        return Err(format!("signature namespace is `{}`, not `{NAMESPACE}`", sig.namespace()));
+        return Err(format!(
+            "signature namespace is `{}`, not `{NAMESPACE}`",
+            sig.namespace()
+        ));
     }
     let carried = PublicKey::from(sig.public_key().clone());
     let key = match trusted {
@@ -85,16 +105,26 @@ pub fn verify(message: &[u8], signature_pem: &str, trusted: Option<&PublicKey>) 
         Some(k) => k,
         None => &carried,
     };
-    key.verify(NAMESPACE, message, &sig).map_err(|e| format!("bad signature: {e}"))?;
-    Ok(GoodSignature { fingerprint: key.fingerprint(HashAlg::Sha256).to_string(), trusted_key: trusted.is_some() })
+    key.verify(NAMESPACE, message, &sig)
+        .map_err(|e| format!("bad signature: {e}"))?;
+    Ok(GoodSignature {
+        fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
+        trusted_key: trusted.is_some(),
+    })
 }
 
 /// Writes `bytes` to `path` so that a power cut leaves either the old file or the new one:
 /// a temporary file in the same directory, fsync, rename over the target, fsync of the directory.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let mut file = fs::File::create(&tmp)?;
     file.write_all(bytes)?;
