@@ -156,3 +156,67 @@ pub fn verify_manifest(file: &Path, key: Option<&Path>) -> u8 {
         }
     }
 }
+
+/// Where an administrator looks first after a failed first boot: the console login banner
+/// (agetty reads /etc/issue.d) and the message of the day after login (pam_motd reads /etc/motd.d).
+const NOTICES: [&str; 2] = ["/etc/issue.d/phoenix-zfs.issue", "/etc/motd.d/phoenix-zfs"];
+pub const INSTALLED_BINARY: &str = "/usr/local/sbin/phoenix-zfs";
+
+/// Copies the running binary to /usr/local/sbin for rescue reruns, unless it already runs from there.
+fn install_self() -> Result<(), String> {
+    let me = std::fs::read_link("/proc/self/exe")
+        .map_err(|e| format!("cannot find the running binary: {e}"))?;
+    let target = Path::new(INSTALLED_BINARY);
+    if me == target {
+        return Ok(());
+    }
+    let bytes = std::fs::read(&me).map_err(|e| format!("cannot read {}: {e}", me.display()))?;
+    signing::write_atomically(target, &bytes)
+        .map_err(|e| format!("cannot install {INSTALLED_BINARY}: {e}"))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("cannot make {INSTALLED_BINARY} executable: {e}"))
+}
+
+/// The first boot, unattended: install, apply with --yes on the embedded layout, and leave a
+/// notice where an administrator will see it if the host is not done. Exits 0 only when done,
+/// so Proxmox's first-boot unit keeps its flag and runs this again at the next boot otherwise.
+pub fn firstboot(root: &HostRoot) -> u8 {
+    if let Err(e) = install_self() {
+        // Not fatal: the host can still be provisioned; rescue reruns just need the binary copied.
+        error(e);
+    }
+    let manifest_path = Path::new(manifest::DEFAULT_PATH);
+    let code = apply(
+        root,
+        None,
+        true,
+        &[],
+        manifest_path,
+        Path::new(manifest::DEFAULT_HOST_KEY),
+    );
+    if code == 0 {
+        for notice in NOTICES {
+            let _ = std::fs::remove_file(notice);
+        }
+        return 0;
+    }
+    let text = format!(
+        "phoenix-zfs: the first boot did not finish the storage layout (exit {code}).\n\
+         Read `journalctl -b -u phoenix-zfs-firstboot -u proxmox-first-boot` and {}, fix the cause,\n\
+         then run `phoenix-zfs plan` and `phoenix-zfs apply` (add --wipe SERIAL only for a drive you mean to erase).\n",
+        manifest_path.display()
+    );
+    for notice in NOTICES {
+        let path = Path::new(notice);
+        if let Err(e) = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(path, &text))
+        {
+            error(format!("cannot write {notice}: {e}"));
+        }
+    }
+    eprint!("{text}");
+    code
+}

@@ -86,6 +86,9 @@ enum Command {
         #[command(subcommand)]
         command: ManifestCommand,
     },
+    /// The unattended first boot: install to /usr/local/sbin, apply --yes, leave a notice on failure.
+    /// Also what runs when this binary is started as Proxmox's `proxmox-first-boot ORDERING` hook.
+    Firstboot,
     /// Tools for bug reports and test fixtures.
     Debug {
         #[command(subcommand)]
@@ -123,7 +126,28 @@ enum LayoutCommand {
     Check { file: PathBuf },
 }
 
+/// Proxmox's installer starts its first-boot hook as
+/// `/var/lib/proxmox-first-boot/proxmox-first-boot ORDERING`.
+const HOOK_ORDERINGS: [&str; 3] = ["before-network", "network-online", "fully-up"];
+
+fn started_as_proxmox_hook() -> bool {
+    let mut args = std::env::args();
+    let argv0 = args.next().unwrap_or_default();
+    let first = args.next();
+    Path::new(&argv0)
+        .file_name()
+        .is_some_and(|n| n == "proxmox-first-boot")
+        && first.as_deref().is_none_or(|a| HOOK_ORDERINGS.contains(&a))
+        || first
+            .as_deref()
+            .is_some_and(|a| HOOK_ORDERINGS.contains(&a))
+}
+
 fn main() -> ExitCode {
+    if started_as_proxmox_hook() {
+        init_logging(1);
+        return ExitCode::from(commands::firstboot(&HostRoot::live()));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -168,6 +192,7 @@ fn run(cli: Cli) -> u8 {
         .map(HostRoot)
         .unwrap_or_else(HostRoot::live);
     match cli.command {
+        Command::Firstboot => commands::firstboot(&root),
         Command::Debug {
             command: DebugCommand::SnapshotHost { dir },
         } => match phoenix_zfs::inventory::snapshot::snapshot(&root, &dir) {
