@@ -230,3 +230,16 @@ fn truncated_windows_never_panic() {
         }
     }
 }
+
+#[test]
+fn zfs_labels_written_by_openzfs_are_decoded() {
+    let detail = detail_of("zfs-raw-vdev", SignatureKind::ZfsLabel);
+    assert!(
+        detail.starts_with(
+            "ZFS label L0; ZFS pool phxztest guid 18206229406921710657 state ACTIVE txg 4 \
+             vdev guid 17891344244398471743 last host vm version 5000; "
+        ),
+        "{detail}"
+    );
+    assert!(detail.contains("uberblocks, newest txg"), "{detail}");
+}

@@ -210,7 +210,9 @@ mod tests {
     ];
 
     /// A version-1 superblock laid out per md_p.h (struct mdp_superblock_1), with the checksum
-    /// computed as mdadm's calc_sb_1_csum does.
+    /// computed as mdadm's calc_sb_1_csum does. Written into an image, these bytes (and the 0.90
+    /// words below) read back the same through blkid -p (util-linux 2.38.1) and, for 1.x, pass
+    /// `mdadm --examine` (4.2) with "Checksum : ... - correct".
     fn superblock_1(super_offset_bytes: u64, max_dev: u32) -> Vec<u8> {
         let mut sb = vec![0u8; V1_FIXED_SIZE + max_dev as usize * 2];
         sb[0..4].copy_from_slice(&MAGIC.to_le_bytes());
