@@ -2,6 +2,7 @@
 //! give, and the blockers that stop the run before anything changes. Pure: no I/O, no processes.
 
 use crate::firmware::{DriveFirmware, Enforcement};
+use crate::inventory::probe::{Signature, SignatureKind};
 use crate::inventory::{Inventory, ProbeState};
 use crate::layout::properties::{normalize, PropertyScope};
 use crate::layout::{layout_warnings, quota_overcommit, Layout, PoolSpec, VdevLayout, Warning};
@@ -17,6 +18,9 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
+    /// Clear the ZFS labels of an old pool from a drive named with `--wipe SERIAL` (wipefs alone
+    /// can leave labels behind that make a later `zpool import` find a ghost pool).
+    ClearZfsLabels { drive: String, path: String },
     /// Erase the signatures of a drive the administrator named with `--wipe SERIAL`.
     WipeDrive {
         drive: String,
@@ -67,6 +71,12 @@ impl Action {
                 .collect::<Vec<_>>()
         };
         match self {
+            Action::ClearZfsLabels { path, .. } => vec![
+                "zpool".into(),
+                "labelclear".into(),
+                "-f".into(),
+                path.clone(),
+            ],
             Action::WipeDrive { path, .. } => vec!["wipefs".into(), "--all".into(), path.clone()],
             Action::ImportPool { guid, .. } => zfs::zpool_import(&guid.to_string(), None, None),
             Action::CreatePool {
@@ -116,16 +126,16 @@ impl Action {
                 .join(" ")
         };
         match self {
+            Action::ClearZfsLabels { drive, path } => {
+                format!("clear the ZFS labels of {drive} at {path}")
+            }
             Action::WipeDrive {
                 drive,
-                serial,
+                serial: _,
                 signatures,
                 ..
             } => {
-                format!(
-                    "wipe {drive} (serial {serial}): erase {}",
-                    signatures.join(", ")
-                )
+                format!("wipe {drive}: erase {}", signatures.join(", "))
             }
             Action::ImportPool { pool, guid } => format!("import pool {pool} (guid {guid})"),
             Action::CreatePool {
@@ -302,7 +312,7 @@ pub fn plan(facts: &Facts) -> Plan {
     }
     // Order matters for a resumable apply: wipes and imports, then pools, then datasets.
     plan.actions.sort_by_key(|a| match a {
-        Action::WipeDrive { .. } => 0,
+        Action::ClearZfsLabels { .. } | Action::WipeDrive { .. } => 0,
         Action::ImportPool { .. } => 1,
         Action::CreatePool { .. } => 2,
         Action::SetPoolProperty { .. } => 3,
@@ -356,7 +366,7 @@ fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, pl
                         .as_deref()
                         .map(|l| format!(" `{l}`"))
                         .unwrap_or_default();
-                    format!("{:?}{label} at byte {}", s.kind, s.offset).to_lowercase()
+                    format!("{}{label} at byte {}", s.kind, s.offset)
                 })
                 .collect(),
             ProbeState::Unreadable { error } => {
@@ -378,6 +388,12 @@ fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, pl
         if serial.as_ref().is_some_and(|s| facts.wipe.contains(s))
             && !matches!(disk.probe, ProbeState::Unreadable { .. })
         {
+            for path in zfs_label_paths(&disk.probe, &drive.path) {
+                plan.actions.push(Action::ClearZfsLabels {
+                    drive: disk.describe(),
+                    path,
+                });
+            }
             plan.actions.push(Action::WipeDrive {
                 drive: disk.describe(),
                 serial: serial.unwrap_or_default(),
@@ -409,6 +425,28 @@ fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, pl
             properties: string_map(&ds.properties),
         });
     }
+}
+
+/// Where an old pool's labels sit on a drive: on the whole disk when they were found there, in
+/// partition 1 when the drive has the GPT a whole-disk `zpool create` makes.
+fn zfs_label_paths(probe: &ProbeState, disk_path: &str) -> Vec<String> {
+    let ProbeState::Read { signatures } = probe else {
+        return Vec::new();
+    };
+    let mut paths = Vec::new();
+    if signatures.iter().any(|s| s.kind == SignatureKind::ZfsLabel) {
+        paths.push(disk_path.to_string());
+    }
+    let whole_disk_vdev = |s: &&Signature| {
+        s.kind == SignatureKind::Gpt
+            && s.detail
+                .as_deref()
+                .is_some_and(|d| d.contains("whole-disk ZFS"))
+    };
+    if signatures.iter().any(|s| whole_disk_vdev(&s)) {
+        paths.push(format!("{disk_path}-part1"));
+    }
+    paths
 }
 
 fn plan_pool_properties(

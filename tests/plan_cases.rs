@@ -101,6 +101,7 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
     p.actions
         .iter()
         .map(|a| match a {
+            Action::ClearZfsLabels { .. } => "labelclear",
             Action::WipeDrive { .. } => "wipe",
             Action::ImportPool { .. } => "import",
             Action::CreatePool { .. } => "create-pool",
