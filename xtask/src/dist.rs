@@ -290,3 +290,17 @@ pub fn clear_inherited_rust_env(cargo: &mut Command) {
         }
     }
 }
+
+/// The variables set for the nested cargo, printed before its command line so that a build can
+/// be repeated by hand from the log.
+pub fn show_build_env(cargo: &Command) {
+    for (name, value) in cargo.get_envs() {
+        if let Some(value) = value {
+            eprintln!(
+                "xtask:   {}={}",
+                name.to_string_lossy(),
+                value.to_string_lossy()
+            );
+        }
+    }
+}

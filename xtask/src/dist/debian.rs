@@ -152,6 +152,7 @@ pub fn build(toolchain: &DebianToolchain, workspace: &Path, size: &SizeOptions) 
         cargo.args(["-Z", &format!("build-std-features={features}")]);
     }
     super::clear_inherited_rust_env(&mut cargo);
+    super::show_build_env(&cargo);
     run(&mut cargo)?;
     Ok(target_dir.join(MUSL_TARGET).join("release/phoenix-zfs"))
 }

@@ -185,5 +185,9 @@ fn a_dropped_program_header_is_caught_by_the_announced_count() {
         .map(|line| format!("{line}\n"))
         .collect();
     let err = parse_program_headers(&without_interp).unwrap_err();
-    assert!(err.to_string().contains("12 headers where 13 were announced"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("12 headers where 13 were announced"),
+        "{err}"
+    );
 }

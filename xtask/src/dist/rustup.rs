@@ -80,6 +80,7 @@ pub fn build(workspace: &Path, size: &SizeOptions) -> Result<PathBuf> {
         cargo.env("CC_x86_64_unknown_linux_musl", "musl-gcc");
     }
     super::clear_inherited_rust_env(&mut cargo);
+    super::show_build_env(&cargo);
     run(&mut cargo)?;
     Ok(target_dir.join(MUSL_TARGET).join("release/phoenix-zfs"))
 }
