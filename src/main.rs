@@ -340,7 +340,7 @@ fn with_assessment(
         ZfsTools::Runner(r) => ZfsSource::Tools(r.as_ref()),
         ZfsTools::Absent => ZfsSource::Absent,
     };
-    match assess(root, &layout, zfs, wipe) {
+    match assess(root, &layout, zfs, wipe, &[]) {
         Ok(a) => show(&a),
         Err(e) => {
             error(e);

@@ -4,6 +4,7 @@
 use crate::firmware::{DriveFirmware, Enforcement};
 use crate::inventory::probe::{Signature, SignatureKind};
 use crate::inventory::{Inventory, ProbeState};
+use crate::journal::PendingCreate;
 use crate::layout::properties::{normalize, PropertyScope};
 use crate::layout::{layout_warnings, quota_overcommit, Layout, PoolSpec, VdevLayout, Warning};
 use crate::matching::{Assignment, MatchProblem, MatchReport};
@@ -32,6 +33,8 @@ pub enum Action {
     ImportPool { pool: String, guid: u64 },
     CreatePool {
         pool: String,
+        /// `zpool create -f`: only over drives this tool itself was interrupted on (the journal).
+        force: bool,
         vdev: VdevLayout,
         devices: Vec<String>,
         properties: BTreeMap<String, String>,
@@ -81,6 +84,7 @@ impl Action {
             Action::ImportPool { guid, .. } => zfs::zpool_import(&guid.to_string(), None, None),
             Action::CreatePool {
                 pool,
+                force,
                 vdev,
                 devices,
                 properties,
@@ -94,12 +98,16 @@ impl Action {
                     kind,
                     devices: devices.clone(),
                 };
-                zfs::zpool_create(
+                let mut argv = zfs::zpool_create(
                     pool,
                     &topology,
                     &pairs(properties),
                     &pairs(filesystem_properties),
-                )
+                );
+                if *force {
+                    argv.insert(2, "-f".into());
+                }
+                argv
             }
             Action::SetPoolProperty {
                 pool, property, to, ..
@@ -144,6 +152,7 @@ impl Action {
                 devices,
                 properties,
                 filesystem_properties,
+                ..
             } => format!(
                 "create pool {pool}: {vdev} of {} [{}] [root: {}]",
                 devices.join(" "),
@@ -251,6 +260,8 @@ pub struct Facts<'a> {
     pub observed: &'a Observed,
     /// Serials the administrator allowed to be wiped (`--wipe SERIAL`).
     pub wipe: &'a [String],
+    /// Pool creations an earlier apply began and did not finish (the journal).
+    pub pending: &'a [PendingCreate],
 }
 
 pub fn plan(facts: &Facts) -> Plan {
@@ -353,6 +364,7 @@ fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, pl
     }
     let Some(assignment) = assignment else { return };
     let mut blocked = false;
+    let mut force = false;
     for drive in &assignment.drives {
         let Some(disk) = facts.inventory.disks.iter().find(|d| d.name == drive.name) else {
             continue;
@@ -382,6 +394,11 @@ fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, pl
                 .collect()
         };
         if found.is_empty() {
+            continue;
+        }
+        if interrupted_here(facts.pending, name, &drive.path, &disk.probe) {
+            // Our own `zpool create`, cut off after it partitioned the drive: redo it with -f.
+            force = true;
             continue;
         }
         let serial = disk.serial.clone();
@@ -414,6 +431,7 @@ fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, pl
     }
     plan.actions.push(Action::CreatePool {
         pool: name.into(),
+        force,
         vdev: pool.vdev,
         devices: assignment.drives.iter().map(|d| d.path.clone()).collect(),
         properties: string_map(&pool.properties),
@@ -425,6 +443,28 @@ fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, pl
             properties: string_map(&ds.properties),
         });
     }
+}
+
+/// Whether a drive holds nothing but what an interrupted `zpool create` of `pool` on it leaves:
+/// the journal names the drive for that pool, and every signature is the whole-disk ZFS
+/// partitioning or a label of that same pool.
+fn interrupted_here(pending: &[PendingCreate], pool: &str, path: &str, probe: &ProbeState) -> bool {
+    let journaled = pending
+        .iter()
+        .any(|p| p.pool == pool && p.devices.iter().any(|d| d == path));
+    let ProbeState::Read { signatures } = probe else {
+        return false;
+    };
+    journaled
+        && signatures.iter().all(|s| match s.kind {
+            SignatureKind::ProtectiveMbr | SignatureKind::GptBackup => true,
+            SignatureKind::Gpt => s
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("whole-disk ZFS")),
+            SignatureKind::ZfsLabel => s.label.as_deref().is_none_or(|l| l == pool),
+            _ => false,
+        })
 }
 
 /// Where an old pool's labels sit on a drive: on the whole disk when they were found there, in
