@@ -2,6 +2,9 @@
 
 mod dist;
 mod guest;
+mod guest_run;
+mod host_packages;
+mod qemu;
 mod util;
 
 use anyhow::{bail, Result};
@@ -12,6 +15,7 @@ usage: cargo xtask <task>
 tasks:
   dist        build the static x86_64 musl binary into target/dist/phoenix-zfs
   guest       build (or reuse from cache) the QEMU guest image with OpenZFS
+  guest-run   boot the guest with NVMe drives, run a script in it, unpack its results
 ";
 
 fn main() {
@@ -30,6 +34,7 @@ fn run() -> Result<()> {
     match task.as_str() {
         "dist" => dist::main(rest),
         "guest" => guest::main(rest),
+        "guest-run" => guest_run::main(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
