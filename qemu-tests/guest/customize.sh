@@ -22,5 +22,3 @@ systemctl mask apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer \
 systemctl disable ssh.service
 
 chmod 0755 /usr/local/sbin/phx-harness
-apt-get clean
-rm -rf /var/lib/apt/lists/*

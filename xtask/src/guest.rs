@@ -2,48 +2,15 @@
 //! once and cached under `cache_root()/guest/<key>/`, where the key covers everything the image is
 //! made from. A second run with the same inputs only checks the host and prints the paths.
 
+use crate::guest_tree;
 use crate::host_packages::{self, GuestKernel};
-use crate::util::{cache_root, output, run, workspace_root};
+use crate::util::{cache_root, run, workspace_root};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// Packages of the guest's root tree besides the kernel. zfsutils-linux without zfs-dkms: the
-/// modules come from the host's dkms build.
-const GUEST_PACKAGES: &[&str] = &[
-    "systemd-sysv",
-    "udev",
-    "kmod",
-    "initramfs-tools",
-    "zfsutils-linux",
-    "nvme-cli",
-    "smartmontools",
-    "iproute2",
-    "procps",
-    "openssh-server",
-    "nfs-kernel-server",
-    "e2fsprogs",
-    "util-linux",
-    "gdisk",
-    "fdisk",
-    "lvm2",
-    "mdadm",
-    "cryptsetup-bin",
-    "tar",
-    "gzip",
-    "xfsprogs",
-    "btrfs-progs",
-];
-
-const MIRROR_LINES: &[&str] = &[
-    "deb http://deb.debian.org/debian bookworm main contrib",
-    "deb http://deb.debian.org/debian bookworm-updates main contrib",
-    "deb http://deb.debian.org/debian-security bookworm-security main contrib",
-    "deb http://deb.debian.org/debian bookworm-backports main contrib",
-];
 
 /// Recipe files copied into the tree: (file in qemu-tests/guest/, absolute path in the guest).
 const RECIPE_PLACEMENT: &[(&str, &str)] = &[
@@ -89,10 +56,11 @@ pub fn main(args: &[String]) -> Result<()> {
 }
 
 /// Stage timings, printed as each stage ends so a slow build shows where the time goes.
-struct Stages(Vec<(&'static str, Duration)>);
+#[derive(Default)]
+pub struct Stages(Vec<(&'static str, Duration)>);
 
 impl Stages {
-    fn time<T>(&mut self, name: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    pub fn time<T>(&mut self, name: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let start = Instant::now();
         let value = f()?;
         let took = start.elapsed();
@@ -114,13 +82,13 @@ impl Stages {
 
 /// Builds the guest unless the cache already holds one for the current inputs.
 pub fn ensure_image() -> Result<GuestImage> {
-    let mut stages = Stages(Vec::new());
+    let mut stages = Stages::default();
     let kernel = stages.time("host packages and zfs modules", host_packages::prepare)?;
     let recipe_dir = workspace_root().join("qemu-tests/guest");
-    let inputs = key_inputs(&recipe_dir, &kernel)?;
-    let key = hex(&Sha256::digest(inputs.as_bytes()));
+    let inputs = image_key_inputs(&recipe_dir, &kernel)?;
     let guest_root = cache_root().join("guest");
-    let dir = guest_root.join(&key[..16]);
+    let key = cache_key(&inputs);
+    let dir = guest_root.join(&key);
     let image = GuestImage {
         kernel: dir.join("vmlinuz"),
         initrd: dir.join("initrd.img"),
@@ -137,35 +105,40 @@ pub fn ensure_image() -> Result<GuestImage> {
         return Ok(image);
     }
 
-    let building = guest_root.join(format!("{}.building", &key[..16]));
+    let (base_tree, _) = guest_tree::ensure_base_tree(&mut stages, &recipe_dir, &kernel)?;
+    let building = guest_root.join(format!("{key}.building"));
     if building.exists() {
         std::fs::remove_dir_all(&building)
             .with_context(|| format!("could not remove {}", building.display()))?;
     }
-    let tree = building.join("tree");
     std::fs::create_dir_all(&building)
         .with_context(|| format!("could not create {}", building.display()))?;
-    stages.time("mmdebstrap root tree", || {
-        mmdebstrap(&tree, &recipe_dir, &kernel.release)
+    let tree = building.join("tree");
+    stages.time("copy base tree", || {
+        run(Command::new("cp")
+            .args(["-a", "--reflink=auto"])
+            .arg(&base_tree)
+            .arg(&tree))
     })?;
     stages.time("customize tree", || customize(&tree, &recipe_dir, &kernel))?;
     stages.time("mke2fs root.img", || {
+        let boot = tree.join("boot");
         std::fs::copy(
-            tree.join(format!("boot/vmlinuz-{}", kernel.release)),
+            boot.join(format!("vmlinuz-{}", kernel.release)),
             building.join("vmlinuz"),
         )?;
         std::fs::copy(
-            tree.join(format!("boot/initrd.img-{}", kernel.release)),
+            boot.join(format!("initrd.img-{}", kernel.release)),
             building.join("initrd.img"),
         )?;
         run(Command::new("mke2fs")
-            .args(["-q", "-t", "ext4", "-L", "root", "-E", "nodiscard", "-d"])
+            .args(["-q", "-t", "ext4", "-L", "root", "-d"])
             .arg(&tree)
             .arg(building.join("root.img"))
-            .arg(ROOT_IMAGE_SIZE))?;
-        std::fs::remove_dir_all(&tree)
-            .with_context(|| format!("could not remove {}", tree.display()))
+            .arg(ROOT_IMAGE_SIZE))
     })?;
+    std::fs::remove_dir_all(&tree)
+        .with_context(|| format!("could not remove {}", tree.display()))?;
     std::fs::write(building.join("key-inputs.txt"), &inputs)?;
     if dir.exists() {
         std::fs::remove_dir_all(&dir)
@@ -190,9 +163,10 @@ fn cached(dir: &Path, inputs: &str) -> bool {
             .all(|f| dir.join(f).is_file())
 }
 
-/// Everything the image is made from, one line each; its sha256 is the cache key.
-fn key_inputs(recipe_dir: &Path, kernel: &GuestKernel) -> Result<String> {
-    let mut text = String::new();
+/// Everything the image is made from, one line each: the base tree's inputs, the recipe files,
+/// and the build code. Its sha256 is the cache key.
+fn image_key_inputs(recipe_dir: &Path, kernel: &GuestKernel) -> Result<String> {
+    let mut text = guest_tree::key_inputs(recipe_dir, kernel)?;
     let mut names: Vec<String> = std::fs::read_dir(recipe_dir)
         .with_context(|| {
             format!(
@@ -209,7 +183,7 @@ fn key_inputs(recipe_dir: &Path, kernel: &GuestKernel) -> Result<String> {
         writeln!(
             text,
             "recipe qemu-tests/guest/{name} sha256={}",
-            hex(&Sha256::digest(&bytes))
+            cache_key(&bytes)
         )?;
     }
     for (name, source) in [
@@ -219,44 +193,19 @@ fn key_inputs(recipe_dir: &Path, kernel: &GuestKernel) -> Result<String> {
             include_str!("host_packages.rs"),
         ),
     ] {
-        writeln!(
-            text,
-            "source {name} sha256={}",
-            hex(&Sha256::digest(source.as_bytes()))
-        )?;
+        writeln!(text, "source {name} sha256={}", cache_key(source))?;
     }
-    writeln!(text, "kernel-release {}", kernel.release)?;
     writeln!(
         text,
-        "linux-headers-{} {}",
-        kernel.release, kernel.package_version
+        "zfs-modules {}",
+        kernel
+            .zfs_modules
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
     )?;
-    writeln!(text, "zfs-dkms {}", kernel.zfs_dkms_version)?;
-    writeln!(text, "guest-packages {}", GUEST_PACKAGES.join(","))?;
     Ok(text)
-}
-
-fn mmdebstrap(tree: &Path, recipe_dir: &Path, kernel_release: &str) -> Result<()> {
-    let preferences = recipe_dir.join("apt-preferences");
-    let mut include: Vec<String> = GUEST_PACKAGES.iter().map(|s| s.to_string()).collect();
-    include.push(format!("linux-image-{kernel_release}"));
-    run(Command::new("mmdebstrap")
-        .args([
-            "--variant=minbase",
-            "--mode=root",
-            "--architectures=amd64",
-            "--components=main,contrib",
-        ])
-        .arg("--aptopt=APT::Install-Recommends \"false\"")
-        .arg("--setup-hook=mkdir -p \"$1/etc/apt/preferences.d\"")
-        .arg(format!(
-            "--setup-hook=cp {} \"$1/etc/apt/preferences.d/phoenix\"",
-            shell_quote(&preferences)
-        ))
-        .arg(format!("--include={}", include.join(",")))
-        .arg("bookworm")
-        .arg(tree)
-        .args(MIRROR_LINES))
 }
 
 fn customize(tree: &Path, recipe_dir: &Path, kernel: &GuestKernel) -> Result<()> {
@@ -285,32 +234,14 @@ fn customize(tree: &Path, recipe_dir: &Path, kernel: &GuestKernel) -> Result<()>
         .arg(tree)
         .args(["/bin/sh", "/tmp/customize.sh", &kernel.release]))?;
     std::fs::remove_file(tree.join("tmp/customize.sh"))?;
-
-    let guest_zfs = output(
-        Command::new("dpkg-query")
-            .arg(format!(
-                "--admindir={}",
-                tree.join("var/lib/dpkg").display()
-            ))
-            .args(["-W", "-f=${Version}", "zfsutils-linux"]),
-    )?;
-    if guest_zfs.trim() != kernel.zfs_dkms_version {
-        bail!(
-            "the guest got zfsutils-linux {} but the host built zfs.ko from zfs-dkms {}: userland and \
-             module must match; run `apt-get update && apt-get install -t bookworm-backports zfs-dkms` and retry",
-            guest_zfs.trim(),
-            kernel.zfs_dkms_version
-        );
-    }
     Ok(())
 }
 
-fn shell_quote(path: &Path) -> String {
-    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut s, b| {
+/// Lower-case hex sha256 of `data`, shortened to 16 digits: enough to tell builds apart, short
+/// enough for a directory name.
+pub fn cache_key(data: impl AsRef<[u8]>) -> String {
+    let digest = Sha256::digest(data.as_ref());
+    digest[..8].iter().fold(String::new(), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s
     })

@@ -28,6 +28,7 @@ usage: cargo xtask guest-run --script FILE --out DIR [options]
   --timeout SECONDS          kill the guest after this long (default 900)
   --kvm                      use KVM instead of TCG (where nested KVM works)
   --keep                     keep the run directory's disk images for inspection
+  --verbose-console          kernel and systemd status messages in the console log
 ";
 
 const DEFAULT_HOST: &[(&str, u64, u32)] = &[
@@ -49,10 +50,12 @@ struct Options {
     timeout: Option<u64>,
     kvm: bool,
     keep: bool,
+    verbose_console: bool,
 }
 
 pub fn main(args: &[String]) -> Result<()> {
     let opts = parse_args(args).map_err(|err| anyhow::anyhow!("{err}\n\n{USAGE}"))?;
+    let started = Instant::now();
     let script = opts.script.clone().context("--script is required")?;
     let out = opts.out.clone().context("--out is required")?;
     if !script.is_file() {
@@ -66,6 +69,7 @@ pub fn main(args: &[String]) -> Result<()> {
     let run_dir = new_run_dir()?;
     let accel = if opts.kvm { Accel::Kvm } else { Accel::Tcg };
     let mut machine = Machine::new(&image, &run_dir, accel)?;
+    machine.verbose_console = opts.verbose_console;
     let nvme = if opts.nvme.is_empty() {
         DEFAULT_HOST
             .iter()
@@ -96,7 +100,6 @@ pub fn main(args: &[String]) -> Result<()> {
     machine.add_disk("phx-results", &results, false)?;
 
     let limit = Duration::from_secs(opts.timeout.unwrap_or(900));
-    let started = Instant::now();
     let outcome = machine.boot(limit)?;
     let elapsed = match outcome {
         BootOutcome::TimedOut { limit } => bail!(
@@ -179,6 +182,7 @@ fn parse_args(args: &[String]) -> Result<Options> {
             }
             "--kvm" => opts.kvm = true,
             "--keep" => opts.keep = true,
+            "--verbose-console" => opts.verbose_console = true,
             other => bail!("unknown option `{other}`"),
         }
     }

@@ -3,6 +3,7 @@
 mod dist;
 mod guest;
 mod guest_run;
+mod guest_tree;
 mod host_packages;
 mod qemu;
 mod util;
