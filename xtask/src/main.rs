@@ -1,8 +1,16 @@
 //! Developer tasks: `cargo xtask <task>`. Each task lives in its own module.
 
+mod checks;
 mod dist;
 mod fixture_host;
 mod guest;
+mod guest_final;
+mod guest_run;
+mod guest_script;
+mod guest_tree;
+mod host_packages;
+mod qemu;
+mod qemu_test;
 mod scenario;
 mod test;
 mod util;
@@ -18,6 +26,9 @@ tasks:
   guest       build (or reuse from cache) the QEMU guest image with OpenZFS
   fixture-hosts [NAME...]
               write the synthesized fixture hosts under tests/fixtures/hosts from their specs
+  guest-run   boot the guest with NVMe drives, run a script in it, unpack its results
+  qemu-test [SCENARIO...]
+              run the QEMU scenarios of qemu-tests/ (all by default)
 ";
 
 fn main() {
@@ -38,6 +49,8 @@ fn run() -> Result<()> {
         "dist" => dist::main(rest),
         "guest" => guest::main(rest),
         "fixture-hosts" => fixture_host::main(rest),
+        "guest-run" => guest_run::main(rest),
+        "qemu-test" => qemu_test::main(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
