@@ -27,6 +27,8 @@ tasks:
   fixture-hosts [NAME...]
               write the synthesized fixture hosts under tests/fixtures/hosts from their specs
   guest-run   boot the guest with NVMe drives, run a script in it, unpack its results
+  demo        the main job: first boot of a QEMU host with the default layout; leaves
+              the signed manifest and the guest's host key in target/demo/
   qemu-test [SCENARIO...]
               run the QEMU scenarios of qemu-tests/ (all by default)
 ";
@@ -51,6 +53,7 @@ fn run() -> Result<()> {
         "fixture-hosts" => fixture_host::main(rest),
         "guest-run" => guest_run::main(rest),
         "qemu-test" => qemu_test::main(rest),
+        "demo" => qemu_test::demo(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
