@@ -79,6 +79,10 @@ pub fn ensure_image_with(binary: &Path) -> Result<GuestImage> {
         .arg(&base.root_img)
         .arg(&building))?;
     for (file, target, mode) in payload(binary) {
+        if let Some(parent) = Path::new(target).parent() {
+            // Fails harmlessly when the directory exists.
+            let _ = debugfs(&building, &format!("mkdir {}", parent.display()));
+        }
         let _ = debugfs(&building, &format!("rm {target}"));
         debugfs(&building, &format!("write {} {target}", file.display()))?;
         debugfs(
