@@ -1,7 +1,10 @@
 //! Developer tasks: `cargo xtask <task>`. Each task lives in its own module.
 
 mod dist;
+mod fixture_host;
 mod guest;
+mod scenario;
+mod test;
 mod util;
 
 use anyhow::{bail, Result};
@@ -10,8 +13,11 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
+  test        run every test (unit, fixture, QEMU): the README's test command
   dist        build the static x86_64 musl binary into target/dist/phoenix-zfs
   guest       build (or reuse from cache) the QEMU guest image with OpenZFS
+  fixture-hosts [NAME...]
+              write the synthesized fixture hosts under tests/fixtures/hosts from their specs
 ";
 
 fn main() {
@@ -28,8 +34,10 @@ fn run() -> Result<()> {
         bail!("no task given");
     };
     match task.as_str() {
+        "test" => test::main(rest),
         "dist" => dist::main(rest),
         "guest" => guest::main(rest),
+        "fixture-hosts" => fixture_host::main(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
