@@ -11,6 +11,7 @@ mod guest_tree;
 mod host_packages;
 mod qemu;
 mod qemu_test;
+mod record_replay;
 mod scenario;
 mod test;
 mod util;
@@ -31,6 +32,8 @@ tasks:
               the signed manifest and the guest's host key in target/demo/
   qemu-test [SCENARIO...]
               run the QEMU scenarios of qemu-tests/ (all by default)
+  record-replay CASE SCENARIO BOOT STEP
+              copy a scenario step's recorded zpool/zfs transcripts into tests/fixtures/replay/CASE
 ";
 
 fn main() {
@@ -54,6 +57,7 @@ fn run() -> Result<()> {
         "guest-run" => guest_run::main(rest),
         "qemu-test" => qemu_test::main(rest),
         "demo" => qemu_test::demo(rest),
+        "record-replay" => record_replay::main(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
