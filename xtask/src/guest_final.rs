@@ -24,6 +24,11 @@ fn payload(binary: &Path) -> Vec<(PathBuf, &'static str, u32)> {
             "/usr/local/sbin/phx-model",
             0o755,
         ),
+        (
+            root.join("qemu-tests/harness/after-firstboot.conf"),
+            "/etc/systemd/system/phoenix-test-harness.service.d/after-firstboot.conf",
+            0o644,
+        ),
     ]
 }
 
@@ -89,6 +94,10 @@ pub fn ensure_image_with(binary: &Path) -> Result<GuestImage> {
             &building,
             &format!("sif {target} mode 0{:o}", 0o100000 | mode),
         )?;
+        // debugfs exits 0 whatever its command did: look for the file to know it is there.
+        if !debugfs(&building, &format!("stat {target}"))?.contains("Inode:") {
+            bail!("debugfs did not write {target} into {}", building.display());
+        }
     }
     let rules = debugfs(
         &building,

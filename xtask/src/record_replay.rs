@@ -10,7 +10,9 @@ pub fn main(args: &[String]) -> Result<()> {
     let [case, scenario, boot, step] = args else {
         bail!("usage: cargo xtask record-replay CASE SCENARIO BOOT STEP");
     };
-    let from = workspace_root().join(format!("target/qemu-test/{scenario}/boot-{boot}/results/step-{step}.zfs"));
+    let from = workspace_root().join(format!(
+        "target/qemu-test/{scenario}/boot-{boot}/results/step-{step}.zfs"
+    ));
     let to = workspace_root().join("tests/fixtures/replay").join(case);
     std::fs::create_dir_all(&to)?;
     for old in std::fs::read_dir(&to)?.flatten() {
@@ -19,10 +21,22 @@ pub fn main(args: &[String]) -> Result<()> {
         }
     }
     let mut n = 0;
-    for entry in std::fs::read_dir(&from).with_context(|| format!("no transcripts at {} (run the scenario first)", from.display()))?.flatten() {
+    for entry in std::fs::read_dir(&from)
+        .with_context(|| {
+            format!(
+                "no transcripts at {} (run the scenario first)",
+                from.display()
+            )
+        })?
+        .flatten()
+    {
         std::fs::copy(entry.path(), to.join(entry.file_name()))?;
         n += 1;
     }
-    eprintln!("xtask: {n} files from {} into {}", from.display(), to.display());
+    eprintln!(
+        "xtask: {n} files from {} into {}",
+        from.display(),
+        to.display()
+    );
     Ok(())
 }
