@@ -67,6 +67,21 @@ fixture() {
         echo "# Recorded by qemu-tests/record/signatures.sh; expect is what wipefs reported."
         echo "# blkid -p -o export:"
         blkid -p -o export "$dev" | sed 's/^/#   /' || true
+        if [ -b "$dev" ] && sfdisk --dump "$dev" > /dev/null 2>&1; then
+            echo "# partitions (sfdisk --dump), and what blkid finds in each:"
+            sfdisk --dump "$dev" | sed 's/^/#   /'
+            for part in "$dev"[0-9]*; do
+                [ -b "$part" ] || continue
+                echo "# blkid -p -o export $part:"
+                blkid -p -o export "$part" | sed 's/^/#   /' || true
+            done
+        fi
+        case "$(blkid -p -o value -s TYPE "$dev" 2>/dev/null)" in
+            zfs_member)
+                echo "# For ZFS, wipefs reports the magic of each uberblock it finds, inside the four"
+                echo "# 256 KiB labels: L0 at 0, L1 at 256 KiB, L2 and L3 at size - 512 KiB and - 256 KiB."
+                ;;
+        esac
         echo "size = $size"
         echo "logical_block_size = $lbs"
         echo "made_by = '''"

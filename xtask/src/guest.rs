@@ -97,6 +97,7 @@ pub fn ensure_image() -> Result<GuestImage> {
         dir: dir.clone(),
     };
     if cached(&dir, &inputs) {
+        mark_used(&dir);
         eprintln!(
             "xtask: guest image is cached: {} ({})",
             dir.display(),
@@ -146,12 +147,57 @@ pub fn ensure_image() -> Result<GuestImage> {
     }
     std::fs::rename(&building, &dir)
         .with_context(|| format!("could not move the new image to {}", dir.display()))?;
+    prune(&guest_root);
     eprintln!(
         "xtask: built guest image {} ({})",
         dir.display(),
         stages.summary()
     );
     Ok(image)
+}
+
+/// How many images and base trees stay in the cache: enough for a few worktrees on one machine
+/// to alternate without rebuilding, few enough that old builds do not fill the disk.
+const KEEP_IMAGES: usize = 4;
+const KEEP_BASE_TREES: usize = 2;
+
+/// A cache entry's modification time records its last use; `prune` removes the least recent.
+pub fn mark_used(dir: &Path) {
+    if let Ok(handle) = std::fs::File::open(dir) {
+        let _ = handle.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// Removes all but the most recently used images and base trees. Directories being built
+/// (`*.building`) belong to a running build and are left alone.
+pub fn prune(guest_root: &Path) {
+    let Ok(entries) = std::fs::read_dir(guest_root) else {
+        return;
+    };
+    let mut images = Vec::new();
+    let mut bases = Vec::new();
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {
+            continue;
+        };
+        if name.ends_with(".building") || !entry.path().is_dir() {
+            continue;
+        }
+        let list = if name.starts_with("base-") {
+            &mut bases
+        } else {
+            &mut images
+        };
+        list.push((modified, entry.path()));
+    }
+    for (mut list, keep) in [(images, KEEP_IMAGES), (bases, KEEP_BASE_TREES)] {
+        list.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+        for (_, path) in list.into_iter().skip(keep) {
+            eprintln!("xtask: removing the old cache entry {}", path.display());
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 fn cached(dir: &Path, inputs: &str) -> bool {

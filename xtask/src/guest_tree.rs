@@ -60,6 +60,7 @@ pub fn ensure_base_tree(
     let tree = dir.join("tree");
     let inputs_file = dir.join("key-inputs.txt");
     if std::fs::read_to_string(&inputs_file).is_ok_and(|s| s == inputs) && tree.is_dir() {
+        crate::guest::mark_used(&dir);
         eprintln!("xtask: base tree is cached: {}", tree.display());
         return Ok((tree, inputs));
     }
