@@ -18,6 +18,9 @@ const GUEST_PACKAGES: &[&str] = &[
     "udev",
     "kmod",
     "initramfs-tools",
+    // The initramfs scripts (mdadm's among them) expect busybox's rm and friends.
+    "busybox",
+    // Not zfs-zed: it depends on zfs-modules | zfs-dkms, and the guest must not build modules.
     "zfsutils-linux",
     "nvme-cli",
     "smartmontools",
