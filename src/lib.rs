@@ -3,10 +3,18 @@
 //! The crate is a pure core behind a thin shell: `inventory`, `matching`, `firmware`, `layout`,
 //! the parsers in `zfs` and `plan` are functions from data to data; only `runner` spawns processes.
 
+pub mod apply;
+pub mod assess;
 pub mod firmware;
+pub mod glob;
 pub mod inventory;
+pub mod journal;
 pub mod layout;
+pub mod manifest;
 pub mod matching;
+pub mod observe;
+pub mod observed;
 pub mod plan;
+pub mod runner;
 pub mod size;
 pub mod zfs;

@@ -1,1 +1,336 @@
-//! matching
+//! Drives to pools: by size class (IDEMA capacity with tolerance), model pattern and, when the
+//! layout pins them, serial. Every drive gets a stated reason for being chosen or not, and any
+//! doubt (a drive missing, one too many, one drive fitting two pools) stops the run with an
+//! explanation instead of a guess.
+
+use crate::glob;
+use crate::inventory::{Disk, Inventory, Transport};
+use crate::layout::{Layout, PoolSpec};
+use crate::size::{self, SizeClass};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A pool that already exists on the host (imported or importable), with its member devices as
+/// `zpool status -P` / `zpool import` print them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExistingPool {
+    pub name: String,
+    pub device_paths: Vec<String>,
+    /// Imported on this host now (as opposed to only visible to `zpool import`).
+    pub imported: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AssignedDrive {
+    pub name: String,
+    pub serial: Option<String>,
+    pub model: Option<String>,
+    pub path: String,
+    pub size_bytes: u64,
+    /// Already a member of this pool: nothing to do for this drive.
+    pub in_place: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Assignment {
+    pub pool: String,
+    pub drives: Vec<AssignedDrive>,
+}
+
+/// Why the hardware does not fit the layout. Each names the pool and the drives involved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "problem", rename_all = "kebab-case")]
+pub enum MatchProblem {
+    Missing {
+        pool: String,
+        needed: usize,
+        found: Vec<String>,
+        wanted: String,
+    },
+    ExtraCandidates {
+        pool: String,
+        needed: usize,
+        found: Vec<String>,
+        wanted: String,
+    },
+    FitsSeveralPools {
+        drive: String,
+        pools: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for MatchProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MatchProblem::Missing { pool, needed, found, wanted } => {
+                write!(f, "pool `{pool}` needs {needed} drive(s) of {wanted}, found {}", found.len())?;
+                if !found.is_empty() {
+                    write!(f, ": {}", found.join(", "))?;
+                }
+                write!(f, "; install the missing drive(s), or change the layout's size_class/models")
+            }
+            MatchProblem::ExtraCandidates { pool, needed, found, wanted } => write!(
+                f,
+                "pool `{pool}` needs {needed} drive(s) of {wanted}, and {} fit: {}; name the ones to use with `serials = [...]` in the layout",
+                found.len(),
+                found.join(", ")
+            ),
+            MatchProblem::FitsSeveralPools { drive, pools } => write!(
+                f,
+                "{drive} fits pools {}; pin it with `serials = [...]` in the pool it belongs to",
+                pools.join(" and ")
+            ),
+        }
+    }
+}
+
+/// The decision about one drive, in words, for `detect`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DriveDecision {
+    pub drive: String,
+    pub pool: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MatchReport {
+    pub assignments: Vec<Assignment>,
+    pub decisions: Vec<DriveDecision>,
+    pub problems: Vec<MatchProblem>,
+}
+
+impl MatchReport {
+    pub fn fits(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    pub fn pool_of(&self, drive: &str) -> Option<&str> {
+        self.assignments
+            .iter()
+            .find(|a| a.drives.iter().any(|d| d.name == drive))
+            .map(|a| a.pool.as_str())
+    }
+}
+
+fn wanted(pool: &PoolSpec) -> String {
+    let mut parts = Vec::new();
+    if let Some(class) = pool.size_class {
+        parts.push(format!("class {class}"));
+    }
+    if !pool.models.is_empty() {
+        parts.push(format!("model {}", pool.models.join(" or ")));
+    }
+    if !pool.serials.is_empty() {
+        parts.push(format!("serial {}", pool.serials.join(" or ")));
+    }
+    if parts.is_empty() {
+        "any size and model".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Why `disk` does not fit `pool`, or None when it does.
+fn misfit(disk: &Disk, pool: &PoolSpec, tolerance: f64) -> Option<String> {
+    if let Some(class) = pool.size_class {
+        if !class.contains(disk.size_bytes, tolerance) {
+            let actual = SizeClass::of_drive(disk.size_bytes, tolerance)
+                .map_or_else(|| "no standard class".to_string(), |c| format!("class {c}"));
+            return Some(format!(
+                "{} is {actual}, pool `{}` wants {class}",
+                size::decimal(disk.size_bytes),
+                pool.name()
+            ));
+        }
+    }
+    let model = disk.model.as_deref().unwrap_or("");
+    if !pool.models.is_empty() && !pool.models.iter().any(|m| glob::matches(m, model)) {
+        return Some(format!(
+            "model `{model}` is not {} (pool `{}`)",
+            pool.models.join(" or "),
+            pool.name()
+        ));
+    }
+    if !pool.serials.is_empty()
+        && !disk
+            .serial
+            .as_deref()
+            .is_some_and(|s| pool.serials.iter().any(|p| p == s))
+    {
+        return Some(format!(
+            "serial {} is not pinned for pool `{}`",
+            disk.serial.as_deref().unwrap_or("(none)"),
+            pool.name()
+        ));
+    }
+    None
+}
+
+/// Whether `path` (as ZFS prints a member: a by-id link, possibly `-part1`, or a /dev node,
+/// possibly `p1`/`1`) is on `disk`.
+fn path_is_on(path: &str, disk: &Disk) -> bool {
+    let base = path.strip_suffix("-part1").unwrap_or(path);
+    disk.by_id.iter().any(|l| l == base)
+        || base == disk.dev_node
+        || path
+            .strip_prefix(&disk.dev_node)
+            .is_some_and(|rest| rest == "p1" || rest == "1")
+}
+
+pub fn match_drives(
+    layout: &Layout,
+    inventory: &Inventory,
+    existing: &[ExistingPool],
+) -> MatchReport {
+    let tolerance = layout.matching.tolerance();
+    let nvme: Vec<&Disk> = inventory
+        .disks
+        .iter()
+        .filter(|d| d.transport == Transport::Nvme)
+        .collect();
+    let mut decisions = Vec::new();
+    let mut in_place: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut fitting: BTreeMap<&str, Vec<&Disk>> = BTreeMap::new();
+    let mut problems = Vec::new();
+
+    for disk in &nvme {
+        let home = existing
+            .iter()
+            .find(|p| p.device_paths.iter().any(|path| path_is_on(path, disk)));
+        // Membership comes first: a layout pool's own drives are "mounted" through that pool's
+        // datasets, which must not make them strangers to it.
+        if let Some(home) = home.filter(|h| layout.pool(&h.name).is_some()) {
+            in_place.insert(
+                disk.name.as_str(),
+                layout.pool(&home.name).map_or("", |p| p.name()),
+            );
+            decisions.push(DriveDecision {
+                drive: disk.describe(),
+                pool: Some(home.name.clone()),
+                reason: format!("already a member of pool `{}`", home.name),
+            });
+            continue;
+        }
+        if !disk.is_candidate() {
+            let reasons: Vec<String> = disk.ineligible.iter().map(ToString::to_string).collect();
+            decisions.push(DriveDecision {
+                drive: disk.describe(),
+                pool: None,
+                reason: format!("ineligible: {}", reasons.join("; ")),
+            });
+            continue;
+        }
+        if let Some(foreign) = home.filter(|h| h.imported) {
+            // A pool the host uses for something else: never a candidate, whatever --wipe says.
+            decisions.push(DriveDecision {
+                drive: disk.describe(),
+                pool: None,
+                reason: format!(
+                    "ineligible: member of imported pool `{}`, which the layout does not describe",
+                    foreign.name
+                ),
+            });
+            continue;
+        }
+        let fits: Vec<&PoolSpec> = layout
+            .pools
+            .iter()
+            .filter(|p| misfit(disk, p, tolerance).is_none())
+            .collect();
+        match fits.as_slice() {
+            [] => {
+                let why: Vec<String> = layout
+                    .pools
+                    .iter()
+                    .filter_map(|p| misfit(disk, p, tolerance))
+                    .collect();
+                decisions.push(DriveDecision {
+                    drive: disk.describe(),
+                    pool: None,
+                    reason: format!("left alone: {}", why.join("; ")),
+                });
+            }
+            [pool] => fitting.entry(pool.name()).or_default().push(disk),
+            several => {
+                let pools: Vec<String> = several.iter().map(|p| p.name().to_string()).collect();
+                problems.push(MatchProblem::FitsSeveralPools {
+                    drive: disk.describe(),
+                    pools,
+                });
+            }
+        }
+    }
+
+    let mut assignments = Vec::new();
+    for pool in &layout.pools {
+        let needed = *pool.drives.get_ref() as usize;
+        let mut drives: Vec<AssignedDrive> = nvme
+            .iter()
+            .filter(|d| in_place.get(d.name.as_str()) == Some(&pool.name()))
+            .map(|d| assigned(d, true))
+            .collect();
+        let candidates = fitting.remove(pool.name()).unwrap_or_default();
+        let free_slots = needed.saturating_sub(drives.len());
+        let names: Vec<String> = candidates.iter().map(|d| d.describe()).collect();
+        if free_slots == 0 {
+            // Complete with members already in place: further fitting drives stay alone.
+            for d in &candidates {
+                decisions.push(DriveDecision {
+                    drive: d.describe(),
+                    pool: None,
+                    reason: format!(
+                        "left alone: pool `{}` already has its {needed} drive(s)",
+                        pool.name()
+                    ),
+                });
+            }
+        } else if candidates.len() > free_slots {
+            problems.push(MatchProblem::ExtraCandidates {
+                pool: pool.name().into(),
+                needed,
+                found: names,
+                wanted: wanted(pool),
+            });
+            continue;
+        } else {
+            for d in &candidates {
+                decisions.push(DriveDecision {
+                    drive: d.describe(),
+                    pool: Some(pool.name().into()),
+                    reason: format!("fits pool `{}` ({})", pool.name(), wanted(pool)),
+                });
+                drives.push(assigned(d, false));
+            }
+        }
+        if drives.len() < needed {
+            let found = drives.iter().map(|d| d.name.clone()).collect();
+            problems.push(MatchProblem::Missing {
+                pool: pool.name().into(),
+                needed,
+                found,
+                wanted: wanted(pool),
+            });
+            continue;
+        }
+        assignments.push(Assignment {
+            pool: pool.name().into(),
+            drives,
+        });
+    }
+    MatchReport {
+        assignments,
+        decisions,
+        problems,
+    }
+}
+
+fn assigned(d: &Disk, in_place: bool) -> AssignedDrive {
+    AssignedDrive {
+        name: d.name.clone(),
+        serial: d.serial.clone(),
+        model: d.model.clone(),
+        path: d.preferred_path.clone(),
+        size_bytes: d.size_bytes,
+        in_place,
+    }
+}

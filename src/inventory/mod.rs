@@ -1,3 +1,569 @@
-//! What the host has: block devices from sysfs and the udev database, and what is written on them.
+//! What the host has: every block device from sysfs and the udev database, whether it may be used,
+//! and what is written on it (the signature probe).
+//!
+//! Reading goes through a [`HostRoot`], so that `--root DIR` (tests, recorded fixture hosts) and a
+//! live host take the same path.
 
+pub mod mounts;
 pub mod probe;
+pub mod snapshot;
+pub mod sysfs;
+pub mod udev;
+
+use probe::Signature;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// Where the host's sys/, run/udev/, dev/ and proc/ are: `/` on a live host.
+#[derive(Debug, Clone)]
+pub struct HostRoot(pub PathBuf);
+
+impl HostRoot {
+    pub fn live() -> HostRoot {
+        HostRoot(PathBuf::from("/"))
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.0.join(relative.trim_start_matches('/'))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    Nvme,
+    Sata,
+    Scsi,
+    Usb,
+    Virtio,
+    Mmc,
+    Optical,
+    /// loop, zram, device-mapper, md, nbd, ram disks.
+    Virtual,
+}
+
+/// Why a device is not a candidate for any pool. Candidates have none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum Ineligible {
+    NotNvme {
+        transport: Transport,
+    },
+    Removable,
+    ReadOnly,
+    /// Holds a file system the running system is mounted from (/, /boot, /boot/efi, ...).
+    SystemDisk {
+        mountpoint: String,
+        via: String,
+    },
+    /// Holds another mounted file system.
+    Mounted {
+        mountpoint: String,
+        via: String,
+    },
+    /// Claimed by device-mapper, md, LVM or similar (`holders/` in sysfs).
+    InUse {
+        holders: Vec<String>,
+    },
+    TooSmall {
+        bytes: u64,
+    },
+    /// sysfs gave no size or device number: the device cannot be judged.
+    Unreadable {
+        what: String,
+    },
+}
+
+impl std::fmt::Display for Ineligible {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ineligible::NotNvme { transport } => write!(f, "not NVMe ({transport:?})"),
+            Ineligible::Removable => f.write_str("removable"),
+            Ineligible::ReadOnly => f.write_str("read-only"),
+            Ineligible::SystemDisk { mountpoint, via } => {
+                write!(f, "system disk: {mountpoint} is mounted from {via}")
+            }
+            Ineligible::Mounted { mountpoint, via } => {
+                write!(f, "in use: {mountpoint} is mounted from {via}")
+            }
+            Ineligible::InUse { holders } => write!(f, "in use by {}", holders.join(", ")),
+            Ineligible::TooSmall { bytes } => {
+                write!(f, "too small ({})", crate::size::decimal(*bytes))
+            }
+            Ineligible::Unreadable { what } => write!(f, "cannot be judged: {what}"),
+        }
+    }
+}
+
+/// What the first and last MiB of a device hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum ProbeState {
+    NotProbed,
+    /// Read; an empty list means blank.
+    Read {
+        signatures: Vec<Signature>,
+    },
+    /// Could not be read: it cannot be proven blank, so it is treated as holding data.
+    Unreadable {
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Disk {
+    pub name: String,
+    pub dev_node: String,
+    pub major_minor: Option<String>,
+    pub transport: Transport,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub firmware: Option<String>,
+    pub wwn: Option<String>,
+    pub by_id: Vec<String>,
+    /// The path pools are built on: a stable /dev/disk/by-id link, else the device node.
+    pub preferred_path: String,
+    pub size_bytes: u64,
+    pub logical_block_size: u32,
+    pub physical_block_size: u32,
+    pub nvme_controller: Option<String>,
+    pub pci_address: Option<String>,
+    pub removable: bool,
+    pub read_only: bool,
+    pub partitions: Vec<String>,
+    /// Empty for candidates.
+    pub ineligible: Vec<Ineligible>,
+    pub probe: ProbeState,
+}
+
+impl Disk {
+    pub fn is_candidate(&self) -> bool {
+        self.ineligible.is_empty()
+    }
+
+    /// A short identity for messages: `nvme0n1 (Samsung SSD 990 PRO 2TB, serial S7...)`.
+    pub fn describe(&self) -> String {
+        let model = self.model.as_deref().unwrap_or("unknown model");
+        match &self.serial {
+            Some(serial) => format!("{} ({model}, serial {serial})", self.name),
+            None => format!("{} ({model})", self.name),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Inventory {
+    pub root: String,
+    /// False when /run/udev/data was missing: identities then come from sysfs alone.
+    pub udev_database: bool,
+    /// What could not be read, said once, for the report.
+    pub notes: Vec<String>,
+    pub disks: Vec<Disk>,
+}
+
+/// Below this, a device is no pool member anyone means (ZFS itself needs 64 MiB).
+const MIN_CANDIDATE_BYTES: u64 = 8 * 1_000_000_000;
+
+fn transport_of(entry: &sysfs::BlockEntry, udev: Option<&udev::UdevRecord>) -> Transport {
+    let name = entry.name.as_str();
+    let path = entry.sys_path.to_string_lossy();
+    let bus = udev.and_then(|u| u.property("ID_BUS"));
+    if path.contains("/usb") || bus == Some("usb") {
+        Transport::Usb
+    } else if name.starts_with("nvme") {
+        Transport::Nvme
+    } else if name.starts_with("vd") {
+        Transport::Virtio
+    } else if name.starts_with("mmcblk") {
+        Transport::Mmc
+    } else if name.starts_with("sr") {
+        Transport::Optical
+    } else if ["loop", "zram", "dm-", "md", "nbd", "ram"]
+        .iter()
+        .any(|p| name.starts_with(p))
+    {
+        Transport::Virtual
+    } else if path.contains("/ata") || bus == Some("ata") {
+        Transport::Sata
+    } else {
+        Transport::Scsi
+    }
+}
+
+/// The by-id link pools are built on. For NVMe, `nvme-MODEL_SERIAL_NSID` (what current systemd
+/// names each namespace; unambiguous on multi-namespace drives), then `nvme-MODEL_SERIAL`, then the
+/// WWN/EUI forms; the device node only when udev made no link.
+fn preferred_path(dev_node: &str, by_id: &[String], nsid: Option<u32>) -> String {
+    let readable = |l: &&String| {
+        !l.contains("by-id/nvme-eui.")
+            && !l.contains("by-id/nvme-nvme.")
+            && !l.contains("by-id/wwn-")
+    };
+    let suffix = nsid.map(|n| format!("_{n}"));
+    by_id
+        .iter()
+        .filter(readable)
+        .find(|l| suffix.as_deref().is_some_and(|s| l.ends_with(s)))
+        .or_else(|| by_id.iter().filter(readable).min_by_key(|l| l.len()))
+        .or_else(|| by_id.first())
+        .cloned()
+        .unwrap_or_else(|| dev_node.to_string())
+}
+
+/// by-id links from /dev/disk/by-id itself, for hosts without a udev database.
+fn by_id_from_dev(root: &HostRoot, name: &str) -> Vec<String> {
+    let dir = root.path("dev/disk/by-id");
+    let mut links: Vec<String> = fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            fs::read_link(e.path())
+                .is_ok_and(|t| t.file_name().is_some_and(|f| f.to_string_lossy() == name))
+        })
+        .map(|e| format!("/dev/disk/by-id/{}", e.file_name().to_string_lossy()))
+        .collect();
+    links.sort();
+    links
+}
+
+fn read_udev(
+    root: &HostRoot,
+    dev: Option<&str>,
+    notes: &mut Vec<String>,
+) -> Option<udev::UdevRecord> {
+    let dev = dev?;
+    let path = root.path(&format!("run/udev/data/b{dev}"));
+    let text = fs::read_to_string(&path).ok()?;
+    match udev::parse(&text) {
+        Ok(record) => Some(record),
+        Err(e) => {
+            notes.push(format!(
+                "{}: {e}; using sysfs for this device",
+                path.display()
+            ));
+            None
+        }
+    }
+}
+
+/// Reads the inventory: every block device, its identity and whether it may be used.
+pub fn read(root: &HostRoot) -> Inventory {
+    let mut notes = Vec::new();
+    let entries = sysfs::scan(&root.path("sys"));
+    if entries.is_empty() {
+        notes.push(format!(
+            "{} lists no block devices",
+            root.path("sys/block").display()
+        ));
+    }
+    let udev_database = root.path("run/udev/data").is_dir();
+    if !udev_database {
+        notes.push(format!(
+            "no udev database at {}: identities and by-id links come from sysfs and /dev/disk alone",
+            root.path("run/udev/data").display()
+        ));
+    }
+    let mounts = match fs::read_to_string(root.path("proc/mounts")) {
+        Ok(text) => mounts::parse(&text),
+        Err(e) => {
+            notes.push(format!(
+                "cannot read {}: {e}; mounted disks cannot be recognised",
+                root.path("proc/mounts").display()
+            ));
+            Vec::new()
+        }
+    };
+    let usage = MountUsage::new(&entries, &mounts, root, &mut notes);
+    let disks = entries
+        .iter()
+        .filter(|e| {
+            !e.name.starts_with("ram") && !e.name.starts_with("loop")
+                || e.size_sectors.unwrap_or(0) > 0
+        })
+        .map(|e| build_disk(root, e, &usage, &mut notes))
+        .collect();
+    Inventory {
+        root: root.0.display().to_string(),
+        udev_database,
+        notes,
+        disks,
+    }
+}
+
+fn build_disk(
+    root: &HostRoot,
+    e: &sysfs::BlockEntry,
+    usage: &MountUsage,
+    notes: &mut Vec<String>,
+) -> Disk {
+    let record = read_udev(root, e.dev.as_deref(), notes);
+    let u = record.as_ref();
+    let transport = transport_of(e, u);
+    let nvme = e.nvme.clone().unwrap_or_default();
+    let mut by_id: Vec<String> = u.map(|r| r.by_id_links().collect()).unwrap_or_default();
+    if by_id.is_empty() {
+        by_id = by_id_from_dev(root, &e.name);
+    }
+    by_id.sort();
+    by_id.dedup();
+    let dev_node = format!("/dev/{}", e.name);
+    let size_bytes = e.size_sectors.unwrap_or(0).saturating_mul(512);
+
+    let mut ineligible = Vec::new();
+    if e.dev.is_none() || e.size_sectors.is_none() {
+        ineligible.push(Ineligible::Unreadable {
+            what: "sysfs gives no dev or size".into(),
+        });
+    }
+    if transport != Transport::Nvme {
+        ineligible.push(Ineligible::NotNvme { transport });
+    }
+    if e.removable {
+        ineligible.push(Ineligible::Removable);
+    }
+    if e.read_only {
+        ineligible.push(Ineligible::ReadOnly);
+    }
+    ineligible.extend(usage.reasons_for(&e.name));
+    let mut holders: Vec<String> = e.holders.clone();
+    holders.extend(e.partitions.iter().flat_map(|p| p.holders.iter().cloned()));
+    if !holders.is_empty() {
+        ineligible.push(Ineligible::InUse { holders });
+    }
+    if e.size_sectors.is_some() && size_bytes < MIN_CANDIDATE_BYTES {
+        ineligible.push(Ineligible::TooSmall { bytes: size_bytes });
+    }
+
+    let prop = |k: &str| u.and_then(|r| r.property(k)).map(str::to_string);
+    Disk {
+        model: prop("ID_MODEL")
+            .or(nvme.model.clone())
+            .or(e.scsi_model.clone()),
+        serial: prop("ID_SERIAL_SHORT").or(nvme.serial.clone()),
+        firmware: nvme
+            .firmware_rev
+            .clone()
+            .or_else(|| prop("ID_REVISION"))
+            .or(e.scsi_revision.clone()),
+        wwn: prop("ID_WWN")
+            .or(nvme.wwid.clone())
+            .or(nvme.eui.clone())
+            .or(nvme.nguid.clone()),
+        preferred_path: preferred_path(&dev_node, &by_id, nvme.nsid),
+        by_id,
+        major_minor: e.dev.clone(),
+        size_bytes,
+        logical_block_size: e.logical_block_size.unwrap_or(512),
+        physical_block_size: e
+            .physical_block_size
+            .or(e.logical_block_size)
+            .unwrap_or(512),
+        nvme_controller: nvme.controller.clone(),
+        pci_address: nvme.pci_address.clone(),
+        removable: e.removable,
+        read_only: e.read_only,
+        partitions: e.partitions.iter().map(|p| p.name.clone()).collect(),
+        ineligible,
+        probe: ProbeState::NotProbed,
+        transport,
+        dev_node,
+        name: e.name.clone(),
+    }
+}
+
+/// Which disks hold mounted file systems, through partitions, device-mapper stacks and ZFS pools.
+struct MountUsage {
+    /// disk name -> (mountpoint, what it is mounted from, is a system mount)
+    by_disk: BTreeMap<String, Vec<(String, String, bool)>>,
+}
+
+impl MountUsage {
+    fn new(
+        entries: &[sysfs::BlockEntry],
+        mounts: &[mounts::Mount],
+        root: &HostRoot,
+        notes: &mut Vec<String>,
+    ) -> MountUsage {
+        // Any device name (disk, partition, dm-N, mapper name) -> the disks under it.
+        let mut owner: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for e in entries {
+            owner
+                .entry(e.name.clone())
+                .or_default()
+                .insert(e.name.clone());
+            for p in &e.partitions {
+                owner
+                    .entry(p.name.clone())
+                    .or_default()
+                    .insert(e.name.clone());
+            }
+        }
+        // Stacked devices (dm, md) own what their slaves' disks are; resolve a few levels deep.
+        for _ in 0..4 {
+            for e in entries.iter().filter(|e| !e.slaves.is_empty()) {
+                let below: BTreeSet<String> = e
+                    .slaves
+                    .iter()
+                    .flat_map(|s| owner.get(s).cloned().unwrap_or_default())
+                    .collect();
+                owner
+                    .entry(e.name.clone())
+                    .or_default()
+                    .extend(below.iter().cloned());
+                if let Some(dm) = &e.dm_name {
+                    owner
+                        .entry(format!("mapper/{dm}"))
+                        .or_default()
+                        .extend(below);
+                }
+            }
+        }
+        let zfs_pools = zfs_pool_members(entries, root, notes);
+        let mut by_disk: BTreeMap<String, Vec<(String, String, bool)>> = BTreeMap::new();
+        for m in mounts {
+            let disks: BTreeSet<String> = if m.fstype == "zfs" {
+                let pool = m.source.split('/').next().unwrap_or_default();
+                zfs_pools.get(pool).cloned().unwrap_or_default()
+            } else if let Some(dev) = m.source.strip_prefix("/dev/") {
+                let name = resolve_dev_link(root, dev);
+                owner.get(&name).cloned().unwrap_or_default()
+            } else {
+                BTreeSet::new()
+            };
+            for d in disks {
+                by_disk.entry(d).or_default().push((
+                    m.mountpoint.clone(),
+                    m.source.clone(),
+                    m.is_system(),
+                ));
+            }
+        }
+        MountUsage { by_disk }
+    }
+
+    fn reasons_for(&self, disk: &str) -> Vec<Ineligible> {
+        let Some(uses) = self.by_disk.get(disk) else {
+            return Vec::new();
+        };
+        // One reason is enough to explain; the system mount is the one that matters most.
+        let first = uses.iter().find(|u| u.2).or_else(|| uses.first());
+        first
+            .map(|(mountpoint, via, system)| {
+                let (mountpoint, via) = (mountpoint.clone(), via.clone());
+                if *system {
+                    Ineligible::SystemDisk { mountpoint, via }
+                } else {
+                    Ineligible::Mounted { mountpoint, via }
+                }
+            })
+            .into_iter()
+            .collect()
+    }
+}
+
+/// `/dev/disk/by-uuid/...` and other links resolve to the kernel name they point at; `mapper/X`
+/// stays as it is (it is keyed that way); `nvme0n1p2` stays.
+fn resolve_dev_link(root: &HostRoot, dev: &str) -> String {
+    if dev.starts_with("disk/") {
+        if let Ok(target) = fs::read_link(root.path(&format!("dev/{dev}"))) {
+            if let Some(name) = target.file_name() {
+                return name.to_string_lossy().into_owned();
+            }
+        }
+    }
+    dev.to_string()
+}
+
+/// Pool name -> disks whose partitions (or themselves) udev recognised as members of that pool.
+fn zfs_pool_members(
+    entries: &[sysfs::BlockEntry],
+    root: &HostRoot,
+    notes: &mut Vec<String>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut pools: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for e in entries {
+        let devs =
+            std::iter::once(e.dev.as_deref()).chain(e.partitions.iter().map(|p| p.dev.as_deref()));
+        for dev in devs {
+            let Some(record) = read_udev(root, dev, notes) else {
+                continue;
+            };
+            if record.property("ID_FS_TYPE") == Some("zfs_member") {
+                if let Some(pool) = record.property("ID_FS_LABEL") {
+                    pools
+                        .entry(pool.to_string())
+                        .or_default()
+                        .insert(e.name.clone());
+                }
+            }
+        }
+    }
+    pools
+}
+
+/// Reads the first and last MiB of every NVMe candidate and records what is written there.
+/// Read-only: opens the device node for reading, nothing else.
+pub fn probe_candidates(root: &HostRoot, inventory: &mut Inventory) {
+    for disk in inventory
+        .disks
+        .iter_mut()
+        .filter(|d| d.transport == Transport::Nvme && d.is_candidate())
+    {
+        let path = root.path(&disk.dev_node);
+        disk.probe = match read_windows(&path) {
+            Ok((head, tail)) => ProbeState::Read {
+                signatures: probe::probe(&head, &tail, disk.size_bytes, disk.logical_block_size),
+            },
+            Err(e) => ProbeState::Unreadable {
+                error: format!("{}: {e}", path.display()),
+            },
+        };
+    }
+}
+
+/// The first and last [`probe::PROBE_WINDOW`] bytes of a device (or of a recorded fixture file
+/// holding just those two windows).
+fn read_windows(path: &Path) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut file = fs::File::open(path)?;
+    let len = file.seek(SeekFrom::End(0))?;
+    let window = len.min(probe::PROBE_WINDOW);
+    let mut head = vec![0; window as usize];
+    file.seek(SeekFrom::Start(0))?;
+    file.read_exact(&mut head)?;
+    let mut tail = vec![0; window as usize];
+    file.seek(SeekFrom::Start(len - window))?;
+    file.read_exact(&mut tail)?;
+    Ok((head, tail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefers_the_namespace_qualified_model_serial_link() {
+        let links = vec![
+            "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001".to_string(),
+            "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001_1".to_string(),
+            "/dev/disk/by-id/nvme-nvme.1b36-5332544130303031-51454d55204e564d65204374726c-00000001"
+                .to_string(),
+        ];
+        assert_eq!(
+            preferred_path("/dev/nvme0n1", &links, Some(1)),
+            "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001_1"
+        );
+        assert_eq!(
+            preferred_path("/dev/nvme0n1", &links[..1], Some(1)),
+            "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001"
+        );
+        assert_eq!(
+            preferred_path("/dev/nvme0n1", &links[2..], Some(1)),
+            links[2]
+        );
+        assert_eq!(preferred_path("/dev/nvme0n1", &[], None), "/dev/nvme0n1");
+    }
+}

@@ -29,6 +29,9 @@ const TOOLS: &[&str] = &[
     "dkms",
     "tar",
     "gzip",
+    // The QEMU scenarios: sfdisk writes GPT contents, ssh-keygen checks manifest signatures.
+    "fdisk",
+    "openssh-client",
 ];
 
 /// What the guest will run, as resolved on this host.

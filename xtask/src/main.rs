@@ -1,11 +1,18 @@
 //! Developer tasks: `cargo xtask <task>`. Each task lives in its own module.
 
+mod checks;
 mod dist;
+mod fixture_host;
 mod guest;
+mod guest_final;
 mod guest_run;
+mod guest_script;
 mod guest_tree;
 mod host_packages;
 mod qemu;
+mod qemu_test;
+mod scenario;
+mod test;
 mod util;
 
 use anyhow::{bail, Result};
@@ -14,9 +21,16 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
+  test        run every test (unit, fixture, QEMU): the README's test command
   dist        build the static x86_64 musl binary into target/dist/phoenix-zfs
   guest       build (or reuse from cache) the QEMU guest image with OpenZFS
+  fixture-hosts [NAME...]
+              write the synthesized fixture hosts under tests/fixtures/hosts from their specs
   guest-run   boot the guest with NVMe drives, run a script in it, unpack its results
+  demo        the main job: first boot of a QEMU host with the default layout; leaves
+              the signed manifest and the guest's host key in target/demo/
+  qemu-test [SCENARIO...]
+              run the QEMU scenarios of qemu-tests/ (all by default)
 ";
 
 fn main() {
@@ -33,9 +47,13 @@ fn run() -> Result<()> {
         bail!("no task given");
     };
     match task.as_str() {
+        "test" => test::main(rest),
         "dist" => dist::main(rest),
         "guest" => guest::main(rest),
+        "fixture-hosts" => fixture_host::main(rest),
         "guest-run" => guest_run::main(rest),
+        "qemu-test" => qemu_test::main(rest),
+        "demo" => qemu_test::demo(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

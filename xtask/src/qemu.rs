@@ -56,6 +56,8 @@ pub struct Machine {
     pub qemu_log: PathBuf,
     /// Kernel and systemd status messages on the console, for debugging a boot.
     pub verbose_console: bool,
+    /// Appended to the kernel command line (scenario settings such as drive models).
+    pub kernel_args: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +95,7 @@ impl Machine {
             console_log: run_dir.join("console.log"),
             qemu_log: run_dir.join("qemu.log"),
             verbose_console: false,
+            kernel_args: Vec::new(),
         })
     }
 
@@ -185,7 +188,12 @@ impl Machine {
         } else {
             QUIET_ARGS
         };
-        push(format!("{KERNEL_ARGS} {extra}"));
+        let mut append = format!("{KERNEL_ARGS} {extra}");
+        for arg in &self.kernel_args {
+            append.push(' ');
+            append.push_str(arg);
+        }
+        push(append);
         push("-drive".into());
         push(format!(
             "file={},if=none,id=root,format=qcow2,discard=unmap",
@@ -334,6 +342,7 @@ mod tests {
             console_log: "/r/console.log".into(),
             qemu_log: "/r/qemu.log".into(),
             verbose_console: false,
+            kernel_args: Vec::new(),
         }
     }
 

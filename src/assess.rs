@@ -1,0 +1,65 @@
+//! The read-only half of a run, shared by detect, plan, apply and verify: inventory, probe, match,
+//! firmware verdicts, observed ZFS state, and the plan that follows from them.
+
+use crate::firmware::{self, DriveFirmware};
+use crate::inventory::{self, HostRoot, Inventory};
+use crate::layout::Layout;
+use crate::matching::{self, MatchReport};
+use crate::observed::Observed;
+use crate::plan::{self, Facts, Plan};
+use crate::runner::Runner;
+use serde::Serialize;
+
+/// Where ZFS state comes from: the live tools through a runner, or nothing (a recorded fixture
+/// host without ZFS transcripts, where the host is taken to have no pools).
+pub enum ZfsSource<'a> {
+    Tools(&'a dyn Runner),
+    Absent,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Assessment {
+    pub inventory: Inventory,
+    pub matching: MatchReport,
+    pub firmware: Vec<DriveFirmware>,
+    pub observed: Observed,
+    pub plan: Plan,
+}
+
+pub fn assess(
+    root: &HostRoot,
+    layout: &Layout,
+    zfs: ZfsSource,
+    wipe: &[String],
+    pending: &[crate::journal::PendingCreate],
+) -> Result<Assessment, crate::observe::ObserveError> {
+    let mut inventory = inventory::read(root);
+    inventory::probe_candidates(root, &mut inventory);
+    let observed = match zfs {
+        ZfsSource::Tools(runner) => crate::observe::observe(runner, layout)?,
+        ZfsSource::Absent => {
+            inventory
+                .notes
+                .push("no ZFS tools for this root: the host is taken to have no pools".into());
+            Observed::default()
+        }
+    };
+    let matching = matching::match_drives(layout, &inventory, &observed.existing_pools());
+    let firmware = firmware::judge(&inventory, &layout.firmware.rules);
+    let plan = plan::plan(&Facts {
+        layout,
+        inventory: &inventory,
+        matches: &matching,
+        firmware: &firmware,
+        observed: &observed,
+        wipe,
+        pending,
+    });
+    Ok(Assessment {
+        inventory,
+        matching,
+        firmware,
+        observed,
+        plan,
+    })
+}

@@ -1,0 +1,191 @@
+//! Block devices as sysfs shows them: /sys/block/NAME, its attributes, partitions, holders, and
+//! for NVMe the controller and subsystem attributes (model, serial, firmware revision).
+//!
+//! With NVMe multipath on (Debian's and Proxmox's kernels), /sys/block/nvme0n1 lives under the
+//! virtual nvme-subsystem, and hidden per-controller paths `nvme0c0n1` sit beside it: only
+//! `nvmeXnY` has a device node, so the hidden paths are skipped. Namespace numbers follow the
+//! subsystem, not the controller, so the controller is found through the subsystem's links.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default)]
+pub struct BlockEntry {
+    pub name: String,
+    /// The canonical sysfs directory (symlinks resolved).
+    pub sys_path: PathBuf,
+    pub dev: Option<String>,
+    pub size_sectors: Option<u64>,
+    pub removable: bool,
+    pub read_only: bool,
+    pub logical_block_size: Option<u32>,
+    pub physical_block_size: Option<u32>,
+    pub partitions: Vec<PartitionEntry>,
+    pub holders: Vec<String>,
+    /// Devices under a device-mapper or md device (`slaves/`).
+    pub slaves: Vec<String>,
+    /// device-mapper name (`dm/name`), for /dev/mapper/NAME mounts.
+    pub dm_name: Option<String>,
+    pub nvme: Option<NvmeIdentity>,
+    /// SCSI/SATA `device/model` and `device/rev`.
+    pub scsi_model: Option<String>,
+    pub scsi_revision: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PartitionEntry {
+    pub name: String,
+    pub dev: Option<String>,
+    pub holders: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NvmeIdentity {
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub firmware_rev: Option<String>,
+    pub nsid: Option<u32>,
+    pub wwid: Option<String>,
+    pub eui: Option<String>,
+    pub nguid: Option<String>,
+    /// The controller serving this namespace (`nvme0`) and its PCI address (`0000:00:04.0`).
+    pub controller: Option<String>,
+    pub pci_address: Option<String>,
+}
+
+/// An attribute file's content, trimmed of the kernel's padding; None when absent or empty.
+pub fn attr(dir: &Path, name: &str) -> Option<String> {
+    let text = fs::read_to_string(dir.join(name)).ok()?;
+    let trimmed = text.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_string())
+}
+
+fn attr_num<T: std::str::FromStr>(dir: &Path, name: &str) -> Option<T> {
+    attr(dir, name)?.parse().ok()
+}
+
+fn dir_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `nvme0c0n1`: a hidden per-controller path of a multipath namespace.
+fn is_hidden_nvme_path(name: &str) -> bool {
+    name.strip_prefix("nvme")
+        .and_then(|r| r.split_once('c'))
+        .is_some_and(|(subsys, rest)| {
+            subsys.chars().all(|c| c.is_ascii_digit())
+                && rest.contains('n')
+                && rest.chars().all(|c| c.is_ascii_digit() || c == 'n')
+        })
+}
+
+fn is_controller_name(name: &str) -> bool {
+    name.strip_prefix("nvme")
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Reads every block device under `sys/block`. A missing directory gives an empty list; the
+/// caller reports it.
+pub fn scan(sys: &Path) -> Vec<BlockEntry> {
+    let block = sys.join("block");
+    dir_names(&block)
+        .into_iter()
+        .filter(|name| !is_hidden_nvme_path(name))
+        .map(|name| read_entry(&block, name))
+        .collect()
+}
+
+fn read_entry(block: &Path, name: String) -> BlockEntry {
+    let link = block.join(&name);
+    let dir = fs::canonicalize(&link).unwrap_or(link);
+    let partitions = dir_names(&dir)
+        .into_iter()
+        .filter(|p| dir.join(p).join("partition").is_file())
+        .map(|p| {
+            let pdir = dir.join(&p);
+            PartitionEntry {
+                dev: attr(&pdir, "dev"),
+                holders: dir_names(&pdir.join("holders")),
+                name: p,
+            }
+        })
+        .collect();
+    let nvme = name.starts_with("nvme").then(|| read_nvme(&dir));
+    BlockEntry {
+        dev: attr(&dir, "dev"),
+        size_sectors: attr_num(&dir, "size"),
+        removable: attr(&dir, "removable").as_deref() == Some("1"),
+        read_only: attr(&dir, "ro").as_deref() == Some("1"),
+        logical_block_size: attr_num(&dir, "queue/logical_block_size"),
+        physical_block_size: attr_num(&dir, "queue/physical_block_size"),
+        holders: dir_names(&dir.join("holders")),
+        slaves: dir_names(&dir.join("slaves")),
+        dm_name: attr(&dir, "dm/name"),
+        scsi_model: attr(&dir, "device/model"),
+        scsi_revision: attr(&dir, "device/rev"),
+        partitions,
+        nvme,
+        sys_path: dir,
+        name,
+    }
+}
+
+/// The namespace's parent directory is the subsystem (multipath) or the controller itself; both
+/// carry model, serial and firmware_rev.
+fn read_nvme(ns_dir: &Path) -> NvmeIdentity {
+    let parent = ns_dir.parent().map(Path::to_path_buf).unwrap_or_default();
+    let parent_name = parent
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let controller_dir = if is_controller_name(&parent_name) {
+        Some(parent.clone())
+    } else {
+        dir_names(&parent)
+            .into_iter()
+            .find(|n| is_controller_name(n))
+            .map(|n| fs::canonicalize(parent.join(&n)).unwrap_or_else(|_| parent.join(n)))
+    };
+    let from_either = |name: &str| {
+        controller_dir
+            .as_deref()
+            .and_then(|c| attr(c, name))
+            .or_else(|| attr(&parent, name))
+    };
+    NvmeIdentity {
+        model: from_either("model"),
+        serial: from_either("serial"),
+        firmware_rev: from_either("firmware_rev"),
+        nsid: attr_num(ns_dir, "nsid"),
+        wwid: attr(ns_dir, "wwid"),
+        eui: attr(ns_dir, "eui"),
+        nguid: attr(ns_dir, "nguid"),
+        controller: controller_dir
+            .as_deref()
+            .and_then(|c| c.file_name())
+            .map(|n| n.to_string_lossy().into_owned()),
+        pci_address: controller_dir.as_deref().and_then(|c| attr(c, "address")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_multipath_paths_are_recognised() {
+        assert!(is_hidden_nvme_path("nvme0c0n1"));
+        assert!(is_hidden_nvme_path("nvme12c3n2"));
+        assert!(!is_hidden_nvme_path("nvme0n1"));
+        assert!(!is_hidden_nvme_path("nvme0n1p1"));
+        assert!(is_controller_name("nvme3"));
+        assert!(!is_controller_name("nvme-subsys0"));
+    }
+}

@@ -1,0 +1,342 @@
+//! The desired state: pools, datasets and how they are served. The layout is data, not code: the
+//! default is the TOML file embedded below, and a file of the same shape can replace it.
+
+pub mod properties;
+mod validate;
+
+use crate::firmware::{Enforcement, FirmwareRule};
+use crate::size::SizeClass;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use toml::Spanned;
+
+pub use validate::{layout_warnings, quota_overcommit, usable_estimate, Warning};
+
+/// The embedded default layout, exactly as `phoenix-zfs layout show` prints it.
+pub const DEFAULT_LAYOUT_TOML: &str = include_str!("default.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layout {
+    pub version: u32,
+    #[serde(default)]
+    pub matching: MatchingPolicy,
+    #[serde(default)]
+    pub firmware: FirmwareSettings,
+    #[serde(default)]
+    pub nfs: NfsSettings,
+    #[serde(rename = "pool")]
+    pub pools: Vec<PoolSpec>,
+    #[serde(rename = "dataset", default)]
+    pub datasets: Vec<DatasetSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchingPolicy {
+    #[serde(default = "default_tolerance")]
+    pub size_tolerance_percent: f64,
+}
+
+fn default_tolerance() -> f64 {
+    1.0
+}
+
+impl Default for MatchingPolicy {
+    fn default() -> Self {
+        MatchingPolicy {
+            size_tolerance_percent: default_tolerance(),
+        }
+    }
+}
+
+impl MatchingPolicy {
+    pub fn tolerance(&self) -> f64 {
+        self.size_tolerance_percent / 100.0
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirmwareSettings {
+    #[serde(default)]
+    pub mode: Enforcement,
+    /// Rules added to the built-in policy.
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<FirmwareRule>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NfsSettings {
+    /// `auto` (the network of the default route's interface) or a CIDR such as 10.0.0.0/24.
+    #[serde(default = "default_network")]
+    pub network: String,
+    #[serde(default = "default_true")]
+    pub root_squash: bool,
+}
+
+fn default_network() -> String {
+    "auto".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for NfsSettings {
+    fn default() -> Self {
+        NfsSettings {
+            network: default_network(),
+            root_squash: true,
+        }
+    }
+}
+
+/// How a pool's drives are arranged into its one top-level vdev.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VdevLayout {
+    /// One drive, no redundancy.
+    Single,
+    /// Every drive holds a full copy.
+    Mirror,
+}
+
+impl fmt::Display for VdevLayout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            VdevLayout::Single => "single",
+            VdevLayout::Mirror => "mirror",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    pub name: Spanned<String>,
+    pub vdev: VdevLayout,
+    pub drives: Spanned<u32>,
+    /// Nominal capacity of every member, as sold (`2TB`); absent means any size.
+    #[serde(default)]
+    pub size_class: Option<SizeClass>,
+    /// Glob patterns (`*`, `?`) over the drive's model string; empty means any model.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Serial numbers that pin exactly which drives belong here, when the hardware is ambiguous.
+    #[serde(default)]
+    pub serials: Vec<String>,
+    /// `zpool create -o`.
+    #[serde(default)]
+    pub properties: BTreeMap<String, PropertyValue>,
+    /// `zpool create -O`: the pool's root dataset, inherited by every dataset below it.
+    #[serde(default)]
+    pub filesystem_properties: BTreeMap<String, PropertyValue>,
+}
+
+/// What a dataset is for: it decides which properties matter and which warnings apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetRole {
+    /// Plain files: NFS exports, bind mounts, Proxmox dir storage.
+    Files,
+    /// Parent of per-VM zvols made by Proxmox (zfspool storage, content images).
+    Zvols,
+    /// Parent of per-container subvolumes made by Proxmox (zfspool storage, content rootdir).
+    Subvols,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    pub name: Spanned<String>,
+    pub serves: DatasetRole,
+    #[serde(default)]
+    pub properties: BTreeMap<String, PropertyValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxmox: Option<ProxmoxStorage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nfs: Option<NfsExport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_mount: Option<BindMount>,
+}
+
+impl DatasetSpec {
+    /// The pool a dataset lives in: the first component of its name.
+    pub fn pool(&self) -> &str {
+        self.name.get_ref().split('/').next().unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageType {
+    Zfspool,
+    Dir,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxmoxStorage {
+    pub storage: String,
+    #[serde(rename = "type")]
+    pub kind: StorageType,
+    pub content: Vec<String>,
+    /// zfspool only: create zvols thin (`sparse 1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse: Option<bool>,
+    /// zfspool only: the volblocksize of the zvols Proxmox creates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocksize: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NfsExport {
+    /// Writes are acknowledged only when on stable storage (`sync`); otherwise `async`.
+    pub sync: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindMount {
+    /// Where the dataset appears inside a container.
+    pub path: String,
+    #[serde(default)]
+    pub options: Vec<String>,
+}
+
+/// A property value as written in TOML: a string, or for convenience an integer or a boolean
+/// (`ashift = 12`, `atime = false` becomes `off`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "RawPropertyValue", into = "String")]
+pub struct PropertyValue(pub String);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawPropertyValue {
+    Text(String),
+    Integer(i64),
+    Switch(bool),
+}
+
+impl From<RawPropertyValue> for PropertyValue {
+    fn from(raw: RawPropertyValue) -> Self {
+        PropertyValue(match raw {
+            RawPropertyValue::Text(s) => s,
+            RawPropertyValue::Integer(n) => n.to_string(),
+            RawPropertyValue::Switch(true) => "on".into(),
+            RawPropertyValue::Switch(false) => "off".into(),
+        })
+    }
+}
+
+impl From<PropertyValue> for String {
+    fn from(v: PropertyValue) -> String {
+        v.0
+    }
+}
+
+impl PropertyValue {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A layout that could not be used: where, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayoutError {
+    /// The file as the user named it, or `<default layout>`.
+    pub source_name: String,
+    /// 1-based line and column, when the problem has a place in the file.
+    pub position: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.source_name, self.message),
+            None => write!(f, "{}: {}", self.source_name, self.message),
+        }
+    }
+}
+
+impl std::error::Error for LayoutError {}
+
+/// Line and column (1-based) of a byte offset in `text`.
+pub(crate) fn position_of(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let col = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    (line, col)
+}
+
+impl Layout {
+    /// The embedded default layout. It is tested to parse and validate, so this cannot fail at run time.
+    pub fn default_layout() -> Layout {
+        Layout::parse(DEFAULT_LAYOUT_TOML, "<default layout>")
+            .unwrap_or_else(|e| unreachable!("the embedded default layout is invalid: {e}"))
+    }
+
+    /// Parses and validates a layout; `source_name` names it in errors.
+    pub fn parse(text: &str, source_name: &str) -> Result<Layout, LayoutError> {
+        let layout: Layout = toml::from_str(text).map_err(|e| LayoutError {
+            source_name: source_name.to_string(),
+            position: e.span().map(|s| position_of(text, s.start)),
+            message: e.message().trim_end().replace('\n', "; "),
+        })?;
+        validate::validate(&layout).map_err(|problem| LayoutError {
+            source_name: source_name.to_string(),
+            position: problem.span.map(|s| position_of(text, s.start)),
+            message: problem.message,
+        })?;
+        Ok(layout)
+    }
+
+    pub fn load(path: &Path) -> Result<Layout, LayoutError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| LayoutError {
+            source_name: name.clone(),
+            position: None,
+            message: format!("cannot read the layout: {e}"),
+        })?;
+        Layout::parse(&text, &name)
+    }
+
+    pub fn pool(&self, name: &str) -> Option<&PoolSpec> {
+        self.pools.iter().find(|p| p.name.get_ref() == name)
+    }
+
+    /// Datasets of one pool, parents before children (layout order is kept otherwise).
+    pub fn datasets_of<'a>(&'a self, pool: &'a str) -> impl Iterator<Item = &'a DatasetSpec> + 'a {
+        self.datasets.iter().filter(move |d| d.pool() == pool)
+    }
+}
+
+impl PoolSpec {
+    pub fn name(&self) -> &str {
+        self.name.get_ref()
+    }
+}
+
+impl DatasetSpec {
+    pub fn name(&self) -> &str {
+        self.name.get_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,389 @@
+//! What makes a layout valid (errors, with the place in the file) and what an expert would flag
+//! about a valid one (warnings, printed by `plan`).
+
+use super::properties::{check, PropertyScope};
+use super::{DatasetRole, Layout, PoolSpec, StorageType, VdevLayout};
+use crate::size::{self, ZfsSize};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::ops::Range;
+
+pub(super) struct Problem {
+    pub span: Option<Range<usize>>,
+    pub message: String,
+}
+
+fn at(span: Range<usize>, message: String) -> Problem {
+    Problem {
+        span: Some(span),
+        message,
+    }
+}
+
+fn nowhere(message: String) -> Problem {
+    Problem {
+        span: None,
+        message,
+    }
+}
+
+/// Content types Proxmox accepts per storage type (pve-storage ZFSPoolPlugin.pm and DirPlugin.pm).
+const ZFSPOOL_CONTENT: &[&str] = &["images", "rootdir"];
+const DIR_CONTENT: &[&str] = &[
+    "images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import",
+];
+/// Mount options Proxmox accepts for container mount points (`mountoptions` in pct.conf).
+const MOUNT_OPTIONS: &[&str] = &[
+    "discard", "lazytime", "noatime", "nodev", "noexec", "nosuid",
+];
+const RESERVED_POOL_NAMES: &[&str] = &[
+    "mirror", "raidz", "draid", "spare", "log", "cache", "special", "dedup",
+];
+
+fn valid_zfs_component(c: &str) -> bool {
+    !c.is_empty()
+        && c.chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "_-.:".contains(ch))
+}
+
+fn check_pool_name(name: &str) -> Result<(), String> {
+    let starts_with_letter = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    if !starts_with_letter || !valid_zfs_component(name) {
+        return Err(format!(
+            "pool name `{name}` is not valid: start with a letter, then letters, digits, `_-.:`"
+        ));
+    }
+    if RESERVED_POOL_NAMES.iter().any(|r| name.starts_with(r)) {
+        return Err(format!(
+            "pool name `{name}` starts with a word zpool reserves ({})",
+            RESERVED_POOL_NAMES.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn validate(layout: &Layout) -> Result<(), Problem> {
+    if layout.version != 1 {
+        return Err(nowhere(format!(
+            "layout version {} is not supported: this phoenix-zfs reads version 1",
+            layout.version
+        )));
+    }
+    let tolerance = layout.matching.size_tolerance_percent;
+    if !(0.0..=10.0).contains(&tolerance) {
+        return Err(nowhere(format!(
+            "matching.size_tolerance_percent = {tolerance} is out of range: use 0 to 10 (1 is typical)"
+        )));
+    }
+    crate::firmware::validate_rules(&layout.firmware.rules).map_err(nowhere)?;
+    check_network(&layout.nfs.network).map_err(nowhere)?;
+    if layout.pools.is_empty() {
+        return Err(nowhere(
+            "the layout has no [[pool]]: describe at least one pool".into(),
+        ));
+    }
+    let mut pool_names = BTreeSet::new();
+    for pool in &layout.pools {
+        validate_pool(pool)?;
+        if !pool_names.insert(pool.name()) {
+            return Err(at(
+                pool.name.span(),
+                format!("pool `{}` is described twice", pool.name()),
+            ));
+        }
+    }
+    let mut dataset_names = BTreeSet::new();
+    let mut storage_ids = BTreeSet::new();
+    for ds in &layout.datasets {
+        let name = ds.name();
+        let span = ds.name.span();
+        if !name.contains('/') || !name.split('/').all(valid_zfs_component) {
+            return Err(at(span, format!(
+                "dataset name `{name}` is not valid: write POOL/NAME with letters, digits, `_-.:` in each part"
+            )));
+        }
+        if !pool_names.contains(ds.pool()) {
+            return Err(at(
+                span,
+                format!(
+                    "dataset `{name}` is in pool `{}`, which the layout does not describe",
+                    ds.pool()
+                ),
+            ));
+        }
+        let parent = name.rsplit_once('/').map_or(name, |(p, _)| p);
+        if parent != ds.pool() && !dataset_names.contains(parent) {
+            return Err(at(
+                span,
+                format!(
+                "dataset `{name}` comes before its parent `{parent}`: describe `{parent}` first"
+            ),
+            ));
+        }
+        if !dataset_names.insert(name) {
+            return Err(at(span, format!("dataset `{name}` is described twice")));
+        }
+        for (prop, value) in &ds.properties {
+            check(PropertyScope::Dataset, prop, value.as_str())
+                .map_err(|e| at(span.clone(), format!("dataset `{name}`: properties: {e}")))?;
+        }
+        if ds.properties.contains_key("volblocksize") {
+            return Err(at(span, format!(
+                "dataset `{name}`: volblocksize applies to zvols only; for the zvols Proxmox creates set `blocksize` in its proxmox table"
+            )));
+        }
+        if let Some(storage) = &ds.proxmox {
+            validate_storage(name, ds.serves, storage).map_err(|e| at(span.clone(), e))?;
+            if !storage_ids.insert(storage.storage.as_str()) {
+                return Err(at(
+                    span,
+                    format!("Proxmox storage `{}` is used twice", storage.storage),
+                ));
+            }
+        }
+        if ds.nfs.is_some() && ds.serves != DatasetRole::Files {
+            return Err(at(span, format!("dataset `{name}`: only datasets with serves = \"files\" can be exported over NFS")));
+        }
+        if let Some(bind) = &ds.bind_mount {
+            if !bind.path.starts_with('/') || bind.path.contains(',') {
+                return Err(at(span, format!(
+                    "dataset `{name}`: bind_mount.path `{}` must be an absolute path without commas", bind.path
+                )));
+            }
+            if let Some(bad) = bind
+                .options
+                .iter()
+                .find(|o| !MOUNT_OPTIONS.contains(&o.as_str()))
+            {
+                return Err(at(
+                    span,
+                    format!(
+                    "dataset `{name}`: bind_mount option `{bad}` is not one Proxmox accepts ({})",
+                    MOUNT_OPTIONS.join(", ")
+                ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_pool(pool: &PoolSpec) -> Result<(), Problem> {
+    let name = pool.name();
+    check_pool_name(name).map_err(|e| at(pool.name.span(), e))?;
+    let drives = *pool.drives.get_ref();
+    let span = pool.drives.span();
+    match pool.vdev {
+        VdevLayout::Single if drives != 1 => {
+            return Err(at(
+                span,
+                format!("pool `{name}`: vdev = \"single\" takes exactly 1 drive, not {drives}"),
+            ))
+        }
+        VdevLayout::Mirror if drives < 2 => {
+            return Err(at(
+                span,
+                format!("pool `{name}`: a mirror needs at least 2 drives, not {drives}"),
+            ))
+        }
+        _ => {}
+    }
+    if !pool.serials.is_empty() && pool.serials.len() != drives as usize {
+        return Err(at(
+            span,
+            format!(
+                "pool `{name}`: serials names {} drive(s) but drives = {drives}",
+                pool.serials.len()
+            ),
+        ));
+    }
+    if pool.models.iter().any(|m| m.trim().is_empty()) {
+        return Err(at(
+            pool.name.span(),
+            format!("pool `{name}`: an entry of models is empty"),
+        ));
+    }
+    for (prop, value) in &pool.properties {
+        check(PropertyScope::Pool, prop, value.as_str())
+            .map_err(|e| at(pool.name.span(), format!("pool `{name}`: properties: {e}")))?;
+    }
+    for (prop, value) in &pool.filesystem_properties {
+        check(PropertyScope::Dataset, prop, value.as_str()).map_err(|e| {
+            at(
+                pool.name.span(),
+                format!("pool `{name}`: filesystem_properties: {e}"),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn validate_storage(
+    dataset: &str,
+    role: DatasetRole,
+    s: &super::ProxmoxStorage,
+) -> Result<(), String> {
+    let id_ok = s
+        .storage
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && s.storage
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !id_ok {
+        return Err(format!(
+            "dataset `{dataset}`: Proxmox storage ID `{}` is not valid: start with a letter, then letters, digits, `-_.`",
+            s.storage
+        ));
+    }
+    let (allowed, fits_role) = match s.kind {
+        StorageType::Zfspool => (ZFSPOOL_CONTENT, role != DatasetRole::Files),
+        StorageType::Dir => (DIR_CONTENT, role == DatasetRole::Files),
+    };
+    if !fits_role {
+        return Err(format!(
+            "dataset `{dataset}`: a {:?} storage does not fit serves = {role:?}: zfspool serves zvols or subvols, dir serves files",
+            s.kind
+        )
+        .to_lowercase());
+    }
+    if s.content.is_empty() {
+        return Err(format!(
+            "dataset `{dataset}`: proxmox.content is empty: name at least one of {}",
+            allowed.join(", ")
+        ));
+    }
+    if let Some(bad) = s.content.iter().find(|c| !allowed.contains(&c.as_str())) {
+        return Err(format!(
+            "dataset `{dataset}`: content `{bad}` is not allowed on this storage type: use {}",
+            allowed.join(", ")
+        ));
+    }
+    if s.kind == StorageType::Dir && (s.sparse.is_some() || s.blocksize.is_some()) {
+        return Err(format!(
+            "dataset `{dataset}`: sparse and blocksize apply to zfspool storages only"
+        ));
+    }
+    if let Some(bs) = &s.blocksize {
+        check(PropertyScope::Dataset, "volblocksize", bs)
+            .map_err(|e| format!("dataset `{dataset}`: proxmox.blocksize: {e}"))?;
+    }
+    Ok(())
+}
+
+fn check_network(network: &str) -> Result<(), String> {
+    if network == "auto" {
+        return Ok(());
+    }
+    let ok = network.split_once('/').is_some_and(|(addr, bits)| {
+        let bits: Option<u8> = bits.parse().ok();
+        match addr.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(_)) => bits.is_some_and(|b| b <= 32),
+            Ok(std::net::IpAddr::V6(_)) => bits.is_some_and(|b| b <= 128),
+            Err(_) => false,
+        }
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("nfs.network `{network}` is not valid: use \"auto\" or a network such as \"192.0.2.0/24\""))
+    }
+}
+
+/// Something valid but questionable, as an expert reviewer would say it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// A stable identifier, for scripts: `quota-overcommit`, `recordsize-on-zvols`, ...
+    pub code: &'static str,
+    /// The pool or dataset it is about.
+    pub subject: String,
+    pub message: String,
+}
+
+/// About what a pool of vdev capacity `bytes` lets datasets use: the whole-disk partitioning ZFS
+/// does (1 MiB in front, 8 MiB reserved partition), labels and boot area, then the slop space ZFS
+/// keeps back (1/32 of the pool, at least 128 MiB, at most 128 GiB).
+pub fn usable_estimate(vdev_bytes: u64) -> u64 {
+    let raw = vdev_bytes.saturating_sub(9 << 20).saturating_sub(4 << 20);
+    let slop = (raw / 32).clamp(128 << 20, 128 << 30);
+    raw.saturating_sub(slop)
+}
+
+/// Warnings that follow from the layout alone (the plan adds those that need the hardware).
+pub fn layout_warnings(layout: &Layout) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    for pool in &layout.pools {
+        if pool.vdev == VdevLayout::Mirror && pool.size_class.is_none() {
+            warnings.push(Warning {
+                code: "mirror-without-size-class",
+                subject: pool.name().to_string(),
+                message: format!(
+                    "pool `{}` is a mirror with no size_class: members of different sizes can be chosen, and a mirror holds only as much as its smallest member",
+                    pool.name()
+                ),
+            });
+        }
+        if let Some(class) = pool.size_class {
+            warnings.extend(quota_overcommit(
+                layout,
+                pool,
+                class.idema_bytes(),
+                &format!("{} {class} drive(s)", pool.vdev),
+            ));
+        }
+    }
+    for ds in &layout.datasets {
+        if ds.serves == DatasetRole::Zvols && ds.properties.contains_key("recordsize") {
+            let blocksize = ds
+                .proxmox
+                .as_ref()
+                .and_then(|p| p.blocksize.as_deref())
+                .unwrap_or("16k, Proxmox's default");
+            warnings.push(Warning {
+                code: "recordsize-on-zvols",
+                subject: ds.name().to_string(),
+                message: format!(
+                    "dataset `{}` holds zvols, and recordsize does not apply to zvols: their block size is the Proxmox storage's blocksize ({blocksize})",
+                    ds.name()
+                ),
+            });
+        }
+    }
+    warnings
+}
+
+/// Quotas of a pool's datasets against what the pool can hold, in ZFS's binary units.
+pub fn quota_overcommit(
+    layout: &Layout,
+    pool: &PoolSpec,
+    vdev_bytes: u64,
+    what: &str,
+) -> Option<Warning> {
+    let quotas: Vec<(String, u64)> = layout
+        .datasets_of(pool.name())
+        .filter_map(|d| {
+            let q = d.properties.get("quota")?;
+            let bytes = ZfsSize::parse(q.as_str()).ok()?.bytes();
+            Some((q.as_str().to_string(), bytes))
+        })
+        .collect();
+    let total: u64 = quotas.iter().map(|(_, b)| b).sum();
+    let usable = usable_estimate(vdev_bytes);
+    if total <= usable {
+        return None;
+    }
+    let terms: Vec<&str> = quotas.iter().map(|(q, _)| q.as_str()).collect();
+    Some(Warning {
+        code: "quota-overcommit",
+        subject: pool.name().to_string(),
+        message: format!(
+            "quotas on pool `{}` add up to {} ({}), more than the about {} that {what} can hold: ZFS quotas are binary (800G is 800 GiB = {}), so the datasets can fill the pool before any reaches its quota",
+            pool.name(),
+            size::binary(total),
+            terms.join(" + "),
+            size::binary(usable),
+            size::decimal(800 << 30),
+        ),
+    })
+}

@@ -1,0 +1,233 @@
+//! Reads the ZFS state the layout cares about, with as few and as narrow zpool/zfs calls as
+//! possible: the layout's pools by name, its datasets by name, only the properties it sets, no
+//! recursion and so never a walk over snapshots or zvols. A converged host costs three commands.
+
+use crate::layout::Layout;
+use crate::observed::{
+    DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
+};
+use crate::runner::{self, Output, Runner};
+use crate::zfs::{self, DatasetType, PropertyRow, VdevNode};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+/// Reading commands answer in well under a second on a healthy host; a minute means a hung pool.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
+pub struct ObserveError {
+    pub command: String,
+    pub message: String,
+}
+
+impl fmt::Display for ObserveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`: {}", self.command, self.message)
+    }
+}
+
+impl std::error::Error for ObserveError {}
+
+/// Runs a reading command. A non-zero exit is accepted when every stderr line is one of the
+/// expected "does not exist" answers (zpool and zfs go on with the other names and exit 1).
+fn read(
+    runner: &dyn Runner,
+    argv: Vec<String>,
+    tolerated: &[&str],
+) -> Result<Output, ObserveError> {
+    let command = runner::display(&argv);
+    let out = runner.run(&argv, READ_TIMEOUT).map_err(|e| ObserveError {
+        command: command.clone(),
+        message: e.to_string(),
+    })?;
+    let unexpected: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !tolerated.iter().any(|t| l.contains(t)))
+        .collect();
+    if !out.success() && !unexpected.is_empty() {
+        let code = out
+            .code
+            .map_or("a signal".to_string(), |c| format!("exit {c}"));
+        return Err(ObserveError {
+            command,
+            message: format!("failed ({code}): {}", unexpected.join(" / ")),
+        });
+    }
+    Ok(out)
+}
+
+fn parse_error(argv: &[String], e: impl fmt::Display) -> ObserveError {
+    ObserveError {
+        command: runner::display(argv),
+        message: format!("cannot read its output: {e}"),
+    }
+}
+
+fn leaf_paths(node: &VdevNode) -> Vec<String> {
+    node.leaves()
+        .into_iter()
+        .map(|leaf| leaf.name.clone())
+        .collect()
+}
+
+/// `zpool list -H -p -o name,COLUMNS... POOL...`: pool properties as columns, one row per
+/// imported pool. Not `zpool get`: since OpenZFS 2.2 its words after the first pool may name
+/// vdevs, so a missing second pool is a usage error instead of "no such pool".
+fn zpool_list_columns_argv(columns: &[String], pools: &[&str]) -> Vec<String> {
+    let mut argv: Vec<String> = ["zpool", "list", "-H", "-p", "-o"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    argv.push(
+        std::iter::once("name")
+            .chain(columns.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    argv.extend(pools.iter().map(|p| p.to_string()));
+    argv
+}
+
+/// Rows of [`zpool_list_columns_argv`]: pool name -> column -> value.
+fn parse_pool_columns(
+    text: &str,
+    columns: &[String],
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, String> {
+    let mut pools = BTreeMap::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        if fields.len() != columns.len() + 1 {
+            return Err(format!(
+                "line {}: expected {} tab-separated fields (name, {}), found {}: `{line}`",
+                i + 1,
+                columns.len() + 1,
+                columns.join(", "),
+                fields.len()
+            ));
+        }
+        let values = columns
+            .iter()
+            .cloned()
+            .zip(fields[1..].iter().map(|v| v.to_string()))
+            .collect();
+        pools.insert(fields[0].to_string(), values);
+    }
+    Ok(pools)
+}
+
+pub fn observe(runner: &dyn Runner, layout: &Layout) -> Result<Observed, ObserveError> {
+    let pools: Vec<&str> = layout.pools.iter().map(|p| p.name()).collect();
+    let mut columns: BTreeSet<String> = ["guid", "health"].iter().map(|s| s.to_string()).collect();
+    columns.extend(
+        layout
+            .pools
+            .iter()
+            .flat_map(|p| p.properties.keys().cloned()),
+    );
+    let columns: Vec<String> = columns.into_iter().collect();
+
+    let argv = zpool_list_columns_argv(&columns, &pools);
+    let out = read(runner, argv.clone(), &["no such pool"])?;
+    let by_pool = parse_pool_columns(&out.stdout, &columns).map_err(|e| parse_error(&argv, e))?;
+    let mut observed = Observed::default();
+    let imported: Vec<String> = by_pool.keys().cloned().collect();
+
+    if !imported.is_empty() {
+        let argv = zfs::zpool_status_argv(&imported);
+        let out = read(runner, argv.clone(), &[])?;
+        let statuses = zfs::parse_zpool_status(&out.stdout).map_err(|e| parse_error(&argv, e))?;
+        for (name, properties) in by_pool {
+            let status = statuses.iter().find(|s| s.name == name);
+            observed.pools.push(ObservedPool {
+                guid: properties.get("guid").and_then(|g| g.parse().ok()),
+                health: properties.get("health").cloned().unwrap_or_default(),
+                device_paths: status.map(|s| leaf_paths(&s.config)).unwrap_or_default(),
+                name,
+                properties,
+            });
+        }
+        observed.datasets = observe_datasets(runner, layout, &imported)?;
+    }
+
+    if imported.len() < pools.len() {
+        let argv = zfs::zpool_import_scan_argv();
+        let out = read(runner, argv.clone(), &["no pools available to import"])?;
+        let scan = zfs::parse_zpool_import_scan(&out.stdout).map_err(|e| parse_error(&argv, e))?;
+        observed.importable = scan
+            .into_iter()
+            .filter(|p| !p.destroyed)
+            .map(|p| ImportablePool {
+                device_paths: leaf_paths(&p.config),
+                state: p.state.as_str().to_string(),
+                guid: p.guid,
+                name: p.name,
+            })
+            .collect();
+    }
+    Ok(observed)
+}
+
+/// One `zfs get` naming each dataset of the imported pools (their root datasets included).
+fn observe_datasets(
+    runner: &dyn Runner,
+    layout: &Layout,
+    imported: &[String],
+) -> Result<Vec<ObservedDataset>, ObserveError> {
+    let mut names: Vec<String> = imported.to_vec();
+    names.extend(
+        layout
+            .datasets
+            .iter()
+            .filter(|d| imported.iter().any(|p| p == d.pool()))
+            .map(|d| d.name().to_string()),
+    );
+    // guid identifies the dataset in the manifest; the rest are what the layout sets.
+    let mut props: BTreeSet<String> = BTreeSet::from(["type".to_string(), "guid".to_string()]);
+    props.extend(
+        layout
+            .datasets
+            .iter()
+            .flat_map(|d| d.properties.keys().cloned()),
+    );
+    props.extend(
+        layout
+            .pools
+            .iter()
+            .flat_map(|p| p.filesystem_properties.keys().cloned()),
+    );
+    let props: Vec<String> = props.into_iter().collect();
+
+    let argv = zfs::zfs_get_argv(&props, &names, false, &[] as &[DatasetType]);
+    let out = read(runner, argv.clone(), &["dataset does not exist"])?;
+    let rows: Vec<PropertyRow> =
+        zfs::parse_property_table(&out.stdout).map_err(|e| parse_error(&argv, e))?;
+    let mut datasets: BTreeMap<String, ObservedDataset> = BTreeMap::new();
+    for row in rows {
+        let entry = datasets
+            .entry(row.name.clone())
+            .or_insert_with(|| ObservedDataset {
+                name: row.name.clone(),
+                kind: DatasetKind::Filesystem,
+                properties: BTreeMap::new(),
+            });
+        if row.property == "type" {
+            entry.kind = if row.value == "volume" {
+                DatasetKind::Volume
+            } else {
+                DatasetKind::Filesystem
+            };
+            continue;
+        }
+        let local = row.is_local();
+        entry.properties.insert(
+            row.property,
+            ObservedValue {
+                value: row.value,
+                local,
+            },
+        );
+    }
+    Ok(datasets.into_values().collect())
+}

@@ -1,0 +1,217 @@
+//! Human and JSON output of detect and plan. Human output is for a terminal or a journal: one
+//! fact per line, the important word first.
+
+use phoenix_zfs::assess::Assessment;
+use phoenix_zfs::inventory::{Disk, ProbeState, Transport};
+use phoenix_zfs::runner;
+use phoenix_zfs::size::{self, SizeClass};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+pub fn json(value: &impl Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("phoenix-zfs: error: cannot write JSON: {e}"),
+    }
+}
+
+pub fn detect_json(a: &Assessment) -> Value {
+    json!({
+        "inventory": a.inventory,
+        "matching": a.matching,
+        "firmware": a.firmware,
+        "pools": a.observed.pools,
+        "importable_pools": a.observed.importable,
+        "blockers": a.plan.blockers,
+        "exit_code": a.plan.exit_code().unwrap_or(0),
+    })
+}
+
+pub fn plan_json(a: &Assessment) -> Value {
+    let actions: Vec<Value> = a
+        .plan
+        .actions
+        .iter()
+        .map(|action| {
+            let mut v = serde_json::to_value(action).unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut v {
+                map.insert("argv".into(), json!(action.argv()));
+            }
+            v
+        })
+        .collect();
+    json!({
+        "actions": actions,
+        "warnings": a.plan.warnings,
+        "blockers": a.plan.blockers,
+        "notes": a.plan.notes,
+        "exit_code": a.plan.exit_code().unwrap_or(0),
+    })
+}
+
+fn probe_summary(d: &Disk) -> String {
+    match &d.probe {
+        ProbeState::NotProbed => "not probed".into(),
+        ProbeState::Read { signatures } if signatures.is_empty() && d.partitions.is_empty() => {
+            "blank".into()
+        }
+        ProbeState::Read { signatures } => {
+            let mut found: Vec<String> = signatures
+                .iter()
+                .map(|s| s.kind.name().to_string())
+                .collect();
+            if !d.partitions.is_empty() {
+                found.push(format!("partitions {}", d.partitions.join(",")));
+            }
+            format!("holds {}", found.join(", "))
+        }
+        ProbeState::Unreadable { error } => format!("unreadable: {error}"),
+    }
+}
+
+fn class(bytes: u64) -> String {
+    SizeClass::of_drive(bytes, 0.01).map_or_else(|| "no class".into(), |c| format!("class {c}"))
+}
+
+pub fn detect(a: &Assessment) {
+    println!("phoenix-zfs detect: root {}", a.inventory.root);
+    for note in &a.inventory.notes {
+        println!("note: {note}");
+    }
+    println!();
+    println!("NVMe drives:");
+    for d in a
+        .inventory
+        .disks
+        .iter()
+        .filter(|d| d.transport == Transport::Nvme)
+    {
+        let role = a
+            .matching
+            .pool_of(&d.name)
+            .map_or("-".to_string(), |p| format!("-> {p}"));
+        println!(
+            "  {:<9} {:<32} serial {:<16} fw {:<10} {} ({}) lbs {}  {}  {role}",
+            d.name,
+            d.model.as_deref().unwrap_or("?"),
+            d.serial.as_deref().unwrap_or("?"),
+            d.firmware.as_deref().unwrap_or("?"),
+            size::decimal(d.size_bytes),
+            class(d.size_bytes),
+            d.logical_block_size,
+            probe_summary(d),
+        );
+        println!("            {}", d.preferred_path);
+    }
+    let others: Vec<&Disk> = a
+        .inventory
+        .disks
+        .iter()
+        .filter(|d| d.transport != Transport::Nvme)
+        .collect();
+    if !others.is_empty() {
+        println!("Other block devices (never used):");
+        for d in others {
+            let why: Vec<String> = d.ineligible.iter().map(ToString::to_string).collect();
+            println!(
+                "  {:<9} {:<32} {}  {}",
+                d.name,
+                d.model.as_deref().unwrap_or("-"),
+                size::decimal(d.size_bytes),
+                why.join("; ")
+            );
+        }
+    }
+    println!();
+    println!("Matching:");
+    for dec in &a.matching.decisions {
+        println!("  {}: {}", dec.drive, dec.reason);
+    }
+    for asg in &a.matching.assignments {
+        let names: Vec<String> = asg.drives.iter().map(|d| d.name.clone()).collect();
+        println!("  pool {}: {}", asg.pool, names.join(", "));
+    }
+    println!();
+    println!("Firmware:");
+    for f in &a.firmware {
+        println!("  {} {}: {}", f.drive, f.revision, f.verdict);
+    }
+    println!();
+    verdict(a);
+}
+
+fn verdict(a: &Assessment) {
+    if a.plan.blockers.is_empty() {
+        println!("result: the drives fit the layout");
+        return;
+    }
+    for b in &a.plan.blockers {
+        println!("refused: {}", b.message());
+    }
+}
+
+pub fn plan(a: &Assessment) {
+    if a.plan.actions.is_empty() && a.plan.blockers.is_empty() {
+        println!("nothing to do: the host matches the layout");
+    }
+    for (i, action) in a.plan.actions.iter().enumerate() {
+        println!("{:>3}. {}", i + 1, action.summary());
+        println!("     $ {}", runner::display(&action.argv()));
+    }
+    for note in &a.plan.notes {
+        println!("note: {note}");
+    }
+    for w in &a.plan.warnings {
+        println!("warning[{}]: {}", w.code, w.message);
+    }
+    if !a.plan.blockers.is_empty() {
+        println!();
+        verdict(a);
+    }
+}
+
+pub fn verify(a: &Assessment) {
+    if a.plan.actions.is_empty() && a.plan.blockers.is_empty() {
+        println!("in sync: the host matches the layout");
+        return;
+    }
+    for action in &a.plan.actions {
+        for line in differences(action) {
+            println!("differs: {line}");
+        }
+    }
+    verdict(a);
+}
+
+/// What an action says about the host, in the words of a diff rather than of a plan.
+fn differences(action: &phoenix_zfs::plan::Action) -> Vec<String> {
+    use phoenix_zfs::plan::Action;
+    match action {
+        Action::ClearZfsLabels { drive, .. } => {
+            vec![format!("{drive} holds the labels of an old pool")]
+        }
+        Action::WipeDrive { drive, .. } => vec![format!("{drive} holds data")],
+        Action::ImportPool { pool, .. } => vec![format!("pool {pool} exists but is not imported")],
+        Action::CreatePool { pool, .. } => vec![format!("pool {pool} does not exist")],
+        Action::SetPoolProperty {
+            pool,
+            property,
+            from,
+            to,
+        } => {
+            vec![format!(
+                "pool {pool}: {property} is {from}, the layout says {to}"
+            )]
+        }
+        Action::CreateDataset { dataset, .. } => vec![format!("dataset {dataset} does not exist")],
+        Action::SetDatasetProperties { dataset, changes } => changes
+            .iter()
+            .map(|c| {
+                format!(
+                    "dataset {dataset}: {} is {}, the layout says {}",
+                    c.property, c.from, c.to
+                )
+            })
+            .collect(),
+    }
+}

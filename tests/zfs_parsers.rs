@@ -1,0 +1,460 @@
+//! Runs every zpool/zfs parser over every transcript under tests/fixtures/zfs/: the ones written
+//! from the OpenZFS source (from-source/) and the ones recorded in the QEMU guest
+//! (openzfs-2.3/, when present). Each stdout is parsed by the parser for the command that
+//! printed it; failures are classified from stderr.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use phoenix_zfs::zfs::{
+    classify_stderr, parse_property_table, parse_zfs_list, parse_zfs_size, parse_zpool_import_scan,
+    parse_zpool_list, parse_zpool_status, DatasetType, DeviceHolder, PropertySource, VdevKind,
+    VdevState, ZfsFailure, DATASET_LIST_COLUMNS, POOL_LIST_COLUMNS, PROPERTY_COLUMNS,
+};
+
+struct Transcript {
+    path: PathBuf,
+    argv: Vec<String>,
+    stdout: String,
+    stderr: String,
+    status: i32,
+}
+
+fn fixtures_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zfs")
+}
+
+fn load_all(under: &Path) -> Vec<Transcript> {
+    let mut found = Vec::new();
+    collect(under, &mut found);
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    found
+}
+
+fn collect(dir: &Path, found: &mut Vec<Transcript>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect(&path, found);
+        } else if path.extension().is_some_and(|ext| ext == "argv") {
+            found.push(load(&path));
+        }
+    }
+}
+
+fn load(argv_path: &Path) -> Transcript {
+    let read = |ext: &str| {
+        let path = argv_path.with_extension(ext);
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let status = read("status");
+    Transcript {
+        path: argv_path.to_path_buf(),
+        argv: read("argv").lines().map(str::to_string).collect(),
+        stdout: read("stdout"),
+        stderr: read("stderr"),
+        status: status
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{}: bad status {status:?}: {e}", argv_path.display())),
+    }
+}
+
+fn load_one(relative: &str) -> Transcript {
+    load(&fixtures_root().join(relative).with_extension("argv"))
+}
+
+/// The value after `-o` in an argv.
+fn output_columns(argv: &[String]) -> Option<&str> {
+    let at = argv.iter().position(|arg| arg == "-o")?;
+    argv.get(at + 1).map(String::as_str)
+}
+
+/// Lines of stdout that start a pool report.
+fn pool_header_count(stdout: &str) -> usize {
+    stdout
+        .lines()
+        .filter(|line| line.trim_start().starts_with("pool: "))
+        .count()
+}
+
+#[derive(Default, Debug)]
+struct Tally {
+    property_tables: usize,
+    pool_lists: usize,
+    dataset_lists: usize,
+    statuses: usize,
+    import_scans: usize,
+    failures: usize,
+}
+
+/// Parses one transcript's stdout by its command; returns which parser ran.
+fn check(transcript: &Transcript, tally: &mut Tally) {
+    let name = transcript.path.display();
+    let argv: Vec<&str> = transcript.argv.iter().map(String::as_str).collect();
+    let lines = transcript.stdout.lines().count();
+    if transcript.status != 0 {
+        tally.failures += 1;
+        // Naming the failure must never panic; what it names is checked per case below.
+        let _ = classify_stderr(&transcript.stderr);
+    }
+    match argv.get(..2) {
+        Some(["zpool" | "zfs", "get"])
+            if output_columns(&transcript.argv) == Some(PROPERTY_COLUMNS) =>
+        {
+            let rows =
+                parse_property_table(&transcript.stdout).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(rows.len(), lines, "{name}: one row per line");
+            tally.property_tables += 1;
+        }
+        Some(["zpool", "list"]) if output_columns(&transcript.argv) == Some(POOL_LIST_COLUMNS) => {
+            let rows =
+                parse_zpool_list(&transcript.stdout).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(rows.len(), lines, "{name}: one row per line");
+            tally.pool_lists += 1;
+        }
+        Some(["zfs", "list"]) if output_columns(&transcript.argv) == Some(DATASET_LIST_COLUMNS) => {
+            let rows = parse_zfs_list(&transcript.stdout).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(rows.len(), lines, "{name}: one row per line");
+            tally.dataset_lists += 1;
+        }
+        Some(["zpool", "status"]) => {
+            let pools =
+                parse_zpool_status(&transcript.stdout).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                pools.len(),
+                pool_header_count(&transcript.stdout),
+                "{name}: one report per pool"
+            );
+            tally.statuses += 1;
+        }
+        Some(["zpool", "import"]) if is_import_scan(&argv) => {
+            let pools = parse_zpool_import_scan(&transcript.stdout)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                pools.len(),
+                pool_header_count(&transcript.stdout),
+                "{name}: one report per pool"
+            );
+            tally.import_scans += 1;
+        }
+        _ => {}
+    }
+}
+
+/// `zpool import` with options only (no pool named) lists instead of importing.
+fn is_import_scan(argv: &[&str]) -> bool {
+    let mut args = argv.iter().skip(2);
+    while let Some(arg) = args.next() {
+        match *arg {
+            "-d" | "-c" | "-o" => {
+                args.next();
+            }
+            flag if flag.starts_with('-') => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+#[test]
+fn every_source_written_transcript_parses() {
+    let transcripts = load_all(&fixtures_root().join("from-source"));
+    let mut tally = Tally::default();
+    for transcript in &transcripts {
+        check(transcript, &mut tally);
+    }
+    eprintln!("from-source: {} transcripts, {tally:?}", transcripts.len());
+    assert!(tally.property_tables >= 3, "{tally:?}");
+    assert!(tally.pool_lists >= 1, "{tally:?}");
+    assert!(tally.dataset_lists >= 1, "{tally:?}");
+    assert!(tally.statuses >= 4, "{tally:?}");
+    assert!(tally.import_scans >= 4, "{tally:?}");
+    assert!(tally.failures >= 5, "{tally:?}");
+}
+
+#[test]
+fn every_recorded_transcript_parses() {
+    let recorded = fixtures_root().join("openzfs-2.3");
+    let transcripts = load_all(&recorded);
+    let mut tally = Tally::default();
+    for transcript in &transcripts {
+        check(transcript, &mut tally);
+    }
+    eprintln!("openzfs-2.3: {} transcripts, {tally:?}", transcripts.len());
+    if recorded.is_dir() {
+        assert!(
+            !transcripts.is_empty(),
+            "{} holds no .argv files",
+            recorded.display()
+        );
+    }
+}
+
+#[test]
+fn healthy_layout_reads_back() {
+    let status = parse_zpool_status(&load_one("from-source/healthy/zpool-status").stdout).unwrap();
+    let quick = &status[0];
+    assert_eq!(
+        (quick.name.as_str(), quick.state),
+        ("quickOS", VdevState::Online)
+    );
+    assert!(quick.has_no_known_data_errors());
+    assert_eq!(quick.scan, None, "a new 2.3 pool prints no scan line");
+    let mirror = &quick.config.children[0];
+    assert_eq!(mirror.kind, VdevKind::Mirror);
+    let paths: Vec<&str> = mirror.children.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S7U6NJ0X100001A-part1",
+            "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S7U6NJ0X100002B-part1"
+        ]
+    );
+    assert!(mirror.children.iter().all(|d| d.kind == VdevKind::Disk));
+    let fast = &status[1];
+    assert_eq!(fast.config.children[0].kind, VdevKind::Disk);
+    assert!(fast
+        .scan
+        .as_deref()
+        .unwrap()
+        .starts_with("scrub repaired 0B"));
+
+    let pools = parse_zpool_list(&load_one("from-source/healthy/zpool-list").stdout).unwrap();
+    assert_eq!(pools[1].name, "fastData");
+    assert_eq!(pools[1].size, Some(3_985_729_650_688));
+
+    let rows = parse_property_table(&load_one("from-source/healthy/zfs-get").stdout).unwrap();
+    let get = |dataset: &str, property: &str| {
+        rows.iter()
+            .find(|row| row.name == dataset && row.property == property)
+            .unwrap_or_else(|| panic!("{dataset} {property}"))
+    };
+    assert_eq!(
+        get("fastData/shared-bulk-data", "quota").value_bytes(),
+        parse_zfs_size("1.4T")
+    );
+    assert_eq!(
+        get("quickOS/lxc-disks", "recordsize").value_bytes(),
+        parse_zfs_size("16K")
+    );
+    assert_eq!(
+        get("quickOS/vm-disks", "compression").source,
+        PropertySource::Inherited {
+            from: "quickOS".into()
+        }
+    );
+    assert_eq!(
+        get("quickOS/vm-disks/vm-100-disk-0", "recordsize").value_u64(),
+        None
+    );
+
+    let datasets = parse_zfs_list(&load_one("from-source/healthy/zfs-list").stdout).unwrap();
+    assert_eq!(datasets.len(), 11);
+    assert_eq!(
+        datasets
+            .iter()
+            .filter(|d| d.kind == DatasetType::Volume)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn degraded_mirror_with_every_section() {
+    let status = parse_zpool_status(&load_one("from-source/degraded/zpool-status").stdout).unwrap();
+    let pool = &status[0];
+    assert_eq!(pool.state, VdevState::Degraded);
+    assert_eq!(
+        pool.status.as_deref(),
+        Some(
+            "One or more devices could not be used because the label is missing or\n\
+             invalid.  Sufficient replicas exist for the pool to continue\n\
+             functioning in a degraded state."
+        )
+    );
+    assert_eq!(
+        pool.action.as_deref(),
+        Some("Replace the device using 'zpool replace'.")
+    );
+    assert_eq!(
+        pool.see.as_deref(),
+        Some("https://openzfs.github.io/openzfs-docs/msg/ZFS-8000-4J")
+    );
+    let halves = &pool.config.children[0].children;
+    assert_eq!(halves[0].note.as_deref(), Some("(trimming)"));
+    assert_eq!(halves[1].name, "7350918471337260932");
+    assert_eq!(halves[1].state, Some(VdevState::Unavail));
+    assert_eq!(
+        halves[1].was_path(),
+        Some("/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S7U6NJ0X100002B-part1")
+    );
+    assert_eq!(pool.sections.logs[0].kind, VdevKind::Mirror);
+    assert_eq!(pool.sections.logs[0].children.len(), 2);
+    assert_eq!(pool.sections.cache.len(), 1);
+    assert_eq!(pool.sections.spares[0].state, Some(VdevState::Avail));
+    assert_eq!(pool.sections.spares[0].errors, None);
+}
+
+#[test]
+fn scrub_in_progress_with_permanent_errors() {
+    let status =
+        parse_zpool_status(&load_one("from-source/scrubbing/zpool-status").stdout).unwrap();
+    let pool = &status[0];
+    assert_eq!(pool.config.children[0].errors.unwrap().checksum, 12);
+    assert_eq!(pool.scan.as_deref().unwrap().lines().count(), 3);
+    assert!(!pool.has_no_known_data_errors());
+    assert_eq!(
+        pool.error_files,
+        [
+            "fastData/shared-bulk-data:<0x1b>",
+            "/fastData/shared-iso/debian-12.iso"
+        ]
+    );
+}
+
+#[test]
+fn import_scans_of_both_versions() {
+    let pools = parse_zpool_import_scan(&load_one("from-source/exported/zpool-import-scan").stdout)
+        .unwrap();
+    assert_eq!(pools.len(), 2);
+    assert_eq!(pools[0].guid, 9_816_403_616_924_958_385);
+    assert_eq!(pools[0].config.children[0].kind, VdevKind::Mirror);
+    assert_eq!(pools[0].config.children[0].children[0].errors, None);
+    assert_eq!(pools[1].comment.as_deref(), Some("phoenix fastData"));
+    assert_eq!(pools[1].sections.cache[0].name, "nvme-cache");
+    assert_eq!(pools[1].sections.spares[0].state, None);
+
+    let foreign =
+        parse_zpool_import_scan(&load_one("from-source/foreign/zpool-import-scan").stdout).unwrap();
+    let missing = &foreign[0].config.children[0].children[1];
+    assert_eq!(missing.state, Some(VdevState::Unavail));
+    assert_eq!(missing.note.as_deref(), Some("cannot open"));
+    assert!(foreign[0]
+        .action
+        .as_deref()
+        .unwrap()
+        .contains("despite missing"));
+
+    let old =
+        parse_zpool_import_scan(&load_one("from-source/exported-2.2/zpool-import-scan").stdout)
+            .unwrap();
+    assert!(old[0].destroyed);
+    assert_eq!(
+        old[0].config.children[0].kind,
+        VdevKind::RaidZ { parity: 1 }
+    );
+    assert_eq!(old[0].sections.logs[0].name, "nvme-log");
+    assert!(old[0]
+        .notes
+        .as_deref()
+        .unwrap()
+        .starts_with("Additional devices"));
+
+    assert_eq!(
+        parse_zpool_import_scan(&load_one("from-source/blank/zpool-import-scan").stdout),
+        Ok(vec![])
+    );
+}
+
+#[test]
+fn failures_are_named() {
+    let named = |slug: &str| classify_stderr(&load_one(slug).stderr);
+    assert_eq!(
+        named("from-source/healthy/zfs-create-exists"),
+        ZfsFailure::DatasetExists {
+            dataset: "quickOS/vm-disks".into()
+        }
+    );
+    assert_eq!(
+        named("from-source/healthy/zpool-create-exists"),
+        ZfsFailure::PoolExists {
+            pool: "quickOS".into()
+        }
+    );
+    assert_eq!(
+        named("from-source/healthy/zpool-import-name-taken"),
+        ZfsFailure::PoolExists {
+            pool: "quickOS".into()
+        }
+    );
+    assert!(matches!(
+        named("from-source/exported/zpool-create-in-use"),
+        ZfsFailure::DeviceInUse { holder: DeviceHolder::Pool { ref pool, .. }, .. } if pool == "quickOS"
+    ));
+    assert_eq!(
+        named("from-source/blank/zpool-status-missing"),
+        ZfsFailure::NoSuchPool {
+            pool: "quickOS".into()
+        }
+    );
+    assert_eq!(
+        named("from-source/blank/zfs-get-missing"),
+        ZfsFailure::DatasetNotFound {
+            dataset: "quickOS/vm-disks".into()
+        }
+    );
+}
+
+/// Cutting a report anywhere inside its vdev tree, or dropping one row of it, must be an error
+/// (a group left without members, a pool without vdevs) or still a well-formed result — never a
+/// panic, and never the same tree as before.
+#[test]
+fn truncated_and_damaged_trees() {
+    let stdout = load_one("from-source/degraded/zpool-status").stdout;
+    let lines: Vec<&str> = stdout.lines().collect();
+    let tree_start = lines.iter().position(|l| l.starts_with("\tNAME")).unwrap() + 1;
+    let full = parse_zpool_status(&stdout).unwrap();
+    for cut in tree_start..lines.len() {
+        let truncated = lines[..cut].join("\n");
+        match parse_zpool_status(&truncated) {
+            Ok(pools) => assert_ne!(pools, full, "cut after line {cut}"),
+            Err(error) => assert!(error.line >= 1, "{error}"),
+        }
+    }
+    // Without its mirror's members the tree is truncated.
+    let error = parse_zpool_status(&lines[..tree_start + 2].join("\n")).unwrap_err();
+    assert!(
+        error.to_string().contains("members of `mirror-0`"),
+        "{error}"
+    );
+    // A row missing its counts.
+    let damaged = stdout.replacen("DEGRADED     0     0     0", "DEGRADED     0", 1);
+    let error = parse_zpool_status(&damaged).unwrap_err();
+    assert_eq!(error.line, tree_start + 1, "{error}");
+    // A report that stops before its tree.
+    let error = parse_zpool_status("  pool: quickOS\n state: ONLINE\n").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "line 3: expected a `config:` line followed by the pool's vdev tree, found end of output"
+    );
+    let error = parse_zpool_status("  pool: quickOS\n state: ONLINE\nconfig:\n\n").unwrap_err();
+    assert!(
+        error.to_string().contains("NAME STATE READ WRITE CKSUM"),
+        "{error}"
+    );
+}
+
+#[test]
+fn malformed_headers() {
+    let healthy = load_one("from-source/healthy/zpool-status").stdout;
+    let bad_state = healthy.replacen(" state: ONLINE", " state: GREAT", 1);
+    let error = parse_zpool_status(&bad_state).unwrap_err();
+    assert_eq!(error.line, 2);
+    let no_state = healthy.replacen(" state: ONLINE\n", "", 1);
+    assert!(parse_zpool_status(&no_state).is_err());
+    let renamed_root = healthy.replacen("\tquickOS ", "\tslowOS  ", 1);
+    assert!(parse_zpool_status(&renamed_root).is_err());
+    assert!(parse_zpool_status("garbage\n").is_err());
+
+    let scan = load_one("from-source/exported/zpool-import-scan").stdout;
+    let bad_guid = scan.replacen("9816403616924958385", "98164036169249583851", 1);
+    let error = parse_zpool_import_scan(&bad_guid).unwrap_err();
+    assert_eq!(error.line, 2, "{error}");
+    assert!(error.to_string().contains("decimal 64-bit"), "{error}");
+    let no_id = scan.replacen("    id: 9816403616924958385\n", "", 1);
+    assert!(parse_zpool_import_scan(&no_id).is_err());
+}
