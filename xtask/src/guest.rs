@@ -138,8 +138,10 @@ pub fn ensure_image() -> Result<GuestImage> {
             .arg(building.join("root.img"))
             .arg(ROOT_IMAGE_SIZE))
     })?;
-    std::fs::remove_dir_all(&tree)
-        .with_context(|| format!("could not remove {}", tree.display()))?;
+    stages.time("remove the tree copy", || {
+        std::fs::remove_dir_all(&tree)
+            .with_context(|| format!("could not remove {}", tree.display()))
+    })?;
     std::fs::write(building.join("key-inputs.txt"), &inputs)?;
     if dir.exists() {
         std::fs::remove_dir_all(&dir)
@@ -147,7 +149,10 @@ pub fn ensure_image() -> Result<GuestImage> {
     }
     std::fs::rename(&building, &dir)
         .with_context(|| format!("could not move the new image to {}", dir.display()))?;
-    prune(&guest_root);
+    stages.time("prune old cache entries", || {
+        prune(&guest_root);
+        Ok(())
+    })?;
     eprintln!(
         "xtask: built guest image {} ({})",
         dir.display(),
