@@ -173,8 +173,7 @@ pub fn mark_used(dir: &Path) {
     }
 }
 
-/// Removes all but the most recently used images and base trees. Directories being built
-/// (`*.building`) belong to a running build and are left alone.
+/// Removes all but the most recently used images and base trees, and builds that never finished.
 pub fn prune(guest_root: &Path) {
     let Ok(entries) = std::fs::read_dir(guest_root) else {
         return;
@@ -186,7 +185,24 @@ pub fn prune(guest_root: &Path) {
         let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {
             continue;
         };
-        if name.ends_with(".building") || !entry.path().is_dir() {
+        if !entry.path().is_dir() {
+            continue;
+        }
+        // A build in progress, or one that failed or was interrupted, has no key-inputs.txt
+        // yet (or is still named *.building). Past a few hours nobody is writing it any more.
+        let unfinished =
+            name.ends_with(".building") || !entry.path().join("key-inputs.txt").is_file();
+        if unfinished {
+            let stale = std::time::SystemTime::now()
+                .duration_since(modified)
+                .is_ok_and(|age| age > Duration::from_secs(3 * 3600));
+            if stale {
+                eprintln!(
+                    "xtask: removing the unfinished build {}",
+                    entry.path().display()
+                );
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
             continue;
         }
         let list = if name.starts_with("base-") {
@@ -296,4 +312,67 @@ pub fn cache_key(data: impl AsRef<[u8]>) -> String {
         let _ = write!(s, "{b:02x}");
         s
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn entry(root: &Path, name: &str, finished: bool, age_hours: u64) {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        if finished {
+            std::fs::write(dir.join("key-inputs.txt"), name).unwrap();
+        }
+        let when = SystemTime::now() - Duration::from_secs(age_hours * 3600);
+        std::fs::File::open(&dir)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
+
+    #[test]
+    fn prune_keeps_the_recently_used_and_builds_in_progress() {
+        let root = std::env::temp_dir().join(format!("phx-prune-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (i, name) in ["img1", "img2", "img3", "img4", "img5", "img6"]
+            .iter()
+            .enumerate()
+        {
+            entry(&root, name, true, i as u64 + 1);
+        }
+        entry(&root, "base-new", true, 1);
+        entry(&root, "base-mid", true, 2);
+        entry(&root, "base-old", true, 3);
+        entry(&root, "base-failed", false, 10);
+        entry(&root, "base-running", false, 0);
+        entry(&root, "img7.building", false, 0);
+        prune(&root);
+        let mut left: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let _ = std::fs::remove_dir_all(&root);
+        assert_eq!(
+            left,
+            [
+                "base-mid",
+                "base-new",
+                "base-running",
+                "img1",
+                "img2",
+                "img3",
+                "img4",
+                "img7.building"
+            ]
+        );
+    }
+
+    #[test]
+    fn cache_keys_are_16_hex_digits_of_sha256() {
+        assert_eq!(cache_key(""), "e3b0c44298fc1c14");
+        assert_eq!(cache_key("a").len(), 16);
+    }
 }
