@@ -24,7 +24,7 @@ usage: cargo xtask dist [--route debian|rustup|auto] [--std-features LIST] [--ru
                         [--allow-oversize]
 
   --route debian   Debian's rustc-web building std for musl (default: smallest, and its packages
-                   are always reachable, so every machine builds the same bytes)
+                   are always reachable, so every machine builds from the same inputs)
   --route rustup   rustup's prebuilt musl std (`rustup target add`, not promised to download)
   --route auto     rustup if its musl target can be had within 90 s, else debian
   --std-features   build-std features for the debian route (default: optimize_for_size;
@@ -183,7 +183,9 @@ pub fn main(args: &[String]) -> Result<()> {
     let staged = dist_dir.join(".phoenix-zfs.partial");
     fs::copy(&built, &staged)
         .with_context(|| format!("could not copy {} to {}", built.display(), staged.display()))?;
-    let kind = check_static(&staged)?;
+    let kind = check_static(&staged).inspect_err(|_| {
+        fs::remove_file(&staged).ok();
+    })?;
     fs::rename(&staged, &shipped)
         .with_context(|| format!("could not move the binary to {}", shipped.display()))?;
 
