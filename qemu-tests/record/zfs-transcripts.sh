@@ -16,7 +16,8 @@ done
 
 # record STATE SLUG ARGV...: one transcript; a failing command is recorded, not fatal.
 record() {
-    dir="$fixtures/$1"
+    state=$1
+    dir="$fixtures/$state"
     slug=$2
     shift 2
     mkdir -p "$dir"
@@ -24,7 +25,7 @@ record() {
     status=0
     "$@" > "$dir/$slug.stdout" 2> "$dir/$slug.stderr" || status=$?
     echo "$status" > "$dir/$slug.status"
-    echo "recorded $1/$slug: status $status"
+    echo "recorded $state/$slug: status $status"
 }
 
 # must STATE SLUG ARGV...: a transcript of a step the next states depend on.

@@ -97,6 +97,7 @@ pub fn ensure_image() -> Result<GuestImage> {
         dir: dir.clone(),
     };
     if cached(&dir, &inputs) {
+        mark_used(&dir);
         eprintln!(
             "xtask: guest image is cached: {} ({})",
             dir.display(),
@@ -137,8 +138,10 @@ pub fn ensure_image() -> Result<GuestImage> {
             .arg(building.join("root.img"))
             .arg(ROOT_IMAGE_SIZE))
     })?;
-    std::fs::remove_dir_all(&tree)
-        .with_context(|| format!("could not remove {}", tree.display()))?;
+    stages.time("remove the tree copy", || {
+        std::fs::remove_dir_all(&tree)
+            .with_context(|| format!("could not remove {}", tree.display()))
+    })?;
     std::fs::write(building.join("key-inputs.txt"), &inputs)?;
     if dir.exists() {
         std::fs::remove_dir_all(&dir)
@@ -146,12 +149,76 @@ pub fn ensure_image() -> Result<GuestImage> {
     }
     std::fs::rename(&building, &dir)
         .with_context(|| format!("could not move the new image to {}", dir.display()))?;
+    stages.time("prune old cache entries", || {
+        prune(&guest_root);
+        Ok(())
+    })?;
     eprintln!(
         "xtask: built guest image {} ({})",
         dir.display(),
         stages.summary()
     );
     Ok(image)
+}
+
+/// How many images and base trees stay in the cache: enough for a few worktrees on one machine
+/// to alternate without rebuilding, few enough that old builds do not fill the disk.
+const KEEP_IMAGES: usize = 4;
+const KEEP_BASE_TREES: usize = 2;
+
+/// A cache entry's modification time records its last use; `prune` removes the least recent.
+pub fn mark_used(dir: &Path) {
+    if let Ok(handle) = std::fs::File::open(dir) {
+        let _ = handle.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// Removes all but the most recently used images and base trees, and builds that never finished.
+pub fn prune(guest_root: &Path) {
+    let Ok(entries) = std::fs::read_dir(guest_root) else {
+        return;
+    };
+    let mut images = Vec::new();
+    let mut bases = Vec::new();
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {
+            continue;
+        };
+        if !entry.path().is_dir() {
+            continue;
+        }
+        // A build in progress, or one that failed or was interrupted, has no key-inputs.txt
+        // yet (or is still named *.building). Past a few hours nobody is writing it any more.
+        let unfinished =
+            name.ends_with(".building") || !entry.path().join("key-inputs.txt").is_file();
+        if unfinished {
+            let stale = std::time::SystemTime::now()
+                .duration_since(modified)
+                .is_ok_and(|age| age > Duration::from_secs(3 * 3600));
+            if stale {
+                eprintln!(
+                    "xtask: removing the unfinished build {}",
+                    entry.path().display()
+                );
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+            continue;
+        }
+        let list = if name.starts_with("base-") {
+            &mut bases
+        } else {
+            &mut images
+        };
+        list.push((modified, entry.path()));
+    }
+    for (mut list, keep) in [(images, KEEP_IMAGES), (bases, KEEP_BASE_TREES)] {
+        list.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+        for (_, path) in list.into_iter().skip(keep) {
+            eprintln!("xtask: removing the old cache entry {}", path.display());
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 fn cached(dir: &Path, inputs: &str) -> bool {
@@ -245,4 +312,67 @@ pub fn cache_key(data: impl AsRef<[u8]>) -> String {
         let _ = write!(s, "{b:02x}");
         s
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn entry(root: &Path, name: &str, finished: bool, age_hours: u64) {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        if finished {
+            std::fs::write(dir.join("key-inputs.txt"), name).unwrap();
+        }
+        let when = SystemTime::now() - Duration::from_secs(age_hours * 3600);
+        std::fs::File::open(&dir)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
+
+    #[test]
+    fn prune_keeps_the_recently_used_and_builds_in_progress() {
+        let root = std::env::temp_dir().join(format!("phx-prune-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (i, name) in ["img1", "img2", "img3", "img4", "img5", "img6"]
+            .iter()
+            .enumerate()
+        {
+            entry(&root, name, true, i as u64 + 1);
+        }
+        entry(&root, "base-new", true, 1);
+        entry(&root, "base-mid", true, 2);
+        entry(&root, "base-old", true, 3);
+        entry(&root, "base-failed", false, 10);
+        entry(&root, "base-running", false, 0);
+        entry(&root, "img7.building", false, 0);
+        prune(&root);
+        let mut left: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let _ = std::fs::remove_dir_all(&root);
+        assert_eq!(
+            left,
+            [
+                "base-mid",
+                "base-new",
+                "base-running",
+                "img1",
+                "img2",
+                "img3",
+                "img4",
+                "img7.building"
+            ]
+        );
+    }
+
+    #[test]
+    fn cache_keys_are_16_hex_digits_of_sha256() {
+        assert_eq!(cache_key(""), "e3b0c44298fc1c14");
+        assert_eq!(cache_key("a").len(), 16);
+    }
 }

@@ -18,6 +18,9 @@ const GUEST_PACKAGES: &[&str] = &[
     "udev",
     "kmod",
     "initramfs-tools",
+    // The initramfs scripts (mdadm's among them) expect busybox's rm and friends.
+    "busybox",
+    // Not zfs-zed: it depends on zfs-modules | zfs-dkms, and the guest must not build modules.
     "zfsutils-linux",
     "nvme-cli",
     "smartmontools",
@@ -60,6 +63,7 @@ pub fn ensure_base_tree(
     let tree = dir.join("tree");
     let inputs_file = dir.join("key-inputs.txt");
     if std::fs::read_to_string(&inputs_file).is_ok_and(|s| s == inputs) && tree.is_dir() {
+        crate::guest::mark_used(&dir);
         eprintln!("xtask: base tree is cached: {}", tree.display());
         return Ok((tree, inputs));
     }
