@@ -15,7 +15,8 @@ fn debian_is_the_default_route_with_the_measured_size_options() {
         [
             "-Zunstable-options",
             "-Cpanic=immediate-abort",
-            "-Crelocation-model=static"
+            "-Crelocation-model=static",
+            "-Cforce-unwind-tables=no"
         ]
     );
     assert!(size.needs_bootstrap());
@@ -26,7 +27,10 @@ fn rustup_route_uses_only_stable_flags_on_the_prebuilt_std() {
     let options = parse_args(&args(&["--route", "rustup"])).unwrap();
     let size = SizeOptions::for_route(options.route, &options.overrides);
     assert_eq!(size.build_std_features(), None);
-    assert_eq!(size.rustflags(), ["-Crelocation-model=static"]);
+    assert_eq!(
+        size.rustflags(),
+        ["-Crelocation-model=static", "-Cforce-unwind-tables=no"]
+    );
     assert!(!size.needs_bootstrap());
 }
 
@@ -42,7 +46,7 @@ fn overrides_append_flags_and_can_drop_std_features() {
     let size = SizeOptions::for_route(options.route, &options.overrides);
     assert_eq!(size.build_std_features(), None);
     assert_eq!(size.rustflags().last(), Some(&"-Zlocation-detail=none"));
-    assert_eq!(size.rustflags()[3], "-Cpanic=abort");
+    assert_eq!(size.rustflags()[4], "-Cpanic=abort");
 }
 
 #[test]
