@@ -167,16 +167,22 @@ fn main() -> ExitCode {
     ExitCode::from(run(cli))
 }
 
+/// A plain level, from -v or PHOENIX_ZFS_LOG (error, warn, info, debug, trace). Per-module
+/// filters would need tracing-subscriber's env-filter and its regex engine: 124 KB of a binary
+/// that must fit Proxmox's 1 MiB hook, for a feature nobody needs in a one-module tool.
 fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
+    use tracing_subscriber::filter::LevelFilter;
+    let from_flags = match verbose {
+        0 => LevelFilter::WARN,
+        1 => LevelFilter::INFO,
+        _ => LevelFilter::DEBUG,
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PHOENIX_ZFS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let level = std::env::var("PHOENIX_ZFS_LOG")
+        .ok()
+        .and_then(|v| v.trim().parse::<LevelFilter>().ok())
+        .unwrap_or(from_flags);
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
