@@ -15,6 +15,7 @@ pub mod matching;
 pub mod observe;
 pub mod observed;
 pub mod plan;
+pub mod proxmox;
 pub mod runner;
 pub mod size;
 pub mod zfs;
