@@ -1,5 +1,6 @@
 //! Developer tasks: `cargo xtask <task>`. Each task lives in its own module.
 
+mod answer;
 mod dist;
 mod fixture_host;
 mod guest;
@@ -16,6 +17,7 @@ tasks:
   test        run every test (unit, fixture, QEMU): the README's test command
   dist        build the static x86_64 musl binary into target/dist/phoenix-zfs
   guest       build (or reuse from cache) the QEMU guest image with OpenZFS
+  check-answer [FILE]  check an installer answer file (image/answer.toml) against its schema
   fixture-hosts [NAME...]
               write the synthesized fixture hosts under tests/fixtures/hosts from their specs
 ";
@@ -38,6 +40,7 @@ fn run() -> Result<()> {
         "dist" => dist::main(rest),
         "guest" => guest::main(rest),
         "fixture-hosts" => fixture_host::main(rest),
+        "check-answer" => answer::main(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
