@@ -73,12 +73,6 @@ pub struct Step {
     pub power_cut_after_action: Option<u32>,
 }
 
-impl Step {
-    pub fn runs_phoenix(&self) -> bool {
-        self.run.first().is_some_and(|p| p == "phoenix-zfs")
-    }
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
@@ -126,9 +120,13 @@ pub struct ManifestExpect {
 
 impl Scenario {
     pub fn load(path: &Path) -> Result<Scenario> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let scenario: Scenario = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
-        scenario.check().with_context(|| format!("{}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let scenario: Scenario =
+            toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        scenario
+            .check()
+            .with_context(|| format!("{}", path.display()))?;
         Ok(scenario)
     }
 
@@ -155,7 +153,9 @@ impl Scenario {
                     bail!("{at}: run is empty");
                 }
                 if step.power_cut_after_action.is_some() {
-                    if step.run.get(..2) != Some(&["phoenix-zfs".to_string(), "apply".to_string()][..]) {
+                    if step.run.get(..2)
+                        != Some(&["phoenix-zfs".to_string(), "apply".to_string()][..])
+                    {
                         bail!("{at}: power_cut_after_action needs a `phoenix-zfs apply` step");
                     }
                     if s + 1 != boot.steps.len() {
@@ -165,7 +165,12 @@ impl Scenario {
             }
         }
         let named = |s: &String| serials.contains(s.as_str());
-        for s in self.expect.untouched.iter().chain(self.expect.pool.values().flat_map(|p| p.drives.iter().flatten())) {
+        for s in self.expect.untouched.iter().chain(
+            self.expect
+                .pool
+                .values()
+                .flat_map(|p| p.drives.iter().flatten()),
+        ) {
             if !named(s) {
                 bail!("[expect] names drive {s}, which is not a [[drive]] of this scenario");
             }
@@ -206,6 +211,10 @@ power_cut_after_action = 1
 run = ["true"]
 "#;
         let s: Scenario = toml::from_str(text).unwrap();
-        assert!(s.check().unwrap_err().to_string().contains("no step may follow"));
+        assert!(s
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("no step may follow"));
     }
 }

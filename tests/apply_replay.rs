@@ -1,0 +1,115 @@
+//! apply, replayed: each case under tests/fixtures/replay/ holds the zpool/zfs transcripts one real
+//! `phoenix-zfs apply` run recorded inside the QEMU guest (PHOENIX_ZFS_RECORD, OpenZFS 2.3), and a
+//! case.toml saying on which fixture host, with which layout and --wipe, and what the outcome was.
+//! Replaying the same inventory must issue exactly the recorded commands, in order, and end the
+//! same way: this pins apply's behaviour on blank, converged, partial, drifted and exported hosts
+//! and after a failing command, without root and without a VM.
+
+use phoenix_zfs::apply::{apply, Ending, Silent};
+use phoenix_zfs::inventory::HostRoot;
+use phoenix_zfs::journal::Journal;
+use phoenix_zfs::layout::Layout;
+use phoenix_zfs::runner::{is_mutating, ReplayRunner, Transcript};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    /// Which scenario step of qemu-tests recorded the transcripts.
+    recorded_by: String,
+    host: String,
+    #[serde(default)]
+    layout: Option<String>,
+    #[serde(default)]
+    wipe: Vec<String>,
+    exit_code: u8,
+    mutating_commands: usize,
+    /// For failures: a word the failure reason must contain.
+    #[serde(default)]
+    failure_mentions: Option<String>,
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn replay(dir: &Path) -> Result<(), String> {
+    let case: Case =
+        toml::from_str(&std::fs::read_to_string(dir.join("case.toml")).map_err(|e| e.to_string())?)
+            .map_err(|e| format!("case.toml: {e}"))?;
+    let transcripts = Transcript::load_dir(dir).map_err(|e| e.to_string())?;
+    let recorded: Vec<Vec<String>> = transcripts.iter().map(|t| t.argv.clone()).collect();
+    let layout = match &case.layout {
+        Some(l) => Layout::load(&fixtures().join("../../qemu-tests/scenarios").join(l))
+            .map_err(|e| e.to_string())?,
+        None => Layout::default_layout(),
+    };
+    let runner = ReplayRunner::new(transcripts);
+    let state = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let journal = Journal::beside(&state.path().join("manifest.json"));
+    let report = apply(
+        &HostRoot(fixtures().join("hosts").join(&case.host)),
+        &layout,
+        &runner,
+        &case.wipe,
+        &journal,
+        &mut Silent,
+    );
+    let seen = runner.seen();
+    if seen != recorded {
+        return Err(format!("({}) commands differ from the recording:\n  ran:      {seen:?}\n  recorded: {recorded:?}", case.recorded_by));
+    }
+    if report.ending.exit_code() != case.exit_code {
+        return Err(format!(
+            "exit {} ({:?}), recorded {}",
+            report.ending.exit_code(),
+            report.ending,
+            case.exit_code
+        ));
+    }
+    let mutating = seen.iter().filter(|a| is_mutating(a)).count();
+    if mutating != case.mutating_commands {
+        return Err(format!(
+            "{mutating} mutating commands, recorded {}",
+            case.mutating_commands
+        ));
+    }
+    if let (Some(word), Ending::Failed { reasons }) = (&case.failure_mentions, &report.ending) {
+        if !reasons.iter().any(|r| r.contains(word.as_str())) {
+            return Err(format!(
+                "failure reasons {reasons:?} do not mention `{word}`"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_recorded_apply_replays_identically() {
+    let root = fixtures().join("replay");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.join("case.toml").is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    cases.sort();
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|c| {
+            replay(c)
+                .err()
+                .map(|e| format!("{}: {e}", c.file_name().unwrap().to_string_lossy()))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        cases.len() >= 6,
+        "only {} replay cases in {}",
+        cases.len(),
+        root.display()
+    );
+}
