@@ -1,5 +1,6 @@
 //! Developer tasks: `cargo xtask <task>`. Each task lives in its own module.
 
+mod answer;
 mod checks;
 mod dist;
 mod fixture_host;
@@ -34,6 +35,8 @@ tasks:
               run the QEMU scenarios of qemu-tests/ (all by default)
   record-replay CASE SCENARIO BOOT STEP
               copy a scenario step's recorded zpool/zfs transcripts into tests/fixtures/replay/CASE
+  check-answer [FILE]
+              check a Proxmox installer answer file (default image/answer.toml) against its schema
 ";
 
 fn main() {
@@ -58,6 +61,7 @@ fn run() -> Result<()> {
         "qemu-test" => qemu_test::main(rest),
         "demo" => qemu_test::demo(rest),
         "record-replay" => record_replay::main(rest),
+        "check-answer" => answer::main(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
