@@ -26,13 +26,20 @@ pub struct Assessment {
     pub plan: Plan,
 }
 
-pub fn assess(root: &HostRoot, layout: &Layout, zfs: ZfsSource, wipe: &[String]) -> Result<Assessment, crate::observe::ObserveError> {
+pub fn assess(
+    root: &HostRoot,
+    layout: &Layout,
+    zfs: ZfsSource,
+    wipe: &[String],
+) -> Result<Assessment, crate::observe::ObserveError> {
     let mut inventory = inventory::read(root);
     inventory::probe_candidates(root, &mut inventory);
     let observed = match zfs {
         ZfsSource::Tools(runner) => crate::observe::observe(runner, layout)?,
         ZfsSource::Absent => {
-            inventory.notes.push("no ZFS tools for this root: the host is taken to have no pools".into());
+            inventory
+                .notes
+                .push("no ZFS tools for this root: the host is taken to have no pools".into());
             Observed::default()
         }
     };
@@ -46,5 +53,11 @@ pub fn assess(root: &HostRoot, layout: &Layout, zfs: ZfsSource, wipe: &[String])
         observed: &observed,
         wipe,
     });
-    Ok(Assessment { inventory, matching, firmware, observed, plan })
+    Ok(Assessment {
+        inventory,
+        matching,
+        firmware,
+        observed,
+        plan,
+    })
 }

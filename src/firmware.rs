@@ -318,7 +318,10 @@ pub struct DriveFirmware {
 
 /// Judges every NVMe drive of the inventory (not only the chosen ones: a bad drive left alone is
 /// still worth a line in `detect`).
-pub fn judge(inventory: &crate::inventory::Inventory, layout_rules: &[FirmwareRule]) -> Vec<DriveFirmware> {
+pub fn judge(
+    inventory: &crate::inventory::Inventory,
+    layout_rules: &[FirmwareRule],
+) -> Vec<DriveFirmware> {
     inventory
         .disks
         .iter()
@@ -398,18 +401,21 @@ mod tests {
             )],
             minimum: None,
         };
-        assert!(verdict("QEMU NVMe Ctrl", "10.0.2", &[rule.clone()]).refuses(Enforcement::Enforce));
+        assert!(
+            verdict("QEMU NVMe Ctrl", "10.0.2", std::slice::from_ref(&rule))
+                .refuses(Enforcement::Enforce)
+        );
         let min = FirmwareRule {
             model: "QEMU*".into(),
             bad: vec![],
             minimum: Some(finding("10.1.0", "old", None, "test", Severity::Refuse)),
         };
         assert!(matches!(
-            verdict("QEMU NVMe Ctrl", "10.0.2", &[min.clone()]),
+            verdict("QEMU NVMe Ctrl", "10.0.2", std::slice::from_ref(&min)),
             FirmwareVerdict::BelowMinimum { .. }
         ));
         assert_eq!(
-            verdict("QEMU NVMe Ctrl", "10.1.0", &[min.clone()]),
+            verdict("QEMU NVMe Ctrl", "10.1.0", std::slice::from_ref(&min)),
             FirmwareVerdict::NoKnownIssue
         );
         assert!(matches!(

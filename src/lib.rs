@@ -3,11 +3,13 @@
 //! The crate is a pure core behind a thin shell: `inventory`, `matching`, `firmware`, `layout`,
 //! the parsers in `zfs` and `plan` are functions from data to data; only `runner` spawns processes.
 
+pub mod apply;
 pub mod assess;
 pub mod firmware;
 pub mod glob;
 pub mod inventory;
 pub mod layout;
+pub mod manifest;
 pub mod matching;
 pub mod observe;
 pub mod observed;

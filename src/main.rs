@@ -1,13 +1,16 @@
 //! phoenix-zfs command line: parses arguments, runs the library, turns results into output and
 //! the exit codes of DESIGN.md.
 
+mod commands;
+mod progress;
 mod render;
 
 use clap::{Parser, Subcommand};
 use phoenix_zfs::assess::{assess, Assessment, ZfsSource};
 use phoenix_zfs::inventory::HostRoot;
 use phoenix_zfs::layout::{layout_warnings, Layout, LayoutError, DEFAULT_LAYOUT_TOML};
-use phoenix_zfs::runner::{ReplayRunner, SystemRunner, Transcript};
+use phoenix_zfs::manifest;
+use phoenix_zfs::runner::{RecordingRunner, ReplayRunner, Runner, SystemRunner, Transcript};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -15,10 +18,16 @@ use std::process::ExitCode;
 mod exit {
     pub const UNEXPECTED: u8 = 1;
     pub const USAGE: u8 = 2;
+    /// `verify`: the host differs from the layout.
+    pub const DRIFT: u8 = 7;
 }
 
 #[derive(Parser)]
-#[command(name = "phoenix-zfs", version, about = "Turns blank NVMe drives into the Phoenix OpenZFS layout of a Proxmox VE host")]
+#[command(
+    name = "phoenix-zfs",
+    version,
+    about = "Turns blank NVMe drives into the Phoenix OpenZFS layout of a Proxmox VE host"
+)]
 struct Cli {
     /// Read sys/, run/udev/, dev/ and proc/mounts under DIR instead of / (tests, recorded hosts).
     #[arg(long, global = true, value_name = "DIR")]
@@ -49,11 +58,64 @@ enum Command {
         #[arg(long, value_name = "SERIAL")]
         wipe: Vec<String>,
     },
+    /// Converge the host to the layout, then write and sign the manifest.
+    Apply {
+        #[arg(long, value_name = "FILE")]
+        layout: Option<PathBuf>,
+        /// Do not ask: the first-boot unit passes this.
+        #[arg(long)]
+        yes: bool,
+        /// Allow wiping the drive with this serial when it holds data (repeatable).
+        #[arg(long, value_name = "SERIAL")]
+        wipe: Vec<String>,
+        #[arg(long, value_name = "PATH", default_value = manifest::DEFAULT_PATH)]
+        manifest: PathBuf,
+        /// The OpenSSH Ed25519 private key that signs the manifest.
+        #[arg(long, value_name = "PATH", default_value = manifest::DEFAULT_HOST_KEY)]
+        host_key: PathBuf,
+    },
+    /// Compare the live state with the layout; exit 7 when they differ.
+    Verify {
+        #[arg(long, value_name = "FILE")]
+        layout: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a manifest's signature and the digests inside it.
+    Manifest {
+        #[command(subcommand)]
+        command: ManifestCommand,
+    },
+    /// The unattended first boot: install to /usr/local/sbin, apply --yes, leave a notice on failure.
+    /// Also what runs when this binary is started as Proxmox's `proxmox-first-boot ORDERING` hook.
+    Firstboot,
+    /// Tools for bug reports and test fixtures.
+    Debug {
+        #[command(subcommand)]
+        command: DebugCommand,
+    },
     /// The layout: print the default, or validate a file.
     Layout {
         #[command(subcommand)]
         command: LayoutCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum ManifestCommand {
+    /// Verify FILE against FILE.sig; with --key, the signer must be that public key.
+    Verify {
+        file: PathBuf,
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DebugCommand {
+    /// Copy what phoenix-zfs reads (sysfs, udev database, by-id links, mounts, the first and
+    /// last MiB of each NVMe drive) into DIR, so that `--root DIR` sees this host.
+    SnapshotHost { dir: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -64,7 +126,28 @@ enum LayoutCommand {
     Check { file: PathBuf },
 }
 
+/// Proxmox's installer starts its first-boot hook as
+/// `/var/lib/proxmox-first-boot/proxmox-first-boot ORDERING`.
+const HOOK_ORDERINGS: [&str; 3] = ["before-network", "network-online", "fully-up"];
+
+fn started_as_proxmox_hook() -> bool {
+    let mut args = std::env::args();
+    let argv0 = args.next().unwrap_or_default();
+    let first = args.next();
+    Path::new(&argv0)
+        .file_name()
+        .is_some_and(|n| n == "proxmox-first-boot")
+        && first.as_deref().is_none_or(|a| HOOK_ORDERINGS.contains(&a))
+        || first
+            .as_deref()
+            .is_some_and(|a| HOOK_ORDERINGS.contains(&a))
+}
+
 fn main() -> ExitCode {
+    if started_as_proxmox_hook() {
+        init_logging(1);
+        return ExitCode::from(commands::firstboot(&HostRoot::live()));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -84,14 +167,18 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PHOENIX_ZFS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
-fn error(message: impl std::fmt::Display) {
+pub(crate) fn error(message: impl std::fmt::Display) {
     eprintln!("phoenix-zfs: error: {message}");
 }
 
-fn load_layout(file: Option<&Path>) -> Result<Layout, LayoutError> {
+pub(crate) fn load_layout(file: Option<&Path>) -> Result<Layout, LayoutError> {
     match file {
         Some(path) => Layout::load(path),
         None => Ok(Layout::default_layout()),
@@ -99,15 +186,44 @@ fn load_layout(file: Option<&Path>) -> Result<Layout, LayoutError> {
 }
 
 fn run(cli: Cli) -> u8 {
-    let root = cli.root.clone().map(HostRoot).unwrap_or_else(HostRoot::live);
+    let root = cli
+        .root
+        .clone()
+        .map(HostRoot)
+        .unwrap_or_else(HostRoot::live);
     match cli.command {
-        Command::Layout { command: LayoutCommand::Show } => {
+        Command::Firstboot => commands::firstboot(&root),
+        Command::Debug {
+            command: DebugCommand::SnapshotHost { dir },
+        } => match phoenix_zfs::inventory::snapshot::snapshot(&root, &dir) {
+            Ok(n) => {
+                println!("{}: {n} block device(s) recorded", dir.display());
+                0
+            }
+            Err(e) => {
+                error(format!(
+                    "cannot snapshot the host into {}: {e}",
+                    dir.display()
+                ));
+                exit::UNEXPECTED
+            }
+        },
+        Command::Layout {
+            command: LayoutCommand::Show,
+        } => {
             print!("{DEFAULT_LAYOUT_TOML}");
             0
         }
-        Command::Layout { command: LayoutCommand::Check { file } } => match Layout::load(&file) {
+        Command::Layout {
+            command: LayoutCommand::Check { file },
+        } => match Layout::load(&file) {
             Ok(layout) => {
-                println!("{}: valid: {} pool(s), {} dataset(s)", file.display(), layout.pools.len(), layout.datasets.len());
+                println!(
+                    "{}: valid: {} pool(s), {} dataset(s)",
+                    file.display(),
+                    layout.pools.len(),
+                    layout.datasets.len()
+                );
                 for w in layout_warnings(&layout) {
                     println!("warning[{}]: {}", w.code, w.message);
                 }
@@ -126,19 +242,81 @@ fn run(cli: Cli) -> u8 {
             }
             a.plan.exit_code().unwrap_or(0)
         }),
-        Command::Plan { layout, json, wipe } => with_assessment(&root, layout.as_deref(), &wipe, |a| {
+        Command::Apply {
+            layout,
+            yes,
+            wipe,
+            manifest,
+            host_key,
+        } => commands::apply(&root, layout.as_deref(), yes, &wipe, &manifest, &host_key),
+        Command::Verify { layout, json } => with_assessment(&root, layout.as_deref(), &[], |a| {
             if json {
                 render::json(&render::plan_json(a));
             } else {
-                render::plan(a);
+                render::verify(a);
             }
-            a.plan.exit_code().unwrap_or(0)
+            match a.plan.exit_code() {
+                Some(code) => code,
+                None if a.plan.actions.is_empty() => 0,
+                None => exit::DRIFT,
+            }
         }),
+        Command::Manifest {
+            command: ManifestCommand::Verify { file, key },
+        } => commands::verify_manifest(&file, key.as_deref()),
+        Command::Plan { layout, json, wipe } => {
+            with_assessment(&root, layout.as_deref(), &wipe, |a| {
+                if json {
+                    render::json(&render::plan_json(a));
+                } else {
+                    render::plan(a);
+                }
+                a.plan.exit_code().unwrap_or(0)
+            })
+        }
+    }
+}
+
+/// Where ZFS state comes from for a root: the live tools on `/`, a recorded host's transcripts in
+/// DIR/zfs-commands/, or nothing.
+pub(crate) enum ZfsTools {
+    Runner(Box<dyn Runner>),
+    Absent,
+}
+
+pub(crate) fn zfs_tools(root: &HostRoot) -> Result<ZfsTools, u8> {
+    if root.0 == Path::new("/") {
+        if let Some(dir) = std::env::var_os("PHOENIX_ZFS_RECORD") {
+            return match RecordingRunner::new(SystemRunner, dir.into()) {
+                Ok(r) => Ok(ZfsTools::Runner(Box::new(r))),
+                Err(e) => {
+                    error(format!("PHOENIX_ZFS_RECORD: {e}"));
+                    Err(exit::UNEXPECTED)
+                }
+            };
+        }
+        return Ok(ZfsTools::Runner(Box::new(SystemRunner)));
+    }
+    let transcripts = root.path("zfs-commands");
+    if !transcripts.is_dir() {
+        return Ok(ZfsTools::Absent);
+    }
+    match Transcript::load_dir(&transcripts) {
+        Ok(t) => Ok(ZfsTools::Runner(Box::new(ReplayRunner::new(t)))),
+        Err(e) => {
+            error(format!("{}: {e}", transcripts.display()));
+            Err(exit::UNEXPECTED)
+        }
     }
 }
 
 /// Loads the layout, assesses the host, and hands the result to `show`.
-fn with_assessment(root: &HostRoot, layout: Option<&Path>, wipe: &[String], show: impl FnOnce(&Assessment) -> u8) -> u8 {
+fn with_assessment(
+    root: &HostRoot,
+    layout: Option<&Path>,
+    wipe: &[String],
+    show: impl FnOnce(&Assessment) -> u8,
+) -> u8 {
     let layout = match load_layout(layout) {
         Ok(l) => l,
         Err(e) => {
@@ -146,24 +324,13 @@ fn with_assessment(root: &HostRoot, layout: Option<&Path>, wipe: &[String], show
             return exit::USAGE;
         }
     };
-    // A recorded host carries its ZFS transcripts in zfs-commands/; without them it has no ZFS.
-    let transcripts = root.path("zfs-commands");
-    let replay;
-    let zfs = if root.0 == Path::new("/") {
-        ZfsSource::Tools(&SystemRunner)
-    } else if transcripts.is_dir() {
-        match Transcript::load_dir(&transcripts) {
-            Ok(t) => {
-                replay = ReplayRunner::new(t);
-                ZfsSource::Tools(&replay)
-            }
-            Err(e) => {
-                error(format!("{}: {e}", transcripts.display()));
-                return exit::UNEXPECTED;
-            }
-        }
-    } else {
-        ZfsSource::Absent
+    let tools = match zfs_tools(root) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let zfs = match &tools {
+        ZfsTools::Runner(r) => ZfsSource::Tools(r.as_ref()),
+        ZfsTools::Absent => ZfsSource::Absent,
     };
     match assess(root, &layout, zfs, wipe) {
         Ok(a) => show(&a),

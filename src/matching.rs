@@ -41,9 +41,22 @@ pub struct Assignment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "problem", rename_all = "kebab-case")]
 pub enum MatchProblem {
-    Missing { pool: String, needed: usize, found: Vec<String>, wanted: String },
-    ExtraCandidates { pool: String, needed: usize, found: Vec<String>, wanted: String },
-    FitsSeveralPools { drive: String, pools: Vec<String> },
+    Missing {
+        pool: String,
+        needed: usize,
+        found: Vec<String>,
+        wanted: String,
+    },
+    ExtraCandidates {
+        pool: String,
+        needed: usize,
+        found: Vec<String>,
+        wanted: String,
+    },
+    FitsSeveralPools {
+        drive: String,
+        pools: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for MatchProblem {
@@ -92,7 +105,10 @@ impl MatchReport {
     }
 
     pub fn pool_of(&self, drive: &str) -> Option<&str> {
-        self.assignments.iter().find(|a| a.drives.iter().any(|d| d.name == drive)).map(|a| a.pool.as_str())
+        self.assignments
+            .iter()
+            .find(|a| a.drives.iter().any(|d| d.name == drive))
+            .map(|a| a.pool.as_str())
     }
 }
 
@@ -120,15 +136,32 @@ fn misfit(disk: &Disk, pool: &PoolSpec, tolerance: f64) -> Option<String> {
         if !class.contains(disk.size_bytes, tolerance) {
             let actual = SizeClass::of_drive(disk.size_bytes, tolerance)
                 .map_or_else(|| "no standard class".to_string(), |c| format!("class {c}"));
-            return Some(format!("{} is {actual}, pool `{}` wants {class}", size::decimal(disk.size_bytes), pool.name()));
+            return Some(format!(
+                "{} is {actual}, pool `{}` wants {class}",
+                size::decimal(disk.size_bytes),
+                pool.name()
+            ));
         }
     }
     let model = disk.model.as_deref().unwrap_or("");
     if !pool.models.is_empty() && !pool.models.iter().any(|m| glob::matches(m, model)) {
-        return Some(format!("model `{model}` is not {} (pool `{}`)", pool.models.join(" or "), pool.name()));
+        return Some(format!(
+            "model `{model}` is not {} (pool `{}`)",
+            pool.models.join(" or "),
+            pool.name()
+        ));
     }
-    if !pool.serials.is_empty() && !disk.serial.as_deref().is_some_and(|s| pool.serials.iter().any(|p| p == s)) {
-        return Some(format!("serial {} is not pinned for pool `{}`", disk.serial.as_deref().unwrap_or("(none)"), pool.name()));
+    if !pool.serials.is_empty()
+        && !disk
+            .serial
+            .as_deref()
+            .is_some_and(|s| pool.serials.iter().any(|p| p == s))
+    {
+        return Some(format!(
+            "serial {} is not pinned for pool `{}`",
+            disk.serial.as_deref().unwrap_or("(none)"),
+            pool.name()
+        ));
     }
     None
 }
@@ -139,12 +172,22 @@ fn path_is_on(path: &str, disk: &Disk) -> bool {
     let base = path.strip_suffix("-part1").unwrap_or(path);
     disk.by_id.iter().any(|l| l == base)
         || base == disk.dev_node
-        || path.strip_prefix(&disk.dev_node).is_some_and(|rest| rest == "p1" || rest == "1")
+        || path
+            .strip_prefix(&disk.dev_node)
+            .is_some_and(|rest| rest == "p1" || rest == "1")
 }
 
-pub fn match_drives(layout: &Layout, inventory: &Inventory, existing: &[ExistingPool]) -> MatchReport {
+pub fn match_drives(
+    layout: &Layout,
+    inventory: &Inventory,
+    existing: &[ExistingPool],
+) -> MatchReport {
     let tolerance = layout.matching.tolerance();
-    let nvme: Vec<&Disk> = inventory.disks.iter().filter(|d| d.transport == Transport::Nvme).collect();
+    let nvme: Vec<&Disk> = inventory
+        .disks
+        .iter()
+        .filter(|d| d.transport == Transport::Nvme)
+        .collect();
     let mut decisions = Vec::new();
     let mut in_place: BTreeMap<&str, &str> = BTreeMap::new();
     let mut fitting: BTreeMap<&str, Vec<&Disk>> = BTreeMap::new();
@@ -153,21 +196,33 @@ pub fn match_drives(layout: &Layout, inventory: &Inventory, existing: &[Existing
     for disk in &nvme {
         if !disk.is_candidate() {
             let reasons: Vec<String> = disk.ineligible.iter().map(ToString::to_string).collect();
-            decisions.push(DriveDecision { drive: disk.describe(), pool: None, reason: format!("ineligible: {}", reasons.join("; ")) });
+            decisions.push(DriveDecision {
+                drive: disk.describe(),
+                pool: None,
+                reason: format!("ineligible: {}", reasons.join("; ")),
+            });
             continue;
         }
-        let home = existing.iter().find(|p| p.device_paths.iter().any(|path| path_is_on(path, disk)));
+        let home = existing
+            .iter()
+            .find(|p| p.device_paths.iter().any(|path| path_is_on(path, disk)));
         if let Some(foreign) = home.filter(|h| h.imported && layout.pool(&h.name).is_none()) {
             // A pool the host uses for something else: never a candidate, whatever --wipe says.
             decisions.push(DriveDecision {
                 drive: disk.describe(),
                 pool: None,
-                reason: format!("ineligible: member of imported pool `{}`, which the layout does not describe", foreign.name),
+                reason: format!(
+                    "ineligible: member of imported pool `{}`, which the layout does not describe",
+                    foreign.name
+                ),
             });
             continue;
         }
         if let Some(home) = home.filter(|h| layout.pool(&h.name).is_some()) {
-            in_place.insert(disk.name.as_str(), layout.pool(&home.name).map_or("", |p| p.name()));
+            in_place.insert(
+                disk.name.as_str(),
+                layout.pool(&home.name).map_or("", |p| p.name()),
+            );
             decisions.push(DriveDecision {
                 drive: disk.describe(),
                 pool: Some(home.name.clone()),
@@ -175,16 +230,31 @@ pub fn match_drives(layout: &Layout, inventory: &Inventory, existing: &[Existing
             });
             continue;
         }
-        let fits: Vec<&PoolSpec> = layout.pools.iter().filter(|p| misfit(disk, p, tolerance).is_none()).collect();
+        let fits: Vec<&PoolSpec> = layout
+            .pools
+            .iter()
+            .filter(|p| misfit(disk, p, tolerance).is_none())
+            .collect();
         match fits.as_slice() {
             [] => {
-                let why: Vec<String> = layout.pools.iter().filter_map(|p| misfit(disk, p, tolerance)).collect();
-                decisions.push(DriveDecision { drive: disk.describe(), pool: None, reason: format!("left alone: {}", why.join("; ")) });
+                let why: Vec<String> = layout
+                    .pools
+                    .iter()
+                    .filter_map(|p| misfit(disk, p, tolerance))
+                    .collect();
+                decisions.push(DriveDecision {
+                    drive: disk.describe(),
+                    pool: None,
+                    reason: format!("left alone: {}", why.join("; ")),
+                });
             }
             [pool] => fitting.entry(pool.name()).or_default().push(disk),
             several => {
                 let pools: Vec<String> = several.iter().map(|p| p.name().to_string()).collect();
-                problems.push(MatchProblem::FitsSeveralPools { drive: disk.describe(), pools });
+                problems.push(MatchProblem::FitsSeveralPools {
+                    drive: disk.describe(),
+                    pools,
+                });
             }
         }
     }
@@ -206,11 +276,19 @@ pub fn match_drives(layout: &Layout, inventory: &Inventory, existing: &[Existing
                 decisions.push(DriveDecision {
                     drive: d.describe(),
                     pool: None,
-                    reason: format!("left alone: pool `{}` already has its {needed} drive(s)", pool.name()),
+                    reason: format!(
+                        "left alone: pool `{}` already has its {needed} drive(s)",
+                        pool.name()
+                    ),
                 });
             }
         } else if candidates.len() > free_slots {
-            problems.push(MatchProblem::ExtraCandidates { pool: pool.name().into(), needed, found: names, wanted: wanted(pool) });
+            problems.push(MatchProblem::ExtraCandidates {
+                pool: pool.name().into(),
+                needed,
+                found: names,
+                wanted: wanted(pool),
+            });
             continue;
         } else {
             for d in &candidates {
@@ -224,12 +302,24 @@ pub fn match_drives(layout: &Layout, inventory: &Inventory, existing: &[Existing
         }
         if drives.len() < needed {
             let found = drives.iter().map(|d| d.name.clone()).collect();
-            problems.push(MatchProblem::Missing { pool: pool.name().into(), needed, found, wanted: wanted(pool) });
+            problems.push(MatchProblem::Missing {
+                pool: pool.name().into(),
+                needed,
+                found,
+                wanted: wanted(pool),
+            });
             continue;
         }
-        assignments.push(Assignment { pool: pool.name().into(), drives });
+        assignments.push(Assignment {
+            pool: pool.name().into(),
+            drives,
+        });
     }
-    MatchReport { assignments, decisions, problems }
+    MatchReport {
+        assignments,
+        decisions,
+        problems,
+    }
 }
 
 fn assigned(d: &Disk, in_place: bool) -> AssignedDrive {

@@ -3,7 +3,9 @@
 //! recursion and so never a walk over snapshots or zvols. A converged host costs three commands.
 
 use crate::layout::Layout;
-use crate::observed::{DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue};
+use crate::observed::{
+    DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
+};
 use crate::runner::{self, Output, Runner};
 use crate::zfs::{self, DatasetType, PropertyRow, VdevNode};
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,30 +31,57 @@ impl std::error::Error for ObserveError {}
 
 /// Runs a reading command. A non-zero exit is accepted when every stderr line is one of the
 /// expected "does not exist" answers (zpool and zfs go on with the other names and exit 1).
-fn read(runner: &dyn Runner, argv: Vec<String>, tolerated: &[&str]) -> Result<Output, ObserveError> {
+fn read(
+    runner: &dyn Runner,
+    argv: Vec<String>,
+    tolerated: &[&str],
+) -> Result<Output, ObserveError> {
     let command = runner::display(&argv);
-    let out = runner.run(&argv, READ_TIMEOUT).map_err(|e| ObserveError { command: command.clone(), message: e.to_string() })?;
-    let unexpected: Vec<&str> =
-        out.stderr.lines().filter(|l| !l.trim().is_empty() && !tolerated.iter().any(|t| l.contains(t))).collect();
+    let out = runner.run(&argv, READ_TIMEOUT).map_err(|e| ObserveError {
+        command: command.clone(),
+        message: e.to_string(),
+    })?;
+    let unexpected: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !tolerated.iter().any(|t| l.contains(t)))
+        .collect();
     if !out.success() && !unexpected.is_empty() {
-        let code = out.code.map_or("a signal".to_string(), |c| format!("exit {c}"));
-        return Err(ObserveError { command, message: format!("failed ({code}): {}", unexpected.join(" / ")) });
+        let code = out
+            .code
+            .map_or("a signal".to_string(), |c| format!("exit {c}"));
+        return Err(ObserveError {
+            command,
+            message: format!("failed ({code}): {}", unexpected.join(" / ")),
+        });
     }
     Ok(out)
 }
 
 fn parse_error(argv: &[String], e: impl fmt::Display) -> ObserveError {
-    ObserveError { command: runner::display(argv), message: format!("cannot read its output: {e}") }
+    ObserveError {
+        command: runner::display(argv),
+        message: format!("cannot read its output: {e}"),
+    }
 }
 
 fn leaf_paths(node: &VdevNode) -> Vec<String> {
-    node.leaves().into_iter().map(|leaf| leaf.name.clone()).collect()
+    node.leaves()
+        .into_iter()
+        .map(|leaf| leaf.name.clone())
+        .collect()
 }
 
 pub fn observe(runner: &dyn Runner, layout: &Layout) -> Result<Observed, ObserveError> {
     let pools: Vec<&str> = layout.pools.iter().map(|p| p.name()).collect();
-    let mut pool_props: BTreeSet<String> = ["guid", "health"].iter().map(|s| s.to_string()).collect();
-    pool_props.extend(layout.pools.iter().flat_map(|p| p.properties.keys().cloned()));
+    let mut pool_props: BTreeSet<String> =
+        ["guid", "health"].iter().map(|s| s.to_string()).collect();
+    pool_props.extend(
+        layout
+            .pools
+            .iter()
+            .flat_map(|p| p.properties.keys().cloned()),
+    );
     let pool_props: Vec<String> = pool_props.into_iter().collect();
 
     let argv = zfs::zpool_get_argv(&pool_props, &pools);
@@ -61,7 +90,10 @@ pub fn observe(runner: &dyn Runner, layout: &Layout) -> Result<Observed, Observe
     let mut observed = Observed::default();
     let mut by_pool: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for row in rows {
-        by_pool.entry(row.name).or_default().insert(row.property, row.value);
+        by_pool
+            .entry(row.name)
+            .or_default()
+            .insert(row.property, row.value);
     }
     let imported: Vec<String> = by_pool.keys().cloned().collect();
 
@@ -101,30 +133,64 @@ pub fn observe(runner: &dyn Runner, layout: &Layout) -> Result<Observed, Observe
 }
 
 /// One `zfs get` naming each dataset of the imported pools (their root datasets included).
-fn observe_datasets(runner: &dyn Runner, layout: &Layout, imported: &[String]) -> Result<Vec<ObservedDataset>, ObserveError> {
+fn observe_datasets(
+    runner: &dyn Runner,
+    layout: &Layout,
+    imported: &[String],
+) -> Result<Vec<ObservedDataset>, ObserveError> {
     let mut names: Vec<String> = imported.to_vec();
-    names.extend(layout.datasets.iter().filter(|d| imported.iter().any(|p| p == d.pool())).map(|d| d.name().to_string()));
-    let mut props: BTreeSet<String> = BTreeSet::from(["type".to_string()]);
-    props.extend(layout.datasets.iter().flat_map(|d| d.properties.keys().cloned()));
-    props.extend(layout.pools.iter().flat_map(|p| p.filesystem_properties.keys().cloned()));
+    names.extend(
+        layout
+            .datasets
+            .iter()
+            .filter(|d| imported.iter().any(|p| p == d.pool()))
+            .map(|d| d.name().to_string()),
+    );
+    // guid identifies the dataset in the manifest; the rest are what the layout sets.
+    let mut props: BTreeSet<String> = BTreeSet::from(["type".to_string(), "guid".to_string()]);
+    props.extend(
+        layout
+            .datasets
+            .iter()
+            .flat_map(|d| d.properties.keys().cloned()),
+    );
+    props.extend(
+        layout
+            .pools
+            .iter()
+            .flat_map(|p| p.filesystem_properties.keys().cloned()),
+    );
     let props: Vec<String> = props.into_iter().collect();
 
     let argv = zfs::zfs_get_argv(&props, &names, false, &[] as &[DatasetType]);
     let out = read(runner, argv.clone(), &["dataset does not exist"])?;
-    let rows: Vec<PropertyRow> = zfs::parse_property_table(&out.stdout).map_err(|e| parse_error(&argv, e))?;
+    let rows: Vec<PropertyRow> =
+        zfs::parse_property_table(&out.stdout).map_err(|e| parse_error(&argv, e))?;
     let mut datasets: BTreeMap<String, ObservedDataset> = BTreeMap::new();
     for row in rows {
-        let entry = datasets.entry(row.name.clone()).or_insert_with(|| ObservedDataset {
-            name: row.name.clone(),
-            kind: DatasetKind::Filesystem,
-            properties: BTreeMap::new(),
-        });
+        let entry = datasets
+            .entry(row.name.clone())
+            .or_insert_with(|| ObservedDataset {
+                name: row.name.clone(),
+                kind: DatasetKind::Filesystem,
+                properties: BTreeMap::new(),
+            });
         if row.property == "type" {
-            entry.kind = if row.value == "volume" { DatasetKind::Volume } else { DatasetKind::Filesystem };
+            entry.kind = if row.value == "volume" {
+                DatasetKind::Volume
+            } else {
+                DatasetKind::Filesystem
+            };
             continue;
         }
         let local = row.is_local();
-        entry.properties.insert(row.property, ObservedValue { value: row.value, local });
+        entry.properties.insert(
+            row.property,
+            ObservedValue {
+                value: row.value,
+                local,
+            },
+        );
     }
     Ok(datasets.into_values().collect())
 }

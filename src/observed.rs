@@ -75,11 +75,14 @@ impl Observed {
             device_paths: p.device_paths.clone(),
             imported: true,
         });
-        let importable = self.importable.iter().map(|p| crate::matching::ExistingPool {
-            name: p.name.clone(),
-            device_paths: p.device_paths.clone(),
-            imported: false,
-        });
+        let importable = self
+            .importable
+            .iter()
+            .map(|p| crate::matching::ExistingPool {
+                name: p.name.clone(),
+                device_paths: p.device_paths.clone(),
+                imported: false,
+            });
         imported.chain(importable).collect()
     }
 }

@@ -18,7 +18,12 @@ use std::collections::BTreeMap;
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
     /// Erase the signatures of a drive the administrator named with `--wipe SERIAL`.
-    WipeDrive { drive: String, serial: String, path: String, signatures: Vec<String> },
+    WipeDrive {
+        drive: String,
+        serial: String,
+        path: String,
+        signatures: Vec<String>,
+    },
     /// Import an existing, exported pool by GUID, keeping by-id device names.
     ImportPool { pool: String, guid: u64 },
     CreatePool {
@@ -28,9 +33,20 @@ pub enum Action {
         properties: BTreeMap<String, String>,
         filesystem_properties: BTreeMap<String, String>,
     },
-    SetPoolProperty { pool: String, property: String, from: String, to: String },
-    CreateDataset { dataset: String, properties: BTreeMap<String, String> },
-    SetDatasetProperties { dataset: String, changes: Vec<PropertyChange> },
+    SetPoolProperty {
+        pool: String,
+        property: String,
+        from: String,
+        to: String,
+    },
+    CreateDataset {
+        dataset: String,
+        properties: BTreeMap<String, String>,
+    },
+    SetDatasetProperties {
+        dataset: String,
+        changes: Vec<PropertyChange>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -45,44 +61,100 @@ pub struct PropertyChange {
 impl Action {
     /// The one command that carries out this action.
     pub fn argv(&self) -> Vec<String> {
-        let pairs = |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>();
+        let pairs = |m: &BTreeMap<String, String>| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<Vec<_>>()
+        };
         match self {
             Action::WipeDrive { path, .. } => vec!["wipefs".into(), "--all".into(), path.clone()],
             Action::ImportPool { guid, .. } => zfs::zpool_import(&guid.to_string(), None, None),
-            Action::CreatePool { pool, vdev, devices, properties, filesystem_properties } => {
+            Action::CreatePool {
+                pool,
+                vdev,
+                devices,
+                properties,
+                filesystem_properties,
+            } => {
                 let kind = match vdev {
                     VdevLayout::Single => TopologyKind::Single,
                     VdevLayout::Mirror => TopologyKind::Mirror,
                 };
-                let topology = Topology { kind, devices: devices.clone() };
-                zfs::zpool_create(pool, &topology, &pairs(properties), &pairs(filesystem_properties))
+                let topology = Topology {
+                    kind,
+                    devices: devices.clone(),
+                };
+                zfs::zpool_create(
+                    pool,
+                    &topology,
+                    &pairs(properties),
+                    &pairs(filesystem_properties),
+                )
             }
-            Action::SetPoolProperty { pool, property, to, .. } => zfs::zpool_set(pool, property, to),
-            Action::CreateDataset { dataset, properties } => zfs::zfs_create(dataset, &pairs(properties)),
+            Action::SetPoolProperty {
+                pool, property, to, ..
+            } => zfs::zpool_set(pool, property, to),
+            Action::CreateDataset {
+                dataset,
+                properties,
+            } => zfs::zfs_create(dataset, &pairs(properties)),
             Action::SetDatasetProperties { dataset, changes } => {
-                let props: Vec<(String, String)> = changes.iter().map(|c| (c.property.clone(), c.to.clone())).collect();
+                let props: Vec<(String, String)> = changes
+                    .iter()
+                    .map(|c| (c.property.clone(), c.to.clone()))
+                    .collect();
                 zfs::zfs_set(dataset, &props)
             }
         }
     }
 
     pub fn summary(&self) -> String {
-        let props = |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+        let props = |m: &BTreeMap<String, String>| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         match self {
-            Action::WipeDrive { drive, serial, signatures, .. } => {
-                format!("wipe {drive} (serial {serial}): erase {}", signatures.join(", "))
+            Action::WipeDrive {
+                drive,
+                serial,
+                signatures,
+                ..
+            } => {
+                format!(
+                    "wipe {drive} (serial {serial}): erase {}",
+                    signatures.join(", ")
+                )
             }
             Action::ImportPool { pool, guid } => format!("import pool {pool} (guid {guid})"),
-            Action::CreatePool { pool, vdev, devices, properties, filesystem_properties } => format!(
+            Action::CreatePool {
+                pool,
+                vdev,
+                devices,
+                properties,
+                filesystem_properties,
+            } => format!(
                 "create pool {pool}: {vdev} of {} [{}] [root: {}]",
                 devices.join(" "),
                 props(properties),
                 props(filesystem_properties)
             ),
-            Action::SetPoolProperty { pool, property, from, to } => format!("set {property}={to} on pool {pool} (now {from})"),
-            Action::CreateDataset { dataset, properties } => format!("create dataset {dataset} [{}]", props(properties)),
+            Action::SetPoolProperty {
+                pool,
+                property,
+                from,
+                to,
+            } => format!("set {property}={to} on pool {pool} (now {from})"),
+            Action::CreateDataset {
+                dataset,
+                properties,
+            } => format!("create dataset {dataset} [{}]", props(properties)),
             Action::SetDatasetProperties { dataset, changes } => {
-                let c: Vec<String> = changes.iter().map(|c| format!("{}={} (now {})", c.property, c.to, c.from)).collect();
+                let c: Vec<String> = changes
+                    .iter()
+                    .map(|c| format!("{}={} (now {})", c.property, c.to, c.from))
+                    .collect();
                 format!("set on {dataset}: {}", c.join(", "))
             }
         }
@@ -94,11 +166,22 @@ impl Action {
 #[serde(tag = "blocker", rename_all = "kebab-case")]
 pub enum Blocker {
     /// Exit 3: the drives do not fit the layout.
-    Hardware { problem: MatchProblem, message: String },
+    Hardware {
+        problem: MatchProblem,
+        message: String,
+    },
     /// Exit 4: firmware policy refused a drive.
-    Firmware { drive: String, revision: String, message: String },
+    Firmware {
+        drive: String,
+        revision: String,
+        message: String,
+    },
     /// Exit 5: a drive chosen for a pool holds data, and was not named with --wipe.
-    DriveHoldsData { drive: String, serial: Option<String>, found: Vec<String> },
+    DriveHoldsData {
+        drive: String,
+        serial: Option<String>,
+        found: Vec<String>,
+    },
     /// Exit 3: a pool of the layout exists on drives other than the ones matched.
     PoolElsewhere { pool: String, devices: Vec<String> },
     /// Exit 5: a dataset of the layout exists as a zvol.
@@ -161,27 +244,60 @@ pub struct Facts<'a> {
 }
 
 pub fn plan(facts: &Facts) -> Plan {
-    let mut plan = Plan { actions: Vec::new(), warnings: Vec::new(), blockers: Vec::new(), notes: Vec::new() };
+    let mut plan = Plan {
+        actions: Vec::new(),
+        warnings: Vec::new(),
+        blockers: Vec::new(),
+        notes: Vec::new(),
+    };
     for problem in &facts.matches.problems {
-        plan.blockers.push(Blocker::Hardware { message: problem.to_string(), problem: problem.clone() });
+        plan.blockers.push(Blocker::Hardware {
+            message: problem.to_string(),
+            problem: problem.clone(),
+        });
     }
     // Only drives chosen for a pool can stop the run; a bad drive left alone is reported by detect.
-    let chosen: Vec<&DriveFirmware> = facts.firmware.iter().filter(|f| facts.matches.pool_of(&f.name).is_some()).collect();
-    for fw in chosen.iter().filter(|f| f.verdict.refuses(facts.layout.firmware.mode)) {
-        plan.blockers.push(Blocker::Firmware { drive: fw.drive.clone(), revision: fw.revision.clone(), message: fw.verdict.to_string() });
+    let chosen: Vec<&DriveFirmware> = facts
+        .firmware
+        .iter()
+        .filter(|f| facts.matches.pool_of(&f.name).is_some())
+        .collect();
+    for fw in chosen
+        .iter()
+        .filter(|f| f.verdict.refuses(facts.layout.firmware.mode))
+    {
+        plan.blockers.push(Blocker::Firmware {
+            drive: fw.drive.clone(),
+            revision: fw.revision.clone(),
+            message: fw.verdict.to_string(),
+        });
     }
-    for fw in chosen.iter().filter(|f| f.verdict.is_problem() && !f.verdict.refuses(facts.layout.firmware.mode)) {
-        let mode = if facts.layout.firmware.mode == Enforcement::Warn { " (firmware mode is warn)" } else { "" };
+    for fw in chosen
+        .iter()
+        .filter(|f| f.verdict.is_problem() && !f.verdict.refuses(facts.layout.firmware.mode))
+    {
+        let mode = if facts.layout.firmware.mode == Enforcement::Warn {
+            " (firmware mode is warn)"
+        } else {
+            ""
+        };
         plan.warnings.push(Warning {
             code: "firmware",
             subject: fw.drive.clone(),
-            message: format!("{}: firmware {}: {}{mode}", fw.drive, fw.revision, fw.verdict),
+            message: format!(
+                "{}: firmware {}: {}{mode}",
+                fw.drive, fw.revision, fw.verdict
+            ),
         });
     }
     plan.warnings.extend(hardware_aware_warnings(facts));
 
     for pool in &facts.layout.pools {
-        let assignment = facts.matches.assignments.iter().find(|a| a.pool == pool.name());
+        let assignment = facts
+            .matches
+            .assignments
+            .iter()
+            .find(|a| a.pool == pool.name());
         plan_pool(facts, pool, assignment, &mut plan);
     }
     // Order matters for a resumable apply: wipes and imports, then pools, then datasets.
@@ -196,14 +312,19 @@ pub fn plan(facts: &Facts) -> Plan {
 }
 
 fn string_map(m: &BTreeMap<String, crate::layout::PropertyValue>) -> BTreeMap<String, String> {
-    m.iter().map(|(k, v)| (k.clone(), v.as_str().to_string())).collect()
+    m.iter()
+        .map(|(k, v)| (k.clone(), v.as_str().to_string()))
+        .collect()
 }
 
 fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, plan: &mut Plan) {
     let name = pool.name();
     if let Some(observed) = facts.observed.pool(name) {
         if assignment.is_some_and(|a| !a.drives.iter().any(|d| d.in_place)) {
-            plan.blockers.push(Blocker::PoolElsewhere { pool: name.into(), devices: observed.device_paths.clone() });
+            plan.blockers.push(Blocker::PoolElsewhere {
+                pool: name.into(),
+                devices: observed.device_paths.clone(),
+            });
             return;
         }
         plan_pool_properties(pool, observed, plan);
@@ -211,7 +332,10 @@ fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, pl
         return;
     }
     if let Some(importable) = facts.observed.importable(name) {
-        plan.actions.push(Action::ImportPool { pool: name.into(), guid: importable.guid });
+        plan.actions.push(Action::ImportPool {
+            pool: name.into(),
+            guid: importable.guid,
+        });
         plan.notes.push(format!(
             "pool `{name}` exists but is not imported: apply imports it, then plans its datasets again from what the import shows"
         ));
@@ -220,28 +344,40 @@ fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, pl
     let Some(assignment) = assignment else { return };
     let mut blocked = false;
     for drive in &assignment.drives {
-        let Some(disk) = facts.inventory.disks.iter().find(|d| d.name == drive.name) else { continue };
+        let Some(disk) = facts.inventory.disks.iter().find(|d| d.name == drive.name) else {
+            continue;
+        };
         let found: Vec<String> = match &disk.probe {
             ProbeState::Read { signatures } => signatures
                 .iter()
                 .map(|s| {
-                    let label = s.label.as_deref().map(|l| format!(" `{l}`")).unwrap_or_default();
+                    let label = s
+                        .label
+                        .as_deref()
+                        .map(|l| format!(" `{l}`"))
+                        .unwrap_or_default();
                     format!("{:?}{label} at byte {}", s.kind, s.offset).to_lowercase()
                 })
                 .collect(),
-            ProbeState::Unreadable { error } => vec![format!("could not be read to prove it blank: {error}")],
+            ProbeState::Unreadable { error } => {
+                vec![format!("could not be read to prove it blank: {error}")]
+            }
             ProbeState::NotProbed => vec!["not probed".into()],
         };
         let found: Vec<String> = if disk.partitions.is_empty() {
             found
         } else {
-            std::iter::once(format!("partitions {}", disk.partitions.join(", "))).chain(found).collect()
+            std::iter::once(format!("partitions {}", disk.partitions.join(", ")))
+                .chain(found)
+                .collect()
         };
         if found.is_empty() {
             continue;
         }
         let serial = disk.serial.clone();
-        if serial.as_ref().is_some_and(|s| facts.wipe.contains(s)) && !matches!(disk.probe, ProbeState::Unreadable { .. }) {
+        if serial.as_ref().is_some_and(|s| facts.wipe.contains(s))
+            && !matches!(disk.probe, ProbeState::Unreadable { .. })
+        {
             plan.actions.push(Action::WipeDrive {
                 drive: disk.describe(),
                 serial: serial.unwrap_or_default(),
@@ -249,7 +385,11 @@ fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, pl
                 signatures: found,
             });
         } else {
-            plan.blockers.push(Blocker::DriveHoldsData { drive: disk.describe(), serial, found });
+            plan.blockers.push(Blocker::DriveHoldsData {
+                drive: disk.describe(),
+                serial,
+                found,
+            });
             blocked = true;
         }
     }
@@ -264,14 +404,23 @@ fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, pl
         filesystem_properties: string_map(&pool.filesystem_properties),
     });
     for ds in facts.layout.datasets_of(name) {
-        plan.actions.push(Action::CreateDataset { dataset: ds.name().into(), properties: string_map(&ds.properties) });
+        plan.actions.push(Action::CreateDataset {
+            dataset: ds.name().into(),
+            properties: string_map(&ds.properties),
+        });
     }
 }
 
-fn plan_pool_properties(pool: &PoolSpec, observed: &crate::observed::ObservedPool, plan: &mut Plan) {
+fn plan_pool_properties(
+    pool: &PoolSpec,
+    observed: &crate::observed::ObservedPool,
+    plan: &mut Plan,
+) {
     for (prop, value) in &pool.properties {
         let want = normalize(PropertyScope::Pool, prop, value.as_str());
-        let Some(have) = observed.properties.get(prop) else { continue };
+        let Some(have) = observed.properties.get(prop) else {
+            continue;
+        };
         if *have == want {
             continue;
         }
@@ -297,27 +446,48 @@ fn plan_pool_properties(pool: &PoolSpec, observed: &crate::observed::ObservedPoo
 }
 
 fn plan_datasets(facts: &Facts, pool: &PoolSpec, plan: &mut Plan) {
-    let root = std::iter::once((pool.name().to_string(), string_map(&pool.filesystem_properties)));
-    let children = facts.layout.datasets_of(pool.name()).map(|d| (d.name().to_string(), string_map(&d.properties)));
+    let root = std::iter::once((
+        pool.name().to_string(),
+        string_map(&pool.filesystem_properties),
+    ));
+    let children = facts
+        .layout
+        .datasets_of(pool.name())
+        .map(|d| (d.name().to_string(), string_map(&d.properties)));
     for (name, desired) in root.chain(children) {
         let Some(have) = facts.observed.dataset(&name) else {
-            plan.actions.push(Action::CreateDataset { dataset: name, properties: desired });
+            plan.actions.push(Action::CreateDataset {
+                dataset: name,
+                properties: desired,
+            });
             continue;
         };
         if have.kind == DatasetKind::Volume {
-            plan.blockers.push(Blocker::WrongDatasetKind { dataset: name });
+            plan.blockers
+                .push(Blocker::WrongDatasetKind { dataset: name });
             continue;
         }
         let changes: Vec<PropertyChange> = desired
             .iter()
             .filter_map(|(prop, value)| {
                 let want = normalize(PropertyScope::Dataset, prop, value);
-                let current = have.properties.get(prop).map(|v| v.value.as_str()).unwrap_or("");
-                (current != want).then(|| PropertyChange { property: prop.clone(), from: current.into(), to: value.clone() })
+                let current = have
+                    .properties
+                    .get(prop)
+                    .map(|v| v.value.as_str())
+                    .unwrap_or("");
+                (current != want).then(|| PropertyChange {
+                    property: prop.clone(),
+                    from: current.into(),
+                    to: value.clone(),
+                })
             })
             .collect();
         if !changes.is_empty() {
-            plan.actions.push(Action::SetDatasetProperties { dataset: name, changes });
+            plan.actions.push(Action::SetDatasetProperties {
+                dataset: name,
+                changes,
+            });
         }
     }
 }
@@ -326,9 +496,18 @@ fn plan_datasets(facts: &Facts, pool: &PoolSpec, plan: &mut Plan) {
 fn hardware_aware_warnings(facts: &Facts) -> Vec<Warning> {
     let mut warnings: Vec<Warning> = layout_warnings(facts.layout);
     for a in &facts.matches.assignments {
-        let Some(pool) = facts.layout.pool(&a.pool) else { continue };
-        let Some(smallest) = a.drives.iter().map(|d| d.size_bytes).min() else { continue };
-        let largest = a.drives.iter().map(|d| d.size_bytes).max().unwrap_or(smallest);
+        let Some(pool) = facts.layout.pool(&a.pool) else {
+            continue;
+        };
+        let Some(smallest) = a.drives.iter().map(|d| d.size_bytes).min() else {
+            continue;
+        };
+        let largest = a
+            .drives
+            .iter()
+            .map(|d| d.size_bytes)
+            .max()
+            .unwrap_or(smallest);
         if pool.vdev == VdevLayout::Mirror && largest != smallest {
             warnings.push(Warning {
                 code: "mirror-sizes-differ",

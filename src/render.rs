@@ -52,9 +52,14 @@ pub fn plan_json(a: &Assessment) -> Value {
 fn probe_summary(d: &Disk) -> String {
     match &d.probe {
         ProbeState::NotProbed => "not probed".into(),
-        ProbeState::Read { signatures } if signatures.is_empty() && d.partitions.is_empty() => "blank".into(),
+        ProbeState::Read { signatures } if signatures.is_empty() && d.partitions.is_empty() => {
+            "blank".into()
+        }
         ProbeState::Read { signatures } => {
-            let mut found: Vec<String> = signatures.iter().map(|s| s.kind.name().to_string()).collect();
+            let mut found: Vec<String> = signatures
+                .iter()
+                .map(|s| s.kind.name().to_string())
+                .collect();
             if !d.partitions.is_empty() {
                 found.push(format!("partitions {}", d.partitions.join(",")));
             }
@@ -75,8 +80,16 @@ pub fn detect(a: &Assessment) {
     }
     println!();
     println!("NVMe drives:");
-    for d in a.inventory.disks.iter().filter(|d| d.transport == Transport::Nvme) {
-        let role = a.matching.pool_of(&d.name).map_or("-".to_string(), |p| format!("-> {p}"));
+    for d in a
+        .inventory
+        .disks
+        .iter()
+        .filter(|d| d.transport == Transport::Nvme)
+    {
+        let role = a
+            .matching
+            .pool_of(&d.name)
+            .map_or("-".to_string(), |p| format!("-> {p}"));
         println!(
             "  {:<9} {:<32} serial {:<16} fw {:<10} {} ({}) lbs {}  {}  {role}",
             d.name,
@@ -90,12 +103,23 @@ pub fn detect(a: &Assessment) {
         );
         println!("            {}", d.preferred_path);
     }
-    let others: Vec<&Disk> = a.inventory.disks.iter().filter(|d| d.transport != Transport::Nvme).collect();
+    let others: Vec<&Disk> = a
+        .inventory
+        .disks
+        .iter()
+        .filter(|d| d.transport != Transport::Nvme)
+        .collect();
     if !others.is_empty() {
         println!("Other block devices (never used):");
         for d in others {
             let why: Vec<String> = d.ineligible.iter().map(ToString::to_string).collect();
-            println!("  {:<9} {:<32} {}  {}", d.name, d.model.as_deref().unwrap_or("-"), size::decimal(d.size_bytes), why.join("; "));
+            println!(
+                "  {:<9} {:<32} {}  {}",
+                d.name,
+                d.model.as_deref().unwrap_or("-"),
+                size::decimal(d.size_bytes),
+                why.join("; ")
+            );
         }
     }
     println!();
@@ -143,5 +167,48 @@ pub fn plan(a: &Assessment) {
     if !a.plan.blockers.is_empty() {
         println!();
         verdict(a);
+    }
+}
+
+pub fn verify(a: &Assessment) {
+    if a.plan.actions.is_empty() && a.plan.blockers.is_empty() {
+        println!("in sync: the host matches the layout");
+        return;
+    }
+    for action in &a.plan.actions {
+        for line in differences(action) {
+            println!("differs: {line}");
+        }
+    }
+    verdict(a);
+}
+
+/// What an action says about the host, in the words of a diff rather than of a plan.
+fn differences(action: &phoenix_zfs::plan::Action) -> Vec<String> {
+    use phoenix_zfs::plan::Action;
+    match action {
+        Action::WipeDrive { drive, .. } => vec![format!("{drive} holds data")],
+        Action::ImportPool { pool, .. } => vec![format!("pool {pool} exists but is not imported")],
+        Action::CreatePool { pool, .. } => vec![format!("pool {pool} does not exist")],
+        Action::SetPoolProperty {
+            pool,
+            property,
+            from,
+            to,
+        } => {
+            vec![format!(
+                "pool {pool}: {property} is {from}, the layout says {to}"
+            )]
+        }
+        Action::CreateDataset { dataset, .. } => vec![format!("dataset {dataset} does not exist")],
+        Action::SetDatasetProperties { dataset, changes } => changes
+            .iter()
+            .map(|c| {
+                format!(
+                    "dataset {dataset}: {} is {}, the layout says {}",
+                    c.property, c.from, c.to
+                )
+            })
+            .collect(),
     }
 }

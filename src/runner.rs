@@ -30,23 +30,42 @@ impl Output {
 #[derive(Debug)]
 pub enum RunError {
     /// The program could not be started (not installed, not executable).
-    Spawn { command: String, error: io::Error },
-    TimedOut { command: String, after: Duration },
+    Spawn {
+        command: String,
+        error: io::Error,
+    },
+    TimedOut {
+        command: String,
+        after: Duration,
+    },
     /// A replay runner has no transcript for this command.
-    NotRecorded { command: String },
+    NotRecorded {
+        command: String,
+    },
 }
 
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RunError::Spawn { command, error } if error.kind() == io::ErrorKind::NotFound => {
-                write!(f, "`{command}`: program not found; is it installed and on PATH?")
+                write!(
+                    f,
+                    "`{command}`: program not found; is it installed and on PATH?"
+                )
             }
-            RunError::Spawn { command, error } => write!(f, "`{command}`: could not start: {error}"),
+            RunError::Spawn { command, error } => {
+                write!(f, "`{command}`: could not start: {error}")
+            }
             RunError::TimedOut { command, after } => {
-                write!(f, "`{command}`: killed after {:.0} s without finishing", after.as_secs_f64())
+                write!(
+                    f,
+                    "`{command}`: killed after {:.0} s without finishing",
+                    after.as_secs_f64()
+                )
             }
-            RunError::NotRecorded { command } => write!(f, "`{command}`: no recorded transcript for this command"),
+            RunError::NotRecorded { command } => {
+                write!(f, "`{command}`: no recorded transcript for this command")
+            }
         }
     }
 }
@@ -58,7 +77,10 @@ impl std::error::Error for RunError {}
 pub fn display(argv: &[String]) -> String {
     argv.iter()
         .map(|a| {
-            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c)) {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
+            {
                 a.clone()
             } else {
                 format!("'{}'", a.replace('\'', r"'\''"))
@@ -71,16 +93,31 @@ pub fn display(argv: &[String]) -> String {
 /// Whether a command changes pools, datasets or disks. Classified from the argv itself so that a
 /// test can check "nothing mutating ran" without trusting the code that built the command.
 pub fn is_mutating(argv: &[String]) -> bool {
-    let tool = argv.first().map(|p| Path::new(p).file_name().map_or(p.as_str(), |f| f.to_str().unwrap_or(""))).unwrap_or("");
+    let tool = argv
+        .first()
+        .map(|p| {
+            Path::new(p)
+                .file_name()
+                .map_or(p.as_str(), |f| f.to_str().unwrap_or(""))
+        })
+        .unwrap_or("");
     let sub = argv.get(1).map(String::as_str).unwrap_or("");
     match tool {
         "zpool" => match sub {
-            "list" | "get" | "status" | "iostat" | "history" | "events" | "version" | "wait" => false,
+            "list" | "get" | "status" | "iostat" | "history" | "events" | "version" | "wait" => {
+                false
+            }
             // `zpool import` alone, or with only -d DIR options, scans; naming a pool imports it.
-            "import" => argv[2..].iter().filter(|a| !a.starts_with('-')).count() > usize::from(argv.iter().any(|a| a == "-d")),
+            "import" => {
+                argv[2..].iter().filter(|a| !a.starts_with('-')).count()
+                    > usize::from(argv.iter().any(|a| a == "-d"))
+            }
             _ => true,
         },
-        "zfs" => !matches!(sub, "list" | "get" | "version" | "holds" | "userspace" | "groupspace" | "projectspace"),
+        "zfs" => !matches!(
+            sub,
+            "list" | "get" | "version" | "holds" | "userspace" | "groupspace" | "projectspace"
+        ),
         "wipefs" => !argv.iter().any(|a| a == "--no-act" || a == "-n"),
         "pvesm" => !matches!(sub, "status" | "list" | "path" | "scan"),
         "exportfs" => argv.len() > 1 && !argv[1..].iter().all(|a| a == "-v" || a == "-s"),
@@ -115,7 +152,10 @@ impl Runner for SystemRunner {
             // Its own process group, so a timeout kills everything it started.
             .process_group(0)
             .spawn()
-            .map_err(|error| RunError::Spawn { command: command.clone(), error })?;
+            .map_err(|error| RunError::Spawn {
+                command: command.clone(),
+                error,
+            })?;
         let pid = child.id() as i32;
         let (done, finished) = mpsc::channel();
         std::thread::spawn(move || {
@@ -124,13 +164,22 @@ impl Runner for SystemRunner {
         let result = match finished.recv_timeout(timeout) {
             Ok(result) => result,
             Err(_) => {
-                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
                 let _ = finished.recv();
                 tracing::error!(command = %command, timeout_s = timeout.as_secs(), "command timed out");
-                return Err(RunError::TimedOut { command, after: timeout });
+                return Err(RunError::TimedOut {
+                    command,
+                    after: timeout,
+                });
             }
         };
-        let out = result.map_err(|error| RunError::Spawn { command: command.clone(), error })?;
+        let out = result.map_err(|error| RunError::Spawn {
+            command: command.clone(),
+            error,
+        })?;
         let output = Output {
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -167,7 +216,14 @@ impl Transcript {
         let argv = read("argv")?.lines().map(str::to_string).collect();
         let status = read("status")?;
         let code = status.trim().parse().map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("{}: `{}` is not an exit code", stem.with_extension("status").display(), status.trim()))
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}: `{}` is not an exit code",
+                    stem.with_extension("status").display(),
+                    status.trim()
+                ),
+            )
         })?;
         Ok(Transcript {
             argv,
@@ -188,7 +244,10 @@ impl Transcript {
             .filter(|p| p.extension().is_some_and(|e| e == "argv"))
             .collect();
         stems.sort();
-        stems.iter().map(|s| Transcript::load(&s.with_extension(""))).collect()
+        stems
+            .iter()
+            .map(|s| Transcript::load(&s.with_extension("")))
+            .collect()
     }
 }
 
@@ -203,7 +262,10 @@ pub struct ReplayRunner {
 
 impl ReplayRunner {
     pub fn new(transcripts: Vec<Transcript>) -> ReplayRunner {
-        ReplayRunner { transcripts: RefCell::new(transcripts.into_iter().map(|t| (t, false)).collect()), seen: RefCell::default() }
+        ReplayRunner {
+            transcripts: RefCell::new(transcripts.into_iter().map(|t| (t, false)).collect()),
+            seen: RefCell::default(),
+        }
     }
 
     pub fn seen(&self) -> Vec<Vec<String>> {
@@ -211,7 +273,12 @@ impl ReplayRunner {
     }
 
     pub fn mutating_seen(&self) -> Vec<Vec<String>> {
-        self.seen.borrow().iter().filter(|a| is_mutating(a)).cloned().collect()
+        self.seen
+            .borrow()
+            .iter()
+            .filter(|a| is_mutating(a))
+            .cloned()
+            .collect()
     }
 }
 
@@ -219,15 +286,78 @@ impl Runner for ReplayRunner {
     fn run(&self, argv: &[String], _timeout: Duration) -> Result<Output, RunError> {
         self.seen.borrow_mut().push(argv.to_vec());
         let mut transcripts = self.transcripts.borrow_mut();
-        let matching: Vec<usize> = (0..transcripts.len()).filter(|&i| transcripts[i].0.argv == argv).collect();
-        let pick = matching.iter().copied().find(|&i| !transcripts[i].1).or(matching.last().copied());
+        let matching: Vec<usize> = (0..transcripts.len())
+            .filter(|&i| transcripts[i].0.argv == argv)
+            .collect();
+        let pick = matching
+            .iter()
+            .copied()
+            .find(|&i| !transcripts[i].1)
+            .or(matching.last().copied());
         match pick {
             Some(i) => {
                 transcripts[i].1 = true;
                 Ok(transcripts[i].0.output.clone())
             }
-            None => Err(RunError::NotRecorded { command: display(argv) }),
+            None => Err(RunError::NotRecorded {
+                command: display(argv),
+            }),
         }
+    }
+}
+
+/// Runs commands through another runner and writes each one as a transcript into a directory
+/// (`0001-zpool.argv`, `.stdout`, `.stderr`, `.status`): how the replay tests' transcripts are
+/// recorded from real OpenZFS in the QEMU guest (PHOENIX_ZFS_RECORD=DIR).
+pub struct RecordingRunner<R: Runner> {
+    inner: R,
+    dir: std::path::PathBuf,
+    count: RefCell<usize>,
+}
+
+impl<R: Runner> RecordingRunner<R> {
+    pub fn new(inner: R, dir: std::path::PathBuf) -> io::Result<RecordingRunner<R>> {
+        std::fs::create_dir_all(&dir)?;
+        let existing = std::fs::read_dir(&dir)?
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "argv"))
+            .count();
+        Ok(RecordingRunner {
+            inner,
+            dir,
+            count: RefCell::new(existing),
+        })
+    }
+}
+
+impl<R: Runner> Runner for RecordingRunner<R> {
+    fn run(&self, argv: &[String], timeout: Duration) -> Result<Output, RunError> {
+        let result = self.inner.run(argv, timeout);
+        if let Ok(out) = &result {
+            let mut count = self.count.borrow_mut();
+            *count += 1;
+            let tool = argv
+                .first()
+                .and_then(|p| Path::new(p).file_name())
+                .map_or("cmd".into(), |f| f.to_string_lossy().into_owned());
+            let stem = self.dir.join(format!(
+                "{:04}-{tool}-{}",
+                *count,
+                argv.get(1).map_or("", String::as_str)
+            ));
+            let write = |ext: &str, text: &str| {
+                if let Err(e) = std::fs::write(stem.with_extension(ext), text) {
+                    tracing::warn!(path = %stem.display(), error = %e, "cannot record transcript");
+                }
+            };
+            let mut lines = argv.join("\n");
+            lines.push('\n');
+            write("argv", &lines);
+            write("stdout", &out.stdout);
+            write("stderr", &out.stderr);
+            write("status", &format!("{}\n", out.code.unwrap_or(-1)));
+        }
+        result
     }
 }
 
@@ -255,7 +385,11 @@ mod tests {
 
     #[test]
     fn real_commands_report_exit_codes_and_output() {
-        let script = vec!["sh".to_string(), "-c".to_string(), "echo hi; exit 3".to_string()];
+        let script = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            "echo hi; exit 3".to_string(),
+        ];
         let out = SystemRunner.run(&script, Duration::from_secs(10)).unwrap();
         assert_eq!(out.code, Some(3));
         assert_eq!(out.stdout, "hi\n");
@@ -263,13 +397,17 @@ mod tests {
 
     #[test]
     fn timeouts_kill_the_command() {
-        let err = SystemRunner.run(&argv("sleep 30"), Duration::from_millis(200)).unwrap_err();
+        let err = SystemRunner
+            .run(&argv("sleep 30"), Duration::from_millis(200))
+            .unwrap_err();
         assert!(matches!(err, RunError::TimedOut { .. }), "{err}");
     }
 
     #[test]
     fn missing_programs_say_so() {
-        let err = SystemRunner.run(&argv("phoenix-zfs-no-such-program"), Duration::from_secs(5)).unwrap_err();
+        let err = SystemRunner
+            .run(&argv("phoenix-zfs-no-such-program"), Duration::from_secs(5))
+            .unwrap_err();
         assert!(err.to_string().contains("program not found"), "{err}");
     }
 
@@ -277,19 +415,47 @@ mod tests {
     fn replay_answers_in_order_and_remembers() {
         let t = |code| Transcript {
             argv: argv("zfs create quickOS/x"),
-            output: Output { code: Some(code), stdout: String::new(), stderr: String::new(), duration: Duration::ZERO },
+            output: Output {
+                code: Some(code),
+                stdout: String::new(),
+                stderr: String::new(),
+                duration: Duration::ZERO,
+            },
         };
         let r = ReplayRunner::new(vec![t(1), t(0)]);
-        assert_eq!(r.run(&argv("zfs create quickOS/x"), Duration::ZERO).unwrap().code, Some(1));
-        assert_eq!(r.run(&argv("zfs create quickOS/x"), Duration::ZERO).unwrap().code, Some(0));
-        assert_eq!(r.run(&argv("zfs create quickOS/x"), Duration::ZERO).unwrap().code, Some(0));
-        assert!(r.run(&argv("zfs destroy quickOS/x"), Duration::ZERO).is_err());
+        assert_eq!(
+            r.run(&argv("zfs create quickOS/x"), Duration::ZERO)
+                .unwrap()
+                .code,
+            Some(1)
+        );
+        assert_eq!(
+            r.run(&argv("zfs create quickOS/x"), Duration::ZERO)
+                .unwrap()
+                .code,
+            Some(0)
+        );
+        assert_eq!(
+            r.run(&argv("zfs create quickOS/x"), Duration::ZERO)
+                .unwrap()
+                .code,
+            Some(0)
+        );
+        assert!(r
+            .run(&argv("zfs destroy quickOS/x"), Duration::ZERO)
+            .is_err());
         assert_eq!(r.mutating_seen().len(), 4);
     }
 
     #[test]
     fn display_quotes_what_a_shell_would_split() {
-        assert_eq!(display(&argv("zfs set sharenfs=rw=@10.0.0.0/24 a/b")), "zfs set sharenfs=rw=@10.0.0.0/24 a/b");
-        assert_eq!(display(&["echo".into(), "a b".into(), "it's".into()]), r"echo 'a b' 'it'\''s'");
+        assert_eq!(
+            display(&argv("zfs set sharenfs=rw=@10.0.0.0/24 a/b")),
+            "zfs set sharenfs=rw=@10.0.0.0/24 a/b"
+        );
+        assert_eq!(
+            display(&["echo".into(), "a b".into(), "it's".into()]),
+            r"echo 'a b' 'it'\''s'"
+        );
     }
 }

@@ -149,9 +149,7 @@ impl SizeClass {
             format!("`{text}` is not a drive size class: `{number}` is not a number")
         })?;
         let gigabytes = (value * scale).round();
-        if !(gigabytes >= 1.0 && gigabytes <= 1_000_000.0)
-            || ((value * scale) - gigabytes).abs() > 1e-6
-        {
+        if !(1.0..=1_000_000.0).contains(&gigabytes) || ((value * scale) - gigabytes).abs() > 1e-6 {
             return Err(format!(
                 "`{text}` is not a drive size class between 1GB and 1000TB in whole gigabytes"
             ));

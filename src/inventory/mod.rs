@@ -6,6 +6,7 @@
 
 pub mod mounts;
 pub mod probe;
+pub mod snapshot;
 pub mod sysfs;
 pub mod udev;
 
@@ -48,18 +49,32 @@ pub enum Transport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "reason", rename_all = "kebab-case")]
 pub enum Ineligible {
-    NotNvme { transport: Transport },
+    NotNvme {
+        transport: Transport,
+    },
     Removable,
     ReadOnly,
     /// Holds a file system the running system is mounted from (/, /boot, /boot/efi, ...).
-    SystemDisk { mountpoint: String, via: String },
+    SystemDisk {
+        mountpoint: String,
+        via: String,
+    },
     /// Holds another mounted file system.
-    Mounted { mountpoint: String, via: String },
+    Mounted {
+        mountpoint: String,
+        via: String,
+    },
     /// Claimed by device-mapper, md, LVM or similar (`holders/` in sysfs).
-    InUse { holders: Vec<String> },
-    TooSmall { bytes: u64 },
+    InUse {
+        holders: Vec<String>,
+    },
+    TooSmall {
+        bytes: u64,
+    },
     /// sysfs gave no size or device number: the device cannot be judged.
-    Unreadable { what: String },
+    Unreadable {
+        what: String,
+    },
 }
 
 impl std::fmt::Display for Ineligible {
@@ -68,10 +83,16 @@ impl std::fmt::Display for Ineligible {
             Ineligible::NotNvme { transport } => write!(f, "not NVMe ({transport:?})"),
             Ineligible::Removable => f.write_str("removable"),
             Ineligible::ReadOnly => f.write_str("read-only"),
-            Ineligible::SystemDisk { mountpoint, via } => write!(f, "system disk: {mountpoint} is mounted from {via}"),
-            Ineligible::Mounted { mountpoint, via } => write!(f, "in use: {mountpoint} is mounted from {via}"),
+            Ineligible::SystemDisk { mountpoint, via } => {
+                write!(f, "system disk: {mountpoint} is mounted from {via}")
+            }
+            Ineligible::Mounted { mountpoint, via } => {
+                write!(f, "in use: {mountpoint} is mounted from {via}")
+            }
             Ineligible::InUse { holders } => write!(f, "in use by {}", holders.join(", ")),
-            Ineligible::TooSmall { bytes } => write!(f, "too small ({})", crate::size::decimal(*bytes)),
+            Ineligible::TooSmall { bytes } => {
+                write!(f, "too small ({})", crate::size::decimal(*bytes))
+            }
             Ineligible::Unreadable { what } => write!(f, "cannot be judged: {what}"),
         }
     }
@@ -83,9 +104,13 @@ impl std::fmt::Display for Ineligible {
 pub enum ProbeState {
     NotProbed,
     /// Read; an empty list means blank.
-    Read { signatures: Vec<Signature> },
+    Read {
+        signatures: Vec<Signature>,
+    },
     /// Could not be read: it cannot be proven blank, so it is treated as holding data.
-    Unreadable { error: String },
+    Unreadable {
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -156,7 +181,10 @@ fn transport_of(entry: &sysfs::BlockEntry, udev: Option<&udev::UdevRecord>) -> T
         Transport::Mmc
     } else if name.starts_with("sr") {
         Transport::Optical
-    } else if ["loop", "zram", "dm-", "md", "nbd", "ram"].iter().any(|p| name.starts_with(p)) {
+    } else if ["loop", "zram", "dm-", "md", "nbd", "ram"]
+        .iter()
+        .any(|p| name.starts_with(p))
+    {
         Transport::Virtual
     } else if path.contains("/ata") || bus == Some("ata") {
         Transport::Sata
@@ -169,7 +197,11 @@ fn transport_of(entry: &sysfs::BlockEntry, udev: Option<&udev::UdevRecord>) -> T
 /// names each namespace; unambiguous on multi-namespace drives), then `nvme-MODEL_SERIAL`, then the
 /// WWN/EUI forms; the device node only when udev made no link.
 fn preferred_path(dev_node: &str, by_id: &[String], nsid: Option<u32>) -> String {
-    let readable = |l: &&String| !l.contains("by-id/nvme-eui.") && !l.contains("by-id/nvme-nvme.") && !l.contains("by-id/wwn-");
+    let readable = |l: &&String| {
+        !l.contains("by-id/nvme-eui.")
+            && !l.contains("by-id/nvme-nvme.")
+            && !l.contains("by-id/wwn-")
+    };
     let suffix = nsid.map(|n| format!("_{n}"));
     by_id
         .iter()
@@ -189,7 +221,8 @@ fn by_id_from_dev(root: &HostRoot, name: &str) -> Vec<String> {
         .flatten()
         .flatten()
         .filter(|e| {
-            fs::read_link(e.path()).is_ok_and(|t| t.file_name().is_some_and(|f| f.to_string_lossy() == name))
+            fs::read_link(e.path())
+                .is_ok_and(|t| t.file_name().is_some_and(|f| f.to_string_lossy() == name))
         })
         .map(|e| format!("/dev/disk/by-id/{}", e.file_name().to_string_lossy()))
         .collect();
@@ -197,14 +230,21 @@ fn by_id_from_dev(root: &HostRoot, name: &str) -> Vec<String> {
     links
 }
 
-fn read_udev(root: &HostRoot, dev: Option<&str>, notes: &mut Vec<String>) -> Option<udev::UdevRecord> {
+fn read_udev(
+    root: &HostRoot,
+    dev: Option<&str>,
+    notes: &mut Vec<String>,
+) -> Option<udev::UdevRecord> {
     let dev = dev?;
     let path = root.path(&format!("run/udev/data/b{dev}"));
     let text = fs::read_to_string(&path).ok()?;
     match udev::parse(&text) {
         Ok(record) => Some(record),
         Err(e) => {
-            notes.push(format!("{}: {e}; using sysfs for this device", path.display()));
+            notes.push(format!(
+                "{}: {e}; using sysfs for this device",
+                path.display()
+            ));
             None
         }
     }
@@ -215,7 +255,10 @@ pub fn read(root: &HostRoot) -> Inventory {
     let mut notes = Vec::new();
     let entries = sysfs::scan(&root.path("sys"));
     if entries.is_empty() {
-        notes.push(format!("{} lists no block devices", root.path("sys/block").display()));
+        notes.push(format!(
+            "{} lists no block devices",
+            root.path("sys/block").display()
+        ));
     }
     let udev_database = root.path("run/udev/data").is_dir();
     if !udev_database {
@@ -227,20 +270,36 @@ pub fn read(root: &HostRoot) -> Inventory {
     let mounts = match fs::read_to_string(root.path("proc/mounts")) {
         Ok(text) => mounts::parse(&text),
         Err(e) => {
-            notes.push(format!("cannot read {}: {e}; mounted disks cannot be recognised", root.path("proc/mounts").display()));
+            notes.push(format!(
+                "cannot read {}: {e}; mounted disks cannot be recognised",
+                root.path("proc/mounts").display()
+            ));
             Vec::new()
         }
     };
     let usage = MountUsage::new(&entries, &mounts, root, &mut notes);
     let disks = entries
         .iter()
-        .filter(|e| !e.name.starts_with("ram") && !e.name.starts_with("loop") || e.size_sectors.unwrap_or(0) > 0)
+        .filter(|e| {
+            !e.name.starts_with("ram") && !e.name.starts_with("loop")
+                || e.size_sectors.unwrap_or(0) > 0
+        })
         .map(|e| build_disk(root, e, &usage, &mut notes))
         .collect();
-    Inventory { root: root.0.display().to_string(), udev_database, notes, disks }
+    Inventory {
+        root: root.0.display().to_string(),
+        udev_database,
+        notes,
+        disks,
+    }
 }
 
-fn build_disk(root: &HostRoot, e: &sysfs::BlockEntry, usage: &MountUsage, notes: &mut Vec<String>) -> Disk {
+fn build_disk(
+    root: &HostRoot,
+    e: &sysfs::BlockEntry,
+    usage: &MountUsage,
+    notes: &mut Vec<String>,
+) -> Disk {
     let record = read_udev(root, e.dev.as_deref(), notes);
     let u = record.as_ref();
     let transport = transport_of(e, u);
@@ -256,7 +315,9 @@ fn build_disk(root: &HostRoot, e: &sysfs::BlockEntry, usage: &MountUsage, notes:
 
     let mut ineligible = Vec::new();
     if e.dev.is_none() || e.size_sectors.is_none() {
-        ineligible.push(Ineligible::Unreadable { what: "sysfs gives no dev or size".into() });
+        ineligible.push(Ineligible::Unreadable {
+            what: "sysfs gives no dev or size".into(),
+        });
     }
     if transport != Transport::Nvme {
         ineligible.push(Ineligible::NotNvme { transport });
@@ -279,16 +340,28 @@ fn build_disk(root: &HostRoot, e: &sysfs::BlockEntry, usage: &MountUsage, notes:
 
     let prop = |k: &str| u.and_then(|r| r.property(k)).map(str::to_string);
     Disk {
-        model: prop("ID_MODEL").or(nvme.model.clone()).or(e.scsi_model.clone()),
+        model: prop("ID_MODEL")
+            .or(nvme.model.clone())
+            .or(e.scsi_model.clone()),
         serial: prop("ID_SERIAL_SHORT").or(nvme.serial.clone()),
-        firmware: nvme.firmware_rev.clone().or_else(|| prop("ID_REVISION")).or(e.scsi_revision.clone()),
-        wwn: prop("ID_WWN").or(nvme.wwid.clone()).or(nvme.eui.clone()).or(nvme.nguid.clone()),
+        firmware: nvme
+            .firmware_rev
+            .clone()
+            .or_else(|| prop("ID_REVISION"))
+            .or(e.scsi_revision.clone()),
+        wwn: prop("ID_WWN")
+            .or(nvme.wwid.clone())
+            .or(nvme.eui.clone())
+            .or(nvme.nguid.clone()),
         preferred_path: preferred_path(&dev_node, &by_id, nvme.nsid),
         by_id,
         major_minor: e.dev.clone(),
         size_bytes,
         logical_block_size: e.logical_block_size.unwrap_or(512),
-        physical_block_size: e.physical_block_size.or(e.logical_block_size).unwrap_or(512),
+        physical_block_size: e
+            .physical_block_size
+            .or(e.logical_block_size)
+            .unwrap_or(512),
         nvme_controller: nvme.controller.clone(),
         pci_address: nvme.pci_address.clone(),
         removable: e.removable,
@@ -309,23 +382,43 @@ struct MountUsage {
 }
 
 impl MountUsage {
-    fn new(entries: &[sysfs::BlockEntry], mounts: &[mounts::Mount], root: &HostRoot, notes: &mut Vec<String>) -> MountUsage {
+    fn new(
+        entries: &[sysfs::BlockEntry],
+        mounts: &[mounts::Mount],
+        root: &HostRoot,
+        notes: &mut Vec<String>,
+    ) -> MountUsage {
         // Any device name (disk, partition, dm-N, mapper name) -> the disks under it.
         let mut owner: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for e in entries {
-            owner.entry(e.name.clone()).or_default().insert(e.name.clone());
+            owner
+                .entry(e.name.clone())
+                .or_default()
+                .insert(e.name.clone());
             for p in &e.partitions {
-                owner.entry(p.name.clone()).or_default().insert(e.name.clone());
+                owner
+                    .entry(p.name.clone())
+                    .or_default()
+                    .insert(e.name.clone());
             }
         }
         // Stacked devices (dm, md) own what their slaves' disks are; resolve a few levels deep.
         for _ in 0..4 {
             for e in entries.iter().filter(|e| !e.slaves.is_empty()) {
-                let below: BTreeSet<String> =
-                    e.slaves.iter().flat_map(|s| owner.get(s).cloned().unwrap_or_default()).collect();
-                owner.entry(e.name.clone()).or_default().extend(below.iter().cloned());
+                let below: BTreeSet<String> = e
+                    .slaves
+                    .iter()
+                    .flat_map(|s| owner.get(s).cloned().unwrap_or_default())
+                    .collect();
+                owner
+                    .entry(e.name.clone())
+                    .or_default()
+                    .extend(below.iter().cloned());
                 if let Some(dm) = &e.dm_name {
-                    owner.entry(format!("mapper/{dm}")).or_default().extend(below);
+                    owner
+                        .entry(format!("mapper/{dm}"))
+                        .or_default()
+                        .extend(below);
                 }
             }
         }
@@ -342,14 +435,20 @@ impl MountUsage {
                 BTreeSet::new()
             };
             for d in disks {
-                by_disk.entry(d).or_default().push((m.mountpoint.clone(), m.source.clone(), m.is_system()));
+                by_disk.entry(d).or_default().push((
+                    m.mountpoint.clone(),
+                    m.source.clone(),
+                    m.is_system(),
+                ));
             }
         }
         MountUsage { by_disk }
     }
 
     fn reasons_for(&self, disk: &str) -> Vec<Ineligible> {
-        let Some(uses) = self.by_disk.get(disk) else { return Vec::new() };
+        let Some(uses) = self.by_disk.get(disk) else {
+            return Vec::new();
+        };
         // One reason is enough to explain; the system mount is the one that matters most.
         let first = uses.iter().find(|u| u.2).or_else(|| uses.first());
         first
@@ -380,15 +479,25 @@ fn resolve_dev_link(root: &HostRoot, dev: &str) -> String {
 }
 
 /// Pool name -> disks whose partitions (or themselves) udev recognised as members of that pool.
-fn zfs_pool_members(entries: &[sysfs::BlockEntry], root: &HostRoot, notes: &mut Vec<String>) -> BTreeMap<String, BTreeSet<String>> {
+fn zfs_pool_members(
+    entries: &[sysfs::BlockEntry],
+    root: &HostRoot,
+    notes: &mut Vec<String>,
+) -> BTreeMap<String, BTreeSet<String>> {
     let mut pools: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for e in entries {
-        let devs = std::iter::once(e.dev.as_deref()).chain(e.partitions.iter().map(|p| p.dev.as_deref()));
+        let devs =
+            std::iter::once(e.dev.as_deref()).chain(e.partitions.iter().map(|p| p.dev.as_deref()));
         for dev in devs {
-            let Some(record) = read_udev(root, dev, notes) else { continue };
+            let Some(record) = read_udev(root, dev, notes) else {
+                continue;
+            };
             if record.property("ID_FS_TYPE") == Some("zfs_member") {
                 if let Some(pool) = record.property("ID_FS_LABEL") {
-                    pools.entry(pool.to_string()).or_default().insert(e.name.clone());
+                    pools
+                        .entry(pool.to_string())
+                        .or_default()
+                        .insert(e.name.clone());
                 }
             }
         }
@@ -399,13 +508,19 @@ fn zfs_pool_members(entries: &[sysfs::BlockEntry], root: &HostRoot, notes: &mut 
 /// Reads the first and last MiB of every NVMe candidate and records what is written there.
 /// Read-only: opens the device node for reading, nothing else.
 pub fn probe_candidates(root: &HostRoot, inventory: &mut Inventory) {
-    for disk in inventory.disks.iter_mut().filter(|d| d.transport == Transport::Nvme && d.is_candidate()) {
+    for disk in inventory
+        .disks
+        .iter_mut()
+        .filter(|d| d.transport == Transport::Nvme && d.is_candidate())
+    {
         let path = root.path(&disk.dev_node);
         disk.probe = match read_windows(&path) {
             Ok((head, tail)) => ProbeState::Read {
                 signatures: probe::probe(&head, &tail, disk.size_bytes, disk.logical_block_size),
             },
-            Err(e) => ProbeState::Unreadable { error: format!("{}: {e}", path.display()) },
+            Err(e) => ProbeState::Unreadable {
+                error: format!("{}: {e}", path.display()),
+            },
         };
     }
 }
@@ -434,11 +549,21 @@ mod tests {
         let links = vec![
             "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001".to_string(),
             "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001_1".to_string(),
-            "/dev/disk/by-id/nvme-nvme.1b36-5332544130303031-51454d55204e564d65204374726c-00000001".to_string(),
+            "/dev/disk/by-id/nvme-nvme.1b36-5332544130303031-51454d55204e564d65204374726c-00000001"
+                .to_string(),
         ];
-        assert_eq!(preferred_path("/dev/nvme0n1", &links, Some(1)), "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001_1");
-        assert_eq!(preferred_path("/dev/nvme0n1", &links[..1], Some(1)), "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001");
-        assert_eq!(preferred_path("/dev/nvme0n1", &links[2..], Some(1)), links[2]);
+        assert_eq!(
+            preferred_path("/dev/nvme0n1", &links, Some(1)),
+            "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001_1"
+        );
+        assert_eq!(
+            preferred_path("/dev/nvme0n1", &links[..1], Some(1)),
+            "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001"
+        );
+        assert_eq!(
+            preferred_path("/dev/nvme0n1", &links[2..], Some(1)),
+            links[2]
+        );
         assert_eq!(preferred_path("/dev/nvme0n1", &[], None), "/dev/nvme0n1");
     }
 }

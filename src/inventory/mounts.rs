@@ -14,7 +14,10 @@ pub struct Mount {
 impl Mount {
     /// Mount points whose disk is the one the host boots and runs from.
     pub fn is_system(&self) -> bool {
-        matches!(self.mountpoint.as_str(), "/" | "/boot" | "/boot/efi" | "/efi" | "/usr" | "/var")
+        matches!(
+            self.mountpoint.as_str(),
+            "/" | "/boot" | "/boot/efi" | "/efi" | "/usr" | "/var"
+        )
     }
 }
 
@@ -24,7 +27,9 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).filter(|d| bytes[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)));
         match octal {
             Some(d) => {
                 let value = d.iter().fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
@@ -47,7 +52,11 @@ pub fn parse(text: &str) -> Vec<Mount> {
         .filter_map(|line| {
             let mut fields = line.split_whitespace();
             let (source, mountpoint, fstype) = (fields.next()?, fields.next()?, fields.next()?);
-            Some(Mount { source: unescape(source), mountpoint: unescape(mountpoint), fstype: fstype.to_string() })
+            Some(Mount {
+                source: unescape(source),
+                mountpoint: unescape(mountpoint),
+                fstype: fstype.to_string(),
+            })
         })
         .collect()
 }

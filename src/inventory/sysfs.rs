@@ -80,12 +80,15 @@ fn is_hidden_nvme_path(name: &str) -> bool {
     name.strip_prefix("nvme")
         .and_then(|r| r.split_once('c'))
         .is_some_and(|(subsys, rest)| {
-            subsys.chars().all(|c| c.is_ascii_digit()) && rest.contains('n') && rest.chars().all(|c| c.is_ascii_digit() || c == 'n')
+            subsys.chars().all(|c| c.is_ascii_digit())
+                && rest.contains('n')
+                && rest.chars().all(|c| c.is_ascii_digit() || c == 'n')
         })
 }
 
 fn is_controller_name(name: &str) -> bool {
-    name.strip_prefix("nvme").is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    name.strip_prefix("nvme")
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Reads every block device under `sys/block`. A missing directory gives an empty list; the
@@ -107,7 +110,11 @@ fn read_entry(block: &Path, name: String) -> BlockEntry {
         .filter(|p| dir.join(p).join("partition").is_file())
         .map(|p| {
             let pdir = dir.join(&p);
-            PartitionEntry { dev: attr(&pdir, "dev"), holders: dir_names(&pdir.join("holders")), name: p }
+            PartitionEntry {
+                dev: attr(&pdir, "dev"),
+                holders: dir_names(&pdir.join("holders")),
+                name: p,
+            }
         })
         .collect();
     let nvme = name.starts_with("nvme").then(|| read_nvme(&dir));
@@ -134,7 +141,10 @@ fn read_entry(block: &Path, name: String) -> BlockEntry {
 /// carry model, serial and firmware_rev.
 fn read_nvme(ns_dir: &Path) -> NvmeIdentity {
     let parent = ns_dir.parent().map(Path::to_path_buf).unwrap_or_default();
-    let parent_name = parent.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let parent_name = parent
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let controller_dir = if is_controller_name(&parent_name) {
         Some(parent.clone())
     } else {
@@ -144,7 +154,10 @@ fn read_nvme(ns_dir: &Path) -> NvmeIdentity {
             .map(|n| fs::canonicalize(parent.join(&n)).unwrap_or_else(|_| parent.join(n)))
     };
     let from_either = |name: &str| {
-        controller_dir.as_deref().and_then(|c| attr(c, name)).or_else(|| attr(&parent, name))
+        controller_dir
+            .as_deref()
+            .and_then(|c| attr(c, name))
+            .or_else(|| attr(&parent, name))
     };
     NvmeIdentity {
         model: from_either("model"),

@@ -26,12 +26,18 @@ pub struct UdevRecord {
 
 impl UdevRecord {
     pub fn property(&self, key: &str) -> Option<&str> {
-        self.properties.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        self.properties
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     /// The /dev/disk/by-id links, as absolute paths.
     pub fn by_id_links(&self) -> impl Iterator<Item = String> + '_ {
-        self.links.iter().filter(|l| l.starts_with("disk/by-id/")).map(|l| format!("/dev/{l}"))
+        self.links
+            .iter()
+            .filter(|l| l.starts_with("disk/by-id/"))
+            .map(|l| format!("/dev/{l}"))
     }
 }
 
@@ -44,7 +50,11 @@ pub struct UdevParseError {
 
 impl fmt::Display for UdevParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: expected {}, found `{}`", self.line, self.expected, self.text)
+        write!(
+            f,
+            "line {}: expected {}, found `{}`",
+            self.line, self.expected, self.text
+        )
     }
 }
 
@@ -79,10 +89,15 @@ pub fn parse(text: &str) -> Result<UdevRecord, UdevParseError> {
         if line.is_empty() {
             continue;
         }
-        let error = |expected| UdevParseError { line: index + 1, text: truncate(line), expected };
-        let (_, parsed) = entry(line).map_err(|_| error("`P:VALUE` with a one-character prefix"))?;
+        let error = |expected| UdevParseError {
+            line: index + 1,
+            text: truncate(line),
+            expected,
+        };
+        let (_, parsed) =
+            entry(line).map_err(|_| error("`P:VALUE` with a one-character prefix"))?;
         match parsed {
-            Entry::Property(key, _) if key.is_empty() => return Err(error("`E:KEY=VALUE` with a key")),
+            Entry::Property("", _) => return Err(error("`E:KEY=VALUE` with a key")),
             Entry::Property(key, value) => {
                 record.properties.insert(key.to_string(), value.to_string());
             }
@@ -133,7 +148,9 @@ V:1
         assert_eq!(r.property("ID_SERIAL_SHORT"), Some("S2TA0001"));
         assert_eq!(r.by_id_links().count(), 3);
         assert_eq!(r.tags, ["systemd"]);
-        assert!(r.links.contains(&"disk/by-path/pci-0000:00:04.0-nvme-1".to_string()));
+        assert!(r
+            .links
+            .contains(&"disk/by-path/pci-0000:00:04.0-nvme-1".to_string()));
     }
 
     #[test]

@@ -89,7 +89,8 @@ fn default_lbs() -> u32 {
 
 fn write(path: &Path, content: impl AsRef<[u8]>) -> Result<()> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     fs::write(path, content).with_context(|| format!("cannot write {}", path.display()))
 }
@@ -114,7 +115,12 @@ pub fn main(args: &[String]) -> Result<()> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .filter(|p| args.is_empty() || args.iter().any(|a| p.file_stem().is_some_and(|s| s == a.as_str())))
+        .filter(|p| {
+            args.is_empty()
+                || args
+                    .iter()
+                    .any(|a| p.file_stem().is_some_and(|s| s == a.as_str()))
+        })
         .collect();
     specs.sort();
     if specs.is_empty() {
@@ -122,7 +128,8 @@ pub fn main(args: &[String]) -> Result<()> {
     }
     for spec_path in specs {
         let text = fs::read_to_string(&spec_path)?;
-        let spec: HostSpec = toml::from_str(&text).with_context(|| format!("{}", spec_path.display()))?;
+        let spec: HostSpec =
+            toml::from_str(&text).with_context(|| format!("{}", spec_path.display()))?;
         let out = spec_path.with_extension("");
         if out.exists() {
             fs::remove_dir_all(&out).with_context(|| format!("cannot remove {}", out.display()))?;
@@ -139,9 +146,13 @@ fn write_host(spec: &HostSpec, out: &Path) -> Result<()> {
     fs::create_dir_all(&udev)?;
     let mut mounts = String::new();
     for m in &spec.mounts {
-        mounts.push_str(&format!("{} {} {} rw,relatime 0 0\n", m.source, m.mountpoint, m.fstype));
+        mounts.push_str(&format!(
+            "{} {} {} rw,relatime 0 0\n",
+            m.source, m.mountpoint, m.fstype
+        ));
     }
-    mounts.push_str("proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\nsysfs /sys sysfs rw 0 0\n");
+    mounts
+        .push_str("proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\nsysfs /sys sysfs rw 0 0\n");
     write(&out.join("proc/mounts"), mounts)?;
     let (mut nvme_minor, mut sd_minor) = (0u32, 0u32);
     for (index, disk) in spec.disks.iter().enumerate() {
@@ -163,8 +174,16 @@ fn queue(dir: &Path, disk: &DiskSpec) -> Result<()> {
     attr(dir, "size", &(disk.size / 512).to_string())?;
     attr(dir, "removable", if disk.removable { "1" } else { "0" })?;
     attr(dir, "ro", "0")?;
-    attr(dir, "queue/logical_block_size", &disk.logical_block_size.to_string())?;
-    attr(dir, "queue/physical_block_size", &disk.logical_block_size.max(4096).to_string())?;
+    attr(
+        dir,
+        "queue/logical_block_size",
+        &disk.logical_block_size.to_string(),
+    )?;
+    attr(
+        dir,
+        "queue/physical_block_size",
+        &disk.logical_block_size.max(4096).to_string(),
+    )?;
     fs::create_dir_all(dir.join("holders"))?;
     Ok(())
 }
@@ -175,12 +194,33 @@ fn udev_record(lines: &[String]) -> String {
     text
 }
 
-fn write_nvme(disk: &DiskSpec, index: usize, minor: u32, sys: &Path, udev: &Path, out: &Path) -> Result<()> {
-    let subsys_no: u32 = disk.name.trim_start_matches("nvme").split('n').next().unwrap_or("0").parse().unwrap_or(0);
-    let ctrl = disk.controller.clone().unwrap_or_else(|| format!("nvme{subsys_no}"));
+fn write_nvme(
+    disk: &DiskSpec,
+    index: usize,
+    minor: u32,
+    sys: &Path,
+    udev: &Path,
+    out: &Path,
+) -> Result<()> {
+    let subsys_no: u32 = disk
+        .name
+        .trim_start_matches("nvme")
+        .split('n')
+        .next()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    let ctrl = disk
+        .controller
+        .clone()
+        .unwrap_or_else(|| format!("nvme{subsys_no}"));
     let pci_rel = format!("devices/pci0000:00/{}", disk.pci);
     let ctrl_dir = sys.join(&pci_rel).join("nvme").join(&ctrl);
-    for (k, v) in [("model", disk.model.as_str()), ("serial", disk.serial.as_str()), ("firmware_rev", disk.firmware.as_str())] {
+    for (k, v) in [
+        ("model", disk.model.as_str()),
+        ("serial", disk.serial.as_str()),
+        ("firmware_rev", disk.firmware.as_str()),
+    ] {
         attr(&ctrl_dir, k, &format!("{v:<40}"))?;
     }
     attr(&ctrl_dir, "address", &disk.pci)?;
@@ -189,8 +229,15 @@ fn write_nvme(disk: &DiskSpec, index: usize, minor: u32, sys: &Path, udev: &Path
     let subsys_dir = sys.join(&subsys);
     attr(&subsys_dir, "model", &format!("{:<40}", disk.model))?;
     attr(&subsys_dir, "serial", &format!("{:<20}", disk.serial))?;
-    attr(&subsys_dir, "firmware_rev", &format!("{:<8}", disk.firmware))?;
-    link(&format!("../../../pci0000:00/{}/nvme/{ctrl}", disk.pci), &subsys_dir.join(&ctrl))?;
+    attr(
+        &subsys_dir,
+        "firmware_rev",
+        &format!("{:<8}", disk.firmware),
+    )?;
+    link(
+        &format!("../../../pci0000:00/{}/nvme/{ctrl}", disk.pci),
+        &subsys_dir.join(&ctrl),
+    )?;
     let ns = subsys_dir.join(&disk.name);
     let dev = format!("259:{minor}");
     attr(&ns, "dev", &dev)?;
@@ -198,15 +245,28 @@ fn write_nvme(disk: &DiskSpec, index: usize, minor: u32, sys: &Path, udev: &Path
     let eui = format!("eui.002538{:010x}", 0xb1_0000_0000u64 + index as u64);
     attr(&ns, "wwid", &eui)?;
     queue(&ns, disk)?;
-    link(&format!("../{subsys}/{}", disk.name), &sys.join("block").join(&disk.name))?;
+    link(
+        &format!("../{subsys}/{}", disk.name),
+        &sys.join("block").join(&disk.name),
+    )?;
     // The hidden per-controller path, which inventory must skip.
     let hidden = format!("{ctrl}c{}n1", ctrl.trim_start_matches("nvme"));
     attr(&ctrl_dir.join(&hidden), "dev", "0:0")?;
-    link(&format!("../{pci_rel}/nvme/{ctrl}/{hidden}"), &sys.join("block").join(&hidden))?;
+    link(
+        &format!("../{pci_rel}/nvme/{ctrl}/{hidden}"),
+        &sys.join("block").join(&hidden),
+    )?;
 
-    let udev_model = disk.udev_model.clone().unwrap_or_else(|| disk.model.clone());
+    let udev_model = disk
+        .udev_model
+        .clone()
+        .unwrap_or_else(|| disk.model.clone());
     let id = format!("{}_{}", udev_model.replace(' ', "_"), disk.serial);
-    let links = [format!("nvme-{id}_1"), format!("nvme-{id}"), format!("nvme-{eui}")];
+    let links = [
+        format!("nvme-{id}_1"),
+        format!("nvme-{id}"),
+        format!("nvme-{eui}"),
+    ];
     let mut lines: Vec<String> = links.iter().map(|l| format!("S:disk/by-id/{l}")).collect();
     lines.push(format!("S:disk/by-path/pci-{}-nvme-1", disk.pci));
     for (k, v) in [
@@ -225,7 +285,10 @@ fn write_nvme(disk: &DiskSpec, index: usize, minor: u32, sys: &Path, udev: &Path
     }
     write(&udev.join(format!("b{dev}")), udev_record(&lines))?;
     for l in &links {
-        link(&format!("../../{}", disk.name), &out.join("dev/disk/by-id").join(l))?;
+        link(
+            &format!("../../{}", disk.name),
+            &out.join("dev/disk/by-id").join(l),
+        )?;
     }
     for (i, p) in disk.partitions.iter().enumerate() {
         write_partition(&ns, p, &format!("259:{}", minor + 1 + i as u32), udev)?;
@@ -248,7 +311,14 @@ fn write_partition(disk_dir: &Path, p: &PartitionSpec, dev: &str, udev: &Path) -
     write(&udev.join(format!("b{dev}")), udev_record(&lines))
 }
 
-fn write_scsi(disk: &DiskSpec, index: usize, minor: u32, sys: &Path, udev: &Path, out: &Path) -> Result<()> {
+fn write_scsi(
+    disk: &DiskSpec,
+    index: usize,
+    minor: u32,
+    sys: &Path,
+    udev: &Path,
+    out: &Path,
+) -> Result<()> {
     let host = index + 1;
     let transport = match disk.bus {
         Bus::Usb => format!("usb2/2-{host}/2-{host}:1.0/host{host}"),
@@ -265,7 +335,10 @@ fn write_scsi(disk: &DiskSpec, index: usize, minor: u32, sys: &Path, udev: &Path
     attr(&block, "dev", &dev)?;
     queue(&block, disk)?;
     link("../..", &block.join("device"))?;
-    link(&format!("../{rel}/block/{}", disk.name), &sys.join("block").join(&disk.name))?;
+    link(
+        &format!("../{rel}/block/{}", disk.name),
+        &sys.join("block").join(&disk.name),
+    )?;
     let (bus, prefix) = match disk.bus {
         Bus::Usb => ("usb", "usb"),
         _ => ("ata", "ata"),
@@ -282,7 +355,10 @@ fn write_scsi(disk: &DiskSpec, index: usize, minor: u32, sys: &Path, udev: &Path
         lines.push(format!("E:{k}={v}"));
     }
     write(&udev.join(format!("b{dev}")), udev_record(&lines))?;
-    link(&format!("../../{}", disk.name), &out.join(format!("dev/disk/by-id/{prefix}-{id}")))?;
+    link(
+        &format!("../../{}", disk.name),
+        &out.join(format!("dev/disk/by-id/{prefix}-{id}")),
+    )?;
     for (i, p) in disk.partitions.iter().enumerate() {
         write_partition(&block, p, &format!("8:{}", minor + 1 + i as u32), udev)?;
     }
@@ -299,13 +375,17 @@ fn write_windows(disk: &DiskSpec, path: &Path) -> Result<()> {
     let gunzip = |ext: &str| -> Result<Vec<u8>> {
         let file = dir.join(format!("{name}.{ext}.gz"));
         let mut bytes = Vec::new();
-        flate2::read::GzDecoder::new(fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?)
-            .read_to_end(&mut bytes)?;
+        flate2::read::GzDecoder::new(
+            fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?,
+        )
+        .read_to_end(&mut bytes)?;
         Ok(bytes)
     };
     let (head, tail) = (gunzip("head")?, gunzip("tail")?);
     if head.len() != 1 << 20 || tail.len() != 1 << 20 {
-        bail!("signature fixture {name}: head and tail must be 1 MiB each to stand for a large drive");
+        bail!(
+            "signature fixture {name}: head and tail must be 1 MiB each to stand for a large drive"
+        );
     }
     write(path, [head, tail].concat())
 }

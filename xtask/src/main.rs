@@ -3,6 +3,7 @@
 mod dist;
 mod fixture_host;
 mod guest;
+mod test;
 mod util;
 
 use anyhow::{bail, Result};
@@ -11,6 +12,7 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
+  test        run every test (unit, fixture, QEMU): the README's test command
   dist        build the static x86_64 musl binary into target/dist/phoenix-zfs
   guest       build (or reuse from cache) the QEMU guest image with OpenZFS
   fixture-hosts [NAME...]
@@ -31,6 +33,7 @@ fn run() -> Result<()> {
         bail!("no task given");
     };
     match task.as_str() {
+        "test" => test::main(rest),
         "dist" => dist::main(rest),
         "guest" => guest::main(rest),
         "fixture-hosts" => fixture_host::main(rest),

@@ -1,0 +1,194 @@
+//! The only module that changes the world: runs the plan's actions through the runner, one by
+//! one, and plans again from what is observed whenever the world may have moved (after an
+//! import, and at the end to prove convergence). Nothing is carried between runs but the disks:
+//! an apply cut off at any point is finished by the next one.
+
+use crate::assess::{assess, Assessment, ZfsSource};
+use crate::inventory::HostRoot;
+use crate::layout::Layout;
+use crate::manifest::{now_rfc3339, ActionRecord, ActionResult};
+use crate::plan::Action;
+use crate::runner::{self, Runner};
+use std::time::{Duration, Instant};
+
+/// Creating a pool on a large drive can take a while (labels, TRIM with autotrim); nothing
+/// legitimate takes ten minutes.
+pub const CHANGE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How many times apply plans again before it gives up on converging. Each round either runs
+/// actions or ends; two rounds suffice for an import followed by its datasets.
+const MAX_ROUNDS: usize = 4;
+
+/// Progress reporting, implemented by the command line (indicatif on a terminal, plain lines
+/// otherwise) and by tests.
+pub trait Progress {
+    fn round(&mut self, actions: &[Action]);
+    fn started(&mut self, index: usize, action: &Action);
+    fn finished(&mut self, index: usize, record: &ActionRecord);
+}
+
+/// Does nothing: for callers that only want the result.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn round(&mut self, _: &[Action]) {}
+    fn started(&mut self, _: usize, _: &Action) {}
+    fn finished(&mut self, _: usize, _: &ActionRecord) {}
+}
+
+#[derive(Debug)]
+pub enum Ending {
+    /// The host matches the layout; `changed` says whether this run made changes.
+    Converged { changed: bool },
+    /// Blockers stopped the run before any change (their exit code: 3, 4 or 5).
+    Refused { exit_code: u8, reasons: Vec<String> },
+    /// A command failed (exit 6); a rerun resumes.
+    Failed { reasons: Vec<String> },
+    /// The state could not be read (exit 1).
+    Unexpected { reasons: Vec<String> },
+}
+
+impl Ending {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Ending::Converged { .. } => 0,
+            Ending::Refused { exit_code, .. } => *exit_code,
+            Ending::Failed { .. } => 6,
+            Ending::Unexpected { .. } => 1,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ApplyReport {
+    pub ending: Ending,
+    pub actions: Vec<ActionRecord>,
+    /// The first assessment: what the host was before this run.
+    pub first: Option<Assessment>,
+    /// The last assessment: the state the manifest describes. None only when the very first
+    /// observation failed.
+    pub last: Option<Assessment>,
+}
+
+fn run_action(runner: &dyn Runner, action: &Action) -> ActionRecord {
+    let argv = action.argv();
+    let started_at = now_rfc3339();
+    let clock = Instant::now();
+    let result = runner.run(&argv, CHANGE_TIMEOUT);
+    let duration_ms = clock.elapsed().as_millis() as u64;
+    let (result, exit_code, error) = match result {
+        Ok(out) if out.success() => (ActionResult::Done, Some(0), None),
+        Ok(out) => {
+            let detail = crate::zfs::classify_stderr(&out.stderr);
+            let stderr = out.stderr.trim();
+            let text = if stderr.is_empty() {
+                format!("{detail:?}")
+            } else {
+                stderr.to_string()
+            };
+            (ActionResult::Failed, out.code, Some(text))
+        }
+        Err(e) => (ActionResult::Failed, None, Some(e.to_string())),
+    };
+    ActionRecord {
+        summary: action.summary(),
+        argv,
+        started_at,
+        duration_ms,
+        result,
+        exit_code,
+        error,
+    }
+}
+
+/// Converges the host to the layout. `wipe` names the serials that may be wiped.
+pub fn apply(
+    root: &HostRoot,
+    layout: &Layout,
+    runner: &dyn Runner,
+    wipe: &[String],
+    progress: &mut dyn Progress,
+) -> ApplyReport {
+    let mut records: Vec<ActionRecord> = Vec::new();
+    let mut first: Option<Assessment> = None;
+    let mut last = None;
+    for _ in 0..MAX_ROUNDS {
+        let assessment = match assess(root, layout, ZfsSource::Tools(runner), wipe) {
+            Ok(a) => a,
+            Err(e) => {
+                return ApplyReport {
+                    ending: Ending::Unexpected {
+                        reasons: vec![e.to_string()],
+                    },
+                    actions: records,
+                    first,
+                    last,
+                }
+            }
+        };
+        if first.is_none() {
+            first = Some(assessment.clone());
+        }
+        if let Some(exit_code) = assessment.plan.exit_code() {
+            let reasons = assessment
+                .plan
+                .blockers
+                .iter()
+                .map(|b| b.message())
+                .collect();
+            return ApplyReport {
+                ending: Ending::Refused { exit_code, reasons },
+                actions: records,
+                first: first.clone(),
+                last: Some(assessment),
+            };
+        }
+        if assessment.plan.actions.is_empty() {
+            let changed = !records.is_empty();
+            return ApplyReport {
+                ending: Ending::Converged { changed },
+                actions: records,
+                first: first.clone(),
+                last: Some(assessment),
+            };
+        }
+        progress.round(&assessment.plan.actions);
+        for action in &assessment.plan.actions {
+            let index = records.len();
+            progress.started(index, action);
+            let record = run_action(runner, action);
+            progress.finished(index, &record);
+            let failed = record.result == ActionResult::Failed;
+            let reason = format!(
+                "`{}` failed: {}",
+                runner::display(&record.argv),
+                record.error.clone().unwrap_or_default()
+            );
+            records.push(record);
+            if failed {
+                return ApplyReport {
+                    ending: Ending::Failed {
+                        reasons: vec![reason],
+                    },
+                    actions: records,
+                    first: first.clone(),
+                    last: Some(assessment),
+                };
+            }
+            // An import reveals datasets and properties the plan could not see: plan again.
+            if matches!(action, Action::ImportPool { .. }) {
+                break;
+            }
+        }
+        last = Some(assessment);
+    }
+    let reasons = vec![format!(
+        "the host still differs from the layout after {MAX_ROUNDS} rounds of changes; run `phoenix-zfs verify` to see what differs"
+    )];
+    ApplyReport {
+        ending: Ending::Failed { reasons },
+        actions: records,
+        first,
+        last,
+    }
+}

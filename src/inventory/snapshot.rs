@@ -1,0 +1,184 @@
+//! `phoenix-zfs debug snapshot-host DIR`: copies exactly what the inventory reads into DIR, with
+//! sysfs's symlinks kept, so that `--root DIR` later sees the same host. This is how fixture hosts
+//! are recorded (in the QEMU guest) and what an administrator attaches to a bug report.
+
+use super::{sysfs, HostRoot, Transport};
+use std::fs;
+use std::io;
+use std::os::unix::fs::symlink;
+use std::path::{Component, Path, PathBuf};
+
+/// Lexically resolves `..` and `.` (sysfs link targets are relative and free of further links
+/// in the parts that matter here).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => out = PathBuf::new(),
+            Component::Normal(n) => out.push(n),
+        }
+    }
+    out
+}
+
+/// Recreates `rel` (relative to the roots) under `dst`: every symlink met on the way is recreated
+/// with its target, directories are created, and a regular file at the end is copied.
+fn replicate(src: &Path, dst: &Path, rel: &Path) -> io::Result<()> {
+    let mut cur = PathBuf::new();
+    let components: Vec<Component> = rel.components().collect();
+    for (i, comp) in components.iter().enumerate() {
+        cur.push(comp);
+        let from = src.join(&cur);
+        let meta = fs::symlink_metadata(&from)?;
+        let to = dst.join(&cur);
+        if meta.file_type().is_symlink() {
+            let target = fs::read_link(&from)?;
+            if fs::symlink_metadata(&to).is_err() {
+                if let Some(parent) = to.parent() {
+                    fs::create_dir_all(parent)?;
+                }
+                symlink(&target, &to)?;
+            }
+            cur = normalize(&cur.parent().unwrap_or(Path::new("")).join(&target));
+        } else if meta.is_dir() {
+            fs::create_dir_all(&to)?;
+        } else if i + 1 == components.len() {
+            if let Some(parent) = to.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            // sysfs files report size 4096 whatever they hold: read, don't copy by length.
+            fs::write(&to, fs::read(&from)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies what is there; sysfs attributes that a device lacks are simply not copied.
+fn try_replicate(src: &Path, dst: &Path, rel: impl AsRef<Path>) {
+    let _ = replicate(src, dst, rel.as_ref());
+}
+
+pub fn snapshot(root: &HostRoot, out: &Path) -> io::Result<usize> {
+    let src = root.0.as_path();
+    fs::create_dir_all(out)?;
+    let inventory = super::read(root);
+    let entries = sysfs::scan(&root.path("sys"));
+    const ATTRS: &[&str] = &[
+        "dev",
+        "size",
+        "removable",
+        "ro",
+        "queue/logical_block_size",
+        "queue/physical_block_size",
+        "nsid",
+        "wwid",
+        "eui",
+        "nguid",
+        "dm/name",
+        "device/model",
+        "device/rev",
+    ];
+    for e in &entries {
+        let base = PathBuf::from("sys/block").join(&e.name);
+        for a in ATTRS {
+            try_replicate(src, out, base.join(a));
+        }
+        for dir in ["holders", "slaves"] {
+            try_replicate(src, out, base.join(dir));
+            for name in fs::read_dir(src.join(&base).join(dir))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                try_replicate(src, out, base.join(dir).join(name.file_name()));
+            }
+        }
+        for p in &e.partitions {
+            for a in ["partition", "dev", "holders"] {
+                try_replicate(src, out, base.join(&p.name).join(a));
+            }
+        }
+        if e.nvme.is_some() {
+            for a in ["model", "serial", "firmware_rev"] {
+                try_replicate(src, out, base.join("..").join(a));
+            }
+            let parent = base.join("..");
+            let real_parent = fs::canonicalize(src.join(&parent)).unwrap_or_default();
+            for c in fs::read_dir(&real_parent).into_iter().flatten().flatten() {
+                let name = c.file_name().to_string_lossy().into_owned();
+                if name
+                    .strip_prefix("nvme")
+                    .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+                {
+                    for a in ["model", "serial", "firmware_rev", "address", "transport"] {
+                        try_replicate(src, out, parent.join(&name).join(a));
+                    }
+                }
+            }
+        }
+        let devs = std::iter::once(e.dev.clone()).chain(e.partitions.iter().map(|p| p.dev.clone()));
+        for dev in devs.flatten() {
+            try_replicate(src, out, format!("run/udev/data/b{dev}"));
+        }
+    }
+    for link in fs::read_dir(src.join("dev/disk/by-id"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        try_replicate(
+            src,
+            out,
+            PathBuf::from("dev/disk/by-id").join(link.file_name()),
+        );
+    }
+    let mounts =
+        fs::read(src.join("proc/self/mounts")).or_else(|_| fs::read(src.join("proc/mounts")))?;
+    fs::create_dir_all(out.join("proc"))?;
+    fs::write(out.join("proc/mounts"), mounts)?;
+    for d in inventory
+        .disks
+        .iter()
+        .filter(|d| d.transport == Transport::Nvme)
+    {
+        let (head, tail) = super::read_windows(&root.path(&d.dev_node))?;
+        let bytes = if d.size_bytes as usize <= head.len() {
+            head
+        } else {
+            [head, tail].concat()
+        };
+        fs::write(out.join("dev").join(&d.name), bytes)?;
+    }
+    Ok(entries.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_of_a_fixture_host_reads_the_same() {
+        let fixture = HostRoot(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/realistic"),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        snapshot(&fixture, dir.path()).unwrap();
+        let original = serde_json::to_value(super::super::read(&fixture).disks).unwrap();
+        let copy =
+            serde_json::to_value(super::super::read(&HostRoot(dir.path().to_path_buf())).disks)
+                .unwrap();
+        assert_eq!(original, copy);
+    }
+
+    #[test]
+    fn normalize_resolves_parents() {
+        assert_eq!(
+            normalize(Path::new("sys/block/../devices/virtual/x")),
+            Path::new("sys/devices/virtual/x")
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! Assembles the manifest of one run from what apply reports.
+
+use super::*;
+use crate::apply::{ApplyReport, Ending};
+use crate::inventory::{ProbeState, Transport};
+use crate::layout::Layout;
+
+/// Who this host is: hostname, machine-id, and the fingerprint of the key that signs.
+pub fn host_identity(key: Option<&ssh_key::PrivateKey>) -> Host {
+    let hostname = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown".into());
+    let machine_id = std::fs::read_to_string("/etc/machine-id")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    let host_key_fingerprint = key.map(|k| k.fingerprint(ssh_key::HashAlg::Sha256).to_string());
+    Host {
+        hostname,
+        machine_id,
+        host_key_fingerprint,
+    }
+}
+
+pub struct RunInfo<'a> {
+    pub command: &'a str,
+    pub started_at: String,
+    pub layout_source: &'a str,
+    pub layout: &'a Layout,
+    pub host: Host,
+}
+
+pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {
+    let (status, reasons) = match &report.ending {
+        Ending::Converged { changed: true } => (OutcomeStatus::Done, Vec::new()),
+        Ending::Converged { changed: false } => (OutcomeStatus::NothingToDo, Vec::new()),
+        Ending::Refused { reasons, .. } => (OutcomeStatus::Refused, reasons.clone()),
+        Ending::Failed { reasons } | Ending::Unexpected { reasons } => {
+            (OutcomeStatus::Failed, reasons.clone())
+        }
+    };
+    let mut manifest = Manifest {
+        schema: SCHEMA,
+        tool: Tool::this(),
+        host: run.host,
+        command: run.command.to_string(),
+        started_at: run.started_at,
+        finished_at: now_rfc3339(),
+        layout: LayoutRecord::new(run.layout_source, run.layout),
+        drives: Vec::new(),
+        pools: Vec::new(),
+        datasets: Vec::new(),
+        actions: report.actions.clone(),
+        warnings: Vec::new(),
+        outcome: Outcome {
+            status,
+            exit_code: report.ending.exit_code(),
+            reasons,
+        },
+    };
+    let Some(a) = &report.last else {
+        return manifest;
+    };
+    manifest.warnings = a
+        .plan
+        .warnings
+        .iter()
+        .map(|w| format!("{}: {}", w.code, w.message))
+        .collect();
+    // What the drives held is what the first look saw, before this run changed them.
+    let before = report.first.as_ref().unwrap_or(a);
+    for d in before
+        .inventory
+        .disks
+        .iter()
+        .filter(|d| d.transport == Transport::Nvme)
+    {
+        let verdict = a
+            .firmware
+            .iter()
+            .find(|f| f.name == d.name)
+            .map(|f| f.verdict.clone());
+        let signatures_before = match &d.probe {
+            ProbeState::Read { signatures } => signatures
+                .iter()
+                .map(|s| format!("{} at {}", s.kind.name(), s.offset))
+                .collect(),
+            ProbeState::Unreadable { error } => vec![format!("unreadable: {error}")],
+            ProbeState::NotProbed => Vec::new(),
+        };
+        manifest.drives.push(DriveRecord {
+            name: d.name.clone(),
+            model: d.model.clone(),
+            serial: d.serial.clone(),
+            firmware: d.firmware.clone(),
+            size_bytes: d.size_bytes,
+            logical_block_size: d.logical_block_size,
+            by_id: d.preferred_path.clone(),
+            role: a.matching.pool_of(&d.name).map(str::to_string),
+            firmware_verdict: verdict.unwrap_or(crate::firmware::FirmwareVerdict::NotInPolicy),
+            signatures_before,
+        });
+    }
+    for p in &a.observed.pools {
+        manifest.pools.push(PoolRecord {
+            name: p.name.clone(),
+            guid: p.guid.map(|g| g.to_string()),
+            health: p.health.clone(),
+            devices: p.device_paths.clone(),
+            properties: p
+                .properties
+                .iter()
+                .filter(|(k, _)| k.as_str() != "guid")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        });
+    }
+    for d in &a.observed.datasets {
+        manifest.datasets.push(DatasetRecord {
+            name: d.name.clone(),
+            guid: d.properties.get("guid").map(|v| v.value.clone()),
+            properties: d
+                .properties
+                .iter()
+                .filter(|(k, _)| k.as_str() != "guid")
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect(),
+        });
+    }
+    manifest
+}

@@ -1,0 +1,306 @@
+//! The completion manifest: what was found and done, as JSON (schema: schema/manifest.schema.json),
+//! written atomically and signed with the host's SSH key. A refused or failed run writes one too.
+
+mod build;
+pub mod signing;
+
+pub use build::{from_report, host_identity, RunInfo};
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+pub const SCHEMA: &str = "phoenix-zfs-manifest/1";
+pub const DEFAULT_PATH: &str = "/var/lib/phoenix-zfs/manifest.json";
+pub const DEFAULT_HOST_KEY: &str = "/etc/ssh/ssh_host_ed25519_key";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub schema: &'static str,
+    pub tool: Tool,
+    pub host: Host,
+    pub command: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub layout: LayoutRecord,
+    pub drives: Vec<DriveRecord>,
+    pub pools: Vec<PoolRecord>,
+    pub datasets: Vec<DatasetRecord>,
+    pub actions: Vec<ActionRecord>,
+    pub warnings: Vec<String>,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+impl Tool {
+    pub fn this() -> Tool {
+        Tool {
+            name: "phoenix-zfs",
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Host {
+    pub hostname: String,
+    pub machine_id: Option<String>,
+    /// `SHA256:...` of the key that signs this manifest.
+    pub host_key_fingerprint: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LayoutRecord {
+    /// The file given with --layout, or `<default layout>`.
+    pub source: String,
+    /// sha256 of `content` in canonical JSON (keys sorted, no spaces): `manifest verify` recomputes it.
+    pub sha256: String,
+    pub content: Value,
+}
+
+impl LayoutRecord {
+    pub fn new(source: &str, layout: &crate::layout::Layout) -> LayoutRecord {
+        let content = serde_json::to_value(layout).unwrap_or(Value::Null);
+        LayoutRecord {
+            source: source.to_string(),
+            sha256: sha256_hex(canonical_json(&content).as_bytes()),
+            content,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DriveRecord {
+    pub name: String,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub firmware: Option<String>,
+    pub size_bytes: u64,
+    pub logical_block_size: u32,
+    pub by_id: String,
+    /// The pool it was chosen for; None for drives left alone.
+    pub role: Option<String>,
+    pub firmware_verdict: crate::firmware::FirmwareVerdict,
+    pub signatures_before: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolRecord {
+    pub name: String,
+    pub guid: Option<String>,
+    pub health: String,
+    pub devices: Vec<String>,
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetRecord {
+    pub name: String,
+    pub guid: Option<String>,
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionRecord {
+    pub summary: String,
+    pub argv: Vec<String>,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub result: ActionResult,
+    pub exit_code: Option<i32>,
+    /// stderr of a failed command, trimmed.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionResult {
+    Done,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub status: OutcomeStatus,
+    pub exit_code: u8,
+    /// Why the run was refused or failed; empty when done.
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutcomeStatus {
+    /// Changes were made and the host now matches the layout.
+    Done,
+    /// The host already matched the layout.
+    NothingToDo,
+    /// Stopped before changing anything (exit 3, 4 or 5).
+    Refused,
+    /// A command failed during apply (exit 6) or something unexpected happened (exit 1).
+    Failed,
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// JSON with object keys sorted and no insignificant whitespace, so that the same value always
+/// has the same bytes and the same digest.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String((*k).clone()).to_string());
+                out.push(':');
+                write_canonical(&map[k.as_str()], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// The signature file of a manifest: `manifest.json.sig` beside `manifest.json`.
+pub fn signature_path(manifest: &Path) -> PathBuf {
+    let mut name = manifest.as_os_str().to_owned();
+    name.push(".sig");
+    PathBuf::from(name)
+}
+
+/// RFC 3339 UTC time, to the second.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// Writes the manifest (pretty JSON, keys sorted) and its signature, each atomically: the
+/// manifest first, so a signature on disk always belongs to the manifest beside it or to none.
+pub fn write_signed(
+    manifest: &Manifest,
+    path: &Path,
+    key: &ssh_key::PrivateKey,
+) -> Result<(), String> {
+    let value = serde_json::to_value(manifest)
+        .map_err(|e| format!("cannot serialise the manifest: {e}"))?;
+    let mut text = serde_json::to_string_pretty(&value)
+        .map_err(|e| format!("cannot serialise the manifest: {e}"))?;
+    text.push('\n');
+    let signature = signing::sign(key, text.as_bytes()).map_err(|e| e.to_string())?;
+    let sig_path = signature_path(path);
+    // A stale signature must not sit beside a new manifest, even for the moment between writes.
+    match std::fs::remove_file(&sig_path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(format!(
+                "cannot remove the old signature {}: {e}",
+                sig_path.display()
+            ))
+        }
+    }
+    signing::write_atomically(path, text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    signing::write_atomically(&sig_path, signature.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", sig_path.display()))
+}
+
+/// What `manifest verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub signature: signing::GoodSignature,
+    pub outcome: String,
+}
+
+/// Checks a manifest file: its signature (against `trusted` when given) and the layout digest inside.
+pub fn verify_file(path: &Path, trusted: Option<&ssh_key::PublicKey>) -> Result<Verified, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let sig_path = signature_path(path);
+    let sig = std::fs::read_to_string(&sig_path)
+        .map_err(|e| format!("cannot read the signature {}: {e}", sig_path.display()))?;
+    let good =
+        signing::verify(&bytes, &sig, trusted).map_err(|e| format!("{}: {e}", path.display()))?;
+    let value: Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
+    if value["schema"] != SCHEMA {
+        return Err(format!(
+            "{}: schema is {}, expected \"{SCHEMA}\"",
+            path.display(),
+            value["schema"]
+        ));
+    }
+    let recorded = value["layout"]["sha256"].as_str().unwrap_or_default();
+    let actual = sha256_hex(canonical_json(&value["layout"]["content"]).as_bytes());
+    if recorded != actual {
+        return Err(format!(
+            "{}: layout digest {recorded} does not match its content ({actual})",
+            path.display()
+        ));
+    }
+    if let Some(fp) = value["host"]["host_key_fingerprint"].as_str() {
+        if fp != good.fingerprint {
+            return Err(format!(
+                "{}: signed by {}, but the manifest names host key {fp}",
+                path.display(),
+                good.fingerprint
+            ));
+        }
+    }
+    let outcome = value["outcome"]["status"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_string();
+    Ok(Verified {
+        signature: good,
+        outcome,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let v: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"d":[{"z":1,"y":"x"}],"c":null}}"#).unwrap();
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":null,"d":[{"y":"x","z":1}]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn signature_sits_beside_the_manifest() {
+        assert_eq!(
+            signature_path(Path::new("/var/lib/phoenix-zfs/manifest.json")),
+            Path::new("/var/lib/phoenix-zfs/manifest.json.sig")
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! The signed manifest, checked by tools that owe phoenix-zfs nothing: stock OpenSSH's
+//! `ssh-keygen -Y verify` for the signature, Python's `jsonschema` for the schema. One changed
+//! byte must make both ssh-keygen and `phoenix-zfs manifest verify` reject the manifest.
+
+use phoenix_zfs::apply::{ApplyReport, Ending};
+use phoenix_zfs::assess::{assess, ZfsSource};
+use phoenix_zfs::inventory::HostRoot;
+use phoenix_zfs::layout::Layout;
+use phoenix_zfs::manifest::{self, signature_path, RunInfo};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn fixture(host: &str) -> HostRoot {
+    HostRoot(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/hosts")
+            .join(host),
+    )
+}
+
+/// A real Ed25519 key made by ssh-keygen, as openssh-server makes host keys.
+fn host_key(dir: &Path) -> PathBuf {
+    let key = dir.join("ssh_host_ed25519_key");
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test-host", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(status.success());
+    key
+}
+
+/// A refused run's manifest for the missing-2tb host: the run needs no ZFS tools at all.
+fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
+    let layout = Layout::default_layout();
+    let assessment = assess(&fixture("missing-2tb"), &layout, ZfsSource::Absent, &[]).unwrap();
+    let exit_code = assessment.plan.exit_code().unwrap();
+    let reasons = assessment
+        .plan
+        .blockers
+        .iter()
+        .map(|b| b.message())
+        .collect();
+    let report = ApplyReport {
+        ending: Ending::Refused { exit_code, reasons },
+        actions: Vec::new(),
+        first: Some(assessment.clone()),
+        last: Some(assessment),
+    };
+    let key = manifest::signing::load_host_key(key_path).unwrap();
+    let run = RunInfo {
+        command: "apply",
+        started_at: manifest::now_rfc3339(),
+        layout_source: "<default layout>",
+        layout: &layout,
+        host: manifest::host_identity(Some(&key)),
+    };
+    let path = dir.join("manifest.json");
+    manifest::write_signed(&manifest::from_report(run, &report), &path, &key).unwrap();
+    path
+}
+
+fn ssh_keygen_verifies(dir: &Path, manifest: &Path, key: &Path) -> bool {
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let fields: Vec<&str> = public.split_whitespace().take(2).collect();
+    let signers = dir.join("allowed_signers");
+    std::fs::write(&signers, format!("test-host {}\n", fields.join(" "))).unwrap();
+    let status = Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-f"])
+        .arg(&signers)
+        .args(["-I", "test-host", "-n", "phoenix-zfs-manifest", "-s"])
+        .arg(signature_path(manifest))
+        .stdin(std::fs::File::open(manifest).unwrap())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("ssh-keygen runs");
+    status.success()
+}
+
+fn phoenix_verifies(manifest: &Path, key: &Path) -> bool {
+    Command::new(env!("CARGO_BIN_EXE_phoenix-zfs"))
+        .args(["manifest", "verify"])
+        .arg(manifest)
+        .arg("--key")
+        .arg(key.with_extension("pub"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[test]
+fn stock_ssh_keygen_accepts_the_signature_and_one_changed_byte_breaks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = host_key(dir.path());
+    let manifest = write_manifest(dir.path(), &key);
+    assert!(
+        ssh_keygen_verifies(dir.path(), &manifest, &key),
+        "ssh-keygen rejected a good signature"
+    );
+    assert!(
+        phoenix_verifies(&manifest, &key),
+        "phoenix-zfs rejected a good signature"
+    );
+
+    let mut bytes = std::fs::read(&manifest).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&manifest, &bytes).unwrap();
+    assert!(
+        !ssh_keygen_verifies(dir.path(), &manifest, &key),
+        "ssh-keygen accepted a changed manifest"
+    );
+    assert!(
+        !phoenix_verifies(&manifest, &key),
+        "phoenix-zfs accepted a changed manifest"
+    );
+}
+
+#[test]
+fn another_hosts_key_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = host_key(dir.path());
+    let manifest = write_manifest(dir.path(), &key);
+    let other = tempfile::tempdir().unwrap();
+    let other_key = host_key(other.path());
+    assert!(!phoenix_verifies(&manifest, &other_key));
+}
+
+#[test]
+fn the_manifest_validates_against_the_schema_with_python_jsonschema() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = host_key(dir.path());
+    let manifest = write_manifest(dir.path(), &key);
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/manifest.schema.json");
+    let script = "import json,sys,jsonschema\n\
+                  schema=json.load(open(sys.argv[1]))\n\
+                  jsonschema.Draft202012Validator.check_schema(schema)\n\
+                  jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(json.load(open(sys.argv[2])))\n";
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(&schema)
+        .arg(&manifest)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "schema validation failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And the validator is not a rubber stamp: a manifest missing its outcome fails.
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    value.as_object_mut().unwrap().remove("outcome");
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, value.to_string()).unwrap();
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(&schema)
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

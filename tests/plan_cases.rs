@@ -1,0 +1,380 @@
+//! The plan from every state an administrator meets: blank, converged, partial, drifted, exported,
+//! on the wrong drives, holding data, with bad firmware. Pure: inventory from a fixture host,
+//! observed ZFS state written as the data `observe` produces.
+
+use phoenix_zfs::firmware;
+use phoenix_zfs::inventory::probe::{Signature, SignatureKind};
+use phoenix_zfs::inventory::{self, HostRoot, Inventory, ProbeState};
+use phoenix_zfs::layout::properties::{normalize, PropertyScope};
+use phoenix_zfs::layout::Layout;
+use phoenix_zfs::matching::match_drives;
+use phoenix_zfs::observed::{
+    DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
+};
+use phoenix_zfs::plan::{plan, Action, Blocker, Facts, Plan};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn host(name: &str) -> Inventory {
+    let root = HostRoot(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/hosts")
+            .join(name),
+    );
+    let mut inv = inventory::read(&root);
+    inventory::probe_candidates(&root, &mut inv);
+    inv
+}
+
+fn plan_for(layout: &Layout, inv: &Inventory, observed: &Observed, wipe: &[String]) -> Plan {
+    let matches = match_drives(layout, inv, &observed.existing_pools());
+    let fw = firmware::judge(inv, &layout.firmware.rules);
+    plan(&Facts {
+        layout,
+        inventory: inv,
+        matches: &matches,
+        firmware: &fw,
+        observed,
+        wipe,
+    })
+}
+
+const QUICK: [&str; 2] = [
+    "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0001_1-part1",
+    "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0002_1-part1",
+];
+const FAST: &str = "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_4TB_S4TB0001_1-part1";
+
+/// What `observe` returns on a host where the layout was applied exactly.
+fn converged(layout: &Layout) -> Observed {
+    let mut observed = Observed::default();
+    for pool in &layout.pools {
+        let devices = if pool.name() == "quickOS" {
+            QUICK.iter().map(|s| s.to_string()).collect()
+        } else {
+            vec![FAST.to_string()]
+        };
+        let properties: BTreeMap<String, String> = pool
+            .properties
+            .iter()
+            .map(|(k, v)| (k.clone(), normalize(PropertyScope::Pool, k, v.as_str())))
+            .collect();
+        observed.pools.push(ObservedPool {
+            name: pool.name().into(),
+            guid: Some(42),
+            health: "ONLINE".into(),
+            device_paths: devices,
+            properties,
+        });
+        let root = pool
+            .filesystem_properties
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().to_string()));
+        observed.datasets.push(dataset(pool.name(), root));
+    }
+    for d in &layout.datasets {
+        observed.datasets.push(dataset(
+            d.name(),
+            d.properties
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().to_string())),
+        ));
+    }
+    observed
+}
+
+fn dataset(name: &str, props: impl Iterator<Item = (String, String)>) -> ObservedDataset {
+    let properties = props
+        .map(|(k, v)| {
+            let value = normalize(PropertyScope::Dataset, &k, &v);
+            (k, ObservedValue { value, local: true })
+        })
+        .collect();
+    ObservedDataset {
+        name: name.into(),
+        kind: DatasetKind::Filesystem,
+        properties,
+    }
+}
+
+fn kinds(p: &Plan) -> Vec<&'static str> {
+    p.actions
+        .iter()
+        .map(|a| match a {
+            Action::WipeDrive { .. } => "wipe",
+            Action::ImportPool { .. } => "import",
+            Action::CreatePool { .. } => "create-pool",
+            Action::SetPoolProperty { .. } => "set-pool",
+            Action::CreateDataset { .. } => "create-dataset",
+            Action::SetDatasetProperties { .. } => "set-dataset",
+        })
+        .collect()
+}
+
+#[test]
+fn a_converged_host_plans_nothing() {
+    let layout = Layout::default_layout();
+    let p = plan_for(&layout, &host("qemu-default"), &converged(&layout), &[]);
+    assert_eq!(kinds(&p), Vec::<&str>::new(), "{p:#?}");
+    assert!(p.blockers.is_empty());
+}
+
+#[test]
+fn missing_datasets_are_created_and_nothing_else() {
+    let layout = Layout::default_layout();
+    let mut observed = converged(&layout);
+    observed
+        .datasets
+        .retain(|d| d.name != "fastData/shared-iso" && d.name != "quickOS/lxc-disks");
+    let p = plan_for(&layout, &host("qemu-default"), &observed, &[]);
+    assert_eq!(kinds(&p), ["create-dataset", "create-dataset"]);
+    let names: Vec<String> = p
+        .actions
+        .iter()
+        .map(|a| a.argv().last().unwrap().clone())
+        .collect();
+    assert_eq!(names, ["quickOS/lxc-disks", "fastData/shared-iso"]);
+}
+
+#[test]
+fn drifted_properties_are_set_back_in_one_command_per_dataset() {
+    let layout = Layout::default_layout();
+    let mut observed = converged(&layout);
+    let ds = observed
+        .datasets
+        .iter_mut()
+        .find(|d| d.name == "quickOS/shared-prod-data-sync")
+        .unwrap();
+    ds.properties.insert(
+        "sync".into(),
+        ObservedValue {
+            value: "standard".into(),
+            local: true,
+        },
+    );
+    ds.properties.insert(
+        "recordsize".into(),
+        ObservedValue {
+            value: "131072".into(),
+            local: false,
+        },
+    );
+    observed.pools[0]
+        .properties
+        .insert("autotrim".into(), "off".into());
+    let p = plan_for(&layout, &host("qemu-default"), &observed, &[]);
+    assert_eq!(kinds(&p), ["set-pool", "set-dataset"]);
+    assert_eq!(
+        p.actions[0].argv(),
+        ["zpool", "set", "autotrim=on", "quickOS"]
+    );
+    assert_eq!(
+        p.actions[1].argv(),
+        [
+            "zfs",
+            "set",
+            "recordsize=16K",
+            "sync=always",
+            "quickOS/shared-prod-data-sync"
+        ]
+    );
+}
+
+#[test]
+fn exported_pools_are_imported_by_guid_and_never_created_over() {
+    let layout = Layout::default_layout();
+    let observed = Observed {
+        importable: vec![
+            ImportablePool {
+                name: "quickOS".into(),
+                guid: 111,
+                state: "ONLINE".into(),
+                device_paths: QUICK.iter().map(|s| s.to_string()).collect(),
+            },
+            ImportablePool {
+                name: "fastData".into(),
+                guid: 222,
+                state: "ONLINE".into(),
+                device_paths: vec![FAST.into()],
+            },
+        ],
+        ..Observed::default()
+    };
+    // The drives carry the GPT a whole-disk pool leaves: they are the pools' own, not "data".
+    let mut inv = host("qemu-default");
+    for d in &mut inv.disks {
+        d.probe = ProbeState::Read {
+            signatures: vec![gpt()],
+        };
+    }
+    let p = plan_for(&layout, &inv, &observed, &[]);
+    assert_eq!(kinds(&p), ["import", "import"], "{p:#?}");
+    assert_eq!(
+        p.actions[0].argv(),
+        ["zpool", "import", "-d", "/dev/disk/by-id", "111"]
+    );
+    assert!(p.blockers.is_empty());
+}
+
+fn gpt() -> Signature {
+    Signature {
+        kind: SignatureKind::Gpt,
+        offset: 512,
+        label: None,
+        uuid: None,
+        detail: None,
+    }
+}
+
+#[test]
+fn a_pool_of_the_layout_on_other_drives_is_refused() {
+    let layout = Layout::default_layout();
+    let mut observed = converged(&layout);
+    observed.pools[0].device_paths = vec![
+        "/dev/disk/by-id/nvme-Other_Drive_X1-part1".into(),
+        "/dev/disk/by-id/nvme-Other_Drive_X2-part1".into(),
+    ];
+    let p = plan_for(&layout, &host("qemu-default"), &observed, &[]);
+    assert_eq!(p.exit_code(), Some(3), "{p:#?}");
+    assert!(p
+        .blockers
+        .iter()
+        .any(|b| matches!(b, Blocker::PoolElsewhere { pool, .. } if pool == "quickOS")));
+}
+
+#[test]
+fn a_drive_holding_data_is_refused_unless_its_serial_is_named_with_wipe() {
+    let layout = Layout::default_layout();
+    let mut inv = host("qemu-default");
+    inv.disks[1].probe = ProbeState::Read {
+        signatures: vec![Signature {
+            kind: SignatureKind::Ext,
+            offset: 1080,
+            label: Some("old".into()),
+            uuid: None,
+            detail: None,
+        }],
+    };
+    let p = plan_for(&layout, &inv, &Observed::default(), &[]);
+    assert_eq!(p.exit_code(), Some(5));
+    // Nothing is planned for the pool whose drive holds data.
+    assert!(
+        p.actions
+            .iter()
+            .all(|a| !a.argv().contains(&"quickOS".to_string())),
+        "{p:#?}"
+    );
+    let message = p.blockers[0].message();
+    assert!(message.contains("--wipe S2TA0002"), "{message}");
+
+    let p = plan_for(
+        &layout,
+        &inv,
+        &Observed::default(),
+        &["S2TA0002".to_string()],
+    );
+    assert!(p.blockers.is_empty(), "{p:#?}");
+    assert_eq!(kinds(&p)[..3], ["wipe", "create-pool", "create-pool"]);
+    assert_eq!(
+        p.actions[0].argv(),
+        [
+            "wipefs",
+            "--all",
+            "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0002_1"
+        ]
+    );
+}
+
+#[test]
+fn a_wipe_never_applies_to_a_drive_that_could_not_be_read() {
+    let layout = Layout::default_layout();
+    let mut inv = host("qemu-default");
+    inv.disks[0].probe = ProbeState::Unreadable {
+        error: "EIO".into(),
+    };
+    let p = plan_for(
+        &layout,
+        &inv,
+        &Observed::default(),
+        &["S2TA0001".to_string()],
+    );
+    assert_eq!(p.exit_code(), Some(5));
+    assert!(!kinds(&p).contains(&"wipe"));
+}
+
+#[test]
+fn bad_firmware_refuses_under_enforce_and_warns_under_warn() {
+    let text = default_layout_with_bad_firmware_rule();
+    let layout = Layout::parse(&text, "test").unwrap();
+    let p = plan_for(&layout, &host("qemu-default"), &Observed::default(), &[]);
+    assert_eq!(p.exit_code(), Some(4), "{p:#?}");
+    let warn = Layout::parse(
+        &text.replace("mode = \"enforce\"", "mode = \"warn\""),
+        "test",
+    )
+    .unwrap();
+    let p = plan_for(&warn, &host("qemu-default"), &Observed::default(), &[]);
+    assert_eq!(p.exit_code(), None);
+    assert_eq!(
+        p.warnings.iter().filter(|w| w.code == "firmware").count(),
+        3
+    );
+}
+
+/// The default layout plus a policy that calls the emulated drives' firmware bad.
+fn default_layout_with_bad_firmware_rule() -> String {
+    phoenix_zfs::layout::DEFAULT_LAYOUT_TOML.replace(
+        "mode = \"enforce\"",
+        "mode = \"enforce\"\n[[firmware.rule]]\nmodel = \"Samsung SSD 990 EVO Plus*\"\nbad = [{ revision = \"10.0.2\", reason = \"test policy\", source = \"qemu-tests\" }]",
+    )
+}
+
+#[test]
+fn a_member_of_a_foreign_imported_pool_is_never_a_candidate() {
+    let layout = Layout::default_layout();
+    let observed = Observed {
+        pools: vec![ObservedPool {
+            name: "tank".into(),
+            guid: Some(7),
+            health: "ONLINE".into(),
+            device_paths: vec![QUICK[0].into()],
+            properties: BTreeMap::new(),
+        }],
+        ..Observed::default()
+    };
+    let p = plan_for(
+        &layout,
+        &host("qemu-default"),
+        &observed,
+        &["S2TA0001".to_string()],
+    );
+    assert_eq!(p.exit_code(), Some(3), "{p:#?}");
+    assert!(!kinds(&p).contains(&"wipe"));
+}
+
+#[test]
+fn an_extra_candidate_stops_until_serials_pin_the_members() {
+    let mut layout = Layout::default_layout();
+    let mut inv = host("qemu-default");
+    let mut third = inv.disks[0].clone();
+    third.name = "nvme9n1".into();
+    third.serial = Some("S2TA0009".into());
+    third.preferred_path = "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0009_1".into();
+    inv.disks.push(third);
+    let p = plan_for(&layout, &inv, &Observed::default(), &[]);
+    assert_eq!(p.exit_code(), Some(3));
+    assert!(
+        p.blockers[0].message().contains("serials = [...]"),
+        "{}",
+        p.blockers[0].message()
+    );
+    layout.pools[0].serials = vec!["S2TA0001".into(), "S2TA0009".into()];
+    let p = plan_for(&layout, &inv, &Observed::default(), &[]);
+    assert_eq!(p.exit_code(), None, "{p:#?}");
+    let create = p.actions[0].argv();
+    assert!(
+        create.iter().any(|a| a.contains("S2TA0009"))
+            && !create.iter().any(|a| a.contains("S2TA0002")),
+        "{create:?}"
+    );
+}
