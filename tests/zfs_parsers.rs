@@ -6,12 +6,14 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use phoenix_zfs::runner;
 use phoenix_zfs::zfs::{
     classify_stderr, parse_property_table, parse_zfs_list, parse_zfs_size, parse_zpool_import_scan,
     parse_zpool_list, parse_zpool_status, DatasetType, DeviceHolder, PropertySource, VdevKind,
     VdevState, ZfsFailure, DATASET_LIST_COLUMNS, POOL_LIST_COLUMNS, PROPERTY_COLUMNS,
 };
 
+/// A recorded command (the runner's transcript format) and the file it came from.
 struct Transcript {
     path: PathBuf,
     argv: Vec<String>,
@@ -46,20 +48,17 @@ fn collect(dir: &Path, found: &mut Vec<Transcript>) {
 }
 
 fn load(argv_path: &Path) -> Transcript {
-    let read = |ext: &str| {
-        let path = argv_path.with_extension(ext);
-        fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    };
-    let status = read("status");
+    let recorded = runner::Transcript::load(&argv_path.with_extension(""))
+        .unwrap_or_else(|e| panic!("{}: {e}", argv_path.display()));
     Transcript {
         path: argv_path.to_path_buf(),
-        argv: read("argv").lines().map(str::to_string).collect(),
-        stdout: read("stdout"),
-        stderr: read("stderr"),
-        status: status
-            .trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("{}: bad status {status:?}: {e}", argv_path.display())),
+        argv: recorded.argv,
+        status: recorded
+            .output
+            .code
+            .unwrap_or_else(|| panic!("{}: no exit code", argv_path.display())),
+        stdout: recorded.output.stdout,
+        stderr: recorded.output.stderr,
     }
 }
 
