@@ -105,7 +105,9 @@ fn classify_reason(object: &str, reason: &str) -> Option<ZfsFailure> {
         "dataset already exists" => ZfsFailure::DatasetExists { dataset: object },
         "dataset does not exist" => ZfsFailure::DatasetNotFound { dataset: object },
         "parent does not exist" => ZfsFailure::ParentNotFound { dataset: object },
-        "pool already exists" | "a pool with that name already exists" => {
+        "pool already exists" => ZfsFailure::PoolExists { pool: object },
+        // zpool import: "... already exists" or "... is already created/imported,".
+        reason if reason.starts_with("a pool with that name ") => {
             ZfsFailure::PoolExists { pool: object }
         }
         "no such pool" | "no such pool available" => ZfsFailure::NoSuchPool { pool: object },
@@ -231,6 +233,15 @@ mod tests {
             classify_stderr(
                 "cannot import 'quickOS': a pool with that name already exists\n\
                  use the form 'zpool import <pool | id> <newpool>' to give it a new name\n"
+            ),
+            ZfsFailure::PoolExists {
+                pool: "quickOS".into()
+            }
+        );
+        assert_eq!(
+            classify_stderr(
+                "cannot import 'quickOS': a pool with that name is already created/imported,\n\
+                 and no additional pools with that name were found\n"
             ),
             ZfsFailure::PoolExists {
                 pool: "quickOS".into()
