@@ -5,6 +5,7 @@
 
 use crate::assess::{assess, Assessment, ZfsSource};
 use crate::inventory::HostRoot;
+use crate::journal::{Journal, PendingCreate};
 use crate::layout::Layout;
 use crate::manifest::{now_rfc3339, ActionRecord, ActionResult};
 use crate::plan::Action;
@@ -107,13 +108,18 @@ pub fn apply(
     layout: &Layout,
     runner: &dyn Runner,
     wipe: &[String],
+    journal: &Journal,
     progress: &mut dyn Progress,
 ) -> ApplyReport {
     let mut records: Vec<ActionRecord> = Vec::new();
     let mut first: Option<Assessment> = None;
     let mut last = None;
     for _ in 0..MAX_ROUNDS {
-        let assessment = match assess(root, layout, ZfsSource::Tools(runner), wipe) {
+        let pending = journal.load().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read the journal; interrupted pool creations will not be recognised");
+            Vec::new()
+        });
+        let assessment = match assess(root, layout, ZfsSource::Tools(runner), wipe, &pending) {
             Ok(a) => a,
             Err(e) => {
                 return ApplyReport {
@@ -156,8 +162,32 @@ pub fn apply(
         for action in &assessment.plan.actions {
             let index = records.len();
             progress.started(index, action);
+            if let Action::CreatePool { pool, devices, .. } = action {
+                let entry = PendingCreate {
+                    pool: pool.clone(),
+                    devices: devices.clone(),
+                    started_at: now_rfc3339(),
+                };
+                if let Err(e) = journal.begin(entry) {
+                    let reason =
+                        format!("cannot write the journal before creating pool {pool}: {e}");
+                    return ApplyReport {
+                        ending: Ending::Failed {
+                            reasons: vec![reason],
+                        },
+                        actions: records,
+                        first: first.clone(),
+                        last: Some(assessment),
+                    };
+                }
+            }
             let record = run_action(runner, action);
             progress.finished(index, &record);
+            if let (Action::CreatePool { pool, .. }, ActionResult::Done) = (action, record.result) {
+                if let Err(e) = journal.finish(pool) {
+                    tracing::warn!(error = %e, "cannot clear the journal after creating pool {pool}");
+                }
+            }
             let failed = record.result == ActionResult::Failed;
             let reason = format!(
                 "`{}` failed: {}",

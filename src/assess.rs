@@ -31,6 +31,7 @@ pub fn assess(
     layout: &Layout,
     zfs: ZfsSource,
     wipe: &[String],
+    pending: &[crate::journal::PendingCreate],
 ) -> Result<Assessment, crate::observe::ObserveError> {
     let mut inventory = inventory::read(root);
     inventory::probe_candidates(root, &mut inventory);
@@ -52,6 +53,7 @@ pub fn assess(
         firmware: &firmware,
         observed: &observed,
         wipe,
+        pending,
     });
     Ok(Assessment {
         inventory,

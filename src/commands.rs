@@ -4,6 +4,7 @@ use crate::{error, exit, load_layout, zfs_tools, ZfsTools};
 use phoenix_zfs::apply::{self, Ending};
 use phoenix_zfs::assess::assess;
 use phoenix_zfs::inventory::HostRoot;
+use phoenix_zfs::journal::Journal;
 use phoenix_zfs::manifest::{self, signing, RunInfo};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -57,11 +58,13 @@ pub fn apply(
             error("apply changes disks: without a terminal to confirm on, pass --yes");
             return exit::USAGE;
         }
+        let pending = Journal::beside(manifest_path).load().unwrap_or_default();
         match assess(
             root,
             &layout,
             phoenix_zfs::assess::ZfsSource::Tools(runner.as_ref()),
             wipe,
+            &pending,
         ) {
             Ok(a) if a.plan.blockers.is_empty() && !a.plan.actions.is_empty() => {
                 crate::render::plan(&a);
@@ -78,7 +81,15 @@ pub fn apply(
         }
     }
     let mut reporter = crate::progress::Reporter::for_stderr();
-    let report = apply::apply(root, &layout, runner.as_ref(), wipe, &mut reporter);
+    let journal = Journal::beside(manifest_path);
+    let report = apply::apply(
+        root,
+        &layout,
+        runner.as_ref(),
+        wipe,
+        &journal,
+        &mut reporter,
+    );
     let source = layout_file.map_or_else(
         || "<default layout>".to_string(),
         |p| p.display().to_string(),

@@ -8,6 +8,7 @@ pub mod assess;
 pub mod firmware;
 pub mod glob;
 pub mod inventory;
+pub mod journal;
 pub mod layout;
 pub mod manifest;
 pub mod matching;

@@ -144,6 +144,14 @@ fn started_as_proxmox_hook() -> bool {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` ends quietly, as in every Unix tool, instead of a write error.
+    // SAFETY: called first thing, before any thread exists.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    };
     if started_as_proxmox_hook() {
         init_logging(1);
         return ExitCode::from(commands::firstboot(&HostRoot::live()));
@@ -332,7 +340,7 @@ fn with_assessment(
         ZfsTools::Runner(r) => ZfsSource::Tools(r.as_ref()),
         ZfsTools::Absent => ZfsSource::Absent,
     };
-    match assess(root, &layout, zfs, wipe) {
+    match assess(root, &layout, zfs, wipe, &[]) {
         Ok(a) => show(&a),
         Err(e) => {
             error(e);

@@ -187,6 +187,9 @@ pub fn verify(a: &Assessment) {
 fn differences(action: &phoenix_zfs::plan::Action) -> Vec<String> {
     use phoenix_zfs::plan::Action;
     match action {
+        Action::ClearZfsLabels { drive, .. } => {
+            vec![format!("{drive} holds the labels of an old pool")]
+        }
         Action::WipeDrive { drive, .. } => vec![format!("{drive} holds data")],
         Action::ImportPool { pool, .. } => vec![format!("pool {pool} exists but is not imported")],
         Action::CreatePool { pool, .. } => vec![format!("pool {pool} does not exist")],

@@ -267,3 +267,72 @@ fn layout_show_prints_a_layout_that_layout_check_accepts() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+#[test]
+fn drives_holding_an_old_pool_or_its_gpt_are_refused_with_exit_5_naming_each() {
+    let (code, json) = detect("old-signatures", None);
+    assert_eq!(code, 5, "{json:#}");
+    let blockers: Vec<&Value> = json["blockers"].as_array().unwrap().iter().collect();
+    assert_eq!(blockers.len(), 2);
+    assert!(blockers.iter().all(|b| b["blocker"] == "drive-holds-data"));
+    assert_eq!(blockers[0]["serial"], "S2TA0001");
+    assert_eq!(blockers[1]["serial"], "S2TA0002");
+    // The roles are still known: the refusal is about data, not about fit.
+    assert_eq!(roles(&json), default_roles());
+}
+
+#[test]
+fn wipe_plans_labelclear_and_wipefs_for_the_named_drive_only() {
+    let root = fixtures().join("hosts/old-signatures");
+    let (code, json) = run(&[
+        "plan",
+        "--json",
+        "--root",
+        root.to_str().unwrap(),
+        "--wipe",
+        "S2TA0002",
+    ]);
+    assert_eq!(code, 5, "S2TA0001 still holds data: {json:#}");
+    let (code, json) = run(&[
+        "plan",
+        "--json",
+        "--root",
+        root.to_str().unwrap(),
+        "--wipe",
+        "S2TA0002",
+        "--wipe",
+        "S2TA0001",
+    ]);
+    assert_eq!(code, 0, "{json:#}");
+    let argvs: Vec<String> = json["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            a["argv"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    assert_eq!(
+        argvs[0],
+        "zpool labelclear -f /dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0001_1-part1"
+    );
+    assert_eq!(
+        argvs[1],
+        "wipefs --all /dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0001_1"
+    );
+    assert_eq!(
+        argvs[2],
+        "zpool labelclear -f /dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0002_1"
+    );
+    assert_eq!(
+        argvs[3],
+        "wipefs --all /dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0002_1"
+    );
+    assert!(argvs[4].starts_with("zpool create"));
+}

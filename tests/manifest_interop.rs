@@ -33,7 +33,14 @@ fn host_key(dir: &Path) -> PathBuf {
 /// A refused run's manifest for the missing-2tb host: the run needs no ZFS tools at all.
 fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
     let layout = Layout::default_layout();
-    let assessment = assess(&fixture("missing-2tb"), &layout, ZfsSource::Absent, &[]).unwrap();
+    let assessment = assess(
+        &fixture("missing-2tb"),
+        &layout,
+        ZfsSource::Absent,
+        &[],
+        &[],
+    )
+    .unwrap();
     let exit_code = assessment.plan.exit_code().unwrap();
     let reasons = assessment
         .plan

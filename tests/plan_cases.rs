@@ -36,6 +36,7 @@ fn plan_for(layout: &Layout, inv: &Inventory, observed: &Observed, wipe: &[Strin
         firmware: &fw,
         observed,
         wipe,
+        pending: &[],
     })
 }
 
@@ -101,6 +102,7 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
     p.actions
         .iter()
         .map(|a| match a {
+            Action::ClearZfsLabels { .. } => "labelclear",
             Action::WipeDrive { .. } => "wipe",
             Action::ImportPool { .. } => "import",
             Action::CreatePool { .. } => "create-pool",
@@ -377,4 +379,57 @@ fn an_extra_candidate_stops_until_serials_pin_the_members() {
             && !create.iter().any(|a| a.contains("S2TA0002")),
         "{create:?}"
     );
+}
+
+#[test]
+fn an_interrupted_pool_creation_of_our_own_is_redone_with_force_and_nothing_else_is() {
+    let layout = Layout::default_layout();
+    let mut inv = host("old-signatures");
+    // nvme0n1 holds the GPT a whole-disk `zpool create` makes; nvme1n1 holds another pool's labels.
+    let whole_disk = |d: &&phoenix_zfs::inventory::Disk| d.name == "nvme0n1";
+    let gpt_only = inv.disks.iter().find(whole_disk).unwrap().probe.clone();
+    inv.disks[1].probe = gpt_only;
+    let paths = vec![
+        "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0001_1".to_string(),
+        "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0002_1".to_string(),
+    ];
+    let pending = vec![phoenix_zfs::journal::PendingCreate {
+        pool: "quickOS".into(),
+        devices: paths,
+        started_at: "t".into(),
+    }];
+    let matches = match_drives(&layout, &inv, &[]);
+    let fw = firmware::judge(&inv, &layout.firmware.rules);
+    let observed = Observed::default();
+    let facts = Facts {
+        layout: &layout,
+        inventory: &inv,
+        matches: &matches,
+        firmware: &fw,
+        observed: &observed,
+        wipe: &[],
+        pending: &pending,
+    };
+    let p = plan(&facts);
+    assert!(p.blockers.is_empty(), "{p:#?}");
+    assert_eq!(&p.actions[0].argv()[..3], ["zpool", "create", "-f"]);
+
+    // Without the journal the same drives are someone's data.
+    let facts = Facts {
+        pending: &[],
+        ..facts
+    };
+    assert_eq!(plan(&facts).exit_code(), Some(5));
+
+    // A journal entry for another pool does not excuse them either.
+    let other = vec![phoenix_zfs::journal::PendingCreate {
+        pool: "fastData".into(),
+        devices: pending[0].devices.clone(),
+        started_at: "t".into(),
+    }];
+    let facts = Facts {
+        pending: &other,
+        ..facts
+    };
+    assert_eq!(plan(&facts).exit_code(), Some(5));
 }

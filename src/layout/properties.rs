@@ -205,6 +205,12 @@ pub fn normalize(scope: PropertyScope, name: &str, value: &str) -> String {
         PropertyScope::Pool => pool_property(name),
         PropertyScope::Dataset => dataset_property(name),
     };
+    match (name, value) {
+        // Aliases zfs accepts but never prints back.
+        ("acltype", "posixacl") => return "posix".to_string(),
+        ("acltype", "noacl") => return "off".to_string(),
+        _ => {}
+    }
     match kind {
         Some(Kind::PowerOfTwo(..)) | Some(Kind::SizeOrNone) => match value {
             "none" => "0".to_string(),
@@ -268,5 +274,6 @@ mod tests {
         assert_eq!(normalize(Dataset, "quota", "none"), "0");
         assert_eq!(normalize(Dataset, "compression", "lz4"), "lz4");
         assert_eq!(normalize(Pool, "ashift", "12"), "12");
+        assert_eq!(normalize(Dataset, "acltype", "posixacl"), "posix");
     }
 }

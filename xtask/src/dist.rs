@@ -1,5 +1,306 @@
-//! `cargo xtask dist`: the static musl binary (see the dist brief).
-use anyhow::Result;
-pub fn main(_args: &[String]) -> Result<()> {
-    anyhow::bail!("not built yet")
+//! `cargo xtask dist`: builds the static x86_64 musl phoenix-zfs into target/dist/phoenix-zfs,
+//! proves it is static (`file`, `readelf`), checks it fits the Proxmox first-boot hook limit and
+//! prints its size and sha256. BENCHMARKS.md ("Binary size") has the measurements behind the
+//! default route and options.
+
+mod debian;
+mod elf_check;
+mod rustup;
+
+use crate::util::{self, workspace_root};
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
+/// FIRST_BOOT_EXEC_MAX_SIZE in proxmox-installer-common: the hook file handed to
+/// `prepare-iso --on-first-boot` may be at most this long.
+const FIRST_BOOT_HOOK_LIMIT: u64 = 1024 * 1024;
+
+const USAGE: &str = "\
+usage: cargo xtask dist [--route debian|rustup|auto] [--std-features LIST] [--rustflags FLAGS]
+                        [--allow-oversize]
+
+  --route debian   Debian's rustc-web building std for musl (default: smallest, and its packages
+                   are always reachable, so every machine builds the same bytes)
+  --route rustup   rustup's prebuilt musl std (`rustup target add`, not promised to download)
+  --route auto     rustup if its musl target can be had within 90 s, else debian
+  --std-features   build-std features for the debian route (default: optimize_for_size;
+                   `none` for none)
+  --rustflags      extra flags for the musl target, appended to the defaults
+                   (default adds: -Zunstable-options -Cpanic=immediate-abort)
+  --allow-oversize do not fail when the binary exceeds the 1 MiB first-boot hook limit
+";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Debian,
+    Rustup,
+    Auto,
+}
+
+/// Size-related compiler options for the musl target.
+#[derive(Debug, Clone)]
+pub struct SizeOptions {
+    std_features: Option<String>,
+    rustflags: Vec<String>,
+}
+
+impl SizeOptions {
+    /// The defaults of each route (BENCHMARKS.md has the measurements), then the user's changes.
+    fn for_route(route: Route, overrides: &SizeOverrides) -> SizeOptions {
+        let mut options = match route {
+            Route::Debian | Route::Auto => SizeOptions {
+                std_features: Some("optimize_for_size".to_string()),
+                rustflags: vec![
+                    "-Zunstable-options".to_string(),
+                    "-Cpanic=immediate-abort".to_string(),
+                ],
+            },
+            // The prebuilt std fixes what std can be: only the profile's options apply.
+            Route::Rustup => SizeOptions {
+                std_features: None,
+                rustflags: Vec::new(),
+            },
+        };
+        if let Some(features) = &overrides.std_features {
+            options.std_features = (features != "none").then(|| features.clone());
+        }
+        options
+            .rustflags
+            .extend(overrides.extra_rustflags.iter().cloned());
+        options
+    }
+
+    pub fn rustflags(&self) -> Vec<&str> {
+        self.rustflags.iter().map(String::as_str).collect()
+    }
+
+    pub fn build_std_features(&self) -> Option<&str> {
+        self.std_features.as_deref()
+    }
+
+    /// `-Z` flags are unstable and need RUSTC_BOOTSTRAP on a stable compiler.
+    pub fn needs_bootstrap(&self) -> bool {
+        self.rustflags.iter().any(|flag| flag.starts_with("-Z"))
+    }
+}
+
+#[derive(Debug, Default)]
+struct SizeOverrides {
+    std_features: Option<String>,
+    extra_rustflags: Vec<String>,
+}
+
+struct Options {
+    route: Route,
+    overrides: SizeOverrides,
+    allow_oversize: bool,
+}
+
+fn parse_args(args: &[String]) -> Result<Options> {
+    let mut options = Options {
+        route: Route::Debian,
+        overrides: SizeOverrides::default(),
+        allow_oversize: false,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .cloned()
+                .with_context(|| format!("{name} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--route" => {
+                options.route = match value("--route")?.as_str() {
+                    "debian" => Route::Debian,
+                    "rustup" => Route::Rustup,
+                    "auto" => Route::Auto,
+                    other => {
+                        bail!("unknown route `{other}`: expected debian, rustup or auto\n{USAGE}")
+                    }
+                }
+            }
+            "--std-features" => options.overrides.std_features = Some(value("--std-features")?),
+            "--rustflags" => {
+                let flags = value("--rustflags")?;
+                options
+                    .overrides
+                    .extra_rustflags
+                    .extend(flags.split_whitespace().map(String::from));
+            }
+            "--allow-oversize" => options.allow_oversize = true,
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument `{other}`\n{USAGE}"),
+        }
+    }
+    Ok(options)
+}
+
+pub fn main(args: &[String]) -> Result<()> {
+    let options = parse_args(args)?;
+    let workspace = workspace_root();
+    let route = match options.route {
+        Route::Auto => {
+            match rustup::prepare() {
+                Ok(_) => Route::Rustup,
+                Err(err) => {
+                    eprintln!("xtask: rustup route unavailable ({err:#}); falling back to the Debian route");
+                    Route::Debian
+                }
+            }
+        }
+        chosen => chosen,
+    };
+    let size_options = SizeOptions::for_route(route, &options.overrides);
+    let (route_used, toolchain, built) = match route {
+        Route::Rustup => rustup_build(&workspace, &size_options)?,
+        Route::Debian | Route::Auto => debian_build(&workspace, &size_options)?,
+    };
+    let dist_dir = workspace.join("target/dist");
+    fs::create_dir_all(&dist_dir)
+        .with_context(|| format!("could not create {}", dist_dir.display()))?;
+    let shipped = dist_dir.join("phoenix-zfs");
+    let staged = dist_dir.join(".phoenix-zfs.partial");
+    fs::copy(&built, &staged)
+        .with_context(|| format!("could not copy {} to {}", built.display(), staged.display()))?;
+    let kind = check_static(&staged)?;
+    fs::rename(&staged, &shipped)
+        .with_context(|| format!("could not move the binary to {}", shipped.display()))?;
+
+    let bytes =
+        fs::read(&shipped).with_context(|| format!("could not read {}", shipped.display()))?;
+    let size = bytes.len() as u64;
+    let sha256 = Sha256::digest(&bytes);
+    let share = size as f64 * 100.0 / FIRST_BOOT_HOOK_LIMIT as f64;
+    println!("dist: {}", shipped.display());
+    println!("  route:    {route_used} ({toolchain})");
+    println!("  kind:     {kind}");
+    println!("  size:     {size} bytes ({share:.1} % of the {FIRST_BOOT_HOOK_LIMIT}-byte first-boot hook limit)");
+    println!("  sha256:   {sha256:x}");
+    if size > FIRST_BOOT_HOOK_LIMIT {
+        let over = size - FIRST_BOOT_HOOK_LIMIT;
+        let message = format!(
+            "{} is {size} bytes, {over} over the {FIRST_BOOT_HOOK_LIMIT}-byte limit of a Proxmox first-boot \
+             hook: prepare-iso would refuse it. Shrink the program or its dependencies (BENCHMARKS.md \
+             lists what each size option gives); --allow-oversize builds it anyway for tests.",
+            shipped.display()
+        );
+        if !options.allow_oversize {
+            bail!(message);
+        }
+        eprintln!("xtask: warning: {message}");
+    }
+    Ok(())
+}
+
+fn debian_build(
+    workspace: &Path,
+    size: &SizeOptions,
+) -> Result<(&'static str, String, std::path::PathBuf)> {
+    let toolchain = debian::prepare().context("the Debian route could not get its toolchain")?;
+    let built = debian::build(&toolchain, workspace, size)?;
+    Ok(("debian", toolchain.describe(), built))
+}
+
+fn rustup_build(
+    workspace: &Path,
+    size: &SizeOptions,
+) -> Result<(&'static str, String, std::path::PathBuf)> {
+    let toolchain = rustup::prepare().context("the rustup route could not get the musl target")?;
+    let built = rustup::build(workspace, size)?;
+    Ok(("rustup", toolchain.describe(), built))
+}
+
+/// Fails with every reason at once when the binary is not a stripped static x86-64 executable;
+/// returns `file`'s description of it otherwise.
+fn check_static(binary: &Path) -> Result<String> {
+    ensure_inspection_tools()?;
+    let tool = |program: &str, flags: &[&str]| {
+        util::output(
+            Command::new(program)
+                .args(flags)
+                .arg(binary)
+                .env("LC_ALL", "C"),
+        )
+    };
+    let file = elf_check::parse_file_description(&tool("file", &["-b"])?);
+    let program_headers = elf_check::parse_program_headers(&tool("readelf", &["-lW"])?)?;
+    let dynamic = elf_check::parse_dynamic_section(&tool("readelf", &["-dW"])?)?;
+    let problems = elf_check::static_binary_problems(&file, &program_headers, &dynamic);
+    if !problems.is_empty() {
+        bail!(
+            "{} is not a static x86-64 binary, so it would not run on a fresh Proxmox host:\n  - {}\n\
+             Look at the link line of the build above: without the musl link dir the linker falls \
+             back to glibc's or musl's shared libc.",
+            binary.display(),
+            problems.join("\n  - ")
+        );
+    }
+    Ok(file.text)
+}
+
+/// `file` and binutils' `readelf` judge the result; install them when a fresh machine lacks them.
+fn ensure_inspection_tools() -> Result<()> {
+    let missing: Vec<&str> = [("file", "file"), ("readelf", "binutils")]
+        .into_iter()
+        .filter(|(program, _)| Command::new(program).arg("--version").output().is_err())
+        .map(|(_, package)| package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    util::run(
+        Command::new("apt-get")
+            .args([
+                "install",
+                "-y",
+                "--no-install-recommends",
+                "-o",
+                "DPkg::Lock::Timeout=900",
+            ])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+/// Variables inherited from the calling cargo or the user's shell that would change the nested
+/// build behind our back. A global RUSTFLAGS in particular replaces the per-target flags, and the
+/// link then silently falls back to glibc's libc.a (FACTS.md, "Static musl binary").
+pub fn clear_inherited_rust_env(cargo: &mut Command) {
+    for name in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+    ] {
+        if let Some(value) = std::env::var_os(name) {
+            eprintln!(
+                "xtask: ignoring {name}={} for the dist build",
+                value.to_string_lossy()
+            );
+            cargo.env_remove(name);
+        }
+    }
+}
+
+/// The variables set for the nested cargo, printed before its command line so that a build can
+/// be repeated by hand from the log.
+pub fn show_build_env(cargo: &Command) {
+    for (name, value) in cargo.get_envs() {
+        if let Some(value) = value {
+            eprintln!(
+                "xtask:   {}={}",
+                name.to_string_lossy(),
+                value.to_string_lossy()
+            );
+        }
+    }
 }

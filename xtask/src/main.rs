@@ -3,6 +3,7 @@
 mod dist;
 mod fixture_host;
 mod guest;
+mod scenario;
 mod test;
 mod util;
 

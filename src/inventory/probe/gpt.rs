@@ -1,5 +1,8 @@
 //! GUID partition tables: the primary header at LBA 1 and its backup at the last LBA (UEFI 2.10,
 //! section 5.3), each with its partition entry array.
+//!
+//! Unlike blkid, a GPT is reported even without a protective MBR in front of it: a disk whose
+//! sector 0 was wiped still holds its partitions, and this probe decides whether a disk is empty.
 
 use nom::bytes::complete::tag;
 use nom::number::complete::{le_u32, le_u64};

@@ -92,7 +92,8 @@ fn probe_v1(device: &DeviceWindow, offset: u64, version: &str) -> Option<Signatu
     if superblock.super_offset != offset / 512 {
         return None;
     }
-    let covered_len = V1_FIXED_SIZE.checked_add(usize::try_from(superblock.max_dev).ok()? * 2)?;
+    let roles_len = usize::try_from(superblock.max_dev).ok()?.checked_mul(2)?;
+    let covered_len = V1_FIXED_SIZE.checked_add(roles_len)?;
     let covered = device.bytes(offset, covered_len)?;
     if v1_checksum(covered) != superblock.checksum {
         return None;

@@ -2,219 +2,22 @@
 //! give, and the blockers that stop the run before anything changes. Pure: no I/O, no processes.
 
 use crate::firmware::{DriveFirmware, Enforcement};
+use crate::inventory::probe::{Signature, SignatureKind};
 use crate::inventory::{Inventory, ProbeState};
+use crate::journal::PendingCreate;
 use crate::layout::properties::{normalize, PropertyScope};
 use crate::layout::{layout_warnings, quota_overcommit, Layout, PoolSpec, VdevLayout, Warning};
-use crate::matching::{Assignment, MatchProblem, MatchReport};
+use crate::matching::{Assignment, MatchReport};
 use crate::observed::{DatasetKind, Observed};
 use crate::size;
-use crate::zfs::{self, Topology, TopologyKind};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// One change to the world. Every variant is safe to retry: apply re-plans from observed state,
-/// so an action that already happened is simply not planned again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "kebab-case")]
-pub enum Action {
-    /// Erase the signatures of a drive the administrator named with `--wipe SERIAL`.
-    WipeDrive {
-        drive: String,
-        serial: String,
-        path: String,
-        signatures: Vec<String>,
-    },
-    /// Import an existing, exported pool by GUID, keeping by-id device names.
-    ImportPool { pool: String, guid: u64 },
-    CreatePool {
-        pool: String,
-        vdev: VdevLayout,
-        devices: Vec<String>,
-        properties: BTreeMap<String, String>,
-        filesystem_properties: BTreeMap<String, String>,
-    },
-    SetPoolProperty {
-        pool: String,
-        property: String,
-        from: String,
-        to: String,
-    },
-    CreateDataset {
-        dataset: String,
-        properties: BTreeMap<String, String>,
-    },
-    SetDatasetProperties {
-        dataset: String,
-        changes: Vec<PropertyChange>,
-    },
-}
+mod action;
+mod blocker;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PropertyChange {
-    pub property: String,
-    /// As `zfs get -p` printed it.
-    pub from: String,
-    /// As the layout writes it.
-    pub to: String,
-}
-
-impl Action {
-    /// The one command that carries out this action.
-    pub fn argv(&self) -> Vec<String> {
-        let pairs = |m: &BTreeMap<String, String>| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect::<Vec<_>>()
-        };
-        match self {
-            Action::WipeDrive { path, .. } => vec!["wipefs".into(), "--all".into(), path.clone()],
-            Action::ImportPool { guid, .. } => zfs::zpool_import(&guid.to_string(), None, None),
-            Action::CreatePool {
-                pool,
-                vdev,
-                devices,
-                properties,
-                filesystem_properties,
-            } => {
-                let kind = match vdev {
-                    VdevLayout::Single => TopologyKind::Single,
-                    VdevLayout::Mirror => TopologyKind::Mirror,
-                };
-                let topology = Topology {
-                    kind,
-                    devices: devices.clone(),
-                };
-                zfs::zpool_create(
-                    pool,
-                    &topology,
-                    &pairs(properties),
-                    &pairs(filesystem_properties),
-                )
-            }
-            Action::SetPoolProperty {
-                pool, property, to, ..
-            } => zfs::zpool_set(pool, property, to),
-            Action::CreateDataset {
-                dataset,
-                properties,
-            } => zfs::zfs_create(dataset, &pairs(properties)),
-            Action::SetDatasetProperties { dataset, changes } => {
-                let props: Vec<(String, String)> = changes
-                    .iter()
-                    .map(|c| (c.property.clone(), c.to.clone()))
-                    .collect();
-                zfs::zfs_set(dataset, &props)
-            }
-        }
-    }
-
-    pub fn summary(&self) -> String {
-        let props = |m: &BTreeMap<String, String>| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        match self {
-            Action::WipeDrive {
-                drive,
-                serial,
-                signatures,
-                ..
-            } => {
-                format!(
-                    "wipe {drive} (serial {serial}): erase {}",
-                    signatures.join(", ")
-                )
-            }
-            Action::ImportPool { pool, guid } => format!("import pool {pool} (guid {guid})"),
-            Action::CreatePool {
-                pool,
-                vdev,
-                devices,
-                properties,
-                filesystem_properties,
-            } => format!(
-                "create pool {pool}: {vdev} of {} [{}] [root: {}]",
-                devices.join(" "),
-                props(properties),
-                props(filesystem_properties)
-            ),
-            Action::SetPoolProperty {
-                pool,
-                property,
-                from,
-                to,
-            } => format!("set {property}={to} on pool {pool} (now {from})"),
-            Action::CreateDataset {
-                dataset,
-                properties,
-            } => format!("create dataset {dataset} [{}]", props(properties)),
-            Action::SetDatasetProperties { dataset, changes } => {
-                let c: Vec<String> = changes
-                    .iter()
-                    .map(|c| format!("{}={} (now {})", c.property, c.to, c.from))
-                    .collect();
-                format!("set on {dataset}: {}", c.join(", "))
-            }
-        }
-    }
-}
-
-/// A reason not to touch anything. Each maps to one of DESIGN.md's exit codes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "blocker", rename_all = "kebab-case")]
-pub enum Blocker {
-    /// Exit 3: the drives do not fit the layout.
-    Hardware {
-        problem: MatchProblem,
-        message: String,
-    },
-    /// Exit 4: firmware policy refused a drive.
-    Firmware {
-        drive: String,
-        revision: String,
-        message: String,
-    },
-    /// Exit 5: a drive chosen for a pool holds data, and was not named with --wipe.
-    DriveHoldsData {
-        drive: String,
-        serial: Option<String>,
-        found: Vec<String>,
-    },
-    /// Exit 3: a pool of the layout exists on drives other than the ones matched.
-    PoolElsewhere { pool: String, devices: Vec<String> },
-    /// Exit 5: a dataset of the layout exists as a zvol.
-    WrongDatasetKind { dataset: String },
-}
-
-impl Blocker {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Blocker::Hardware { .. } | Blocker::PoolElsewhere { .. } => 3,
-            Blocker::Firmware { .. } => 4,
-            Blocker::DriveHoldsData { .. } | Blocker::WrongDatasetKind { .. } => 5,
-        }
-    }
-
-    pub fn message(&self) -> String {
-        match self {
-            Blocker::Hardware { message, .. } => message.clone(),
-            Blocker::Firmware { drive, revision, message } => format!("{drive}: firmware {revision}: {message}"),
-            Blocker::DriveHoldsData { drive, serial, found } => {
-                let serial = serial.as_deref().unwrap_or("SERIAL");
-                format!("{drive} holds data ({}); nothing was changed. If it may be erased, run again with --wipe {serial}", found.join("; "))
-            }
-            Blocker::PoolElsewhere { pool, devices } => format!(
-                "pool `{pool}` exists on {}, not on the drives the layout matched; import or rename it by hand, phoenix-zfs will not touch it",
-                devices.join(", ")
-            ),
-            Blocker::WrongDatasetKind { dataset } => {
-                format!("`{dataset}` exists as a zvol, but the layout describes a file system; rename or move it by hand")
-            }
-        }
-    }
-}
+pub use action::{Action, PropertyChange};
+pub use blocker::Blocker;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
@@ -241,6 +44,8 @@ pub struct Facts<'a> {
     pub observed: &'a Observed,
     /// Serials the administrator allowed to be wiped (`--wipe SERIAL`).
     pub wipe: &'a [String],
+    /// Pool creations an earlier apply began and did not finish (the journal).
+    pub pending: &'a [PendingCreate],
 }
 
 pub fn plan(facts: &Facts) -> Plan {
@@ -302,7 +107,7 @@ pub fn plan(facts: &Facts) -> Plan {
     }
     // Order matters for a resumable apply: wipes and imports, then pools, then datasets.
     plan.actions.sort_by_key(|a| match a {
-        Action::WipeDrive { .. } => 0,
+        Action::ClearZfsLabels { .. } | Action::WipeDrive { .. } => 0,
         Action::ImportPool { .. } => 1,
         Action::CreatePool { .. } => 2,
         Action::SetPoolProperty { .. } => 3,
@@ -343,6 +148,7 @@ fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, pl
     }
     let Some(assignment) = assignment else { return };
     let mut blocked = false;
+    let mut force = false;
     for drive in &assignment.drives {
         let Some(disk) = facts.inventory.disks.iter().find(|d| d.name == drive.name) else {
             continue;
@@ -356,7 +162,7 @@ fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, pl
                         .as_deref()
                         .map(|l| format!(" `{l}`"))
                         .unwrap_or_default();
-                    format!("{:?}{label} at byte {}", s.kind, s.offset).to_lowercase()
+                    format!("{}{label} at byte {}", s.kind, s.offset)
                 })
                 .collect(),
             ProbeState::Unreadable { error } => {
@@ -374,10 +180,21 @@ fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, pl
         if found.is_empty() {
             continue;
         }
+        if interrupted_here(facts.pending, name, &drive.path, &disk.probe) {
+            // Our own `zpool create`, cut off after it partitioned the drive: redo it with -f.
+            force = true;
+            continue;
+        }
         let serial = disk.serial.clone();
         if serial.as_ref().is_some_and(|s| facts.wipe.contains(s))
             && !matches!(disk.probe, ProbeState::Unreadable { .. })
         {
+            for path in zfs_label_paths(&disk.probe, &drive.path) {
+                plan.actions.push(Action::ClearZfsLabels {
+                    drive: disk.describe(),
+                    path,
+                });
+            }
             plan.actions.push(Action::WipeDrive {
                 drive: disk.describe(),
                 serial: serial.unwrap_or_default(),
@@ -398,6 +215,7 @@ fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, pl
     }
     plan.actions.push(Action::CreatePool {
         pool: name.into(),
+        force,
         vdev: pool.vdev,
         devices: assignment.drives.iter().map(|d| d.path.clone()).collect(),
         properties: string_map(&pool.properties),
@@ -409,6 +227,50 @@ fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, pl
             properties: string_map(&ds.properties),
         });
     }
+}
+
+/// Whether a drive holds nothing but what an interrupted `zpool create` of `pool` on it leaves:
+/// the journal names the drive for that pool, and every signature is the whole-disk ZFS
+/// partitioning or a label of that same pool.
+fn interrupted_here(pending: &[PendingCreate], pool: &str, path: &str, probe: &ProbeState) -> bool {
+    let journaled = pending
+        .iter()
+        .any(|p| p.pool == pool && p.devices.iter().any(|d| d == path));
+    let ProbeState::Read { signatures } = probe else {
+        return false;
+    };
+    journaled
+        && signatures.iter().all(|s| match s.kind {
+            SignatureKind::ProtectiveMbr | SignatureKind::GptBackup => true,
+            SignatureKind::Gpt => s
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("whole-disk ZFS")),
+            SignatureKind::ZfsLabel => s.label.as_deref().is_none_or(|l| l == pool),
+            _ => false,
+        })
+}
+
+/// Where an old pool's labels sit on a drive: on the whole disk when they were found there, in
+/// partition 1 when the drive has the GPT a whole-disk `zpool create` makes.
+fn zfs_label_paths(probe: &ProbeState, disk_path: &str) -> Vec<String> {
+    let ProbeState::Read { signatures } = probe else {
+        return Vec::new();
+    };
+    let mut paths = Vec::new();
+    if signatures.iter().any(|s| s.kind == SignatureKind::ZfsLabel) {
+        paths.push(disk_path.to_string());
+    }
+    let whole_disk_vdev = |s: &&Signature| {
+        s.kind == SignatureKind::Gpt
+            && s.detail
+                .as_deref()
+                .is_some_and(|d| d.contains("whole-disk ZFS"))
+    };
+    if signatures.iter().any(|s| whole_disk_vdev(&s)) {
+        paths.push(format!("{disk_path}-part1"));
+    }
+    paths
 }
 
 fn plan_pool_properties(

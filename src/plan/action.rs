@@ -1,0 +1,172 @@
+//! What apply can do: each action is a value with the one command that carries it out.
+
+use crate::layout::VdevLayout;
+use crate::zfs::{self, Topology, TopologyKind};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One change to the world. Every variant is safe to retry: apply re-plans from observed state,
+/// so an action that already happened is simply not planned again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// Clear the ZFS labels of an old pool from a drive named with `--wipe SERIAL` (wipefs alone
+    /// can leave labels behind that make a later `zpool import` find a ghost pool).
+    ClearZfsLabels { drive: String, path: String },
+    /// Erase the signatures of a drive the administrator named with `--wipe SERIAL`.
+    WipeDrive {
+        drive: String,
+        serial: String,
+        path: String,
+        signatures: Vec<String>,
+    },
+    /// Import an existing, exported pool by GUID, keeping by-id device names.
+    ImportPool { pool: String, guid: u64 },
+    CreatePool {
+        pool: String,
+        /// `zpool create -f`: only over drives this tool itself was interrupted on (the journal).
+        force: bool,
+        vdev: VdevLayout,
+        devices: Vec<String>,
+        properties: BTreeMap<String, String>,
+        filesystem_properties: BTreeMap<String, String>,
+    },
+    SetPoolProperty {
+        pool: String,
+        property: String,
+        from: String,
+        to: String,
+    },
+    CreateDataset {
+        dataset: String,
+        properties: BTreeMap<String, String>,
+    },
+    SetDatasetProperties {
+        dataset: String,
+        changes: Vec<PropertyChange>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PropertyChange {
+    pub property: String,
+    /// As `zfs get -p` printed it.
+    pub from: String,
+    /// As the layout writes it.
+    pub to: String,
+}
+
+impl Action {
+    /// The one command that carries out this action.
+    pub fn argv(&self) -> Vec<String> {
+        let pairs = |m: &BTreeMap<String, String>| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<Vec<_>>()
+        };
+        match self {
+            Action::ClearZfsLabels { path, .. } => vec![
+                "zpool".into(),
+                "labelclear".into(),
+                "-f".into(),
+                path.clone(),
+            ],
+            Action::WipeDrive { path, .. } => vec!["wipefs".into(), "--all".into(), path.clone()],
+            Action::ImportPool { guid, .. } => zfs::zpool_import(&guid.to_string(), None, None),
+            Action::CreatePool {
+                pool,
+                force,
+                vdev,
+                devices,
+                properties,
+                filesystem_properties,
+            } => {
+                let kind = match vdev {
+                    VdevLayout::Single => TopologyKind::Single,
+                    VdevLayout::Mirror => TopologyKind::Mirror,
+                };
+                let topology = Topology {
+                    kind,
+                    devices: devices.clone(),
+                };
+                let mut argv = zfs::zpool_create(
+                    pool,
+                    &topology,
+                    &pairs(properties),
+                    &pairs(filesystem_properties),
+                );
+                if *force {
+                    argv.insert(2, "-f".into());
+                }
+                argv
+            }
+            Action::SetPoolProperty {
+                pool, property, to, ..
+            } => zfs::zpool_set(pool, property, to),
+            Action::CreateDataset {
+                dataset,
+                properties,
+            } => zfs::zfs_create(dataset, &pairs(properties)),
+            Action::SetDatasetProperties { dataset, changes } => {
+                let props: Vec<(String, String)> = changes
+                    .iter()
+                    .map(|c| (c.property.clone(), c.to.clone()))
+                    .collect();
+                zfs::zfs_set(dataset, &props)
+            }
+        }
+    }
+
+    pub fn summary(&self) -> String {
+        let props = |m: &BTreeMap<String, String>| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        match self {
+            Action::ClearZfsLabels { drive, path } => {
+                format!("clear the ZFS labels of {drive} at {path}")
+            }
+            Action::WipeDrive {
+                drive,
+                serial: _,
+                signatures,
+                ..
+            } => {
+                format!("wipe {drive}: erase {}", signatures.join(", "))
+            }
+            Action::ImportPool { pool, guid } => format!("import pool {pool} (guid {guid})"),
+            Action::CreatePool {
+                pool,
+                vdev,
+                devices,
+                properties,
+                filesystem_properties,
+                ..
+            } => format!(
+                "create pool {pool}: {vdev} of {} [{}] [root: {}]",
+                devices.join(" "),
+                props(properties),
+                props(filesystem_properties)
+            ),
+            Action::SetPoolProperty {
+                pool,
+                property,
+                from,
+                to,
+            } => format!("set {property}={to} on pool {pool} (now {from})"),
+            Action::CreateDataset {
+                dataset,
+                properties,
+            } => format!("create dataset {dataset} [{}]", props(properties)),
+            Action::SetDatasetProperties { dataset, changes } => {
+                let c: Vec<String> = changes
+                    .iter()
+                    .map(|c| format!("{}={} (now {})", c.property, c.to, c.from))
+                    .collect();
+                format!("set on {dataset}: {}", c.join(", "))
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Why a run stops before it changes anything, each with its exit code.
+
+use crate::matching::MatchProblem;
+use serde::Serialize;
+
+/// A reason not to touch anything. Each maps to one of DESIGN.md's exit codes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "blocker", rename_all = "kebab-case")]
+pub enum Blocker {
+    /// Exit 3: the drives do not fit the layout.
+    Hardware {
+        problem: MatchProblem,
+        message: String,
+    },
+    /// Exit 4: firmware policy refused a drive.
+    Firmware {
+        drive: String,
+        revision: String,
+        message: String,
+    },
+    /// Exit 5: a drive chosen for a pool holds data, and was not named with --wipe.
+    DriveHoldsData {
+        drive: String,
+        serial: Option<String>,
+        found: Vec<String>,
+    },
+    /// Exit 3: a pool of the layout exists on drives other than the ones matched.
+    PoolElsewhere { pool: String, devices: Vec<String> },
+    /// Exit 5: a dataset of the layout exists as a zvol.
+    WrongDatasetKind { dataset: String },
+}
+
+impl Blocker {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Blocker::Hardware { .. } | Blocker::PoolElsewhere { .. } => 3,
+            Blocker::Firmware { .. } => 4,
+            Blocker::DriveHoldsData { .. } | Blocker::WrongDatasetKind { .. } => 5,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Blocker::Hardware { message, .. } => message.clone(),
+            Blocker::Firmware { drive, revision, message } => format!("{drive}: firmware {revision}: {message}"),
+            Blocker::DriveHoldsData { drive, serial, found } => {
+                let serial = serial.as_deref().unwrap_or("SERIAL");
+                format!("{drive} holds data ({}); nothing was changed. If it may be erased, run again with --wipe {serial}", found.join("; "))
+            }
+            Blocker::PoolElsewhere { pool, devices } => format!(
+                "pool `{pool}` exists on {}, not on the drives the layout matched; import or rename it by hand, phoenix-zfs will not touch it",
+                devices.join(", ")
+            ),
+            Blocker::WrongDatasetKind { dataset } => {
+                format!("`{dataset}` exists as a zvol, but the layout describes a file system; rename or move it by hand")
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The scenario file format of qemu-tests/README.md, parsed and checked before any boot.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub description: String,
+    #[serde(default)]
+    pub layout: Option<PathBuf>,
+    #[serde(rename = "drive")]
+    pub drives: Vec<Drive>,
+    #[serde(rename = "boot")]
+    pub boots: Vec<Boot>,
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Content {
+    #[default]
+    Blank,
+    Ext4,
+    Gpt,
+    ZfsLabel,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drive {
+    pub serial: String,
+    pub size: u64,
+    #[serde(default = "default_lbs")]
+    pub logical_block_size: u32,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub content: Content,
+}
+
+fn default_lbs() -> u32 {
+    512
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Boot {
+    #[serde(default)]
+    pub firstboot_unit: bool,
+    #[serde(default, rename = "step")]
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub run: Vec<String>,
+    #[serde(default)]
+    pub exit: i32,
+    #[serde(default)]
+    pub unchanged: bool,
+    #[serde(default)]
+    pub mutating_commands: Option<usize>,
+    #[serde(default)]
+    pub zfs_commands_at_most: Option<usize>,
+    #[serde(default)]
+    pub stdout_contains: Vec<String>,
+    #[serde(default)]
+    pub power_cut_after_action: Option<u32>,
+}
+
+impl Step {
+    pub fn runs_phoenix(&self) -> bool {
+        self.run.first().is_some_and(|p| p == "phoenix-zfs")
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    #[serde(default)]
+    pub pools: Option<Vec<String>>,
+    #[serde(default)]
+    pub datasets: Option<usize>,
+    #[serde(default)]
+    pub untouched: Vec<String>,
+    #[serde(default)]
+    pub all_untouched: bool,
+    #[serde(default)]
+    pub pool: BTreeMap<String, PoolExpect>,
+    #[serde(default)]
+    pub dataset: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default)]
+    pub manifest: Option<ManifestExpect>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolExpect {
+    #[serde(default)]
+    pub vdev: Option<String>,
+    #[serde(default)]
+    pub drives: Option<Vec<String>>,
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestExpect {
+    #[serde(default)]
+    pub outcome: Option<String>,
+    #[serde(default)]
+    pub exit_code: Option<u8>,
+    #[serde(default)]
+    pub ssh_keygen_verify: bool,
+    #[serde(default)]
+    pub drive_roles: BTreeMap<String, String>,
+    #[serde(default)]
+    pub firmware_verdicts: BTreeMap<String, String>,
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let scenario: Scenario =
+            toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        scenario
+            .check()
+            .with_context(|| format!("{}", path.display()))?;
+        Ok(scenario)
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.drives.is_empty() {
+            bail!("a scenario needs at least one [[drive]]");
+        }
+        if self.boots.is_empty() {
+            bail!("a scenario needs at least one [[boot]]");
+        }
+        let mut serials = std::collections::BTreeSet::new();
+        for d in &self.drives {
+            if !serials.insert(d.serial.as_str()) {
+                bail!("drive serial {} appears twice", d.serial);
+            }
+            if d.logical_block_size != 512 && d.logical_block_size != 4096 {
+                bail!("drive {}: logical_block_size must be 512 or 4096", d.serial);
+            }
+        }
+        for (b, boot) in self.boots.iter().enumerate() {
+            for (s, step) in boot.steps.iter().enumerate() {
+                let at = format!("boot {} step {}", b + 1, s + 1);
+                if step.run.is_empty() {
+                    bail!("{at}: run is empty");
+                }
+                if step.power_cut_after_action.is_some() {
+                    if step.run.get(..2)
+                        != Some(&["phoenix-zfs".to_string(), "apply".to_string()][..])
+                    {
+                        bail!("{at}: power_cut_after_action needs a `phoenix-zfs apply` step");
+                    }
+                    if s + 1 != boot.steps.len() {
+                        bail!("{at}: the power is cut here, so no step may follow it in this boot");
+                    }
+                }
+            }
+        }
+        let named = |s: &String| serials.contains(s.as_str());
+        for s in self.expect.untouched.iter().chain(
+            self.expect
+                .pool
+                .values()
+                .flat_map(|p| p.drives.iter().flatten()),
+        ) {
+            if !named(s) {
+                bail!("[expect] names drive {s}, which is not a [[drive]] of this scenario");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_scenario_parses() {
+        let dir = crate::util::workspace_root().join("qemu-tests/scenarios");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            if entry.path().extension().is_some_and(|e| e == "toml") {
+                Scenario::load(&entry.path()).unwrap();
+                n += 1;
+            }
+        }
+        assert!(n >= 9, "only {n} scenarios in {}", dir.display());
+    }
+
+    #[test]
+    fn a_power_cut_must_end_its_boot() {
+        let text = r#"
+description = "x"
+[[drive]]
+serial = "A"
+size = 1048576
+[[boot]]
+[[boot.step]]
+run = ["phoenix-zfs", "apply", "--yes"]
+power_cut_after_action = 1
+[[boot.step]]
+run = ["true"]
+"#;
+        let s: Scenario = toml::from_str(text).unwrap();
+        assert!(s
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("no step may follow"));
+    }
+}
