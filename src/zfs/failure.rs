@@ -5,6 +5,8 @@
 //! `zpool_standard_error`; zpool_vdev.c; zpool_main.c), in English: the runner is expected to
 //! run the tools with LC_ALL=C.
 
+use std::fmt;
+
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_until};
 use nom::character::complete::char;
@@ -56,6 +58,65 @@ pub enum DeviceHolder {
     HotSpare { pool: String },
     /// "X contains a filesystem of type 'T'".
     Filesystem { fs_type: String },
+}
+
+impl fmt::Display for ZfsFailure {
+    /// What happened, to what, and what to do next, in one sentence for an operator.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ZfsFailure::DatasetExists { dataset } => {
+                write!(f, "dataset `{dataset}` already exists")
+            }
+            ZfsFailure::DatasetNotFound { dataset } => {
+                write!(f, "dataset `{dataset}` does not exist")
+            }
+            ZfsFailure::ParentNotFound { dataset } => write!(
+                f,
+                "the parent of dataset `{dataset}` does not exist: create the parent first"
+            ),
+            ZfsFailure::PoolExists { pool } => write!(
+                f,
+                "a pool named `{pool}` already exists: export it, or import the other one under a new name"
+            ),
+            ZfsFailure::NoSuchPool { pool } => {
+                write!(f, "no pool `{pool}` is imported or can be imported")
+            }
+            ZfsFailure::DeviceInUse { device, holder } => match holder {
+                DeviceHolder::Pool { pool, pool_state } => write!(
+                    f,
+                    "`{device}` belongs to {pool_state} pool `{pool}`: import that pool, or clear \
+                     the drive with --wipe SERIAL if its data is not needed"
+                ),
+                DeviceHolder::HotSpare { pool } => write!(
+                    f,
+                    "`{device}` is a hot spare of pool `{pool}`: remove it from that pool first"
+                ),
+                DeviceHolder::Filesystem { fs_type } => write!(
+                    f,
+                    "`{device}` holds a {fs_type} file system: clear the drive with --wipe SERIAL \
+                     if its data is not needed"
+                ),
+            },
+            ZfsFailure::Busy { object } => write!(
+                f,
+                "`{object}` is busy: something else holds it open (a mount, a VM, another pool); \
+                 close that and run again"
+            ),
+            ZfsFailure::PoolLastUsedElsewhere { pool } => write!(
+                f,
+                "pool `{pool}` was last used by another host: make sure no other host uses it, \
+                 then import it by hand with `zpool import -f`"
+            ),
+            ZfsFailure::PermissionDenied => {
+                write!(f, "permission denied: run phoenix-zfs as root")
+            }
+            ZfsFailure::ZfsUnavailable { message } => write!(
+                f,
+                "ZFS is not available ({message}): install zfsutils and load the module with `modprobe zfs`"
+            ),
+            ZfsFailure::Unknown { message } => f.write_str(message),
+        }
+    }
 }
 
 /// Names the failure described by a zpool/zfs stderr. Looks at each line in turn, so the
@@ -310,6 +371,23 @@ mod tests {
             classify_stderr("The ZFS modules are not loaded.\nTry running 'modprobe zfs' as root to load them.\n"),
             ZfsFailure::ZfsUnavailable { .. }
         ));
+    }
+
+    #[test]
+    fn display_says_what_to_do_next() {
+        let failure = classify_stderr(
+            "invalid vdev specification\n/dev/disk/by-id/nvme-A-part1 is part of exported pool 'old'\n",
+        );
+        assert_eq!(
+            failure.to_string(),
+            "`/dev/disk/by-id/nvme-A-part1` belongs to exported pool `old`: import that pool, or \
+             clear the drive with --wipe SERIAL if its data is not needed"
+        );
+        assert_eq!(
+            classify_stderr("weird\n").to_string(),
+            "weird",
+            "unknown failures show zpool's own words"
+        );
     }
 
     #[test]
