@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use phoenix_zfs::runner;
 use phoenix_zfs::zfs::{
     classify_stderr, parse_property_table, parse_zfs_list, parse_zfs_size, parse_zpool_import_scan,
-    parse_zpool_list, parse_zpool_status, DatasetType, DeviceHolder, PropertySource, VdevKind,
-    VdevState, ZfsFailure, DATASET_LIST_COLUMNS, POOL_LIST_COLUMNS, PROPERTY_COLUMNS,
+    parse_zpool_list, parse_zpool_list_props, parse_zpool_status, DatasetType, DeviceHolder,
+    PropertySource, VdevKind, VdevState, ZfsFailure, DATASET_LIST_COLUMNS, POOL_LIST_COLUMNS,
+    PROPERTY_COLUMNS,
 };
 
 /// A recorded command (the runner's transcript format) and the file it came from.
@@ -126,6 +127,18 @@ fn check(transcript: &Transcript, tally: &mut Tally) {
             assert_eq!(rows.len(), lines, "{name}: one row per line");
             tally.pool_lists += 1;
         }
+        Some(["zpool", "list"]) if output_columns(&transcript.argv).is_some() => {
+            let columns: Vec<&str> = output_columns(&transcript.argv)
+                .unwrap_or_default()
+                .split(',')
+                .collect();
+            if let ["name", props @ ..] = &columns[..] {
+                let rows = parse_zpool_list_props(&transcript.stdout, props)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(rows.len(), lines, "{name}: one row per line");
+                tally.pool_lists += 1;
+            }
+        }
         Some(["zfs", "list"]) if output_columns(&transcript.argv) == Some(DATASET_LIST_COLUMNS) => {
             let rows = parse_zfs_list(&transcript.stdout).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(rows.len(), lines, "{name}: one row per line");
@@ -233,6 +246,14 @@ fn healthy_layout_reads_back() {
         .as_deref()
         .unwrap()
         .starts_with("scrub repaired 0B"));
+
+    let props = parse_zpool_list_props(
+        &load_one("from-source/healthy/zpool-list-props").stdout,
+        &["ashift", "autotrim", "guid", "health"],
+    )
+    .unwrap();
+    assert_eq!(props.len(), 2, "the pool that is not imported has no row");
+    assert_eq!(props[1].value("guid"), Some("1311278213400125460"));
 
     let pools = parse_zpool_list(&load_one("from-source/healthy/zpool-list").stdout).unwrap();
     assert_eq!(pools[1].name, "fastData");
@@ -396,6 +417,12 @@ fn failures_are_named() {
         named("from-source/exported/zpool-create-in-use"),
         ZfsFailure::DeviceInUse { holder: DeviceHolder::Pool { ref pool, .. }, .. } if pool == "quickOS"
     ));
+    assert_eq!(
+        named("from-source/healthy/zpool-list-props"),
+        ZfsFailure::NoSuchPool {
+            pool: "oldPool".into()
+        }
+    );
     assert_eq!(
         named("from-source/blank/zpool-status-missing"),
         ZfsFailure::NoSuchPool {

@@ -138,6 +138,14 @@ pub fn classify_stderr(stderr: &str) -> ZfsFailure {
 
 fn classify_line(line: &str) -> Option<ZfsFailure> {
     let line = line.trim_end();
+    if let Some(pool) = line
+        .strip_prefix("Cannot get properties of ")
+        .and_then(|rest| rest.strip_suffix(": no such pool available."))
+    {
+        return Some(ZfsFailure::NoSuchPool {
+            pool: pool.to_string(),
+        });
+    }
     if let Ok((_, (object, reason))) = cannot_line(line) {
         return classify_reason(object, reason.trim_end_matches('.'));
     }
@@ -306,6 +314,12 @@ mod tests {
             ),
             ZfsFailure::PoolExists {
                 pool: "quickOS".into()
+            }
+        );
+        assert_eq!(
+            classify_stderr("Cannot get properties of nope: no such pool available.\n"),
+            ZfsFailure::NoSuchPool {
+                pool: "nope".into()
             }
         );
         assert_eq!(
