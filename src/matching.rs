@@ -194,30 +194,11 @@ pub fn match_drives(
     let mut problems = Vec::new();
 
     for disk in &nvme {
-        if !disk.is_candidate() {
-            let reasons: Vec<String> = disk.ineligible.iter().map(ToString::to_string).collect();
-            decisions.push(DriveDecision {
-                drive: disk.describe(),
-                pool: None,
-                reason: format!("ineligible: {}", reasons.join("; ")),
-            });
-            continue;
-        }
         let home = existing
             .iter()
             .find(|p| p.device_paths.iter().any(|path| path_is_on(path, disk)));
-        if let Some(foreign) = home.filter(|h| h.imported && layout.pool(&h.name).is_none()) {
-            // A pool the host uses for something else: never a candidate, whatever --wipe says.
-            decisions.push(DriveDecision {
-                drive: disk.describe(),
-                pool: None,
-                reason: format!(
-                    "ineligible: member of imported pool `{}`, which the layout does not describe",
-                    foreign.name
-                ),
-            });
-            continue;
-        }
+        // Membership comes first: a layout pool's own drives are "mounted" through that pool's
+        // datasets, which must not make them strangers to it.
         if let Some(home) = home.filter(|h| layout.pool(&h.name).is_some()) {
             in_place.insert(
                 disk.name.as_str(),
@@ -227,6 +208,27 @@ pub fn match_drives(
                 drive: disk.describe(),
                 pool: Some(home.name.clone()),
                 reason: format!("already a member of pool `{}`", home.name),
+            });
+            continue;
+        }
+        if !disk.is_candidate() {
+            let reasons: Vec<String> = disk.ineligible.iter().map(ToString::to_string).collect();
+            decisions.push(DriveDecision {
+                drive: disk.describe(),
+                pool: None,
+                reason: format!("ineligible: {}", reasons.join("; ")),
+            });
+            continue;
+        }
+        if let Some(foreign) = home.filter(|h| h.imported) {
+            // A pool the host uses for something else: never a candidate, whatever --wipe says.
+            decisions.push(DriveDecision {
+                drive: disk.describe(),
+                pool: None,
+                reason: format!(
+                    "ineligible: member of imported pool `{}`, which the layout does not describe",
+                    foreign.name
+                ),
             });
             continue;
         }

@@ -433,3 +433,24 @@ fn an_interrupted_pool_creation_of_our_own_is_redone_with_force_and_nothing_else
     };
     assert_eq!(plan(&facts).exit_code(), Some(5));
 }
+
+#[test]
+fn the_layouts_own_pools_being_mounted_does_not_make_their_drives_strangers() {
+    let layout = Layout::default_layout();
+    let mut inv = host("qemu-default");
+    for d in &mut inv.disks {
+        let pool = if d.serial.as_deref() == Some("S4TB0001") {
+            "fastData"
+        } else {
+            "quickOS"
+        };
+        d.ineligible
+            .push(phoenix_zfs::inventory::Ineligible::Mounted {
+                mountpoint: format!("/{pool}"),
+                via: pool.into(),
+            });
+    }
+    let p = plan_for(&layout, &inv, &converged(&layout), &[]);
+    assert!(p.blockers.is_empty(), "{p:#?}");
+    assert!(p.actions.is_empty(), "{p:#?}");
+}

@@ -209,6 +209,8 @@ pub fn normalize(scope: PropertyScope, name: &str, value: &str) -> String {
         // Aliases zfs accepts but never prints back.
         ("acltype", "posixacl") => return "posix".to_string(),
         ("acltype", "noacl") => return "off".to_string(),
+        // OpenZFS 2.2 made system-attribute xattrs what `on` means, and prints `sa` back as `on`.
+        ("xattr", "sa") => return "on".to_string(),
         _ => {}
     }
     match kind {
@@ -275,5 +277,6 @@ mod tests {
         assert_eq!(normalize(Dataset, "compression", "lz4"), "lz4");
         assert_eq!(normalize(Pool, "ashift", "12"), "12");
         assert_eq!(normalize(Dataset, "acltype", "posixacl"), "posix");
+        assert_eq!(normalize(Dataset, "xattr", "sa"), "on");
     }
 }

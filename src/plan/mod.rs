@@ -338,7 +338,9 @@ fn plan_datasets(facts: &Facts, pool: &PoolSpec, plan: &mut Plan) {
                     .get(prop)
                     .map(|v| v.value.as_str())
                     .unwrap_or("");
-                (current != want).then(|| PropertyChange {
+                // Normalised on both sides: an older zfs may print the form the layout uses.
+                let same = normalize(PropertyScope::Dataset, prop, current) == want;
+                (!same).then(|| PropertyChange {
                     property: prop.clone(),
                     from: current.into(),
                     to: value.clone(),

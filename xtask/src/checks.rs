@@ -15,21 +15,21 @@ use std::process::{Command, Stdio};
 /// and only the written extents are read.
 pub fn whole_drive_digest(path: &Path) -> Result<String> {
     use sha2::{Digest, Sha256};
-    use std::os::unix::io::AsRawFd;
     const BLOCK: usize = 4096;
-    let mut file = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut file =
+        fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let len = file.metadata()?.len() as i64;
-    let fd = file.as_raw_fd();
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut pos: i64 = 0;
     while pos < len {
-        let data = match nix::unistd::lseek(fd, pos, nix::unistd::Whence::SeekData) {
+        let data = match nix::unistd::lseek(&file, pos, nix::unistd::Whence::SeekData) {
             Ok(d) => d,
             Err(nix::errno::Errno::ENXIO) => break,
             Err(e) => return Err(e).context("SEEK_DATA"),
         };
-        let hole = nix::unistd::lseek(fd, data, nix::unistd::Whence::SeekHole).context("SEEK_HOLE")?;
+        let hole =
+            nix::unistd::lseek(&file, data, nix::unistd::Whence::SeekHole).context("SEEK_HOLE")?;
         // Start on the block grid so that the same bytes always hash the same way.
         let mut at = data - data % BLOCK as i64;
         file.seek(SeekFrom::Start(at as u64))?;
@@ -74,11 +74,21 @@ impl BootResults {
         let mut steps = Vec::new();
         for n in 1..=boot.steps.len() {
             let stem = |ext: &str| out.join(format!("step-{n}.{ext}"));
-            let hashes = stem("after").exists().then(|| (read(&stem("before")), read(&stem("after"))));
+            let hashes = stem("after")
+                .exists()
+                .then(|| (read(&stem("before")), read(&stem("after"))));
             let mut commands = Vec::new();
-            let mut argv_files: Vec<_> = fs::read_dir(stem("zfs")).into_iter().flatten().flatten().map(|e| e.path()).collect();
+            let mut argv_files: Vec<_> = fs::read_dir(stem("zfs"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .collect();
             argv_files.sort();
-            for f in argv_files.iter().filter(|p| p.extension().is_some_and(|e| e == "argv")) {
+            for f in argv_files
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "argv"))
+            {
                 commands.push(read(f).lines().map(str::to_string).collect());
             }
             steps.push(StepResult {
@@ -98,16 +108,26 @@ impl BootResults {
             let at = format!("boot {boot_no} step {} (`{}`)", i + 1, step.run.join(" "));
             if let Some(action) = step.power_cut_after_action {
                 if !result.power_cut {
-                    failures.push(format!("{at}: the power was not cut after action {action}: apply ended first"));
+                    failures.push(format!(
+                        "{at}: the power was not cut after action {action}: apply ended first"
+                    ));
                 }
                 continue;
             }
             if result.status != Some(step.exit) {
-                failures.push(format!("{at}: exit {:?}, expected {}; stdout: {}", result.status, step.exit, result.stdout.trim()));
+                failures.push(format!(
+                    "{at}: exit {:?}, expected {}; stdout: {}",
+                    result.status,
+                    step.exit,
+                    result.stdout.trim()
+                ));
             }
             for s in &step.stdout_contains {
                 if !result.stdout.contains(s.as_str()) {
-                    failures.push(format!("{at}: stdout lacks `{s}`: {}", result.stdout.trim()));
+                    failures.push(format!(
+                        "{at}: stdout lacks `{s}`: {}",
+                        result.stdout.trim()
+                    ));
                 }
             }
             if step.unchanged {
@@ -117,17 +137,37 @@ impl BootResults {
                     None => failures.push(format!("{at}: no drive hashes came back")),
                 }
             }
-            let mutating = result.commands.iter().filter(|a| phoenix_zfs::runner::is_mutating(a)).count();
+            let mutating = result
+                .commands
+                .iter()
+                .filter(|a| phoenix_zfs::runner::is_mutating(a))
+                .count();
             if let Some(expected) = step.mutating_commands {
                 if mutating != expected {
-                    let list: Vec<String> = result.commands.iter().filter(|a| phoenix_zfs::runner::is_mutating(a)).map(|a| a.join(" ")).collect();
-                    failures.push(format!("{at}: {mutating} mutating command(s), expected {expected}: {list:?}"));
+                    let list: Vec<String> = result
+                        .commands
+                        .iter()
+                        .filter(|a| phoenix_zfs::runner::is_mutating(a))
+                        .map(|a| a.join(" "))
+                        .collect();
+                    failures.push(format!(
+                        "{at}: {mutating} mutating command(s), expected {expected}: {list:?}"
+                    ));
                 }
             }
             if let Some(most) = step.zfs_commands_at_most {
-                let zfs = result.commands.iter().filter(|a| a.first().is_some_and(|p| p.ends_with("zpool") || p.ends_with("zfs"))).count();
+                let zfs = result
+                    .commands
+                    .iter()
+                    .filter(|a| {
+                        a.first()
+                            .is_some_and(|p| p.ends_with("zpool") || p.ends_with("zfs"))
+                    })
+                    .count();
                 if zfs > most {
-                    failures.push(format!("{at}: {zfs} zpool/zfs processes, at most {most} allowed"));
+                    failures.push(format!(
+                        "{at}: {zfs} zpool/zfs processes, at most {most} allowed"
+                    ));
                 }
             }
         }
@@ -141,7 +181,10 @@ fn property_table(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
     for line in text.lines() {
         let mut f = line.splitn(3, '\t');
         if let (Some(n), Some(p), Some(v)) = (f.next(), f.next(), f.next()) {
-            table.entry(n.to_string()).or_default().insert(p.to_string(), v.to_string());
+            table
+                .entry(n.to_string())
+                .or_default()
+                .insert(p.to_string(), v.to_string());
         }
     }
     table
@@ -150,7 +193,10 @@ fn property_table(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
 pub fn check_expect(scenario: &Scenario, state: &Path, run_dir: &Path) -> Result<Vec<String>> {
     let expect = &scenario.expect;
     let mut failures = Vec::new();
-    let pools: BTreeSet<String> = read(&state.join("pools")).lines().map(str::to_string).collect();
+    let pools: BTreeSet<String> = read(&state.join("pools"))
+        .lines()
+        .map(str::to_string)
+        .collect();
     if let Some(want) = &expect.pools {
         let want: BTreeSet<String> = want.iter().cloned().collect();
         if pools != want {
@@ -161,7 +207,10 @@ pub fn check_expect(scenario: &Scenario, state: &Path, run_dir: &Path) -> Result
     if let Some(n) = expect.datasets {
         let count = datasets.keys().filter(|d| d.contains('/')).count();
         if count != n {
-            failures.push(format!("{count} datasets below the pools, expected {n}: {:?}", datasets.keys().collect::<Vec<_>>()));
+            failures.push(format!(
+                "{count} datasets below the pools, expected {n}: {:?}",
+                datasets.keys().collect::<Vec<_>>()
+            ));
         }
     }
     for (name, want) in &expect.dataset {
@@ -170,14 +219,18 @@ pub fn check_expect(scenario: &Scenario, state: &Path, run_dir: &Path) -> Result
             Some(have) => {
                 for (p, v) in want {
                     if have.get(p) != Some(v) {
-                        failures.push(format!("dataset {name}: {p} is {:?}, expected {v}", have.get(p)));
+                        failures.push(format!(
+                            "dataset {name}: {p} is {:?}, expected {v}",
+                            have.get(p)
+                        ));
                     }
                 }
             }
         }
     }
     let pool_props = property_table(&read(&state.join("zpool-get")));
-    let statuses = phoenix_zfs::zfs::parse_zpool_status(&read(&state.join("zpool-status"))).unwrap_or_default();
+    let statuses = phoenix_zfs::zfs::parse_zpool_status(&read(&state.join("zpool-status")))
+        .unwrap_or_default();
     for (name, want) in &expect.pool {
         let Some(status) = statuses.iter().find(|s| &s.name == name) else {
             failures.push(format!("pool {name} is not in zpool status"));
@@ -195,14 +248,25 @@ pub fn check_expect(scenario: &Scenario, state: &Path, run_dir: &Path) -> Result
             }
         }
         if let Some(drives) = &want.drives {
-            let leaves: Vec<String> = status.config.leaves().iter().map(|l| l.name.clone()).collect();
+            let leaves: Vec<String> = status
+                .config
+                .leaves()
+                .iter()
+                .map(|l| l.name.clone())
+                .collect();
             for serial in drives {
                 if !leaves.iter().any(|l| l.contains(&format!("_{serial}_"))) {
-                    failures.push(format!("pool {name}: no member on drive {serial}: {leaves:?}"));
+                    failures.push(format!(
+                        "pool {name}: no member on drive {serial}: {leaves:?}"
+                    ));
                 }
             }
             if leaves.len() != drives.len() {
-                failures.push(format!("pool {name}: {} members, expected {}: {leaves:?}", leaves.len(), drives.len()));
+                failures.push(format!(
+                    "pool {name}: {} members, expected {}: {leaves:?}",
+                    leaves.len(),
+                    drives.len()
+                ));
             }
         }
         for (p, v) in &want.properties {
@@ -218,34 +282,57 @@ pub fn check_expect(scenario: &Scenario, state: &Path, run_dir: &Path) -> Result
     Ok(failures)
 }
 
-fn check_manifest(m: &crate::scenario::ManifestExpect, state: &Path, run_dir: &Path) -> Result<Vec<String>> {
+fn check_manifest(
+    m: &crate::scenario::ManifestExpect,
+    state: &Path,
+    run_dir: &Path,
+) -> Result<Vec<String>> {
     let mut failures = Vec::new();
     let path = state.join("manifest.json");
     let Ok(bytes) = fs::read(&path) else {
-        return Ok(vec!["no manifest at /var/lib/phoenix-zfs/manifest.json".into()]);
+        return Ok(vec![
+            "no manifest at /var/lib/phoenix-zfs/manifest.json".into()
+        ]);
     };
-    let value: serde_json::Value = serde_json::from_slice(&bytes).context("manifest.json is not JSON")?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).context("manifest.json is not JSON")?;
     if let Some(o) = &m.outcome {
         if value["outcome"]["status"] != o.as_str() {
-            failures.push(format!("manifest outcome {}, expected {o}", value["outcome"]["status"]));
+            failures.push(format!(
+                "manifest outcome {}, expected {o}",
+                value["outcome"]["status"]
+            ));
         }
     }
     if let Some(code) = m.exit_code {
         if value["outcome"]["exit_code"] != code {
-            failures.push(format!("manifest exit code {}, expected {code}", value["outcome"]["exit_code"]));
+            failures.push(format!(
+                "manifest exit code {}, expected {code}",
+                value["outcome"]["exit_code"]
+            ));
         }
     }
-    let drive = |serial: &str| value["drives"].as_array().and_then(|d| d.iter().find(|x| x["serial"] == serial).cloned());
+    let drive = |serial: &str| {
+        value["drives"]
+            .as_array()
+            .and_then(|d| d.iter().find(|x| x["serial"] == serial).cloned())
+    };
     for (serial, role) in &m.drive_roles {
         match drive(serial) {
             Some(d) if d["role"] == role.as_str() => {}
-            other => failures.push(format!("manifest: drive {serial} role {:?}, expected {role}", other.map(|d| d["role"].clone()))),
+            other => failures.push(format!(
+                "manifest: drive {serial} role {:?}, expected {role}",
+                other.map(|d| d["role"].clone())
+            )),
         }
     }
     for (serial, verdict) in &m.firmware_verdicts {
         match drive(serial) {
             Some(d) if d["firmware_verdict"]["verdict"] == verdict.as_str() => {}
-            other => failures.push(format!("manifest: drive {serial} firmware verdict {:?}, expected {verdict}", other.map(|d| d["firmware_verdict"].clone()))),
+            other => failures.push(format!(
+                "manifest: drive {serial} firmware verdict {:?}, expected {verdict}",
+                other.map(|d| d["firmware_verdict"].clone())
+            )),
         }
     }
     if m.ssh_keygen_verify {
@@ -271,7 +358,11 @@ fn check_manifest(m: &crate::scenario::ManifestExpect, state: &Path, run_dir: &P
     Ok(failures)
 }
 
-pub fn check_untouched(scenario: &Scenario, before: &[(String, String)], after: &[(String, String)]) -> Vec<String> {
+pub fn check_untouched(
+    scenario: &Scenario,
+    before: &[(String, String)],
+    after: &[(String, String)],
+) -> Vec<String> {
     let mut failures = Vec::new();
     for (serial, digest) in before {
         let wanted = scenario.expect.all_untouched || scenario.expect.untouched.contains(serial);

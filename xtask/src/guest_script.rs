@@ -18,7 +18,9 @@ pub fn guest_argv(step: &Step, has_layout: bool) -> Vec<String> {
     for (i, arg) in step.run.iter().enumerate() {
         match arg.as_str() {
             "phoenix-zfs" if i == 0 => argv.push("/usr/local/sbin/phoenix-zfs".to_string()),
-            "{layout}" if has_layout => argv.extend(["--layout".to_string(), GUEST_LAYOUT.to_string()]),
+            "{layout}" if has_layout => {
+                argv.extend(["--layout".to_string(), GUEST_LAYOUT.to_string()])
+            }
             "{layout}" => {}
             other => argv.push(other.to_string()),
         }
@@ -78,7 +80,11 @@ collect_state() {
 /// Content written onto drives before the first boot's steps, for contents that need the
 /// guest's kernel (the host writes ext4 and GPT itself).
 fn prepare(scenario: &Scenario, script: &mut String) {
-    for d in scenario.drives.iter().filter(|d| d.content == Content::ZfsLabel) {
+    for d in scenario
+        .drives
+        .iter()
+        .filter(|d| d.content == Content::ZfsLabel)
+    {
         let _ = writeln!(
             script,
             "dev=$(dev_of {s}) && zpool create -f old \"$dev\" && zpool export old || echo 'cannot prepare {s}' >> \"$out/prepare-failed\"",
@@ -97,7 +103,10 @@ pub fn boot_script(scenario: &Scenario, boot_index: usize) -> String {
     let boot = &scenario.boots[boot_index];
     for (i, step) in boot.steps.iter().enumerate() {
         let n = i + 1;
-        let argv: Vec<String> = guest_argv(step, scenario.layout.is_some()).iter().map(|a| quote(a)).collect();
+        let argv: Vec<String> = guest_argv(step, scenario.layout.is_some())
+            .iter()
+            .map(|a| quote(a))
+            .collect();
         let command = argv.join(" ");
         let _ = writeln!(script, "\n# step {n}: {}", step.run.join(" "));
         let _ = writeln!(script, "hash_drives \"$out/step-{n}.before\"");
@@ -131,9 +140,22 @@ mod tests {
 
     #[test]
     fn arguments_are_quoted_and_layout_expands() {
-        let step: Step = toml::from_str("run = [\"phoenix-zfs\", \"apply\", \"{layout}\", \"it's\"]").unwrap();
-        assert_eq!(guest_argv(&step, true), ["/usr/local/sbin/phoenix-zfs", "apply", "--layout", GUEST_LAYOUT, "it's"]);
-        assert_eq!(guest_argv(&step, false), ["/usr/local/sbin/phoenix-zfs", "apply", "it's"]);
+        let step: Step =
+            toml::from_str("run = [\"phoenix-zfs\", \"apply\", \"{layout}\", \"it's\"]").unwrap();
+        assert_eq!(
+            guest_argv(&step, true),
+            [
+                "/usr/local/sbin/phoenix-zfs",
+                "apply",
+                "--layout",
+                GUEST_LAYOUT,
+                "it's"
+            ]
+        );
+        assert_eq!(
+            guest_argv(&step, false),
+            ["/usr/local/sbin/phoenix-zfs", "apply", "it's"]
+        );
         assert_eq!(quote("it's"), r"'it'\''s'");
     }
 
@@ -151,7 +173,11 @@ mod tests {
                     .args(["-n", "-c", &script])
                     .status()
                     .unwrap();
-                assert!(status.success(), "{}: boot {b}: sh -n rejects the script", entry.path().display());
+                assert!(
+                    status.success(),
+                    "{}: boot {b}: sh -n rejects the script",
+                    entry.path().display()
+                );
             }
         }
     }

@@ -1,8 +1,17 @@
 //! Developer tasks: `cargo xtask <task>`. Each task lives in its own module.
 
+mod checks;
 mod dist;
 mod fixture_host;
 mod guest;
+mod guest_final;
+mod guest_run;
+mod guest_script;
+mod guest_tree;
+mod host_packages;
+mod qemu;
+mod qemu_test;
+mod record_replay;
 mod scenario;
 mod test;
 mod util;
@@ -18,6 +27,13 @@ tasks:
   guest       build (or reuse from cache) the QEMU guest image with OpenZFS
   fixture-hosts [NAME...]
               write the synthesized fixture hosts under tests/fixtures/hosts from their specs
+  guest-run   boot the guest with NVMe drives, run a script in it, unpack its results
+  demo        the main job: first boot of a QEMU host with the default layout; leaves
+              the signed manifest and the guest's host key in target/demo/
+  qemu-test [SCENARIO...]
+              run the QEMU scenarios of qemu-tests/ (all by default)
+  record-replay CASE SCENARIO BOOT STEP
+              copy a scenario step's recorded zpool/zfs transcripts into tests/fixtures/replay/CASE
 ";
 
 fn main() {
@@ -38,6 +54,10 @@ fn run() -> Result<()> {
         "dist" => dist::main(rest),
         "guest" => guest::main(rest),
         "fixture-hosts" => fixture_host::main(rest),
+        "guest-run" => guest_run::main(rest),
+        "qemu-test" => qemu_test::main(rest),
+        "demo" => qemu_test::demo(rest),
+        "record-replay" => record_replay::main(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -3,6 +3,7 @@
 
 use crate::checks::{self, BootResults};
 use crate::guest;
+use crate::guest_final;
 use crate::guest_script::{boot_script, GUEST_LAYOUT};
 use crate::qemu::{Accel, BootOutcome, Machine};
 use crate::scenario::{Content, Scenario};
@@ -33,29 +34,45 @@ fn scenario_paths(args: &[String]) -> Result<Vec<PathBuf>> {
         .into_iter()
         .map(|n| {
             let as_path = PathBuf::from(n);
-            let candidate = if as_path.is_file() { as_path } else { dir.join(format!("{n}.toml")) };
+            let candidate = if as_path.is_file() {
+                as_path
+            } else {
+                dir.join(format!("{n}.toml"))
+            };
             if candidate.is_file() {
                 Ok(candidate)
             } else {
-                bail!("no scenario `{n}`: not a file, and no {}", dir.join(format!("{n}.toml")).display())
+                bail!(
+                    "no scenario `{n}`: not a file, and no {}",
+                    dir.join(format!("{n}.toml")).display()
+                )
             }
         })
         .collect()
 }
 
 pub fn main(args: &[String]) -> Result<()> {
-    let accel = if args.iter().any(|a| a == "--kvm") { Accel::Kvm } else { Accel::Tcg };
+    let accel = if args.iter().any(|a| a == "--kvm") {
+        Accel::Kvm
+    } else {
+        Accel::Tcg
+    };
     let paths = scenario_paths(args)?;
     // Parse every scenario before the first (slow) boot: a typo fails in a second, not in an hour.
-    let scenarios: Vec<(PathBuf, Scenario)> =
-        paths.into_iter().map(|p| Scenario::load(&p).map(|s| (p, s))).collect::<Result<_>>()?;
+    let scenarios: Vec<(PathBuf, Scenario)> = paths
+        .into_iter()
+        .map(|p| Scenario::load(&p).map(|s| (p, s)))
+        .collect::<Result<_>>()?;
     crate::dist::main(&["--allow-oversize".to_string()])?;
     let binary = workspace_root().join("target/dist/phoenix-zfs");
-    let image = guest::ensure_image_with(&binary)?;
+    let image = guest_final::ensure_image_with(&binary)?;
     let suite = Instant::now();
     let (mut passed, mut failed) = (0, 0);
     for (path, scenario) in &scenarios {
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         eprintln!("xtask: scenario {name}: {}", scenario.description);
         let started = Instant::now();
         let failures = match run_scenario(&name, path, scenario, &image, accel) {
@@ -74,7 +91,11 @@ pub fn main(args: &[String]) -> Result<()> {
             }
         }
     }
-    println!("qemu-test: {} scenario(s) in {:.0} s", scenarios.len(), suite.elapsed().as_secs_f64());
+    println!(
+        "qemu-test: {} scenario(s) in {:.0} s",
+        scenarios.len(),
+        suite.elapsed().as_secs_f64()
+    );
     println!("{passed} passed, {failed} failed");
     if failed > 0 {
         bail!("{failed} QEMU scenario(s) failed; logs under target/qemu-test/");
@@ -87,7 +108,14 @@ fn prepare_on_host(content: Content, backing: &Path) -> Result<()> {
     match content {
         Content::Blank | Content::ZfsLabel => Ok(()),
         Content::Ext4 => run(Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-L", "olddata", "-E", "lazy_itable_init=1,lazy_journal_init=1"])
+            .args([
+                "-q",
+                "-F",
+                "-L",
+                "olddata",
+                "-E",
+                "lazy_itable_init=1,lazy_journal_init=1",
+            ])
             .arg(backing)),
         Content::Gpt => {
             let mut child = Command::new("sfdisk")
@@ -97,7 +125,11 @@ fn prepare_on_host(content: Content, backing: &Path) -> Result<()> {
                 .spawn()
                 .context("could not start sfdisk")?;
             use std::io::Write;
-            child.stdin.take().context("sfdisk stdin")?.write_all(b",,L\n")?;
+            child
+                .stdin
+                .take()
+                .context("sfdisk stdin")?
+                .write_all(b",,L\n")?;
             if !child.wait()?.success() {
                 bail!("sfdisk could not write a GPT on {}", backing.display());
             }
@@ -106,7 +138,13 @@ fn prepare_on_host(content: Content, backing: &Path) -> Result<()> {
     }
 }
 
-fn run_scenario(name: &str, path: &Path, scenario: &Scenario, image: &guest::GuestImage, accel: Accel) -> Result<Vec<String>> {
+fn run_scenario(
+    name: &str,
+    path: &Path,
+    scenario: &Scenario,
+    image: &guest::GuestImage,
+    accel: Accel,
+) -> Result<Vec<String>> {
     let dir = workspace_root().join("target/qemu-test").join(name);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
@@ -119,11 +157,20 @@ fn run_scenario(name: &str, path: &Path, scenario: &Scenario, image: &guest::Gue
     for (d, nvme) in scenario.drives.iter().zip(&machine.nvme) {
         prepare_on_host(d.content, &nvme.backing)?;
     }
-    let models: Vec<(String, String)> =
-        scenario.drives.iter().filter_map(|d| d.model.clone().map(|m| (d.serial.clone(), m))).collect();
-    let before: Vec<(String, String)> =
-        machine.nvme.iter().map(|n| Ok((n.serial.clone(), checks::whole_drive_digest(&n.backing)?))).collect::<Result<_>>()?;
-    let layout = scenario.layout.as_ref().map(|l| path.parent().unwrap_or(Path::new(".")).join(l));
+    let models: Vec<(String, String)> = scenario
+        .drives
+        .iter()
+        .filter_map(|d| d.model.clone().map(|m| (d.serial.clone(), m)))
+        .collect();
+    let before: Vec<(String, String)> = machine
+        .nvme
+        .iter()
+        .map(|n| Ok((n.serial.clone(), checks::whole_drive_digest(&n.backing)?)))
+        .collect::<Result<_>>()?;
+    let layout = scenario
+        .layout
+        .as_ref()
+        .map(|l| path.parent().unwrap_or(Path::new(".")).join(l));
 
     let mut failures = Vec::new();
     let mut last_state = None;
@@ -134,10 +181,13 @@ fn run_scenario(name: &str, path: &Path, scenario: &Scenario, image: &guest::Gue
         std::fs::write(&script, boot_script(scenario, b))?;
         let mut files: Vec<(PathBuf, String)> = vec![(script, "run".into())];
         if let Some(l) = &layout {
-            files.push((l.clone(), GUEST_LAYOUT.trim_start_matches("/run/phx/").into()));
+            files.push((
+                l.clone(),
+                GUEST_LAYOUT.trim_start_matches("/run/phx/").into(),
+            ));
         }
         let input = boot_dir.join("input.tar");
-        guest::write_input_tar(&input, &files)?;
+        guest_final::write_input_tar(&input, &files)?;
         let results = boot_dir.join("results.img");
         crate::qemu::create_sparse(&results, 1 << 30)?;
         machine.console_log = boot_dir.join("console.log");
@@ -145,27 +195,46 @@ fn run_scenario(name: &str, path: &Path, scenario: &Scenario, image: &guest::Gue
         machine.disks.clear();
         machine.add_disk("phx-input", &input, true)?;
         machine.add_disk("phx-results", &results, false)?;
-        machine.kernel_args = guest::scenario_kernel_args(&models, boot.firstboot_unit);
+        machine.kernel_args = guest_final::scenario_kernel_args(&models, boot.firstboot_unit);
         let started = Instant::now();
         match machine.boot(BOOT_LIMIT)? {
             BootOutcome::Exited { .. } => {}
             BootOutcome::TimedOut { limit } => {
-                failures.push(format!("boot {}: no power-off within {} s (console: {})", b + 1, limit.as_secs(), machine.console_log.display()));
+                failures.push(format!(
+                    "boot {}: no power-off within {} s (console: {})",
+                    b + 1,
+                    limit.as_secs(),
+                    machine.console_log.display()
+                ));
                 return Ok(failures);
             }
         }
-        eprintln!("xtask: {name}: boot {} took {:.0} s", b + 1, started.elapsed().as_secs_f64());
+        eprintln!(
+            "xtask: {name}: boot {} took {:.0} s",
+            b + 1,
+            started.elapsed().as_secs_f64()
+        );
         let out = boot_dir.join("results");
-        guest::unpack_results(&results, &out)?;
+        if !guest_final::unpack_results(&results, &out)? {
+            failures.push(format!(
+                "boot {}: the guest wrote no results (console: {})",
+                b + 1,
+                machine.console_log.display()
+            ));
+            return Ok(failures);
+        }
         let results = BootResults::load(&out, boot)?;
         failures.extend(results.check_steps(b + 1, boot));
         last_state = Some(out);
     }
-    if let Some(state) = last_state {
+    if let Some(state) = &last_state {
         failures.extend(checks::check_expect(scenario, &state.join("state"), &dir)?);
     }
-    let after: Vec<(String, String)> =
-        machine.nvme.iter().map(|n| Ok((n.serial.clone(), checks::whole_drive_digest(&n.backing)?))).collect::<Result<_>>()?;
+    let after: Vec<(String, String)> = machine
+        .nvme
+        .iter()
+        .map(|n| Ok((n.serial.clone(), checks::whole_drive_digest(&n.backing)?)))
+        .collect::<Result<_>>()?;
     failures.extend(checks::check_untouched(scenario, &before, &after));
     if failures.is_empty() {
         // Drives are sparse but a scenario's pools still take a few MB each: free them.
@@ -174,4 +243,65 @@ fn run_scenario(name: &str, path: &Path, scenario: &Scenario, image: &guest::Gue
         }
     }
     Ok(failures)
+}
+
+/// `cargo xtask demo`: the README's main job. Boots the default three-drive host with the
+/// first-boot unit (scenario 01-first-boot), shows what it made, and leaves the signed manifest
+/// and the guest's public host key in target/demo/ for `ssh-keygen -Y verify`.
+pub fn demo(args: &[String]) -> Result<()> {
+    let accel = if args.iter().any(|a| a == "--kvm") {
+        Accel::Kvm
+    } else {
+        Accel::Tcg
+    };
+    let path = workspace_root().join("qemu-tests/scenarios/01-first-boot.toml");
+    let scenario = Scenario::load(&path)?;
+    crate::dist::main(&["--allow-oversize".to_string()])?;
+    let image = guest_final::ensure_image_with(&workspace_root().join("target/dist/phoenix-zfs"))?;
+    let started = Instant::now();
+    let failures = run_scenario("01-first-boot", &path, &scenario, &image, accel)?;
+    let state = workspace_root().join("target/qemu-test/01-first-boot/boot-1/results/state");
+    let demo = workspace_root().join("target/demo");
+    std::fs::create_dir_all(&demo)?;
+    for f in [
+        "manifest.json",
+        "manifest.json.sig",
+        "ssh_host_ed25519_key.pub",
+    ] {
+        std::fs::copy(state.join(f), demo.join(f))
+            .with_context(|| format!("the guest left no {f}"))?;
+    }
+    println!(
+        "first boot of the default host: {:.0} s (TCG)",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "\npools (zpool status -P in the guest):\n{}",
+        std::fs::read_to_string(state.join("zpool-status"))?.trim_end()
+    );
+    let datasets: std::collections::BTreeSet<String> =
+        std::fs::read_to_string(state.join("zfs-get"))?
+            .lines()
+            .filter_map(|l| l.split('\t').next().map(str::to_string))
+            .collect();
+    println!("\ndatasets:");
+    for d in &datasets {
+        println!("  {d}");
+    }
+    println!(
+        "\nmanifest ({}):\n{}",
+        demo.join("manifest.json").display(),
+        std::fs::read_to_string(demo.join("manifest.json"))?
+    );
+    println!("check it with stock OpenSSH:");
+    println!("  echo \"guest $(cut -d' ' -f1,2 target/demo/ssh_host_ed25519_key.pub)\" > target/demo/allowed_signers");
+    println!("  ssh-keygen -Y verify -f target/demo/allowed_signers -I guest -n phoenix-zfs-manifest -s target/demo/manifest.json.sig < target/demo/manifest.json");
+    if !failures.is_empty() {
+        bail!(
+            "the first boot did not do what it must:\n  {}",
+            failures.join("\n  ")
+        );
+    }
+    println!("\nall checks of the first boot passed (pools, 8 datasets and their properties, manifest signature verified with ssh-keygen)");
+    Ok(())
 }

@@ -73,12 +73,6 @@ pub struct Step {
     pub power_cut_after_action: Option<u32>,
 }
 
-impl Step {
-    pub fn runs_phoenix(&self) -> bool {
-        self.run.first().is_some_and(|p| p == "phoenix-zfs")
-    }
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {

@@ -237,7 +237,8 @@ fn unpacked_unwind() -> Result<UnwindSource> {
             .with_context(|| format!("could not create {}", download_dir.display()))?;
         run(Command::new("apt-get")
             .current_dir(&download_dir)
-            .args(["download", UNWIND_PACKAGE]))?;
+            // apt drops to its _apt user by default, and that user cannot write the cache.
+            .args(["download", "-o", "APT::Sandbox::User=root", UNWIND_PACKAGE]))?;
         let deb = fs::read_dir(&download_dir)?
             .filter_map(|entry| entry.ok().map(|entry| entry.path()))
             .find(|path| path.extension().is_some_and(|ext| ext == "deb"))

@@ -1,5 +1,6 @@
 //! The fixtures in testdata/ are real tool output (LC_ALL=C, binutils 2.40, file 5.44) recorded on
-//! Debian 12 from: this project's size proxy built by the Debian route (rust-musl-static-pie), a C
+//! Debian 12 from: this project's size proxy built by the Debian route as static-pie
+//! (rust-musl-static-pie) and with its default -Crelocation-model=static (rust-musl-static), a C
 //! hello world linked by `musl-gcc -static` (c-musl-static) and by `musl-gcc -fPIE -pie`
 //! (c-musl-dynamic-pie, the trap FACTS.md describes), and Debian's /usr/bin/true (glibc-dynamic).
 
@@ -22,6 +23,7 @@ macro_rules! recorded {
 }
 
 const RUST_MUSL_STATIC_PIE: Recorded = recorded!("rust-musl-static-pie");
+const RUST_MUSL_STATIC: Recorded = recorded!("rust-musl-static");
 const C_MUSL_STATIC: Recorded = recorded!("c-musl-static");
 const C_MUSL_DYNAMIC_PIE: Recorded = recorded!("c-musl-dynamic-pie");
 const GLIBC_DYNAMIC: Recorded = recorded!("glibc-dynamic");
@@ -50,6 +52,19 @@ fn static_pie_from_the_debian_route_passes() {
     );
     assert_eq!(dynamic.entry_types.len(), 20);
     assert!(dynamic.needed.is_empty());
+}
+
+#[test]
+fn static_non_pie_from_the_default_debian_route_passes() {
+    assert_eq!(problems(&RUST_MUSL_STATIC), Vec::<String>::new());
+    assert!(
+        !parse_dynamic_section(RUST_MUSL_STATIC.dynamic)
+            .unwrap()
+            .present
+    );
+    let headers = parse_program_headers(RUST_MUSL_STATIC.program_headers).unwrap();
+    assert_eq!(headers.types.len(), 9);
+    assert!(!headers.types.iter().any(|kind| kind == "DYNAMIC"));
 }
 
 #[test]

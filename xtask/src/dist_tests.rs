@@ -1,0 +1,86 @@
+use super::*;
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|arg| arg.to_string()).collect()
+}
+
+#[test]
+fn debian_is_the_default_route_with_the_measured_size_options() {
+    let options = parse_args(&[]).unwrap();
+    assert_eq!(options.route, Route::Debian);
+    let size = SizeOptions::for_route(options.route, &options.overrides);
+    assert_eq!(size.build_std_features(), Some("optimize_for_size"));
+    assert_eq!(
+        size.rustflags(),
+        [
+            "-Zunstable-options",
+            "-Cpanic=immediate-abort",
+            "-Crelocation-model=static"
+        ]
+    );
+    assert!(size.needs_bootstrap());
+}
+
+#[test]
+fn rustup_route_uses_only_stable_flags_on_the_prebuilt_std() {
+    let options = parse_args(&args(&["--route", "rustup"])).unwrap();
+    let size = SizeOptions::for_route(options.route, &options.overrides);
+    assert_eq!(size.build_std_features(), None);
+    assert_eq!(size.rustflags(), ["-Crelocation-model=static"]);
+    assert!(!size.needs_bootstrap());
+}
+
+#[test]
+fn overrides_append_flags_and_can_drop_std_features() {
+    let options = parse_args(&args(&[
+        "--std-features",
+        "none",
+        "--rustflags",
+        "-Cpanic=abort -Zlocation-detail=none",
+    ]))
+    .unwrap();
+    let size = SizeOptions::for_route(options.route, &options.overrides);
+    assert_eq!(size.build_std_features(), None);
+    assert_eq!(size.rustflags().last(), Some(&"-Zlocation-detail=none"));
+    assert_eq!(size.rustflags()[3], "-Cpanic=abort");
+}
+
+#[test]
+fn bad_arguments_say_what_was_wrong() {
+    let err = parse_args(&args(&["--route", "gnu"])).err().unwrap();
+    assert!(err.to_string().starts_with("unknown route `gnu`"), "{err}");
+    let err = parse_args(&args(&["--route"])).err().unwrap();
+    assert!(
+        err.to_string().starts_with("--route needs a value"),
+        "{err}"
+    );
+    let err = parse_args(&args(&["--fast"])).err().unwrap();
+    assert!(
+        err.to_string().starts_with("unknown argument `--fast`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_hook_limit_is_inclusive() {
+    let binary = Path::new("target/dist/phoenix-zfs");
+    assert_eq!(oversize_message(binary, 919_656), None);
+    assert_eq!(oversize_message(binary, FIRST_BOOT_HOOK_LIMIT), None);
+    let message = oversize_message(binary, FIRST_BOOT_HOOK_LIMIT + 1).unwrap();
+    assert!(
+        message.contains("1048577 bytes, 1 over the 1048576-byte limit"),
+        "{message}"
+    );
+}
+
+/// Runs the real `file` and `readelf` on a glibc binary every Debian system has.
+#[test]
+fn a_dynamic_system_binary_fails_the_static_check_with_every_reason() {
+    let err = judge_static(Path::new("/usr/bin/true"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is not a static x86-64 binary"), "{err}");
+    assert!(err.contains("INTERP"), "{err}");
+    assert!(err.contains("libc.so.6"), "{err}");
+    assert!(err.contains("statically linked"), "{err}");
+}

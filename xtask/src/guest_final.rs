@@ -1,0 +1,210 @@
+//! The guest as the QEMU scenarios boot it: the cached base image (`cargo xtask guest`) plus the
+//! binary under test, the project's first-boot unit and the scenario helpers, written into a copy
+//! of root.img with debugfs (no mount, no loop device). Cached by the digest of what goes in, so a
+//! rebuilt binary costs seconds, not a new image.
+
+use crate::guest::{self, cache_key, GuestImage};
+use crate::util::{cache_root, output, run, workspace_root};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// (file on the host, path in the guest, mode)
+fn payload(binary: &Path) -> Vec<(PathBuf, &'static str, u32)> {
+    let root = workspace_root();
+    vec![
+        (binary.to_path_buf(), "/usr/local/sbin/phoenix-zfs", 0o755),
+        (
+            root.join("firstboot/phoenix-zfs-firstboot.service"),
+            "/etc/systemd/system/phoenix-zfs-firstboot.service",
+            0o644,
+        ),
+        (
+            root.join("qemu-tests/harness/phx-model"),
+            "/usr/local/sbin/phx-model",
+            0o755,
+        ),
+        (
+            root.join("qemu-tests/harness/after-firstboot.conf"),
+            "/etc/systemd/system/phoenix-test-harness.service.d/after-firstboot.conf",
+            0o644,
+        ),
+    ]
+}
+
+/// udev's NVMe rule sets ID_MODEL from the controller and names the by-id link from it in the
+/// same file; the copy in /etc (which overrides /usr/lib) asks phx-model right after, so the
+/// link carries the scenario's model.
+fn patched_storage_rules(original: &str) -> Result<String> {
+    let anchor = "ATTRS{model}==\"?*\",        ENV{ID_MODEL}=\"$attr{model}\"";
+    if !original.contains(anchor) {
+        bail!("60-persistent-storage.rules has no NVMe model line to hook phx-model after; udev changed?");
+    }
+    let hook = format!("{anchor}\nKERNEL==\"nvme*[0-9]n*[0-9]\", ENV{{ID_SERIAL_SHORT}}==\"?*\", IMPORT{{program}}=\"/usr/local/sbin/phx-model $env{{ID_SERIAL_SHORT}}\"");
+    Ok(original.replacen(anchor, &hook, 1))
+}
+
+fn debugfs(image: &Path, command: &str) -> Result<String> {
+    output(
+        Command::new("debugfs")
+            .args(["-w", "-R", command])
+            .arg(image),
+    )
+}
+
+pub fn ensure_image_with(binary: &Path) -> Result<GuestImage> {
+    let base = guest::ensure_image()?;
+    let mut inputs = format!("base {}\n", base.dir.display());
+    for (file, target, mode) in payload(binary) {
+        let bytes =
+            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        inputs.push_str(&format!("{target} {mode:o} sha256={}\n", cache_key(&bytes)));
+    }
+    inputs.push_str(&format!(
+        "source xtask/src/guest_final.rs sha256={}\n",
+        cache_key(include_str!("guest_final.rs"))
+    ));
+    let dir = cache_root().join("guest-final").join(cache_key(&inputs));
+    let image = GuestImage {
+        dir: dir.clone(),
+        root_img: dir.join("root.img"),
+        ..base.clone()
+    };
+    if std::fs::read_to_string(dir.join("key-inputs.txt")).is_ok_and(|s| s == inputs)
+        && image.root_img.is_file()
+    {
+        return Ok(image);
+    }
+    // One final image at a time: they differ only in the binary, and each is a 3 GB sparse file.
+    let _ = std::fs::remove_dir_all(cache_root().join("guest-final"));
+    std::fs::create_dir_all(&dir)?;
+    let building = dir.join("root.img.building");
+    run(Command::new("cp")
+        .args(["--sparse=always", "--reflink=auto"])
+        .arg(&base.root_img)
+        .arg(&building))?;
+    for (file, target, mode) in payload(binary) {
+        if let Some(parent) = Path::new(target).parent() {
+            // Fails harmlessly when the directory exists.
+            let _ = debugfs(&building, &format!("mkdir {}", parent.display()));
+        }
+        let _ = debugfs(&building, &format!("rm {target}"));
+        debugfs(&building, &format!("write {} {target}", file.display()))?;
+        debugfs(
+            &building,
+            &format!("sif {target} mode 0{:o}", 0o100000 | mode),
+        )?;
+        // debugfs exits 0 whatever its command did: look for the file to know it is there.
+        if !debugfs(&building, &format!("stat {target}"))?.contains("Inode:") {
+            bail!("debugfs did not write {target} into {}", building.display());
+        }
+    }
+    let rules = debugfs(
+        &building,
+        "cat /usr/lib/udev/rules.d/60-persistent-storage.rules",
+    )?;
+    let patched = dir.join("60-persistent-storage.rules");
+    std::fs::write(&patched, patched_storage_rules(&rules)?)?;
+    debugfs(
+        &building,
+        &format!(
+            "write {} /etc/udev/rules.d/60-persistent-storage.rules",
+            patched.display()
+        ),
+    )?;
+    run(Command::new("e2fsck").args(["-f", "-n"]).arg(&building))?;
+    std::fs::rename(&building, &image.root_img)?;
+    std::fs::write(dir.join("key-inputs.txt"), &inputs)?;
+    eprintln!(
+        "xtask: scenario image {} (base {})",
+        dir.display(),
+        base.dir.display()
+    );
+    Ok(image)
+}
+
+/// Kernel arguments of one scenario boot: the drives' models for phx-model, and the first-boot
+/// unit pulled in by systemd's debug generator when the boot asks for it.
+pub fn scenario_kernel_args(models: &[(String, String)], firstboot_unit: bool) -> Vec<String> {
+    let mut args: Vec<String> = models
+        .iter()
+        .map(|(s, m)| format!("phx.model={s}:{}", m.replace(' ', "%20")))
+        .collect();
+    if firstboot_unit {
+        args.push("systemd.wants=phoenix-zfs-firstboot.service".into());
+    }
+    args
+}
+
+/// The input disk: a tar of `files` (host path, name in /run/phx), padded to whole MiB.
+pub fn write_input_tar(tar_path: &Path, files: &[(PathBuf, String)]) -> Result<()> {
+    let staging = tar_path.with_extension("staging");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)?;
+    for (file, name) in files {
+        std::fs::copy(file, staging.join(name))
+            .with_context(|| format!("cannot read {}", file.display()))?;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(staging.join("run"), std::fs::Permissions::from_mode(0o755))?;
+    run(Command::new("tar")
+        .arg("-cf")
+        .arg(tar_path)
+        .arg("-C")
+        .arg(&staging)
+        .arg("."))?;
+    std::fs::remove_dir_all(&staging)?;
+    let len = std::fs::metadata(tar_path)?.len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(tar_path)?
+        .set_len(len.div_ceil(1 << 20).max(1) << 20)?;
+    Ok(())
+}
+
+/// Unpacks what the guest wrote onto the results disk; an untouched (all-zero) disk means the
+/// guest never got that far.
+pub fn unpack_results(results: &Path, out: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut head = [0u8; 512];
+    std::fs::File::open(results)?.read_exact(&mut head)?;
+    if head.iter().all(|&b| b == 0) {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(out)?;
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(results)
+        .arg("-C")
+        .arg(out))?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn models_travel_on_the_kernel_command_line_without_spaces() {
+        let args = scenario_kernel_args(
+            &[("S2TA0001".into(), "Samsung SSD 990 EVO Plus 2TB".into())],
+            true,
+        );
+        assert_eq!(
+            args,
+            [
+                "phx.model=S2TA0001:Samsung%20SSD%20990%20EVO%20Plus%202TB",
+                "systemd.wants=phoenix-zfs-firstboot.service"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_model_hook_goes_right_after_udevs_model_line() {
+        let rules = "ATTRS{serial}==\"?*\",       ENV{ID_SERIAL_SHORT}=\"$attr{serial}\"\nATTRS{model}==\"?*\",        ENV{ID_MODEL}=\"$attr{model}\"\nENV{ID_WWN}==\"?*\", SYMLINK+=\"x\"\n";
+        let patched = patched_storage_rules(rules).unwrap();
+        let lines: Vec<&str> = patched.lines().collect();
+        assert!(lines[2].contains("phx-model"), "{patched}");
+        assert!(patched_storage_rules("nothing").is_err());
+    }
+}

@@ -1,0 +1,378 @@
+//! One QEMU machine: the cached guest kernel and root image (behind a throwaway qcow2 overlay),
+//! emulated NVMe drives backed by sparse files, and extra virtio disks identified by serial.
+//! Booting returns when the guest powers off or the host's time limit kills it.
+
+use crate::guest::GuestImage;
+use crate::util::run;
+use anyhow::{bail, Context, Result};
+use std::ffi::OsString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How the CPU is run. TCG everywhere; KVM only when asked for and /dev/kvm opens (nested KVM on
+/// the project's build machines could not boot a Debian kernel, see FACTS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Tcg,
+    Kvm,
+}
+
+/// An emulated NVMe controller with one namespace.
+#[derive(Debug, Clone)]
+pub struct NvmeDrive {
+    pub serial: String,
+    pub size_bytes: u64,
+    /// 512, or 4096 for a 4Kn namespace (physical block size follows it).
+    pub logical_block_size: u32,
+    pub backing: PathBuf,
+}
+
+/// A virtio block device; in the guest it is /dev/disk/by-id/virtio-<serial>.
+#[derive(Debug, Clone)]
+pub struct VirtioDisk {
+    pub serial: String,
+    pub backing: PathBuf,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    /// qcow2 overlay over the cached root.img; the guest's /dev/vda.
+    pub root_overlay: PathBuf,
+    pub accel: Accel,
+    pub cpus: u32,
+    pub memory_mib: u32,
+    pub nvme: Vec<NvmeDrive>,
+    /// Attached after the root disk, in this order (/dev/vdb, /dev/vdc, ...).
+    pub disks: Vec<VirtioDisk>,
+    /// The serial console, for people debugging a run; nothing reads data from it.
+    pub console_log: PathBuf,
+    /// QEMU's own stdout and stderr.
+    pub qemu_log: PathBuf,
+    /// Kernel and systemd status messages on the console, for debugging a boot.
+    pub verbose_console: bool,
+    /// Appended to the kernel command line (scenario settings such as drive models).
+    pub kernel_args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootOutcome {
+    /// QEMU exited by itself (the guest powered off, or panicked with -no-reboot).
+    Exited { elapsed: Duration },
+    /// The host killed QEMU after the time limit.
+    TimedOut { limit: Duration },
+}
+
+/// Kernel command line: console on the serial port for the log, and a panic ends the machine
+/// at once (with -no-reboot) instead of waiting for the host's time limit.
+const KERNEL_ARGS: &str = "root=LABEL=root rw console=ttyS0 panic=1 mitigations=off";
+/// Added unless the console is wanted verbose: a quiet console boots a little faster.
+const QUIET_ARGS: &str = "quiet loglevel=4";
+const VERBOSE_ARGS: &str = "systemd.show_status=1";
+
+impl Machine {
+    /// A machine over `image` whose run files live in `run_dir`, with no drives yet.
+    pub fn new(image: &GuestImage, run_dir: &Path, accel: Accel) -> Result<Machine> {
+        let root_overlay = run_dir.join("root-overlay.qcow2");
+        run(Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+            .arg(&image.root_img)
+            .arg(&root_overlay))?;
+        Ok(Machine {
+            kernel: image.kernel.clone(),
+            initrd: image.initrd.clone(),
+            root_overlay,
+            accel,
+            cpus: 2,
+            memory_mib: 2048,
+            nvme: Vec::new(),
+            disks: Vec::new(),
+            console_log: run_dir.join("console.log"),
+            qemu_log: run_dir.join("qemu.log"),
+            verbose_console: false,
+            kernel_args: Vec::new(),
+        })
+    }
+
+    /// Adds an NVMe drive backed by a new sparse file in `dir`.
+    pub fn add_nvme(
+        &mut self,
+        dir: &Path,
+        serial: &str,
+        size_bytes: u64,
+        logical_block_size: u32,
+    ) -> Result<()> {
+        if logical_block_size != 512 && logical_block_size != 4096 {
+            bail!(
+                "NVMe drive {serial}: logical block size {logical_block_size} is not 512 or 4096"
+            );
+        }
+        if size_bytes == 0 || !size_bytes.is_multiple_of(u64::from(logical_block_size)) {
+            bail!("NVMe drive {serial}: size {size_bytes} is not a positive multiple of its {logical_block_size}-byte blocks");
+        }
+        check_serial(serial)?;
+        let backing = dir.join(format!("nvme-{serial}.raw"));
+        create_sparse(&backing, size_bytes)?;
+        self.nvme.push(NvmeDrive {
+            serial: serial.to_string(),
+            size_bytes,
+            logical_block_size,
+            backing,
+        });
+        Ok(())
+    }
+
+    /// Adds a virtio disk over an existing raw file.
+    pub fn add_disk(&mut self, serial: &str, backing: &Path, read_only: bool) -> Result<()> {
+        check_serial(serial)?;
+        self.disks.push(VirtioDisk {
+            serial: serial.to_string(),
+            backing: backing.to_path_buf(),
+            read_only,
+        });
+        Ok(())
+    }
+
+    pub fn qemu_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = Vec::new();
+        let mut push = |s: String| args.push(OsString::from(s));
+        match self.accel {
+            Accel::Tcg => {
+                push("-accel".into());
+                push("tcg,thread=multi".into());
+                push("-cpu".into());
+                push("max".into());
+            }
+            Accel::Kvm => {
+                push("-accel".into());
+                push("kvm".into());
+                push("-cpu".into());
+                push("host".into());
+            }
+        }
+        for arg in [
+            "-machine",
+            "q35",
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-vga",
+            "none",
+            "-nic",
+            "none",
+            "-monitor",
+            "none",
+            "-no-reboot",
+        ] {
+            push(arg.into());
+        }
+        push("-smp".into());
+        push(self.cpus.to_string());
+        push("-m".into());
+        push(self.memory_mib.to_string());
+        push("-serial".into());
+        push(format!("file:{}", self.console_log.display()));
+        push("-kernel".into());
+        push(self.kernel.display().to_string());
+        push("-initrd".into());
+        push(self.initrd.display().to_string());
+        push("-append".into());
+        let extra = if self.verbose_console {
+            VERBOSE_ARGS
+        } else {
+            QUIET_ARGS
+        };
+        let mut append = format!("{KERNEL_ARGS} {extra}");
+        for arg in &self.kernel_args {
+            append.push(' ');
+            append.push_str(arg);
+        }
+        push(append);
+        push("-drive".into());
+        push(format!(
+            "file={},if=none,id=root,format=qcow2,discard=unmap",
+            drive_path(&self.root_overlay)
+        ));
+        push("-device".into());
+        push("virtio-blk-pci,drive=root,serial=phx-root".into());
+        for (i, disk) in self.disks.iter().enumerate() {
+            let ro = if disk.read_only { ",readonly=on" } else { "" };
+            push("-drive".into());
+            push(format!(
+                "file={},if=none,id=disk{i},format=raw{ro}",
+                drive_path(&disk.backing)
+            ));
+            push("-device".into());
+            push(format!(
+                "virtio-blk-pci,drive=disk{i},serial={}",
+                disk.serial
+            ));
+        }
+        for (i, drive) in self.nvme.iter().enumerate() {
+            let lbs = drive.logical_block_size;
+            push("-drive".into());
+            push(format!(
+                "file={},if=none,id=nvme{i},format=raw,discard=unmap",
+                drive_path(&drive.backing)
+            ));
+            push("-device".into());
+            push(format!(
+                "nvme,serial={},drive=nvme{i},logical_block_size={lbs},physical_block_size={lbs}",
+                drive.serial
+            ));
+        }
+        args
+    }
+
+    /// Boots and waits until QEMU exits or `limit` passes; then QEMU is killed.
+    pub fn boot(&self, limit: Duration) -> Result<BootOutcome> {
+        if self.accel == Accel::Kvm {
+            File::options()
+                .read(true)
+                .write(true)
+                .open("/dev/kvm")
+                .context(
+                    "KVM was asked for but /dev/kvm cannot be opened; run without --kvm to use TCG",
+                )?;
+        }
+        let log = File::create(&self.qemu_log)
+            .with_context(|| format!("could not create {}", self.qemu_log.display()))?;
+        let mut cmd = Command::new("qemu-system-x86_64");
+        cmd.args(self.qemu_args())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        eprintln!(
+            "xtask: booting the guest (console: {})",
+            self.console_log.display()
+        );
+        let start = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .context("could not start qemu-system-x86_64 (is qemu-system-x86 installed?)")?;
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        match rx.recv_timeout(limit) {
+            Ok(status) => {
+                let status = status.context("waiting for qemu-system-x86_64 failed")?;
+                let _ = waiter.join();
+                if !status.success() {
+                    bail!(
+                        "qemu-system-x86_64 failed ({status}); its messages are in {}:\n{}",
+                        self.qemu_log.display(),
+                        std::fs::read_to_string(&self.qemu_log)
+                            .unwrap_or_default()
+                            .trim_end()
+                    );
+                }
+                Ok(BootOutcome::Exited {
+                    elapsed: start.elapsed(),
+                })
+            }
+            Err(_) => {
+                // The waiter has not reaped the child, so the pid still names our QEMU.
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+                let _ = waiter.join();
+                Ok(BootOutcome::TimedOut { limit })
+            }
+        }
+    }
+}
+
+/// A sparse raw file of exactly `size` bytes (what `truncate -s` makes).
+pub fn create_sparse(path: &Path, size: u64) -> Result<()> {
+    let file =
+        File::create(path).with_context(|| format!("could not create {}", path.display()))?;
+    file.set_len(size)
+        .with_context(|| format!("could not size {} to {size} bytes", path.display()))
+}
+
+/// QEMU's -drive option list uses commas as separators; a comma in a path is written twice.
+fn drive_path(path: &Path) -> String {
+    path.display().to_string().replace(',', ",,")
+}
+
+/// Serials end up inside QEMU option lists and udev link names: keep them plain.
+fn check_serial(serial: &str) -> Result<()> {
+    let ok = !serial.is_empty()
+        && serial.len() <= 20
+        && serial
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if !ok {
+        bail!("drive serial `{serial}` must be 1 to 20 characters of A-Z, a-z, 0-9, `-`, `_`, `.`");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine() -> Machine {
+        Machine {
+            kernel: "/c/vmlinuz".into(),
+            initrd: "/c/initrd.img".into(),
+            root_overlay: "/r/root-overlay.qcow2".into(),
+            accel: Accel::Tcg,
+            cpus: 2,
+            memory_mib: 2048,
+            nvme: vec![NvmeDrive {
+                serial: "S4KN0001".into(),
+                size_bytes: 4096 * 1024,
+                logical_block_size: 4096,
+                backing: "/r/a,b.raw".into(),
+            }],
+            disks: vec![VirtioDisk {
+                serial: "phx-input".into(),
+                backing: "/r/in.img".into(),
+                read_only: true,
+            }],
+            console_log: "/r/console.log".into(),
+            qemu_log: "/r/qemu.log".into(),
+            verbose_console: false,
+            kernel_args: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn nvme_4kn_and_virtio_serials_reach_the_command_line() {
+        let args: Vec<String> = machine()
+            .qemu_args()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let joined = args.join(" ");
+        assert!(joined.contains("-accel tcg,thread=multi -cpu max"));
+        assert!(joined.contains(
+            "nvme,serial=S4KN0001,drive=nvme0,logical_block_size=4096,physical_block_size=4096"
+        ));
+        assert!(joined.contains("file=/r/a,,b.raw,if=none,id=nvme0"));
+        assert!(joined.contains("file=/r/in.img,if=none,id=disk0,format=raw,readonly=on"));
+        assert!(joined.contains("virtio-blk-pci,drive=disk0,serial=phx-input"));
+        assert!(joined.contains("-no-reboot"));
+        // The root disk comes first so that it is /dev/vda.
+        let root = joined.find("serial=phx-root").unwrap_or(usize::MAX);
+        let input = joined.find("serial=phx-input").unwrap_or(0);
+        assert!(root < input);
+    }
+
+    #[test]
+    fn serials_with_option_separators_are_refused() {
+        assert!(check_serial("S2TA0001").is_ok());
+        assert!(check_serial("a,b").is_err());
+        assert!(check_serial("").is_err());
+        assert!(check_serial("x=1").is_err());
+    }
+}
