@@ -6,12 +6,15 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use phoenix_zfs::runner;
 use phoenix_zfs::zfs::{
     classify_stderr, parse_property_table, parse_zfs_list, parse_zfs_size, parse_zpool_import_scan,
-    parse_zpool_list, parse_zpool_status, DatasetType, DeviceHolder, PropertySource, VdevKind,
-    VdevState, ZfsFailure, DATASET_LIST_COLUMNS, POOL_LIST_COLUMNS, PROPERTY_COLUMNS,
+    parse_zpool_list, parse_zpool_list_props, parse_zpool_status, DatasetType, DeviceHolder,
+    PropertySource, VdevKind, VdevState, ZfsFailure, DATASET_LIST_COLUMNS, POOL_LIST_COLUMNS,
+    PROPERTY_COLUMNS,
 };
 
+/// A recorded command (the runner's transcript format) and the file it came from.
 struct Transcript {
     path: PathBuf,
     argv: Vec<String>,
@@ -46,20 +49,17 @@ fn collect(dir: &Path, found: &mut Vec<Transcript>) {
 }
 
 fn load(argv_path: &Path) -> Transcript {
-    let read = |ext: &str| {
-        let path = argv_path.with_extension(ext);
-        fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    };
-    let status = read("status");
+    let recorded = runner::Transcript::load(&argv_path.with_extension(""))
+        .unwrap_or_else(|e| panic!("{}: {e}", argv_path.display()));
     Transcript {
         path: argv_path.to_path_buf(),
-        argv: read("argv").lines().map(str::to_string).collect(),
-        stdout: read("stdout"),
-        stderr: read("stderr"),
-        status: status
-            .trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("{}: bad status {status:?}: {e}", argv_path.display())),
+        argv: recorded.argv,
+        status: recorded
+            .output
+            .code
+            .unwrap_or_else(|| panic!("{}: no exit code", argv_path.display())),
+        stdout: recorded.output.stdout,
+        stderr: recorded.output.stderr,
     }
 }
 
@@ -71,6 +71,19 @@ fn load_one(relative: &str) -> Transcript {
 fn output_columns(argv: &[String]) -> Option<&str> {
     let at = argv.iter().position(|arg| arg == "-o")?;
     argv.get(at + 1).map(String::as_str)
+}
+
+/// Whether a `get` prints the columns `parse_property_table` reads: `get`'s default columns are
+/// name, property, value, source.
+fn prints_property_columns(argv: &[String]) -> bool {
+    output_columns(argv).is_none_or(|columns| columns == PROPERTY_COLUMNS)
+}
+
+/// Whether a `zpool list` prints the columns `parse_zpool_list` reads ("allocated" is the long
+/// name of "alloc").
+fn prints_pool_list_columns(argv: &[String]) -> bool {
+    output_columns(argv)
+        .is_some_and(|columns| columns.replace("allocated", "alloc") == POOL_LIST_COLUMNS)
 }
 
 /// Lines of stdout that start a pool report.
@@ -102,19 +115,29 @@ fn check(transcript: &Transcript, tally: &mut Tally) {
         let _ = classify_stderr(&transcript.stderr);
     }
     match argv.get(..2) {
-        Some(["zpool" | "zfs", "get"])
-            if output_columns(&transcript.argv) == Some(PROPERTY_COLUMNS) =>
-        {
+        Some(["zpool" | "zfs", "get"]) if prints_property_columns(&transcript.argv) => {
             let rows =
                 parse_property_table(&transcript.stdout).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(rows.len(), lines, "{name}: one row per line");
             tally.property_tables += 1;
         }
-        Some(["zpool", "list"]) if output_columns(&transcript.argv) == Some(POOL_LIST_COLUMNS) => {
+        Some(["zpool", "list"]) if prints_pool_list_columns(&transcript.argv) => {
             let rows =
                 parse_zpool_list(&transcript.stdout).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(rows.len(), lines, "{name}: one row per line");
             tally.pool_lists += 1;
+        }
+        Some(["zpool", "list"]) if output_columns(&transcript.argv).is_some() => {
+            let columns: Vec<&str> = output_columns(&transcript.argv)
+                .unwrap_or_default()
+                .split(',')
+                .collect();
+            if let ["name", props @ ..] = &columns[..] {
+                let rows = parse_zpool_list_props(&transcript.stdout, props)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(rows.len(), lines, "{name}: one row per line");
+                tally.pool_lists += 1;
+            }
         }
         Some(["zfs", "list"]) if output_columns(&transcript.argv) == Some(DATASET_LIST_COLUMNS) => {
             let rows = parse_zfs_list(&transcript.stdout).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -179,18 +202,22 @@ fn every_source_written_transcript_parses() {
 #[test]
 fn every_recorded_transcript_parses() {
     let recorded = fixtures_root().join("openzfs-2.3");
-    let transcripts = load_all(&recorded);
+    let mut transcripts = load_all(&recorded);
+    // What apply's QEMU scenarios recorded of phoenix-zfs's own commands: real OpenZFS 2.3
+    // output of exactly the argv this module builds.
+    transcripts.extend(load_all(&fixtures_root().join("../replay")));
     let mut tally = Tally::default();
     for transcript in &transcripts {
         check(transcript, &mut tally);
     }
-    eprintln!("openzfs-2.3: {} transcripts, {tally:?}", transcripts.len());
+    eprintln!("recorded: {} transcripts, {tally:?}", transcripts.len());
     if recorded.is_dir() {
-        assert!(
-            !transcripts.is_empty(),
-            "{} holds no .argv files",
-            recorded.display()
-        );
+        // What the recording script captures: every parser must have met real output.
+        assert!(tally.property_tables >= 1, "{tally:?}");
+        assert!(tally.pool_lists >= 1, "{tally:?}");
+        assert!(tally.dataset_lists >= 1, "{tally:?}");
+        assert!(tally.statuses >= 1, "{tally:?}");
+        assert!(tally.import_scans >= 1, "{tally:?}");
     }
 }
 
@@ -222,6 +249,14 @@ fn healthy_layout_reads_back() {
         .as_deref()
         .unwrap()
         .starts_with("scrub repaired 0B"));
+
+    let props = parse_zpool_list_props(
+        &load_one("from-source/healthy/zpool-list-props").stdout,
+        &["ashift", "autotrim", "guid", "health"],
+    )
+    .unwrap();
+    assert_eq!(props.len(), 2, "the pool that is not imported has no row");
+    assert_eq!(props[1].value("guid"), Some("1311278213400125460"));
 
     let pools = parse_zpool_list(&load_one("from-source/healthy/zpool-list").stdout).unwrap();
     assert_eq!(pools[1].name, "fastData");
@@ -385,6 +420,12 @@ fn failures_are_named() {
         named("from-source/exported/zpool-create-in-use"),
         ZfsFailure::DeviceInUse { holder: DeviceHolder::Pool { ref pool, .. }, .. } if pool == "quickOS"
     ));
+    assert_eq!(
+        named("from-source/healthy/zpool-list-props"),
+        ZfsFailure::NoSuchPool {
+            pool: "oldPool".into()
+        }
+    );
     assert_eq!(
         named("from-source/blank/zpool-status-missing"),
         ZfsFailure::NoSuchPool {

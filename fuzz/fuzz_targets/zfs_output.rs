@@ -18,6 +18,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(rows) = zfs::parse_zfs_list(text) {
         assert_eq!(rows.len(), text.lines().count());
     }
+    if let Ok(rows) = zfs::parse_zpool_list_props(text, &["ashift", "autotrim", "guid"]) {
+        assert_eq!(rows.len(), text.lines().count());
+    }
     let _ = zfs::parse_zpool_status(text);
     let _ = zfs::parse_zpool_import_scan(text);
     let _ = zfs::classify_stderr(text);

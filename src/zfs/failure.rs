@@ -5,6 +5,8 @@
 //! `zpool_standard_error`; zpool_vdev.c; zpool_main.c), in English: the runner is expected to
 //! run the tools with LC_ALL=C.
 
+use std::fmt;
+
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_until};
 use nom::character::complete::char;
@@ -58,6 +60,65 @@ pub enum DeviceHolder {
     Filesystem { fs_type: String },
 }
 
+impl fmt::Display for ZfsFailure {
+    /// What happened, to what, and what to do next, in one sentence for an operator.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ZfsFailure::DatasetExists { dataset } => {
+                write!(f, "dataset `{dataset}` already exists")
+            }
+            ZfsFailure::DatasetNotFound { dataset } => {
+                write!(f, "dataset `{dataset}` does not exist")
+            }
+            ZfsFailure::ParentNotFound { dataset } => write!(
+                f,
+                "the parent of dataset `{dataset}` does not exist: create the parent first"
+            ),
+            ZfsFailure::PoolExists { pool } => write!(
+                f,
+                "a pool named `{pool}` already exists: export it, or import the other one under a new name"
+            ),
+            ZfsFailure::NoSuchPool { pool } => {
+                write!(f, "no pool `{pool}` is imported or can be imported")
+            }
+            ZfsFailure::DeviceInUse { device, holder } => match holder {
+                DeviceHolder::Pool { pool, pool_state } => write!(
+                    f,
+                    "`{device}` belongs to {pool_state} pool `{pool}`: import that pool, or clear \
+                     the drive with --wipe SERIAL if its data is not needed"
+                ),
+                DeviceHolder::HotSpare { pool } => write!(
+                    f,
+                    "`{device}` is a hot spare of pool `{pool}`: remove it from that pool first"
+                ),
+                DeviceHolder::Filesystem { fs_type } => write!(
+                    f,
+                    "`{device}` holds a {fs_type} file system: clear the drive with --wipe SERIAL \
+                     if its data is not needed"
+                ),
+            },
+            ZfsFailure::Busy { object } => write!(
+                f,
+                "`{object}` is busy: something else holds it open (a mount, a VM, another pool); \
+                 close that and run again"
+            ),
+            ZfsFailure::PoolLastUsedElsewhere { pool } => write!(
+                f,
+                "pool `{pool}` was last used by another host: make sure no other host uses it, \
+                 then import it by hand with `zpool import -f`"
+            ),
+            ZfsFailure::PermissionDenied => {
+                write!(f, "permission denied: run phoenix-zfs as root")
+            }
+            ZfsFailure::ZfsUnavailable { message } => write!(
+                f,
+                "ZFS is not available ({message}): install zfsutils and load the module with `modprobe zfs`"
+            ),
+            ZfsFailure::Unknown { message } => f.write_str(message),
+        }
+    }
+}
+
 /// Names the failure described by a zpool/zfs stderr. Looks at each line in turn, so the
 /// specific line in a multi-line message ("invalid vdev specification" / "use '-f' ..." /
 /// "DEV is part of exported pool 'P'") is found wherever it is.
@@ -77,6 +138,14 @@ pub fn classify_stderr(stderr: &str) -> ZfsFailure {
 
 fn classify_line(line: &str) -> Option<ZfsFailure> {
     let line = line.trim_end();
+    if let Some(pool) = line
+        .strip_prefix("Cannot get properties of ")
+        .and_then(|rest| rest.strip_suffix(": no such pool available."))
+    {
+        return Some(ZfsFailure::NoSuchPool {
+            pool: pool.to_string(),
+        });
+    }
     if let Ok((_, (object, reason))) = cannot_line(line) {
         return classify_reason(object, reason.trim_end_matches('.'));
     }
@@ -105,7 +174,9 @@ fn classify_reason(object: &str, reason: &str) -> Option<ZfsFailure> {
         "dataset already exists" => ZfsFailure::DatasetExists { dataset: object },
         "dataset does not exist" => ZfsFailure::DatasetNotFound { dataset: object },
         "parent does not exist" => ZfsFailure::ParentNotFound { dataset: object },
-        "pool already exists" | "a pool with that name already exists" => {
+        "pool already exists" => ZfsFailure::PoolExists { pool: object },
+        // zpool import: "... already exists" or "... is already created/imported,".
+        reason if reason.starts_with("a pool with that name ") => {
             ZfsFailure::PoolExists { pool: object }
         }
         "no such pool" | "no such pool available" => ZfsFailure::NoSuchPool { pool: object },
@@ -237,6 +308,21 @@ mod tests {
             }
         );
         assert_eq!(
+            classify_stderr(
+                "cannot import 'quickOS': a pool with that name is already created/imported,\n\
+                 and no additional pools with that name were found\n"
+            ),
+            ZfsFailure::PoolExists {
+                pool: "quickOS".into()
+            }
+        );
+        assert_eq!(
+            classify_stderr("Cannot get properties of nope: no such pool available.\n"),
+            ZfsFailure::NoSuchPool {
+                pool: "nope".into()
+            }
+        );
+        assert_eq!(
             classify_stderr("cannot create 'a/b/c': parent does not exist\n"),
             ZfsFailure::ParentNotFound {
                 dataset: "a/b/c".into()
@@ -299,6 +385,23 @@ mod tests {
             classify_stderr("The ZFS modules are not loaded.\nTry running 'modprobe zfs' as root to load them.\n"),
             ZfsFailure::ZfsUnavailable { .. }
         ));
+    }
+
+    #[test]
+    fn display_says_what_to_do_next() {
+        let failure = classify_stderr(
+            "invalid vdev specification\n/dev/disk/by-id/nvme-A-part1 is part of exported pool 'old'\n",
+        );
+        assert_eq!(
+            failure.to_string(),
+            "`/dev/disk/by-id/nvme-A-part1` belongs to exported pool `old`: import that pool, or \
+             clear the drive with --wipe SERIAL if its data is not needed"
+        );
+        assert_eq!(
+            classify_stderr("weird\n").to_string(),
+            "weird",
+            "unknown failures show zpool's own words"
+        );
     }
 
     #[test]

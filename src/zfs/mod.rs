@@ -9,6 +9,7 @@ mod dataset;
 mod error;
 mod failure;
 mod import;
+mod pool_props;
 mod property;
 mod report;
 mod state;
@@ -24,6 +25,7 @@ pub use dataset::{
 pub use error::ParseError;
 pub use failure::{classify_stderr, DeviceHolder, ZfsFailure};
 pub use import::{parse_zpool_import_scan, ImportablePool};
+pub use pool_props::{parse_zpool_list_props, zpool_list_props_argv, PoolProperties};
 pub use property::{parse_property_table, PropertyRow, PropertySource, PROPERTY_COLUMNS};
 pub use report::ReportField;
 pub use state::VdevState;

@@ -125,7 +125,10 @@ pub fn zpool_list_argv<S: AsRef<str>>(pools: &[S]) -> Vec<String> {
 }
 
 /// `zpool get -H -p -o name,property,value,source PROP,... POOL...`, read by
-/// [`super::parse_property_table`].
+/// [`super::parse_property_table`]. Every pool named must be imported: since OpenZFS 2.2 the
+/// words after the first pool are taken as its vdevs unless all are imported pools, so a missing
+/// one makes the whole command a usage error. For several pools that may be missing, use
+/// [`super::zpool_list_props_argv`].
 pub fn zpool_get_argv<P: AsRef<str>, S: AsRef<str>>(props: &[P], pools: &[S]) -> Vec<String> {
     let mut argv = strings(&["zpool", "get", "-H", "-p", "-o", PROPERTY_COLUMNS]);
     argv.push(join_names(props));
