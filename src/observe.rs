@@ -72,51 +72,6 @@ fn leaf_paths(node: &VdevNode) -> Vec<String> {
         .collect()
 }
 
-/// `zpool list -H -p -o name,COLUMNS... POOL...`: pool properties as columns, one row per
-/// imported pool. Not `zpool get`: since OpenZFS 2.2 its words after the first pool may name
-/// vdevs, so a missing second pool is a usage error instead of "no such pool".
-fn zpool_list_columns_argv(columns: &[String], pools: &[&str]) -> Vec<String> {
-    let mut argv: Vec<String> = ["zpool", "list", "-H", "-p", "-o"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    argv.push(
-        std::iter::once("name")
-            .chain(columns.iter().map(String::as_str))
-            .collect::<Vec<_>>()
-            .join(","),
-    );
-    argv.extend(pools.iter().map(|p| p.to_string()));
-    argv
-}
-
-/// Rows of [`zpool_list_columns_argv`]: pool name -> column -> value.
-fn parse_pool_columns(
-    text: &str,
-    columns: &[String],
-) -> Result<BTreeMap<String, BTreeMap<String, String>>, String> {
-    let mut pools = BTreeMap::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
-        let fields: Vec<&str> = line.split('\t').collect();
-        if fields.len() != columns.len() + 1 {
-            return Err(format!(
-                "line {}: expected {} tab-separated fields (name, {}), found {}: `{line}`",
-                i + 1,
-                columns.len() + 1,
-                columns.join(", "),
-                fields.len()
-            ));
-        }
-        let values = columns
-            .iter()
-            .cloned()
-            .zip(fields[1..].iter().map(|v| v.to_string()))
-            .collect();
-        pools.insert(fields[0].to_string(), values);
-    }
-    Ok(pools)
-}
-
 pub fn observe(runner: &dyn Runner, layout: &Layout) -> Result<Observed, ObserveError> {
     let pools: Vec<&str> = layout.pools.iter().map(|p| p.name()).collect();
     let mut columns: BTreeSet<String> = ["guid", "health"].iter().map(|s| s.to_string()).collect();
@@ -128,9 +83,15 @@ pub fn observe(runner: &dyn Runner, layout: &Layout) -> Result<Observed, Observe
     );
     let columns: Vec<String> = columns.into_iter().collect();
 
-    let argv = zpool_list_columns_argv(&columns, &pools);
+    // Not `zpool get`: since OpenZFS 2.2 a missing second pool makes it a usage error.
+    let argv = zfs::zpool_list_props_argv(&columns, &pools);
     let out = read(runner, argv.clone(), &["no such pool"])?;
-    let by_pool = parse_pool_columns(&out.stdout, &columns).map_err(|e| parse_error(&argv, e))?;
+    let by_pool: BTreeMap<String, BTreeMap<String, String>> =
+        zfs::parse_zpool_list_props(&out.stdout, &columns)
+            .map_err(|e| parse_error(&argv, e))?
+            .into_iter()
+            .map(|p| (p.name, p.values))
+            .collect();
     let mut observed = Observed::default();
     let imported: Vec<String> = by_pool.keys().cloned().collect();
 
