@@ -8,7 +8,7 @@ use phoenix_zfs::nfs::{self, Network, RouteError};
 use phoenix_zfs::proxmox::storage_cfg::{Problem, StorageConfig};
 use phoenix_zfs::proxmox::{storage_changes, StorageChange, StoragePlanError};
 use phoenix_zfs::smartd::{self, SmartdPolicy, BEGIN_MARKER, END_MARKER};
-use phoenix_zfs::wear::{self, WearBaseline, WearError, WearRefusal};
+use phoenix_zfs::wear::{self, WearError};
 use std::collections::BTreeMap;
 use std::path::Path;
 
