@@ -159,7 +159,8 @@ pub fn apply(
             };
         }
         progress.round(&assessment.plan.actions);
-        for action in &assessment.plan.actions {
+        let actions = &assessment.plan.actions;
+        for (i, action) in actions.iter().enumerate() {
             let index = records.len();
             progress.started(index, action);
             if let Action::CreatePool { pool, devices, .. } = action {
@@ -205,8 +206,10 @@ pub fn apply(
                     last: Some(assessment),
                 };
             }
-            // An import reveals datasets and properties the plan could not see: plan again.
-            if matches!(action, Action::ImportPool { .. }) {
+            // An import reveals datasets and properties the plan could not see: once the
+            // imports (planned first, together) are done, plan again.
+            let next_is_import = matches!(actions.get(i + 1), Some(Action::ImportPool { .. }));
+            if matches!(action, Action::ImportPool { .. }) && !next_is_import {
                 break;
             }
         }
