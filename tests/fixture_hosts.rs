@@ -336,3 +336,31 @@ fn wipe_plans_labelclear_and_wipefs_for_the_named_drive_only() {
     );
     assert!(argvs[4].starts_with("zpool create"));
 }
+
+#[test]
+fn the_recorded_qemu_guest_reads_as_its_synthesized_twin_does() {
+    // Recorded in the QEMU guest by `phoenix-zfs debug snapshot-host` (qemu-tests/record/host-snapshot.sh):
+    // the real 6.12 sysfs (NVMe multipath, controllers out of PCI order) and systemd 252 udev database.
+    let (code, json) = detect("qemu-recorded", Some("any-model.toml"));
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(roles(&json), default_roles());
+    let disks = json["inventory"]["disks"].as_array().unwrap();
+    let nvme0 = disks.iter().find(|d| d["name"] == "nvme0n1").unwrap();
+    assert_eq!(nvme0["model"], "QEMU NVMe Ctrl");
+    assert_eq!(nvme0["firmware"], "10.0.2");
+    assert_eq!(nvme0["size_bytes"], 2_000_398_934_016u64);
+    assert_eq!(
+        nvme0["preferred_path"],
+        "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001_1"
+    );
+    let vda = disks.iter().find(|d| d["name"] == "vda").unwrap();
+    let reasons: Vec<&str> = vda["ineligible"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert!(reasons.contains(&"system-disk"), "{reasons:?}");
+    // Without a model rule in the guest, the default layout's Samsung models do not match.
+    assert_eq!(detect("qemu-recorded", None).0, 3);
+}

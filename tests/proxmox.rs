@@ -8,7 +8,7 @@ use phoenix_zfs::nfs::{self, Network, RouteError};
 use phoenix_zfs::proxmox::storage_cfg::{Problem, StorageConfig};
 use phoenix_zfs::proxmox::{storage_changes, StorageChange, StoragePlanError};
 use phoenix_zfs::smartd::{self, SmartdPolicy, BEGIN_MARKER, END_MARKER};
-use phoenix_zfs::wear::{self, WearError};
+use phoenix_zfs::wear::{self, WearError, WearRefusal};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -367,6 +367,32 @@ fn sharenfs_for_the_default_layout() {
 }
 
 // ---- wear -------------------------------------------------------------------------------
+
+#[test]
+fn reads_smartctl_of_the_qemu_guests_nvme_drive() {
+    // Recorded in the guest: smartctl 7.4 -j -a /dev/nvme0 of QEMU's emulated controller.
+    let qemu = wear::parse_smartctl(&fixture("wear/qemu-nvme0.json")).unwrap();
+    assert_eq!(
+        (
+            qemu.critical_warning,
+            qemu.media_errors,
+            qemu.percentage_used
+        ),
+        (0, 0, 0)
+    );
+    assert!(qemu.refusals().is_empty());
+}
+
+#[test]
+fn a_read_only_degraded_drive_is_refused() {
+    let drive =
+        wear::parse_smartctl(&fixture("wear/hand-edited-qemu-read-only-degraded.json")).unwrap();
+    assert_eq!((drive.critical_warning, drive.media_errors), (0x0c, 4872));
+    assert_eq!(
+        drive.refusals(),
+        [WearRefusal::MediaReadOnly, WearRefusal::ReliabilityDegraded]
+    );
+}
 
 #[test]
 fn no_health_log_is_an_error_that_quotes_smartctl() {
