@@ -80,12 +80,15 @@ fn run_action(runner: &dyn Runner, action: &Action) -> ActionRecord {
     let (result, exit_code, error) = match result {
         Ok(out) if out.success() => (ActionResult::Done, Some(0), None),
         Ok(out) => {
-            let detail = crate::zfs::classify_stderr(&out.stderr);
-            let stderr = out.stderr.trim();
-            let text = if stderr.is_empty() {
-                format!("{detail:?}")
-            } else {
-                stderr.to_string()
+            // zfs's own words first; then, when the failure is one zfs is known for, what it
+            // means and what to do.
+            let stderr = out.stderr.trim().replace('\n', " / ");
+            let text = match crate::zfs::classify_stderr(&out.stderr) {
+                crate::zfs::ZfsFailure::Unknown { .. } if stderr.is_empty() => {
+                    "it printed nothing on stderr".to_string()
+                }
+                crate::zfs::ZfsFailure::Unknown { .. } => stderr,
+                known => format!("{stderr} ({known})"),
             };
             (ActionResult::Failed, out.code, Some(text))
         }
@@ -191,7 +194,7 @@ pub fn apply(
             }
             let failed = record.result == ActionResult::Failed;
             let reason = format!(
-                "`{}` failed: {}",
+                "`{}`: {}",
                 runner::display(&record.argv),
                 record.error.clone().unwrap_or_default()
             );

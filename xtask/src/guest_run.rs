@@ -93,7 +93,7 @@ pub fn main(args: &[String]) -> Result<()> {
         machine.add_disk(serial, &path, false)?;
     }
     let input = run_dir.join("input.tar");
-    write_input_tar(&run_dir, &script, &opts.add, &input)?;
+    write_input_tar(&script, &opts.add, &input)?;
     machine.add_disk("phx-input", &input, true)?;
     let results = run_dir.join("results.img");
     create_sparse(&results, RESULTS_DISK_BYTES)?;
@@ -235,14 +235,8 @@ fn new_run_dir() -> Result<PathBuf> {
 
 /// The input disk: a tar of `run` (the script) and the added files, padded to whole MiB so that
 /// it is a valid block device size.
-fn write_input_tar(run_dir: &Path, script: &Path, add: &[PathBuf], tar_path: &Path) -> Result<()> {
-    let staging = run_dir.join("input");
-    std::fs::create_dir_all(&staging)?;
-    std::fs::copy(script, staging.join("run"))
-        .with_context(|| format!("could not read {}", script.display()))?;
-    let mut perms = std::fs::metadata(staging.join("run"))?.permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(staging.join("run"), perms)?;
+fn write_input_tar(script: &Path, add: &[PathBuf], tar_path: &Path) -> Result<()> {
+    let mut files = vec![(script.to_path_buf(), "run".to_string())];
     for file in add {
         let name = file
             .file_name()
@@ -253,23 +247,9 @@ fn write_input_tar(run_dir: &Path, script: &Path, add: &[PathBuf], tar_path: &Pa
                 file.display()
             );
         }
-        std::fs::copy(file, staging.join(name))
-            .with_context(|| format!("could not read {}", file.display()))?;
+        files.push((file.clone(), name.to_string_lossy().into_owned()));
     }
-    run(Command::new("tar")
-        .arg("-cf")
-        .arg(tar_path)
-        .arg("-C")
-        .arg(&staging)
-        .arg("."))?;
-    std::fs::remove_dir_all(&staging)?;
-    let len = std::fs::metadata(tar_path)?.len();
-    let padded = len.div_ceil(1 << 20).max(1) * (1 << 20);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(tar_path)?
-        .set_len(padded)?;
-    Ok(())
+    crate::guest_final::write_input_tar(tar_path, &files)
 }
 
 /// A tar archive starts with a non-zero header block; an untouched results disk is all zeros.
