@@ -42,6 +42,9 @@ pub enum ZfsFailure {
     PoolLastUsedElsewhere { pool: String },
     /// "permission denied", or the tools were not run as root.
     PermissionDenied,
+    /// "cannot mount 'X': REASON" (zfs create then adds "filesystem successfully created, but
+    /// not mounted"): the dataset exists, something at its mountpoint is in the way.
+    MountFailed { dataset: String, reason: String },
     /// The ZFS kernel modules or /dev/zfs are not there.
     ZfsUnavailable { message: String },
     /// None of the above; the first non-empty line of stderr.
@@ -114,6 +117,11 @@ impl fmt::Display for ZfsFailure {
                 f,
                 "ZFS is not available ({message}): install zfsutils and load the module with `modprobe zfs`"
             ),
+            ZfsFailure::MountFailed { dataset, reason } => write!(
+                f,
+                "dataset `{dataset}` cannot be mounted ({reason}): move aside what is at its \
+                 mountpoint, then run again"
+            ),
             ZfsFailure::Unknown { message } => f.write_str(message),
         }
     }
@@ -147,6 +155,12 @@ fn classify_line(line: &str) -> Option<ZfsFailure> {
         });
     }
     if let Ok((_, (object, reason))) = cannot_line(line) {
+        if line.starts_with("cannot mount '") {
+            return Some(ZfsFailure::MountFailed {
+                dataset: object.to_string(),
+                reason: reason.trim_end_matches('.').to_string(),
+            });
+        }
         return classify_reason(object, reason.trim_end_matches('.'));
     }
     if let Ok((_, failure)) = device_line(line) {
