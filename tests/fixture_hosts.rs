@@ -37,6 +37,16 @@ fn detect(host: &str, layout: Option<&str>) -> (i32, Value) {
 }
 
 /// pool -> serials of its assigned drives.
+/// A JSON array of strings, as strs (the fixture tests compare lists a lot).
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
 fn roles(json: &Value) -> Vec<(String, Vec<String>)> {
     json["matching"]["assignments"]
         .as_array()
@@ -170,12 +180,7 @@ fn plan_on_a_blank_host_creates_two_pools_and_eight_datasets_each_in_one_command
         .iter()
         .find(|a| a["dataset"] == "quickOS/shared-prod-data-sync")
         .unwrap();
-    let argv: Vec<&str> = sync["argv"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let argv: Vec<&str> = strings(&sync["argv"]);
     assert_eq!(
         argv,
         [
@@ -193,12 +198,7 @@ fn plan_on_a_blank_host_creates_two_pools_and_eight_datasets_each_in_one_command
         ]
     );
     let quick = actions.iter().find(|a| a["pool"] == "quickOS").unwrap();
-    let argv: Vec<&str> = quick["argv"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let argv: Vec<&str> = strings(&quick["argv"]);
     assert!(
         argv.windows(2).any(|w| w == ["-o", "ashift=12"]),
         "{argv:?}"
