@@ -71,6 +71,27 @@ pub struct ApplyReport {
     pub last: Option<Assessment>,
 }
 
+/// Writes a file a `WriteFile` action carries, under the host root.
+fn write_file(root: &HostRoot, summary: String, path: &str, content: &str) -> ActionRecord {
+    let started_at = now_rfc3339();
+    let clock = Instant::now();
+    let result = crate::atomic_file::write_atomically(&root.path(path), content.as_bytes());
+    tracing::info!(path = %path, bytes = content.len(), ok = result.is_ok(), "wrote file");
+    ActionRecord {
+        summary,
+        argv: Vec::new(),
+        started_at,
+        duration_ms: clock.elapsed().as_millis() as u64,
+        result: if result.is_ok() {
+            ActionResult::Done
+        } else {
+            ActionResult::Failed
+        },
+        exit_code: None,
+        error: result.err().map(|e| format!("cannot write {path}: {e}")),
+    }
+}
+
 fn run_action(runner: &dyn Runner, action: &Action) -> ActionRecord {
     let argv = action.argv();
     let started_at = now_rfc3339();
@@ -185,7 +206,12 @@ pub fn apply(
                     };
                 }
             }
-            let record = run_action(runner, action);
+            let record = match action {
+                Action::WriteFile { path, content, .. } => {
+                    write_file(root, action.summary(), path, content)
+                }
+                _ => run_action(runner, action),
+            };
             progress.finished(index, &record);
             if let (Action::CreatePool { pool, .. }, ActionResult::Done) = (action, record.result) {
                 if let Err(e) = journal.finish(pool) {
@@ -193,11 +219,15 @@ pub fn apply(
                 }
             }
             let failed = record.result == ActionResult::Failed;
-            let reason = format!(
-                "`{}`: {}",
-                runner::display(&record.argv),
+            let reason = if record.argv.is_empty() {
                 record.error.clone().unwrap_or_default()
-            );
+            } else {
+                format!(
+                    "`{}`: {}",
+                    runner::display(&record.argv),
+                    record.error.clone().unwrap_or_default()
+                )
+            };
             records.push(record);
             if failed {
                 return ApplyReport {

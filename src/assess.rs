@@ -8,6 +8,7 @@ use crate::matching::{self, MatchReport};
 use crate::observed::Observed;
 use crate::plan::{self, Facts, Plan};
 use crate::runner::Runner;
+use crate::services::{self, HostServices};
 use serde::Serialize;
 
 /// Where ZFS state comes from: the live tools through a runner, or nothing (a recorded fixture
@@ -23,6 +24,7 @@ pub struct Assessment {
     pub matching: MatchReport,
     pub firmware: Vec<DriveFirmware>,
     pub observed: Observed,
+    pub services: HostServices,
     pub plan: Plan,
 }
 
@@ -46,6 +48,18 @@ pub fn assess(
     };
     let matching = matching::match_drives(layout, &inventory, &observed.existing_pools());
     let firmware = firmware::judge(&inventory, &layout.firmware.rules);
+    let services = match zfs {
+        ZfsSource::Tools(runner) => {
+            let pool_drives: Vec<&inventory::Disk> = matching
+                .assignments
+                .iter()
+                .flat_map(|a| &a.drives)
+                .filter_map(|d| inventory.disks.iter().find(|disk| disk.name == d.name))
+                .collect();
+            services::observe(root, runner, layout, &pool_drives)
+        }
+        ZfsSource::Absent => HostServices::not_observed(),
+    };
     let plan = plan::plan(&Facts {
         layout,
         inventory: &inventory,
@@ -54,12 +68,14 @@ pub fn assess(
         observed: &observed,
         wipe,
         pending,
+        services: &services,
     });
     Ok(Assessment {
         inventory,
         matching,
         firmware,
         observed,
+        services,
         plan,
     })
 }

@@ -182,7 +182,7 @@ fn install_self() -> Result<(), String> {
         return Ok(());
     }
     let bytes = std::fs::read(&me).map_err(|e| format!("cannot read {}: {e}", me.display()))?;
-    signing::write_atomically(target, &bytes)
+    phoenix_zfs::atomic_file::write_atomically(target, &bytes)
         .map_err(|e| format!("cannot install {INSTALLED_BINARY}: {e}"))?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o755))

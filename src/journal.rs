@@ -54,7 +54,7 @@ impl Journal {
             };
         }
         let text = serde_json::to_vec_pretty(pending).map_err(|e| e.to_string())?;
-        crate::manifest::signing::write_atomically(&self.path, &text)
+        crate::atomic_file::write_atomically(&self.path, &text)
             .map_err(|e| format!("{}: {e}", self.path.display()))
     }
 

@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod assess;
+pub mod atomic_file;
 pub mod firmware;
 pub mod glob;
 pub mod inventory;
@@ -18,6 +19,7 @@ pub mod observed;
 pub mod plan;
 pub mod proxmox;
 pub mod runner;
+pub mod services;
 pub mod size;
 pub mod smartd;
 pub mod wear;

@@ -362,6 +362,7 @@ mod tests {
         let squash = NfsSettings {
             network: "auto".into(),
             root_squash: true,
+            install_server: true,
         };
         assert_eq!(
             sharenfs_value(&NfsExport { sync: false }, &squash, &net),

@@ -158,6 +158,13 @@ fn observe_datasets(
             .iter()
             .flat_map(|p| p.filesystem_properties.keys().cloned()),
     );
+    // What the services need: the exports' current value, and where dir storages are mounted.
+    if layout.datasets.iter().any(|d| d.nfs.is_some()) {
+        props.insert("sharenfs".into());
+    }
+    if layout.datasets.iter().any(|d| d.proxmox.is_some()) {
+        props.insert("mountpoint".into());
+    }
     let props: Vec<String> = props.into_iter().collect();
 
     let argv = zfs::zfs_get_argv(&props, &names, false, &[] as &[DatasetType]);

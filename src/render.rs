@@ -45,6 +45,7 @@ pub fn plan_json(a: &Assessment) -> Value {
         "warnings": a.plan.warnings,
         "blockers": a.plan.blockers,
         "notes": a.plan.notes,
+        "deferred": a.plan.deferred,
         "exit_code": a.plan.exit_code().unwrap_or(0),
     })
 }
@@ -156,11 +157,15 @@ pub fn plan(a: &Assessment) {
     }
     for (i, action) in a.plan.actions.iter().enumerate() {
         println!("{:>3}. {}", i + 1, action.summary());
-        println!("     $ {}", runner::display(&action.argv()));
+        let argv = action.argv();
+        if !argv.is_empty() {
+            println!("     $ {}", runner::display(&argv));
+        }
     }
     for note in &a.plan.notes {
         println!("note: {note}");
     }
+    deferred(a);
     for w in &a.plan.warnings {
         println!("warning[{}]: {}", w.code, w.message);
     }
@@ -170,7 +175,15 @@ pub fn plan(a: &Assessment) {
     }
 }
 
+/// What cannot be done on this host now, said where `plan`, `apply` and `verify` report.
+pub fn deferred(a: &Assessment) {
+    for d in &a.plan.deferred {
+        println!("deferred: {}: {}", d.subject, d.why);
+    }
+}
+
 pub fn verify(a: &Assessment) {
+    deferred(a);
     if a.plan.actions.is_empty() && a.plan.blockers.is_empty() {
         println!("in sync: the host matches the layout");
         return;
@@ -213,5 +226,24 @@ fn differences(action: &phoenix_zfs::plan::Action) -> Vec<String> {
                 )
             })
             .collect(),
+        Action::InstallPackages { packages, .. } => {
+            vec![format!("{} is not installed", packages.join(", "))]
+        }
+        Action::RegisterStorage {
+            storage, change, ..
+        } => {
+            if change == "add" {
+                vec![format!("Proxmox storage {storage} is not registered")]
+            } else {
+                vec![format!("Proxmox storage {storage} differs: {change}")]
+            }
+        }
+        Action::WriteFile { path, purpose, .. } => {
+            vec![format!(
+                "{path} is not as phoenix-zfs writes it ({purpose})"
+            )]
+        }
+        // Follows a WriteFile, which already said what differs.
+        Action::ReloadService { .. } => Vec::new(),
     }
 }

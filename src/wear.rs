@@ -49,6 +49,15 @@ pub enum WearRefusal {
     ReliabilityDegraded,
 }
 
+impl WearRefusal {
+    pub fn describe(&self) -> &'static str {
+        match self {
+            WearRefusal::MediaReadOnly => "media placed in read-only mode",
+            WearRefusal::ReliabilityDegraded => "NVM subsystem reliability degraded",
+        }
+    }
+}
+
 impl WearBaseline {
     /// The reasons to refuse this drive as a pool member; empty when there are none.
     pub fn refusals(&self) -> Vec<WearRefusal> {

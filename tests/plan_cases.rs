@@ -12,6 +12,9 @@ use phoenix_zfs::observed::{
     DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
 };
 use phoenix_zfs::plan::{plan, Action, Blocker, Facts, Plan};
+use phoenix_zfs::proxmox::storage_cfg::StorageConfig;
+use phoenix_zfs::services::{Availability, DriveHealth, HostServices, NfsServer};
+use phoenix_zfs::wear::WearBaseline;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -27,6 +30,16 @@ fn host(name: &str) -> Inventory {
 }
 
 fn plan_for(layout: &Layout, inv: &Inventory, observed: &Observed, wipe: &[String]) -> Plan {
+    plan_with_services(layout, inv, observed, wipe, &HostServices::not_observed())
+}
+
+fn plan_with_services(
+    layout: &Layout,
+    inv: &Inventory,
+    observed: &Observed,
+    wipe: &[String],
+    services: &HostServices,
+) -> Plan {
     let matches = match_drives(layout, inv, &observed.existing_pools());
     let fw = firmware::judge(inv, &layout.firmware.rules);
     plan(&Facts {
@@ -37,6 +50,7 @@ fn plan_for(layout: &Layout, inv: &Inventory, observed: &Observed, wipe: &[Strin
         observed,
         wipe,
         pending: &[],
+        services,
     })
 }
 
@@ -109,6 +123,10 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
             Action::SetPoolProperty { .. } => "set-pool",
             Action::CreateDataset { .. } => "create-dataset",
             Action::SetDatasetProperties { .. } => "set-dataset",
+            Action::InstallPackages { .. } => "install",
+            Action::RegisterStorage { .. } => "storage",
+            Action::WriteFile { .. } => "write-file",
+            Action::ReloadService { .. } => "reload",
         })
         .collect()
 }
@@ -401,6 +419,7 @@ fn an_interrupted_pool_creation_of_our_own_is_redone_with_force_and_nothing_else
     let matches = match_drives(&layout, &inv, &[]);
     let fw = firmware::judge(&inv, &layout.firmware.rules);
     let observed = Observed::default();
+    let not_observed = HostServices::not_observed();
     let facts = Facts {
         layout: &layout,
         inventory: &inv,
@@ -409,6 +428,7 @@ fn an_interrupted_pool_creation_of_our_own_is_redone_with_force_and_nothing_else
         observed: &observed,
         wipe: &[],
         pending: &pending,
+        services: &not_observed,
     };
     let p = plan(&facts);
     assert!(p.blockers.is_empty(), "{p:#?}");
@@ -453,4 +473,312 @@ fn the_layouts_own_pools_being_mounted_does_not_make_their_drives_strangers() {
     let p = plan_for(&layout, &inv, &converged(&layout), &[]);
     assert!(p.blockers.is_empty(), "{p:#?}");
     assert!(p.actions.is_empty(), "{p:#?}");
+}
+
+// ---- services: NFS, Proxmox storages, smartd, drive health ----
+
+/// What the installer writes for an ext4 root (FACTS.md, "Proxmox VE").
+const INSTALLER_STORAGE_CFG: &str = "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\nlvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n";
+/// Debian's stock /etc/smartd.conf, comments left out.
+const STOCK_SMARTD: &str =
+    "DEVICESCAN -d removable -n standby -m root -M exec /usr/share/smartmontools/smartd-runner\n";
+
+fn healthy(critical_warning: u8) -> WearBaseline {
+    WearBaseline {
+        percentage_used: 1,
+        available_spare: 100,
+        available_spare_threshold: 10,
+        data_units_written: 1000,
+        media_errors: 0,
+        critical_warning,
+        power_on_hours: 5,
+        unsafe_shutdowns: 0,
+    }
+}
+
+/// A normal Proxmox host: pmxcfs up with `storage_cfg`, the NFS server installed on
+/// 192.0.2.0/24, smartd with `smartd_conf`, three healthy drives.
+fn proxmox_host(storage_cfg: &str, smartd_conf: &str) -> HostServices {
+    HostServices {
+        proxmox: Availability::Ready {
+            value: StorageConfig::parse(storage_cfg).unwrap(),
+        },
+        nfs: NfsServer {
+            installed: true,
+            network: Availability::Ready {
+                value: "192.0.2.0/24".parse().unwrap(),
+            },
+            online: true,
+        },
+        smartd: Availability::Ready {
+            value: smartd_conf.into(),
+        },
+        health: ["nvme0n1", "nvme1n1", "nvme2n1"]
+            .iter()
+            .map(|d| DriveHealth {
+                drive: d.to_string(),
+                serial: None,
+                by_id: String::new(),
+                reading: Availability::Ready { value: healthy(0) },
+            })
+            .collect(),
+    }
+}
+
+fn run_argv(p: &Plan, kind: &str) -> Vec<Vec<String>> {
+    p.actions
+        .iter()
+        .filter(|a| kinds_of(a) == kind)
+        .map(|a| a.argv())
+        .collect()
+}
+
+fn kinds_of(a: &Action) -> &'static str {
+    kinds(&Plan {
+        actions: vec![a.clone()],
+        warnings: vec![],
+        blockers: vec![],
+        notes: vec![],
+        deferred: vec![],
+    })[0]
+}
+
+#[test]
+fn a_blank_proxmox_host_gets_exports_storages_and_smartd_in_one_plan() {
+    let layout = Layout::default_layout();
+    let services = proxmox_host(INSTALLER_STORAGE_CFG, STOCK_SMARTD);
+    let p = plan_with_services(
+        &layout,
+        &host("qemu-default"),
+        &Observed::default(),
+        &[],
+        &services,
+    );
+    assert!(p.blockers.is_empty() && p.deferred.is_empty(), "{p:#?}");
+    let k = kinds(&p);
+    assert_eq!(k.iter().filter(|k| **k == "storage").count(), 4, "{k:?}");
+    assert_eq!(&k[k.len() - 2..], ["write-file", "reload"]);
+    // The exports ride on `zfs create`: no second command per dataset.
+    let shared: Vec<String> = run_argv(&p, "create-dataset")
+        .into_iter()
+        .filter(|argv| argv.iter().any(|a| a.starts_with("sharenfs=")))
+        .map(|argv| argv.last().unwrap().clone())
+        .collect();
+    assert_eq!(
+        shared,
+        [
+            "quickOS/shared-prod-data",
+            "quickOS/shared-prod-data-sync",
+            "fastData/shared-test-data",
+            "fastData/shared-bulk-data"
+        ]
+    );
+    let sync = run_argv(&p, "create-dataset")
+        .into_iter()
+        .find(|a| a.last().unwrap() == "quickOS/shared-prod-data-sync")
+        .unwrap();
+    assert!(
+        sync.contains(&"sharenfs=rw=@192.0.2.0/24,no_subtree_check,sync,root_squash".to_string()),
+        "{sync:?}"
+    );
+    let storages = run_argv(&p, "storage");
+    assert!(
+        storages.contains(
+            &[
+                "pvesm",
+                "add",
+                "dir",
+                "fastData-shared-backups",
+                "--path",
+                "/fastData/shared-backups",
+                "--content",
+                "backup",
+                "--is_mountpoint",
+                "yes"
+            ]
+            .map(String::from)
+            .to_vec()
+        ),
+        "{storages:?}"
+    );
+    assert!(
+        storages.contains(
+            &[
+                "pvesm",
+                "add",
+                "zfspool",
+                "quickOS-vm-disks",
+                "--pool",
+                "quickOS/vm-disks",
+                "--content",
+                "images",
+                "--sparse",
+                "1",
+                "--blocksize",
+                "16k"
+            ]
+            .map(String::from)
+            .to_vec()
+        ),
+        "{storages:?}"
+    );
+    let Some(Action::WriteFile { content, .. }) =
+        p.actions.iter().find(|a| kinds_of(a) == "write-file")
+    else {
+        panic!("no smartd write: {p:#?}");
+    };
+    let block_end = content.find("# END phoenix-zfs").unwrap();
+    assert!(block_end < content.find("DEVICESCAN").unwrap(), "{content}");
+    assert_eq!(content.matches(" -d nvme -a ").count(), 3, "{content}");
+}
+
+#[test]
+fn services_already_in_place_plan_nothing() {
+    let layout = Layout::default_layout();
+    let blank = proxmox_host(INSTALLER_STORAGE_CFG, STOCK_SMARTD);
+    let first = plan_with_services(
+        &layout,
+        &host("qemu-default"),
+        &Observed::default(),
+        &[],
+        &blank,
+    );
+    // The world after the first plan ran: storage.cfg as pvesm writes it, smartd.conf merged,
+    // the datasets with their sharenfs and default mountpoints.
+    let mut cfg = StorageConfig::parse(INSTALLER_STORAGE_CFG).unwrap();
+    for argv in run_argv(&first, "storage") {
+        let mut section = phoenix_zfs::proxmox::storage_cfg::Section::new(&argv[2], &argv[3]);
+        for pair in argv[4..].chunks(2) {
+            section
+                .set(pair[0].trim_start_matches("--"), &pair[1])
+                .unwrap();
+        }
+        cfg.sections.push(section);
+    }
+    let Some(Action::WriteFile { content, .. }) =
+        first.actions.iter().find(|a| kinds_of(a) == "write-file")
+    else {
+        panic!("no smartd write");
+    };
+    let services = proxmox_host(&cfg.to_text(), content);
+    let mut observed = converged(&layout);
+    for argv in run_argv(&first, "create-dataset") {
+        let name = argv.last().unwrap().clone();
+        let ds = observed
+            .datasets
+            .iter_mut()
+            .find(|d| d.name == name)
+            .unwrap();
+        for o in argv.iter().filter_map(|a| a.strip_prefix("sharenfs=")) {
+            ds.properties.insert(
+                "sharenfs".into(),
+                ObservedValue {
+                    value: o.into(),
+                    local: true,
+                },
+            );
+        }
+        ds.properties.insert(
+            "mountpoint".into(),
+            ObservedValue {
+                value: format!("/{name}"),
+                local: false,
+            },
+        );
+    }
+    let p = plan_with_services(&layout, &host("qemu-default"), &observed, &[], &services);
+    assert_eq!(kinds(&p), Vec::<&str>::new(), "{p:#?}");
+}
+
+#[test]
+fn without_pmxcfs_or_an_nfs_server_offline_the_services_are_deferred_not_failed() {
+    let layout = Layout::default_layout();
+    let mut services = proxmox_host(INSTALLER_STORAGE_CFG, STOCK_SMARTD);
+    services.proxmox = Availability::Unavailable {
+        why: "cannot read /etc/pve/storage.cfg".into(),
+    };
+    services.nfs.installed = false;
+    services.nfs.online = false;
+    let p = plan_with_services(
+        &layout,
+        &host("qemu-default"),
+        &Observed::default(),
+        &[],
+        &services,
+    );
+    assert!(p.blockers.is_empty(), "{p:#?}");
+    let subjects: Vec<&str> = p.deferred.iter().map(|d| d.subject.as_str()).collect();
+    assert_eq!(subjects.len(), 8, "{subjects:?}");
+    assert!(
+        subjects.contains(&"storage quickOS-vm-disks")
+            && subjects.contains(&"nfs fastData/shared-bulk-data")
+    );
+    assert_eq!(
+        kinds(&p).iter().filter(|k| **k == "create-dataset").count(),
+        8
+    );
+    assert!(!kinds(&p).contains(&"storage") && !kinds(&p).contains(&"install"));
+
+    // Online, the NFS server is installed instead; the exports follow in the next round.
+    services.nfs.online = true;
+    let p = plan_with_services(
+        &layout,
+        &host("qemu-default"),
+        &Observed::default(),
+        &[],
+        &services,
+    );
+    assert_eq!(
+        run_argv(&p, "install"),
+        [[
+            "env",
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "install",
+            "--yes",
+            "--no-install-recommends",
+            "nfs-kernel-server"
+        ]
+        .map(String::from)
+        .to_vec()]
+    );
+    assert!(
+        p.deferred.iter().all(|d| d.subject.starts_with("storage ")),
+        "{:?}",
+        p.deferred
+    );
+}
+
+#[test]
+fn a_drive_its_controller_calls_read_only_is_refused_with_exit_4() {
+    let layout = Layout::default_layout();
+    let mut services = proxmox_host(INSTALLER_STORAGE_CFG, STOCK_SMARTD);
+    services.health[1].reading = Availability::Ready {
+        value: healthy(0x08 | 0x02),
+    };
+    let p = plan_with_services(
+        &layout,
+        &host("qemu-default"),
+        &Observed::default(),
+        &[],
+        &services,
+    );
+    assert_eq!(p.exit_code(), Some(4), "{p:#?}");
+    let message = p.blockers[0].message();
+    assert!(
+        message.starts_with("nvme1n1") && message.contains("0x0a") && message.contains("read-only"),
+        "{message}"
+    );
+    // Temperature alone (bit 1) is worth a look, not a refusal.
+    services.health[1].reading = Availability::Ready {
+        value: healthy(0x02),
+    };
+    let p = plan_with_services(
+        &layout,
+        &host("qemu-default"),
+        &Observed::default(),
+        &[],
+        &services,
+    );
+    assert!(p.blockers.is_empty(), "{p:#?}");
 }

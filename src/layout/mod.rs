@@ -76,6 +76,10 @@ pub struct NfsSettings {
     pub network: String,
     #[serde(default = "default_true")]
     pub root_squash: bool,
+    /// Install nfs-kernel-server when it is missing and the host is online; Proxmox's ISO
+    /// ships only the NFS client.
+    #[serde(default = "default_true")]
+    pub install_server: bool,
 }
 
 fn default_network() -> String {
@@ -91,6 +95,7 @@ impl Default for NfsSettings {
         NfsSettings {
             network: default_network(),
             root_squash: true,
+            install_server: true,
         }
     }
 }

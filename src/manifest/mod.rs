@@ -225,9 +225,9 @@ pub fn write_signed(
             ))
         }
     }
-    signing::write_atomically(path, text.as_bytes())
+    crate::atomic_file::write_atomically(path, text.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    signing::write_atomically(&sig_path, signature.as_bytes())
+    crate::atomic_file::write_atomically(&sig_path, signature.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", sig_path.display()))
 }
 

@@ -45,6 +45,24 @@ pub enum Action {
         dataset: String,
         changes: Vec<PropertyChange>,
     },
+    /// Install Debian packages a service needs (the NFS server, which Proxmox's ISO lacks).
+    InstallPackages { packages: Vec<String>, why: String },
+    /// Add or change a Proxmox storage with `pvesm`.
+    RegisterStorage {
+        storage: String,
+        /// `add`, or `set` with what differs.
+        change: String,
+        argv: Vec<String>,
+    },
+    /// Replace a configuration file with `content` (written to a temporary file beside it, then
+    /// renamed over it). The one kind of action that runs no command: argv is empty.
+    WriteFile {
+        path: String,
+        content: String,
+        purpose: String,
+    },
+    /// Make a running service read its changed configuration; nothing when it is not running.
+    ReloadService { unit: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -114,6 +132,29 @@ impl Action {
                     .collect();
                 zfs::zfs_set(dataset, &props)
             }
+            Action::InstallPackages { packages, .. } => {
+                // No debconf questions: nobody is at the console of a first boot.
+                let mut argv: Vec<String> = [
+                    "env",
+                    "DEBIAN_FRONTEND=noninteractive",
+                    "apt-get",
+                    "install",
+                    "--yes",
+                    "--no-install-recommends",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+                argv.extend(packages.iter().cloned());
+                argv
+            }
+            Action::RegisterStorage { argv, .. } => argv.clone(),
+            Action::WriteFile { .. } => Vec::new(),
+            Action::ReloadService { unit } => vec![
+                "systemctl".into(),
+                "try-reload-or-restart".into(),
+                unit.clone(),
+            ],
         }
     }
 
@@ -167,6 +208,14 @@ impl Action {
                     .collect();
                 format!("set on {dataset}: {}", c.join(", "))
             }
+            Action::InstallPackages { packages, why } => {
+                format!("install {} ({why})", packages.join(" "))
+            }
+            Action::RegisterStorage {
+                storage, change, ..
+            } => format!("{change} Proxmox storage {storage}"),
+            Action::WriteFile { path, purpose, .. } => format!("write {path}: {purpose}"),
+            Action::ReloadService { unit } => format!("reload {unit} if it is running"),
         }
     }
 }

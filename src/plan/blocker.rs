@@ -18,6 +18,13 @@ pub enum Blocker {
         revision: String,
         message: String,
     },
+    /// Exit 4: the drive's own controller reports it read-only or degraded (NVMe critical
+    /// warning bits 3 and 2).
+    DriveHealth {
+        drive: String,
+        critical_warning: u8,
+        reasons: Vec<crate::wear::WearRefusal>,
+    },
     /// Exit 5: a drive chosen for a pool holds data, and was not named with --wipe.
     DriveHoldsData {
         drive: String,
@@ -34,7 +41,7 @@ impl Blocker {
     pub fn exit_code(&self) -> u8 {
         match self {
             Blocker::Hardware { .. } | Blocker::PoolElsewhere { .. } => 3,
-            Blocker::Firmware { .. } => 4,
+            Blocker::Firmware { .. } | Blocker::DriveHealth { .. } => 4,
             Blocker::DriveHoldsData { .. } | Blocker::WrongDatasetKind { .. } => 5,
         }
     }
@@ -43,6 +50,10 @@ impl Blocker {
         match self {
             Blocker::Hardware { message, .. } => message.clone(),
             Blocker::Firmware { drive, revision, message } => format!("{drive}: firmware {revision}: {message}"),
+            Blocker::DriveHealth { drive, critical_warning, reasons } => {
+                let said: Vec<&str> = reasons.iter().map(|r| r.describe()).collect();
+                format!("{drive}: its controller reports critical warning 0x{critical_warning:02x} ({}); it must not hold a pool. Replace the drive (see `smartctl -a` for its log)", said.join(", "))
+            }
             Blocker::DriveHoldsData { drive, serial, found } => {
                 let serial = serial.as_deref().unwrap_or("SERIAL");
                 format!("{drive} holds data ({}); nothing was changed. If it may be erased, run again with --wipe {serial}", found.join("; "))

@@ -15,9 +15,11 @@ use std::collections::BTreeMap;
 
 mod action;
 mod blocker;
+mod services;
 
 pub use action::{Action, PropertyChange};
 pub use blocker::Blocker;
+pub use services::{Deferred, NFS_SERVER_PACKAGE, SMARTD_UNIT};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
@@ -26,6 +28,8 @@ pub struct Plan {
     pub blockers: Vec<Blocker>,
     /// Things worth saying that are neither actions nor problems.
     pub notes: Vec<String>,
+    /// What the layout asks for that cannot be done on this host now; a later run does it.
+    pub deferred: Vec<Deferred>,
 }
 
 impl Plan {
@@ -46,6 +50,7 @@ pub struct Facts<'a> {
     pub wipe: &'a [String],
     /// Pool creations an earlier apply began and did not finish (the journal).
     pub pending: &'a [PendingCreate],
+    pub services: &'a crate::services::HostServices,
 }
 
 pub fn plan(facts: &Facts) -> Plan {
@@ -54,6 +59,7 @@ pub fn plan(facts: &Facts) -> Plan {
         warnings: Vec::new(),
         blockers: Vec::new(),
         notes: Vec::new(),
+        deferred: Vec::new(),
     };
     for problem in &facts.matches.problems {
         plan.blockers.push(Blocker::Hardware {
@@ -95,25 +101,45 @@ pub fn plan(facts: &Facts) -> Plan {
             ),
         });
     }
+    services::health_blockers(facts, &mut plan);
     plan.warnings.extend(hardware_aware_warnings(facts));
 
+    let sharenfs = services::nfs_properties(facts, &mut plan);
     for pool in &facts.layout.pools {
         let assignment = facts
             .matches
             .assignments
             .iter()
             .find(|a| a.pool == pool.name());
-        plan_pool(facts, pool, assignment, &mut plan);
+        plan_pool(facts, pool, assignment, &sharenfs, &mut plan);
     }
-    // Order matters for a resumable apply: wipes and imports, then pools, then datasets.
+    services::plan_services(facts, &mut plan);
+    // Order matters for a resumable apply: wipes and imports, then pools, then datasets, then
+    // the services that rest on them.
     plan.actions.sort_by_key(|a| match a {
         Action::ClearZfsLabels { .. } | Action::WipeDrive { .. } => 0,
         Action::ImportPool { .. } => 1,
         Action::CreatePool { .. } => 2,
         Action::SetPoolProperty { .. } => 3,
         Action::CreateDataset { .. } | Action::SetDatasetProperties { .. } => 4,
+        Action::InstallPackages { .. } => 5,
+        Action::RegisterStorage { .. } => 6,
+        Action::WriteFile { .. } => 7,
+        Action::ReloadService { .. } => 8,
     });
     plan
+}
+
+/// What the layout sets on a dataset, plus its `sharenfs` when it is exported now.
+fn desired_properties(
+    ds: &crate::layout::DatasetSpec,
+    sharenfs: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut desired = string_map(&ds.properties);
+    if let Some(value) = sharenfs.get(ds.name()) {
+        desired.insert("sharenfs".into(), value.clone());
+    }
+    desired
 }
 
 fn string_map(m: &BTreeMap<String, crate::layout::PropertyValue>) -> BTreeMap<String, String> {
@@ -122,7 +148,13 @@ fn string_map(m: &BTreeMap<String, crate::layout::PropertyValue>) -> BTreeMap<St
         .collect()
 }
 
-fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, plan: &mut Plan) {
+fn plan_pool(
+    facts: &Facts,
+    pool: &PoolSpec,
+    assignment: Option<&Assignment>,
+    sharenfs: &BTreeMap<String, String>,
+    plan: &mut Plan,
+) {
     let name = pool.name();
     if let Some(observed) = facts.observed.pool(name) {
         if assignment.is_some_and(|a| !a.drives.iter().any(|d| d.in_place)) {
@@ -133,7 +165,7 @@ fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, pl
             return;
         }
         plan_pool_properties(pool, observed, plan);
-        plan_datasets(facts, pool, plan);
+        plan_datasets(facts, pool, sharenfs, plan);
         return;
     }
     if let Some(importable) = facts.observed.importable(name) {
@@ -224,7 +256,7 @@ fn plan_pool(facts: &Facts, pool: &PoolSpec, assignment: Option<&Assignment>, pl
     for ds in facts.layout.datasets_of(name) {
         plan.actions.push(Action::CreateDataset {
             dataset: ds.name().into(),
-            properties: string_map(&ds.properties),
+            properties: desired_properties(ds, sharenfs),
         });
     }
 }
@@ -307,7 +339,12 @@ fn plan_pool_properties(
     }
 }
 
-fn plan_datasets(facts: &Facts, pool: &PoolSpec, plan: &mut Plan) {
+fn plan_datasets(
+    facts: &Facts,
+    pool: &PoolSpec,
+    sharenfs: &BTreeMap<String, String>,
+    plan: &mut Plan,
+) {
     let root = std::iter::once((
         pool.name().to_string(),
         string_map(&pool.filesystem_properties),
@@ -315,7 +352,7 @@ fn plan_datasets(facts: &Facts, pool: &PoolSpec, plan: &mut Plan) {
     let children = facts
         .layout
         .datasets_of(pool.name())
-        .map(|d| (d.name().to_string(), string_map(&d.properties)));
+        .map(|d| (d.name().to_string(), desired_properties(d, sharenfs)));
     for (name, desired) in root.chain(children) {
         let Some(have) = facts.observed.dataset(&name) else {
             plan.actions.push(Action::CreateDataset {

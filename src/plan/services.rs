@@ -1,0 +1,235 @@
+//! The services around the pools: NFS exports (as `sharenfs` properties), Proxmox storages,
+//! smartd's watch list, and drives whose controller refuses to be trusted. What the host cannot
+//! do now (no pmxcfs, no NFS server and no network to fetch it) is deferred, never a failure:
+//! the pools come first.
+
+use super::{Action, Blocker, Facts, Plan};
+use crate::layout::Warning;
+use crate::nfs;
+use crate::proxmox::{self, StorageChange};
+use crate::services::Availability;
+use crate::smartd::{self, SmartdPolicy};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const NFS_SERVER_PACKAGE: &str = "nfs-kernel-server";
+pub const SMARTD_UNIT: &str = "smartmontools.service";
+
+/// Something the layout asks for that this run cannot do, and why; a later run does it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deferred {
+    /// `storage ID`, `nfs DATASET`.
+    pub subject: String,
+    pub why: String,
+}
+
+/// Refuses pool drives whose controller says they are read-only or degraded.
+pub(super) fn health_blockers(facts: &Facts, plan: &mut Plan) {
+    for drive in &facts.services.health {
+        let Some(reading) = drive.reading.ready() else {
+            continue;
+        };
+        let reasons = reading.refusals();
+        if !reasons.is_empty() {
+            let describe = facts
+                .inventory
+                .disks
+                .iter()
+                .find(|d| d.name == drive.drive)
+                .map_or(drive.drive.clone(), |d| d.describe());
+            plan.blockers.push(Blocker::DriveHealth {
+                drive: describe,
+                critical_warning: reading.critical_warning,
+                reasons,
+            });
+        }
+    }
+}
+
+/// The `sharenfs` value each exported dataset should have, when the exports can be made now.
+/// Otherwise the install of the NFS server is planned or the exports deferred, and no dataset
+/// gets a `sharenfs` this run.
+pub(super) fn nfs_properties(facts: &Facts, plan: &mut Plan) -> BTreeMap<String, String> {
+    let exported: Vec<&str> = facts
+        .layout
+        .datasets
+        .iter()
+        .filter(|d| d.nfs.is_some())
+        .map(|d| d.name())
+        .collect();
+    if exported.is_empty() {
+        return BTreeMap::new();
+    }
+    let server = &facts.services.nfs;
+    let defer = |plan: &mut Plan, why: &str| {
+        for dataset in &exported {
+            plan.deferred.push(Deferred {
+                subject: format!("nfs {dataset}"),
+                why: why.to_string(),
+            });
+        }
+    };
+    let network = match &server.network {
+        Availability::Ready { value } => *value,
+        Availability::Unavailable { why } => {
+            defer(plan, why);
+            return BTreeMap::new();
+        }
+    };
+    if !server.installed {
+        if facts.layout.nfs.install_server && server.online {
+            plan.actions.push(Action::InstallPackages {
+                packages: vec![NFS_SERVER_PACKAGE.into()],
+                why: "the NFS server for the exports; Proxmox's ISO ships only the client".into(),
+            });
+            plan.notes.push(
+                "the exports are set once the NFS server is installed (the next round of this apply)"
+                    .into(),
+            );
+        } else {
+            let why = if facts.layout.nfs.install_server {
+                "the NFS server (nfs-kernel-server) is not installed and there is no default route to fetch it"
+            } else {
+                "the NFS server (nfs-kernel-server) is not installed, and the layout says `[nfs] install_server = false`: install it, then run again"
+            };
+            defer(plan, why);
+        }
+        return BTreeMap::new();
+    }
+    nfs::sharenfs_settings(facts.layout, &network)
+        .into_iter()
+        .collect()
+}
+
+/// Proxmox storages and smartd, planned after the datasets they rest on.
+pub(super) fn plan_services(facts: &Facts, plan: &mut Plan) {
+    plan_storages(facts, plan);
+    plan_smartd(facts, plan);
+}
+
+fn plan_storages(facts: &Facts, plan: &mut Plan) {
+    let wanted: Vec<&str> = facts
+        .layout
+        .datasets
+        .iter()
+        .filter_map(|d| d.proxmox.as_ref().map(|p| p.storage.as_str()))
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let config = match &facts.services.proxmox {
+        Availability::Ready { value } => value,
+        Availability::Unavailable { why } => {
+            for storage in wanted {
+                plan.deferred.push(Deferred {
+                    subject: format!("storage {storage}"),
+                    why: why.clone(),
+                });
+            }
+            return;
+        }
+    };
+    let mountpoints = expected_mountpoints(facts);
+    let changes = match proxmox::storage_changes(facts.layout, config, &mountpoints) {
+        Ok(changes) => changes,
+        Err(e) => {
+            plan.warnings.push(Warning {
+                code: "storage",
+                subject: "storage.cfg".into(),
+                message: e.to_string(),
+            });
+            return;
+        }
+    };
+    for change in changes {
+        match change {
+            StorageChange::Add { id, argv, .. } => plan.actions.push(Action::RegisterStorage {
+                storage: id,
+                change: "add".into(),
+                argv,
+            }),
+            StorageChange::Set { id, argv, what } => plan.actions.push(Action::RegisterStorage {
+                storage: id,
+                change: format!("set ({})", what.join("; ")),
+                argv,
+            }),
+            StorageChange::Conflict { id, message } => plan.warnings.push(Warning {
+                code: "storage-conflict",
+                subject: id,
+                message,
+            }),
+        }
+    }
+}
+
+/// Where each dataset is (or will be, once created) mounted: what zfs says for one that
+/// exists, else its own `mountpoint` from the layout, else below its pool's mountpoint.
+fn expected_mountpoints(facts: &Facts) -> BTreeMap<String, String> {
+    let observed = |name: &str| {
+        facts
+            .observed
+            .dataset(name)
+            .and_then(|d| d.properties.get("mountpoint"))
+            .map(|v| v.value.clone())
+    };
+    facts
+        .layout
+        .datasets
+        .iter()
+        .map(|d| {
+            let name = d.name().to_string();
+            let mountpoint = observed(&name)
+                .or_else(|| {
+                    d.properties
+                        .get("mountpoint")
+                        .map(|v| v.as_str().to_string())
+                })
+                .unwrap_or_else(|| {
+                    let pool_mount = observed(d.pool()).unwrap_or_else(|| format!("/{}", d.pool()));
+                    let below = name.strip_prefix(d.pool()).unwrap_or(&name);
+                    format!("{}{below}", pool_mount.trim_end_matches('/'))
+                });
+            (name, mountpoint)
+        })
+        .collect()
+}
+
+fn plan_smartd(facts: &Facts, plan: &mut Plan) {
+    let existing = match &facts.services.smartd {
+        Availability::Ready { value } => value,
+        Availability::Unavailable { why } => {
+            plan.notes
+                .push(format!("the pool drives are not added to smartd: {why}"));
+            return;
+        }
+    };
+    let paths: Vec<String> = facts
+        .matches
+        .assignments
+        .iter()
+        .flat_map(|a| a.drives.iter().map(|d| d.path.clone()))
+        .collect();
+    if paths.is_empty() {
+        return;
+    }
+    let merged = smartd::render_block(&paths, &SmartdPolicy::default())
+        .and_then(|block| smartd::merge_block(existing, &block));
+    match merged {
+        Ok(content) if content == *existing => {}
+        Ok(content) => {
+            plan.actions.push(Action::WriteFile {
+                path: smartd::SMARTD_CONF.into(),
+                content,
+                purpose: format!("smartd watches the {} pool drives", paths.len()),
+            });
+            plan.actions.push(Action::ReloadService {
+                unit: SMARTD_UNIT.into(),
+            });
+        }
+        Err(e) => plan.warnings.push(Warning {
+            code: "smartd",
+            subject: smartd::SMARTD_CONF.into(),
+            message: e.to_string(),
+        }),
+    }
+}

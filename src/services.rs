@@ -1,0 +1,223 @@
+//! The host services phoenix-zfs sets up around the pools, as they are now: Proxmox's storage
+//! configuration, the NFS server and the network its exports are for, smartd's configuration,
+//! and the health each pool drive's controller reports. Read once per assessment, through the
+//! runner for commands and under the host root for files, and handed to the pure planner.
+//!
+//! Nothing here fails the run: a service that cannot be read is `Unavailable` with the reason,
+//! and the planner defers what depends on it.
+
+use crate::inventory::{Disk, HostRoot};
+use crate::layout::Layout;
+use crate::nfs::{self, Network};
+use crate::proxmox::storage_cfg::StorageConfig;
+use crate::runner::Runner;
+use crate::wear::{self, WearBaseline};
+use serde::Serialize;
+use std::time::Duration;
+
+pub const STORAGE_CFG: &str = "/etc/pve/storage.cfg";
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where programs live on a Debian host, searched in this order (root's PATH under systemd).
+const PROGRAM_DIRS: &[&str] = &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin"];
+
+/// Either the thing itself, or why it cannot be had now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum Availability<T> {
+    Ready { value: T },
+    Unavailable { why: String },
+}
+
+impl<T> Availability<T> {
+    pub fn ready(&self) -> Option<&T> {
+        match self {
+            Availability::Ready { value } => Some(value),
+            Availability::Unavailable { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NfsServer {
+    /// `exportfs` is installed (nfs-kernel-server).
+    pub installed: bool,
+    /// The network the exports are for, or why it is not known (no default route, no address).
+    pub network: Availability<Network>,
+    /// A default route exists: packages can be fetched.
+    pub online: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriveHealth {
+    pub drive: String,
+    pub serial: Option<String>,
+    pub by_id: String,
+    pub reading: Availability<WearBaseline>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostServices {
+    /// storage.cfg as pmxcfs shows it, when `pvesm` is installed and /etc/pve is populated.
+    pub proxmox: Availability<StorageConfig>,
+    pub nfs: NfsServer,
+    /// /etc/smartd.conf's text when smartmontools is installed.
+    pub smartd: Availability<String>,
+    /// One reading per drive chosen for a pool, in pool order.
+    pub health: Vec<DriveHealth>,
+}
+
+impl HostServices {
+    /// For a recorded host (`--root` without ZFS tools): nothing is known, nothing is planned.
+    pub fn not_observed() -> HostServices {
+        let why = || "not observed on a recorded host".to_string();
+        HostServices {
+            proxmox: Availability::Unavailable { why: why() },
+            nfs: NfsServer {
+                installed: false,
+                network: Availability::Unavailable { why: why() },
+                online: false,
+            },
+            smartd: Availability::Unavailable { why: why() },
+            health: Vec::new(),
+        }
+    }
+}
+
+/// The installed program `name` under `root`, as its path on the host.
+pub fn find_program(root: &HostRoot, name: &str) -> Option<String> {
+    PROGRAM_DIRS
+        .iter()
+        .map(|dir| format!("{dir}/{name}"))
+        .find(|p| root.path(p).exists())
+}
+
+/// Reads the services. `pool_drives` are the disks chosen for pools (their health is read).
+pub fn observe(
+    root: &HostRoot,
+    runner: &dyn Runner,
+    layout: &Layout,
+    pool_drives: &[&Disk],
+) -> HostServices {
+    HostServices {
+        proxmox: observe_proxmox(root, layout),
+        nfs: observe_nfs(root, runner, layout),
+        smartd: match find_program(root, "smartd") {
+            None => Availability::Unavailable {
+                why: "smartmontools is not installed (no smartd)".into(),
+            },
+            Some(_) => read_text(root, crate::smartd::SMARTD_CONF, true),
+        },
+        health: pool_drives
+            .iter()
+            .map(|d| observe_health(root, runner, d))
+            .collect(),
+    }
+}
+
+fn read_text(root: &HostRoot, path: &str, missing_is_empty: bool) -> Availability<String> {
+    match std::fs::read_to_string(root.path(path)) {
+        Ok(text) => Availability::Ready { value: text },
+        Err(e) if missing_is_empty && e.kind() == std::io::ErrorKind::NotFound => {
+            Availability::Ready {
+                value: String::new(),
+            }
+        }
+        Err(e) => Availability::Unavailable {
+            why: format!("cannot read {path}: {e}"),
+        },
+    }
+}
+
+fn observe_proxmox(root: &HostRoot, layout: &Layout) -> Availability<StorageConfig> {
+    if layout.datasets.iter().all(|d| d.proxmox.is_none()) {
+        return Availability::Unavailable {
+            why: "the layout registers no Proxmox storage".into(),
+        };
+    }
+    if find_program(root, "pvesm").is_none() {
+        return Availability::Unavailable {
+            why: "pvesm is not installed: this is not a Proxmox VE host".into(),
+        };
+    }
+    // pmxcfs mounts /etc/pve; without it (rescue target, cluster file system down) the directory
+    // is empty and pvesm cannot work. The installer always writes storage.cfg.
+    match std::fs::read_to_string(root.path(STORAGE_CFG)) {
+        Ok(text) => match StorageConfig::parse(&text) {
+            Ok(config) => Availability::Ready { value: config },
+            Err(e) => Availability::Unavailable {
+                why: format!("{STORAGE_CFG}: {e}"),
+            },
+        },
+        Err(e) => Availability::Unavailable {
+            why: format!(
+                "cannot read {STORAGE_CFG} ({e}): the Proxmox cluster file system (pve-cluster.service) is not running"
+            ),
+        },
+    }
+}
+
+fn observe_nfs(root: &HostRoot, runner: &dyn Runner, layout: &Layout) -> NfsServer {
+    let installed = find_program(root, "exportfs").is_some();
+    let route = std::fs::read_to_string(root.path(nfs::ROUTE_TABLE))
+        .map_err(|e| format!("cannot read {}: {e}", nfs::ROUTE_TABLE))
+        .and_then(|text| nfs::default_route_interface(&text).map_err(|e| e.to_string()));
+    let online = route.is_ok();
+    let wants_exports = layout.datasets.iter().any(|d| d.nfs.is_some());
+    let detected = if wants_exports && layout.nfs.network == "auto" {
+        route.and_then(|interface| interface_network(runner, &interface))
+    } else {
+        Err("not needed".to_string())
+    };
+    let network = match nfs::export_network(&layout.nfs, detected) {
+        Ok(value) => Availability::Ready { value },
+        Err(e) => Availability::Unavailable { why: e.to_string() },
+    };
+    NfsServer {
+        installed,
+        network,
+        online,
+    }
+}
+
+fn interface_network(runner: &dyn Runner, interface: &str) -> Result<Network, String> {
+    let argv = nfs::ip_addr_argv(interface);
+    let out = runner.run(&argv, READ_TIMEOUT).map_err(|e| e.to_string())?;
+    if !out.success() {
+        return Err(format!(
+            "`{}` failed: {}",
+            crate::runner::display(&argv),
+            out.stderr.trim()
+        ));
+    }
+    nfs::interface_network(&out.stdout, interface).map_err(|e| e.to_string())
+}
+
+fn observe_health(root: &HostRoot, runner: &dyn Runner, disk: &Disk) -> DriveHealth {
+    let reading = match (&disk.nvme_controller, find_program(root, "smartctl")) {
+        (_, None) => Availability::Unavailable {
+            why: "smartmontools is not installed (no smartctl)".into(),
+        },
+        (None, _) => Availability::Unavailable {
+            why: "not an NVMe drive".into(),
+        },
+        (Some(controller), Some(_)) => {
+            let argv = wear::smartctl_argv(&format!("/dev/{controller}"));
+            // smartctl's exit status is a bit field that is non-zero for a drive with any logged
+            // error; the JSON says whether the health log was read.
+            match runner.run(&argv, READ_TIMEOUT) {
+                Ok(out) => match wear::parse_smartctl(&out.stdout) {
+                    Ok(value) => Availability::Ready { value },
+                    Err(e) => Availability::Unavailable { why: e.to_string() },
+                },
+                Err(e) => Availability::Unavailable { why: e.to_string() },
+            }
+        }
+    };
+    DriveHealth {
+        drive: disk.name.clone(),
+        serial: disk.serial.clone(),
+        by_id: disk.preferred_path.clone(),
+        reading,
+    }
+}
