@@ -100,6 +100,7 @@ pub fn apply(
         layout_source: &source,
         layout: &layout,
         host: manifest::host_identity(Some(&key)),
+        baselines: manifest::previous_baselines(manifest_path),
     };
     let record = manifest::from_report(run, &report);
     let code = report.ending.exit_code();

@@ -82,6 +82,17 @@ pub fn render_block(by_id_paths: &[String], policy: &SmartdPolicy) -> Result<Str
     Ok(block)
 }
 
+/// The devices phoenix-zfs' block in `conf` names, in order; empty without a block.
+pub fn block_devices(conf: &str) -> Vec<String> {
+    conf.lines()
+        .skip_while(|l| l.trim() != BEGIN_MARKER)
+        .take_while(|l| l.trim() != END_MARKER)
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
 /// Where the block is and where DEVICESCAN is, by 0-based line index.
 struct Positions {
     block: Option<(usize, usize)>,
@@ -271,5 +282,20 @@ mod tests {
             merge_block(&format!("{b}{b}"), &b),
             Err(SmartdError::SecondBlock { .. })
         ));
+    }
+
+    #[test]
+    fn block_devices_lists_only_the_block() {
+        let block = render_block(
+            &["/dev/disk/by-id/nvme-A_1".into(), "/dev/disk/by-id/nvme-B_2".into()],
+            &SmartdPolicy::default(),
+        )
+        .unwrap();
+        let conf = merge_block("/dev/sda -a\nDEVICESCAN -m root\n", &block).unwrap();
+        assert_eq!(
+            block_devices(&conf),
+            ["/dev/disk/by-id/nvme-A_1", "/dev/disk/by-id/nvme-B_2"]
+        );
+        assert!(block_devices("DEVICESCAN\n").is_empty());
     }
 }

@@ -7,6 +7,9 @@ use phoenix_zfs::assess::{assess, ZfsSource};
 use phoenix_zfs::inventory::HostRoot;
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::manifest::{self, signature_path, RunInfo};
+use phoenix_zfs::plan::Deferred;
+use phoenix_zfs::services::{Availability, DriveHealth};
+use phoenix_zfs::wear;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -33,7 +36,7 @@ fn host_key(dir: &Path) -> PathBuf {
 /// A refused run's manifest for the missing-2tb host: the run needs no ZFS tools at all.
 fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
     let layout = Layout::default_layout();
-    let assessment = assess(
+    let mut assessment = assess(
         &fixture("missing-2tb"),
         &layout,
         ZfsSource::Absent,
@@ -41,6 +44,30 @@ fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
         &[],
     )
     .unwrap();
+    // The services a live host reports, so that the schema sees them filled in: the health
+    // smartctl read in the QEMU guest, for every drive, and one deferred storage.
+    let reading = wear::parse_smartctl(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wear/qemu-nvme0.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assessment.services.health = assessment
+        .inventory
+        .disks
+        .iter()
+        .map(|d| DriveHealth {
+            drive: d.name.clone(),
+            serial: d.serial.clone(),
+            by_id: d.preferred_path.clone(),
+            reading: Availability::Ready { value: reading },
+        })
+        .collect();
+    assessment.plan.deferred.push(Deferred {
+        subject: "storage quickOS-vm-disks".into(),
+        why: "cannot read /etc/pve/storage.cfg".into(),
+    });
     let exit_code = assessment.plan.exit_code().unwrap();
     let reasons = assessment
         .plan
@@ -61,6 +88,7 @@ fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
         layout_source: "<default layout>",
         layout: &layout,
         host: manifest::host_identity(Some(&key)),
+        baselines: Default::default(),
     };
     let path = dir.join("manifest.json");
     manifest::write_signed(&manifest::from_report(run, &report), &path, &key).unwrap();

@@ -4,6 +4,8 @@ use super::*;
 use crate::apply::{ApplyReport, Ending};
 use crate::inventory::{ProbeState, Transport};
 use crate::layout::Layout;
+use crate::services::Availability;
+use std::collections::BTreeMap;
 
 /// Who this host is: hostname, machine-id, and the fingerprint of the key that signs.
 pub fn host_identity(key: Option<&ssh_key::PrivateKey>) -> Host {
@@ -29,6 +31,30 @@ pub struct RunInfo<'a> {
     pub layout_source: &'a str,
     pub layout: &'a Layout,
     pub host: Host,
+    /// Health baselines of the previous manifest, by serial.
+    pub baselines: BTreeMap<String, HealthRecord>,
+}
+
+/// The health records of a manifest already on disk, by serial; empty when there is none or
+/// it cannot be read (the first reading then becomes the baseline).
+pub fn previous_baselines(path: &Path) -> BTreeMap<String, HealthRecord> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return BTreeMap::new();
+    };
+    let Ok(value) = serde_json::from_str::<Value>(&text) else {
+        return BTreeMap::new();
+    };
+    let mut out = BTreeMap::new();
+    for drive in value["drives"].as_array().into_iter().flatten() {
+        let (Some(serial), Ok(health)) = (
+            drive["serial"].as_str(),
+            serde_json::from_value::<HealthRecord>(drive["health"].clone()),
+        ) else {
+            continue;
+        };
+        out.insert(serial.to_string(), health);
+    }
+    out
 }
 
 pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {
@@ -52,6 +78,7 @@ pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {
         pools: Vec::new(),
         datasets: Vec::new(),
         actions: report.actions.clone(),
+        services: ServicesRecord::default(),
         warnings: Vec::new(),
         outcome: Outcome {
             status,
@@ -100,8 +127,10 @@ pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {
             role: a.matching.pool_of(&d.name).map(str::to_string),
             firmware_verdict: verdict.unwrap_or(crate::firmware::FirmwareVerdict::NotInPolicy),
             signatures_before,
+            health: health_record(a, &d.name, d.serial.as_deref(), &run.baselines),
         });
     }
+    manifest.services = services_record(run.layout, a);
     for p in &a.observed.pools {
         manifest.pools.push(PoolRecord {
             name: p.name.clone(),
@@ -129,4 +158,70 @@ pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {
         });
     }
     manifest
+}
+
+fn health_record(
+    a: &crate::assess::Assessment,
+    drive: &str,
+    serial: Option<&str>,
+    baselines: &BTreeMap<String, HealthRecord>,
+) -> Option<HealthRecord> {
+    let current = *a
+        .services
+        .health
+        .iter()
+        .find(|h| h.drive == drive)?
+        .reading
+        .ready()?;
+    let (baseline, baseline_at) = match serial.and_then(|s| baselines.get(s)) {
+        Some(previous) => (previous.baseline, previous.baseline_at.clone()),
+        None => (current, now_rfc3339()),
+    };
+    Some(HealthRecord {
+        baseline,
+        baseline_at,
+        current,
+    })
+}
+
+fn services_record(layout: &Layout, a: &crate::assess::Assessment) -> ServicesRecord {
+    let storages = match &a.services.proxmox {
+        Availability::Ready { value } => layout
+            .datasets
+            .iter()
+            .filter_map(|d| value.get(&d.proxmox.as_ref()?.storage))
+            .map(|s| StorageRecord {
+                id: s.id.clone(),
+                kind: s.kind.clone(),
+                settings: s
+                    .settings()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            })
+            .collect(),
+        Availability::Unavailable { .. } => Vec::new(),
+    };
+    let exports = a
+        .observed
+        .datasets
+        .iter()
+        .filter_map(|d| {
+            let value = &d.properties.get("sharenfs")?.value;
+            (value != "off" && value != "-").then(|| ExportRecord {
+                dataset: d.name.clone(),
+                sharenfs: value.clone(),
+            })
+        })
+        .collect();
+    let smartd_devices = match &a.services.smartd {
+        Availability::Ready { value } => crate::smartd::block_devices(value),
+        Availability::Unavailable { .. } => Vec::new(),
+    };
+    ServicesRecord {
+        storages,
+        exports,
+        smartd_devices,
+        deferred: a.plan.deferred.clone(),
+    }
 }

@@ -4,7 +4,7 @@
 mod build;
 pub mod signing;
 
-pub use build::{from_report, host_identity, RunInfo};
+pub use build::{from_report, host_identity, previous_baselines, RunInfo};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -28,8 +28,44 @@ pub struct Manifest {
     pub pools: Vec<PoolRecord>,
     pub datasets: Vec<DatasetRecord>,
     pub actions: Vec<ActionRecord>,
+    pub services: ServicesRecord,
     pub warnings: Vec<String>,
     pub outcome: Outcome,
+}
+
+/// The services around the pools as this run left them, and what it had to leave for later.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServicesRecord {
+    /// The layout's Proxmox storages as storage.cfg has them.
+    pub storages: Vec<StorageRecord>,
+    /// Datasets exported over NFS, with their `sharenfs`.
+    pub exports: Vec<ExportRecord>,
+    /// The by-id paths smartd.conf watches in phoenix-zfs' block.
+    pub smartd_devices: Vec<String>,
+    pub deferred: Vec<crate::plan::Deferred>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StorageRecord {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub settings: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportRecord {
+    pub dataset: String,
+    pub sharenfs: String,
+}
+
+/// A drive's NVMe health: the first reading phoenix-zfs took (carried from manifest to
+/// manifest) and this run's, so wear since provisioning is one subtraction.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct HealthRecord {
+    pub baseline: crate::wear::WearBaseline,
+    pub baseline_at: String,
+    pub current: crate::wear::WearBaseline,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -88,6 +124,8 @@ pub struct DriveRecord {
     pub role: Option<String>,
     pub firmware_verdict: crate::firmware::FirmwareVerdict,
     pub signatures_before: Vec<String>,
+    /// Pool drives only; None when the controller could not be read.
+    pub health: Option<HealthRecord>,
 }
 
 #[derive(Debug, Clone, Serialize)]
