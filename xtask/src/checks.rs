@@ -335,6 +335,49 @@ fn check_manifest(
             )),
         }
     }
+    for serial in &m.health {
+        match drive(serial) {
+            Some(d) if d["health"]["baseline"].is_object() && d["health"]["current"].is_object() => {}
+            other => failures.push(format!(
+                "manifest: drive {serial} has no health baseline: {:?}",
+                other.map(|d| d["health"].clone())
+            )),
+        }
+    }
+    let listed = |list: &str, key: &str| -> Vec<String> {
+        let mut names: Vec<String> = value["services"][list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x[key].as_str().map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    };
+    for (list, key, wanted) in [
+        ("storages", "id", &m.storages),
+        ("exports", "dataset", &m.exports),
+    ] {
+        if let Some(wanted) = wanted {
+            let mut wanted = wanted.clone();
+            wanted.sort();
+            let found = listed(list, key);
+            if found != wanted {
+                failures.push(format!(
+                    "manifest: services.{list} {found:?}, expected {wanted:?}"
+                ));
+            }
+        }
+    }
+    if let Some(n) = m.deferred {
+        let found = value["services"]["deferred"].as_array().map_or(0, Vec::len);
+        if found != n {
+            failures.push(format!(
+                "manifest: {found} deferred item(s), expected {n}: {}",
+                value["services"]["deferred"]
+            ));
+        }
+    }
     if m.ssh_keygen_verify {
         let public = read(&state.join("ssh_host_ed25519_key.pub"));
         let fields: Vec<&str> = public.split_whitespace().take(2).collect();

@@ -12,8 +12,38 @@ use std::process::Command;
 /// (file on the host, path in the guest, mode)
 fn payload(binary: &Path) -> Vec<(PathBuf, &'static str, u32)> {
     let root = workspace_root();
+    let harness = |name: &str| root.join("qemu-tests/harness").join(name);
     vec![
         (binary.to_path_buf(), "/usr/local/sbin/phoenix-zfs", 0o755),
+        // What `phx-install-hook` installs as the Proxmox installer would: the file
+        // `cargo xtask hook` ships when it was built, else the binary itself (the bare form).
+        (hook_file(binary), "/usr/local/lib/phx/proxmox-first-boot", 0o755),
+        (
+            root.join("target/debug/pvesm-standin"),
+            "/usr/local/bin/pvesm-standin",
+            0o755,
+        ),
+        (harness("storage.cfg"), "/etc/pve/storage.cfg", 0o640),
+        (
+            harness("phx-net.service"),
+            "/etc/systemd/system/phx-net.service",
+            0o644,
+        ),
+        (
+            harness("proxmox-first-boot-multi-user.service"),
+            "/usr/lib/systemd/system/proxmox-first-boot-multi-user.service",
+            0o644,
+        ),
+        (
+            harness("phx-install-hook"),
+            "/usr/local/sbin/phx-install-hook",
+            0o755,
+        ),
+        (
+            harness("phx-nfs-roundtrip"),
+            "/usr/local/sbin/phx-nfs-roundtrip",
+            0o755,
+        ),
         (
             root.join("firstboot/phoenix-zfs-firstboot.service"),
             "/etc/systemd/system/phoenix-zfs-firstboot.service",
@@ -30,6 +60,37 @@ fn payload(binary: &Path) -> Vec<(PathBuf, &'static str, u32)> {
             0o644,
         ),
     ]
+}
+
+/// (link in the guest, what it points to): `pvesm` is the stand-in (named so in its own help),
+/// and the test network is up on every boot.
+const SYMLINKS: &[(&str, &str)] = &[
+    ("/usr/local/sbin/pvesm", "/usr/local/bin/pvesm-standin"),
+    (
+        "/etc/systemd/system/multi-user.target.wants/phx-net.service",
+        "/etc/systemd/system/phx-net.service",
+    ),
+    (
+        "/etc/systemd/system/network-online.target.wants/phx-net.service",
+        "/etc/systemd/system/phx-net.service",
+    ),
+];
+
+fn hook_file(binary: &Path) -> PathBuf {
+    let hook = binary.with_file_name("proxmox-first-boot");
+    if hook.is_file() {
+        hook
+    } else {
+        binary.to_path_buf()
+    }
+}
+
+/// Builds the pvesm stand-in for the guest (same Debian release as the host, so the host's
+/// glibc build runs there).
+pub fn build_pvesm_standin() -> Result<()> {
+    run(Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "-p", "pvesm-standin"])
+        .current_dir(workspace_root()))
 }
 
 /// udev's NVMe rule sets ID_MODEL from the controller and names the by-id link from it in the
@@ -54,11 +115,15 @@ fn debugfs(image: &Path, command: &str) -> Result<String> {
 
 pub fn ensure_image_with(binary: &Path) -> Result<GuestImage> {
     let base = guest::ensure_image()?;
+    build_pvesm_standin()?;
     let mut inputs = format!("base {}\n", base.dir.display());
     for (file, target, mode) in payload(binary) {
         let bytes =
             std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
         inputs.push_str(&format!("{target} {mode:o} sha256={}\n", cache_key(&bytes)));
+    }
+    for (link, target) in SYMLINKS {
+        inputs.push_str(&format!("{link} -> {target}\n"));
     }
     inputs.push_str(&format!(
         "source xtask/src/guest_final.rs sha256={}\n",
@@ -97,6 +162,16 @@ pub fn ensure_image_with(binary: &Path) -> Result<GuestImage> {
         // debugfs exits 0 whatever its command did: look for the file to know it is there.
         if !debugfs(&building, &format!("stat {target}"))?.contains("Inode:") {
             bail!("debugfs did not write {target} into {}", building.display());
+        }
+    }
+    for (link, target) in SYMLINKS {
+        if let Some(parent) = Path::new(link).parent() {
+            let _ = debugfs(&building, &format!("mkdir {}", parent.display()));
+        }
+        let _ = debugfs(&building, &format!("rm {link}"));
+        debugfs(&building, &format!("symlink {link} {target}"))?;
+        if !debugfs(&building, &format!("stat {link}"))?.contains("Type: symlink") {
+            bail!("debugfs did not make the link {link} in {}", building.display());
         }
     }
     let rules = debugfs(

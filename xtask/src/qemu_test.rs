@@ -196,8 +196,19 @@ fn run_scenario(
         machine.add_disk("phx-input", &input, true)?;
         machine.add_disk("phx-results", &results, false)?;
         machine.kernel_args = guest_final::scenario_kernel_args(&models, boot.firstboot_unit);
+        // Drives added later are left out of the machine until their boot.
+        let all_drives = machine.nvme.clone();
+        machine.nvme = scenario
+            .drives
+            .iter()
+            .zip(&all_drives)
+            .filter(|(d, _)| d.attached_from_boot <= b + 1)
+            .map(|(_, n)| n.clone())
+            .collect();
         let started = Instant::now();
-        match machine.boot(BOOT_LIMIT)? {
+        let outcome = machine.boot(BOOT_LIMIT);
+        machine.nvme = all_drives;
+        match outcome? {
             BootOutcome::Exited { .. } => {}
             BootOutcome::TimedOut { limit } => {
                 failures.push(format!(

@@ -40,6 +40,13 @@ pub struct Drive {
     pub model: Option<String>,
     #[serde(default)]
     pub content: Content,
+    /// The drive is plugged in from this boot on (1-based); earlier boots do not see it.
+    #[serde(default = "first_boot")]
+    pub attached_from_boot: usize,
+}
+
+fn first_boot() -> usize {
+    1
 }
 
 fn default_lbs() -> u32 {
@@ -116,6 +123,18 @@ pub struct ManifestExpect {
     pub drive_roles: BTreeMap<String, String>,
     #[serde(default)]
     pub firmware_verdicts: BTreeMap<String, String>,
+    /// Serials whose drives[].health (baseline and current reading) must be filled in.
+    #[serde(default)]
+    pub health: Vec<String>,
+    /// services.storages[].id, exactly, in any order.
+    #[serde(default)]
+    pub storages: Option<Vec<String>>,
+    /// services.exports[].dataset, exactly, in any order.
+    #[serde(default)]
+    pub exports: Option<Vec<String>>,
+    /// The number of services.deferred entries.
+    #[serde(default)]
+    pub deferred: Option<usize>,
 }
 
 impl Scenario {
