@@ -92,7 +92,8 @@ fn write_file(root: &HostRoot, summary: String, path: &str, content: &str) -> Ac
     }
 }
 
-fn run_action(runner: &dyn Runner, action: &Action) -> ActionRecord {
+/// Runs one action's command and records how it went.
+pub fn run_action(runner: &dyn Runner, action: &Action) -> ActionRecord {
     let argv = action.argv();
     let started_at = now_rfc3339();
     let clock = Instant::now();

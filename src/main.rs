@@ -1,6 +1,7 @@
 //! phoenix-zfs command line: parses arguments, runs the library, turns results into output and
 //! the exit codes of DESIGN.md.
 
+mod attach;
 mod commands;
 mod progress;
 mod render;
@@ -89,6 +90,16 @@ enum Command {
     /// The unattended first boot: install to /usr/local/sbin, apply --yes, leave a notice on failure.
     /// Also what runs when this binary is started as Proxmox's `proxmox-first-boot ORDERING` hook.
     Firstboot,
+    /// Bind the layout's shared datasets into Proxmox container CTID (`pct set CTID -mpN`);
+    /// datasets it already has are left alone.
+    Attach {
+        ctid: u32,
+        #[arg(long, value_name = "FILE")]
+        layout: Option<PathBuf>,
+        /// Print the `pct set` commands instead of running them.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Tools for bug reports and test fixtures.
     Debug {
         #[command(subcommand)]
@@ -208,6 +219,11 @@ fn run(cli: Cli) -> u8 {
         .unwrap_or_else(HostRoot::live);
     match cli.command {
         Command::Firstboot => commands::firstboot(&root),
+        Command::Attach {
+            ctid,
+            layout,
+            dry_run,
+        } => attach::attach(&root, ctid, layout.as_deref(), dry_run),
         Command::Debug {
             command: DebugCommand::SnapshotHost { dir },
         } => match phoenix_zfs::inventory::snapshot::snapshot(&root, &dir) {

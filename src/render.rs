@@ -245,5 +245,8 @@ fn differences(action: &phoenix_zfs::plan::Action) -> Vec<String> {
         }
         // Follows a WriteFile, which already said what differs.
         Action::ReloadService { .. } => Vec::new(),
+        Action::BindMount { ctid, dataset, .. } => {
+            vec![format!("{dataset} is not bound into container {ctid}")]
+        }
     }
 }

@@ -287,7 +287,10 @@ mod tests {
     #[test]
     fn block_devices_lists_only_the_block() {
         let block = render_block(
-            &["/dev/disk/by-id/nvme-A_1".into(), "/dev/disk/by-id/nvme-B_2".into()],
+            &[
+                "/dev/disk/by-id/nvme-A_1".into(),
+                "/dev/disk/by-id/nvme-B_2".into(),
+            ],
             &SmartdPolicy::default(),
         )
         .unwrap();

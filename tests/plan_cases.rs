@@ -127,6 +127,7 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
             Action::RegisterStorage { .. } => "storage",
             Action::WriteFile { .. } => "write-file",
             Action::ReloadService { .. } => "reload",
+            Action::BindMount { .. } => "bind",
         })
         .collect()
 }

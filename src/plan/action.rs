@@ -63,6 +63,12 @@ pub enum Action {
     },
     /// Make a running service read its changed configuration; nothing when it is not running.
     ReloadService { unit: String },
+    /// Bind a shared dataset into a container (`phoenix-zfs attach`), with `pct set`.
+    BindMount {
+        ctid: u32,
+        dataset: String,
+        argv: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -148,7 +154,7 @@ impl Action {
                 argv.extend(packages.iter().cloned());
                 argv
             }
-            Action::RegisterStorage { argv, .. } => argv.clone(),
+            Action::RegisterStorage { argv, .. } | Action::BindMount { argv, .. } => argv.clone(),
             Action::WriteFile { .. } => Vec::new(),
             Action::ReloadService { unit } => vec![
                 "systemctl".into(),
@@ -216,6 +222,9 @@ impl Action {
             } => format!("{change} Proxmox storage {storage}"),
             Action::WriteFile { path, purpose, .. } => format!("write {path}: {purpose}"),
             Action::ReloadService { unit } => format!("reload {unit} if it is running"),
+            Action::BindMount { ctid, dataset, .. } => {
+                format!("bind {dataset} into container {ctid}")
+            }
         }
     }
 }

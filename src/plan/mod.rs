@@ -126,6 +126,7 @@ pub fn plan(facts: &Facts) -> Plan {
         Action::RegisterStorage { .. } => 6,
         Action::WriteFile { .. } => 7,
         Action::ReloadService { .. } => 8,
+        Action::BindMount { .. } => 9,
     });
     plan
 }

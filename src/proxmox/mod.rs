@@ -7,6 +7,7 @@
 //! `path`), or another storage already over the same dataset, is a Conflict that phoenix-zfs
 //! reports and never resolves by itself.
 
+pub mod container;
 pub mod plugins;
 pub mod storage_cfg;
 

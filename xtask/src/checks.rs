@@ -337,7 +337,8 @@ fn check_manifest(
     }
     for serial in &m.health {
         match drive(serial) {
-            Some(d) if d["health"]["baseline"].is_object() && d["health"]["current"].is_object() => {}
+            Some(d)
+                if d["health"]["baseline"].is_object() && d["health"]["current"].is_object() => {}
             other => failures.push(format!(
                 "manifest: drive {serial} has no health baseline: {:?}",
                 other.map(|d| d["health"].clone())

@@ -17,7 +17,11 @@ fn payload(binary: &Path) -> Vec<(PathBuf, &'static str, u32)> {
         (binary.to_path_buf(), "/usr/local/sbin/phoenix-zfs", 0o755),
         // What `phx-install-hook` installs as the Proxmox installer would: the file
         // `cargo xtask hook` ships when it was built, else the binary itself (the bare form).
-        (hook_file(binary), "/usr/local/lib/phx/proxmox-first-boot", 0o755),
+        (
+            hook_file(binary),
+            "/usr/local/lib/phx/proxmox-first-boot",
+            0o755,
+        ),
         (
             root.join("target/debug/pvesm-standin"),
             "/usr/local/bin/pvesm-standin",
@@ -171,7 +175,10 @@ pub fn ensure_image_with(binary: &Path) -> Result<GuestImage> {
         let _ = debugfs(&building, &format!("rm {link}"));
         debugfs(&building, &format!("symlink {link} {target}"))?;
         if !debugfs(&building, &format!("stat {link}"))?.contains("Type: symlink") {
-            bail!("debugfs did not make the link {link} in {}", building.display());
+            bail!(
+                "debugfs did not make the link {link} in {}",
+                building.display()
+            );
         }
     }
     let rules = debugfs(

@@ -1,0 +1,127 @@
+//! `phoenix-zfs attach CTID`: binds the layout's shared datasets into an existing Proxmox
+//! container with `pct set CTID -mpN HOSTPATH,mp=PATH`. Reads the container's configuration
+//! first, so a dataset already bound (in any slot, at any path) is left as it is.
+
+use crate::{error, exit, load_layout, zfs_tools, ZfsTools};
+use phoenix_zfs::apply::run_action;
+use phoenix_zfs::inventory::HostRoot;
+use phoenix_zfs::manifest::ActionResult;
+use phoenix_zfs::plan::Action;
+use phoenix_zfs::proxmox::container::{bind_changes, parse_mount_points, BindChange};
+use phoenix_zfs::runner::{display, Runner};
+use phoenix_zfs::zfs;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+pub fn attach(root: &HostRoot, ctid: u32, layout_file: Option<&Path>, dry_run: bool) -> u8 {
+    let layout = match load_layout(layout_file) {
+        Ok(l) => l,
+        Err(e) => {
+            error(e);
+            return exit::USAGE;
+        }
+    };
+    let config_path = format!("/etc/pve/lxc/{ctid}.conf");
+    let text = match std::fs::read_to_string(root.path(&config_path)) {
+        Ok(t) => t,
+        Err(e) => {
+            error(format!(
+                "{config_path}: {e}: container {ctid} does not exist on this node, or the Proxmox cluster file system is not running (`pct list` shows the containers)"
+            ));
+            return exit::USAGE;
+        }
+    };
+    let existing = match parse_mount_points(&config_path, &text) {
+        Ok(m) => m,
+        Err(e) => {
+            error(e);
+            return exit::UNEXPECTED;
+        }
+    };
+    let runner = match zfs_tools(root) {
+        Ok(ZfsTools::Runner(r)) => r,
+        Ok(ZfsTools::Absent) => {
+            error("no ZFS tools for this root: cannot read the datasets' mountpoints");
+            return exit::UNEXPECTED;
+        }
+        Err(code) => return code,
+    };
+    let mountpoints = match read_mountpoints(runner.as_ref(), &layout) {
+        Ok(m) => m,
+        Err(e) => {
+            error(e);
+            return exit::UNEXPECTED;
+        }
+    };
+    let changes = match bind_changes(&layout, ctid, &existing, &mountpoints) {
+        Ok(c) => c,
+        Err(e) => {
+            error(e);
+            return exit::USAGE;
+        }
+    };
+    let mut failed = false;
+    for change in changes {
+        match change {
+            BindChange::Present {
+                dataset,
+                index,
+                path,
+            } => println!(
+                "present: {dataset} is mp{index} of container {ctid} (at {})",
+                path.as_deref().unwrap_or("?")
+            ),
+            BindChange::Add { dataset, argv } => {
+                let action = Action::BindMount {
+                    ctid,
+                    dataset,
+                    argv,
+                };
+                if dry_run {
+                    println!("would run: {}", display(&action.argv()));
+                    continue;
+                }
+                let record = run_action(runner.as_ref(), &action);
+                if record.result == ActionResult::Done {
+                    println!("added: {}", record.summary);
+                } else {
+                    failed = true;
+                    println!(
+                        "failed: `{}`: {}",
+                        display(&record.argv),
+                        record.error.unwrap_or_default()
+                    );
+                }
+            }
+        }
+    }
+    if failed {
+        6
+    } else {
+        0
+    }
+}
+
+/// The mountpoints of the layout's bound datasets, in one `zfs get`.
+fn read_mountpoints(
+    runner: &dyn Runner,
+    layout: &phoenix_zfs::layout::Layout,
+) -> Result<BTreeMap<String, String>, String> {
+    let names: Vec<String> = layout
+        .datasets
+        .iter()
+        .filter(|d| d.bind_mount.is_some())
+        .map(|d| d.name().to_string())
+        .collect();
+    let argv = zfs::zfs_get_argv(&["mountpoint".to_string()], &names, false, &[]);
+    let out = runner
+        .run(&argv, Duration::from_secs(60))
+        .map_err(|e| e.to_string())?;
+    if !out.success() {
+        return Err(format!("`{}`: {}", display(&argv), out.stderr.trim()));
+    }
+    let rows =
+        zfs::parse_property_table(&out.stdout).map_err(|e| format!("`{}`: {e}", display(&argv)))?;
+    Ok(rows.into_iter().map(|r| (r.name, r.value)).collect())
+}
