@@ -103,6 +103,15 @@ pub fn apply(
         baselines: manifest::previous_baselines(manifest_path),
     };
     let record = manifest::from_report(run, &report);
+    mark_deferred(manifest_path, &record.services.deferred);
+    for d in &record.services.deferred {
+        println!("deferred: {}: {}", d.subject, d.why);
+    }
+    if !record.services.deferred.is_empty() {
+        println!(
+            "the deferred steps run again with the next `phoenix-zfs apply` (phoenix-zfs-deferred.service does it at boot where `phoenix-zfs firstboot` installed it)"
+        );
+    }
     let code = report.ending.exit_code();
     match &report.ending {
         Ending::Converged { changed: true } => println!(
@@ -169,6 +178,51 @@ pub fn verify_manifest(file: &Path, key: Option<&Path>) -> u8 {
     }
 }
 
+/// While a run left work for later, a flag beside the manifest lists it, and
+/// phoenix-zfs-deferred.service runs apply at the next boot; a run with nothing deferred removes it.
+fn mark_deferred(manifest_path: &Path, deferred: &[phoenix_zfs::plan::Deferred]) {
+    let flag = manifest_path.with_file_name("deferred");
+    let result = if deferred.is_empty() {
+        match std::fs::remove_file(&flag) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    } else {
+        let text: String = deferred
+            .iter()
+            .map(|d| format!("{}: {}\n", d.subject, d.why))
+            .collect();
+        phoenix_zfs::atomic_file::write_atomically(&flag, text.as_bytes())
+    };
+    if let Err(e) = result {
+        error(format!("cannot update {}: {e}", flag.display()));
+    }
+}
+
+/// The unit that finishes deferred work at the next boot, installed with the binary.
+const DEFERRED_UNIT: (&str, &str) = (
+    "/etc/systemd/system/phoenix-zfs-deferred.service",
+    include_str!("../firstboot/phoenix-zfs-deferred.service"),
+);
+const DEFERRED_UNIT_WANTS: &str =
+    "/etc/systemd/system/multi-user.target.wants/phoenix-zfs-deferred.service";
+
+/// Installs and enables phoenix-zfs-deferred.service, the way `systemctl enable` would.
+fn install_deferred_unit() -> Result<(), String> {
+    let (path, text) = DEFERRED_UNIT;
+    phoenix_zfs::atomic_file::write_atomically(Path::new(path), text.as_bytes())
+        .map_err(|e| format!("cannot install {path}: {e}"))?;
+    let wants = Path::new(DEFERRED_UNIT_WANTS);
+    if wants.symlink_metadata().is_ok() {
+        return Ok(());
+    }
+    wants
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::os::unix::fs::symlink(path, wants))
+        .map_err(|e| format!("cannot enable {path}: {e}"))
+}
+
 /// Where an administrator looks first after a failed first boot: the console login banner
 /// (agetty reads /etc/issue.d) and the message of the day after login (pam_motd reads /etc/motd.d).
 const NOTICES: [&str; 2] = ["/etc/issue.d/phoenix-zfs.issue", "/etc/motd.d/phoenix-zfs"];
@@ -194,9 +248,12 @@ fn install_self() -> Result<(), String> {
 /// notice where an administrator will see it if the host is not done. Exits 0 only when done,
 /// so Proxmox's first-boot unit keeps its flag and runs this again at the next boot otherwise.
 pub fn firstboot(root: &HostRoot) -> u8 {
-    if let Err(e) = install_self() {
-        // Not fatal: the host can still be provisioned; rescue reruns just need the binary copied.
-        error(e);
+    // Neither is fatal: the host can still be provisioned; rescue reruns and deferred work just
+    // need them put in place by hand.
+    for installed in [install_self(), install_deferred_unit()] {
+        if let Err(e) = installed {
+            error(e);
+        }
     }
     let manifest_path = Path::new(manifest::DEFAULT_PATH);
     let code = apply(
