@@ -72,10 +72,22 @@ pub struct ApplyReport {
 }
 
 /// Writes a file a `WriteFile` action carries, under the host root.
-fn write_file(root: &HostRoot, summary: String, path: &str, content: &str) -> ActionRecord {
+/// `replace`: write a temporary file and rename it over the target; otherwise write in place
+/// (sysfs parameters, which take a value per write and cannot be renamed over).
+fn write_file(
+    root: &HostRoot,
+    summary: String,
+    path: &str,
+    content: &str,
+    replace: bool,
+) -> ActionRecord {
     let started_at = now_rfc3339();
     let clock = Instant::now();
-    let result = crate::atomic_file::write_atomically(&root.path(path), content.as_bytes());
+    let result = if replace {
+        crate::atomic_file::write_atomically(&root.path(path), content.as_bytes())
+    } else {
+        std::fs::write(root.path(path), content.as_bytes())
+    };
     tracing::info!(path = %path, bytes = content.len(), ok = result.is_ok(), "wrote file");
     ActionRecord {
         summary,
@@ -209,7 +221,10 @@ pub fn apply(
             }
             let record = match action {
                 Action::WriteFile { path, content, .. } => {
-                    write_file(root, action.summary(), path, content)
+                    write_file(root, action.summary(), path, content, true)
+                }
+                Action::SetModuleParameter { path, to, .. } => {
+                    write_file(root, action.summary(), path, to, false)
                 }
                 _ => run_action(runner, action),
             };

@@ -4,6 +4,7 @@
 //! the parsers in `zfs` and `plan` are functions from data to data; only `runner` spawns processes.
 
 pub mod apply;
+pub mod arc;
 pub mod assess;
 pub mod atomic_file;
 pub mod firmware;

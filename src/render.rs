@@ -244,7 +244,10 @@ fn differences(action: &phoenix_zfs::plan::Action) -> Vec<String> {
             )]
         }
         // Follows a WriteFile, which already said what differs.
-        Action::ReloadService { .. } => Vec::new(),
+        Action::ReloadService { .. } | Action::RefreshInitramfs { .. } => Vec::new(),
+        Action::SetModuleParameter { path, from, to } => {
+            vec![format!("{path} is {from}, the layout says {to}")]
+        }
         Action::BindMount { ctid, dataset, .. } => {
             vec![format!("{dataset} is not bound into container {ctid}")]
         }

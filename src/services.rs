@@ -65,6 +65,16 @@ pub struct HostServices {
     pub smartd: Availability<String>,
     /// One reading per drive chosen for a pool, in pool order.
     pub health: Vec<DriveHealth>,
+    /// The ARC limit now and as configured for the next boot; read only when the layout sets one.
+    pub arc: Option<ArcState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArcState {
+    /// /sys/module/zfs/parameters/zfs_arc_max (0: ZFS's default).
+    pub runtime: Availability<u64>,
+    /// /etc/modprobe.d/zfs.conf (empty when absent).
+    pub modprobe_conf: Availability<String>,
 }
 
 impl HostServices {
@@ -80,6 +90,7 @@ impl HostServices {
             },
             smartd: Availability::Unavailable { why: why() },
             health: Vec::new(),
+            arc: None,
         }
     }
 }
@@ -112,6 +123,18 @@ pub fn observe(
             .iter()
             .map(|d| observe_health(root, runner, d))
             .collect(),
+        arc: layout.zfs.arc_max.as_ref().map(|_| ArcState {
+            runtime: match read_text(root, crate::arc::RUNTIME_PARAMETER, false) {
+                Availability::Ready { value } => match crate::arc::parse_runtime(&value) {
+                    Ok(value) => Availability::Ready { value },
+                    Err(why) => Availability::Unavailable { why },
+                },
+                Availability::Unavailable { why } => Availability::Unavailable {
+                    why: format!("{why} (is the zfs module loaded?)"),
+                },
+            },
+            modprobe_conf: read_text(root, crate::arc::MODPROBE_CONF, true),
+        }),
     }
 }
 

@@ -128,6 +128,8 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
             Action::WriteFile { .. } => "write-file",
             Action::ReloadService { .. } => "reload",
             Action::BindMount { .. } => "bind",
+            Action::SetModuleParameter { .. } => "module-parameter",
+            Action::RefreshInitramfs { .. } => "initramfs",
         })
         .collect()
 }
@@ -523,6 +525,7 @@ fn proxmox_host(storage_cfg: &str, smartd_conf: &str) -> HostServices {
                 reading: Availability::Ready { value: healthy(0) },
             })
             .collect(),
+        arc: None,
     }
 }
 
@@ -782,4 +785,34 @@ fn a_drive_its_controller_calls_read_only_is_refused_with_exit_4() {
         &services,
     );
     assert!(p.blockers.is_empty(), "{p:#?}");
+}
+
+#[test]
+fn the_arc_limit_is_set_now_and_for_the_next_boot_then_left_alone() {
+    use phoenix_zfs::services::ArcState;
+    let mut layout = Layout::default_layout();
+    layout.zfs.arc_max = Some("1G".into());
+    let mut services = proxmox_host(INSTALLER_STORAGE_CFG, STOCK_SMARTD);
+    services.arc = Some(ArcState {
+        runtime: Availability::Ready { value: 0 },
+        modprobe_conf: Availability::Ready {
+            value: "options zfs zfs_arc_max=3363831808\n".into(),
+        },
+    });
+    let observed = converged(&layout);
+    let p = plan_with_services(&layout, &host("qemu-default"), &observed, &[], &services);
+    let k = kinds(&p);
+    assert!(k.ends_with(&["module-parameter", "initramfs"]), "{k:?}");
+    assert_eq!(run_argv(&p, "initramfs"), [["update-initramfs", "-u", "-k", "all"].map(String::from).to_vec()]);
+    assert!(p.actions.iter().any(|a| matches!(a, Action::WriteFile { path, content, .. }
+        if path == "/etc/modprobe.d/zfs.conf" && content == "options zfs zfs_arc_max=1073741824\n")), "{p:#?}");
+
+    services.arc = Some(ArcState {
+        runtime: Availability::Ready { value: 1 << 30 },
+        modprobe_conf: Availability::Ready {
+            value: "options zfs zfs_arc_max=1073741824\n".into(),
+        },
+    });
+    let p = plan_with_services(&layout, &host("qemu-default"), &observed, &[], &services);
+    assert!(!kinds(&p).iter().any(|k| *k == "module-parameter" || *k == "initramfs"), "{p:#?}");
 }

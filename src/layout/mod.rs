@@ -27,6 +27,8 @@ pub struct Layout {
     pub firmware: FirmwareSettings,
     #[serde(default)]
     pub nfs: NfsSettings,
+    #[serde(default)]
+    pub zfs: ZfsModuleSettings,
     #[serde(rename = "pool")]
     pub pools: Vec<PoolSpec>,
     #[serde(rename = "dataset", default)]
@@ -198,6 +200,26 @@ pub struct ProxmoxStorage {
     /// zfspool only: the volblocksize of the zvols Proxmox creates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocksize: Option<String>,
+}
+
+/// Settings of the ZFS kernel module.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZfsModuleSettings {
+    /// The ARC's upper limit as a ZFS size (`8G`); absent leaves ZFS's default (half the RAM on
+    /// Linux, or what the installer set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arc_max: Option<String>,
+}
+
+impl ZfsModuleSettings {
+    /// arc_max in bytes; validation made sure it parses.
+    pub fn arc_max_bytes(&self) -> Option<u64> {
+        self.arc_max
+            .as_deref()
+            .and_then(|t| crate::size::ZfsSize::parse(t).ok())
+            .map(|s| s.bytes())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

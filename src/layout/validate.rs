@@ -77,6 +77,16 @@ pub(super) fn validate(layout: &Layout) -> Result<(), Problem> {
     }
     crate::firmware::validate_rules(&layout.firmware.rules).map_err(nowhere)?;
     check_network(&layout.nfs.network).map_err(nowhere)?;
+    if let Some(text) = &layout.zfs.arc_max {
+        let bytes = ZfsSize::parse(text)
+            .map_err(|e| nowhere(format!("zfs.arc_max: {e}")))?
+            .bytes();
+        if bytes < crate::arc::MINIMUM {
+            return Err(nowhere(format!(
+                "zfs.arc_max = \"{text}\" is below 64M, which ZFS ignores: use at least 64M (1G per TB of pool is a common start)"
+            )));
+        }
+    }
     if layout.pools.is_empty() {
         return Err(nowhere(
             "the layout has no [[pool]]: describe at least one pool".into(),

@@ -63,6 +63,15 @@ pub enum Action {
     },
     /// Make a running service read its changed configuration; nothing when it is not running.
     ReloadService { unit: String },
+    /// Set a kernel module parameter now, through /sys/module (written directly: sysfs files
+    /// cannot be replaced by a rename). Runs no command: argv is empty.
+    SetModuleParameter {
+        path: String,
+        from: String,
+        to: String,
+    },
+    /// Rebuild the initramfs of every kernel, which carries a copy of /etc/modprobe.d.
+    RefreshInitramfs { why: String },
     /// Bind a shared dataset into a container (`phoenix-zfs attach`), with `pct set`.
     BindMount {
         ctid: u32,
@@ -155,7 +164,13 @@ impl Action {
                 argv
             }
             Action::RegisterStorage { argv, .. } | Action::BindMount { argv, .. } => argv.clone(),
-            Action::WriteFile { .. } => Vec::new(),
+            Action::WriteFile { .. } | Action::SetModuleParameter { .. } => Vec::new(),
+            Action::RefreshInitramfs { .. } => vec![
+                "update-initramfs".into(),
+                "-u".into(),
+                "-k".into(),
+                "all".into(),
+            ],
             Action::ReloadService { unit } => vec![
                 "systemctl".into(),
                 "try-reload-or-restart".into(),
@@ -222,6 +237,10 @@ impl Action {
             } => format!("{change} Proxmox storage {storage}"),
             Action::WriteFile { path, purpose, .. } => format!("write {path}: {purpose}"),
             Action::ReloadService { unit } => format!("reload {unit} if it is running"),
+            Action::SetModuleParameter { path, from, to } => {
+                format!("write {to} to {path} (now {from})")
+            }
+            Action::RefreshInitramfs { why } => format!("update the initramfs ({why})"),
             Action::BindMount { ctid, dataset, .. } => {
                 format!("bind {dataset} into container {ctid}")
             }

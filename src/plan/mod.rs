@@ -126,6 +126,8 @@ pub fn plan(facts: &Facts) -> Plan {
         Action::RegisterStorage { .. } => 6,
         Action::WriteFile { .. } => 7,
         Action::ReloadService { .. } => 8,
+        Action::SetModuleParameter { .. } => 10,
+        Action::RefreshInitramfs { .. } => 12,
         Action::BindMount { .. } => 9,
     });
     plan

@@ -5,6 +5,7 @@
 
 use super::{Action, Blocker, Facts, Plan};
 use crate::layout::Warning;
+use crate::arc;
 use crate::nfs;
 use crate::proxmox::{self, StorageChange};
 use crate::services::Availability;
@@ -105,6 +106,45 @@ pub(super) fn nfs_properties(facts: &Facts, plan: &mut Plan) -> BTreeMap<String,
 pub(super) fn plan_services(facts: &Facts, plan: &mut Plan) {
     plan_storages(facts, plan);
     plan_smartd(facts, plan);
+    plan_arc(facts, plan);
+}
+
+/// The ARC limit now (sysfs) and for every later boot (modprobe.d, then the initramfs).
+fn plan_arc(facts: &Facts, plan: &mut Plan) {
+    let (Some(wanted), Some(state)) = (facts.layout.zfs.arc_max_bytes(), &facts.services.arc)
+    else {
+        return;
+    };
+    match &state.runtime {
+        Availability::Ready { value } if *value == wanted => {}
+        Availability::Ready { value } => plan.actions.push(Action::SetModuleParameter {
+            path: arc::RUNTIME_PARAMETER.into(),
+            from: value.to_string(),
+            to: wanted.to_string(),
+        }),
+        Availability::Unavailable { why } => plan.deferred.push(Deferred {
+            subject: "zfs_arc_max now".into(),
+            why: why.clone(),
+        }),
+    }
+    match &state.modprobe_conf {
+        Availability::Ready { value } if arc::configured(value) == Some(wanted) => {}
+        Availability::Ready { value } => {
+            plan.actions.push(Action::WriteFile {
+                path: arc::MODPROBE_CONF.into(),
+                content: arc::merge(value, wanted),
+                purpose: format!("zfs_arc_max={wanted} from the next boot on"),
+            });
+            plan.actions.push(Action::RefreshInitramfs {
+                why: format!("it carries {}", arc::MODPROBE_CONF),
+            });
+        }
+        Availability::Unavailable { why } => plan.warnings.push(Warning {
+            code: "arc-max",
+            subject: arc::MODPROBE_CONF.into(),
+            message: format!("the ARC limit is not made persistent: {why}"),
+        }),
+    }
 }
 
 fn plan_storages(facts: &Facts, plan: &mut Plan) {

@@ -15,11 +15,6 @@ use thiserror::Error;
 /// pve-container's MAX_MOUNT_POINTS.
 pub const MAX_MOUNT_POINTS: u16 = 256;
 
-/// The mount options pve-container accepts in `mountoptions` (its `mount_option` pattern).
-const PROXMOX_MOUNT_OPTIONS: &[&str] = &[
-    "noatime", "lazytime", "nodev", "nosuid", "noexec", "discard",
-];
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MountPoint {
     pub index: u16,
@@ -106,12 +101,11 @@ pub enum AttachError {
     NoMountpoint(String),
     #[error("container {ctid} has all {MAX_MOUNT_POINTS} mount point slots in use")]
     NoFreeSlot { ctid: u32 },
-    #[error("layout: bind mount option `{option}` of `{dataset}` is not one Proxmox accepts ({}); remove it", PROXMOX_MOUNT_OPTIONS.join(", "))]
-    BadOption { dataset: String, option: String },
 }
 
 /// The `pct set` commands that bind every shared dataset of the layout into container `ctid`
-/// that is not bound yet, each in the lowest free `mpN` slot.
+/// that is not bound yet, each in the lowest free `mpN` slot. The layout's mount options were
+/// checked against what Proxmox accepts when it was loaded.
 pub fn bind_changes(
     layout: &Layout,
     ctid: u32,
@@ -139,16 +133,6 @@ pub fn bind_changes(
                 path: m.path.clone(),
             });
             continue;
-        }
-        if let Some(bad) = bind
-            .options
-            .iter()
-            .find(|o| !PROXMOX_MOUNT_OPTIONS.contains(&o.as_str()))
-        {
-            return Err(AttachError::BadOption {
-                dataset: name,
-                option: bad.clone(),
-            });
         }
         let index = (0..MAX_MOUNT_POINTS)
             .find(|i| !used.contains(i))
