@@ -43,7 +43,12 @@ pub fn format_event(event: &Event<'_>) -> String {
     let metadata = event.metadata();
     let mut fields = Fields::default();
     event.record(&mut fields);
-    let mut line = format!("{:>5} {}: {}", metadata.level(), metadata.target(), fields.message);
+    let mut line = format!(
+        "{:>5} {}: {}",
+        metadata.level(),
+        metadata.target(),
+        fields.message
+    );
     line.push_str(&fields.rest);
     line
 }

@@ -52,7 +52,9 @@ fn parse_args(args: &[String]) -> Result<(Form, Vec<String>)> {
                     Some("auto") => Form::Auto,
                     Some("bare") => Form::Bare,
                     Some("xz") => Form::Xz,
-                    Some(other) => bail!("unknown form `{other}`: expected auto, bare or xz\n{USAGE}"),
+                    Some(other) => {
+                        bail!("unknown form `{other}`: expected auto, bare or xz\n{USAGE}")
+                    }
                     None => bail!("--form needs a value\n{USAGE}"),
                 }
             }
@@ -121,7 +123,10 @@ pub fn main(args: &[String]) -> Result<()> {
             .env("LC_ALL", "C"),
     )?;
     if !static_kind.contains("statically linked") {
-        bail!("`file` does not call {} static: {static_kind}", binary_path.display());
+        bail!(
+            "`file` does not call {} static: {static_kind}",
+            binary_path.display()
+        );
     }
     let version_line = match chosen {
         Form::Bare => run_version(&hook)?,
@@ -139,7 +144,11 @@ pub fn main(args: &[String]) -> Result<()> {
         bail!("`{HOOK_NAME} --version` printed `{version_line}`, expected `{expected}`");
     }
 
-    let form_name = if chosen == Form::Bare { "bare static binary" } else { "xz wrapper (POSIX sh)" };
+    let form_name = if chosen == Form::Bare {
+        "bare static binary"
+    } else {
+        "xz wrapper (POSIX sh)"
+    };
     let sha256 = Sha256::digest(bytes);
     println!("hook: {}", hook.display());
     println!("  form:     {form_name} ({why})");
@@ -149,7 +158,14 @@ pub fn main(args: &[String]) -> Result<()> {
         FIRST_BOOT_HOOK_LIMIT - size
     );
     println!("  bare:     {bare_size} bytes; xz wrapper: {xz_size} bytes");
-    println!("  kind:     {}", if chosen == Form::Bare { static_kind.trim() } else { "POSIX shell script with an xz payload" });
+    println!(
+        "  kind:     {}",
+        if chosen == Form::Bare {
+            static_kind.trim()
+        } else {
+            "POSIX shell script with an xz payload"
+        }
+    );
     println!("  runs:     `{HOOK_NAME} --version` printed `{version_line}`");
     println!("  sha256:   {sha256:x}");
     Ok(())
@@ -265,13 +281,19 @@ fn check_wrapper(version: &str, payload: &[u8], scratch: &Path) -> Result<String
     write_executable(&wrapper, &wrapper_script(version, payload, &installed_text))?;
     let line = run_version(&wrapper)?;
     if !installed.is_file() {
-        bail!("the wrapper did not unpack the binary to {}", installed.display());
+        bail!(
+            "the wrapper did not unpack the binary to {}",
+            installed.display()
+        );
     }
     let mut damaged = payload.to_vec();
     let middle = damaged.len() / 2;
     damaged[middle] ^= 0x55;
     fs::remove_file(&installed)?;
-    write_executable(&wrapper, &wrapper_script(version, &damaged, &installed_text))?;
+    write_executable(
+        &wrapper,
+        &wrapper_script(version, &damaged, &installed_text),
+    )?;
     let out = Command::new(&wrapper).arg("--version").output()?;
     if out.status.success() || installed.exists() {
         bail!("the wrapper ran or installed a damaged payload");

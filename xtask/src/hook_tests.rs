@@ -48,7 +48,11 @@ fn the_wrapper_unpacks_and_runs_the_payload_as_the_hook() {
     let wrapper = wrapper_in(dir.path(), &xz(FAKE_BINARY).unwrap(), &install);
     let out = run(&wrapper, &["before-network", "two words"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         stdout,
         format!(
@@ -66,8 +70,15 @@ fn the_wrapper_runs_from_its_work_directory_when_it_cannot_install() {
     let wrapper = wrapper_in(dir.path(), &xz(FAKE_BINARY).unwrap(), &install);
     let out = run(&wrapper, &["fully-up"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.starts_with("argv0=proxmox-first-boot\narg=fully-up\nexe="), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("argv0=proxmox-first-boot\narg=fully-up\nexe="),
+        "{stdout}"
+    );
     assert!(stdout.contains("/phoenix-zfs-hook."), "{stdout}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write"));
 }
