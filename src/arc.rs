@@ -10,9 +10,12 @@ pub const MINIMUM: u64 = 64 << 20;
 
 /// The value of the run-time parameter file; 0 means ZFS's own default.
 pub fn parse_runtime(text: &str) -> Result<u64, String> {
-    text.trim()
-        .parse()
-        .map_err(|_| format!("{RUNTIME_PARAMETER}: `{}` is not a number of bytes", text.trim()))
+    text.trim().parse().map_err(|_| {
+        format!(
+            "{RUNTIME_PARAMETER}: `{}` is not a number of bytes",
+            text.trim()
+        )
+    })
 }
 
 /// The zfs_arc_max that modprobe.d text sets for the zfs module, if any (the last one wins, as

@@ -12,6 +12,7 @@ pub mod glob;
 pub mod inventory;
 pub mod journal;
 pub mod layout;
+pub mod log;
 pub mod manifest;
 pub mod matching;
 pub mod nfs;

@@ -182,7 +182,7 @@ fn main() -> ExitCode {
 /// filters would need tracing-subscriber's env-filter and its regex engine: 124 KB of a binary
 /// that must fit Proxmox's 1 MiB hook, for a feature nobody needs in a one-module tool.
 fn init_logging(verbose: u8) {
-    use tracing_subscriber::filter::LevelFilter;
+    use tracing::level_filters::LevelFilter;
     let from_flags = match verbose {
         0 => LevelFilter::WARN,
         1 => LevelFilter::INFO,
@@ -192,12 +192,7 @@ fn init_logging(verbose: u8) {
         .ok()
         .and_then(|v| v.trim().parse::<LevelFilter>().ok())
         .unwrap_or(from_flags);
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+    phoenix_zfs::log::StderrLog::new(level).install();
 }
 
 pub(crate) fn error(message: impl std::fmt::Display) {

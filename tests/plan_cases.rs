@@ -803,7 +803,12 @@ fn the_arc_limit_is_set_now_and_for_the_next_boot_then_left_alone() {
     let p = plan_with_services(&layout, &host("qemu-default"), &observed, &[], &services);
     let k = kinds(&p);
     assert!(k.ends_with(&["module-parameter", "initramfs"]), "{k:?}");
-    assert_eq!(run_argv(&p, "initramfs"), [["update-initramfs", "-u", "-k", "all"].map(String::from).to_vec()]);
+    assert_eq!(
+        run_argv(&p, "initramfs"),
+        [["update-initramfs", "-u", "-k", "all"]
+            .map(String::from)
+            .to_vec()]
+    );
     assert!(p.actions.iter().any(|a| matches!(a, Action::WriteFile { path, content, .. }
         if path == "/etc/modprobe.d/zfs.conf" && content == "options zfs zfs_arc_max=1073741824\n")), "{p:#?}");
 
@@ -814,5 +819,10 @@ fn the_arc_limit_is_set_now_and_for_the_next_boot_then_left_alone() {
         },
     });
     let p = plan_with_services(&layout, &host("qemu-default"), &observed, &[], &services);
-    assert!(!kinds(&p).iter().any(|k| *k == "module-parameter" || *k == "initramfs"), "{p:#?}");
+    assert!(
+        !kinds(&p)
+            .iter()
+            .any(|k| *k == "module-parameter" || *k == "initramfs"),
+        "{p:#?}"
+    );
 }

@@ -1,12 +1,13 @@
 //! The desired state: pools, datasets and how they are served. The layout is data, not code: the
 //! default is the TOML file embedded below, and a file of the same shape can replace it.
 
+mod from_toml;
 pub mod properties;
 mod validate;
 
 use crate::firmware::{Enforcement, FirmwareRule};
 use crate::size::SizeClass;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -17,28 +18,21 @@ pub use validate::{layout_warnings, quota_overcommit, usable_estimate, Warning};
 /// The embedded default layout, exactly as `phoenix-zfs layout show` prints it.
 pub const DEFAULT_LAYOUT_TOML: &str = include_str!("default.toml");
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Layout {
     pub version: u32,
-    #[serde(default)]
     pub matching: MatchingPolicy,
-    #[serde(default)]
     pub firmware: FirmwareSettings,
-    #[serde(default)]
     pub nfs: NfsSettings,
-    #[serde(default)]
     pub zfs: ZfsModuleSettings,
     #[serde(rename = "pool")]
     pub pools: Vec<PoolSpec>,
-    #[serde(rename = "dataset", default)]
+    #[serde(rename = "dataset")]
     pub datasets: Vec<DatasetSpec>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize)]
 pub struct MatchingPolicy {
-    #[serde(default = "default_tolerance")]
     pub size_tolerance_percent: f64,
 }
 
@@ -60,36 +54,26 @@ impl MatchingPolicy {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct FirmwareSettings {
-    #[serde(default)]
     pub mode: Enforcement,
     /// Rules added to the built-in policy.
-    #[serde(default, rename = "rule")]
+    #[serde(rename = "rule")]
     pub rules: Vec<FirmwareRule>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize)]
 pub struct NfsSettings {
     /// `auto` (the network of the default route's interface) or a CIDR such as 10.0.0.0/24.
-    #[serde(default = "default_network")]
     pub network: String,
-    #[serde(default = "default_true")]
     pub root_squash: bool,
     /// Install nfs-kernel-server when it is missing and the host is online; Proxmox's ISO
     /// ships only the NFS client.
-    #[serde(default = "default_true")]
     pub install_server: bool,
 }
 
 fn default_network() -> String {
     "auto".into()
-}
-
-fn default_true() -> bool {
-    true
 }
 
 impl Default for NfsSettings {
@@ -103,7 +87,7 @@ impl Default for NfsSettings {
 }
 
 /// How a pool's drives are arranged into its one top-level vdev.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VdevLayout {
     /// One drive, no redundancy.
@@ -121,31 +105,25 @@ impl fmt::Display for VdevLayout {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PoolSpec {
     pub name: Spanned<String>,
     pub vdev: VdevLayout,
     pub drives: Spanned<u32>,
     /// Nominal capacity of every member, as sold (`2TB`); absent means any size.
-    #[serde(default)]
     pub size_class: Option<SizeClass>,
     /// Glob patterns (`*`, `?`) over the drive's model string; empty means any model.
-    #[serde(default)]
     pub models: Vec<String>,
     /// Serial numbers that pin exactly which drives belong here, when the hardware is ambiguous.
-    #[serde(default)]
     pub serials: Vec<String>,
     /// `zpool create -o`.
-    #[serde(default)]
     pub properties: BTreeMap<String, PropertyValue>,
     /// `zpool create -O`: the pool's root dataset, inherited by every dataset below it.
-    #[serde(default)]
     pub filesystem_properties: BTreeMap<String, PropertyValue>,
 }
 
 /// What a dataset is for: it decides which properties matter and which warnings apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DatasetRole {
     /// Plain files: NFS exports, bind mounts, Proxmox dir storage.
@@ -156,20 +134,18 @@ pub enum DatasetRole {
     Subvols,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DatasetSpec {
     pub name: Spanned<String>,
     pub serves: DatasetRole,
-    #[serde(default)]
     pub properties: BTreeMap<String, PropertyValue>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub proxmox: Option<ProxmoxStorage>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub nfs: Option<NfsExport>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub bind_mount: Option<BindMount>,
 }
 
@@ -180,35 +156,33 @@ impl DatasetSpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageType {
     Zfspool,
     Dir,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ProxmoxStorage {
     pub storage: String,
     #[serde(rename = "type")]
     pub kind: StorageType,
     pub content: Vec<String>,
     /// zfspool only: create zvols thin (`sparse 1`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sparse: Option<bool>,
     /// zfspool only: the volblocksize of the zvols Proxmox creates.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub blocksize: Option<String>,
 }
 
 /// Settings of the ZFS kernel module.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ZfsModuleSettings {
     /// The ARC's upper limit as a ZFS size (`8G`); absent leaves ZFS's default (half the RAM on
     /// Linux, or what the installer set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub arc_max: Option<String>,
 }
 
@@ -222,46 +196,24 @@ impl ZfsModuleSettings {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize)]
 pub struct NfsExport {
     /// Writes are acknowledged only when on stable storage (`sync`); otherwise `async`.
     pub sync: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize)]
 pub struct BindMount {
     /// Where the dataset appears inside a container.
     pub path: String,
-    #[serde(default)]
     pub options: Vec<String>,
 }
 
 /// A property value as written in TOML: a string, or for convenience an integer or a boolean
 /// (`ashift = 12`, `atime = false` becomes `off`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "RawPropertyValue", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
 pub struct PropertyValue(pub String);
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawPropertyValue {
-    Text(String),
-    Integer(i64),
-    Switch(bool),
-}
-
-impl From<RawPropertyValue> for PropertyValue {
-    fn from(raw: RawPropertyValue) -> Self {
-        PropertyValue(match raw {
-            RawPropertyValue::Text(s) => s,
-            RawPropertyValue::Integer(n) => n.to_string(),
-            RawPropertyValue::Switch(true) => "on".into(),
-            RawPropertyValue::Switch(false) => "off".into(),
-        })
-    }
-}
 
 impl From<PropertyValue> for String {
     fn from(v: PropertyValue) -> String {
@@ -320,10 +272,10 @@ impl Layout {
 
     /// Parses and validates a layout; `source_name` names it in errors.
     pub fn parse(text: &str, source_name: &str) -> Result<Layout, LayoutError> {
-        let layout: Layout = toml::from_str(text).map_err(|e| LayoutError {
+        let layout = from_toml::parse(text).map_err(|e| LayoutError {
             source_name: source_name.to_string(),
-            position: e.span().map(|s| position_of(text, s.start)),
-            message: e.message().trim_end().replace('\n', "; "),
+            position: e.span.map(|s| position_of(text, s.start)),
+            message: e.message.trim_end().replace('\n', "; "),
         })?;
         validate::validate(&layout).map_err(|problem| LayoutError {
             source_name: source_name.to_string(),

@@ -134,3 +134,88 @@ fn garbage_is_an_error_not_a_panic() {
         assert!(parse(text).is_err(), "{text:?}");
     }
 }
+
+#[test]
+fn type_and_missing_field_errors_name_the_place() {
+    let cases = [
+        (
+            "drives = 2",
+            "drives = \"two\"",
+            "invalid type: string \"two\", expected an integer",
+        ),
+        (
+            "drives = 2",
+            "drives = -2",
+            "invalid value: integer `-2`, expected u32",
+        ),
+        (
+            "vdev = \"mirror\"",
+            "vdev = \"raid5\"",
+            "unknown variant `raid5`, expected `single` or `mirror`",
+        ),
+        (
+            "serves = \"zvols\"",
+            "serves = \"blobs\"",
+            "expected one of `files`, `zvols`, `subvols`",
+        ),
+        (
+            "sync = \"always\"",
+            "sync = [1]",
+            "invalid type: sequence, expected a property value",
+        ),
+        (
+            "size_tolerance_percent = 1.0",
+            "size_tolerance_percent = \"x\"",
+            "expected f64",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        assert!(DEFAULT_LAYOUT_TOML.contains(from), "{from}");
+        let text = DEFAULT_LAYOUT_TOML.replacen(from, to, 1);
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains(expected), "{from} -> {to}: {err}");
+        let at = text.find(to).unwrap();
+        let changed_line = text[..at].matches('\n').count() + 1;
+        let last_line = changed_line + to.matches('\n').count();
+        let line = err.position.map(|p| p.0).unwrap_or(0);
+        assert!(
+            (changed_line..=last_line).contains(&line),
+            "{from} -> {to}: {err}"
+        );
+    }
+    let err = parse("version = 1\n[[pool]]\nname = \"p\"\nvdev = \"single\"\n").unwrap_err();
+    assert_eq!(err.to_string(), "test.toml:2:1: missing field `drives`");
+}
+
+#[test]
+fn defaults_and_convenience_values_read_as_documented() {
+    let layout = parse(
+        "version = 1\n[[pool]]\nname = \"p\"\nvdev = \"single\"\ndrives = 1\n\
+         properties = { ashift = 12, autotrim = true, comment = \"x\" }\n\
+         [matching]\nsize_tolerance_percent = 2\n",
+    )
+    .unwrap();
+    assert_eq!(layout.matching.size_tolerance_percent, 2.0);
+    assert_eq!(layout.nfs.network, "auto");
+    assert!(layout.nfs.root_squash);
+    assert_eq!(layout.firmware.mode, Enforcement::Enforce);
+    assert!(layout.datasets.is_empty());
+    let pool = &layout.pools[0];
+    assert_eq!(pool.drives.span(), text_span("drives = 1", 9, 10));
+    let shown: Vec<(&str, &str)> = pool
+        .properties
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        shown,
+        [("ashift", "12"), ("autotrim", "on"), ("comment", "x")]
+    );
+}
+
+/// The byte range `start..end` inside the line `line` of the test layout above.
+fn text_span(line: &str, start: usize, end: usize) -> std::ops::Range<usize> {
+    let text = "version = 1\n[[pool]]\nname = \"p\"\nvdev = \"single\"\ndrives = 1\n";
+    let at = text.find(line).unwrap();
+    at + start..at + end
+}

@@ -83,7 +83,7 @@ pub(super) fn validate(layout: &Layout) -> Result<(), Problem> {
             .bytes();
         if bytes < crate::arc::MINIMUM {
             return Err(nowhere(format!(
-                "zfs.arc_max = \"{text}\" is below 64M, which ZFS ignores: use at least 64M (1G per TB of pool is a common start)"
+                "zfs.arc_max = \"{text}\" is below 64M, which ZFS ignores: use at least 64M (Proxmox suggests 2 GiB plus 1 GiB per TiB of pool storage)"
             )));
         }
     }

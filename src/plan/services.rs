@@ -4,8 +4,8 @@
 //! the pools come first.
 
 use super::{Action, Blocker, Facts, Plan};
-use crate::layout::Warning;
 use crate::arc;
+use crate::layout::Warning;
 use crate::nfs;
 use crate::proxmox::{self, StorageChange};
 use crate::services::Availability;

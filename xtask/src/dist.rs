@@ -17,7 +17,7 @@ use std::process::Command;
 pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
 /// FIRST_BOOT_EXEC_MAX_SIZE in proxmox-installer-common: the hook file handed to
 /// `prepare-iso --on-first-boot` may be at most this long.
-const FIRST_BOOT_HOOK_LIMIT: u64 = 1024 * 1024;
+pub const FIRST_BOOT_HOOK_LIMIT: u64 = 1024 * 1024;
 
 const USAGE: &str = "\
 usage: cargo xtask dist [--route debian|rustup|auto] [--std-features LIST] [--rustflags FLAGS]
@@ -33,7 +33,7 @@ usage: cargo xtask dist [--route debian|rustup|auto] [--std-features LIST] [--ru
                    last of a repeated -C flag wins, so `--rustflags -Cpanic=abort` brings
                    panic messages back (debian defaults: -Zunstable-options
                    -Cpanic=immediate-abort -Crelocation-model=static -Cforce-unwind-tables=no;
-                   rustup: the last two)
+                   rustup: the last two; both: --cfg curve25519_dalek_backend=\"serial\")
   --allow-oversize do not fail when the binary exceeds the 1 MiB first-boot hook limit
 ";
 
@@ -59,7 +59,15 @@ impl SizeOptions {
         // Nothing unwinds when every crate aborts on panic, so the tables (15 % of phoenix-zfs)
         // are dead weight; only debuggers and backtraces would read them.
         let no_unwind_tables = "-Cforce-unwind-tables=no";
-        let flags = |list: &[&str]| list.iter().map(|flag| flag.to_string()).collect();
+        // curve25519-dalek picks its AVX2 backend on x86-64, at run time, beside the portable
+        // one: 20 KB of code to make the one manifest signature of a run faster.
+        let serial_curve = ["--cfg", "curve25519_dalek_backend=\"serial\""];
+        let flags = |list: &[&str]| {
+            list.iter()
+                .chain(&serial_curve)
+                .map(|flag| flag.to_string())
+                .collect()
+        };
         let mut options = match route {
             // Each took the most off the dependency-set proxy (BENCHMARKS.md); immediate-abort
             // needs std built with it, which only build-std does.

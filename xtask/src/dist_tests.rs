@@ -16,7 +16,9 @@ fn debian_is_the_default_route_with_the_measured_size_options() {
             "-Zunstable-options",
             "-Cpanic=immediate-abort",
             "-Crelocation-model=static",
-            "-Cforce-unwind-tables=no"
+            "-Cforce-unwind-tables=no",
+            "--cfg",
+            "curve25519_dalek_backend=\"serial\""
         ]
     );
     assert!(size.needs_bootstrap());
@@ -29,7 +31,12 @@ fn rustup_route_uses_only_stable_flags_on_the_prebuilt_std() {
     assert_eq!(size.build_std_features(), None);
     assert_eq!(
         size.rustflags(),
-        ["-Crelocation-model=static", "-Cforce-unwind-tables=no"]
+        [
+            "-Crelocation-model=static",
+            "-Cforce-unwind-tables=no",
+            "--cfg",
+            "curve25519_dalek_backend=\"serial\""
+        ]
     );
     assert!(!size.needs_bootstrap());
 }
@@ -46,7 +53,7 @@ fn overrides_append_flags_and_can_drop_std_features() {
     let size = SizeOptions::for_route(options.route, &options.overrides);
     assert_eq!(size.build_std_features(), None);
     assert_eq!(size.rustflags().last(), Some(&"-Zlocation-detail=none"));
-    assert_eq!(size.rustflags()[4], "-Cpanic=abort");
+    assert_eq!(size.rustflags()[6], "-Cpanic=abort");
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod guest_final;
 mod guest_run;
 mod guest_script;
 mod guest_tree;
+mod hook;
 mod host_packages;
 mod qemu;
 mod qemu_test;
@@ -25,6 +26,8 @@ usage: cargo xtask <task>
 tasks:
   test        run every test (unit, fixture, QEMU): the README's test command
   dist        build the static x86_64 musl binary into target/dist/phoenix-zfs
+  hook [--form auto|bare|xz]
+              build it and write the Proxmox first-boot hook target/dist/proxmox-first-boot
   guest       build (or reuse from cache) the QEMU guest image with OpenZFS
   fixture-hosts [NAME...]
               write the synthesized fixture hosts under tests/fixtures/hosts from their specs
@@ -55,6 +58,7 @@ fn run() -> Result<()> {
     match task.as_str() {
         "test" => test::main(rest),
         "dist" => dist::main(rest),
+        "hook" => hook::main(rest),
         "guest" => guest::main(rest),
         "fixture-hosts" => fixture_host::main(rest),
         "guest-run" => guest_run::main(rest),
