@@ -10,6 +10,7 @@ use crate::layout::Layout;
 use crate::manifest::{now_rfc3339, ActionRecord, ActionResult};
 use crate::plan::Action;
 use crate::runner::{self, Runner};
+use crate::zfs::ZfsFailure;
 use std::time::{Duration, Instant};
 
 /// Creating a pool on a large drive can take a while (labels, TRIM with autotrim); nothing
@@ -106,29 +107,37 @@ fn write_file(
 
 /// Runs one action's command and records how it went.
 pub fn run_action(runner: &dyn Runner, action: &Action) -> ActionRecord {
+    run_classified(runner, action).0
+}
+
+/// The record, and for a failed zpool/zfs command what its stderr says went wrong.
+fn run_classified(runner: &dyn Runner, action: &Action) -> (ActionRecord, Option<ZfsFailure>) {
     let argv = action.argv();
     let started_at = now_rfc3339();
     let clock = Instant::now();
     let result = runner.run(&argv, CHANGE_TIMEOUT);
     let duration_ms = clock.elapsed().as_millis() as u64;
+    let mut failure = None;
     let (result, exit_code, error) = match result {
         Ok(out) if out.success() => (ActionResult::Done, Some(0), None),
         Ok(out) => {
             // zfs's own words first; then, when the failure is one zfs is known for, what it
             // means and what to do.
             let stderr = out.stderr.trim().replace('\n', " / ");
-            let text = match crate::zfs::classify_stderr(&out.stderr) {
-                crate::zfs::ZfsFailure::Unknown { .. } if stderr.is_empty() => {
+            let classified = crate::zfs::classify_stderr(&out.stderr);
+            let text = match &classified {
+                ZfsFailure::Unknown { .. } if stderr.is_empty() => {
                     "it printed nothing on stderr".to_string()
                 }
-                crate::zfs::ZfsFailure::Unknown { .. } => stderr,
+                ZfsFailure::Unknown { .. } => stderr,
                 known => format!("{stderr} ({known})"),
             };
+            failure = Some(classified);
             (ActionResult::Failed, out.code, Some(text))
         }
         Err(e) => (ActionResult::Failed, None, Some(e.to_string())),
     };
-    ActionRecord {
+    let record = ActionRecord {
         summary: action.summary(),
         argv,
         started_at,
@@ -136,7 +145,16 @@ pub fn run_action(runner: &dyn Runner, action: &Action) -> ActionRecord {
         result,
         exit_code,
         error,
-    }
+    };
+    (record, failure)
+}
+
+/// Waits until udev has handled every event queued so far (the new partitions among them).
+fn udevadm_settle_argv() -> Vec<String> {
+    ["udevadm", "settle", "--timeout=60"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// Converges the host to the layout. `wipe` names the serials that may be wiped.
@@ -151,7 +169,8 @@ pub fn apply(
     let mut records: Vec<ActionRecord> = Vec::new();
     let mut first: Option<Assessment> = None;
     let mut last = None;
-    for _ in 0..MAX_ROUNDS {
+    let mut settled_for_retry = false;
+    'rounds: for _ in 0..MAX_ROUNDS {
         let pending = journal.load().unwrap_or_else(|e| {
             tracing::warn!(error = %e, "cannot read the journal; interrupted pool creations will not be recognised");
             Vec::new()
@@ -219,14 +238,15 @@ pub fn apply(
                     };
                 }
             }
-            let record = match action {
-                Action::WriteFile { path, content, .. } => {
-                    write_file(root, action.summary(), path, content, true)
-                }
+            let (record, failure) = match action {
+                Action::WriteFile { path, content, .. } => (
+                    write_file(root, action.summary(), path, content, true),
+                    None,
+                ),
                 Action::SetModuleParameter { path, to, .. } => {
-                    write_file(root, action.summary(), path, to, false)
+                    (write_file(root, action.summary(), path, to, false), None)
                 }
-                _ => run_action(runner, action),
+                _ => run_classified(runner, action),
             };
             progress.finished(index, &record);
             if let (Action::CreatePool { pool, .. }, ActionResult::Done) = (action, record.result) {
@@ -244,7 +264,20 @@ pub fn apply(
                     record.error.clone().unwrap_or_default()
                 )
             };
+            let stderr_said_unavailable =
+                matches!(failure, Some(ZfsFailure::DevicesUnavailable { .. }));
             records.push(record);
+            if stderr_said_unavailable && !settled_for_retry {
+                // udev still had the new partitions open: wait for it, then plan again. The
+                // journal names these drives, so the next round redoes the create with -f.
+                settled_for_retry = true;
+                let settle = udevadm_settle_argv();
+                if let Err(e) = runner.run(&settle, CHANGE_TIMEOUT) {
+                    tracing::warn!(error = %e, "udevadm settle failed; retrying the create anyway");
+                }
+                last = Some(assessment);
+                continue 'rounds;
+            }
             if failed {
                 return ApplyReport {
                     ending: Ending::Failed {

@@ -37,6 +37,10 @@ pub enum ZfsFailure {
     /// A device, pool or dataset something else holds open ("DEV is in use and contains a ...",
     /// "Device or resource busy", "pool is busy", "dataset is busy").
     Busy { object: String },
+    /// "cannot create 'P': one or more devices is currently unavailable": a new vdev could not
+    /// be opened exclusively, typically because udev was still probing the partitions zpool
+    /// create had just written. Passes once udev has settled.
+    DevicesUnavailable { pool: String },
     /// "cannot import 'X': pool was previously in use from another system": importing needs
     /// `-f`, which phoenix-zfs never adds by itself.
     PoolLastUsedElsewhere { pool: String },
@@ -104,6 +108,11 @@ impl fmt::Display for ZfsFailure {
                 f,
                 "`{object}` is busy: something else holds it open (a mount, a VM, another pool); \
                  close that and run again"
+            ),
+            ZfsFailure::DevicesUnavailable { pool } => write!(
+                f,
+                "a device of pool `{pool}` could not be opened exclusively, usually udev still \
+                 probing the new partitions; phoenix-zfs waits for udev and retries once"
             ),
             ZfsFailure::PoolLastUsedElsewhere { pool } => write!(
                 f,
@@ -202,6 +211,9 @@ fn classify_reason(object: &str, reason: &str) -> Option<ZfsFailure> {
         "permission denied" => ZfsFailure::PermissionDenied,
         "Device or resource busy" | "pool is busy" | "dataset is busy" => {
             ZfsFailure::Busy { object }
+        }
+        "one or more devices is currently unavailable" => {
+            ZfsFailure::DevicesUnavailable { pool: object }
         }
         "pool was previously in use from another system" => {
             ZfsFailure::PoolLastUsedElsewhere { pool: object }
@@ -399,6 +411,19 @@ mod tests {
             classify_stderr("The ZFS modules are not loaded.\nTry running 'modprobe zfs' as root to load them.\n"),
             ZfsFailure::ZfsUnavailable { .. }
         ));
+    }
+
+    #[test]
+    fn a_create_racing_udev_is_named() {
+        // Seen in the QEMU guest under load: zpool create opened the new partition while udev
+        // still probed it.
+        let stderr = "cannot create 'quickOS': one or more devices is currently unavailable\n";
+        assert_eq!(
+            classify_stderr(stderr),
+            ZfsFailure::DevicesUnavailable {
+                pool: "quickOS".into()
+            }
+        );
     }
 
     #[test]
