@@ -261,10 +261,11 @@ fn run(cli: Cli) -> u8 {
             }
         },
         Command::Detect { layout, json } => with_assessment(&root, layout.as_deref(), &[], |a| {
+            let baselines = manifest::previous_baselines(&root.path(manifest::DEFAULT_PATH));
             if json {
-                render::json(&render::detect_json(a));
+                render::json(&render::detect_json(a, &baselines));
             } else {
-                render::detect(a);
+                render::detect(a, &baselines);
             }
             a.plan.exit_code().unwrap_or(0)
         }),

@@ -3,10 +3,13 @@
 
 use phoenix_zfs::assess::Assessment;
 use phoenix_zfs::inventory::{Disk, ProbeState, Transport};
+use phoenix_zfs::manifest::HealthRecord;
 use phoenix_zfs::runner;
+use phoenix_zfs::services::Availability;
 use phoenix_zfs::size::{self, SizeClass};
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 pub fn json(value: &impl Serialize) {
     match serde_json::to_string_pretty(value) {
@@ -15,11 +18,13 @@ pub fn json(value: &impl Serialize) {
     }
 }
 
-pub fn detect_json(a: &Assessment) -> Value {
+pub fn detect_json(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) -> Value {
     json!({
         "inventory": a.inventory,
         "matching": a.matching,
         "firmware": a.firmware,
+        "health": a.services.health,
+        "health_baselines": baselines,
         "pools": a.observed.pools,
         "importable_pools": a.observed.importable,
         "blockers": a.plan.blockers,
@@ -74,7 +79,7 @@ fn class(bytes: u64) -> String {
     SizeClass::of_drive(bytes, 0.01).map_or_else(|| "no class".into(), |c| format!("class {c}"))
 }
 
-pub fn detect(a: &Assessment) {
+pub fn detect(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) {
     println!("phoenix-zfs detect: root {}", a.inventory.root);
     for note in &a.inventory.notes {
         println!("note: {note}");
@@ -138,7 +143,48 @@ pub fn detect(a: &Assessment) {
         println!("  {} {}: {}", f.drive, f.revision, f.verdict);
     }
     println!();
+    health(a, baselines);
     verdict(a);
+}
+
+/// Each pool drive's wear now, next to the baseline the manifest keeps.
+fn health(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) {
+    if a.services.health.is_empty() {
+        return;
+    }
+    println!("Health (smartctl):");
+    for h in &a.services.health {
+        let now = match &h.reading {
+            Availability::Ready { value } => value,
+            Availability::Unavailable { why } => {
+                println!("  {}: not read: {why}", h.drive);
+                continue;
+            }
+        };
+        let mut line = format!(
+            "  {}: {}% used, {}% spare, {} written, {} media errors, critical warning 0x{:02x}",
+            h.drive,
+            now.percentage_used,
+            now.available_spare,
+            size::decimal(u64::try_from(now.bytes_written()).unwrap_or(u64::MAX)),
+            now.media_errors,
+            now.critical_warning
+        );
+        if let Some(base) = h.serial.as_ref().and_then(|s| baselines.get(s)) {
+            let written = now
+                .bytes_written()
+                .saturating_sub(base.baseline.bytes_written());
+            line.push_str(&format!(
+                "; since the baseline of {}: +{} points used, {} written",
+                base.baseline_at,
+                now.percentage_used
+                    .saturating_sub(base.baseline.percentage_used),
+                size::decimal(u64::try_from(written).unwrap_or(u64::MAX))
+            ));
+        }
+        println!("{line}");
+    }
+    println!();
 }
 
 fn verdict(a: &Assessment) {
