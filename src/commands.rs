@@ -53,6 +53,8 @@ pub fn apply(
         ));
         return exit::USAGE;
     };
+    let situation = crate::situation_of(root, &tools);
+    println!("situation: {situation}");
     if !yes {
         if !std::io::stdin().is_terminal() {
             error("apply changes disks: without a terminal to confirm on, pass --yes");
@@ -101,6 +103,7 @@ pub fn apply(
         layout: &layout,
         host: manifest::host_identity(Some(&key)),
         baselines: manifest::previous_baselines(manifest_path),
+        situation,
     };
     let record = manifest::from_report(run, &report);
     mark_deferred(manifest_path, &record.services.deferred);
@@ -182,6 +185,12 @@ pub fn verify_manifest(file: &Path, key: Option<&Path>) -> u8 {
 /// phoenix-zfs-deferred.service runs apply at the next boot; a run with nothing deferred removes it.
 fn mark_deferred(manifest_path: &Path, deferred: &[phoenix_zfs::plan::Deferred]) {
     let flag = manifest_path.with_file_name("deferred");
+    if !deferred.is_empty() {
+        // Whatever ran this (by hand, from a rescue shell), the next boot finishes the work.
+        if let Err(e) = install_deferred_unit() {
+            error(e);
+        }
+    }
     let result = if deferred.is_empty() {
         match std::fs::remove_file(&flag) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -22,6 +22,7 @@ pub mod plan;
 pub mod proxmox;
 pub mod runner;
 pub mod services;
+pub mod situation;
 pub mod size;
 pub mod smartd;
 pub mod wear;

@@ -12,6 +12,7 @@ use phoenix_zfs::inventory::HostRoot;
 use phoenix_zfs::layout::{layout_warnings, Layout, LayoutError, DEFAULT_LAYOUT_TOML};
 use phoenix_zfs::manifest;
 use phoenix_zfs::runner::{RecordingRunner, ReplayRunner, Runner, SystemRunner, Transcript};
+use phoenix_zfs::situation::Situation;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -260,15 +261,17 @@ fn run(cli: Cli) -> u8 {
                 exit::USAGE
             }
         },
-        Command::Detect { layout, json } => with_assessment(&root, layout.as_deref(), &[], |a| {
-            let baselines = manifest::previous_baselines(&root.path(manifest::DEFAULT_PATH));
-            if json {
-                render::json(&render::detect_json(a, &baselines));
-            } else {
-                render::detect(a, &baselines);
-            }
-            a.plan.exit_code().unwrap_or(0)
-        }),
+        Command::Detect { layout, json } => {
+            with_assessment(&root, layout.as_deref(), &[], |a, _| {
+                let baselines = manifest::previous_baselines(&root.path(manifest::DEFAULT_PATH));
+                if json {
+                    render::json(&render::detect_json(a, &baselines));
+                } else {
+                    render::detect(a, &baselines);
+                }
+                a.plan.exit_code().unwrap_or(0)
+            })
+        }
         Command::Apply {
             layout,
             yes,
@@ -276,26 +279,29 @@ fn run(cli: Cli) -> u8 {
             manifest,
             host_key,
         } => commands::apply(&root, layout.as_deref(), yes, &wipe, &manifest, &host_key),
-        Command::Verify { layout, json } => with_assessment(&root, layout.as_deref(), &[], |a| {
-            if json {
-                render::json(&render::plan_json(a));
-            } else {
-                render::verify(a);
-            }
-            match a.plan.exit_code() {
-                Some(code) => code,
-                None if a.plan.actions.is_empty() => 0,
-                None => exit::DRIFT,
-            }
-        }),
+        Command::Verify { layout, json } => {
+            with_assessment(&root, layout.as_deref(), &[], |a, s| {
+                if json {
+                    render::json(&render::plan_json(a, s));
+                } else {
+                    render::verify(a);
+                }
+                match a.plan.exit_code() {
+                    Some(code) => code,
+                    None if a.plan.actions.is_empty() => 0,
+                    None => exit::DRIFT,
+                }
+            })
+        }
         Command::Manifest {
             command: ManifestCommand::Verify { file, key },
         } => commands::verify_manifest(&file, key.as_deref()),
         Command::Plan { layout, json, wipe } => {
-            with_assessment(&root, layout.as_deref(), &wipe, |a| {
+            with_assessment(&root, layout.as_deref(), &wipe, |a, s| {
                 if json {
-                    render::json(&render::plan_json(a));
+                    render::json(&render::plan_json(a, s));
                 } else {
+                    println!("situation: {s}");
                     render::plan(a);
                 }
                 a.plan.exit_code().unwrap_or(0)
@@ -338,11 +344,23 @@ pub(crate) fn zfs_tools(root: &HostRoot) -> Result<ZfsTools, u8> {
 }
 
 /// Loads the layout, assesses the host, and hands the result to `show`.
+/// Where this run happens: asked of systemd on the live host, a recorded host otherwise.
+pub(crate) fn situation_of(root: &HostRoot, tools: &ZfsTools) -> Situation {
+    match tools {
+        ZfsTools::Runner(runner) if root.0 == Path::new("/") => {
+            phoenix_zfs::situation::detect(runner.as_ref())
+        }
+        _ => Situation::RecordedHost {
+            root: root.0.display().to_string(),
+        },
+    }
+}
+
 fn with_assessment(
     root: &HostRoot,
     layout: Option<&Path>,
     wipe: &[String],
-    show: impl FnOnce(&Assessment) -> u8,
+    show: impl FnOnce(&Assessment, &Situation) -> u8,
 ) -> u8 {
     let layout = match load_layout(layout) {
         Ok(l) => l,
@@ -359,8 +377,9 @@ fn with_assessment(
         ZfsTools::Runner(r) => ZfsSource::Tools(r.as_ref()),
         ZfsTools::Absent => ZfsSource::Absent,
     };
+    let situation = situation_of(root, &tools);
     match assess(root, &layout, zfs, wipe, &[]) {
-        Ok(a) => show(&a),
+        Ok(a) => show(&a, &situation),
         Err(e) => {
             error(e);
             exit::UNEXPECTED

@@ -6,6 +6,7 @@ use phoenix_zfs::inventory::{Disk, ProbeState, Transport};
 use phoenix_zfs::manifest::HealthRecord;
 use phoenix_zfs::runner;
 use phoenix_zfs::services::Availability;
+use phoenix_zfs::situation::Situation;
 use phoenix_zfs::size::{self, SizeClass};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -32,7 +33,7 @@ pub fn detect_json(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) -
     })
 }
 
-pub fn plan_json(a: &Assessment) -> Value {
+pub fn plan_json(a: &Assessment, situation: &Situation) -> Value {
     let actions: Vec<Value> = a
         .plan
         .actions
@@ -46,6 +47,7 @@ pub fn plan_json(a: &Assessment) -> Value {
         })
         .collect();
     json!({
+        "situation": situation,
         "actions": actions,
         "warnings": a.plan.warnings,
         "blockers": a.plan.blockers,

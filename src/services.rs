@@ -16,6 +16,7 @@ use serde::Serialize;
 use std::time::Duration;
 
 pub const STORAGE_CFG: &str = "/etc/pve/storage.cfg";
+const PMXCFS_MOUNTPOINT: &str = "/etc/pve";
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where programs live on a Debian host, searched in this order (root's PATH under systemd).
@@ -165,6 +166,20 @@ fn observe_proxmox(root: &HostRoot, layout: &Layout) -> Availability<StorageConf
     }
     // pmxcfs mounts /etc/pve; without it (rescue target, cluster file system down) the directory
     // is empty and pvesm cannot work. The installer always writes storage.cfg.
+    let mounted = std::fs::read_to_string(root.path("/proc/mounts"))
+        .map(|text| {
+            crate::inventory::mounts::parse(&text)
+                .iter()
+                .any(|m| m.mountpoint == PMXCFS_MOUNTPOINT)
+        })
+        .unwrap_or(false);
+    if !mounted {
+        return Availability::Unavailable {
+            why: format!(
+                "{PMXCFS_MOUNTPOINT} is not mounted: the Proxmox cluster file system (pve-cluster.service) is not running"
+            ),
+        };
+    }
     match std::fs::read_to_string(root.path(STORAGE_CFG)) {
         Ok(text) => match StorageConfig::parse(&text) {
             Ok(config) => Availability::Ready { value: config },

@@ -89,6 +89,7 @@ fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
         layout: &layout,
         host: manifest::host_identity(Some(&key)),
         baselines: Default::default(),
+        situation: phoenix_zfs::situation::Situation::NormalHost,
     };
     let path = dir.join("manifest.json");
     manifest::write_signed(&manifest::from_report(run, &report), &path, &key).unwrap();

@@ -33,6 +33,7 @@ pub struct RunInfo<'a> {
     pub host: Host,
     /// Health baselines of the previous manifest, by serial.
     pub baselines: BTreeMap<String, HealthRecord>,
+    pub situation: crate::situation::Situation,
 }
 
 /// The health records of a manifest already on disk, by serial; empty when there is none or
@@ -71,6 +72,7 @@ pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {
         tool: Tool::this(),
         host: run.host,
         command: run.command.to_string(),
+        situation: run.situation.clone(),
         started_at: run.started_at,
         finished_at: now_rfc3339(),
         layout: LayoutRecord::new(run.layout_source, run.layout),

@@ -21,6 +21,8 @@ pub struct Manifest {
     pub tool: Tool,
     pub host: Host,
     pub command: String,
+    /// Where the run happened: a normal host, a rescue target, a recorded host.
+    pub situation: crate::situation::Situation,
     pub started_at: String,
     pub finished_at: String,
     pub layout: LayoutRecord,

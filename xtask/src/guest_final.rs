@@ -27,7 +27,21 @@ fn payload(binary: &Path) -> Vec<(PathBuf, &'static str, u32)> {
             "/usr/local/bin/pvesm-standin",
             0o755,
         ),
-        (harness("storage.cfg"), "/etc/pve/storage.cfg", 0o640),
+        (
+            harness("storage.cfg"),
+            "/var/lib/pmxcfs-standin/storage.cfg",
+            0o640,
+        ),
+        (
+            harness("pmxcfs-standin.service"),
+            "/etc/systemd/system/pmxcfs-standin.service",
+            0o644,
+        ),
+        (
+            harness("rescue-no-console.conf"),
+            "/etc/systemd/system/rescue.service.d/no-console.conf",
+            0o644,
+        ),
         (
             harness("phx-net.service"),
             "/etc/systemd/system/phx-net.service",
@@ -78,7 +92,14 @@ const SYMLINKS: &[(&str, &str)] = &[
         "/etc/systemd/system/network-online.target.wants/phx-net.service",
         "/etc/systemd/system/phx-net.service",
     ),
+    (
+        "/etc/systemd/system/multi-user.target.wants/pmxcfs-standin.service",
+        "/etc/systemd/system/pmxcfs-standin.service",
+    ),
 ];
+
+/// Empty directories the scenarios need: the mount point of the pmxcfs stand-in.
+const EMPTY_DIRS: &[&str] = &["/etc/pve"];
 
 fn hook_file(binary: &Path) -> PathBuf {
     let hook = binary.with_file_name("proxmox-first-boot");
@@ -129,6 +150,9 @@ pub fn ensure_image_with(binary: &Path) -> Result<GuestImage> {
     for (link, target) in SYMLINKS {
         inputs.push_str(&format!("{link} -> {target}\n"));
     }
+    for dir in EMPTY_DIRS {
+        inputs.push_str(&format!("{dir}/\n"));
+    }
     inputs.push_str(&format!(
         "source xtask/src/guest_final.rs sha256={}\n",
         cache_key(include_str!("guest_final.rs"))
@@ -166,6 +190,15 @@ pub fn ensure_image_with(binary: &Path) -> Result<GuestImage> {
         // debugfs exits 0 whatever its command did: look for the file to know it is there.
         if !debugfs(&building, &format!("stat {target}"))?.contains("Inode:") {
             bail!("debugfs did not write {target} into {}", building.display());
+        }
+    }
+    for dir in EMPTY_DIRS {
+        let _ = debugfs(&building, &format!("mkdir {dir}"));
+        if !debugfs(&building, &format!("stat {dir}"))?.contains("Type: directory") {
+            bail!(
+                "debugfs did not make the directory {dir} in {}",
+                building.display()
+            );
         }
     }
     for (link, target) in SYMLINKS {

@@ -1,0 +1,97 @@
+//! Where phoenix-zfs runs, said at the top of `plan` and `apply` and kept in the manifest: a
+//! normally booted host, a host in systemd's rescue or emergency target (no network, no pmxcfs,
+//! pools perhaps not imported), or a recorded host read with `--root`. What a situation cannot
+//! do is found by the services themselves (services.rs) and deferred; this only names it.
+
+use crate::runner::Runner;
+use serde::Serialize;
+use std::fmt;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Situation {
+    NormalHost,
+    /// systemd's rescue.target or emergency.target is active.
+    RescueTarget {
+        target: String,
+    },
+    /// `--root DIR`: a recorded host, not the one phoenix-zfs runs on.
+    RecordedHost {
+        root: String,
+    },
+}
+
+impl fmt::Display for Situation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Situation::NormalHost => f.write_str("normal host"),
+            Situation::RescueTarget { target } => write!(
+                f,
+                "{target} (single-user mode): pools are imported and converged; Proxmox storages and NFS exports wait for the next normal boot"
+            ),
+            Situation::RecordedHost { root } => write!(f, "recorded host under {root}"),
+        }
+    }
+}
+
+/// `systemctl is-active rescue.target emergency.target`: one state per line, in that order.
+fn is_active_argv() -> Vec<String> {
+    [
+        "systemctl",
+        "is-active",
+        "rescue.target",
+        "emergency.target",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// The situation of the live host. A host where systemd cannot be asked is taken as normal:
+/// the services then find for themselves what is missing.
+pub fn detect(runner: &dyn Runner) -> Situation {
+    let argv = is_active_argv();
+    let Ok(out) = runner.run(&argv, Duration::from_secs(10)) else {
+        return Situation::NormalHost;
+    };
+    parse_is_active(&out.stdout)
+}
+
+fn parse_is_active(stdout: &str) -> Situation {
+    ["rescue.target", "emergency.target"]
+        .iter()
+        .zip(stdout.lines())
+        .find(|(_, state)| state.trim() == "active")
+        .map_or(Situation::NormalHost, |(target, _)| {
+            Situation::RescueTarget {
+                target: target.to_string(),
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_active_target_names_the_situation() {
+        assert_eq!(
+            parse_is_active("inactive\ninactive\n"),
+            Situation::NormalHost
+        );
+        assert_eq!(
+            parse_is_active("active\ninactive\n"),
+            Situation::RescueTarget {
+                target: "rescue.target".into()
+            }
+        );
+        assert_eq!(
+            parse_is_active("inactive\nactive\n"),
+            Situation::RescueTarget {
+                target: "emergency.target".into()
+            }
+        );
+        assert_eq!(parse_is_active(""), Situation::NormalHost);
+    }
+}
