@@ -149,3 +149,61 @@ fn every_recorded_apply_replays_identically() {
         root.display()
     );
 }
+
+/// `zpool create` losing the race with udev ("one or more devices is currently unavailable",
+/// met in the QEMU guest under load) is redone once, after `udevadm settle`: the recorded blank
+/// host's first apply, with that failure put in front of its first create.
+#[test]
+fn a_create_that_races_udev_is_redone_after_udev_settles() {
+    let dir = fixtures().join("replay/blank-host-first-apply");
+    let mut transcripts: Vec<Transcript> = Transcript::load_dir(&dir)
+        .unwrap()
+        .into_iter()
+        .filter(|t| !NOT_ON_THE_REPLAY_HOST.contains(&t.argv[0].as_str()))
+        .collect();
+    let first_create = transcripts
+        .iter()
+        .position(|t| t.argv[..2] == ["zpool", "create"])
+        .expect("the blank host's apply creates pools");
+    let mut raced = transcripts[first_create].clone();
+    raced.output.code = Some(1);
+    raced.output.stderr =
+        "cannot create 'quickOS': one or more devices is currently unavailable\n".into();
+    transcripts.insert(first_create, raced);
+    let mut settled = transcripts[0].clone();
+    settled.argv = ["udevadm", "settle", "--timeout=60"].map(String::from).to_vec();
+    settled.output.code = Some(0);
+    settled.output.stdout.clear();
+    settled.output.stderr.clear();
+    transcripts.push(settled);
+
+    let runner = ReplayRunner::new(transcripts);
+    let state = tempfile::tempdir().unwrap();
+    let host = with_guest_network(&fixtures().join("hosts/qemu-default"), state.path()).unwrap();
+    let report = apply(
+        &HostRoot(host),
+        &Layout::default_layout(),
+        &runner,
+        &[],
+        &Journal::beside(&state.path().join("manifest.json")),
+        &mut Silent,
+    );
+    assert!(
+        matches!(report.ending, Ending::Converged { changed: true }),
+        "{:?}",
+        report.ending
+    );
+    let creates: Vec<&str> = report
+        .actions
+        .iter()
+        .filter(|r| r.argv.get(1).map(String::as_str) == Some("create") && r.argv[0] == "zpool")
+        .map(|r| match r.result {
+            phoenix_zfs::manifest::ActionResult::Done => "done",
+            phoenix_zfs::manifest::ActionResult::Failed => "failed",
+        })
+        .collect();
+    assert_eq!(creates, ["failed", "done", "done"]);
+    let seen = runner.seen();
+    let settle = seen.iter().position(|a| a[0] == "udevadm").expect("udevadm settle ran");
+    assert!(settle > first_create, "{seen:?}");
+}

@@ -63,7 +63,9 @@ pub fn main(args: &[String]) -> Result<()> {
         .into_iter()
         .map(|p| Scenario::load(&p).map(|s| (p, s)))
         .collect::<Result<_>>()?;
-    crate::dist::main(&["--allow-oversize".to_string()])?;
+    // The hook too: the scenarios that install it as Proxmox's installer does run the very file
+    // that ships (the bare binary or its xz wrapper).
+    crate::hook::main(&[])?;
     let binary = workspace_root().join("target/dist/phoenix-zfs");
     let image = guest_final::ensure_image_with(&binary)?;
     let suite = Instant::now();
@@ -267,7 +269,7 @@ pub fn demo(args: &[String]) -> Result<()> {
     };
     let path = workspace_root().join("qemu-tests/scenarios/01-first-boot.toml");
     let scenario = Scenario::load(&path)?;
-    crate::dist::main(&["--allow-oversize".to_string()])?;
+    crate::hook::main(&[])?;
     let image = guest_final::ensure_image_with(&workspace_root().join("target/dist/phoenix-zfs"))?;
     let started = Instant::now();
     let failures = run_scenario("01-first-boot", &path, &scenario, &image, accel)?;
