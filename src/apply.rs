@@ -157,12 +157,12 @@ fn udevadm_settle_argv() -> Vec<String> {
         .collect()
 }
 
-/// Converges the host to the layout. `wipe` names the serials that may be wiped.
+/// Converges the host to the layout, within what `consent` allows.
 pub fn apply(
     root: &HostRoot,
     layout: &Layout,
     runner: &dyn Runner,
-    wipe: &[String],
+    consent: &crate::plan::Consent,
     journal: &Journal,
     progress: &mut dyn Progress,
 ) -> ApplyReport {
@@ -175,7 +175,7 @@ pub fn apply(
             tracing::warn!(error = %e, "cannot read the journal; interrupted pool creations will not be recognised");
             Vec::new()
         });
-        let assessment = match assess(root, layout, ZfsSource::Tools(runner), wipe, &pending) {
+        let assessment = match assess(root, layout, ZfsSource::Tools(runner), consent, &pending) {
             Ok(a) => a,
             Err(e) => {
                 return ApplyReport {

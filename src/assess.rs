@@ -32,7 +32,7 @@ pub fn assess(
     root: &HostRoot,
     layout: &Layout,
     zfs: ZfsSource,
-    wipe: &[String],
+    consent: &crate::plan::Consent,
     pending: &[crate::journal::PendingCreate],
 ) -> Result<Assessment, crate::observe::ObserveError> {
     let mut inventory = inventory::read(root);
@@ -66,7 +66,7 @@ pub fn assess(
         matches: &matching,
         firmware: &firmware,
         observed: &observed,
-        wipe,
+        consent,
         pending,
         services: &services,
     });

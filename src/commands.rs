@@ -6,6 +6,7 @@ use phoenix_zfs::assess::assess;
 use phoenix_zfs::inventory::HostRoot;
 use phoenix_zfs::journal::Journal;
 use phoenix_zfs::manifest::{self, signing, RunInfo};
+use phoenix_zfs::plan::Consent;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
@@ -22,7 +23,7 @@ pub fn apply(
     root: &HostRoot,
     layout_file: Option<&Path>,
     yes: bool,
-    wipe: &[String],
+    consent: &Consent,
     manifest_path: &Path,
     host_key: &Path,
 ) -> u8 {
@@ -65,7 +66,7 @@ pub fn apply(
             root,
             &layout,
             phoenix_zfs::assess::ZfsSource::Tools(runner.as_ref()),
-            wipe,
+            consent,
             &pending,
         ) {
             Ok(a) if a.plan.blockers.is_empty() && !a.plan.actions.is_empty() => {
@@ -88,7 +89,7 @@ pub fn apply(
         root,
         &layout,
         runner.as_ref(),
-        wipe,
+        consent,
         &journal,
         &mut reporter,
     );
@@ -269,7 +270,7 @@ pub fn firstboot(root: &HostRoot) -> u8 {
         root,
         None,
         true,
-        &[],
+        &Consent::default(),
         manifest_path,
         Path::new(manifest::DEFAULT_HOST_KEY),
     );

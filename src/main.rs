@@ -11,6 +11,7 @@ use phoenix_zfs::assess::{assess, Assessment, ZfsSource};
 use phoenix_zfs::inventory::HostRoot;
 use phoenix_zfs::layout::{layout_warnings, Layout, LayoutError, DEFAULT_LAYOUT_TOML};
 use phoenix_zfs::manifest;
+use phoenix_zfs::plan::Consent;
 use phoenix_zfs::runner::{RecordingRunner, ReplayRunner, Runner, SystemRunner, Transcript};
 use phoenix_zfs::situation::Situation;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,9 @@ enum Command {
         /// Allow wiping the drive with this serial (repeatable); shown as a planned action.
         #[arg(long, value_name = "SERIAL")]
         wipe: Vec<String>,
+        /// Plan `zpool import -f` for pools another system had imported last.
+        #[arg(long)]
+        force_import: bool,
     },
     /// Converge the host to the layout, then write and sign the manifest.
     Apply {
@@ -70,6 +74,10 @@ enum Command {
         /// Allow wiping the drive with this serial when it holds data (repeatable).
         #[arg(long, value_name = "SERIAL")]
         wipe: Vec<String>,
+        /// Import pools that another system had imported last (zpool import -f); only for
+        /// this host's own pools seen from a live system or after a reinstall.
+        #[arg(long)]
+        force_import: bool,
         #[arg(long, value_name = "PATH", default_value = manifest::DEFAULT_PATH)]
         manifest: PathBuf,
         /// The OpenSSH Ed25519 private key that signs the manifest.
@@ -262,7 +270,7 @@ fn run(cli: Cli) -> u8 {
             }
         },
         Command::Detect { layout, json } => {
-            with_assessment(&root, layout.as_deref(), &[], |a, _| {
+            with_assessment(&root, layout.as_deref(), &Consent::default(), |a, _| {
                 let baselines = manifest::previous_baselines(&root.path(manifest::DEFAULT_PATH));
                 if json {
                     render::json(&render::detect_json(a, &baselines));
@@ -276,11 +284,19 @@ fn run(cli: Cli) -> u8 {
             layout,
             yes,
             wipe,
+            force_import,
             manifest,
             host_key,
-        } => commands::apply(&root, layout.as_deref(), yes, &wipe, &manifest, &host_key),
+        } => commands::apply(
+            &root,
+            layout.as_deref(),
+            yes,
+            &Consent { wipe, force_import },
+            &manifest,
+            &host_key,
+        ),
         Command::Verify { layout, json } => {
-            with_assessment(&root, layout.as_deref(), &[], |a, s| {
+            with_assessment(&root, layout.as_deref(), &Consent::default(), |a, s| {
                 if json {
                     render::json(&render::plan_json(a, s));
                 } else {
@@ -296,8 +312,14 @@ fn run(cli: Cli) -> u8 {
         Command::Manifest {
             command: ManifestCommand::Verify { file, key },
         } => commands::verify_manifest(&file, key.as_deref()),
-        Command::Plan { layout, json, wipe } => {
-            with_assessment(&root, layout.as_deref(), &wipe, |a, s| {
+        Command::Plan {
+            layout,
+            json,
+            wipe,
+            force_import,
+        } => {
+            let consent = Consent { wipe, force_import };
+            with_assessment(&root, layout.as_deref(), &consent, |a, s| {
                 if json {
                     render::json(&render::plan_json(a, s));
                 } else {
@@ -359,7 +381,7 @@ pub(crate) fn situation_of(root: &HostRoot, tools: &ZfsTools) -> Situation {
 fn with_assessment(
     root: &HostRoot,
     layout: Option<&Path>,
-    wipe: &[String],
+    consent: &Consent,
     show: impl FnOnce(&Assessment, &Situation) -> u8,
 ) -> u8 {
     let layout = match load_layout(layout) {
@@ -378,7 +400,7 @@ fn with_assessment(
         ZfsTools::Absent => ZfsSource::Absent,
     };
     let situation = situation_of(root, &tools);
-    match assess(root, &layout, zfs, wipe, &[]) {
+    match assess(root, &layout, zfs, consent, &[]) {
         Ok(a) => show(&a, &situation),
         Err(e) => {
             error(e);

@@ -121,6 +121,10 @@ pub fn observe(runner: &dyn Runner, layout: &Layout) -> Result<Observed, Observe
             .filter(|p| !p.destroyed)
             .map(|p| ImportablePool {
                 device_paths: leaf_paths(&p.config),
+                // zpool import's own advice: "... can be imported using its name or numeric
+                // identifier and the '-f' flag", after "The pool was last accessed by another
+                // system".
+                last_used_elsewhere: p.action.as_deref().is_some_and(|a| a.contains("'-f' flag")),
                 state: p.state.as_str().to_string(),
                 guid: p.guid,
                 name: p.name,

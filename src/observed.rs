@@ -45,6 +45,9 @@ pub struct ImportablePool {
     pub guid: u64,
     pub state: String,
     pub device_paths: Vec<String>,
+    /// zpool import asks for `-f`: another host (or this host's earlier installation, seen
+    /// from a live system) had it imported last.
+    pub last_used_elsewhere: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

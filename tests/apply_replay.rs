@@ -88,7 +88,10 @@ fn replay(dir: &Path) -> Result<(), String> {
         &HostRoot(host),
         &layout,
         &runner,
-        &case.wipe,
+        &phoenix_zfs::plan::Consent {
+            wipe: case.wipe.clone(),
+            force_import: false,
+        },
         &journal,
         &mut Silent,
     );
@@ -170,8 +173,18 @@ fn a_create_that_races_udev_is_redone_after_udev_settles() {
     raced.output.stderr =
         "cannot create 'quickOS': one or more devices is currently unavailable\n".into();
     transcripts.insert(first_create, raced);
+    // The round after the race sees no pools yet: the replay hands out a command's recordings
+    // in order, so the first `zpool list` (no pools) is recorded twice.
+    let first_list = transcripts
+        .iter()
+        .position(|t| t.argv[..2] == ["zpool", "list"])
+        .expect("apply looks for the pools first");
+    let again = transcripts[first_list].clone();
+    transcripts.insert(first_list + 1, again);
     let mut settled = transcripts[0].clone();
-    settled.argv = ["udevadm", "settle", "--timeout=60"].map(String::from).to_vec();
+    settled.argv = ["udevadm", "settle", "--timeout=60"]
+        .map(String::from)
+        .to_vec();
     settled.output.code = Some(0);
     settled.output.stdout.clear();
     settled.output.stderr.clear();
@@ -184,7 +197,7 @@ fn a_create_that_races_udev_is_redone_after_udev_settles() {
         &HostRoot(host),
         &Layout::default_layout(),
         &runner,
-        &[],
+        &Default::default(),
         &Journal::beside(&state.path().join("manifest.json")),
         &mut Silent,
     );
@@ -204,6 +217,9 @@ fn a_create_that_races_udev_is_redone_after_udev_settles() {
         .collect();
     assert_eq!(creates, ["failed", "done", "done"]);
     let seen = runner.seen();
-    let settle = seen.iter().position(|a| a[0] == "udevadm").expect("udevadm settle ran");
+    let settle = seen
+        .iter()
+        .position(|a| a[0] == "udevadm")
+        .expect("udevadm settle ran");
     assert!(settle > first_create, "{seen:?}");
 }

@@ -40,7 +40,7 @@ fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
         &fixture("missing-2tb"),
         &layout,
         ZfsSource::Absent,
-        &[],
+        &Default::default(),
         &[],
     )
     .unwrap();

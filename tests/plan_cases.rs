@@ -11,7 +11,7 @@ use phoenix_zfs::matching::match_drives;
 use phoenix_zfs::observed::{
     DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
 };
-use phoenix_zfs::plan::{plan, Action, Blocker, Facts, Plan};
+use phoenix_zfs::plan::{plan, Action, Blocker, Consent, Facts, Plan};
 use phoenix_zfs::proxmox::storage_cfg::StorageConfig;
 use phoenix_zfs::services::{Availability, DriveHealth, HostServices, NfsServer};
 use phoenix_zfs::wear::WearBaseline;
@@ -40,6 +40,20 @@ fn plan_with_services(
     wipe: &[String],
     services: &HostServices,
 ) -> Plan {
+    let consent = Consent {
+        wipe: wipe.to_vec(),
+        force_import: false,
+    };
+    plan_with(layout, inv, observed, &consent, services)
+}
+
+fn plan_with(
+    layout: &Layout,
+    inv: &Inventory,
+    observed: &Observed,
+    consent: &Consent,
+    services: &HostServices,
+) -> Plan {
     let matches = match_drives(layout, inv, &observed.existing_pools());
     let fw = firmware::judge(inv, &layout.firmware.rules);
     plan(&Facts {
@@ -48,7 +62,7 @@ fn plan_with_services(
         matches: &matches,
         firmware: &fw,
         observed,
-        wipe,
+        consent,
         pending: &[],
         services,
     })
@@ -213,12 +227,14 @@ fn exported_pools_are_imported_by_guid_and_never_created_over() {
                 guid: 111,
                 state: "ONLINE".into(),
                 device_paths: QUICK.iter().map(|s| s.to_string()).collect(),
+                last_used_elsewhere: false,
             },
             ImportablePool {
                 name: "fastData".into(),
                 guid: 222,
                 state: "ONLINE".into(),
                 device_paths: vec![FAST.into()],
+                last_used_elsewhere: false,
             },
         ],
         ..Observed::default()
@@ -429,7 +445,7 @@ fn an_interrupted_pool_creation_of_our_own_is_redone_with_force_and_nothing_else
         matches: &matches,
         firmware: &fw,
         observed: &observed,
-        wipe: &[],
+        consent: &Consent::default(),
         pending: &pending,
         services: &not_observed,
     };
@@ -824,5 +840,59 @@ fn the_arc_limit_is_set_now_and_for_the_next_boot_then_left_alone() {
             .iter()
             .any(|k| *k == "module-parameter" || *k == "initramfs"),
         "{p:#?}"
+    );
+}
+
+#[test]
+fn a_pool_another_system_imported_last_needs_force_import() {
+    let layout = Layout::default_layout();
+    let mut inv = host("qemu-default");
+    for d in &mut inv.disks {
+        d.probe = ProbeState::Read {
+            signatures: vec![gpt()],
+        };
+    }
+    let observed = Observed {
+        importable: vec![
+            ImportablePool {
+                name: "quickOS".into(),
+                guid: 111,
+                state: "ONLINE".into(),
+                device_paths: QUICK.iter().map(|s| s.to_string()).collect(),
+                last_used_elsewhere: true,
+            },
+            ImportablePool {
+                name: "fastData".into(),
+                guid: 222,
+                state: "ONLINE".into(),
+                device_paths: vec![FAST.into()],
+                last_used_elsewhere: false,
+            },
+        ],
+        ..Observed::default()
+    };
+    let services = HostServices::not_observed();
+    let p = plan_with(&layout, &inv, &observed, &Consent::default(), &services);
+    assert_eq!(p.exit_code(), Some(5), "{p:#?}");
+    let message = p.blockers[0].message();
+    assert!(
+        message.contains("quickOS") && message.contains("--force-import"),
+        "{message}"
+    );
+
+    let forced = Consent {
+        wipe: vec![],
+        force_import: true,
+    };
+    let p = plan_with(&layout, &inv, &observed, &forced, &services);
+    assert!(p.blockers.is_empty(), "{p:#?}");
+    // -f only where zpool import asked for it.
+    assert_eq!(
+        p.actions[0].argv(),
+        ["zpool", "import", "-f", "-d", "/dev/disk/by-id", "111"]
+    );
+    assert_eq!(
+        p.actions[1].argv(),
+        ["zpool", "import", "-d", "/dev/disk/by-id", "222"]
     );
 }

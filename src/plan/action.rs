@@ -21,7 +21,12 @@ pub enum Action {
         signatures: Vec<String>,
     },
     /// Import an existing, exported pool by GUID, keeping by-id device names.
-    ImportPool { pool: String, guid: u64 },
+    ImportPool {
+        pool: String,
+        guid: u64,
+        /// `zpool import -f`: only when the administrator passed --force-import.
+        force: bool,
+    },
     CreatePool {
         pool: String,
         /// `zpool create -f`: only over drives this tool itself was interrupted on (the journal).
@@ -105,7 +110,12 @@ impl Action {
                 path.clone(),
             ],
             Action::WipeDrive { path, .. } => vec!["wipefs".into(), "--all".into(), path.clone()],
-            Action::ImportPool { guid, .. } => zfs::zpool_import(&guid.to_string(), None, None),
+            Action::ImportPool {
+                guid, force: false, ..
+            } => zfs::zpool_import(&guid.to_string(), None, None),
+            Action::ImportPool {
+                guid, force: true, ..
+            } => zfs::zpool_import_forced(&guid.to_string(), None, None),
             Action::CreatePool {
                 pool,
                 force,
@@ -198,7 +208,14 @@ impl Action {
             } => {
                 format!("wipe {drive}: erase {}", signatures.join(", "))
             }
-            Action::ImportPool { pool, guid } => format!("import pool {pool} (guid {guid})"),
+            Action::ImportPool { pool, guid, force } => format!(
+                "import pool {pool} (guid {guid}){}",
+                if *force {
+                    ", forced (--force-import)"
+                } else {
+                    ""
+                }
+            ),
             Action::CreatePool {
                 pool,
                 vdev,

@@ -33,6 +33,8 @@ pub enum Blocker {
     },
     /// Exit 3: a pool of the layout exists on drives other than the ones matched.
     PoolElsewhere { pool: String, devices: Vec<String> },
+    /// Exit 5: the pool exists, but zpool import says another system had it imported last.
+    PoolLastUsedElsewhere { pool: String, guid: u64 },
     /// Exit 5: a dataset of the layout exists as a zvol.
     WrongDatasetKind { dataset: String },
 }
@@ -42,7 +44,9 @@ impl Blocker {
         match self {
             Blocker::Hardware { .. } | Blocker::PoolElsewhere { .. } => 3,
             Blocker::Firmware { .. } | Blocker::DriveHealth { .. } => 4,
-            Blocker::DriveHoldsData { .. } | Blocker::WrongDatasetKind { .. } => 5,
+            Blocker::DriveHoldsData { .. }
+            | Blocker::WrongDatasetKind { .. }
+            | Blocker::PoolLastUsedElsewhere { .. } => 5,
         }
     }
 
@@ -61,6 +65,9 @@ impl Blocker {
             Blocker::PoolElsewhere { pool, devices } => format!(
                 "pool `{pool}` exists on {}, not on the drives the layout matched; import or rename it by hand, phoenix-zfs will not touch it",
                 devices.join(", ")
+            ),
+            Blocker::PoolLastUsedElsewhere { pool, guid } => format!(
+                "pool `{pool}` (guid {guid}) was last imported by another system, so zpool import wants -f; nothing was changed. If that system is this host itself (a live rescue system, a reinstall, a changed /etc/hostid) and no other host can reach the drives, run again with --force-import. Importing a pool that another running host uses corrupts it"
             ),
             Blocker::WrongDatasetKind { dataset } => {
                 format!("`{dataset}` exists as a zvol, but the layout describes a file system; rename or move it by hand")

@@ -46,11 +46,19 @@ pub struct Facts<'a> {
     pub matches: &'a MatchReport,
     pub firmware: &'a [DriveFirmware],
     pub observed: &'a Observed,
-    /// Serials the administrator allowed to be wiped (`--wipe SERIAL`).
-    pub wipe: &'a [String],
+    pub consent: &'a Consent,
     /// Pool creations an earlier apply began and did not finish (the journal).
     pub pending: &'a [PendingCreate],
     pub services: &'a crate::services::HostServices,
+}
+
+/// What the administrator allowed beyond the safe default, on the command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Consent {
+    /// Serials whose drives may be wiped (`--wipe SERIAL`).
+    pub wipe: Vec<String>,
+    /// Pools that another system had imported last may be imported (`--force-import`).
+    pub force_import: bool,
 }
 
 pub fn plan(facts: &Facts) -> Plan {
@@ -172,9 +180,17 @@ fn plan_pool(
         return;
     }
     if let Some(importable) = facts.observed.importable(name) {
+        if importable.last_used_elsewhere && !facts.consent.force_import {
+            plan.blockers.push(Blocker::PoolLastUsedElsewhere {
+                pool: name.into(),
+                guid: importable.guid,
+            });
+            return;
+        }
         plan.actions.push(Action::ImportPool {
             pool: name.into(),
             guid: importable.guid,
+            force: importable.last_used_elsewhere,
         });
         plan.notes.push(format!(
             "pool `{name}` exists but is not imported: apply imports it, then plans its datasets again from what the import shows"
@@ -221,7 +237,9 @@ fn plan_pool(
             continue;
         }
         let serial = disk.serial.clone();
-        if serial.as_ref().is_some_and(|s| facts.wipe.contains(s))
+        if serial
+            .as_ref()
+            .is_some_and(|s| facts.consent.wipe.contains(s))
             && !matches!(disk.probe, ProbeState::Unreadable { .. })
         {
             for path in zfs_label_paths(&disk.probe, &drive.path) {
