@@ -168,8 +168,9 @@ pub fn ensure_image_with(binary: &Path) -> Result<GuestImage> {
     {
         return Ok(image);
     }
-    // One final image at a time: they differ only in the binary, and each is a 3 GB sparse file.
-    let _ = std::fs::remove_dir_all(cache_root().join("guest-final"));
+    // A few final images at most: they differ only in the binary and each takes about 500 MB,
+    // but a run in another worktree may still be booting the one before.
+    prune_final_images(KEEP_FINAL_IMAGES - 1);
     std::fs::create_dir_all(&dir)?;
     let building = dir.join("root.img.building");
     run(Command::new("cp")
@@ -236,6 +237,23 @@ pub fn ensure_image_with(binary: &Path) -> Result<GuestImage> {
         base.dir.display()
     );
     Ok(image)
+}
+
+const KEEP_FINAL_IMAGES: usize = 3;
+
+/// Removes all but the `keep` most recently made final images.
+fn prune_final_images(keep: usize) {
+    let Ok(entries) = std::fs::read_dir(cache_root().join("guest-final")) else {
+        return;
+    };
+    let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    dirs.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, old) in dirs.into_iter().skip(keep) {
+        let _ = std::fs::remove_dir_all(old);
+    }
 }
 
 /// Kernel arguments of one scenario boot: the drives' models for phx-model, and the first-boot
