@@ -80,6 +80,8 @@ fn converged(layout: &Layout) -> Observed {
             health: "ONLINE".into(),
             device_paths: devices,
             properties,
+            scan: None,
+            missing: Vec::new(),
         });
         let root = pool
             .filesystem_properties
@@ -120,6 +122,7 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
             Action::WipeDrive { .. } => "wipe",
             Action::ImportPool { .. } => "import",
             Action::CreatePool { .. } => "create-pool",
+            Action::ReplaceMember { .. } => "replace",
             Action::SetPoolProperty { .. } => "set-pool",
             Action::CreateDataset { .. } => "create-dataset",
             Action::SetDatasetProperties { .. } => "set-dataset",
@@ -362,6 +365,8 @@ fn a_member_of_a_foreign_imported_pool_is_never_a_candidate() {
             health: "ONLINE".into(),
             device_paths: vec![QUICK[0].into()],
             properties: BTreeMap::new(),
+            scan: None,
+            missing: Vec::new(),
         }],
         ..Observed::default()
     };
