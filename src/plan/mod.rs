@@ -320,7 +320,7 @@ fn plan_replacements(
                 code: "pool-degraded",
                 subject: name.into(),
                 message: format!(
-                    "pool `{name}` is {}: member {}{was} is {}; plug in a blank drive of {} and run `phoenix-zfs apply` to put it in its place",
+                    "pool `{name}` is {}: member {}{was} is {}; plug in a blank drive ({}) and run `phoenix-zfs apply` to put it in its place",
                     observed.health,
                     member.name,
                     member.state,
