@@ -156,3 +156,40 @@ impl Observed {
         imported.chain(importable).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(tree: &str) -> ObservedPool {
+        let text = format!(
+            "  pool: quickOS\n state: DEGRADED\n  scan: resilver in progress since Wed Nov 25 20:17:16 2026\nconfig:\n\n\tNAME  STATE  READ WRITE CKSUM\n{tree}\nerrors: No known data errors\n"
+        );
+        let status = crate::zfs::parse_zpool_status(&text).unwrap();
+        ObservedPool::from_status("quickOS".into(), BTreeMap::new(), status.first())
+    }
+
+    #[test]
+    fn a_member_already_being_replaced_is_not_missing_again() {
+        let resilvering = pool(
+            "\tquickOS  DEGRADED 0 0 0\n\t  mirror-0  DEGRADED 0 0 0\n\t    /dev/a-part1  ONLINE 0 0 0\n\t    replacing-1  DEGRADED 0 0 0\n\t      99  UNAVAIL 0 0 0  was /dev/b-part1\n\t      /dev/c-part1  ONLINE 0 0 0  (resilvering)\n",
+        );
+        assert!(resilvering.missing.is_empty(), "{resilvering:#?}");
+        assert!(resilvering
+            .scan
+            .unwrap()
+            .starts_with("resilver in progress"));
+
+        let degraded = pool(
+            "\tquickOS  DEGRADED 0 0 0\n\t  mirror-0  DEGRADED 0 0 0\n\t    /dev/a-part1  ONLINE 0 0 0\n\t    99  REMOVED 0 0 0  was /dev/b-part1\n",
+        );
+        assert_eq!(
+            degraded.missing,
+            [MissingMember {
+                name: "99".into(),
+                was: Some("/dev/b-part1".into()),
+                state: "REMOVED".into()
+            }]
+        );
+    }
+}

@@ -932,3 +932,28 @@ fn a_degraded_mirror_without_a_replacement_is_a_warning_not_a_blocker() {
         );
     }
 }
+
+#[test]
+fn after_the_replace_the_resilvered_mirror_plans_nothing() {
+    let layout = Layout::default_layout();
+    let transcript = phoenix_zfs::runner::Transcript::load(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/zfs/openzfs-2.3/replaced/zpool-status-resilvered"),
+    )
+    .unwrap();
+    let statuses = phoenix_zfs::zfs::parse_zpool_status(&transcript.output.stdout).unwrap();
+    let mut observed = converged(&layout);
+    for pool in observed.pools.iter_mut() {
+        let status = statuses.iter().find(|s| s.name == pool.name);
+        *pool = ObservedPool::from_status(pool.name.clone(), pool.properties.clone(), status);
+    }
+    let quick = observed.pool("quickOS").unwrap();
+    assert!(quick.missing.is_empty(), "{quick:#?}");
+    assert!(
+        quick.scan.as_deref().unwrap().starts_with("resilvered "),
+        "{quick:#?}"
+    );
+    let p = plan_for(&layout, &host("replaced-2tb"), &observed, &[]);
+    assert_eq!(kinds(&p), Vec::<&str>::new(), "{p:#?}");
+    assert!(p.blockers.is_empty() && p.warnings.iter().all(|w| w.code != "pool-degraded"));
+}
