@@ -18,6 +18,8 @@ pub struct ExistingPool {
     pub device_paths: Vec<String>,
     /// Imported on this host now (as opposed to only visible to `zpool import`).
     pub imported: bool,
+    /// Mirror members zpool reports gone or failed, which a new drive may replace.
+    pub missing: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -112,7 +114,8 @@ impl MatchReport {
     }
 }
 
-fn wanted(pool: &PoolSpec) -> String {
+/// What a pool's drives must be, in words: its size class, models and pinned serials.
+pub fn wanted(pool: &PoolSpec) -> String {
     let mut parts = Vec::new();
     if let Some(class) = pool.size_class {
         parts.push(format!("class {class}"));
@@ -271,6 +274,13 @@ pub fn match_drives(
             .collect();
         let candidates = fitting.remove(pool.name()).unwrap_or_default();
         let free_slots = needed.saturating_sub(drives.len());
+        // An imported pool with some of its drives here and members zpool reports missing is
+        // degraded, not absent: the plan replaces what it can and warns about the rest.
+        let missing_members = existing
+            .iter()
+            .find(|p| p.imported && p.name == pool.name())
+            .map_or(0, |p| p.missing);
+        let degraded = !drives.is_empty() && missing_members > 0;
         let names: Vec<String> = candidates.iter().map(|d| d.describe()).collect();
         if free_slots == 0 {
             // Complete with members already in place: further fitting drives stay alone.
@@ -294,15 +304,24 @@ pub fn match_drives(
             continue;
         } else {
             for d in &candidates {
+                let reason = if degraded {
+                    format!(
+                        "replaces a missing member of pool `{}` ({})",
+                        pool.name(),
+                        wanted(pool)
+                    )
+                } else {
+                    format!("fits pool `{}` ({})", pool.name(), wanted(pool))
+                };
                 decisions.push(DriveDecision {
                     drive: d.describe(),
                     pool: Some(pool.name().into()),
-                    reason: format!("fits pool `{}` ({})", pool.name(), wanted(pool)),
+                    reason,
                 });
                 drives.push(assigned(d, false));
             }
         }
-        if drives.len() < needed {
+        if drives.len() < needed && !(degraded && needed - drives.len() <= missing_members) {
             let found = drives.iter().map(|d| d.name.clone()).collect();
             problems.push(MatchProblem::Missing {
                 pool: pool.name().into(),

@@ -101,13 +101,9 @@ pub fn observe(runner: &dyn Runner, layout: &Layout) -> Result<Observed, Observe
         let statuses = zfs::parse_zpool_status(&out.stdout).map_err(|e| parse_error(&argv, e))?;
         for (name, properties) in by_pool {
             let status = statuses.iter().find(|s| s.name == name);
-            observed.pools.push(ObservedPool {
-                guid: properties.get("guid").and_then(|g| g.parse().ok()),
-                health: properties.get("health").cloned().unwrap_or_default(),
-                device_paths: status.map(|s| leaf_paths(&s.config)).unwrap_or_default(),
-                name,
-                properties,
-            });
+            observed
+                .pools
+                .push(ObservedPool::from_status(name, properties, status));
         }
         observed.datasets = observe_datasets(runner, layout, &imported)?;
     }

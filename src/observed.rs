@@ -2,6 +2,7 @@
 //! effective property values in `-p` form. Built from zpool/zfs output by `zfs::observe`, or empty
 //! on a blank host.
 
+use crate::zfs::{PoolStatus, VdevKind, VdevNode, VdevState};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -14,6 +15,73 @@ pub struct ObservedPool {
     pub device_paths: Vec<String>,
     /// Pool properties, `zpool get -p` values.
     pub properties: BTreeMap<String, String>,
+    /// The `scan:` line of `zpool status`: the last or running scrub or resilver, which is how
+    /// the manifest shows that a replacement's resilver started.
+    pub scan: Option<String>,
+    /// Mirror members zpool can no longer use and nothing is replacing yet.
+    pub missing: Vec<MissingMember>,
+}
+
+/// A mirror member that is UNAVAIL, REMOVED or FAULTED, as `zpool status -P` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MissingMember {
+    /// What `zpool replace` takes as the old device: the vdev GUID once the path is gone, else
+    /// the path.
+    pub name: String,
+    /// The path it had (zpool's "was PATH" note).
+    pub was: Option<String>,
+    pub state: String,
+}
+
+impl ObservedPool {
+    /// The pool as `zpool list` (its properties, guid and health among them) and
+    /// `zpool status -P -p` (its tree and scan line, when it printed this pool) show it.
+    pub fn from_status(
+        name: String,
+        properties: BTreeMap<String, String>,
+        status: Option<&PoolStatus>,
+    ) -> ObservedPool {
+        ObservedPool {
+            guid: properties.get("guid").and_then(|g| g.parse().ok()),
+            health: properties.get("health").cloned().unwrap_or_default(),
+            device_paths: status
+                .map(|s| s.config.leaves().iter().map(|l| l.name.clone()).collect())
+                .unwrap_or_default(),
+            scan: status.and_then(|s| s.scan.clone()),
+            missing: status
+                .map(|s| missing_members(&s.config))
+                .unwrap_or_default(),
+            name,
+            properties,
+        }
+    }
+}
+
+/// Members of mirrors that are gone or failed. One under a `replacing-N` or `spare-N` group is
+/// already being replaced; a lost single-disk vdev cannot be replaced (the pool is unusable).
+fn missing_members(node: &VdevNode) -> Vec<MissingMember> {
+    let mut found = Vec::new();
+    for child in &node.children {
+        if node.kind == VdevKind::Mirror && child.children.is_empty() {
+            let gone = matches!(
+                child.state,
+                Some(VdevState::Unavail | VdevState::Removed | VdevState::Faulted)
+            );
+            if gone {
+                found.push(MissingMember {
+                    name: child.name.clone(),
+                    was: child.was_path().map(str::to_string),
+                    state: child
+                        .state
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                });
+            }
+        } else if !matches!(child.kind, VdevKind::Replacing | VdevKind::Spare) {
+            found.extend(missing_members(child));
+        }
+    }
+    found
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,6 +145,7 @@ impl Observed {
             name: p.name.clone(),
             device_paths: p.device_paths.clone(),
             imported: true,
+            missing: p.missing.len(),
         });
         let importable = self
             .importable
@@ -85,7 +154,45 @@ impl Observed {
                 name: p.name.clone(),
                 device_paths: p.device_paths.clone(),
                 imported: false,
+                missing: 0,
             });
         imported.chain(importable).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(tree: &str) -> ObservedPool {
+        let text = format!(
+            "  pool: quickOS\n state: DEGRADED\n  scan: resilver in progress since Wed Nov 25 20:17:16 2026\nconfig:\n\n\tNAME  STATE  READ WRITE CKSUM\n{tree}\nerrors: No known data errors\n"
+        );
+        let status = crate::zfs::parse_zpool_status(&text).unwrap();
+        ObservedPool::from_status("quickOS".into(), BTreeMap::new(), status.first())
+    }
+
+    #[test]
+    fn a_member_already_being_replaced_is_not_missing_again() {
+        let resilvering = pool(
+            "\tquickOS  DEGRADED 0 0 0\n\t  mirror-0  DEGRADED 0 0 0\n\t    /dev/a-part1  ONLINE 0 0 0\n\t    replacing-1  DEGRADED 0 0 0\n\t      99  UNAVAIL 0 0 0  was /dev/b-part1\n\t      /dev/c-part1  ONLINE 0 0 0  (resilvering)\n",
+        );
+        assert!(resilvering.missing.is_empty(), "{resilvering:#?}");
+        assert!(resilvering
+            .scan
+            .unwrap()
+            .starts_with("resilver in progress"));
+
+        let degraded = pool(
+            "\tquickOS  DEGRADED 0 0 0\n\t  mirror-0  DEGRADED 0 0 0\n\t    /dev/a-part1  ONLINE 0 0 0\n\t    99  REMOVED 0 0 0  was /dev/b-part1\n",
+        );
+        assert_eq!(
+            degraded.missing,
+            [MissingMember {
+                name: "99".into(),
+                was: Some("/dev/b-part1".into()),
+                state: "REMOVED".into()
+            }]
+        );
     }
 }

@@ -254,6 +254,14 @@ fn differences(action: &phoenix_zfs::plan::Action) -> Vec<String> {
         Action::WipeDrive { drive, .. } => vec![format!("{drive} holds data")],
         Action::ImportPool { pool, .. } => vec![format!("pool {pool} exists but is not imported")],
         Action::CreatePool { pool, .. } => vec![format!("pool {pool} does not exist")],
+        Action::ReplaceMember {
+            pool, missing, was, ..
+        } => vec![format!(
+            "pool {pool}: member {missing} is missing{}",
+            was.as_deref()
+                .map(|w| format!(" (was {w})"))
+                .unwrap_or_default()
+        )],
         Action::SetPoolProperty {
             pool,
             property,

@@ -7,6 +7,7 @@ use phoenix_zfs::assess::{assess, ZfsSource};
 use phoenix_zfs::inventory::HostRoot;
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::manifest::{self, signature_path, RunInfo};
+use phoenix_zfs::observed::ObservedPool;
 use phoenix_zfs::plan::Deferred;
 use phoenix_zfs::services::{Availability, DriveHealth};
 use phoenix_zfs::wear;
@@ -64,6 +65,20 @@ fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
             reading: Availability::Ready { value: reading },
         })
         .collect();
+    // A degraded mirror whose new member resilvers: the pool record with its scan line.
+    assessment.observed.pools.push(ObservedPool {
+        name: "quickOS".into(),
+        guid: Some(6718951398331228127),
+        health: "DEGRADED".into(),
+        device_paths: vec![
+            "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0001_1-part1".into(),
+            "1111111111111111111".into(),
+            "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0003_1-part1".into(),
+        ],
+        properties: [("ashift".to_string(), "12".to_string())].into(),
+        scan: Some("resilver in progress since Tue Nov 24 10:00:00 2026".into()),
+        missing: Vec::new(),
+    });
     assessment.plan.deferred.push(Deferred {
         subject: "storage quickOS-vm-disks".into(),
         why: "cannot read /etc/pve/storage.cfg".into(),
@@ -185,6 +200,12 @@ fn the_manifest_validates_against_the_schema_with_python_jsonschema() {
         out.status.success(),
         "schema validation failed: {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    let value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    assert_eq!(
+        value["pools"][0]["scan"],
+        "resilver in progress since Tue Nov 24 10:00:00 2026"
     );
     // And the validator is not a rubber stamp: a manifest missing its outcome fails.
     let mut value: serde_json::Value =

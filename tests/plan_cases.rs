@@ -94,6 +94,8 @@ fn converged(layout: &Layout) -> Observed {
             health: "ONLINE".into(),
             device_paths: devices,
             properties,
+            scan: None,
+            missing: Vec::new(),
         });
         let root = pool
             .filesystem_properties
@@ -134,6 +136,7 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
             Action::WipeDrive { .. } => "wipe",
             Action::ImportPool { .. } => "import",
             Action::CreatePool { .. } => "create-pool",
+            Action::ReplaceMember { .. } => "replace",
             Action::SetPoolProperty { .. } => "set-pool",
             Action::CreateDataset { .. } => "create-dataset",
             Action::SetDatasetProperties { .. } => "set-dataset",
@@ -378,6 +381,8 @@ fn a_member_of_a_foreign_imported_pool_is_never_a_candidate() {
             health: "ONLINE".into(),
             device_paths: vec![QUICK[0].into()],
             properties: BTreeMap::new(),
+            scan: None,
+            missing: Vec::new(),
         }],
         ..Observed::default()
     };
@@ -895,4 +900,130 @@ fn a_pool_another_system_imported_last_needs_force_import() {
         p.actions[1].argv(),
         ["zpool", "import", "-d", "/dev/disk/by-id", "222"]
     );
+}
+
+/// The default host after quickOS lost S2TA0002: its status as OpenZFS 2.3 printed it in QEMU
+/// scenario 15 (the member named by its GUID, "was" its old path), everything else converged.
+fn degraded(layout: &Layout) -> (Observed, String) {
+    let transcript = phoenix_zfs::runner::Transcript::load(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/zfs/openzfs-2.3/replaced/zpool-status-degraded"),
+    )
+    .unwrap();
+    let statuses = phoenix_zfs::zfs::parse_zpool_status(&transcript.output.stdout).unwrap();
+    let status = statuses.iter().find(|s| s.name == "quickOS").unwrap();
+    let mut observed = converged(layout);
+    let quick = observed
+        .pools
+        .iter_mut()
+        .find(|p| p.name == "quickOS")
+        .unwrap();
+    let mut properties = quick.properties.clone();
+    properties.insert("health".into(), "DEGRADED".into());
+    *quick = ObservedPool::from_status("quickOS".into(), properties, Some(status));
+    assert_eq!(quick.missing.len(), 1, "{quick:#?}");
+    let guid = quick.missing[0].name.clone();
+    (observed, guid)
+}
+
+const OLD_MEMBER: &str = "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0002_1-part1";
+
+#[test]
+fn a_missing_mirror_member_is_replaced_by_a_blank_drive_of_its_class_by_guid() {
+    let layout = Layout::default_layout();
+    let (observed, guid) = degraded(&layout);
+    assert!(guid.chars().all(|c| c.is_ascii_digit()), "{guid}");
+    let p = plan_for(&layout, &host("replaced-2tb"), &observed, &[]);
+    assert!(p.blockers.is_empty(), "{p:#?}");
+    assert_eq!(kinds(&p), ["replace"], "{p:#?}");
+    assert_eq!(
+        p.actions[0].argv(),
+        [
+            "zpool",
+            "replace",
+            "quickOS",
+            guid.as_str(),
+            "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0003_1"
+        ]
+    );
+    let summary = p.actions[0].summary();
+    assert!(summary.contains(OLD_MEMBER), "{summary}");
+    assert!(summary.contains("S2TA0003"), "{summary}");
+    assert!(
+        p.warnings.iter().all(|w| w.code != "pool-degraded"),
+        "{p:#?}"
+    );
+}
+
+#[test]
+fn a_replacement_holding_ext4_is_refused_with_exit_5_unless_named_with_wipe() {
+    let layout = Layout::default_layout();
+    let (observed, guid) = degraded(&layout);
+    let inv = host("replaced-2tb-ext4");
+    let p = plan_for(&layout, &inv, &observed, &[]);
+    assert_eq!(p.exit_code(), Some(5), "{p:#?}");
+    assert_eq!(kinds(&p), Vec::<&str>::new(), "nothing may change: {p:#?}");
+    let message = p.blockers[0].message();
+    assert!(
+        message.contains("S2TA0004") && message.contains("--wipe S2TA0004"),
+        "{message}"
+    );
+
+    let p = plan_for(&layout, &inv, &observed, &["S2TA0004".to_string()]);
+    assert!(p.blockers.is_empty(), "{p:#?}");
+    assert_eq!(kinds(&p), ["wipe", "replace"], "{p:#?}");
+    assert_eq!(p.actions[1].argv()[3], guid);
+}
+
+#[test]
+fn a_degraded_mirror_without_a_replacement_is_a_warning_not_a_blocker() {
+    let layout = Layout::default_layout();
+    let (observed, guid) = degraded(&layout);
+    let p = plan_for(&layout, &host("missing-2tb"), &observed, &[]);
+    assert!(p.blockers.is_empty(), "{p:#?}");
+    assert_eq!(p.exit_code(), None);
+    assert_eq!(kinds(&p), Vec::<&str>::new(), "{p:#?}");
+    let warning = p
+        .warnings
+        .iter()
+        .find(|w| w.code == "pool-degraded")
+        .unwrap_or_else(|| panic!("no pool-degraded warning: {p:#?}"));
+    for needed in [
+        guid.as_str(),
+        OLD_MEMBER,
+        "UNAVAIL",
+        "class 2TB",
+        "model Samsung SSD 990 EVO Plus 2TB",
+    ] {
+        assert!(
+            warning.message.contains(needed),
+            "{needed}: {}",
+            warning.message
+        );
+    }
+}
+
+#[test]
+fn after_the_replace_the_resilvered_mirror_plans_nothing() {
+    let layout = Layout::default_layout();
+    let transcript = phoenix_zfs::runner::Transcript::load(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/zfs/openzfs-2.3/replaced/zpool-status-resilvered"),
+    )
+    .unwrap();
+    let statuses = phoenix_zfs::zfs::parse_zpool_status(&transcript.output.stdout).unwrap();
+    let mut observed = converged(&layout);
+    for pool in observed.pools.iter_mut() {
+        let status = statuses.iter().find(|s| s.name == pool.name);
+        *pool = ObservedPool::from_status(pool.name.clone(), pool.properties.clone(), status);
+    }
+    let quick = observed.pool("quickOS").unwrap();
+    assert!(quick.missing.is_empty(), "{quick:#?}");
+    assert!(
+        quick.scan.as_deref().unwrap().starts_with("resilvered "),
+        "{quick:#?}"
+    );
+    let p = plan_for(&layout, &host("replaced-2tb"), &observed, &[]);
+    assert_eq!(kinds(&p), Vec::<&str>::new(), "{p:#?}");
+    assert!(p.blockers.is_empty() && p.warnings.iter().all(|w| w.code != "pool-degraded"));
 }

@@ -139,6 +139,7 @@ pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {
             guid: p.guid.map(|g| g.to_string()),
             health: p.health.clone(),
             devices: p.device_paths.clone(),
+            scan: p.scan.clone(),
             properties: p
                 .properties
                 .iter()

@@ -136,6 +136,9 @@ pub struct PoolRecord {
     pub guid: Option<String>,
     pub health: String,
     pub devices: Vec<String>,
+    /// `zpool status`'s scan line: a replacement's resilver, in progress or done, or the last
+    /// scrub; None when the pool was never scanned.
+    pub scan: Option<String>,
     pub properties: std::collections::BTreeMap<String, String>,
 }
 

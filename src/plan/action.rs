@@ -36,6 +36,19 @@ pub enum Action {
         properties: BTreeMap<String, String>,
         filesystem_properties: BTreeMap<String, String>,
     },
+    /// Put a new drive in the place of a mirror member zpool reports missing; zpool then
+    /// resilvers it from the remaining members.
+    ReplaceMember {
+        pool: String,
+        /// The member as `zpool status -P` names it: its GUID once the path is gone.
+        missing: String,
+        /// The path the member had ("was PATH"), for people.
+        was: Option<String>,
+        /// The new drive, for people.
+        drive: String,
+        /// The new drive's by-id path (the whole drive).
+        new_device: String,
+    },
     SetPoolProperty {
         pool: String,
         property: String,
@@ -143,6 +156,12 @@ impl Action {
                 }
                 argv
             }
+            Action::ReplaceMember {
+                pool,
+                missing,
+                new_device,
+                ..
+            } => zfs::zpool_replace(pool, missing, new_device),
             Action::SetPoolProperty {
                 pool, property, to, ..
             } => zfs::zpool_set(pool, property, to),
@@ -229,6 +248,19 @@ impl Action {
                 props(properties),
                 props(filesystem_properties)
             ),
+            Action::ReplaceMember {
+                pool,
+                missing,
+                was,
+                drive,
+                new_device,
+            } => {
+                let was = was
+                    .as_deref()
+                    .map(|w| format!(" (was {w})"))
+                    .unwrap_or_default();
+                format!("replace missing member {missing}{was} of pool {pool} by {drive} at {new_device}")
+            }
             Action::SetPoolProperty {
                 pool,
                 property,

@@ -127,7 +127,7 @@ pub fn plan(facts: &Facts) -> Plan {
     plan.actions.sort_by_key(|a| match a {
         Action::ClearZfsLabels { .. } | Action::WipeDrive { .. } => 0,
         Action::ImportPool { .. } => 1,
-        Action::CreatePool { .. } => 2,
+        Action::CreatePool { .. } | Action::ReplaceMember { .. } => 2,
         Action::SetPoolProperty { .. } => 3,
         Action::CreateDataset { .. } | Action::SetDatasetProperties { .. } => 4,
         Action::InstallPackages { .. } => 5,
@@ -175,6 +175,7 @@ fn plan_pool(
             });
             return;
         }
+        plan_replacements(facts, pool, observed, assignment, plan);
         plan_pool_properties(pool, observed, plan);
         plan_datasets(facts, pool, sharenfs, plan);
         return;
@@ -204,30 +205,7 @@ fn plan_pool(
         let Some(disk) = facts.inventory.disks.iter().find(|d| d.name == drive.name) else {
             continue;
         };
-        let found: Vec<String> = match &disk.probe {
-            ProbeState::Read { signatures } => signatures
-                .iter()
-                .map(|s| {
-                    let label = s
-                        .label
-                        .as_deref()
-                        .map(|l| format!(" `{l}`"))
-                        .unwrap_or_default();
-                    format!("{}{label} at byte {}", s.kind, s.offset)
-                })
-                .collect(),
-            ProbeState::Unreadable { error } => {
-                vec![format!("could not be read to prove it blank: {error}")]
-            }
-            ProbeState::NotProbed => vec!["not probed".into()],
-        };
-        let found: Vec<String> = if disk.partitions.is_empty() {
-            found
-        } else {
-            std::iter::once(format!("partitions {}", disk.partitions.join(", ")))
-                .chain(found)
-                .collect()
-        };
+        let found = held_data(disk);
         if found.is_empty() {
             continue;
         }
@@ -236,30 +214,7 @@ fn plan_pool(
             force = true;
             continue;
         }
-        let serial = disk.serial.clone();
-        if serial
-            .as_ref()
-            .is_some_and(|s| facts.consent.wipe.contains(s))
-            && !matches!(disk.probe, ProbeState::Unreadable { .. })
-        {
-            for path in zfs_label_paths(&disk.probe, &drive.path) {
-                plan.actions.push(Action::ClearZfsLabels {
-                    drive: disk.describe(),
-                    path,
-                });
-            }
-            plan.actions.push(Action::WipeDrive {
-                drive: disk.describe(),
-                serial: serial.unwrap_or_default(),
-                path: drive.path.clone(),
-                signatures: found,
-            });
-        } else {
-            plan.blockers.push(Blocker::DriveHoldsData {
-                drive: disk.describe(),
-                serial,
-                found,
-            });
+        if !wipe_or_refuse(facts, disk, &drive.path, found, plan) {
             blocked = true;
         }
     }
@@ -278,6 +233,133 @@ fn plan_pool(
         plan.actions.push(Action::CreateDataset {
             dataset: ds.name().into(),
             properties: desired_properties(ds, sharenfs),
+        });
+    }
+}
+
+/// What a drive holds that a pool created on it would destroy, in words; empty when it is
+/// provably blank.
+fn held_data(disk: &crate::inventory::Disk) -> Vec<String> {
+    let found: Vec<String> = match &disk.probe {
+        ProbeState::Read { signatures } => signatures
+            .iter()
+            .map(|s| {
+                let label = s
+                    .label
+                    .as_deref()
+                    .map(|l| format!(" `{l}`"))
+                    .unwrap_or_default();
+                format!("{}{label} at byte {}", s.kind, s.offset)
+            })
+            .collect(),
+        ProbeState::Unreadable { error } => {
+            vec![format!("could not be read to prove it blank: {error}")]
+        }
+        ProbeState::NotProbed => vec!["not probed".into()],
+    };
+    if disk.partitions.is_empty() {
+        found
+    } else {
+        std::iter::once(format!("partitions {}", disk.partitions.join(", ")))
+            .chain(found)
+            .collect()
+    }
+}
+
+/// A drive that holds `found` is wiped when the administrator named its serial with --wipe
+/// (and it could be read), and otherwise refused. Returns whether it may be used.
+fn wipe_or_refuse(
+    facts: &Facts,
+    disk: &crate::inventory::Disk,
+    path: &str,
+    found: Vec<String>,
+    plan: &mut Plan,
+) -> bool {
+    let serial = disk.serial.clone();
+    if serial
+        .as_ref()
+        .is_some_and(|s| facts.consent.wipe.contains(s))
+        && !matches!(disk.probe, ProbeState::Unreadable { .. })
+    {
+        for label_path in zfs_label_paths(&disk.probe, path) {
+            plan.actions.push(Action::ClearZfsLabels {
+                drive: disk.describe(),
+                path: label_path,
+            });
+        }
+        plan.actions.push(Action::WipeDrive {
+            drive: disk.describe(),
+            serial: serial.unwrap_or_default(),
+            path: path.to_string(),
+            signatures: found,
+        });
+        true
+    } else {
+        plan.blockers.push(Blocker::DriveHoldsData {
+            drive: disk.describe(),
+            serial,
+            found,
+        });
+        false
+    }
+}
+
+/// A degraded mirror of the layout: each missing member is replaced by a drive matching chose
+/// for it, once that drive is provably blank (or named with --wipe); a member with no drive
+/// to replace it is a warning, since the pool still serves its data.
+fn plan_replacements(
+    facts: &Facts,
+    pool: &PoolSpec,
+    observed: &crate::observed::ObservedPool,
+    assignment: Option<&Assignment>,
+    plan: &mut Plan,
+) {
+    let name = pool.name();
+    if let Some(scan) = observed
+        .scan
+        .as_deref()
+        .filter(|s| s.starts_with("resilver in progress"))
+    {
+        plan.notes
+            .push(format!("pool `{name}` is resilvering: {scan}"));
+    }
+    let mut newcomers = assignment
+        .into_iter()
+        .flat_map(|a| &a.drives)
+        .filter(|d| !d.in_place);
+    for member in &observed.missing {
+        let was = member
+            .was
+            .as_deref()
+            .map(|w| format!(" (was {w})"))
+            .unwrap_or_default();
+        let Some(drive) = newcomers.next() else {
+            plan.warnings.push(Warning {
+                code: "pool-degraded",
+                subject: name.into(),
+                message: format!(
+                    "pool `{name}` is {}: member {}{was} is {}; plug in a blank drive ({}) and run `phoenix-zfs apply` to put it in its place",
+                    observed.health,
+                    member.name,
+                    member.state,
+                    crate::matching::wanted(pool)
+                ),
+            });
+            continue;
+        };
+        let Some(disk) = facts.inventory.disks.iter().find(|d| d.name == drive.name) else {
+            continue;
+        };
+        let found = held_data(disk);
+        if !found.is_empty() && !wipe_or_refuse(facts, disk, &drive.path, found, plan) {
+            continue;
+        }
+        plan.actions.push(Action::ReplaceMember {
+            pool: name.into(),
+            missing: member.name.clone(),
+            was: member.was.clone(),
+            drive: disk.describe(),
+            new_device: drive.path.clone(),
         });
     }
 }

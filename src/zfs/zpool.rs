@@ -73,6 +73,12 @@ pub fn zpool_set(pool: &str, prop: &str, value: &str) -> Vec<String> {
     strings(&["zpool", "set", &format!("{prop}={value}"), pool])
 }
 
+/// `zpool replace POOL OLD NEW`: `old` as `zpool status` names the member (its GUID once its
+/// path is gone, which zpool-replace(8) accepts), `new` a whole drive, which zpool partitions.
+pub fn zpool_replace(pool: &str, old: &str, new: &str) -> Vec<String> {
+    strings(&["zpool", "replace", pool, old, new])
+}
+
 /// `zpool import -d DIR NAME_OR_GUID [NEW_NAME]`, searching `search_dir` (default
 /// /dev/disk/by-id, so vdevs keep their by-id names). Never forces: a pool last used by another
 /// host stays where it is until someone asks for [`zpool_import_forced`].

@@ -379,6 +379,21 @@ fn check_manifest(
             ));
         }
     }
+    for (pool, wanted) in &m.pool_scans {
+        let scan = value["pools"]
+            .as_array()
+            .and_then(|p| p.iter().find(|x| x["name"] == pool.as_str()))
+            .map(|p| p["scan"].clone());
+        if !scan
+            .as_ref()
+            .and_then(|s| s.as_str())
+            .is_some_and(|s| s.contains(wanted.as_str()))
+        {
+            failures.push(format!(
+                "manifest: pool {pool} scan {scan:?}, expected it to contain {wanted:?}"
+            ));
+        }
+    }
     if m.ssh_keygen_verify {
         let public = read(&state.join("ssh_host_ed25519_key.pub"));
         let fields: Vec<&str> = public.split_whitespace().take(2).collect();

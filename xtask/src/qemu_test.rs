@@ -198,13 +198,14 @@ fn run_scenario(
         machine.add_disk("phx-input", &input, true)?;
         machine.add_disk("phx-results", &results, false)?;
         machine.kernel_args = guest_final::scenario_kernel_args(&models, boot.firstboot_unit);
-        // Drives added later are left out of the machine until their boot.
+        // Drives added later are left out of the machine until their boot, unplugged ones from
+        // theirs on; their backing files stay, for the checks after the last boot.
         let all_drives = machine.nvme.clone();
         machine.nvme = scenario
             .drives
             .iter()
             .zip(&all_drives)
-            .filter(|(d, _)| d.attached_from_boot <= b + 1)
+            .filter(|(d, _)| d.present_in(b + 1))
             .map(|(_, n)| n.clone())
             .collect();
         let started = Instant::now();

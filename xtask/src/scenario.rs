@@ -43,6 +43,16 @@ pub struct Drive {
     /// The drive is plugged in from this boot on (1-based); earlier boots do not see it.
     #[serde(default = "first_boot")]
     pub attached_from_boot: usize,
+    /// The drive is unplugged from this boot on (1-based); absent: it stays to the end.
+    #[serde(default)]
+    pub detached_from_boot: Option<usize>,
+}
+
+impl Drive {
+    /// Whether the drive is plugged in during boot `boot` (1-based).
+    pub fn present_in(&self, boot: usize) -> bool {
+        self.attached_from_boot <= boot && self.detached_from_boot.is_none_or(|d| boot < d)
+    }
 }
 
 fn first_boot() -> usize {
@@ -135,6 +145,9 @@ pub struct ManifestExpect {
     /// The number of services.deferred entries.
     #[serde(default)]
     pub deferred: Option<usize>,
+    /// Per pool, text its pools[].scan (zpool status's scan line) must contain.
+    #[serde(default)]
+    pub pool_scans: BTreeMap<String, String>,
 }
 
 impl Scenario {
@@ -163,6 +176,15 @@ impl Scenario {
             }
             if d.logical_block_size != 512 && d.logical_block_size != 4096 {
                 bail!("drive {}: logical_block_size must be 512 or 4096", d.serial);
+            }
+            if let Some(detached) = d.detached_from_boot {
+                if detached <= d.attached_from_boot {
+                    bail!(
+                        "drive {}: detached_from_boot ({detached}) must come after attached_from_boot ({})",
+                        d.serial,
+                        d.attached_from_boot
+                    );
+                }
             }
         }
         for (b, boot) in self.boots.iter().enumerate() {
@@ -213,6 +235,30 @@ mod tests {
             }
         }
         assert!(n >= 9, "only {n} scenarios in {}", dir.display());
+    }
+
+    #[test]
+    fn a_drive_is_present_from_its_attaching_boot_until_its_detaching_one() {
+        let text = r#"
+description = "x"
+[[drive]]
+serial = "A"
+size = 1048576
+attached_from_boot = 2
+detached_from_boot = 3
+[[boot]]
+"#;
+        let s: Scenario = toml::from_str(text).unwrap();
+        s.check().unwrap();
+        let presence: Vec<bool> = (1..=4).map(|b| s.drives[0].present_in(b)).collect();
+        assert_eq!(presence, [false, true, false, false]);
+        let backwards = text.replace("detached_from_boot = 3", "detached_from_boot = 2");
+        let s: Scenario = toml::from_str(&backwards).unwrap();
+        assert!(s
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("must come after"));
     }
 
     #[test]
