@@ -108,23 +108,20 @@ pub fn apply(
     };
     let record = manifest::from_report(run, &report);
     mark_deferred(manifest_path, &record.services.deferred);
-    for d in &record.services.deferred {
-        println!("deferred: {}: {}", d.subject, d.why);
-    }
-    if !record.services.deferred.is_empty() {
-        println!(
-            "the deferred steps run again with the next `phoenix-zfs apply` (phoenix-zfs-deferred.service does it at boot where `phoenix-zfs firstboot` installed it)"
-        );
-    }
     let code = report.ending.exit_code();
+    let matches = if record.services.deferred.is_empty() {
+        "the host matches the layout".to_string()
+    } else {
+        format!(
+            "the pools and datasets match the layout; {} step(s) deferred",
+            record.services.deferred.len()
+        )
+    };
     match &report.ending {
-        Ending::Converged { changed: true } => println!(
-            "done: {} action(s); the host matches the layout",
-            report.actions.len()
-        ),
-        Ending::Converged { changed: false } => {
-            println!("nothing to do: the host matches the layout")
+        Ending::Converged { changed: true } => {
+            println!("done: {} action(s); {matches}", report.actions.len())
         }
+        Ending::Converged { changed: false } => println!("nothing to do: {matches}"),
         Ending::Refused { reasons, .. } => {
             for r in reasons {
                 println!("refused: {r}");
@@ -138,6 +135,14 @@ pub fn apply(
                 println!("a rerun of `phoenix-zfs apply` resumes from here");
             }
         }
+    }
+    for d in &record.services.deferred {
+        println!("deferred: {}: {}", d.subject, d.why);
+    }
+    if !record.services.deferred.is_empty() {
+        println!(
+            "phoenix-zfs-deferred.service finishes the deferred steps at the next boot; `phoenix-zfs apply` does them by hand"
+        );
     }
     match manifest::write_signed(&record, manifest_path, &key) {
         Ok(()) => println!("manifest: {} (signed)", manifest_path.display()),

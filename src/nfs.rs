@@ -101,7 +101,7 @@ pub enum RouteError {
         text: String,
         expected: &'static str,
     },
-    #[error("/proc/net/route has no default IPv4 route: set `[nfs] network` in the layout to the network the exports are for")]
+    #[error("/proc/net/route has no default IPv4 route: the network is not up (or has no default route; then set `[nfs] network` in the layout to the network the exports are for)")]
     NoDefaultRoute,
 }
 
