@@ -76,6 +76,9 @@ pub struct ArcState {
     pub runtime: Availability<u64>,
     /// /etc/modprobe.d/zfs.conf (empty when absent).
     pub modprobe_conf: Availability<String>,
+    /// The root file system is ZFS: the zfs module then loads from the initramfs, with the
+    /// initramfs's copy of modprobe.d.
+    pub root_on_zfs: bool,
 }
 
 impl HostServices {
@@ -135,6 +138,11 @@ pub fn observe(
                 },
             },
             modprobe_conf: read_text(root, crate::arc::MODPROBE_CONF, true),
+            root_on_zfs: std::fs::read_to_string(root.path("/proc/mounts")).is_ok_and(|text| {
+                crate::inventory::mounts::parse(&text)
+                    .iter()
+                    .any(|m| m.mountpoint == "/" && m.fstype == "zfs")
+            }),
         }),
     }
 }

@@ -819,6 +819,7 @@ fn the_arc_limit_is_set_now_and_for_the_next_boot_then_left_alone() {
         modprobe_conf: Availability::Ready {
             value: "options zfs zfs_arc_max=3363831808\n".into(),
         },
+        root_on_zfs: true,
     });
     let observed = converged(&layout);
     let p = plan_with_services(&layout, &host("qemu-default"), &observed, &[], &services);
@@ -838,6 +839,7 @@ fn the_arc_limit_is_set_now_and_for_the_next_boot_then_left_alone() {
         modprobe_conf: Availability::Ready {
             value: "options zfs zfs_arc_max=1073741824\n".into(),
         },
+        root_on_zfs: true,
     });
     let p = plan_with_services(&layout, &host("qemu-default"), &observed, &[], &services);
     assert!(
@@ -845,6 +847,21 @@ fn the_arc_limit_is_set_now_and_for_the_next_boot_then_left_alone() {
             .iter()
             .any(|k| *k == "module-parameter" || *k == "initramfs"),
         "{p:#?}"
+    );
+
+    // With the root on ext4 the module loads from the root file system: no initramfs rebuild.
+    services.arc = Some(ArcState {
+        runtime: Availability::Ready { value: 0 },
+        modprobe_conf: Availability::Ready {
+            value: String::new(),
+        },
+        root_on_zfs: false,
+    });
+    let p = plan_with_services(&layout, &host("qemu-default"), &observed, &[], &services);
+    let k = kinds(&p);
+    assert!(
+        k.contains(&"module-parameter") && !k.contains(&"initramfs"),
+        "{k:?}"
     );
 }
 

@@ -135,9 +135,16 @@ fn plan_arc(facts: &Facts, plan: &mut Plan) {
                 content: arc::merge(value, wanted),
                 purpose: format!("zfs_arc_max={wanted} from the next boot on"),
             });
-            plan.actions.push(Action::RefreshInitramfs {
-                why: format!("it carries {}", arc::MODPROBE_CONF),
-            });
+            // Proxmox's admin guide: with a ZFS root, the initramfs loads the module and must
+            // carry the new line; otherwise the module loads from the root file system.
+            if state.root_on_zfs {
+                plan.actions.push(Action::RefreshInitramfs {
+                    why: format!(
+                        "the root file system is ZFS: it carries {}",
+                        arc::MODPROBE_CONF
+                    ),
+                });
+            }
         }
         Availability::Unavailable { why } => plan.warnings.push(Warning {
             code: "arc-max",

@@ -2,8 +2,9 @@
 //!
 //! The installer takes a hook of at most 1 MiB and runs it as `proxmox-first-boot ORDERING`.
 //! The bare static binary ships when it fits with room to spare; otherwise a POSIX sh wrapper
-//! carries it xz-compressed (xz-utils and coreutils are priority `required` on Debian, so on
-//! every Proxmox host), so that growing code never breaks the build.
+//! carries it gzip-compressed, so that growing code never breaks the build. gzip, not xz:
+//! gzip and coreutils (sha256sum, tail) are `Essential: yes` on Debian, so on every Proxmox
+//! host, while xz-utils is only priority `standard` (the test guest, a minimal Debian, lacks it).
 
 use crate::dist::{self, FIRST_BOOT_HOOK_LIMIT};
 use crate::util::{self, workspace_root};
@@ -24,13 +25,13 @@ const INSTALLED_BINARY: &str = "/usr/local/sbin/phoenix-zfs";
 const HOOK_NAME: &str = "proxmox-first-boot";
 
 const USAGE: &str = "\
-usage: cargo xtask hook [--form auto|bare|xz] [dist options]
+usage: cargo xtask hook [--form auto|bare|gzip] [dist options]
 
   Builds target/dist/phoenix-zfs (`cargo xtask dist`), then writes the Proxmox first-boot hook
   target/dist/proxmox-first-boot (at most 1,048,576 bytes) and checks that it runs.
-  --form auto   the bare binary when it fits with 32 KiB to spare, else the xz wrapper (default)
+  --form auto   the bare binary when it fits with 32 KiB to spare, else the gzip wrapper (default)
   --form bare   the static binary itself
-  --form xz     a POSIX sh wrapper that checks, unpacks and runs the binary compressed with xz -9e
+  --form gzip   a POSIX sh wrapper that checks, unpacks and runs the binary compressed with gzip -9
   Other options are passed to `cargo xtask dist`.
 ";
 
@@ -38,7 +39,7 @@ usage: cargo xtask hook [--form auto|bare|xz] [dist options]
 enum Form {
     Auto,
     Bare,
-    Xz,
+    Gzip,
 }
 
 fn parse_args(args: &[String]) -> Result<(Form, Vec<String>)> {
@@ -51,9 +52,9 @@ fn parse_args(args: &[String]) -> Result<(Form, Vec<String>)> {
                 form = match args.next().map(String::as_str) {
                     Some("auto") => Form::Auto,
                     Some("bare") => Form::Bare,
-                    Some("xz") => Form::Xz,
+                    Some("gzip") => Form::Gzip,
                     Some(other) => {
-                        bail!("unknown form `{other}`: expected auto, bare or xz\n{USAGE}")
+                        bail!("unknown form `{other}`: expected auto, bare or gzip\n{USAGE}")
                     }
                     None => bail!("--form needs a value\n{USAGE}"),
                 }
@@ -72,7 +73,7 @@ fn parse_args(args: &[String]) -> Result<(Form, Vec<String>)> {
 fn choose(form: Form, bare_size: u64) -> Form {
     match form {
         Form::Auto if bare_size + BARE_SPARE <= FIRST_BOOT_HOOK_LIMIT => Form::Bare,
-        Form::Auto => Form::Xz,
+        Form::Auto => Form::Gzip,
         forced => forced,
     }
 }
@@ -89,10 +90,10 @@ pub fn main(args: &[String]) -> Result<()> {
     let binary = fs::read(&binary_path)
         .with_context(|| format!("could not read {}", binary_path.display()))?;
     let version = package_version(&workspace)?;
-    let compressed = xz(&binary)?;
+    let compressed = gzip(&binary)?;
     let wrapper = wrapper_script(&version, &compressed, INSTALLED_BINARY);
     let bare_size = binary.len() as u64;
-    let xz_size = wrapper.len() as u64;
+    let gzip_size = wrapper.len() as u64;
 
     let chosen = choose(form, bare_size);
     let (bytes, why) = match (form, chosen) {
@@ -102,7 +103,7 @@ pub fn main(args: &[String]) -> Result<()> {
             "the bare binary does not fit with 32 KiB to spare",
         ),
         (_, Form::Bare) => (&binary, "--form bare"),
-        _ => (&wrapper, "--form xz"),
+        _ => (&wrapper, "--form gzip"),
     };
     let hook = dist_dir.join(HOOK_NAME);
     write_executable(&hook, bytes)?;
@@ -111,7 +112,7 @@ pub fn main(args: &[String]) -> Result<()> {
     if size > FIRST_BOOT_HOOK_LIMIT {
         bail!(
             "{} is {size} bytes, {} over the {FIRST_BOOT_HOOK_LIMIT}-byte first-boot hook limit \
-             (bare binary {bare_size}, xz wrapper {xz_size}); prepare-iso would refuse it",
+             (bare binary {bare_size}, gzip wrapper {gzip_size}); prepare-iso would refuse it",
             hook.display(),
             size - FIRST_BOOT_HOOK_LIMIT
         );
@@ -147,7 +148,7 @@ pub fn main(args: &[String]) -> Result<()> {
     let form_name = if chosen == Form::Bare {
         "bare static binary"
     } else {
-        "xz wrapper (POSIX sh)"
+        "gzip wrapper (POSIX sh)"
     };
     let sha256 = Sha256::digest(bytes);
     println!("hook: {}", hook.display());
@@ -157,13 +158,13 @@ pub fn main(args: &[String]) -> Result<()> {
         size as f64 * 100.0 / FIRST_BOOT_HOOK_LIMIT as f64,
         FIRST_BOOT_HOOK_LIMIT - size
     );
-    println!("  bare:     {bare_size} bytes; xz wrapper: {xz_size} bytes");
+    println!("  bare:     {bare_size} bytes; gzip wrapper: {gzip_size} bytes");
     println!(
         "  kind:     {}",
         if chosen == Form::Bare {
             static_kind.trim()
         } else {
-            "POSIX shell script with an xz payload"
+            "POSIX shell script with a gzip payload"
         }
     );
     println!("  runs:     `{HOOK_NAME} --version` printed `{version_line}`");
@@ -183,27 +184,28 @@ fn package_version(workspace: &Path) -> Result<String> {
         .context("Cargo.toml has no package.version")
 }
 
-fn xz(bytes: &[u8]) -> Result<Vec<u8>> {
-    let mut child = Command::new("xz")
-        .args(["-9e", "-c", "-T1"])
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    // -n: no name or time stamp in the header, so the same binary gives the same hook.
+    let mut child = Command::new("gzip")
+        .args(["-9", "-n", "-c"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .context("could not start xz (apt-get install xz-utils)")?;
-    let mut stdin = child.stdin.take().context("xz has no stdin")?;
+        .context("could not start gzip")?;
+    let mut stdin = child.stdin.take().context("gzip has no stdin")?;
     let input = bytes.to_vec();
     let feeder = std::thread::spawn(move || stdin.write_all(&input));
     let out = child.wait_with_output()?;
     feeder
         .join()
-        .map_err(|_| anyhow::anyhow!("the thread feeding xz panicked"))??;
+        .map_err(|_| anyhow::anyhow!("the thread feeding gzip panicked"))??;
     if !out.status.success() {
-        bail!("xz -9e failed: {}", out.status);
+        bail!("gzip -9 failed: {}", out.status);
     }
     Ok(out.stdout)
 }
 
-/// The sh wrapper: a fixed script, then the xz payload as its last `payload.len()` bytes.
+/// The sh wrapper: a fixed script, then the gzip payload as its last `payload.len()` bytes.
 ///
 /// On the host it checks the payload's sha256, unpacks it to `install_path` (or, when that
 /// cannot be written, into its work directory) and execs it through a symlink named
@@ -214,29 +216,29 @@ fn wrapper_script(version: &str, payload: &[u8], install_path: &str) -> Vec<u8> 
     let bytes = payload.len();
     let script = format!(
         r#"#!/bin/sh
-# Proxmox first-boot hook: phoenix-zfs {version}, xz-compressed to fit the installer's 1 MiB
+# Proxmox first-boot hook: phoenix-zfs {version}, gzip-compressed to fit the installer's 1 MiB
 # limit. Written by `cargo xtask hook`; the compressed binary is the last {bytes} bytes.
 set -u
 name={HOOK_NAME}
 say() {{ echo "$name: $*" >&2; }}
 work=$(mktemp -d "${{TMPDIR:-/tmp}}/phoenix-zfs-hook.XXXXXX") || {{ say "cannot make a work directory"; exit 1; }}
-if ! tail -c {bytes} "$0" >"$work/payload.xz"; then
+if ! tail -c {bytes} "$0" >"$work/payload.gz"; then
     say "cannot read the payload of $0"; rm -rf "$work"; exit 1
 fi
-if ! echo "{sha256}  $work/payload.xz" | sha256sum -c --status -; then
+if ! echo "{sha256}  $work/payload.gz" | sha256sum -c --status -; then
     say "the payload of $0 is damaged (its sha256 is not {sha256}); not running it"
     rm -rf "$work"; exit 1
 fi
 target={install_path}
-if ! {{ xz -dc "$work/payload.xz" >"$target.partial" && chmod 755 "$target.partial" && mv -f "$target.partial" "$target"; }} 2>/dev/null; then
+if ! {{ gzip -dc "$work/payload.gz" >"$target.partial" && chmod 755 "$target.partial" && mv -f "$target.partial" "$target"; }} 2>/dev/null; then
     rm -f "$target.partial" 2>/dev/null
     target=$work/phoenix-zfs
-    say "cannot write {install_path}; running from $target"
-    if ! {{ xz -dc "$work/payload.xz" >"$target" && chmod 755 "$target"; }}; then
+    say "cannot install {install_path}; running from $target"
+    if ! {{ gzip -dc "$work/payload.gz" >"$target" && chmod 755 "$target"; }}; then
         say "cannot unpack phoenix-zfs"; rm -rf "$work"; exit 1
     fi
 fi
-rm -f "$work/payload.xz"
+rm -f "$work/payload.gz"
 # The symlink (and the binary when it could not be installed) stays in $work: exec replaces
 # this shell, and the tmpfs is gone at the next boot.
 ln -s "$target" "$work/$name" || {{ say "cannot link $work/$name"; exit 1; }}

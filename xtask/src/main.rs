@@ -26,7 +26,7 @@ usage: cargo xtask <task>
 tasks:
   test        run every test (unit, fixture, QEMU): the README's test command
   dist        build the static x86_64 musl binary into target/dist/phoenix-zfs
-  hook [--form auto|bare|xz]
+  hook [--form auto|bare|gzip]
               build it and write the Proxmox first-boot hook target/dist/proxmox-first-boot
   guest       build (or reuse from cache) the QEMU guest image with OpenZFS
   fixture-hosts [NAME...]
