@@ -282,7 +282,12 @@ fn read_udev(
 /// Reads the inventory: every block device, its identity and whether it may be used.
 pub fn read(root: &HostRoot) -> Inventory {
     let mut notes = Vec::new();
-    let entries = sysfs::scan(&root.path("sys"));
+    let (entries, zvols) = sysfs::scan(&root.path("sys"));
+    if zvols > 0 {
+        notes.push(format!(
+            "{zvols} zvol(s) (zd*) not listed: ZFS volumes are never pool candidates"
+        ));
+    }
     if entries.is_empty() {
         notes.push(format!(
             "{} lists no block devices",
