@@ -53,6 +53,12 @@ fn debugfs(image: &Path, command: &str) -> Result<String> {
 }
 
 pub fn ensure_image_with(binary: &Path) -> Result<GuestImage> {
+    ensure_image_in("guest-final", binary)
+}
+
+/// [`ensure_image_with`] in its own cache directory `slot`: a task that boots its own binary
+/// (bench-guest) must not replace the image a concurrent scenario run is still booting from.
+pub fn ensure_image_in(slot: &str, binary: &Path) -> Result<GuestImage> {
     let base = guest::ensure_image()?;
     let mut inputs = format!("base {}\n", base.dir.display());
     for (file, target, mode) in payload(binary) {
@@ -64,7 +70,7 @@ pub fn ensure_image_with(binary: &Path) -> Result<GuestImage> {
         "source xtask/src/guest_final.rs sha256={}\n",
         cache_key(include_str!("guest_final.rs"))
     ));
-    let dir = cache_root().join("guest-final").join(cache_key(&inputs));
+    let dir = cache_root().join(slot).join(cache_key(&inputs));
     let image = GuestImage {
         dir: dir.clone(),
         root_img: dir.join("root.img"),
@@ -76,7 +82,7 @@ pub fn ensure_image_with(binary: &Path) -> Result<GuestImage> {
         return Ok(image);
     }
     // One final image at a time: they differ only in the binary, and each is a 3 GB sparse file.
-    let _ = std::fs::remove_dir_all(cache_root().join("guest-final"));
+    let _ = std::fs::remove_dir_all(cache_root().join(slot));
     std::fs::create_dir_all(&dir)?;
     let building = dir.join("root.img.building");
     run(Command::new("cp")
