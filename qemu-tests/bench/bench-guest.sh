@@ -117,7 +117,18 @@ for round in $(seq 1 "$FLOOR_ROUNDS"); do
     fi
 done
 
+# What else the guest is doing and how much memory it has left, before each set of timed runs.
+state() {
+    {
+        echo "== $1"
+        cat /proc/loadavg
+        grep -E '^(MemAvailable|Cached):' /proc/meminfo
+        awk '$1 == "size" || $1 == "c_max" { print "arc_" $1, $3 }' /proc/spl/kstat/zfs/arcstats
+    } >> "$out/guest-state" 2>&1
+}
+
 # The converged rerun: timed without recording, then once recorded to count what it spawns.
+state small
 for run in $(seq 1 "$RERUNS"); do
     timed rerun "$run" "$pz" apply --yes || fail "rerun failed: $(cat "$out/rerun-$run.stdout")"
     grep -q '^nothing to do' "$out/rerun-$run.stdout" || fail "the rerun changed something: $(cat "$out/rerun-$run.stdout")"
@@ -125,9 +136,11 @@ done
 for run in $(seq 1 "$RERUNS"); do
     timed verify "$run" "$pz" verify || fail "verify failed: $(cat "$out/verify-$run.stdout")"
 done
+date -u +%Y-%m-%dT%H:%M:%S.%NZ > "$out/rerun-recorded.start"
 PHOENIX_ZFS_LOG=info PHOENIX_ZFS_RECORD="$out/rerun.zfs" "$pz" apply --yes \
     > "$out/rerun-recorded.stdout" 2> "$out/rerun-recorded.stderr" \
     || fail "recorded rerun failed"
+date -u +%Y-%m-%dT%H:%M:%S.%NZ > "$out/rerun-recorded.end"
 
 # A host that has lived a year: 300 sparse zvols under quickOS/vm-disks, created in parallel (they
 # are set-up, not measured), and 5,000 snapshots in batches (`zfs snapshot -r` makes one per
@@ -149,6 +162,7 @@ zfs list -H -t volume -o name | wc -l > "$out/zvols"
 zfs list -H -t snapshot -o name | wc -l > "$out/snapshots"
 ls /sys/block | wc -l > "$out/block-devices"
 
+state big
 for run in $(seq 1 "$RERUNS"); do
     timed big-verify "$run" "$pz" verify || fail "verify on the big host failed: $(cat "$out/big-verify-$run.stdout")"
 done
@@ -156,7 +170,9 @@ for run in $(seq 1 "$RERUNS"); do
     timed big-rerun "$run" "$pz" apply --yes || fail "rerun on the big host failed: $(cat "$out/big-rerun-$run.stdout")"
     grep -q '^nothing to do' "$out/big-rerun-$run.stdout" || fail "the big rerun changed something"
 done
+date -u +%Y-%m-%dT%H:%M:%S.%NZ > "$out/big-rerun-recorded.start"
 PHOENIX_ZFS_LOG=info PHOENIX_ZFS_RECORD="$out/big-rerun.zfs" "$pz" apply --yes \
     > "$out/big-rerun-recorded.stdout" 2> "$out/big-rerun-recorded.stderr" \
     || fail "recorded big rerun failed"
+date -u +%Y-%m-%dT%H:%M:%S.%NZ > "$out/big-rerun-recorded.end"
 echo done > "$out/finished"

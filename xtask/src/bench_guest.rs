@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "\
-usage: cargo xtask bench-guest [--out DIR] [--kvm]
+usage: cargo xtask bench-guest [--out DIR] [--kvm] [--report DIR]
 
-  --out DIR   where the guest's results are unpacked (default target/bench-guest)
-  --kvm       use KVM instead of TCG (where nested KVM works)
+  --out DIR      where the guest's results are unpacked (default target/bench-guest)
+  --kvm          use KVM instead of TCG (where nested KVM works)
+  --report DIR   no boot: print the table and ratios of an earlier run's results in DIR
 ";
 
 /// The drives of 01-first-boot: (serial, bytes, model as udev reports it).
@@ -60,6 +61,12 @@ pub fn main(args: &[String]) -> Result<()> {
                 )
             }
             "--kvm" => accel = Accel::Kvm,
+            "--report" => {
+                let dir = it
+                    .next()
+                    .with_context(|| format!("--report needs a value\n\n{USAGE}"))?;
+                return report(Path::new(dir));
+            }
             other => bail!("unknown option `{other}`\n\n{USAGE}"),
         }
     }
@@ -196,7 +203,7 @@ fn report(out: &Path) -> Result<()> {
             .unwrap_or_else(|_| "?".into())
     };
     println!(
-        "guest: {} zvols, {} snapshots, {} block devices after populating; clock {}",
+        "guest: {} zvols, {} snapshots, {} block devices after populating; {}",
         count("zvols"),
         count("snapshots"),
         count("block-devices"),
