@@ -7,7 +7,7 @@ use crate::observed::{
     DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
 };
 use crate::runner::{self, Output, Runner};
-use crate::zfs::{self, DatasetType, PropertyRow, VdevNode};
+use crate::zfs::{self, DatasetType, VdevNode};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
@@ -169,31 +169,30 @@ fn observe_datasets(
 
     let argv = zfs::zfs_get_argv(&props, &names, false, &[] as &[DatasetType]);
     let out = read(runner, argv.clone(), &["dataset does not exist"])?;
-    let rows: Vec<PropertyRow> =
-        zfs::parse_property_table(&out.stdout).map_err(|e| parse_error(&argv, e))?;
-    let mut datasets: BTreeMap<String, ObservedDataset> = BTreeMap::new();
-    for row in rows {
+    // Borrowed lines, one owned name per dataset: a big host answers with thousands of lines.
+    let mut datasets: BTreeMap<&str, ObservedDataset> = BTreeMap::new();
+    for line in zfs::property_lines(&out.stdout) {
+        let line = line.map_err(|e| parse_error(&argv, e))?;
         let entry = datasets
-            .entry(row.name.clone())
+            .entry(line.name)
             .or_insert_with(|| ObservedDataset {
-                name: row.name.clone(),
+                name: line.name.to_string(),
                 kind: DatasetKind::Filesystem,
                 properties: BTreeMap::new(),
             });
-        if row.property == "type" {
-            entry.kind = if row.value == "volume" {
+        if line.property == "type" {
+            entry.kind = if line.value == "volume" {
                 DatasetKind::Volume
             } else {
                 DatasetKind::Filesystem
             };
             continue;
         }
-        let local = row.is_local();
         entry.properties.insert(
-            row.property,
+            line.property.to_string(),
             ObservedValue {
-                value: row.value,
-                local,
+                value: line.value.to_string(),
+                local: line.is_local(),
             },
         );
     }

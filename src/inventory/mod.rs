@@ -213,21 +213,50 @@ fn preferred_path(dev_node: &str, by_id: &[String], nsid: Option<u32>) -> String
         .unwrap_or_else(|| dev_node.to_string())
 }
 
-/// by-id links from /dev/disk/by-id itself, for hosts without a udev database.
-fn by_id_from_dev(root: &HostRoot, name: &str) -> Vec<String> {
-    let dir = root.path("dev/disk/by-id");
-    let mut links: Vec<String> = fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| {
-            fs::read_link(e.path())
-                .is_ok_and(|t| t.file_name().is_some_and(|f| f.to_string_lossy() == name))
-        })
-        .map(|e| format!("/dev/disk/by-id/{}", e.file_name().to_string_lossy()))
-        .collect();
-    links.sort();
-    links
+/// by-id links from /dev/disk/by-id itself, for devices udev gave none (or hosts without a udev
+/// database). The directory is read once, on first use: reading it again for every such device
+/// made the inventory quadratic in the number of devices.
+struct DevById<'a> {
+    root: &'a HostRoot,
+    by_target: std::cell::OnceCell<BTreeMap<String, Vec<String>>>,
+}
+
+impl<'a> DevById<'a> {
+    fn new(root: &'a HostRoot) -> Self {
+        DevById {
+            root,
+            by_target: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn links_of(&self, name: &str) -> Vec<String> {
+        self.by_target
+            .get_or_init(|| {
+                let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                let dir = self.root.path("dev/disk/by-id");
+                for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                    let Ok(target) = fs::read_link(entry.path()) else {
+                        continue;
+                    };
+                    let Some(target) = target.file_name() else {
+                        continue;
+                    };
+                    map.entry(target.to_string_lossy().into_owned())
+                        .or_default()
+                        .push(format!(
+                            "/dev/disk/by-id/{}",
+                            entry.file_name().to_string_lossy()
+                        ));
+                }
+                for links in map.values_mut() {
+                    links.sort();
+                }
+                map
+            })
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+    }
 }
 
 fn read_udev(
@@ -253,7 +282,12 @@ fn read_udev(
 /// Reads the inventory: every block device, its identity and whether it may be used.
 pub fn read(root: &HostRoot) -> Inventory {
     let mut notes = Vec::new();
-    let entries = sysfs::scan(&root.path("sys"));
+    let (entries, zvols) = sysfs::scan(&root.path("sys"));
+    if zvols > 0 {
+        notes.push(format!(
+            "{zvols} zvol(s) (zd*) not listed: ZFS volumes are never pool candidates"
+        ));
+    }
     if entries.is_empty() {
         notes.push(format!(
             "{} lists no block devices",
@@ -278,13 +312,14 @@ pub fn read(root: &HostRoot) -> Inventory {
         }
     };
     let usage = MountUsage::new(&entries, &mounts, root, &mut notes);
+    let dev_by_id = DevById::new(root);
     let disks = entries
         .iter()
         .filter(|e| {
             !e.name.starts_with("ram") && !e.name.starts_with("loop")
                 || e.size_sectors.unwrap_or(0) > 0
         })
-        .map(|e| build_disk(root, e, &usage, &mut notes))
+        .map(|e| build_disk(root, e, &usage, &dev_by_id, &mut notes))
         .collect();
     Inventory {
         root: root.0.display().to_string(),
@@ -298,6 +333,7 @@ fn build_disk(
     root: &HostRoot,
     e: &sysfs::BlockEntry,
     usage: &MountUsage,
+    dev_by_id: &DevById,
     notes: &mut Vec<String>,
 ) -> Disk {
     let record = read_udev(root, e.dev.as_deref(), notes);
@@ -306,7 +342,7 @@ fn build_disk(
     let nvme = e.nvme.clone().unwrap_or_default();
     let mut by_id: Vec<String> = u.map(|r| r.by_id_links().collect()).unwrap_or_default();
     if by_id.is_empty() {
-        by_id = by_id_from_dev(root, &e.name);
+        by_id = dev_by_id.links_of(&e.name);
     }
     by_id.sort();
     by_id.dedup();

@@ -66,7 +66,7 @@ pub fn snapshot(root: &HostRoot, out: &Path) -> io::Result<usize> {
     let src = root.0.as_path();
     fs::create_dir_all(out)?;
     let inventory = super::read(root);
-    let entries = sysfs::scan(&root.path("sys"));
+    let (entries, _zvols) = sysfs::scan(&root.path("sys"));
     const ATTRS: &[&str] = &[
         "dev",
         "size",

@@ -456,8 +456,15 @@ fn plan_datasets(
         .layout
         .datasets_of(pool.name())
         .map(|d| (d.name().to_string(), desired_properties(d, sharenfs)));
+    // Indexed once: a linear lookup per layout dataset made planning quadratic in datasets.
+    let observed: BTreeMap<&str, &crate::observed::ObservedDataset> = facts
+        .observed
+        .datasets
+        .iter()
+        .map(|d| (d.name.as_str(), d))
+        .collect();
     for (name, desired) in root.chain(children) {
-        let Some(have) = facts.observed.dataset(&name) else {
+        let Some(have) = observed.get(name.as_str()).copied() else {
             plan.actions.push(Action::CreateDataset {
                 dataset: name,
                 properties: desired,

@@ -26,7 +26,10 @@ pub use error::ParseError;
 pub use failure::{classify_stderr, DeviceHolder, ZfsFailure};
 pub use import::{parse_zpool_import_scan, ImportablePool};
 pub use pool_props::{parse_zpool_list_props, zpool_list_props_argv, PoolProperties};
-pub use property::{parse_property_table, PropertyRow, PropertySource, PROPERTY_COLUMNS};
+pub use property::{
+    line_count, parse_property_table, property_lines, PropertyLine, PropertyRow, PropertySource,
+    PROPERTY_COLUMNS,
+};
 pub use report::ReportField;
 pub use state::VdevState;
 pub use status::{parse_zpool_status, PoolStatus};

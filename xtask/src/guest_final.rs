@@ -139,6 +139,12 @@ fn debugfs(image: &Path, command: &str) -> Result<String> {
 }
 
 pub fn ensure_image_with(binary: &Path) -> Result<GuestImage> {
+    ensure_image_in("guest-final", binary)
+}
+
+/// [`ensure_image_with`] in its own cache directory `slot`: a task that boots its own binary
+/// (bench-guest) must not replace the image a concurrent scenario run is still booting from.
+pub fn ensure_image_in(slot: &str, binary: &Path) -> Result<GuestImage> {
     let base = guest::ensure_image()?;
     build_pvesm_standin()?;
     let mut inputs = format!("base {}\n", base.dir.display());
@@ -157,7 +163,7 @@ pub fn ensure_image_with(binary: &Path) -> Result<GuestImage> {
         "source xtask/src/guest_final.rs sha256={}\n",
         cache_key(include_str!("guest_final.rs"))
     ));
-    let dir = cache_root().join("guest-final").join(cache_key(&inputs));
+    let dir = cache_root().join(slot).join(cache_key(&inputs));
     let image = GuestImage {
         dir: dir.clone(),
         root_img: dir.join("root.img"),
@@ -170,7 +176,7 @@ pub fn ensure_image_with(binary: &Path) -> Result<GuestImage> {
     }
     // A few final images at most: they differ only in the binary and each takes about 500 MB,
     // but a run in another worktree may still be booting the one before.
-    prune_final_images(KEEP_FINAL_IMAGES - 1);
+    prune_final_images(slot, KEEP_FINAL_IMAGES - 1);
     std::fs::create_dir_all(&dir)?;
     let building = dir.join("root.img.building");
     run(Command::new("cp")
@@ -241,16 +247,16 @@ pub fn ensure_image_with(binary: &Path) -> Result<GuestImage> {
 
 const KEEP_FINAL_IMAGES: usize = 3;
 
-/// Removes all but the `keep` most recently made final images.
-fn prune_final_images(keep: usize) {
-    let Ok(entries) = std::fs::read_dir(cache_root().join("guest-final")) else {
+/// Removes all but the `keep` most recently made final images of a cache slot.
+fn prune_final_images(slot: &str, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(cache_root().join(slot)) else {
         return;
     };
     let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = entries
         .flatten()
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();
-    dirs.sort_by(|a, b| b.0.cmp(&a.0));
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
     for (_, old) in dirs.into_iter().skip(keep) {
         let _ = std::fs::remove_dir_all(old);
     }

@@ -1,6 +1,8 @@
 //! Developer tasks: `cargo xtask <task>`. Each task lives in its own module.
 
 mod answer;
+mod bench;
+mod bench_guest;
 mod checks;
 mod dist;
 mod fixture_host;
@@ -38,6 +40,10 @@ tasks:
               run the QEMU scenarios of qemu-tests/ (all by default)
   record-replay CASE SCENARIO BOOT STEP
               copy a scenario step's recorded zpool/zfs transcripts into tests/fixtures/replay/CASE
+  bench       the core benchmarks (criterion) and the binary's start time, checked against
+              issue 6's targets (linear growth, 80,000 property lines under 100 ms, start under 5 ms)
+  bench-guest one QEMU boot timing the floor, apply, the converged rerun, and verify and the
+              rerun with 300 zvols and 5,000 snapshots; last line: the ratios
   check-answer [FILE]
               check a Proxmox installer answer file (default image/answer.toml) against its schema
 ";
@@ -66,6 +72,8 @@ fn run() -> Result<()> {
         "demo" => qemu_test::demo(rest),
         "record-replay" => record_replay::main(rest),
         "check-answer" => answer::main(rest),
+        "bench" => bench::main(rest),
+        "bench-guest" => bench_guest::main(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
