@@ -655,6 +655,11 @@ fn a_blank_proxmox_host_gets_exports_storages_and_smartd_in_one_plan() {
     let block_end = content.find("# END phoenix-zfs").unwrap();
     assert!(block_end < content.find("DEVICESCAN").unwrap(), "{content}");
     assert_eq!(content.matches(" -d nvme -a ").count(), 3, "{content}");
+    // In by-id order, not the order the kernel named the drives in this boot.
+    let devices = phoenix_zfs::smartd::block_devices(content);
+    let mut sorted = devices.clone();
+    sorted.sort();
+    assert_eq!(devices, sorted);
 }
 
 #[test]

@@ -250,12 +250,15 @@ fn plan_smartd(facts: &Facts, plan: &mut Plan) {
             return;
         }
     };
-    let paths: Vec<String> = facts
+    // Sorted: the order drives are found in follows PCI enumeration, which may change from one
+    // boot to the next, and smartd.conf must not be rewritten for that.
+    let mut paths: Vec<String> = facts
         .matches
         .assignments
         .iter()
         .flat_map(|a| a.drives.iter().map(|d| d.path.clone()))
         .collect();
+    paths.sort();
     if paths.is_empty() {
         return;
     }
