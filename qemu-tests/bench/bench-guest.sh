@@ -68,8 +68,13 @@ set -- $disks
 mono
 echo "clock: ${T} ns at start ($( [ -r /proc/timer_list ] && echo timer_list || echo uptime ))" > "$out/clock"
 
+# The services apply sets up around the pools start as the installer left them, every round.
+cp /etc/pve/storage.cfg "$out/storage.cfg.installed"
+cp /etc/smartd.conf "$out/smartd.conf.installed"
+
 # Back to blank drives: destroy the pools, clear the labels of the partitions zpool made, erase
-# the partition tables, and let udev drop the partition links before the next step looks.
+# the partition tables, and let udev drop the partition links before the next step looks; and
+# storage.cfg and smartd.conf back as they were.
 blank() {
     for pool in quickOS fastData; do
         zpool list "$pool" > /dev/null 2>&1 && { zpool destroy "$pool" || fail "zpool destroy $pool"; }
@@ -82,18 +87,21 @@ blank() {
         blockdev --rereadpt "$(readlink -f "$d")" 2> /dev/null
     done
     udevadm settle
+    cp "$out/storage.cfg.installed" /etc/pve/storage.cfg
+    cp "$out/smartd.conf.installed" /etc/smartd.conf
     rm -f /var/lib/phoenix-zfs/manifest.json /var/lib/phoenix-zfs/manifest.json.sig
     # Nothing may be left that apply would refuse or plan around.
     "$pz" plan > "$out/blank-plan.txt" 2>&1 || fail "after blanking, plan exits non-zero: $(cat "$out/blank-plan.txt")"
 }
 
-# The floor: exactly the commands phoenix-zfs would run on these blank drives, as its plan prints
-# them (`     $ ARGV`, quoted for a shell), in a plain script.
+# The floor: exactly the zpool and zfs commands phoenix-zfs would run on these blank drives, as
+# its plan prints them (`     $ ARGV`, quoted for a shell), in a plain script. Not the Proxmox
+# storages and smartd, which apply does on top: they are part of what the ratio measures.
 "$pz" plan > "$out/plan.txt" 2>&1 || fail "plan on the blank host failed: $(cat "$out/plan.txt")"
 {
     echo '#!/bin/sh'
     echo 'set -e'
-    sed -n 's/^ *\$ //p' "$out/plan.txt"
+    sed -n 's/^ *\$ \(zpool\|zfs\) /\1 /p' "$out/plan.txt"
 } > "$out/floor.sh"
 chmod +x "$out/floor.sh"
 zpools=$(grep -c '^zpool create ' "$out/floor.sh")
