@@ -2,8 +2,11 @@
 //! image (the binary under test at /usr/local/sbin/phoenix-zfs) with the drives of
 //! qemu-tests/scenarios/01-first-boot.toml runs qemu-tests/bench/bench-guest.sh, which times the
 //! floor, apply, the converged rerun, and verify and the rerun on a host with 300 zvols and 5,000
-//! snapshots. Here the timings become medians, a table and the ratios line, checked against the
-//! targets.
+//! snapshots. Here the timings become a table (median, min, max) and the ratios line, checked
+//! against the targets. The ratios compare the fastest run of each phase: a TCG guest on a shared
+//! host only ever runs slower than the work needs (another process, a host build), never faster,
+//! so the minimum is the estimate of a phase's own cost that noise disturbs least (the reason
+//! Python's timeit reports the minimum).
 
 use crate::guest_final;
 use crate::qemu::{Accel, BootOutcome, Machine};
@@ -249,10 +252,18 @@ fn report(out: &Path) -> Result<()> {
         big_commands.len()
     );
 
-    let floor = median(phase("floor")?).as_secs_f64();
-    let apply = median(phase("apply")?).as_secs_f64();
-    let rerun = median(phase("rerun")?).as_secs_f64();
-    let big = median(phase("big-rerun")?).as_secs_f64();
+    let fastest = |name: &str| -> Result<f64> {
+        Ok(phase(name)?
+            .iter()
+            .min()
+            .copied()
+            .unwrap_or_default()
+            .as_secs_f64())
+    };
+    let floor = fastest("floor")?;
+    let apply = fastest("apply")?;
+    let rerun = fastest("rerun")?;
+    let big = fastest("big-rerun")?;
     let apply_floor = apply / floor;
     let rerun_apply = rerun / apply;
     let big_rerun = big / rerun;
