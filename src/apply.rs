@@ -175,7 +175,17 @@ pub fn apply(
             tracing::warn!(error = %e, "cannot read the journal; interrupted pool creations will not be recognised");
             Vec::new()
         });
-        let assessment = match assess(root, layout, ZfsSource::Tools(runner), consent, &pending) {
+        // The network and drive health do not change between rounds; what the actions change
+        // (pools, datasets, storage.cfg, smartd.conf) is read again.
+        let earlier = last.as_ref().map(|a: &Assessment| &a.services);
+        let assessment = match assess(
+            root,
+            layout,
+            ZfsSource::Tools(runner),
+            consent,
+            &pending,
+            earlier,
+        ) {
             Ok(a) => a,
             Err(e) => {
                 return ApplyReport {

@@ -34,6 +34,7 @@ pub fn assess(
     zfs: ZfsSource,
     consent: &crate::plan::Consent,
     pending: &[crate::journal::PendingCreate],
+    earlier: Option<&HostServices>,
 ) -> Result<Assessment, crate::observe::ObserveError> {
     let mut inventory = inventory::read(root);
     inventory::probe_candidates(root, &mut inventory);
@@ -50,13 +51,16 @@ pub fn assess(
     let firmware = firmware::judge(&inventory, &layout.firmware.rules);
     let services = match zfs {
         ZfsSource::Tools(runner) => {
-            let pool_drives: Vec<&inventory::Disk> = matching
+            // Only drives about to be written: a pool member already in place is not refused for
+            // its health any more, and a converged rerun spawns no smartctl.
+            let drives_to_write: Vec<&inventory::Disk> = matching
                 .assignments
                 .iter()
                 .flat_map(|a| &a.drives)
+                .filter(|d| !d.in_place)
                 .filter_map(|d| inventory.disks.iter().find(|disk| disk.name == d.name))
                 .collect();
-            services::observe(root, runner, layout, &pool_drives)
+            services::observe(root, runner, layout, &drives_to_write, earlier)
         }
         ZfsSource::Absent => HostServices::not_observed(),
     };

@@ -68,6 +68,7 @@ pub fn apply(
             phoenix_zfs::assess::ZfsSource::Tools(runner.as_ref()),
             consent,
             &pending,
+            None,
         ) {
             Ok(a) if a.plan.blockers.is_empty() && !a.plan.actions.is_empty() => {
                 crate::render::plan(&a);

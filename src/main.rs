@@ -269,8 +269,12 @@ fn run(cli: Cli) -> u8 {
                 exit::USAGE
             }
         },
-        Command::Detect { layout, json } => {
-            with_assessment(&root, layout.as_deref(), &Consent::default(), |a, _| {
+        Command::Detect { layout, json } => with_assessment(
+            &root,
+            layout.as_deref(),
+            &Consent::default(),
+            Need::AllHealth,
+            |a, _| {
                 let baselines = manifest::previous_baselines(&root.path(manifest::DEFAULT_PATH));
                 if json {
                     render::json(&render::detect_json(a, &baselines));
@@ -278,8 +282,8 @@ fn run(cli: Cli) -> u8 {
                     render::detect(a, &baselines);
                 }
                 a.plan.exit_code().unwrap_or(0)
-            })
-        }
+            },
+        ),
         Command::Apply {
             layout,
             yes,
@@ -295,8 +299,12 @@ fn run(cli: Cli) -> u8 {
             &manifest,
             &host_key,
         ),
-        Command::Verify { layout, json } => {
-            with_assessment(&root, layout.as_deref(), &Consent::default(), |a, s| {
+        Command::Verify { layout, json } => with_assessment(
+            &root,
+            layout.as_deref(),
+            &Consent::default(),
+            Need::Plan,
+            |a, s| {
                 if json {
                     render::json(&render::plan_json(a, s));
                 } else {
@@ -307,8 +315,8 @@ fn run(cli: Cli) -> u8 {
                     None if a.plan.actions.is_empty() => 0,
                     None => exit::DRIFT,
                 }
-            })
-        }
+            },
+        ),
         Command::Manifest {
             command: ManifestCommand::Verify { file, key },
         } => commands::verify_manifest(&file, key.as_deref()),
@@ -319,7 +327,7 @@ fn run(cli: Cli) -> u8 {
             force_import,
         } => {
             let consent = Consent { wipe, force_import };
-            with_assessment(&root, layout.as_deref(), &consent, |a, s| {
+            with_assessment(&root, layout.as_deref(), &consent, Need::Plan, |a, s| {
                 if json {
                     render::json(&render::plan_json(a, s));
                 } else {
@@ -378,10 +386,37 @@ pub(crate) fn situation_of(root: &HostRoot, tools: &ZfsTools) -> Situation {
     }
 }
 
+/// What a command needs beyond what plan and apply read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Plan,
+    /// `detect`: the health of every pool drive, not only of those about to be written.
+    AllHealth,
+}
+
+/// Adds the health of the pool drives the assessment did not read (those already in place).
+fn read_pool_health(root: &HostRoot, runner: &dyn Runner, a: &mut Assessment) {
+    let in_place: Vec<String> = a
+        .matching
+        .assignments
+        .iter()
+        .flat_map(|p| &p.drives)
+        .filter(|d| !a.services.health.iter().any(|h| h.drive == d.name))
+        .map(|d| d.name.clone())
+        .collect();
+    for name in in_place {
+        if let Some(disk) = a.inventory.disks.iter().find(|d| d.name == name) {
+            let reading = phoenix_zfs::services::observe_health(root, runner, disk);
+            a.services.health.push(reading);
+        }
+    }
+}
+
 fn with_assessment(
     root: &HostRoot,
     layout: Option<&Path>,
     consent: &Consent,
+    need: Need,
     show: impl FnOnce(&Assessment, &Situation) -> u8,
 ) -> u8 {
     let layout = match load_layout(layout) {
@@ -400,8 +435,13 @@ fn with_assessment(
         ZfsTools::Absent => ZfsSource::Absent,
     };
     let situation = situation_of(root, &tools);
-    match assess(root, &layout, zfs, consent, &[]) {
-        Ok(a) => show(&a, &situation),
+    match assess(root, &layout, zfs, consent, &[], None) {
+        Ok(mut a) => {
+            if let (Need::AllHealth, ZfsTools::Runner(runner)) = (need, &tools) {
+                read_pool_health(root, runner.as_ref(), &mut a);
+            }
+            show(&a, &situation)
+        }
         Err(e) => {
             error(e);
             exit::UNEXPECTED

@@ -107,23 +107,26 @@ pub fn find_program(root: &HostRoot, name: &str) -> Option<String> {
         .find(|p| root.path(p).exists())
 }
 
-/// Reads the services. `pool_drives` are the disks chosen for pools (their health is read).
+/// Reads the services. `drives_to_write` are the disks a pool is about to be made on (their
+/// health decides whether that may happen). `earlier` is what an earlier round of the same run
+/// read: the management network is taken from it rather than asked of `ip` again.
 pub fn observe(
     root: &HostRoot,
     runner: &dyn Runner,
     layout: &Layout,
-    pool_drives: &[&Disk],
+    drives_to_write: &[&Disk],
+    earlier: Option<&HostServices>,
 ) -> HostServices {
     HostServices {
         proxmox: observe_proxmox(root, layout),
-        nfs: observe_nfs(root, runner, layout),
+        nfs: observe_nfs(root, runner, layout, earlier.map(|e| &e.nfs)),
         smartd: match find_program(root, "smartd") {
             None => Availability::Unavailable {
                 why: "smartmontools is not installed (no smartd)".into(),
             },
             Some(_) => read_text(root, crate::smartd::SMARTD_CONF, true),
         },
-        health: pool_drives
+        health: drives_to_write
             .iter()
             .map(|d| observe_health(root, runner, d))
             .collect(),
@@ -203,15 +206,24 @@ fn observe_proxmox(root: &HostRoot, layout: &Layout) -> Availability<StorageConf
     }
 }
 
-fn observe_nfs(root: &HostRoot, runner: &dyn Runner, layout: &Layout) -> NfsServer {
+fn observe_nfs(
+    root: &HostRoot,
+    runner: &dyn Runner,
+    layout: &Layout,
+    earlier: Option<&NfsServer>,
+) -> NfsServer {
     let installed = find_program(root, "exportfs").is_some();
     let route = std::fs::read_to_string(root.path(nfs::ROUTE_TABLE))
         .map_err(|e| format!("cannot read {}: {e}", nfs::ROUTE_TABLE))
         .and_then(|text| nfs::default_route_interface(&text).map_err(|e| e.to_string()));
     let online = route.is_ok();
     let wants_exports = layout.datasets.iter().any(|d| d.nfs.is_some());
+    let known = earlier.and_then(|e| e.network.ready().copied());
     let detected = if wants_exports && layout.nfs.network == "auto" {
-        route.and_then(|interface| interface_network(runner, &interface))
+        route.and_then(|interface| match known {
+            Some(network) => Ok(network),
+            None => interface_network(runner, &interface),
+        })
     } else {
         Err("not needed".to_string())
     };
@@ -239,7 +251,8 @@ fn interface_network(runner: &dyn Runner, interface: &str) -> Result<Network, St
     nfs::interface_network(&out.stdout, interface).map_err(|e| e.to_string())
 }
 
-fn observe_health(root: &HostRoot, runner: &dyn Runner, disk: &Disk) -> DriveHealth {
+/// One drive's health as its controller reports it now (`smartctl -j -a`).
+pub fn observe_health(root: &HostRoot, runner: &dyn Runner, disk: &Disk) -> DriveHealth {
     let reading = match (&disk.nvme_controller, find_program(root, "smartctl")) {
         (_, None) => Availability::Unavailable {
             why: "smartmontools is not installed (no smartctl)".into(),

@@ -43,6 +43,7 @@ fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
         ZfsSource::Absent,
         &Default::default(),
         &[],
+        None,
     )
     .unwrap();
     // The services a live host reports, so that the schema sees them filled in: the health

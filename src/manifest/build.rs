@@ -169,14 +169,19 @@ fn health_record(
     serial: Option<&str>,
     baselines: &BTreeMap<String, HealthRecord>,
 ) -> Option<HealthRecord> {
-    let current = *a
+    let previous = serial.and_then(|s| baselines.get(s));
+    // Health is read for drives about to be written; a pool member already in place keeps the
+    // record of the run that read it (`phoenix-zfs detect` reads them all).
+    let Some(current) = a
         .services
         .health
         .iter()
-        .find(|h| h.drive == drive)?
-        .reading
-        .ready()?;
-    let (baseline, baseline_at) = match serial.and_then(|s| baselines.get(s)) {
+        .find(|h| h.drive == drive)
+        .and_then(|h| h.reading.ready().copied())
+    else {
+        return previous.cloned();
+    };
+    let (baseline, baseline_at) = match previous {
         Some(previous) => (previous.baseline, previous.baseline_at.clone()),
         None => (current, now_rfc3339()),
     };
