@@ -217,7 +217,7 @@ fn report(out: &Path) -> Result<()> {
         "phase", "runs", "median", "min", "max"
     );
     let rows = [
-        ("floor", "the plain script: 2 zpool create + 8 zfs create"),
+        ("floor", "the plain script: the plan's commands"),
         ("apply", "phoenix-zfs apply --yes on blank drives"),
         ("rerun", "phoenix-zfs apply --yes, converged"),
         ("verify", "phoenix-zfs verify, converged"),
