@@ -129,7 +129,7 @@ pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {
             role: a.matching.pool_of(&d.name).map(str::to_string),
             firmware_verdict: verdict.unwrap_or(crate::firmware::FirmwareVerdict::NotInPolicy),
             signatures_before,
-            health: health_record(a, &d.name, d.serial.as_deref(), &run.baselines),
+            health: health_record([a, before], &d.name, d.serial.as_deref(), &run.baselines),
         });
     }
     manifest.services = services_record(run.layout, a);
@@ -163,8 +163,10 @@ pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {
     manifest
 }
 
+/// `looks`: the assessments of this run, latest first. Health is read in the look before the
+/// drives are written, so the last look of a run that made the pools has none of its own.
 fn health_record(
-    a: &crate::assess::Assessment,
+    looks: [&crate::assess::Assessment; 2],
     drive: &str,
     serial: Option<&str>,
     baselines: &BTreeMap<String, HealthRecord>,
@@ -172,10 +174,9 @@ fn health_record(
     let previous = serial.and_then(|s| baselines.get(s));
     // Health is read for drives about to be written; a pool member already in place keeps the
     // record of the run that read it (`phoenix-zfs detect` reads them all).
-    let Some(current) = a
-        .services
-        .health
+    let Some(current) = looks
         .iter()
+        .flat_map(|a| &a.services.health)
         .find(|h| h.drive == drive)
         .and_then(|h| h.reading.ready().copied())
     else {
