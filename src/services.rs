@@ -117,8 +117,12 @@ pub fn observe(
     drives_to_write: &[&Disk],
     earlier: Option<&HostServices>,
 ) -> HostServices {
+    // Read once: whether pmxcfs is mounted and whether the root is ZFS both come from it.
+    let mounts = std::fs::read_to_string(root.path("/proc/mounts"))
+        .map(|text| crate::inventory::mounts::parse(&text))
+        .unwrap_or_default();
     HostServices {
-        proxmox: observe_proxmox(root, layout),
+        proxmox: observe_proxmox(root, layout, &mounts),
         nfs: observe_nfs(root, runner, layout, earlier.map(|e| &e.nfs)),
         smartd: match find_program(root, "smartd") {
             None => Availability::Unavailable {
@@ -141,11 +145,9 @@ pub fn observe(
                 },
             },
             modprobe_conf: read_text(root, crate::arc::MODPROBE_CONF, true),
-            root_on_zfs: std::fs::read_to_string(root.path("/proc/mounts")).is_ok_and(|text| {
-                crate::inventory::mounts::parse(&text)
-                    .iter()
-                    .any(|m| m.mountpoint == "/" && m.fstype == "zfs")
-            }),
+            root_on_zfs: mounts
+                .iter()
+                .any(|m| m.mountpoint == "/" && m.fstype == "zfs"),
         }),
     }
 }
@@ -164,7 +166,11 @@ fn read_text(root: &HostRoot, path: &str, missing_is_empty: bool) -> Availabilit
     }
 }
 
-fn observe_proxmox(root: &HostRoot, layout: &Layout) -> Availability<StorageConfig> {
+fn observe_proxmox(
+    root: &HostRoot,
+    layout: &Layout,
+    mounts: &[crate::inventory::mounts::Mount],
+) -> Availability<StorageConfig> {
     if layout.datasets.iter().all(|d| d.proxmox.is_none()) {
         return Availability::Unavailable {
             why: "the layout registers no Proxmox storage".into(),
@@ -177,14 +183,7 @@ fn observe_proxmox(root: &HostRoot, layout: &Layout) -> Availability<StorageConf
     }
     // pmxcfs mounts /etc/pve; without it (rescue target, cluster file system down) the directory
     // is empty and pvesm cannot work. The installer always writes storage.cfg.
-    let mounted = std::fs::read_to_string(root.path("/proc/mounts"))
-        .map(|text| {
-            crate::inventory::mounts::parse(&text)
-                .iter()
-                .any(|m| m.mountpoint == PMXCFS_MOUNTPOINT)
-        })
-        .unwrap_or(false);
-    if !mounted {
+    if !mounts.iter().any(|m| m.mountpoint == PMXCFS_MOUNTPOINT) {
         return Availability::Unavailable {
             why: format!(
                 "{PMXCFS_MOUNTPOINT} is not mounted: the Proxmox cluster file system (pve-cluster.service) is not running"
