@@ -404,6 +404,7 @@ fn plan_big(c: &mut Criterion) {
             consent: &consent,
             pending: &[],
             services: &services,
+            target: &phoenix_zfs::target::Target::RunningSystem,
         };
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &facts, |b, facts| {

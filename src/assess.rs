@@ -9,6 +9,7 @@ use crate::observed::Observed;
 use crate::plan::{self, Facts, Plan};
 use crate::runner::Runner;
 use crate::services::{self, HostServices};
+use crate::target::Target;
 use serde::Serialize;
 
 /// Where ZFS state comes from: the live tools through a runner, or nothing (a recorded fixture
@@ -30,6 +31,7 @@ pub struct Assessment {
 
 pub fn assess(
     root: &HostRoot,
+    target: &Target,
     layout: &Layout,
     zfs: ZfsSource,
     consent: &crate::plan::Consent,
@@ -39,7 +41,11 @@ pub fn assess(
     let mut inventory = inventory::read(root);
     inventory::probe_candidates(root, &mut inventory);
     let observed = match zfs {
-        ZfsSource::Tools(runner) => crate::observe::observe(runner, layout)?,
+        ZfsSource::Tools(runner) => {
+            let mut observed = crate::observe::observe(runner, layout)?;
+            target.strip_altroot(&mut observed);
+            observed
+        }
         ZfsSource::Absent => {
             inventory
                 .notes
@@ -60,7 +66,7 @@ pub fn assess(
                 .filter(|d| !d.in_place)
                 .filter_map(|d| inventory.disks.iter().find(|disk| disk.name == d.name))
                 .collect();
-            services::observe(root, runner, layout, &drives_to_write, earlier)
+            services::observe(root, target, runner, layout, &drives_to_write, earlier)
         }
         ZfsSource::Absent => HostServices::not_observed(),
     };
@@ -73,6 +79,7 @@ pub fn assess(
         consent,
         pending,
         services: &services,
+        target,
     });
     Ok(Assessment {
         inventory,

@@ -1,12 +1,13 @@
 //! The commands that change things or check signatures: apply and manifest verify.
 
 use crate::{error, exit, load_layout, zfs_tools, ZfsTools};
-use phoenix_zfs::apply::{self, Ending};
+use phoenix_zfs::apply::{self, deferred, Ending};
 use phoenix_zfs::assess::assess;
 use phoenix_zfs::inventory::HostRoot;
 use phoenix_zfs::journal::Journal;
 use phoenix_zfs::manifest::{self, signing, RunInfo};
 use phoenix_zfs::plan::Consent;
+use phoenix_zfs::target::Target;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
@@ -19,8 +20,10 @@ fn confirm(question: &str) -> bool {
         && matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
+/// `manifest_path` and `host_key` are the target's own (under DIR for `--target-root DIR`).
 pub fn apply(
     root: &HostRoot,
+    target: &Target,
     layout_file: Option<&Path>,
     yes: bool,
     consent: &Consent,
@@ -54,7 +57,7 @@ pub fn apply(
         ));
         return exit::USAGE;
     };
-    let situation = crate::situation_of(root, &tools);
+    let situation = crate::situation_of(root, target, &tools);
     println!("situation: {situation}");
     if !yes {
         if !std::io::stdin().is_terminal() {
@@ -64,6 +67,7 @@ pub fn apply(
         let pending = Journal::beside(manifest_path).load().unwrap_or_default();
         match assess(
             root,
+            target,
             &layout,
             phoenix_zfs::assess::ZfsSource::Tools(runner.as_ref()),
             consent,
@@ -88,6 +92,7 @@ pub fn apply(
     let journal = Journal::beside(manifest_path);
     let report = apply::apply(
         root,
+        target,
         &layout,
         runner.as_ref(),
         consent,
@@ -103,12 +108,15 @@ pub fn apply(
         started_at,
         layout_source: &source,
         layout: &layout,
-        host: manifest::host_identity(Some(&key)),
+        host: manifest::host_identity(&target.files(root), Some(&key)),
         baselines: manifest::previous_baselines(manifest_path),
         situation,
     };
     let record = manifest::from_report(run, &report);
-    mark_deferred(manifest_path, &record.services.deferred);
+    let flag = manifest_path.with_file_name("deferred");
+    for problem in deferred::record(&target.files(root), &flag, &record.services.deferred) {
+        error(problem);
+    }
     let code = report.ending.exit_code();
     let matches = if record.services.deferred.is_empty() {
         "the host matches the layout".to_string()
@@ -141,9 +149,15 @@ pub fn apply(
         println!("deferred: {}: {}", d.subject, d.why);
     }
     if !record.services.deferred.is_empty() {
-        println!(
-            "phoenix-zfs-deferred.service finishes the deferred steps at the next boot; `phoenix-zfs apply` does them by hand"
-        );
+        match target {
+            Target::RunningSystem => println!(
+                "phoenix-zfs-deferred.service finishes the deferred steps at the next boot; `phoenix-zfs apply` does them by hand"
+            ),
+            Target::MountedRoot { dir, .. } => println!(
+                "phoenix-zfs-deferred.service, enabled under {}, finishes the deferred steps at the installed system's next boot",
+                dir.display()
+            ),
+        }
     }
     match manifest::write_signed(&record, manifest_path, &key) {
         Ok(()) => println!("manifest: {} (signed)", manifest_path.display()),
@@ -188,85 +202,20 @@ pub fn verify_manifest(file: &Path, key: Option<&Path>) -> u8 {
     }
 }
 
-/// While a run left work for later, a flag beside the manifest lists it, and
-/// phoenix-zfs-deferred.service runs apply at the next boot; a run with nothing deferred removes it.
-fn mark_deferred(manifest_path: &Path, deferred: &[phoenix_zfs::plan::Deferred]) {
-    let flag = manifest_path.with_file_name("deferred");
-    if !deferred.is_empty() {
-        // Whatever ran this (by hand, from a rescue shell), the next boot finishes the work.
-        if let Err(e) = install_deferred_unit() {
-            error(e);
-        }
-    }
-    let result = if deferred.is_empty() {
-        match std::fs::remove_file(&flag) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            other => other,
-        }
-    } else {
-        let text: String = deferred
-            .iter()
-            .map(|d| format!("{}: {}\n", d.subject, d.why))
-            .collect();
-        phoenix_zfs::atomic_file::write_atomically(&flag, text.as_bytes())
-    };
-    if let Err(e) = result {
-        error(format!("cannot update {}: {e}", flag.display()));
-    }
-}
-
-/// The unit that finishes deferred work at the next boot, installed with the binary.
-const DEFERRED_UNIT: (&str, &str) = (
-    "/etc/systemd/system/phoenix-zfs-deferred.service",
-    include_str!("../firstboot/phoenix-zfs-deferred.service"),
-);
-const DEFERRED_UNIT_WANTS: &str =
-    "/etc/systemd/system/multi-user.target.wants/phoenix-zfs-deferred.service";
-
-/// Installs and enables phoenix-zfs-deferred.service, the way `systemctl enable` would.
-fn install_deferred_unit() -> Result<(), String> {
-    let (path, text) = DEFERRED_UNIT;
-    phoenix_zfs::atomic_file::write_atomically(Path::new(path), text.as_bytes())
-        .map_err(|e| format!("cannot install {path}: {e}"))?;
-    let wants = Path::new(DEFERRED_UNIT_WANTS);
-    if wants.symlink_metadata().is_ok() {
-        return Ok(());
-    }
-    wants
-        .parent()
-        .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| std::os::unix::fs::symlink(path, wants))
-        .map_err(|e| format!("cannot enable {path}: {e}"))
-}
-
 /// Where an administrator looks first after a failed first boot: the console login banner
 /// (agetty reads /etc/issue.d) and the message of the day after login (pam_motd reads /etc/motd.d).
 const NOTICES: [&str; 2] = ["/etc/issue.d/phoenix-zfs.issue", "/etc/motd.d/phoenix-zfs"];
-pub const INSTALLED_BINARY: &str = "/usr/local/sbin/phoenix-zfs";
-
-/// Copies the running binary to /usr/local/sbin for rescue reruns, unless it already runs from there.
-fn install_self() -> Result<(), String> {
-    let me = std::fs::read_link("/proc/self/exe")
-        .map_err(|e| format!("cannot find the running binary: {e}"))?;
-    let target = Path::new(INSTALLED_BINARY);
-    if me == target {
-        return Ok(());
-    }
-    let bytes = std::fs::read(&me).map_err(|e| format!("cannot read {}: {e}", me.display()))?;
-    phoenix_zfs::atomic_file::write_atomically(target, &bytes)
-        .map_err(|e| format!("cannot install {INSTALLED_BINARY}: {e}"))?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| format!("cannot make {INSTALLED_BINARY} executable: {e}"))
-}
-
 /// The first boot, unattended: install, apply with --yes on the embedded layout, and leave a
 /// notice where an administrator will see it if the host is not done. Exits 0 only when done,
 /// so Proxmox's first-boot unit keeps its flag and runs this again at the next boot otherwise.
 pub fn firstboot(root: &HostRoot) -> u8 {
     // Neither is fatal: the host can still be provisioned; rescue reruns and deferred work just
     // need them put in place by hand.
-    for installed in [install_self(), install_deferred_unit()] {
+    let live = HostRoot::live();
+    for installed in [
+        deferred::install_self(&live),
+        deferred::install_deferred_unit(&live),
+    ] {
         if let Err(e) = installed {
             error(e);
         }
@@ -274,6 +223,7 @@ pub fn firstboot(root: &HostRoot) -> u8 {
     let manifest_path = Path::new(manifest::DEFAULT_PATH);
     let code = apply(
         root,
+        &Target::RunningSystem,
         None,
         true,
         &Consent::default(),

@@ -25,5 +25,6 @@ pub mod services;
 pub mod situation;
 pub mod size;
 pub mod smartd;
+pub mod target;
 pub mod wear;
 pub mod zfs;

@@ -14,6 +14,7 @@ use phoenix_zfs::manifest;
 use phoenix_zfs::plan::Consent;
 use phoenix_zfs::runner::{RecordingRunner, ReplayRunner, Runner, SystemRunner, Transcript};
 use phoenix_zfs::situation::Situation;
+use phoenix_zfs::target::Target;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -35,6 +36,15 @@ struct Cli {
     /// Read sys/, run/udev/, dev/ and proc/mounts under DIR instead of / (tests, recorded hosts).
     #[arg(long, global = true, value_name = "DIR")]
     root: Option<PathBuf>,
+    /// From a live rescue system: provision the installed system whose root is mounted at DIR
+    /// (its manifest, host key and configuration under DIR; pools imported with DIR as altroot
+    /// and exported at the end; Proxmox storages and NFS exports deferred to its next boot).
+    #[arg(long, global = true, value_name = "DIR", conflicts_with = "root")]
+    target_root: Option<PathBuf>,
+    /// With --target-root: leave the pools imported under DIR at the end instead of exporting
+    /// them for the installed system.
+    #[arg(long, global = true, requires = "target_root")]
+    keep_imported: bool,
     /// More log output on stderr (-v info, -vv debug). PHOENIX_ZFS_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -78,11 +88,14 @@ enum Command {
         /// this host's own pools seen from a live system or after a reinstall.
         #[arg(long)]
         force_import: bool,
-        #[arg(long, value_name = "PATH", default_value = manifest::DEFAULT_PATH)]
-        manifest: PathBuf,
-        /// The OpenSSH Ed25519 private key that signs the manifest.
-        #[arg(long, value_name = "PATH", default_value = manifest::DEFAULT_HOST_KEY)]
-        host_key: PathBuf,
+        /// Where the signed manifest goes [default: /var/lib/phoenix-zfs/manifest.json, under
+        /// --target-root DIR when given].
+        #[arg(long, value_name = "PATH")]
+        manifest: Option<PathBuf>,
+        /// The OpenSSH Ed25519 private key that signs the manifest [default:
+        /// /etc/ssh/ssh_host_ed25519_key, under --target-root DIR when given].
+        #[arg(long, value_name = "PATH")]
+        host_key: Option<PathBuf>,
     },
     /// Compare the live state with the layout; exit 7 when they differ.
     Verify {
@@ -221,6 +234,20 @@ fn run(cli: Cli) -> u8 {
         .clone()
         .map(HostRoot)
         .unwrap_or_else(HostRoot::live);
+    let target = match &cli.target_root {
+        None => Target::RunningSystem,
+        Some(dir) => match Target::mounted_root(dir, cli.keep_imported) {
+            Ok(t) => t,
+            Err(e) => {
+                error(e);
+                return exit::USAGE;
+            }
+        },
+    };
+    if !target.is_running() && matches!(cli.command, Command::Firstboot | Command::Attach { .. }) {
+        error("--target-root is for detect, plan, apply and verify: `firstboot` and `attach` work on the running system");
+        return exit::USAGE;
+    }
     match cli.command {
         Command::Firstboot => commands::firstboot(&root),
         Command::Attach {
@@ -271,11 +298,13 @@ fn run(cli: Cli) -> u8 {
         },
         Command::Detect { layout, json } => with_assessment(
             &root,
+            &target,
             layout.as_deref(),
             &Consent::default(),
             Need::AllHealth,
             |a, _| {
-                let baselines = manifest::previous_baselines(&root.path(manifest::DEFAULT_PATH));
+                let baselines =
+                    manifest::previous_baselines(&target.files(&root).path(manifest::DEFAULT_PATH));
                 if json {
                     render::json(&render::detect_json(a, &baselines));
                 } else {
@@ -293,14 +322,16 @@ fn run(cli: Cli) -> u8 {
             host_key,
         } => commands::apply(
             &root,
+            &target,
             layout.as_deref(),
             yes,
             &Consent { wipe, force_import },
-            &manifest,
-            &host_key,
+            &manifest.unwrap_or_else(|| target.path(Path::new(manifest::DEFAULT_PATH))),
+            &host_key.unwrap_or_else(|| target.path(Path::new(manifest::DEFAULT_HOST_KEY))),
         ),
         Command::Verify { layout, json } => with_assessment(
             &root,
+            &target,
             layout.as_deref(),
             &Consent::default(),
             Need::Plan,
@@ -327,15 +358,22 @@ fn run(cli: Cli) -> u8 {
             force_import,
         } => {
             let consent = Consent { wipe, force_import };
-            with_assessment(&root, layout.as_deref(), &consent, Need::Plan, |a, s| {
-                if json {
-                    render::json(&render::plan_json(a, s));
-                } else {
-                    println!("situation: {s}");
-                    render::plan(a);
-                }
-                a.plan.exit_code().unwrap_or(0)
-            })
+            with_assessment(
+                &root,
+                &target,
+                layout.as_deref(),
+                &consent,
+                Need::Plan,
+                |a, s| {
+                    if json {
+                        render::json(&render::plan_json(a, s));
+                    } else {
+                        println!("situation: {s}");
+                        render::plan(a);
+                    }
+                    a.plan.exit_code().unwrap_or(0)
+                },
+            )
         }
     }
 }
@@ -375,7 +413,13 @@ pub(crate) fn zfs_tools(root: &HostRoot) -> Result<ZfsTools, u8> {
 
 /// Loads the layout, assesses the host, and hands the result to `show`.
 /// Where this run happens: asked of systemd on the live host, a recorded host otherwise.
-pub(crate) fn situation_of(root: &HostRoot, tools: &ZfsTools) -> Situation {
+pub(crate) fn situation_of(root: &HostRoot, target: &Target, tools: &ZfsTools) -> Situation {
+    if let Target::MountedRoot { dir, .. } = target {
+        return Situation::LiveSystem {
+            target_root: dir.display().to_string(),
+            exports_pools: target.exports_pools(),
+        };
+    }
     match tools {
         ZfsTools::Runner(runner) if root.0 == Path::new("/") => {
             phoenix_zfs::situation::detect(runner.as_ref())
@@ -414,6 +458,7 @@ fn read_pool_health(root: &HostRoot, runner: &dyn Runner, a: &mut Assessment) {
 
 fn with_assessment(
     root: &HostRoot,
+    target: &Target,
     layout: Option<&Path>,
     consent: &Consent,
     need: Need,
@@ -434,8 +479,8 @@ fn with_assessment(
         ZfsTools::Runner(r) => ZfsSource::Tools(r.as_ref()),
         ZfsTools::Absent => ZfsSource::Absent,
     };
-    let situation = situation_of(root, &tools);
-    match assess(root, &layout, zfs, consent, &[], None) {
+    let situation = situation_of(root, target, &tools);
+    match assess(root, target, &layout, zfs, consent, &[], None) {
         Ok(mut a) => {
             if let (Need::AllHealth, ZfsTools::Runner(runner)) = (need, &tools) {
                 read_pool_health(root, runner.as_ref(), &mut a);

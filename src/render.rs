@@ -34,21 +34,22 @@ pub fn detect_json(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) -
 }
 
 pub fn plan_json(a: &Assessment, situation: &Situation) -> Value {
-    let actions: Vec<Value> = a
-        .plan
-        .actions
-        .iter()
-        .map(|action| {
-            let mut v = serde_json::to_value(action).unwrap_or(Value::Null);
-            if let Value::Object(map) = &mut v {
-                map.insert("argv".into(), json!(action.argv()));
-            }
-            v
-        })
-        .collect();
+    let with_argv = |actions: &[phoenix_zfs::plan::Action]| -> Vec<Value> {
+        actions
+            .iter()
+            .map(|action| {
+                let mut v = serde_json::to_value(action).unwrap_or(Value::Null);
+                if let Value::Object(map) = &mut v {
+                    map.insert("argv".into(), json!(action.argv()));
+                }
+                v
+            })
+            .collect()
+    };
     json!({
         "situation": situation,
-        "actions": actions,
+        "actions": with_argv(&a.plan.actions),
+        "afterwards": with_argv(&a.plan.afterwards),
         "warnings": a.plan.warnings,
         "blockers": a.plan.blockers,
         "notes": a.plan.notes,
@@ -203,7 +204,11 @@ pub fn plan(a: &Assessment) {
     if a.plan.actions.is_empty() && a.plan.blockers.is_empty() {
         println!("nothing to do: the host matches the layout");
     }
-    for (i, action) in a.plan.actions.iter().enumerate() {
+    let numbered = a.plan.actions.iter().chain(&a.plan.afterwards);
+    for (i, action) in numbered.enumerate() {
+        if i == a.plan.actions.len() {
+            println!("then, once the host matches the layout:");
+        }
         println!("{:>3}. {}", i + 1, action.summary());
         let argv = action.argv();
         if !argv.is_empty() {
@@ -253,6 +258,8 @@ fn differences(action: &phoenix_zfs::plan::Action) -> Vec<String> {
         }
         Action::WipeDrive { drive, .. } => vec![format!("{drive} holds data")],
         Action::ImportPool { pool, .. } => vec![format!("pool {pool} exists but is not imported")],
+        // Never among the differences: the hand-over runs after convergence.
+        Action::ExportPool { .. } => Vec::new(),
         Action::CreatePool { pool, .. } => vec![format!("pool {pool} does not exist")],
         Action::ReplaceMember {
             pool, missing, was, ..

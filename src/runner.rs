@@ -107,11 +107,8 @@ pub fn is_mutating(argv: &[String]) -> bool {
             "list" | "get" | "status" | "iostat" | "history" | "events" | "version" | "wait" => {
                 false
             }
-            // `zpool import` alone, or with only -d DIR options, scans; naming a pool imports it.
-            "import" => {
-                argv[2..].iter().filter(|a| !a.starts_with('-')).count()
-                    > usize::from(argv.iter().any(|a| a == "-d"))
-            }
+            // `zpool import` alone, or with only options, scans; naming a pool imports it.
+            "import" => names_an_operand(&argv[2..], &["-d", "-R", "-o", "-c"]),
             _ => true,
         },
         "zfs" => !matches!(
@@ -123,6 +120,19 @@ pub fn is_mutating(argv: &[String]) -> bool {
         "exportfs" => argv.len() > 1 && !argv[1..].iter().all(|a| a == "-v" || a == "-s"),
         _ => false,
     }
+}
+
+/// Whether `args` hold an operand besides the options and the values of `with_value`.
+fn names_an_operand(args: &[String], with_value: &[&str]) -> bool {
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        if with_value.contains(&arg.as_str()) {
+            rest.next();
+        } else if !arg.starts_with('-') {
+            return true;
+        }
+    }
+    false
 }
 
 pub trait Runner {
@@ -375,6 +385,12 @@ mod tests {
         assert!(!is_mutating(&argv("zpool import")));
         assert!(!is_mutating(&argv("zpool import -d /dev/disk/by-id")));
         assert!(is_mutating(&argv("zpool import -d /dev/disk/by-id 1234")));
+        assert!(!is_mutating(&argv(
+            "zpool import -R /mnt -d /dev/disk/by-id"
+        )));
+        assert!(is_mutating(&argv(
+            "zpool import -R /mnt -f -d /dev/disk/by-id 1234"
+        )));
         assert!(is_mutating(&argv("zpool create quickOS mirror a b")));
         assert!(is_mutating(&argv("zfs create -o quota=1G quickOS/x")));
         assert!(!is_mutating(&argv("zfs get -H -p all quickOS")));

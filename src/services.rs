@@ -11,6 +11,7 @@ use crate::layout::Layout;
 use crate::nfs::{self, Network};
 use crate::proxmox::storage_cfg::StorageConfig;
 use crate::runner::Runner;
+use crate::target::Target;
 use crate::wear::{self, WearBaseline};
 use serde::Serialize;
 use std::time::Duration;
@@ -107,11 +108,14 @@ pub fn find_program(root: &HostRoot, name: &str) -> Option<String> {
         .find(|p| root.path(p).exists())
 }
 
-/// Reads the services. `drives_to_write` are the disks a pool is about to be made on (their
+/// Reads the services. The target's files (storage.cfg, smartd.conf, modprobe.d, its installed
+/// programs) are read under `target`'s tree; the kernel's view (mounts, routes, the module's
+/// parameters) and the drives' health come from the host phoenix-zfs runs on. `drives_to_write` are the disks a pool is about to be made on (their
 /// health decides whether that may happen). `earlier` is what an earlier round of the same run
 /// read: the management network is taken from it rather than asked of `ip` again.
 pub fn observe(
     root: &HostRoot,
+    target: &Target,
     runner: &dyn Runner,
     layout: &Layout,
     drives_to_write: &[&Disk],
@@ -121,14 +125,26 @@ pub fn observe(
     let mounts = std::fs::read_to_string(root.path("/proc/mounts"))
         .map(|text| crate::inventory::mounts::parse(&text))
         .unwrap_or_default();
+    let files = target.files(root);
+    let (proxmox, nfs) = match target {
+        Target::RunningSystem => (
+            observe_proxmox(root, layout, &mounts),
+            observe_nfs(root, runner, layout, earlier.map(|e| &e.nfs)),
+        ),
+        Target::MountedRoot { .. } => waiting_for_installed_system(&files),
+    };
+    let root_mountpoint = match target {
+        Target::RunningSystem => "/".to_string(),
+        Target::MountedRoot { dir, .. } => dir.display().to_string(),
+    };
     HostServices {
-        proxmox: observe_proxmox(root, layout, &mounts),
-        nfs: observe_nfs(root, runner, layout, earlier.map(|e| &e.nfs)),
-        smartd: match find_program(root, "smartd") {
+        proxmox,
+        nfs,
+        smartd: match find_program(&files, "smartd") {
             None => Availability::Unavailable {
                 why: "smartmontools is not installed (no smartd)".into(),
             },
-            Some(_) => read_text(root, crate::smartd::SMARTD_CONF, true),
+            Some(_) => read_text(&files, crate::smartd::SMARTD_CONF, true),
         },
         health: drives_to_write
             .iter()
@@ -144,12 +160,30 @@ pub fn observe(
                     why: format!("{why} (is the zfs module loaded?)"),
                 },
             },
-            modprobe_conf: read_text(root, crate::arc::MODPROBE_CONF, true),
+            modprobe_conf: read_text(&files, crate::arc::MODPROBE_CONF, true),
             root_on_zfs: mounts
                 .iter()
-                .any(|m| m.mountpoint == "/" && m.fstype == "zfs"),
+                .any(|m| m.mountpoint == root_mountpoint && m.fstype == "zfs"),
         }),
     }
+}
+
+/// From a live system: the installed system's storage.cfg lives in pmxcfs's database and shows
+/// in /etc/pve only while pmxcfs runs on it; its exports are for its own network. Both wait
+/// for its next boot.
+fn waiting_for_installed_system(files: &HostRoot) -> (Availability<StorageConfig>, NfsServer) {
+    let why = "a live system: the installed system's pmxcfs (/etc/pve) runs only when it is booted";
+    let network = "a live system: the exports are for the installed system's network";
+    (
+        Availability::Unavailable { why: why.into() },
+        NfsServer {
+            installed: find_program(files, "exportfs").is_some(),
+            network: Availability::Unavailable {
+                why: network.into(),
+            },
+            online: false,
+        },
+    )
 }
 
 fn read_text(root: &HostRoot, path: &str, missing_is_empty: bool) -> Availability<String> {

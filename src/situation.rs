@@ -1,6 +1,7 @@
 //! Where phoenix-zfs runs, said at the top of `plan` and `apply` and kept in the manifest: a
 //! normally booted host, a host in systemd's rescue or emergency target (no network, no pmxcfs,
-//! pools perhaps not imported), or a recorded host read with `--root`. What a situation cannot
+//! pools perhaps not imported), a live rescue system working on an installed root
+//! (`--target-root`), or a recorded host read with `--root`. What a situation cannot
 //! do is found by the services themselves (services.rs) and deferred; this only names it.
 
 use crate::runner::Runner;
@@ -16,6 +17,13 @@ pub enum Situation {
     RescueTarget {
         target: String,
     },
+    /// A live rescue system provisioning the installed system mounted at `target_root`
+    /// (`--target-root`).
+    LiveSystem {
+        target_root: String,
+        /// The pools are exported at the end (no `--keep-imported`).
+        exports_pools: bool,
+    },
     /// `--root DIR`: a recorded host, not the one phoenix-zfs runs on.
     RecordedHost {
         root: String,
@@ -29,6 +37,18 @@ impl fmt::Display for Situation {
             Situation::RescueTarget { target } => write!(
                 f,
                 "{target} (single-user mode): pools are imported and converged; Proxmox storages and NFS exports wait for the next normal boot"
+            ),
+            Situation::LiveSystem {
+                target_root,
+                exports_pools,
+            } => write!(
+                f,
+                "live system, installed root at {target_root}: pools are imported under {target_root}{}; Proxmox storages and NFS exports wait for the installed system's next boot",
+                if *exports_pools {
+                    " and exported at the end"
+                } else {
+                    " and left imported (--keep-imported)"
+                }
             ),
             Situation::RecordedHost { root } => write!(f, "recorded host under {root}"),
         }

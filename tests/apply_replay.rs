@@ -86,6 +86,7 @@ fn replay(dir: &Path) -> Result<(), String> {
     let journal = Journal::beside(&state.path().join("manifest.json"));
     let report = apply(
         &HostRoot(host),
+        &phoenix_zfs::target::Target::RunningSystem,
         &layout,
         &runner,
         &phoenix_zfs::plan::Consent {
@@ -195,6 +196,7 @@ fn a_create_that_races_udev_is_redone_after_udev_settles() {
     let host = with_guest_network(&fixtures().join("hosts/qemu-default"), state.path()).unwrap();
     let report = apply(
         &HostRoot(host),
+        &phoenix_zfs::target::Target::RunningSystem,
         &Layout::default_layout(),
         &runner,
         &Default::default(),

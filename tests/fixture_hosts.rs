@@ -364,3 +364,28 @@ fn the_recorded_qemu_guest_reads_as_its_synthesized_twin_does() {
     // Without a model rule in the guest, the default layout's Samsung models do not match.
     assert_eq!(detect("qemu-recorded", None).0, 3);
 }
+
+#[test]
+fn a_target_root_that_is_not_an_installed_root_is_a_usage_error_that_says_what_to_mount() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_phoenix-zfs"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let empty = dir.path().to_str().unwrap();
+    let out = run(&["plan", "--target-root", empty]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("--target-root {empty}: has no etc/")),
+        "{stderr}"
+    );
+    let out = run(&["apply", "--yes", "--keep-imported"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--target-root"));
+    let out = run(&["plan", "--target-root", "/"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("leave out --target-root"));
+}

@@ -39,6 +39,7 @@ fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
     let layout = Layout::default_layout();
     let mut assessment = assess(
         &fixture("missing-2tb"),
+        &phoenix_zfs::target::Target::RunningSystem,
         &layout,
         ZfsSource::Absent,
         &Default::default(),
@@ -103,7 +104,7 @@ fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
         started_at: manifest::now_rfc3339(),
         layout_source: "<default layout>",
         layout: &layout,
-        host: manifest::host_identity(Some(&key)),
+        host: manifest::host_identity(&phoenix_zfs::inventory::HostRoot::live(), Some(&key)),
         baselines: Default::default(),
         situation: phoenix_zfs::situation::Situation::NormalHost,
     };

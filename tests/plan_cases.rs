@@ -14,6 +14,7 @@ use phoenix_zfs::observed::{
 use phoenix_zfs::plan::{plan, Action, Blocker, Consent, Facts, Plan};
 use phoenix_zfs::proxmox::storage_cfg::StorageConfig;
 use phoenix_zfs::services::{Availability, DriveHealth, HostServices, NfsServer};
+use phoenix_zfs::target::Target;
 use phoenix_zfs::wear::WearBaseline;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -54,6 +55,24 @@ fn plan_with(
     consent: &Consent,
     services: &HostServices,
 ) -> Plan {
+    plan_for_target(
+        layout,
+        inv,
+        observed,
+        consent,
+        services,
+        &Target::RunningSystem,
+    )
+}
+
+fn plan_for_target(
+    layout: &Layout,
+    inv: &Inventory,
+    observed: &Observed,
+    consent: &Consent,
+    services: &HostServices,
+    target: &Target,
+) -> Plan {
     let matches = match_drives(layout, inv, &observed.existing_pools());
     let fw = firmware::judge(inv, &layout.firmware.rules);
     plan(&Facts {
@@ -65,6 +84,7 @@ fn plan_with(
         consent,
         pending: &[],
         services,
+        target,
     })
 }
 
@@ -147,6 +167,7 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
             Action::BindMount { .. } => "bind",
             Action::SetModuleParameter { .. } => "module-parameter",
             Action::RefreshInitramfs { .. } => "initramfs",
+            Action::ExportPool { .. } => "export",
         })
         .collect()
 }
@@ -453,6 +474,7 @@ fn an_interrupted_pool_creation_of_our_own_is_redone_with_force_and_nothing_else
         consent: &Consent::default(),
         pending: &pending,
         services: &not_observed,
+        target: &Target::RunningSystem,
     };
     let p = plan(&facts);
     assert!(p.blockers.is_empty(), "{p:#?}");
@@ -565,6 +587,7 @@ fn kinds_of(a: &Action) -> &'static str {
         blockers: vec![],
         notes: vec![],
         deferred: vec![],
+        afterwards: vec![],
     })[0]
 }
 
@@ -1048,4 +1071,134 @@ fn after_the_replace_the_resilvered_mirror_plans_nothing() {
     let p = plan_for(&layout, &host("replaced-2tb"), &observed, &[]);
     assert_eq!(kinds(&p), Vec::<&str>::new(), "{p:#?}");
     assert!(p.blockers.is_empty() && p.warnings.iter().all(|w| w.code != "pool-degraded"));
+}
+
+fn installed_root_at_mnt() -> Target {
+    Target::MountedRoot {
+        dir: "/mnt".into(),
+        keep_imported: false,
+    }
+}
+
+/// What services.rs reports from a live system: storage.cfg and the exports' network belong to
+/// the installed system's next boot; its smartd.conf is read under the mounted root.
+fn live_system_services() -> HostServices {
+    let mut services = proxmox_host(INSTALLER_STORAGE_CFG, STOCK_SMARTD);
+    services.proxmox = Availability::Unavailable {
+        why: "a live system".into(),
+    };
+    services.nfs.network = Availability::Unavailable {
+        why: "a live system".into(),
+    };
+    services.nfs.online = false;
+    services
+}
+
+#[test]
+fn from_a_live_system_pools_are_made_under_the_target_root_and_handed_back_at_the_end() {
+    let layout = Layout::default_layout();
+    let p = plan_for_target(
+        &layout,
+        &host("qemu-default"),
+        &Observed::default(),
+        &Consent::default(),
+        &live_system_services(),
+        &installed_root_at_mnt(),
+    );
+    assert!(p.blockers.is_empty(), "{p:#?}");
+    // smartd.conf is written for the installed system; no smartd of it runs to be reloaded.
+    let mut expected = vec!["create-pool", "create-pool"];
+    expected.extend(["create-dataset"; 8]);
+    expected.push("write-file");
+    assert_eq!(kinds(&p), expected, "{p:#?}");
+    let creates = run_argv(&p, "create-pool");
+    assert_eq!(creates.len(), 2);
+    for argv in &creates {
+        assert_eq!(&argv[..4], ["zpool", "create", "-R", "/mnt"], "{argv:?}");
+    }
+    assert!(run_argv(&p, "reload").is_empty(), "{p:#?}");
+    assert!(!p
+        .actions
+        .iter()
+        .any(|a| a.argv().join(" ").contains("sharenfs")));
+    let afterwards: Vec<Vec<String>> = p.afterwards.iter().map(Action::argv).collect();
+    assert_eq!(
+        afterwards,
+        [
+            ["zpool", "export", "quickOS"],
+            ["zpool", "export", "fastData"]
+        ]
+    );
+    let deferred: Vec<&str> = p.deferred.iter().map(|d| d.subject.as_str()).collect();
+    for subject in [
+        "storage quickOS-vm-disks",
+        "storage fastData-shared-iso",
+        "nfs quickOS/shared-prod-data",
+        "import quickOS",
+        "import fastData",
+    ] {
+        assert!(deferred.contains(&subject), "{subject} not in {deferred:?}");
+    }
+}
+
+#[test]
+fn from_a_live_system_exported_pools_are_imported_under_the_target_root() {
+    let layout = Layout::default_layout();
+    let observed = Observed {
+        importable: vec![ImportablePool {
+            name: "fastData".into(),
+            guid: 222,
+            state: "ONLINE".into(),
+            device_paths: vec![FAST.into()],
+            last_used_elsewhere: false,
+        }],
+        ..converged(&layout)
+    };
+    let observed = Observed {
+        pools: observed
+            .pools
+            .into_iter()
+            .filter(|p| p.name != "fastData")
+            .collect(),
+        datasets: observed
+            .datasets
+            .into_iter()
+            .filter(|d| !d.name.starts_with("fastData"))
+            .collect(),
+        ..observed
+    };
+    let mut inv = host("qemu-default");
+    for d in &mut inv.disks {
+        d.probe = ProbeState::Read {
+            signatures: vec![gpt()],
+        };
+    }
+    let keep = Target::MountedRoot {
+        dir: "/mnt".into(),
+        keep_imported: true,
+    };
+    let p = plan_for_target(
+        &layout,
+        &inv,
+        &observed,
+        &Consent::default(),
+        &HostServices::not_observed(),
+        &keep,
+    );
+    assert_eq!(
+        run_argv(&p, "import"),
+        [[
+            "zpool",
+            "import",
+            "-R",
+            "/mnt",
+            "-d",
+            "/dev/disk/by-id",
+            "222"
+        ]],
+        "{p:#?}"
+    );
+    // --keep-imported: nothing is handed back, so the next boot has nothing to import.
+    assert!(p.afterwards.is_empty());
+    assert!(!p.deferred.iter().any(|d| d.subject.starts_with("import")));
 }

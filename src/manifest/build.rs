@@ -8,12 +8,24 @@ use crate::services::Availability;
 use std::collections::BTreeMap;
 
 /// Who this host is: hostname, machine-id, and the fingerprint of the key that signs.
-pub fn host_identity(key: Option<&ssh_key::PrivateKey>) -> Host {
-    let hostname = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "unknown".into());
-    let machine_id = std::fs::read_to_string("/etc/machine-id")
+/// The identity of the system whose files are under `files`: the running host's own name, or for
+/// an installed root under a live system the name in its /etc/hostname.
+pub fn host_identity(
+    files: &crate::inventory::HostRoot,
+    key: Option<&ssh_key::PrivateKey>,
+) -> Host {
+    let running = files.0 == std::path::Path::new("/");
+    let hostname = if running {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+    } else {
+        std::fs::read_to_string(files.path("/etc/hostname"))
+            .ok()
+            .and_then(|h| h.split_whitespace().next().map(str::to_string))
+    }
+    .unwrap_or_else(|| "unknown".into());
+    let machine_id = std::fs::read_to_string(files.path("/etc/machine-id"))
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());

@@ -26,6 +26,9 @@ pub enum Action {
         guid: u64,
         /// `zpool import -f`: only when the administrator passed --force-import.
         force: bool,
+        /// `-R DIR`: the installed system's root under a live system (`--target-root`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        altroot: Option<String>,
     },
     CreatePool {
         pool: String,
@@ -35,6 +38,9 @@ pub enum Action {
         devices: Vec<String>,
         properties: BTreeMap<String, String>,
         filesystem_properties: BTreeMap<String, String>,
+        /// `-R DIR`, as for [`Action::ImportPool`].
+        #[serde(skip_serializing_if = "Option::is_none")]
+        altroot: Option<String>,
     },
     /// Put a new drive in the place of a mirror member zpool reports missing; zpool then
     /// resilvers it from the remaining members.
@@ -90,6 +96,8 @@ pub enum Action {
     },
     /// Rebuild the initramfs of every kernel, which carries a copy of /etc/modprobe.d.
     RefreshInitramfs { why: String },
+    /// Hand a pool back to the installed system at the end of a run from a live system.
+    ExportPool { pool: String, why: String },
     /// Bind a shared dataset into a container (`phoenix-zfs attach`), with `pct set`.
     BindMount {
         ctid: u32,
@@ -124,11 +132,18 @@ impl Action {
             ],
             Action::WipeDrive { path, .. } => vec!["wipefs".into(), "--all".into(), path.clone()],
             Action::ImportPool {
-                guid, force: false, ..
-            } => zfs::zpool_import(&guid.to_string(), None, None),
-            Action::ImportPool {
-                guid, force: true, ..
-            } => zfs::zpool_import_forced(&guid.to_string(), None, None),
+                guid,
+                force,
+                altroot,
+                ..
+            } => {
+                let argv = if *force {
+                    zfs::zpool_import_forced(&guid.to_string(), None, None)
+                } else {
+                    zfs::zpool_import(&guid.to_string(), None, None)
+                };
+                with_altroot(argv, altroot)
+            }
             Action::CreatePool {
                 pool,
                 force,
@@ -136,6 +151,7 @@ impl Action {
                 devices,
                 properties,
                 filesystem_properties,
+                altroot,
             } => {
                 let kind = match vdev {
                     VdevLayout::Single => TopologyKind::Single,
@@ -154,7 +170,7 @@ impl Action {
                 if *force {
                     argv.insert(2, "-f".into());
                 }
-                argv
+                with_altroot(argv, altroot)
             }
             Action::ReplaceMember {
                 pool,
@@ -192,6 +208,7 @@ impl Action {
                 argv.extend(packages.iter().cloned());
                 argv
             }
+            Action::ExportPool { pool, .. } => zfs::zpool_export(pool),
             Action::RegisterStorage { argv, .. } | Action::BindMount { argv, .. } => argv.clone(),
             Action::WriteFile { .. } | Action::SetModuleParameter { .. } => Vec::new(),
             Action::RefreshInitramfs { .. } => vec![
@@ -227,13 +244,19 @@ impl Action {
             } => {
                 format!("wipe {drive}: erase {}", signatures.join(", "))
             }
-            Action::ImportPool { pool, guid, force } => format!(
-                "import pool {pool} (guid {guid}){}",
+            Action::ImportPool {
+                pool,
+                guid,
+                force,
+                altroot,
+            } => format!(
+                "import pool {pool} (guid {guid}){}{}",
                 if *force {
                     ", forced (--force-import)"
                 } else {
                     ""
-                }
+                },
+                under(altroot)
             ),
             Action::CreatePool {
                 pool,
@@ -241,12 +264,14 @@ impl Action {
                 devices,
                 properties,
                 filesystem_properties,
+                altroot,
                 ..
             } => format!(
-                "create pool {pool}: {vdev} of {} [{}] [root: {}]",
+                "create pool {pool}: {vdev} of {} [{}] [root: {}]{}",
                 devices.join(" "),
                 props(properties),
-                props(filesystem_properties)
+                props(filesystem_properties),
+                under(altroot)
             ),
             Action::ReplaceMember {
                 pool,
@@ -290,9 +315,25 @@ impl Action {
                 format!("write {to} to {path} (now {from})")
             }
             Action::RefreshInitramfs { why } => format!("update the initramfs ({why})"),
+            Action::ExportPool { pool, why } => format!("export pool {pool}: {why}"),
             Action::BindMount { ctid, dataset, .. } => {
                 format!("bind {dataset} into container {ctid}")
             }
         }
     }
+}
+
+/// `zpool import/create -R DIR ...`: the option goes right after the subcommand.
+fn with_altroot(mut argv: Vec<String>, altroot: &Option<String>) -> Vec<String> {
+    if let Some(dir) = altroot {
+        argv.splice(2..2, ["-R".to_string(), dir.clone()]);
+    }
+    argv
+}
+
+fn under(altroot: &Option<String>) -> String {
+    altroot
+        .as_deref()
+        .map(|dir| format!(", mounted under {dir}"))
+        .unwrap_or_default()
 }

@@ -30,6 +30,9 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// What the layout asks for that cannot be done on this host now; a later run does it.
     pub deferred: Vec<Deferred>,
+    /// Run once the host matches the layout, in order: from a live system, the export that
+    /// hands the pools back to the installed system.
+    pub afterwards: Vec<Action>,
 }
 
 impl Plan {
@@ -50,6 +53,7 @@ pub struct Facts<'a> {
     /// Pool creations an earlier apply began and did not finish (the journal).
     pub pending: &'a [PendingCreate],
     pub services: &'a crate::services::HostServices,
+    pub target: &'a crate::target::Target,
 }
 
 /// What the administrator allowed beyond the safe default, on the command line.
@@ -68,6 +72,7 @@ pub fn plan(facts: &Facts) -> Plan {
         blockers: Vec::new(),
         notes: Vec::new(),
         deferred: Vec::new(),
+        afterwards: Vec::new(),
     };
     for problem in &facts.matches.problems {
         plan.blockers.push(Blocker::Hardware {
@@ -122,6 +127,7 @@ pub fn plan(facts: &Facts) -> Plan {
         plan_pool(facts, pool, assignment, &sharenfs, &mut plan);
     }
     services::plan_services(facts, &mut plan);
+    plan_handover(facts, &mut plan);
     // Order matters for a resumable apply: wipes and imports, then pools, then datasets, then
     // the services that rest on them.
     plan.actions.sort_by_key(|a| match a {
@@ -137,8 +143,36 @@ pub fn plan(facts: &Facts) -> Plan {
         Action::SetModuleParameter { .. } => 10,
         Action::RefreshInitramfs { .. } => 12,
         Action::BindMount { .. } => 9,
+        Action::ExportPool { .. } => 13,
     });
     plan
+}
+
+/// From a live system: every pool of the layout that is (or is about to be) imported here goes
+/// back to the installed system at the end. Its next boot imports it; the deferred unit makes
+/// sure of that for a pool its zpool.cache does not list (one created or imported from here).
+fn plan_handover(facts: &Facts, plan: &mut Plan) {
+    if !facts.target.exports_pools() {
+        return;
+    }
+    for pool in &facts.layout.pools {
+        let name = pool.name();
+        let here = facts.observed.pool(name).is_some()
+            || plan.actions.iter().any(|a| {
+                matches!(a, Action::ImportPool { pool, .. } | Action::CreatePool { pool, .. } if pool == name)
+            });
+        if !here {
+            continue;
+        }
+        plan.afterwards.push(Action::ExportPool {
+            pool: name.into(),
+            why: "the installed system imports it at its next boot".into(),
+        });
+        plan.deferred.push(Deferred {
+            subject: format!("import {name}"),
+            why: "exported for the installed system; its next boot imports it".into(),
+        });
+    }
 }
 
 /// What the layout sets on a dataset, plus its `sharenfs` when it is exported now.
@@ -192,6 +226,7 @@ fn plan_pool(
             pool: name.into(),
             guid: importable.guid,
             force: importable.last_used_elsewhere,
+            altroot: facts.target.altroot(),
         });
         plan.notes.push(format!(
             "pool `{name}` exists but is not imported: apply imports it, then plans its datasets again from what the import shows"
@@ -228,6 +263,7 @@ fn plan_pool(
         devices: assignment.drives.iter().map(|d| d.path.clone()).collect(),
         properties: string_map(&pool.properties),
         filesystem_properties: string_map(&pool.filesystem_properties),
+        altroot: facts.target.altroot(),
     });
     for ds in facts.layout.datasets_of(name) {
         plan.actions.push(Action::CreateDataset {

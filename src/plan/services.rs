@@ -116,6 +116,8 @@ fn plan_arc(facts: &Facts, plan: &mut Plan) {
         return;
     };
     match &state.runtime {
+        // A live system's own module is not the installed system's: modprobe.d sets that one.
+        _ if !facts.target.is_running() => {}
         Availability::Ready { value } if *value == wanted => {}
         Availability::Ready { value } => plan.actions.push(Action::SetModuleParameter {
             path: arc::RUNTIME_PARAMETER.into(),
@@ -137,7 +139,13 @@ fn plan_arc(facts: &Facts, plan: &mut Plan) {
             });
             // Proxmox's admin guide: with a ZFS root, the initramfs loads the module and must
             // carry the new line; otherwise the module loads from the root file system.
-            if state.root_on_zfs {
+            if state.root_on_zfs && !facts.target.is_running() {
+                plan.warnings.push(Warning {
+                    code: "arc-max",
+                    subject: arc::MODPROBE_CONF.into(),
+                    message: "the installed root is ZFS: its initramfs carries modprobe.d; run `update-initramfs -u -k all` on it after its next boot".into(),
+                });
+            } else if state.root_on_zfs {
                 plan.actions.push(Action::RefreshInitramfs {
                     why: format!(
                         "the root file system is ZFS: it carries {}",
@@ -272,9 +280,12 @@ fn plan_smartd(facts: &Facts, plan: &mut Plan) {
                 content,
                 purpose: format!("smartd watches the {} pool drives", paths.len()),
             });
-            plan.actions.push(Action::ReloadService {
-                unit: SMARTD_UNIT.into(),
-            });
+            // From a live system the installed system's smartd reads the file when it starts.
+            if facts.target.is_running() {
+                plan.actions.push(Action::ReloadService {
+                    unit: SMARTD_UNIT.into(),
+                });
+            }
         }
         Err(e) => plan.warnings.push(Warning {
             code: "smartd",

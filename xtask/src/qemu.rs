@@ -44,6 +44,10 @@ pub struct Machine {
     pub initrd: PathBuf,
     /// qcow2 overlay over the cached root.img; the guest's /dev/vda.
     pub root_overlay: PathBuf,
+    /// Boot a live rescue system instead: this overlay (another copy of the image, serial
+    /// phx-live) is the root, and the root overlay is attached after it as the installed
+    /// system's disk (serial phx-root), as a rescue stick's system would find it.
+    pub live_overlay: Option<PathBuf>,
     pub accel: Accel,
     pub cpus: u32,
     pub memory_mib: u32,
@@ -70,7 +74,11 @@ pub enum BootOutcome {
 
 /// Kernel command line: console on the serial port for the log, and a panic ends the machine
 /// at once (with -no-reboot) instead of waiting for the host's time limit.
-const KERNEL_ARGS: &str = "root=LABEL=root rw console=ttyS0 panic=1 mitigations=off";
+const KERNEL_ARGS: &str = "rw console=ttyS0 panic=1 mitigations=off";
+/// The installed system's root; a live system's copy carries the same label, so it is named by
+/// its disk's serial instead.
+const INSTALLED_ROOT: &str = "root=LABEL=root";
+const LIVE_ROOT: &str = "root=/dev/disk/by-id/virtio-phx-live";
 /// Added unless the console is wanted verbose: a quiet console boots a little faster.
 const QUIET_ARGS: &str = "quiet loglevel=4";
 const VERBOSE_ARGS: &str = "systemd.show_status=1";
@@ -87,6 +95,7 @@ impl Machine {
             kernel: image.kernel.clone(),
             initrd: image.initrd.clone(),
             root_overlay,
+            live_overlay: None,
             accel,
             cpus: 2,
             memory_mib: 2048,
@@ -97,6 +106,24 @@ impl Machine {
             verbose_console: false,
             kernel_args: Vec::new(),
         })
+    }
+
+    /// Makes the next boots those of a live rescue system (see `live_overlay`): a second overlay
+    /// over the same image, made once in `run_dir`. `None` boots the installed system again.
+    pub fn set_live_system(&mut self, image: Option<&GuestImage>, run_dir: &Path) -> Result<()> {
+        let Some(image) = image else {
+            self.live_overlay = None;
+            return Ok(());
+        };
+        let overlay = run_dir.join("live-overlay.qcow2");
+        if !overlay.exists() {
+            run(Command::new("qemu-img")
+                .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+                .arg(&image.root_img)
+                .arg(&overlay))?;
+        }
+        self.live_overlay = Some(overlay);
+        Ok(())
     }
 
     /// Adds an NVMe drive backed by a new sparse file in `dir`.
@@ -188,19 +215,27 @@ impl Machine {
         } else {
             QUIET_ARGS
         };
-        let mut append = format!("{KERNEL_ARGS} {extra}");
+        let root = if self.live_overlay.is_some() {
+            LIVE_ROOT
+        } else {
+            INSTALLED_ROOT
+        };
+        let mut append = format!("{root} {KERNEL_ARGS} {extra}");
         for arg in &self.kernel_args {
             append.push(' ');
             append.push_str(arg);
         }
         push(append);
-        push("-drive".into());
-        push(format!(
-            "file={},if=none,id=root,format=qcow2,discard=unmap",
-            drive_path(&self.root_overlay)
-        ));
-        push("-device".into());
-        push("virtio-blk-pci,drive=root,serial=phx-root".into());
+        let live = self.live_overlay.iter().map(|l| (l, "live"));
+        for (overlay, id) in live.chain([(&self.root_overlay, "root")]) {
+            push("-drive".into());
+            push(format!(
+                "file={},if=none,id={id},format=qcow2,discard=unmap",
+                drive_path(overlay)
+            ));
+            push("-device".into());
+            push(format!("virtio-blk-pci,drive={id},serial=phx-{id}"));
+        }
         for (i, disk) in self.disks.iter().enumerate() {
             let ro = if disk.read_only { ",readonly=on" } else { "" };
             push("-drive".into());
@@ -325,6 +360,7 @@ mod tests {
             kernel: "/c/vmlinuz".into(),
             initrd: "/c/initrd.img".into(),
             root_overlay: "/r/root-overlay.qcow2".into(),
+            live_overlay: None,
             accel: Accel::Tcg,
             cpus: 2,
             memory_mib: 2048,
@@ -344,6 +380,28 @@ mod tests {
             verbose_console: false,
             kernel_args: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_live_boot_roots_on_the_live_copy_and_attaches_the_installed_disk_after_it() {
+        let mut m = machine();
+        let joined = |m: &Machine| {
+            m.qemu_args()
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert!(joined(&m).contains("root=LABEL=root rw"));
+        m.live_overlay = Some("/r/live-overlay.qcow2".into());
+        let args = joined(&m);
+        assert!(
+            args.contains("root=/dev/disk/by-id/virtio-phx-live rw"),
+            "{args}"
+        );
+        let live = args.find("serial=phx-live").unwrap();
+        let installed = args.find("serial=phx-root").unwrap();
+        assert!(live < installed && installed < args.find("serial=phx-input").unwrap());
     }
 
     #[test]

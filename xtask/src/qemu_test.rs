@@ -198,6 +198,7 @@ fn run_scenario(
         machine.add_disk("phx-input", &input, true)?;
         machine.add_disk("phx-results", &results, false)?;
         machine.kernel_args = guest_final::scenario_kernel_args(&models, boot.firstboot_unit);
+        machine.set_live_system(boot.live_system.then_some(image), &dir)?;
         // Drives added later are left out of the machine until their boot, unplugged ones from
         // theirs on; their backing files stay, for the checks after the last boot.
         let all_drives = machine.nvme.clone();

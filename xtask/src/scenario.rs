@@ -68,6 +68,10 @@ fn default_lbs() -> u32 {
 pub struct Boot {
     #[serde(default)]
     pub firstboot_unit: bool,
+    /// Boot a live rescue system (another copy of the guest image) with the installed system's
+    /// disk attached as /dev/disk/by-id/virtio-phx-root, not mounted.
+    #[serde(default)]
+    pub live_system: bool,
     #[serde(default, rename = "step")]
     pub steps: Vec<Step>,
 }

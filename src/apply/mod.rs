@@ -10,8 +10,11 @@ use crate::layout::Layout;
 use crate::manifest::{now_rfc3339, ActionRecord, ActionResult};
 use crate::plan::Action;
 use crate::runner::{self, Runner};
+use crate::target::Target;
 use crate::zfs::ZfsFailure;
 use std::time::{Duration, Instant};
+
+pub mod deferred;
 
 /// Creating a pool on a large drive can take a while (labels, TRIM with autotrim); nothing
 /// legitimate takes ten minutes.
@@ -72,7 +75,36 @@ pub struct ApplyReport {
     pub last: Option<Assessment>,
 }
 
-/// Writes a file a `WriteFile` action carries, under the host root.
+impl ApplyReport {
+    fn ended(
+        ending: Ending,
+        actions: Vec<ActionRecord>,
+        first: Option<Assessment>,
+        last: Assessment,
+    ) -> ApplyReport {
+        ApplyReport {
+            ending,
+            actions,
+            first,
+            last: Some(last),
+        }
+    }
+
+    fn failed(
+        reason: String,
+        actions: Vec<ActionRecord>,
+        first: Option<Assessment>,
+        last: Assessment,
+    ) -> ApplyReport {
+        let ending = Ending::Failed {
+            reasons: vec![reason],
+        };
+        ApplyReport::ended(ending, actions, first, last)
+    }
+}
+
+/// Writes a file a `WriteFile` action carries, under `root` (the target's tree for configuration,
+/// the host's for sysfs).
 /// `replace`: write a temporary file and rename it over the target; otherwise write in place
 /// (sysfs parameters, which take a value per write and cannot be renamed over).
 fn write_file(
@@ -160,6 +192,7 @@ fn udevadm_settle_argv() -> Vec<String> {
 /// Converges the host to the layout, within what `consent` allows.
 pub fn apply(
     root: &HostRoot,
+    target: &Target,
     layout: &Layout,
     runner: &dyn Runner,
     consent: &crate::plan::Consent,
@@ -180,6 +213,7 @@ pub fn apply(
         let earlier = last.as_ref().map(|a: &Assessment| &a.services);
         let assessment = match assess(
             root,
+            target,
             layout,
             ZfsSource::Tools(runner),
             consent,
@@ -208,21 +242,21 @@ pub fn apply(
                 .iter()
                 .map(|b| b.message())
                 .collect();
-            return ApplyReport {
-                ending: Ending::Refused { exit_code, reasons },
-                actions: records,
-                first: first.clone(),
-                last: Some(assessment),
-            };
+            return ApplyReport::ended(
+                Ending::Refused { exit_code, reasons },
+                records,
+                first,
+                assessment,
+            );
         }
         if assessment.plan.actions.is_empty() {
-            let changed = !records.is_empty();
-            return ApplyReport {
-                ending: Ending::Converged { changed },
-                actions: records,
-                first: first.clone(),
-                last: Some(assessment),
-            };
+            let changed = !records.is_empty() || !assessment.plan.afterwards.is_empty();
+            if let Some(reason) =
+                run_afterwards(runner, &assessment.plan.afterwards, &mut records, progress)
+            {
+                return ApplyReport::failed(reason, records, first, assessment);
+            }
+            return ApplyReport::ended(Ending::Converged { changed }, records, first, assessment);
         }
         progress.round(&assessment.plan.actions);
         let actions = &assessment.plan.actions;
@@ -238,19 +272,12 @@ pub fn apply(
                 if let Err(e) = journal.begin(entry) {
                     let reason =
                         format!("cannot write the journal before creating pool {pool}: {e}");
-                    return ApplyReport {
-                        ending: Ending::Failed {
-                            reasons: vec![reason],
-                        },
-                        actions: records,
-                        first: first.clone(),
-                        last: Some(assessment),
-                    };
+                    return ApplyReport::failed(reason, records, first, assessment);
                 }
             }
             let (record, failure) = match action {
                 Action::WriteFile { path, content, .. } => (
-                    write_file(root, action.summary(), path, content, true),
+                    write_file(&target.files(root), action.summary(), path, content, true),
                     None,
                 ),
                 Action::SetModuleParameter { path, to, .. } => {
@@ -289,14 +316,7 @@ pub fn apply(
                 continue 'rounds;
             }
             if failed {
-                return ApplyReport {
-                    ending: Ending::Failed {
-                        reasons: vec![reason],
-                    },
-                    actions: records,
-                    first: first.clone(),
-                    last: Some(assessment),
-                };
+                return ApplyReport::failed(reason, records, first, assessment);
             }
             // An import reveals datasets and properties the plan could not see: once the
             // imports (planned first, together) are done, plan again.
@@ -316,4 +336,35 @@ pub fn apply(
         first,
         last,
     }
+}
+
+/// The plan's `afterwards` (the hand-over exports), once the host matches the layout. Returns
+/// why it stopped, when an action failed.
+fn run_afterwards(
+    runner: &dyn Runner,
+    afterwards: &[Action],
+    records: &mut Vec<ActionRecord>,
+    progress: &mut dyn Progress,
+) -> Option<String> {
+    if afterwards.is_empty() {
+        return None;
+    }
+    progress.round(afterwards);
+    for action in afterwards {
+        let index = records.len();
+        progress.started(index, action);
+        let record = run_action(runner, action);
+        progress.finished(index, &record);
+        let failed = record.result == ActionResult::Failed;
+        let reason = format!(
+            "`{}`: {}",
+            runner::display(&record.argv),
+            record.error.clone().unwrap_or_default()
+        );
+        records.push(record);
+        if failed {
+            return Some(reason);
+        }
+    }
+    None
 }
