@@ -96,16 +96,25 @@ pub fn observe(runner: &dyn Runner, layout: &Layout) -> Result<Observed, Observe
     let imported: Vec<String> = by_pool.keys().cloned().collect();
 
     if !imported.is_empty() {
+        // Independent reads: under emulation each process costs tens of milliseconds.
         let argv = zfs::zpool_status_argv(&imported);
-        let out = read(runner, argv.clone(), &[])?;
-        let statuses = zfs::parse_zpool_status(&out.stdout).map_err(|e| parse_error(&argv, e))?;
+        let (status, datasets) = std::thread::scope(|scope| {
+            let datasets = scope.spawn(|| observe_datasets(runner, layout, &imported));
+            let status = read(runner, argv.clone(), &[]);
+            let datasets = datasets
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (status, datasets)
+        });
+        let statuses =
+            zfs::parse_zpool_status(&status?.stdout).map_err(|e| parse_error(&argv, e))?;
         for (name, properties) in by_pool {
             let status = statuses.iter().find(|s| s.name == name);
             observed
                 .pools
                 .push(ObservedPool::from_status(name, properties, status));
         }
-        observed.datasets = observe_datasets(runner, layout, &imported)?;
+        observed.datasets = datasets?;
     }
 
     if imported.len() < pools.len() {

@@ -543,21 +543,28 @@ fn zfs_pool_members(
 
 /// Reads the first and last MiB of every NVMe candidate and records what is written there.
 /// Read-only: opens the device node for reading, nothing else.
+/// The drives are read at once: each read waits on its own device.
 pub fn probe_candidates(root: &HostRoot, inventory: &mut Inventory) {
-    for disk in inventory
-        .disks
-        .iter_mut()
-        .filter(|d| d.transport == Transport::Nvme && d.is_candidate())
-    {
-        let path = root.path(&disk.dev_node);
-        disk.probe = match read_windows(&path) {
-            Ok((head, tail)) => ProbeState::Read {
-                signatures: probe::probe(&head, &tail, disk.size_bytes, disk.logical_block_size),
-            },
-            Err(e) => ProbeState::Unreadable {
-                error: format!("{}: {e}", path.display()),
-            },
-        };
+    std::thread::scope(|scope| {
+        for disk in inventory
+            .disks
+            .iter_mut()
+            .filter(|d| d.transport == Transport::Nvme && d.is_candidate())
+        {
+            scope.spawn(move || disk.probe = probe_disk(root, disk));
+        }
+    });
+}
+
+fn probe_disk(root: &HostRoot, disk: &Disk) -> ProbeState {
+    let path = root.path(&disk.dev_node);
+    match read_windows(&path) {
+        Ok((head, tail)) => ProbeState::Read {
+            signatures: probe::probe(&head, &tail, disk.size_bytes, disk.logical_block_size),
+        },
+        Err(e) => ProbeState::Unreadable {
+            error: format!("{}: {e}", path.display()),
+        },
     }
 }
 
