@@ -36,15 +36,32 @@ pub fn assess(
     pending: &[crate::journal::PendingCreate],
     earlier: Option<&HostServices>,
 ) -> Result<Assessment, crate::observe::ObserveError> {
-    let mut inventory = inventory::read(root);
-    inventory::probe_candidates(root, &mut inventory);
-    let observed = match zfs {
-        ZfsSource::Tools(runner) => crate::observe::observe(runner, layout)?,
+    let read_inventory = || {
+        let mut inventory = inventory::read(root);
+        inventory::probe_candidates(root, &mut inventory);
+        inventory
+    };
+    let (inventory, observed) = match zfs {
+        // The pools are read while the inventory is: both wait, on processes and on devices.
+        // Only the import scan needs the inventory, and only when a layout pool is missing.
+        ZfsSource::Tools(runner) => std::thread::scope(|scope| {
+            let (skip_tx, skip_rx) = std::sync::mpsc::channel();
+            let observing = scope.spawn(move || {
+                crate::observe::observe_with(runner, layout, || skip_rx.recv().ok().flatten())
+            });
+            let inventory = read_inventory();
+            let _ = skip_tx.send(crate::import_scan::skip_reason(&inventory));
+            let observed = observing
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            observed.map(|observed| (inventory, observed))
+        })?,
         ZfsSource::Absent => {
+            let mut inventory = read_inventory();
             inventory
                 .notes
                 .push("no ZFS tools for this root: the host is taken to have no pools".into());
-            Observed::default()
+            (inventory, Observed::default())
         }
     };
     let matching = matching::match_drives(layout, &inventory, &observed.existing_pools());

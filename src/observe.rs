@@ -73,6 +73,17 @@ fn leaf_paths(node: &VdevNode) -> Vec<String> {
 }
 
 pub fn observe(runner: &dyn Runner, layout: &Layout) -> Result<Observed, ObserveError> {
+    observe_with(runner, layout, || None)
+}
+
+/// `skip_import_scan` is asked only when a layout pool is not imported: why `zpool import` can
+/// find nothing here ([`crate::import_scan`]), or None to scan. A skipped scan's reason is kept
+/// in the observation.
+pub fn observe_with(
+    runner: &dyn Runner,
+    layout: &Layout,
+    skip_import_scan: impl FnOnce() -> Option<String>,
+) -> Result<Observed, ObserveError> {
     let pools: Vec<&str> = layout.pools.iter().map(|p| p.name()).collect();
     let mut columns: BTreeSet<String> = ["guid", "health"].iter().map(|s| s.to_string()).collect();
     columns.extend(
@@ -118,6 +129,11 @@ pub fn observe(runner: &dyn Runner, layout: &Layout) -> Result<Observed, Observe
     }
 
     if imported.len() < pools.len() {
+        if let Some(why) = skip_import_scan() {
+            tracing::info!(why = %why, "zpool import scan skipped");
+            observed.import_scan_skipped = Some(why);
+            return Ok(observed);
+        }
         let argv = zfs::zpool_import_scan_argv();
         let out = read(runner, argv.clone(), &["no pools available to import"])?;
         let scan = zfs::parse_zpool_import_scan(&out.stdout).map_err(|e| parse_error(&argv, e))?;

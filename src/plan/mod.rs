@@ -69,6 +69,11 @@ pub fn plan(facts: &Facts) -> Plan {
         notes: Vec::new(),
         deferred: Vec::new(),
     };
+    if let Some(why) = &facts.observed.import_scan_skipped {
+        plan.notes.push(format!(
+            "`zpool import` was not asked for exported pools: {why}"
+        ));
+    }
     for problem in &facts.matches.problems {
         plan.blockers.push(Blocker::Hardware {
             message: problem.to_string(),
