@@ -42,20 +42,23 @@ pub fn assess(
         inventory
     };
     let (inventory, observed) = match zfs {
-        // The pools are read while the inventory is: both wait, on processes and on devices.
-        // Only the import scan needs the inventory, and only when a layout pool is missing.
-        ZfsSource::Tools(runner) => std::thread::scope(|scope| {
-            let (skip_tx, skip_rx) = std::sync::mpsc::channel();
-            let observing = scope.spawn(move || {
-                crate::observe::observe_with(runner, layout, || skip_rx.recv().ok().flatten())
+        // The imported pools are read while the inventory is: both wait, on processes and on
+        // devices. Only the import scan, asked for when a layout pool is missing, needs both.
+        ZfsSource::Tools(runner) => {
+            let (inventory, observed) = std::thread::scope(|scope| {
+                let observing = scope.spawn(|| crate::observe::observe_imported(runner, layout));
+                let inventory = read_inventory();
+                let observed = observing
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                (inventory, observed)
             });
-            let inventory = read_inventory();
-            let _ = skip_tx.send(crate::import_scan::skip_reason(&inventory));
-            let observed = observing
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            observed.map(|observed| (inventory, observed))
-        })?,
+            let mut observed = observed?;
+            crate::observe::scan_importable(runner, layout, &mut observed, || {
+                crate::import_scan::skip_reason(&inventory)
+            })?;
+            (inventory, observed)
+        }
         ZfsSource::Absent => {
             let mut inventory = read_inventory();
             inventory
