@@ -72,6 +72,8 @@ fn leaf_paths(node: &VdevNode) -> Vec<String> {
         .collect()
 }
 
+/// The whole observation, the import scan always run when a layout pool is missing: for a
+/// caller without an inventory to judge the scan by. assess runs the two halves itself.
 pub fn observe(runner: &dyn Runner, layout: &Layout) -> Result<Observed, ObserveError> {
     let mut observed = observe_imported(runner, layout)?;
     scan_importable(runner, layout, &mut observed, || None)?;
