@@ -362,6 +362,7 @@ fn big_observed(n: usize, drive_paths: &[(String, Vec<String>)]) -> Observed {
             .collect(),
         datasets,
         importable: Vec::new(),
+        import_scan_skipped: None,
     }
 }
 

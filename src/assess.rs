@@ -38,19 +38,36 @@ pub fn assess(
     pending: &[crate::journal::PendingCreate],
     earlier: Option<&HostServices>,
 ) -> Result<Assessment, crate::observe::ObserveError> {
-    let mut inventory = inventory::read(root);
-    inventory::probe_candidates(root, &mut inventory);
-    let observed = match zfs {
+    let read_inventory = || {
+        let mut inventory = inventory::read(root);
+        inventory::probe_candidates(root, &mut inventory);
+        inventory
+    };
+    let (inventory, observed) = match zfs {
+        // The imported pools are read while the inventory is: both wait, on processes and on
+        // devices. Only the import scan, asked for when a layout pool is missing, needs both.
         ZfsSource::Tools(runner) => {
-            let mut observed = crate::observe::observe(runner, layout)?;
+            let (inventory, observed) = std::thread::scope(|scope| {
+                let observing = scope.spawn(|| crate::observe::observe_imported(runner, layout));
+                let inventory = read_inventory();
+                let observed = observing
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                (inventory, observed)
+            });
+            let mut observed = observed?;
             target.strip_altroot(&mut observed);
-            observed
+            crate::observe::scan_importable(runner, layout, &mut observed, || {
+                crate::import_scan::skip_reason(&inventory)
+            })?;
+            (inventory, observed)
         }
         ZfsSource::Absent => {
+            let mut inventory = read_inventory();
             inventory
                 .notes
                 .push("no ZFS tools for this root: the host is taken to have no pools".into());
-            Observed::default()
+            (inventory, Observed::default())
         }
     };
     let matching = matching::match_drives(layout, &inventory, &observed.existing_pools());

@@ -9,6 +9,7 @@ pub mod assess;
 pub mod atomic_file;
 pub mod firmware;
 pub mod glob;
+pub mod import_scan;
 pub mod inventory;
 pub mod journal;
 pub mod layout;

@@ -72,7 +72,16 @@ fn leaf_paths(node: &VdevNode) -> Vec<String> {
         .collect()
 }
 
+/// The whole observation, the import scan always run when a layout pool is missing: for a
+/// caller without an inventory to judge the scan by. assess runs the two halves itself.
 pub fn observe(runner: &dyn Runner, layout: &Layout) -> Result<Observed, ObserveError> {
+    let mut observed = observe_imported(runner, layout)?;
+    scan_importable(runner, layout, &mut observed, || None)?;
+    Ok(observed)
+}
+
+/// The layout's pools that are imported, and their datasets.
+pub fn observe_imported(runner: &dyn Runner, layout: &Layout) -> Result<Observed, ObserveError> {
     let pools: Vec<&str> = layout.pools.iter().map(|p| p.name()).collect();
     let mut columns: BTreeSet<String> = ["guid", "health"].iter().map(|s| s.to_string()).collect();
     columns.extend(
@@ -96,38 +105,69 @@ pub fn observe(runner: &dyn Runner, layout: &Layout) -> Result<Observed, Observe
     let imported: Vec<String> = by_pool.keys().cloned().collect();
 
     if !imported.is_empty() {
+        // Independent reads: under emulation each process costs tens of milliseconds.
         let argv = zfs::zpool_status_argv(&imported);
-        let out = read(runner, argv.clone(), &[])?;
-        let statuses = zfs::parse_zpool_status(&out.stdout).map_err(|e| parse_error(&argv, e))?;
+        let (status, datasets) = std::thread::scope(|scope| {
+            let datasets = scope.spawn(|| observe_datasets(runner, layout, &imported));
+            let status = read(runner, argv.clone(), &[]);
+            let datasets = datasets
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (status, datasets)
+        });
+        let statuses =
+            zfs::parse_zpool_status(&status?.stdout).map_err(|e| parse_error(&argv, e))?;
         for (name, properties) in by_pool {
             let status = statuses.iter().find(|s| s.name == name);
             observed
                 .pools
                 .push(ObservedPool::from_status(name, properties, status));
         }
-        observed.datasets = observe_datasets(runner, layout, &imported)?;
+        observed.datasets = datasets?;
     }
 
-    if imported.len() < pools.len() {
-        let argv = zfs::zpool_import_scan_argv();
-        let out = read(runner, argv.clone(), &["no pools available to import"])?;
-        let scan = zfs::parse_zpool_import_scan(&out.stdout).map_err(|e| parse_error(&argv, e))?;
-        observed.importable = scan
-            .into_iter()
-            .filter(|p| !p.destroyed)
-            .map(|p| ImportablePool {
-                device_paths: leaf_paths(&p.config),
-                // zpool import's own advice: "... can be imported using its name or numeric
-                // identifier and the '-f' flag", after "The pool was last accessed by another
-                // system".
-                last_used_elsewhere: p.action.as_deref().is_some_and(|a| a.contains("'-f' flag")),
-                state: p.state.as_str().to_string(),
-                guid: p.guid,
-                name: p.name,
-            })
-            .collect();
-    }
     Ok(observed)
+}
+
+/// When a layout pool is not imported, the pools `zpool import` finds. `skip` is asked first:
+/// why the scan can find nothing here ([`crate::import_scan`]), or None to scan; a skipped
+/// scan's reason is kept in the observation.
+pub fn scan_importable(
+    runner: &dyn Runner,
+    layout: &Layout,
+    observed: &mut Observed,
+    skip: impl FnOnce() -> Option<String>,
+) -> Result<(), ObserveError> {
+    if layout
+        .pools
+        .iter()
+        .all(|p| observed.pool(p.name()).is_some())
+    {
+        return Ok(());
+    }
+    if let Some(why) = skip() {
+        tracing::info!(why = %why, "zpool import scan skipped");
+        observed.import_scan_skipped = Some(why);
+        return Ok(());
+    }
+    let argv = zfs::zpool_import_scan_argv();
+    let out = read(runner, argv.clone(), &["no pools available to import"])?;
+    let scan = zfs::parse_zpool_import_scan(&out.stdout).map_err(|e| parse_error(&argv, e))?;
+    observed.importable = scan
+        .into_iter()
+        .filter(|p| !p.destroyed)
+        .map(|p| ImportablePool {
+            device_paths: leaf_paths(&p.config),
+            // zpool import's own advice: "... can be imported using its name or numeric
+            // identifier and the '-f' flag", after "The pool was last accessed by another
+            // system".
+            last_used_elsewhere: p.action.as_deref().is_some_and(|a| a.contains("'-f' flag")),
+            state: p.state.as_str().to_string(),
+            guid: p.guid,
+            name: p.name,
+        })
+        .collect();
+    Ok(())
 }
 
 /// One `zfs get` naming each dataset of the imported pools (their root datasets included).

@@ -124,6 +124,9 @@ pub struct Observed {
     /// Datasets of the layout's pools (and their root datasets), nothing else.
     pub datasets: Vec<ObservedDataset>,
     pub importable: Vec<ImportablePool>,
+    /// Why `zpool import` was not asked for importable pools, when a layout pool was missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import_scan_skipped: Option<String>,
 }
 
 impl Observed {

@@ -28,6 +28,7 @@ pub fn detect_json(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) -
         "health_baselines": baselines,
         "pools": a.observed.pools,
         "importable_pools": a.observed.importable,
+        "import_scan_skipped": a.observed.import_scan_skipped,
         "blockers": a.plan.blockers,
         "exit_code": a.plan.exit_code().unwrap_or(0),
     })
@@ -86,6 +87,9 @@ pub fn detect(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) {
     println!("phoenix-zfs detect: root {}", a.inventory.root);
     for note in &a.inventory.notes {
         println!("note: {note}");
+    }
+    if let Some(why) = &a.observed.import_scan_skipped {
+        println!("note: `zpool import` was not asked for exported pools: {why}");
     }
     println!();
     println!("NVMe drives:");

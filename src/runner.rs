@@ -2,13 +2,12 @@
 //! timeout; each is logged with its result. Tests use [`ReplayRunner`], which answers from
 //! transcripts recorded from real tools and remembers what it was asked to run.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What a finished command left behind.
@@ -135,7 +134,8 @@ fn names_an_operand(args: &[String], with_value: &[&str]) -> bool {
     false
 }
 
-pub trait Runner {
+/// Sync: independent reads (the drives' health, a pool's status and its datasets) run at once.
+pub trait Runner: Sync {
     /// Runs `argv` to completion or until `timeout`. A non-zero exit is an `Ok` with that code:
     /// only the caller knows whether it is a failure.
     fn run(&self, argv: &[String], timeout: Duration) -> Result<Output, RunError>;
@@ -266,25 +266,24 @@ impl Transcript {
 /// succeeds) can be replayed; the last one keeps answering.
 #[derive(Debug, Default)]
 pub struct ReplayRunner {
-    transcripts: RefCell<Vec<(Transcript, bool)>>,
-    seen: RefCell<Vec<Vec<String>>>,
+    transcripts: Mutex<Vec<(Transcript, bool)>>,
+    seen: Mutex<Vec<Vec<String>>>,
 }
 
 impl ReplayRunner {
     pub fn new(transcripts: Vec<Transcript>) -> ReplayRunner {
         ReplayRunner {
-            transcripts: RefCell::new(transcripts.into_iter().map(|t| (t, false)).collect()),
-            seen: RefCell::default(),
+            transcripts: Mutex::new(transcripts.into_iter().map(|t| (t, false)).collect()),
+            seen: Mutex::default(),
         }
     }
 
     pub fn seen(&self) -> Vec<Vec<String>> {
-        self.seen.borrow().clone()
+        lock(&self.seen).clone()
     }
 
     pub fn mutating_seen(&self) -> Vec<Vec<String>> {
-        self.seen
-            .borrow()
+        lock(&self.seen)
             .iter()
             .filter(|a| is_mutating(a))
             .cloned()
@@ -294,8 +293,8 @@ impl ReplayRunner {
 
 impl Runner for ReplayRunner {
     fn run(&self, argv: &[String], _timeout: Duration) -> Result<Output, RunError> {
-        self.seen.borrow_mut().push(argv.to_vec());
-        let mut transcripts = self.transcripts.borrow_mut();
+        lock(&self.seen).push(argv.to_vec());
+        let mut transcripts = lock(&self.transcripts);
         let matching: Vec<usize> = (0..transcripts.len())
             .filter(|&i| transcripts[i].0.argv == argv)
             .collect();
@@ -319,10 +318,15 @@ impl Runner for ReplayRunner {
 /// Runs commands through another runner and writes each one as a transcript into a directory
 /// (`0001-zpool.argv`, `.stdout`, `.stderr`, `.status`): how the replay tests' transcripts are
 /// recorded from real OpenZFS in the QEMU guest (PHOENIX_ZFS_RECORD=DIR).
+/// A panicking test thread must not hide what the others saw.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub struct RecordingRunner<R: Runner> {
     inner: R,
     dir: std::path::PathBuf,
-    count: RefCell<usize>,
+    count: Mutex<usize>,
 }
 
 impl<R: Runner> RecordingRunner<R> {
@@ -335,7 +339,7 @@ impl<R: Runner> RecordingRunner<R> {
         Ok(RecordingRunner {
             inner,
             dir,
-            count: RefCell::new(existing),
+            count: Mutex::new(existing),
         })
     }
 }
@@ -344,7 +348,7 @@ impl<R: Runner> Runner for RecordingRunner<R> {
     fn run(&self, argv: &[String], timeout: Duration) -> Result<Output, RunError> {
         let result = self.inner.run(argv, timeout);
         if let Ok(out) = &result {
-            let mut count = self.count.borrow_mut();
+            let mut count = lock(&self.count);
             *count += 1;
             let tool = argv
                 .first()

@@ -9,8 +9,12 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+/// `-B /dev/null`: an empty drive database in place of the default one. That database (ATA
+/// presets, USB bridges) has nothing for an NVMe controller, and parsing its 240 KB of
+/// /var/lib/smartmontools/drivedb/drivedb.h was half of each smartctl's time in the QEMU guest
+/// (250 ms against 125 ms, the same JSON).
 pub fn smartctl_argv(controller: &str) -> Vec<String> {
-    ["smartctl", "-j", "-a", controller]
+    ["smartctl", "-j", "-a", "-B", "/dev/null", controller]
         .iter()
         .map(|s| s.to_string())
         .collect()

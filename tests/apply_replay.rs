@@ -1,8 +1,8 @@
 //! apply, replayed: each case under tests/fixtures/replay/ holds the zpool/zfs transcripts one real
 //! `phoenix-zfs apply` run recorded inside the QEMU guest (PHOENIX_ZFS_RECORD, OpenZFS 2.3), and a
 //! case.toml saying on which fixture host, with which layout and --wipe, and what the outcome was.
-//! Replaying the same inventory must issue exactly the recorded commands, in order, and end the
-//! same way: this pins apply's behaviour on blank, converged, partial, drifted and exported hosts
+//! Replaying the same inventory must issue exactly the recorded commands, the changes in order
+//! (reads between two changes in any order: some run at once), and end the same way: this pins apply's behaviour on blank, converged, partial, drifted and exported hosts
 //! and after a failing command, without root and without a VM.
 
 use phoenix_zfs::apply::{apply, Ending, Silent};
@@ -61,6 +61,39 @@ fn with_guest_network(host: &Path, scratch: &Path) -> Result<PathBuf, String> {
     Ok(root)
 }
 
+/// The commands as the replay compares them: every change in its place, and between two changes
+/// the reads in any order (apply runs independent reads at once, so they finish, and are
+/// recorded, in whichever order the host lets them).
+fn changes_in_order(commands: &[Vec<String>]) -> Vec<Vec<Vec<String>>> {
+    let mut groups = vec![Vec::new()];
+    for argv in commands {
+        let reads = groups.last_mut().unwrap();
+        if is_mutating(argv) {
+            reads.sort();
+            groups.push(vec![argv.clone()]);
+            groups.push(Vec::new());
+        } else {
+            reads.push(argv.clone());
+        }
+    }
+    groups.last_mut().unwrap().sort();
+    groups
+}
+
+#[test]
+fn reads_between_changes_compare_in_any_order_changes_never() {
+    let argv = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+    let a = [argv("zpool list"), argv("zfs get x"), argv("zpool status")];
+    let b = [argv("zpool list"), argv("zpool status"), argv("zfs get x")];
+    assert_eq!(changes_in_order(&a), changes_in_order(&b));
+    let c = [argv("zfs create a"), argv("zfs create b")];
+    let d = [argv("zfs create b"), argv("zfs create a")];
+    assert_ne!(changes_in_order(&c), changes_in_order(&d));
+    let e = [argv("zpool list"), argv("zfs create a")];
+    let f = [argv("zfs create a"), argv("zpool list")];
+    assert_ne!(changes_in_order(&e), changes_in_order(&f));
+}
+
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
@@ -97,7 +130,7 @@ fn replay(dir: &Path) -> Result<(), String> {
         &mut Silent,
     );
     let seen = runner.seen();
-    if seen != recorded {
+    if changes_in_order(&seen) != changes_in_order(&recorded) {
         return Err(format!("({}) commands differ from the recording:\n  ran:      {seen:?}\n  recorded: {recorded:?}", case.recorded_by));
     }
     if report.ending.exit_code() != case.exit_code {

@@ -162,6 +162,20 @@ pub struct Inventory {
     /// What could not be read, said once, for the report.
     pub notes: Vec<String>,
     pub disks: Vec<Disk>,
+    /// ZFS volumes (zd*), counted, not listed.
+    pub zvols: usize,
+    pub udev_zfs: UdevZfs,
+}
+
+/// What udev's own probe (blkid, which reads every label of a whole partition, where ours sees
+/// only the first and last MiB of a drive) says about ZFS on the listed devices and their
+/// partitions: where `zpool import` could find a pool.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UdevZfs {
+    /// Devices and partitions udev recognised as `zfs_member`.
+    pub members: Vec<String>,
+    /// Devices and partitions without a readable udev record: nothing vouches for them.
+    pub unrecorded: Vec<String>,
 }
 
 /// Below this, a device is no pool member anyone means (ZFS itself needs 64 MiB).
@@ -311,7 +325,7 @@ pub fn read(root: &HostRoot) -> Inventory {
             Vec::new()
         }
     };
-    let usage = MountUsage::new(&entries, &mounts, root, &mut notes);
+    let (usage, udev_zfs) = MountUsage::new(&entries, &mounts, root, &mut notes);
     let dev_by_id = DevById::new(root);
     let disks = entries
         .iter()
@@ -326,6 +340,8 @@ pub fn read(root: &HostRoot) -> Inventory {
         udev_database,
         notes,
         disks,
+        zvols,
+        udev_zfs,
     }
 }
 
@@ -423,7 +439,7 @@ impl MountUsage {
         mounts: &[mounts::Mount],
         root: &HostRoot,
         notes: &mut Vec<String>,
-    ) -> MountUsage {
+    ) -> (MountUsage, UdevZfs) {
         // Any device name (disk, partition, dm-N, mapper name) -> the disks under it.
         let mut owner: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for e in entries {
@@ -458,7 +474,7 @@ impl MountUsage {
                 }
             }
         }
-        let zfs_pools = zfs_pool_members(entries, root, notes);
+        let (zfs_pools, udev_zfs) = zfs_pool_members(entries, root, notes);
         let mut by_disk: BTreeMap<String, Vec<(String, String, bool)>> = BTreeMap::new();
         for m in mounts {
             let disks: BTreeSet<String> = if m.fstype == "zfs" {
@@ -478,7 +494,7 @@ impl MountUsage {
                 ));
             }
         }
-        MountUsage { by_disk }
+        (MountUsage { by_disk }, udev_zfs)
     }
 
     fn reasons_for(&self, disk: &str) -> Vec<Ineligible> {
@@ -514,21 +530,26 @@ fn resolve_dev_link(root: &HostRoot, dev: &str) -> String {
     dev.to_string()
 }
 
-/// Pool name -> disks whose partitions (or themselves) udev recognised as members of that pool.
+/// Pool name -> disks whose partitions (or themselves) udev recognised as members of that pool;
+/// and every device or partition udev calls `zfs_member` or has no record of.
 fn zfs_pool_members(
     entries: &[sysfs::BlockEntry],
     root: &HostRoot,
     notes: &mut Vec<String>,
-) -> BTreeMap<String, BTreeSet<String>> {
+) -> (BTreeMap<String, BTreeSet<String>>, UdevZfs) {
     let mut pools: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for e in entries {
-        let devs =
-            std::iter::once(e.dev.as_deref()).chain(e.partitions.iter().map(|p| p.dev.as_deref()));
-        for dev in devs {
+    let mut seen = UdevZfs::default();
+    // An empty device (an unbound loop) holds nothing and often has no record.
+    for e in entries.iter().filter(|e| e.size_sectors != Some(0)) {
+        let devs = std::iter::once((&e.name, e.dev.as_deref()))
+            .chain(e.partitions.iter().map(|p| (&p.name, p.dev.as_deref())));
+        for (name, dev) in devs {
             let Some(record) = read_udev(root, dev, notes) else {
+                seen.unrecorded.push(name.clone());
                 continue;
             };
             if record.property("ID_FS_TYPE") == Some("zfs_member") {
+                seen.members.push(name.clone());
                 if let Some(pool) = record.property("ID_FS_LABEL") {
                     pools
                         .entry(pool.to_string())
@@ -538,26 +559,33 @@ fn zfs_pool_members(
             }
         }
     }
-    pools
+    (pools, seen)
 }
 
 /// Reads the first and last MiB of every NVMe candidate and records what is written there.
 /// Read-only: opens the device node for reading, nothing else.
+/// The drives are read at once: each read waits on its own device.
 pub fn probe_candidates(root: &HostRoot, inventory: &mut Inventory) {
-    for disk in inventory
-        .disks
-        .iter_mut()
-        .filter(|d| d.transport == Transport::Nvme && d.is_candidate())
-    {
-        let path = root.path(&disk.dev_node);
-        disk.probe = match read_windows(&path) {
-            Ok((head, tail)) => ProbeState::Read {
-                signatures: probe::probe(&head, &tail, disk.size_bytes, disk.logical_block_size),
-            },
-            Err(e) => ProbeState::Unreadable {
-                error: format!("{}: {e}", path.display()),
-            },
-        };
+    std::thread::scope(|scope| {
+        for disk in inventory
+            .disks
+            .iter_mut()
+            .filter(|d| d.transport == Transport::Nvme && d.is_candidate())
+        {
+            scope.spawn(move || disk.probe = probe_disk(root, disk));
+        }
+    });
+}
+
+fn probe_disk(root: &HostRoot, disk: &Disk) -> ProbeState {
+    let path = root.path(&disk.dev_node);
+    match read_windows(&path) {
+        Ok((head, tail)) => ProbeState::Read {
+            signatures: probe::probe(&head, &tail, disk.size_bytes, disk.logical_block_size),
+        },
+        Err(e) => ProbeState::Unreadable {
+            error: format!("{}: {e}", path.display()),
+        },
     }
 }
 

@@ -74,6 +74,11 @@ pub fn plan(facts: &Facts) -> Plan {
         deferred: Vec::new(),
         afterwards: Vec::new(),
     };
+    if let Some(why) = &facts.observed.import_scan_skipped {
+        plan.notes.push(format!(
+            "`zpool import` was not asked for exported pools: {why}"
+        ));
+    }
     for problem in &facts.matches.problems {
         plan.blockers.push(Blocker::Hardware {
             message: problem.to_string(),

@@ -1,0 +1,222 @@
+//! Whether `zpool import -d /dev/disk/by-id` can find anything, decided from what the inventory
+//! already read. The scan costs a process and a read of every label of every device; on a new
+//! host's blank drives it can only answer "no pools available", so it is skipped there, and only
+//! where that answer is certain: a pool that the scan would have found is never missed.
+//!
+//! A pool can only be found where a ZFS label is. Two independent readings must both show none:
+//! - our probe of every candidate drive's first and last MiB: no ZFS label there (a pool made on
+//!   the bare device keeps two labels in each window) and no partition table (a whole-disk vdev
+//!   lives in partition 1, from 1 MiB to 8 MiB before the end: its labels are outside both
+//!   windows, but the GPT zpool wrote is inside them);
+//! - udev's blkid, which reads every label of every whole partition, for every listed device and
+//!   partition (drives that are not candidates included): no `zfs_member`, and no device without
+//!   a record.
+//!
+//! ZFS volumes can hold pools too; a host that has any is scanned.
+
+use crate::inventory::probe::SignatureKind;
+use crate::inventory::{Inventory, ProbeState, Transport};
+
+/// Why the scan can be left out, or None when it must run.
+pub fn skip_reason(inventory: &Inventory) -> Option<String> {
+    if !inventory.udev_database || inventory.zvols > 0 {
+        return None;
+    }
+    let udev = &inventory.udev_zfs;
+    if !udev.members.is_empty() || !udev.unrecorded.is_empty() {
+        return None;
+    }
+    let mut probed = 0;
+    for disk in inventory
+        .disks
+        .iter()
+        .filter(|d| d.transport == Transport::Nvme && d.is_candidate())
+    {
+        let ProbeState::Read { signatures } = &disk.probe else {
+            return None;
+        };
+        if signatures.iter().any(|s| could_hold_a_pool(s.kind)) {
+            return None;
+        }
+        probed += 1;
+    }
+    let devices = inventory.disks.len()
+        + inventory
+            .disks
+            .iter()
+            .map(|d| d.partitions.len())
+            .sum::<usize>();
+    Some(format!(
+        "no ZFS label or partition table in the first and last MiB of the {probed} candidate drive(s), and udev knows no zfs_member among the {devices} block device(s) and partitions: `zpool import` could find no pool"
+    ))
+}
+
+/// A ZFS label, or a partition table whose partitions could hold one beyond the probed windows.
+fn could_hold_a_pool(kind: SignatureKind) -> bool {
+    matches!(
+        kind,
+        SignatureKind::ZfsLabel
+            | SignatureKind::Gpt
+            | SignatureKind::GptBackup
+            | SignatureKind::Mbr
+            | SignatureKind::ProtectiveMbr
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::probe::Signature;
+    use crate::inventory::{Disk, Ineligible, UdevZfs};
+
+    fn disk(name: &str, transport: Transport, probe: ProbeState) -> Disk {
+        Disk {
+            name: name.into(),
+            dev_node: format!("/dev/{name}"),
+            major_minor: Some("259:0".into()),
+            transport,
+            model: None,
+            serial: None,
+            firmware: None,
+            wwn: None,
+            by_id: Vec::new(),
+            preferred_path: format!("/dev/{name}"),
+            size_bytes: 2_000_398_934_016,
+            logical_block_size: 512,
+            physical_block_size: 512,
+            nvme_controller: None,
+            pci_address: None,
+            removable: false,
+            read_only: false,
+            partitions: Vec::new(),
+            ineligible: if transport == Transport::Nvme {
+                Vec::new()
+            } else {
+                vec![Ineligible::NotNvme { transport }]
+            },
+            probe,
+        }
+    }
+
+    fn read(kinds: &[SignatureKind]) -> ProbeState {
+        ProbeState::Read {
+            signatures: kinds
+                .iter()
+                .map(|&kind| Signature {
+                    kind,
+                    offset: 0,
+                    label: None,
+                    uuid: None,
+                    detail: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn blank_host() -> Inventory {
+        Inventory {
+            root: "/".into(),
+            udev_database: true,
+            notes: Vec::new(),
+            disks: vec![
+                disk("vda", Transport::Virtio, ProbeState::NotProbed),
+                disk("nvme0n1", Transport::Nvme, read(&[])),
+                disk("nvme1n1", Transport::Nvme, read(&[])),
+            ],
+            zvols: 0,
+            udev_zfs: UdevZfs::default(),
+        }
+    }
+
+    #[test]
+    fn blank_drives_that_udev_also_finds_blank_skip_the_scan() {
+        let why = skip_reason(&blank_host()).expect("skipped");
+        assert!(why.contains("2 candidate drive(s)"), "{why}");
+        assert!(why.contains("3 block device(s)"), "{why}");
+    }
+
+    #[test]
+    fn a_label_or_a_partition_table_on_a_candidate_means_scanning() {
+        for kind in [
+            SignatureKind::ZfsLabel,
+            SignatureKind::Gpt,
+            SignatureKind::GptBackup,
+            SignatureKind::ProtectiveMbr,
+            SignatureKind::Mbr,
+        ] {
+            let mut host = blank_host();
+            host.disks[2].probe = read(&[kind]);
+            assert_eq!(skip_reason(&host), None, "{kind:?}");
+        }
+        // Signatures that hold no pool (an old file system) do not force the scan.
+        let mut host = blank_host();
+        host.disks[2].probe = read(&[SignatureKind::Ext]);
+        assert!(skip_reason(&host).is_some());
+    }
+
+    #[test]
+    fn an_unread_candidate_cannot_be_vouched_for() {
+        for probe in [
+            ProbeState::NotProbed,
+            ProbeState::Unreadable {
+                error: "EIO".into(),
+            },
+        ] {
+            let mut host = blank_host();
+            host.disks[1].probe = probe;
+            assert_eq!(skip_reason(&host), None);
+        }
+    }
+
+    /// The fixture hosts, read as `--root` reads them.
+    fn decide(host: &str, forget_udev: bool) -> Option<String> {
+        let root = crate::inventory::HostRoot(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/hosts")
+                .join(host),
+        );
+        let mut inventory = crate::inventory::read(&root);
+        crate::inventory::probe_candidates(&root, &mut inventory);
+        if forget_udev {
+            inventory.udev_zfs = UdevZfs::default();
+        }
+        skip_reason(&inventory)
+    }
+
+    #[test]
+    fn exported_and_old_pools_are_seen_by_the_probe_alone() {
+        assert!(decide("qemu-default", false).is_some());
+        assert!(decide("ext4-on-2tb", false).is_some());
+        // A whole-disk vdev's labels are beyond the windows; its GPT is not.
+        assert_eq!(decide("qemu-exported", false), None);
+        assert_eq!(decide("qemu-exported", true), None);
+        let root = crate::inventory::HostRoot(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/hosts/qemu-exported"),
+        );
+        let mut members = crate::inventory::read(&root).udev_zfs.members;
+        members.sort();
+        assert_eq!(members, ["nvme0n1p1", "nvme1n1p1", "nvme2n1p1"]);
+        // The raw labels of an old pool, and that GPT, on the 2 TB drives.
+        assert_eq!(decide("old-signatures", true), None);
+    }
+
+    #[test]
+    fn what_udev_sees_on_any_device_counts_too() {
+        let mut host = blank_host();
+        host.udev_zfs.members.push("sda1".into());
+        assert_eq!(skip_reason(&host), None, "a zfs_member partition elsewhere");
+
+        let mut host = blank_host();
+        host.udev_zfs.unrecorded.push("vda".into());
+        assert_eq!(skip_reason(&host), None, "a device udev has no record of");
+
+        let mut host = blank_host();
+        host.udev_database = false;
+        assert_eq!(skip_reason(&host), None, "no udev database");
+
+        let mut host = blank_host();
+        host.zvols = 1;
+        assert_eq!(skip_reason(&host), None, "zvols");
+    }
+}
