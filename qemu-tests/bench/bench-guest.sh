@@ -11,7 +11,8 @@ out="$PHX_OUT"
 pz=/usr/local/sbin/phoenix-zfs
 times="$out/times"
 : > "$times"
-FLOOR_ROUNDS=${FLOOR_ROUNDS:-2}
+# Four rounds each: with two, one lucky or unlucky floor run moved apply/floor by 0.05.
+FLOOR_ROUNDS=${FLOOR_ROUNDS:-4}
 RERUNS=${RERUNS:-5}
 
 fail() {
