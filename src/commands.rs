@@ -1,6 +1,5 @@
 //! The commands that change things or check signatures: apply and manifest verify.
 
-use crate::progress::SituationFirst;
 use crate::{error, exit, load_layout, zfs_tools, ZfsTools};
 use phoenix_zfs::apply::{self, deferred, Ending};
 use phoenix_zfs::assess::assess;
@@ -58,13 +57,9 @@ pub fn apply(
         ));
         return exit::USAGE;
     };
-    // Asked of systemd first only when a confirmation follows; with --yes beside the first
-    // assessment (a process less on the first boot's path), and said before any progress.
-    let mut known = None;
+    let situation = crate::situation_of(root, target, &tools);
+    println!("situation: {situation}");
     if !yes {
-        let situation = crate::situation_of(root, target, &tools);
-        println!("situation: {situation}");
-        known = Some(situation);
         if !std::io::stdin().is_terminal() {
             error("apply changes disks: without a terminal to confirm on, pass --yes");
             return exit::USAGE;
@@ -93,27 +88,17 @@ pub fn apply(
             }
         }
     }
+    let mut reporter = crate::progress::Reporter::for_stderr();
     let journal = Journal::beside(manifest_path);
-    let (report, situation) = std::thread::scope(|scope| {
-        let lines = crate::progress::Reporter::for_stderr();
-        let mut reporter = match known {
-            Some(situation) => SituationFirst::said(situation, lines),
-            None => SituationFirst::asking(
-                scope.spawn(|| crate::situation_of(root, target, &tools)),
-                lines,
-            ),
-        };
-        let report = apply::apply(
-            root,
-            target,
-            &layout,
-            runner.as_ref(),
-            consent,
-            &journal,
-            &mut reporter,
-        );
-        (report, reporter.situation())
-    });
+    let report = apply::apply(
+        root,
+        target,
+        &layout,
+        runner.as_ref(),
+        consent,
+        &journal,
+        &mut reporter,
+    );
     let source = layout_file.map_or_else(
         || "<default layout>".to_string(),
         |p| p.display().to_string(),

@@ -5,8 +5,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use phoenix_zfs::apply::Progress;
 use phoenix_zfs::manifest::{ActionRecord, ActionResult};
 use phoenix_zfs::plan::Action;
-use phoenix_zfs::situation::Situation;
-use std::thread::ScopedJoinHandle;
 
 pub enum Reporter {
     Bar(Option<ProgressBar>),
@@ -64,61 +62,5 @@ impl Progress for Reporter {
                 );
             }
         }
-    }
-}
-
-/// Says where apply runs (`situation: ...` on stdout) before anything else apply reports. The
-/// situation is asked of systemd (a process) beside apply's first assessment; the first progress
-/// line, or the end of the run, waits for it.
-pub struct SituationFirst<'scope> {
-    asking: Option<ScopedJoinHandle<'scope, Situation>>,
-    said: Option<Situation>,
-    inner: Reporter,
-}
-
-impl<'scope> SituationFirst<'scope> {
-    /// The situation is being asked for on another thread.
-    pub fn asking(asking: ScopedJoinHandle<'scope, Situation>, inner: Reporter) -> Self {
-        SituationFirst {
-            asking: Some(asking),
-            said: None,
-            inner,
-        }
-    }
-
-    /// The situation was known, and said, before apply started.
-    pub fn said(situation: Situation, inner: Reporter) -> Self {
-        SituationFirst {
-            asking: None,
-            said: Some(situation),
-            inner,
-        }
-    }
-
-    /// The situation, said once.
-    pub fn situation(&mut self) -> Situation {
-        if let Some(asking) = self.asking.take() {
-            let situation = asking
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            println!("situation: {situation}");
-            self.said = Some(situation);
-        }
-        self.said.clone().unwrap_or(Situation::NormalHost)
-    }
-}
-
-impl Progress for SituationFirst<'_> {
-    fn round(&mut self, actions: &[Action]) {
-        self.situation();
-        self.inner.round(actions);
-    }
-
-    fn started(&mut self, index: usize, action: &Action) {
-        self.inner.started(index, action);
-    }
-
-    fn finished(&mut self, index: usize, record: &ActionRecord) {
-        self.inner.finished(index, record);
     }
 }
