@@ -110,8 +110,9 @@ pub fn find_program(root: &HostRoot, name: &str) -> Option<String> {
 
 /// Reads the services. The target's files (storage.cfg, smartd.conf, modprobe.d, its installed
 /// programs) are read under `target`'s tree; the kernel's view (mounts, routes, the module's
-/// parameters) and the drives' health come from the host phoenix-zfs runs on. `drives_to_write` are the disks a pool is about to be made on (their
-/// health decides whether that may happen). `earlier` is what an earlier round of the same run
+/// parameters) and the drives' health come from the host phoenix-zfs runs on.
+/// `drives_to_write` are the disks a pool is about to be made on (their health decides whether
+/// that may happen). `earlier` is what an earlier round of the same run
 /// read: the management network is taken from it rather than asked of `ip` again.
 pub fn observe(
     root: &HostRoot,
@@ -145,10 +146,7 @@ pub fn observe(
                 .into(),
         },
     };
-    let root_mountpoint = match target {
-        Target::RunningSystem => "/".to_string(),
-        Target::MountedRoot { dir, .. } => dir.display().to_string(),
-    };
+    let root_mountpoint = target.altroot().unwrap_or_else(|| "/".into());
     HostServices {
         proxmox,
         nfs,
