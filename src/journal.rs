@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingCreate {
@@ -14,22 +15,26 @@ pub struct PendingCreate {
     pub started_at: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
+    /// Pools are created side by side (apply's lanes): each update reads and rewrites the whole
+    /// file, so two at once would lose one.
+    update: Mutex<()>,
 }
 
 impl Journal {
     /// The journal lives beside the manifest: /var/lib/phoenix-zfs/pending.json by default.
     pub fn beside(manifest: &Path) -> Journal {
         let dir = manifest.parent().unwrap_or(Path::new("."));
-        Journal {
-            path: dir.join("pending.json"),
-        }
+        Journal::at(dir.join("pending.json"))
     }
 
     pub fn at(path: PathBuf) -> Journal {
-        Journal { path }
+        Journal {
+            path,
+            update: Mutex::new(()),
+        }
     }
 
     /// What is pending. A missing file is nothing pending; an unreadable one is reported by the
@@ -42,6 +47,13 @@ impl Journal {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(format!("{}: {e}", self.path.display())),
         }
+    }
+
+    /// A panicked updater left the file whole (writes are atomic), so its lock is still good.
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        self.update
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn store(&self, pending: &[PendingCreate]) -> Result<(), String> {
@@ -59,6 +71,7 @@ impl Journal {
     }
 
     pub fn begin(&self, entry: PendingCreate) -> Result<(), String> {
+        let _update = self.lock();
         let mut pending = self.load().unwrap_or_default();
         pending.retain(|p| p.pool != entry.pool);
         pending.push(entry);
@@ -66,6 +79,7 @@ impl Journal {
     }
 
     pub fn finish(&self, pool: &str) -> Result<(), String> {
+        let _update = self.lock();
         let mut pending = self.load().unwrap_or_default();
         pending.retain(|p| p.pool != pool);
         self.store(&pending)

@@ -63,21 +63,61 @@ fn with_guest_network(host: &Path, scratch: &Path) -> Result<PathBuf, String> {
 
 /// The commands as the replay compares them: every change in its place, and between two changes
 /// the reads in any order (apply runs independent reads at once, so they finish, and are
-/// recorded, in whichever order the host lets them).
+/// recorded, in whichever order the host lets them). A run of zpool/zfs changes to more than one
+/// pool compares as each pool's changes in order: apply runs one pool's beside another's.
 fn changes_in_order(commands: &[Vec<String>]) -> Vec<Vec<Vec<String>>> {
     let mut groups = vec![Vec::new()];
+    let mut lanes: Vec<(String, Vec<Vec<String>>)> = Vec::new();
+    let close_lanes = |lanes: &mut Vec<(String, Vec<Vec<String>>)>, groups: &mut Vec<_>| {
+        lanes.sort();
+        for (_, changes) in lanes.drain(..) {
+            groups.push(changes);
+        }
+    };
     for argv in commands {
-        let reads = groups.last_mut().unwrap();
-        if is_mutating(argv) {
-            reads.sort();
-            groups.push(vec![argv.clone()]);
-            groups.push(Vec::new());
-        } else {
-            reads.push(argv.clone());
+        if !is_mutating(argv) {
+            if !lanes.is_empty() {
+                // Reads come only before or after a run of pool changes.
+                close_lanes(&mut lanes, &mut groups);
+                groups.push(Vec::new());
+            }
+            groups.last_mut().unwrap().push(argv.clone());
+            continue;
+        }
+        groups.last_mut().unwrap().sort();
+        match pool_changed(argv) {
+            Some(pool) => match lanes.iter_mut().find(|(p, _)| *p == pool) {
+                Some((_, changes)) => changes.push(argv.clone()),
+                None => lanes.push((pool, vec![argv.clone()])),
+            },
+            None => {
+                close_lanes(&mut lanes, &mut groups);
+                groups.push(vec![argv.clone()]);
+                groups.push(Vec::new());
+            }
         }
     }
+    close_lanes(&mut lanes, &mut groups);
     groups.last_mut().unwrap().sort();
+    groups.retain(|g| !g.is_empty());
     groups
+}
+
+/// The pool a `zpool create|set|replace` or `zfs create|set` changes: its first operand that is
+/// neither an option, an option's value (`k=v`, a path) nor a vdev keyword, up to the first `/`.
+fn pool_changed(argv: &[String]) -> Option<String> {
+    let tool = argv.first()?.as_str();
+    let verb = argv.get(1)?.as_str();
+    if !matches!(
+        (tool, verb),
+        ("zpool", "create" | "set" | "replace") | ("zfs", "create" | "set")
+    ) {
+        return None;
+    }
+    argv[2..]
+        .iter()
+        .find(|a| !a.starts_with('-') && !a.contains('=') && !a.starts_with('/'))
+        .map(|operand| operand.split('/').next().unwrap_or(operand).to_string())
 }
 
 #[test]
@@ -86,12 +126,46 @@ fn reads_between_changes_compare_in_any_order_changes_never() {
     let a = [argv("zpool list"), argv("zfs get x"), argv("zpool status")];
     let b = [argv("zpool list"), argv("zpool status"), argv("zfs get x")];
     assert_eq!(changes_in_order(&a), changes_in_order(&b));
-    let c = [argv("zfs create a"), argv("zfs create b")];
-    let d = [argv("zfs create b"), argv("zfs create a")];
+    let c = [argv("pvesm add a"), argv("pvesm add b")];
+    let d = [argv("pvesm add b"), argv("pvesm add a")];
     assert_ne!(changes_in_order(&c), changes_in_order(&d));
-    let e = [argv("zpool list"), argv("zfs create a")];
-    let f = [argv("zfs create a"), argv("zpool list")];
+    let e = [argv("zpool list"), argv("zfs create p/a")];
+    let f = [argv("zfs create p/a"), argv("zpool list")];
     assert_ne!(changes_in_order(&e), changes_in_order(&f));
+}
+
+#[test]
+fn two_pools_changes_compare_by_pool_each_in_order() {
+    let argv = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+    let serial = [
+        argv("zpool list"),
+        argv("zpool create -o ashift=12 -R /mnt quick mirror /dev/a /dev/b"),
+        argv("zpool create -o ashift=12 -R /mnt fast /dev/c"),
+        argv("zfs create -o quota=1G quick/a"),
+        argv("zfs create fast/b"),
+        argv("pvesm add dir x"),
+    ];
+    let side_by_side = [
+        serial[0].clone(),
+        serial[2].clone(),
+        serial[4].clone(),
+        serial[1].clone(),
+        serial[3].clone(),
+        serial[5].clone(),
+    ];
+    assert_eq!(changes_in_order(&serial), changes_in_order(&side_by_side));
+    let dataset_before_its_pool = [
+        serial[0].clone(),
+        serial[3].clone(),
+        serial[1].clone(),
+        serial[2].clone(),
+        serial[4].clone(),
+        serial[5].clone(),
+    ];
+    assert_ne!(
+        changes_in_order(&serial),
+        changes_in_order(&dataset_before_its_pool)
+    );
 }
 
 fn fixtures() -> PathBuf {
@@ -244,17 +318,64 @@ fn a_create_that_races_udev_is_redone_after_udev_settles() {
     let creates: Vec<&str> = report
         .actions
         .iter()
-        .filter(|r| r.argv.get(1).map(String::as_str) == Some("create") && r.argv[0] == "zpool")
+        .filter(|r| r.argv[..2] == ["zpool", "create"] && r.argv.contains(&"quickOS".to_string()))
         .map(|r| match r.result {
             phoenix_zfs::manifest::ActionResult::Done => "done",
             phoenix_zfs::manifest::ActionResult::Failed => "failed",
         })
         .collect();
-    assert_eq!(creates, ["failed", "done", "done"]);
+    // fastData's create runs beside quickOS's; the replay's second `zpool list` (no pools) has
+    // the next round create it again, so only quickOS's creates say what happened.
+    assert_eq!(creates, ["failed", "done"]);
     let seen = runner.seen();
     let settle = seen
         .iter()
         .position(|a| a[0] == "udevadm")
         .expect("udevadm settle ran");
     assert!(settle > first_create, "{seen:?}");
+}
+
+/// Both pools are created side by side: when both creates fail, apply says why for each, runs
+/// no dataset of either, and nothing after them.
+#[test]
+fn two_failing_creates_are_both_reported_and_nothing_after_them_runs() {
+    let dir = fixtures().join("replay/blank-host-first-apply");
+    let transcripts: Vec<Transcript> = Transcript::load_dir(&dir)
+        .unwrap()
+        .into_iter()
+        .filter(|t| !NOT_ON_THE_REPLAY_HOST.contains(&t.argv[0].as_str()))
+        .map(|mut t| {
+            if t.argv[..2] == ["zpool", "create"] {
+                t.output.code = Some(1);
+                t.output.stderr = "cannot create: I/O error\n".into();
+            }
+            t
+        })
+        .collect();
+    let runner = ReplayRunner::new(transcripts);
+    let state = tempfile::tempdir().unwrap();
+    let host = with_guest_network(&fixtures().join("hosts/qemu-default"), state.path()).unwrap();
+    let report = apply(
+        &HostRoot(host),
+        &phoenix_zfs::target::Target::RunningSystem,
+        &Layout::default_layout(),
+        &runner,
+        &Default::default(),
+        &Journal::beside(&state.path().join("manifest.json")),
+        &mut Silent,
+    );
+    let Ending::Failed { reasons } = &report.ending else {
+        panic!("{:?}", report.ending);
+    };
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons[0].contains(" quickOS ") && reasons[1].contains(" fastData "),
+        "{reasons:?}"
+    );
+    let changes: Vec<String> = runner
+        .mutating_seen()
+        .iter()
+        .map(|argv| argv[..2].join(" "))
+        .collect();
+    assert_eq!(changes, ["zpool create", "zpool create"]);
 }

@@ -111,6 +111,25 @@ zpools=$(grep -c '^zpool create ' "$out/floor.sh")
 zfss=$(grep -c '^zfs create ' "$out/floor.sh")
 [ "$zpools" -eq 2 ] && [ "$zfss" -eq 8 ] || fail "the plan is not 2 zpool create + 8 zfs create: $(cat "$out/floor.sh")"
 
+# The same commands as apply runs them (src/apply/lanes.rs): each pool's zpool/zfs lines in a
+# shell of its own, the two shells at once, then the rest in order. Not a target: apply against it
+# shows what apply adds to the commands once they run side by side.
+lanes=0
+for pool in quickOS fastData; do
+    grep -E "^(zpool create .* $pool |zfs create .* $pool/)" "$out/floor.sh" > "$out/lane-$pool.sh"
+    lanes=$((lanes + $(wc -l < "$out/lane-$pool.sh")))
+done
+[ "$lanes" -eq $((zpools + zfss)) ] || fail "the two lanes hold $lanes of the $((zpools + zfss)) zpool/zfs commands"
+{
+    echo '#!/bin/sh'
+    echo "sh -e $out/lane-quickOS.sh & quick=\$!"
+    echo "sh -e $out/lane-fastData.sh & fast=\$!"
+    echo 'wait $quick; q=$?; wait $fast; f=$?'
+    echo '[ $q -eq 0 ] && [ $f -eq 0 ] || exit 1'
+    echo 'set -e'
+    grep -vE '^(#!|set -e$|zpool |zfs )' "$out/floor.sh"
+} > "$out/floor-lanes.sh"
+
 # Warm the page cache with every binary the timed phases use, so that neither side pays for
 # reading them from disk.
 zpool list > /dev/null 2>&1
@@ -118,9 +137,11 @@ zfs list > /dev/null 2>&1
 "$pz" detect > /dev/null 2>&1
 sh -c true
 
-# Floor and first apply alternate on the same drives; the host takes the median of each.
+# The floor, the floor in lanes and the first apply take turns on the same drives.
 for round in $(seq 1 "$FLOOR_ROUNDS"); do
     timed floor "$round" sh "$out/floor.sh" || fail "the floor script failed: $(cat "$out/floor-$round.stderr")"
+    blank
+    timed floor-lanes "$round" sh "$out/floor-lanes.sh" || fail "the floor in lanes failed: $(cat "$out/floor-lanes-$round.stderr")"
     blank
     timed apply "$round" "$pz" apply --yes || fail "apply failed: $(cat "$out/apply-$round.stdout" "$out/apply-$round.stderr")"
     if [ "$round" -lt "$FLOOR_ROUNDS" ]; then

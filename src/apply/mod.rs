@@ -1,7 +1,8 @@
-//! The only module that changes the world: runs the plan's actions through the runner, one by
-//! one, and plans again from what is observed whenever the world may have moved (after an
-//! import, and at the end to prove convergence). Nothing is carried between runs but the disks:
-//! an apply cut off at any point is finished by the next one.
+//! The only module that changes the world: runs the plan's actions through the runner (one
+//! pool's beside another's, everything else one by one: lanes.rs), and plans again from what is
+//! observed whenever the world may have moved (after an import, and at the end to prove
+//! convergence). Nothing is carried between runs but the disks: an apply cut off at any point is
+//! finished by the next one.
 
 use crate::assess::{assess, Assessment, ZfsSource};
 use crate::inventory::HostRoot;
@@ -15,6 +16,9 @@ use crate::zfs::ZfsFailure;
 use std::time::{Duration, Instant};
 
 pub mod deferred;
+mod lanes;
+
+use lanes::{Executed, Step};
 
 /// Creating a pool on a large drive can take a while (labels, TRIM with autotrim); nothing
 /// legitimate takes ten minutes.
@@ -25,7 +29,9 @@ pub const CHANGE_TIMEOUT: Duration = Duration::from_secs(600);
 const MAX_ROUNDS: usize = 4;
 
 /// Progress reporting, implemented by the command line (indicatif on a terminal, plain lines
-/// otherwise) and by tests.
+/// otherwise) and by tests. Always called from apply's own thread; `index` is the action's place
+/// among the run's actions, and since different pools' actions run at once, one action may start
+/// before another has finished.
 pub trait Progress {
     fn round(&mut self, actions: &[Action]);
     fn started(&mut self, index: usize, action: &Action);
@@ -181,6 +187,53 @@ fn run_classified(runner: &dyn Runner, action: &Action) -> (ActionRecord, Option
     (record, failure)
 }
 
+/// Runs one action: the command, or the file it writes; a pool's creation written into the
+/// journal before and cleared from it after.
+fn execute(
+    root: &HostRoot,
+    target: &Target,
+    runner: &dyn Runner,
+    journal: &Journal,
+    action: &Action,
+) -> Executed {
+    if let Action::CreatePool { pool, devices, .. } = action {
+        let entry = PendingCreate {
+            pool: pool.clone(),
+            devices: devices.clone(),
+            started_at: now_rfc3339(),
+        };
+        journal
+            .begin(entry)
+            .map_err(|e| format!("cannot write the journal before creating pool {pool}: {e}"))?;
+    }
+    let (record, failure) = match action {
+        Action::WriteFile { path, content, .. } => (
+            write_file(&target.files(root), action.summary(), path, content, true),
+            None,
+        ),
+        Action::SetModuleParameter { path, to, .. } => {
+            (write_file(root, action.summary(), path, to, false), None)
+        }
+        _ => run_classified(runner, action),
+    };
+    if let (Action::CreatePool { pool, .. }, ActionResult::Done) = (action, record.result) {
+        if let Err(e) = journal.finish(pool) {
+            tracing::warn!(error = %e, "cannot clear the journal after creating pool {pool}");
+        }
+    }
+    Ok((record, failure))
+}
+
+/// Why a failed action stopped the run: its command and what went wrong.
+fn failure_reason(record: &ActionRecord) -> String {
+    let error = record.error.clone().unwrap_or_default();
+    if record.argv.is_empty() {
+        error
+    } else {
+        format!("`{}`: {error}", runner::display(&record.argv))
+    }
+}
+
 /// Waits until udev has handled every event queued so far (the new partitions among them).
 fn udevadm_settle_argv() -> Vec<String> {
     ["udevadm", "settle", "--timeout=60"]
@@ -260,51 +313,48 @@ pub fn apply(
         }
         progress.round(&assessment.plan.actions);
         let actions = &assessment.plan.actions;
-        for (i, action) in actions.iter().enumerate() {
-            let index = records.len();
-            progress.started(index, action);
-            if let Action::CreatePool { pool, devices, .. } = action {
-                let entry = PendingCreate {
-                    pool: pool.clone(),
-                    devices: devices.clone(),
-                    started_at: now_rfc3339(),
+        let base = records.len();
+        let execute = |action: &Action| execute(root, target, runner, journal, action);
+        for step in lanes::steps(actions) {
+            let ran = match &step {
+                Step::Alone(index) => {
+                    progress.started(base + index, &actions[*index]);
+                    let executed = execute(&actions[*index]);
+                    if let Ok((record, _)) = &executed {
+                        progress.finished(base + index, record);
+                    }
+                    vec![(*index, executed)]
+                }
+                Step::SideBySide(lanes) => {
+                    lanes::run_side_by_side(lanes, actions, base, progress, &execute)
+                }
+            };
+            let mut failures = Vec::new();
+            let mut retry = false;
+            for (_, executed) in ran {
+                let (record, zfs_failure) = match executed {
+                    Ok(ran) => ran,
+                    Err(reason) => {
+                        failures.push(reason);
+                        continue;
+                    }
                 };
-                if let Err(e) = journal.begin(entry) {
-                    let reason =
-                        format!("cannot write the journal before creating pool {pool}: {e}");
-                    return ApplyReport::failed(reason, records, first, assessment);
+                if record.result == ActionResult::Failed {
+                    let unavailable =
+                        matches!(zfs_failure, Some(ZfsFailure::DevicesUnavailable { .. }));
+                    if unavailable && !settled_for_retry {
+                        retry = true;
+                    } else {
+                        failures.push(failure_reason(&record));
+                    }
                 }
+                records.push(record);
             }
-            let (record, failure) = match action {
-                Action::WriteFile { path, content, .. } => (
-                    write_file(&target.files(root), action.summary(), path, content, true),
-                    None,
-                ),
-                Action::SetModuleParameter { path, to, .. } => {
-                    (write_file(root, action.summary(), path, to, false), None)
-                }
-                _ => run_classified(runner, action),
-            };
-            progress.finished(index, &record);
-            if let (Action::CreatePool { pool, .. }, ActionResult::Done) = (action, record.result) {
-                if let Err(e) = journal.finish(pool) {
-                    tracing::warn!(error = %e, "cannot clear the journal after creating pool {pool}");
-                }
+            if !failures.is_empty() {
+                let ending = Ending::Failed { reasons: failures };
+                return ApplyReport::ended(ending, records, first, assessment);
             }
-            let failed = record.result == ActionResult::Failed;
-            let reason = if record.argv.is_empty() {
-                record.error.clone().unwrap_or_default()
-            } else {
-                format!(
-                    "`{}`: {}",
-                    runner::display(&record.argv),
-                    record.error.clone().unwrap_or_default()
-                )
-            };
-            let stderr_said_unavailable =
-                matches!(failure, Some(ZfsFailure::DevicesUnavailable { .. }));
-            records.push(record);
-            if stderr_said_unavailable && !settled_for_retry {
+            if retry {
                 // udev still had the new partitions open: wait for it, then plan again. The
                 // journal names these drives, so the next round redoes the create with -f.
                 settled_for_retry = true;
@@ -315,14 +365,14 @@ pub fn apply(
                 last = Some(assessment);
                 continue 'rounds;
             }
-            if failed {
-                return ApplyReport::failed(reason, records, first, assessment);
-            }
             // An import reveals datasets and properties the plan could not see: once the
             // imports (planned first, together) are done, plan again.
-            let next_is_import = matches!(actions.get(i + 1), Some(Action::ImportPool { .. }));
-            if matches!(action, Action::ImportPool { .. }) && !next_is_import {
-                break;
+            if let Step::Alone(index) = step {
+                let next_is_import =
+                    matches!(actions.get(index + 1), Some(Action::ImportPool { .. }));
+                if matches!(actions[index], Action::ImportPool { .. }) && !next_is_import {
+                    break;
+                }
             }
         }
         last = Some(assessment);
@@ -356,11 +406,7 @@ fn run_afterwards(
         let record = run_action(runner, action);
         progress.finished(index, &record);
         let failed = record.result == ActionResult::Failed;
-        let reason = format!(
-            "`{}`: {}",
-            runner::display(&record.argv),
-            record.error.clone().unwrap_or_default()
-        );
+        let reason = failure_reason(&record);
         records.push(record);
         if failed {
             return Some(reason);

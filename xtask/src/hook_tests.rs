@@ -33,12 +33,25 @@ fn wrapper_in(dir: &Path, payload: &[u8], install: &Path) -> std::path::PathBuf 
     wrapper
 }
 
+/// Runs the wrapper just written. Another test's fork can still hold the file open for writing
+/// (inherited between fork and exec), and exec then fails with ETXTBSY: that is tried again.
 fn run(wrapper: &Path, arguments: &[&str]) -> std::process::Output {
-    Command::new(wrapper)
-        .args(arguments)
-        .env("TMPDIR", wrapper.parent().unwrap())
-        .output()
-        .unwrap()
+    let mut busy = 0;
+    loop {
+        match Command::new(wrapper)
+            .args(arguments)
+            .env("TMPDIR", wrapper.parent().unwrap())
+            .output()
+        {
+            Err(e) if e.raw_os_error() == Some(26) && busy < 100 => {
+                // A retry of a transient error, not a wait for an event: the other child's exec
+                // closes the inherited descriptor within milliseconds.
+                busy += 1;
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            result => return result.unwrap(),
+        }
+    }
 }
 
 #[test]
