@@ -1,9 +1,9 @@
 //! Which of the plan's actions run side by side, and running them so. Pools share nothing: each
 //! has its own drives, its own transaction groups and (unless the layout sets a mountpoint) its
 //! own mount tree under /POOL. So the commands of one pool run beside another pool's, each pool's
-//! in the plan's order: in the guest, the default layout's 2 `zpool create` and 8 `zfs create`
-//! took 3.0 to 3.4 s in two lanes against 4.2 to 6.3 s one after another (BENCHMARKS.md).
-//! Everything else (wipes, imports, packages, storages, files, reloads) runs alone, in order.
+//! in the plan's order. In the guest, the default layout's commands took 3.4 s in two lanes
+//! against 4.1 s one after another (the fastest of four; BENCHMARKS.md): the datasets of two pools
+//! overlap well, two `zpool create` at once hardly. Everything else (wipes, imports, packages, storages, files, reloads) runs alone, in order.
 
 use crate::manifest::{ActionRecord, ActionResult};
 use crate::plan::Action;
