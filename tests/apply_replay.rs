@@ -5,7 +5,7 @@
 //! (reads between two changes in any order: some run at once), and end the same way: this pins apply's behaviour on blank, converged, partial, drifted and exported hosts
 //! and after a failing command, without root and without a VM.
 
-use phoenix_zfs::apply::{apply, Ending, Silent};
+use phoenix_zfs::apply::{apply, ApplyReport, Ending, Silent};
 use phoenix_zfs::inventory::HostRoot;
 use phoenix_zfs::journal::Journal;
 use phoenix_zfs::layout::Layout;
@@ -261,17 +261,38 @@ fn every_recorded_apply_replays_identically() {
     );
 }
 
+/// The recorded first apply on the blank host, as the replay host can answer it.
+fn blank_host_transcripts() -> Vec<Transcript> {
+    Transcript::load_dir(&fixtures().join("replay/blank-host-first-apply"))
+        .unwrap()
+        .into_iter()
+        .filter(|t| !NOT_ON_THE_REPLAY_HOST.contains(&t.argv[0].as_str()))
+        .collect()
+}
+
+/// apply with the default layout on the recorded blank host, answered from `transcripts`.
+fn apply_on_blank_host(transcripts: Vec<Transcript>) -> (ApplyReport, ReplayRunner) {
+    let runner = ReplayRunner::new(transcripts);
+    let state = tempfile::tempdir().unwrap();
+    let host = with_guest_network(&fixtures().join("hosts/qemu-default"), state.path()).unwrap();
+    let report = apply(
+        &HostRoot(host),
+        &phoenix_zfs::target::Target::RunningSystem,
+        &Layout::default_layout(),
+        &runner,
+        &Default::default(),
+        &Journal::beside(&state.path().join("manifest.json")),
+        &mut Silent,
+    );
+    (report, runner)
+}
+
 /// `zpool create` losing the race with udev ("one or more devices is currently unavailable",
 /// met in the QEMU guest under load) is redone once, after `udevadm settle`: the recorded blank
 /// host's first apply, with that failure put in front of its first create.
 #[test]
 fn a_create_that_races_udev_is_redone_after_udev_settles() {
-    let dir = fixtures().join("replay/blank-host-first-apply");
-    let mut transcripts: Vec<Transcript> = Transcript::load_dir(&dir)
-        .unwrap()
-        .into_iter()
-        .filter(|t| !NOT_ON_THE_REPLAY_HOST.contains(&t.argv[0].as_str()))
-        .collect();
+    let mut transcripts = blank_host_transcripts();
     let first_create = transcripts
         .iter()
         .position(|t| t.argv[..2] == ["zpool", "create"])
@@ -298,18 +319,7 @@ fn a_create_that_races_udev_is_redone_after_udev_settles() {
     settled.output.stderr.clear();
     transcripts.push(settled);
 
-    let runner = ReplayRunner::new(transcripts);
-    let state = tempfile::tempdir().unwrap();
-    let host = with_guest_network(&fixtures().join("hosts/qemu-default"), state.path()).unwrap();
-    let report = apply(
-        &HostRoot(host),
-        &phoenix_zfs::target::Target::RunningSystem,
-        &Layout::default_layout(),
-        &runner,
-        &Default::default(),
-        &Journal::beside(&state.path().join("manifest.json")),
-        &mut Silent,
-    );
+    let (report, runner) = apply_on_blank_host(transcripts);
     assert!(
         matches!(report.ending, Ending::Converged { changed: true }),
         "{:?}",
@@ -339,11 +349,8 @@ fn a_create_that_races_udev_is_redone_after_udev_settles() {
 /// no dataset of either, and nothing after them.
 #[test]
 fn two_failing_creates_are_both_reported_and_nothing_after_them_runs() {
-    let dir = fixtures().join("replay/blank-host-first-apply");
-    let transcripts: Vec<Transcript> = Transcript::load_dir(&dir)
-        .unwrap()
+    let transcripts = blank_host_transcripts()
         .into_iter()
-        .filter(|t| !NOT_ON_THE_REPLAY_HOST.contains(&t.argv[0].as_str()))
         .map(|mut t| {
             if t.argv[..2] == ["zpool", "create"] {
                 t.output.code = Some(1);
@@ -352,18 +359,7 @@ fn two_failing_creates_are_both_reported_and_nothing_after_them_runs() {
             t
         })
         .collect();
-    let runner = ReplayRunner::new(transcripts);
-    let state = tempfile::tempdir().unwrap();
-    let host = with_guest_network(&fixtures().join("hosts/qemu-default"), state.path()).unwrap();
-    let report = apply(
-        &HostRoot(host),
-        &phoenix_zfs::target::Target::RunningSystem,
-        &Layout::default_layout(),
-        &runner,
-        &Default::default(),
-        &Journal::beside(&state.path().join("manifest.json")),
-        &mut Silent,
-    );
+    let (report, runner) = apply_on_blank_host(transcripts);
     let Ending::Failed { reasons } = &report.ending else {
         panic!("{:?}", report.ending);
     };

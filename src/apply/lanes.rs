@@ -2,8 +2,9 @@
 //! has its own drives, its own transaction groups and (unless the layout sets a mountpoint) its
 //! own mount tree under /POOL. So the commands of one pool run beside another pool's, each pool's
 //! in the plan's order. In the guest, the default layout's commands took 3.4 s in two lanes
-//! against 4.1 s one after another (the fastest of four; BENCHMARKS.md): the datasets of two pools
-//! overlap well, two `zpool create` at once hardly. Everything else (wipes, imports, packages, storages, files, reloads) runs alone, in order.
+//! against 4.1 s one after another (the fastest of four; BENCHMARKS.md): the datasets of two
+//! pools overlap well, two `zpool create` at once hardly. Everything else (wipes, imports,
+//! packages, storages, files, reloads) runs alone, in order.
 
 use crate::manifest::{ActionRecord, ActionResult};
 use crate::plan::Action;

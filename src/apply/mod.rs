@@ -314,19 +314,19 @@ pub fn apply(
         progress.round(&assessment.plan.actions);
         let actions = &assessment.plan.actions;
         let base = records.len();
-        let execute = |action: &Action| execute(root, target, runner, journal, action);
+        let run_one = |action: &Action| execute(root, target, runner, journal, action);
         for step in lanes::steps(actions) {
             let ran = match &step {
                 Step::Alone(index) => {
                     progress.started(base + index, &actions[*index]);
-                    let executed = execute(&actions[*index]);
+                    let executed = run_one(&actions[*index]);
                     if let Ok((record, _)) = &executed {
                         progress.finished(base + index, record);
                     }
                     vec![(*index, executed)]
                 }
                 Step::SideBySide(lanes) => {
-                    lanes::run_side_by_side(lanes, actions, base, progress, &execute)
+                    lanes::run_side_by_side(lanes, actions, base, progress, &run_one)
                 }
             };
             let mut failures = Vec::new();
