@@ -18,7 +18,7 @@ use phoenix_zfs::target::Target;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Exit codes (DESIGN.md). 3, 4 and 5 mean nothing was changed on any disk.
+/// Exit codes. 3, 4 and 5 are refusals: before any action, nothing was changed.
 mod exit {
     pub const UNEXPECTED: u8 = 1;
     pub const USAGE: u8 = 2;
