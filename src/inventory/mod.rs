@@ -86,6 +86,9 @@ impl std::fmt::Display for Ineligible {
             Ineligible::SystemDisk { mountpoint, via } => {
                 write!(f, "system disk: {mountpoint} is mounted from {via}")
             }
+            Ineligible::Mounted { mountpoint, via } if mountpoint == mounts::SWAP => {
+                write!(f, "in use: {via} is active swap")
+            }
             Ineligible::Mounted { mountpoint, via } => {
                 write!(f, "in use: {mountpoint} is mounted from {via}")
             }
@@ -397,6 +400,11 @@ pub fn read(root: &HostRoot) -> Inventory {
             Vec::new()
         }
     };
+    // Active swap is in use like a mount; a host without /proc/swaps (a recorded one) has none.
+    let mut mounts = mounts;
+    if let Ok(text) = fs::read_to_string(root.path("proc/swaps")) {
+        mounts.extend(mounts::parse_swaps(&text));
+    }
     let records = UdevRecords::read(root, &entries, &mut notes);
     let (usage, udev_zfs) = MountUsage::new(&entries, &mounts, root, &records);
     let dev_by_id = DevById::new(root);
