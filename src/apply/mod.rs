@@ -389,7 +389,8 @@ pub fn apply(
             }
             if retry {
                 // udev still had the new partitions open: wait for it, then plan again. The
-                // journal names these drives, so the next round wipes what the create left and creates again.
+                // journal names these drives, so the next round wipes what the create left
+                // and creates again.
                 settled_for_retry = true;
                 let settle = udevadm_settle_argv();
                 if let Err(e) = runner.run(&settle, CHANGE_TIMEOUT) {
