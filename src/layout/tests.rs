@@ -69,6 +69,37 @@ fn unknown_keys_name_the_line() {
 }
 
 #[test]
+fn blocksizes_pve_storage_refuses_name_file_line_key_value_and_rule() {
+    let line = DEFAULT_LAYOUT_TOML
+        .lines()
+        .position(|l| l.contains("blocksize = \"16k\""))
+        .unwrap()
+        + 1;
+    for spelling in ["16KB", "16KiB", "0.5K", "16384B", "12k"] {
+        let text = DEFAULT_LAYOUT_TOML.replace(
+            "blocksize = \"16k\"",
+            &format!("blocksize = \"{spelling}\""),
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.position.map(|p| p.0), Some(line), "{err}");
+        let shown = err.to_string();
+        assert!(shown.starts_with(&format!("test.toml:{line}:")), "{shown}");
+        assert!(
+            shown.contains(&format!("proxmox.blocksize = \"{spelling}\"")),
+            "{shown}"
+        );
+        assert!(shown.contains("^([1-9][0-9]*)([km])?$"), "{shown}");
+    }
+    for spelling in ["16K", "16384", "8k"] {
+        let text = DEFAULT_LAYOUT_TOML.replace(
+            "blocksize = \"16k\"",
+            &format!("blocksize = \"{spelling}\""),
+        );
+        assert!(parse(&text).is_ok(), "{spelling}");
+    }
+}
+
+#[test]
 fn bad_property_values_say_what_is_accepted() {
     let text = DEFAULT_LAYOUT_TOML.replace("sync = \"always\"", "sync = \"sometimes\"");
     let err = parse(&text).unwrap_err().to_string();
