@@ -220,7 +220,9 @@ const NOTICES: [&str; 2] = ["/etc/issue.d/phoenix-zfs.issue", "/etc/motd.d/phoen
 /// The first boot, unattended: install, apply with --yes on the embedded layout, and leave a
 /// notice where an administrator will see it if the host is not done. Exits 0 only when done,
 /// so Proxmox's first-boot unit keeps its flag and runs this again at the next boot otherwise.
-pub fn firstboot(root: &HostRoot) -> u8 {
+/// `ordering` is the installer's (`fully-up`, ...) when started as its hook: the notice names
+/// that ordering's unit.
+pub fn firstboot(root: &HostRoot, ordering: Option<&str>) -> u8 {
     // Neither is fatal: the host can still be provisioned; rescue reruns and deferred work just
     // need them put in place by hand.
     let live = HostRoot::live();
@@ -250,8 +252,9 @@ pub fn firstboot(root: &HostRoot) -> u8 {
     }
     let text = format!(
         "phoenix-zfs: the first boot did not finish the storage layout (exit {code}).\n\
-         Read `journalctl -b -u phoenix-zfs-firstboot -u proxmox-first-boot` and {}, fix the cause,\n\
+         Read `{}` and {}, fix the cause,\n\
          then run `phoenix-zfs plan` and `phoenix-zfs apply` (add --wipe SERIAL only for a drive you mean to erase).\n",
+        phoenix_zfs::hook::log_command(ordering),
         manifest_path.display()
     );
     for notice in NOTICES {

@@ -159,21 +159,21 @@ enum LayoutCommand {
     Check { file: PathBuf },
 }
 
-/// Proxmox's installer starts its first-boot hook as
-/// `/var/lib/proxmox-first-boot/proxmox-first-boot ORDERING`.
-const HOOK_ORDERINGS: [&str; 3] = ["before-network", "network-online", "fully-up"];
-
-fn started_as_proxmox_hook() -> bool {
+/// The ordering Proxmox's installer started this binary with as its first-boot hook
+/// (`/var/lib/proxmox-first-boot/proxmox-first-boot ORDERING`), `Some(None)` when started under
+/// the hook's name without one, `None` when this is not the hook.
+fn started_as_proxmox_hook() -> Option<Option<String>> {
     let mut args = std::env::args();
     let argv0 = args.next().unwrap_or_default();
     let first = args.next();
-    Path::new(&argv0)
+    let named_as_hook = Path::new(&argv0)
         .file_name()
-        .is_some_and(|n| n == "proxmox-first-boot")
-        && first.as_deref().is_none_or(|a| HOOK_ORDERINGS.contains(&a))
-        || first
-            .as_deref()
-            .is_some_and(|a| HOOK_ORDERINGS.contains(&a))
+        .is_some_and(|n| n == "proxmox-first-boot");
+    match first {
+        Some(arg) if phoenix_zfs::hook::is_ordering(&arg) => Some(Some(arg)),
+        None if named_as_hook => Some(None),
+        _ => None,
+    }
 }
 
 fn main() -> ExitCode {
@@ -185,9 +185,9 @@ fn main() -> ExitCode {
             nix::sys::signal::SigHandler::SigDfl,
         )
     };
-    if started_as_proxmox_hook() {
+    if let Some(ordering) = started_as_proxmox_hook() {
         init_logging(1);
-        return ExitCode::from(commands::firstboot(&HostRoot::live()));
+        return ExitCode::from(commands::firstboot(&HostRoot::live(), ordering.as_deref()));
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -249,7 +249,7 @@ fn run(cli: Cli) -> u8 {
         return exit::USAGE;
     }
     match cli.command {
-        Command::Firstboot => commands::firstboot(&root),
+        Command::Firstboot => commands::firstboot(&root, None),
         Command::Attach {
             ctid,
             layout,
