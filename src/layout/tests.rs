@@ -46,6 +46,24 @@ fn the_default_layout_draws_the_experts_warnings() {
 }
 
 #[test]
+fn discard_on_a_bind_mount_is_a_warning_and_not_in_the_default() {
+    let codes = |layout: &Layout| {
+        layout_warnings(layout)
+            .into_iter()
+            .filter(|w| w.code == "bind-discard")
+            .map(|w| w.subject)
+            .collect::<Vec<_>>()
+    };
+    assert!(codes(&Layout::default_layout()).is_empty());
+    let text = DEFAULT_LAYOUT_TOML.replace(
+        "options = [\"noatime\"]",
+        "options = [\"discard\", \"noatime\"]",
+    );
+    assert_ne!(text, DEFAULT_LAYOUT_TOML);
+    assert_eq!(codes(&parse(&text).unwrap()), ["quickOS/shared-prod-data"]);
+}
+
+#[test]
 fn shown_layout_round_trips() {
     let reparsed = parse(DEFAULT_LAYOUT_TOML).unwrap();
     let again = toml::to_string(&reparsed).unwrap();

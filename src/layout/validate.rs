@@ -344,6 +344,22 @@ pub fn layout_warnings(layout: &Layout) -> Vec<Warning> {
         }
     }
     for ds in &layout.datasets {
+        // Proxmox accepts it, so it is no error; but a bind shares the pool's file system and
+        // the kernel ignores file-system options on a bind.
+        if ds
+            .bind_mount
+            .as_ref()
+            .is_some_and(|b| b.options.iter().any(|o| o == "discard"))
+        {
+            warnings.push(Warning {
+                code: "bind-discard",
+                subject: ds.name().to_string(),
+                message: format!(
+                    "dataset `{}`: bind_mount option `discard` has no effect: the kernel ignores file-system options on a bind mount; the pool's autotrim = \"on\" frees the drives' blocks instead, so drop `discard`",
+                    ds.name()
+                ),
+            });
+        }
         if ds.serves == DatasetRole::Zvols && ds.properties.contains_key("recordsize") {
             let blocksize = ds
                 .proxmox
