@@ -136,11 +136,24 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ManifestCommand {
-    /// Verify FILE against FILE.sig; with --key, the signer must be that public key.
+    /// Verify each MANIFEST against MANIFEST.sig and a trust anchor; one line per host. Exit 1
+    /// when any is unsigned, changed, or signed by a key the anchor does not name for its host;
+    /// else 8 when any host's run was refused or failed.
     Verify {
-        file: PathBuf,
-        #[arg(long, value_name = "PUB")]
+        #[arg(required = true, value_name = "MANIFEST")]
+        files: Vec<PathBuf>,
+        /// The signer must be this public key.
+        #[arg(long, value_name = "PUB", conflicts_with = "allowed_signers")]
         key: Option<PathBuf>,
+        /// OpenSSH's allowed_signers file (as for `ssh-keygen -Y verify -f`): the signer must be
+        /// listed for the host name the manifest records.
+        #[arg(long, value_name = "FILE")]
+        allowed_signers: Option<PathBuf>,
+        /// Without --key or --allowed-signers, accept the key inside each signature.
+        #[arg(long, conflicts_with_all = ["key", "allowed_signers"])]
+        trust_embedded_key: bool,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -349,8 +362,23 @@ fn run(cli: Cli) -> u8 {
             },
         ),
         Command::Manifest {
-            command: ManifestCommand::Verify { file, key },
-        } => commands::verify_manifest(&file, key.as_deref()),
+            command:
+                ManifestCommand::Verify {
+                    files,
+                    key,
+                    allowed_signers,
+                    trust_embedded_key,
+                    json,
+                },
+        } => commands::verify_manifests(
+            &files,
+            &commands::TrustAnchor {
+                key: key.as_deref(),
+                allowed_signers: allowed_signers.as_deref(),
+                trust_embedded_key,
+            },
+            json,
+        ),
         Command::Plan {
             layout,
             json,
