@@ -270,7 +270,8 @@ fn blank_host_transcripts() -> Vec<Transcript> {
         .collect()
 }
 
-/// apply with the default layout on the recorded blank host, answered from `transcripts`.
+/// apply with the default layout on the blank fixture host (qemu-default, synthesized in the
+/// shape of the guest the transcripts were recorded in), answered from `transcripts`.
 fn apply_on_blank_host(transcripts: Vec<Transcript>) -> (ApplyReport, ReplayRunner) {
     let runner = ReplayRunner::new(transcripts);
     let state = tempfile::tempdir().unwrap();
@@ -288,8 +289,8 @@ fn apply_on_blank_host(transcripts: Vec<Transcript>) -> (ApplyReport, ReplayRunn
 }
 
 /// `zpool create` losing the race with udev ("one or more devices is currently unavailable",
-/// met in the QEMU guest under load) is redone once, after `udevadm settle`: the recorded blank
-/// host's first apply, with that failure put in front of its first create.
+/// met in the QEMU guest under load) is redone once, after `udevadm settle`: the blank
+/// host's recorded first apply, with that failure put in front of its first create.
 #[test]
 fn a_create_that_races_udev_is_redone_after_udev_settles() {
     let mut transcripts = blank_host_transcripts();

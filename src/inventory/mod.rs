@@ -1,7 +1,7 @@
 //! What the host has: every block device from sysfs and the udev database, whether it may be used,
 //! and what is written on it (the signature probe).
 //!
-//! Reading goes through a [`HostRoot`], so that `--root DIR` (tests, recorded fixture hosts) and a
+//! Reading goes through a [`HostRoot`], so that `--root DIR` (tests, fixture hosts) and a
 //! live host take the same path.
 
 pub mod mounts;
@@ -400,7 +400,8 @@ pub fn read(root: &HostRoot) -> Inventory {
             Vec::new()
         }
     };
-    // Active swap is in use like a mount; a host without /proc/swaps (a recorded one) has none.
+    // Active swap is in use like a mount; a host tree without /proc/swaps (a synthesized one, or
+    // one recorded before snapshot-host kept it) has none.
     let mut mounts = mounts;
     if let Ok(text) = fs::read_to_string(root.path("proc/swaps")) {
         mounts.extend(mounts::parse_swaps(&text));
@@ -729,7 +730,7 @@ pub fn device_is_blank(root: &HostRoot, path: &str) -> bool {
     }
 }
 
-/// The first and last [`probe::PROBE_WINDOW`] bytes of a device (or of a recorded fixture file
+/// The first and last [`probe::PROBE_WINDOW`] bytes of a device (or of a fixture host's file
 /// holding just those two windows).
 fn read_windows(path: &Path) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
     let mut file = fs::File::open(path)?;
