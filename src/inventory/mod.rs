@@ -101,6 +101,43 @@ impl std::fmt::Display for Ineligible {
     }
 }
 
+#[cfg(test)]
+impl Disk {
+    /// A blank NVMe candidate as tests start from: `name` with this serial and model, its
+    /// by-id link `/dev/disk/by-id/nvme-MODEL_SERIAL_1`, read and found blank by every witness.
+    pub(crate) fn test_nvme(name: &str, model: &str, serial: &str, size_bytes: u64) -> Disk {
+        let link = format!(
+            "/dev/disk/by-id/nvme-{}_{serial}_1",
+            model.replace(' ', "_")
+        );
+        Disk {
+            name: name.into(),
+            dev_node: format!("/dev/{name}"),
+            major_minor: Some("259:0".into()),
+            transport: Transport::Nvme,
+            model: Some(model.into()),
+            serial: Some(serial.into()),
+            firmware: None,
+            wwn: None,
+            by_id: vec![link.clone()],
+            preferred_path: link,
+            size_bytes,
+            logical_block_size: 512,
+            physical_block_size: 512,
+            nvme_controller: None,
+            pci_address: None,
+            removable: false,
+            read_only: false,
+            partitions: Vec::new(),
+            ineligible: Vec::new(),
+            probe: ProbeState::Read {
+                signatures: Vec::new(),
+            },
+            udev: Some(BlkidView::default()),
+        }
+    }
+}
+
 /// What the first and last MiB of a device hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
