@@ -273,19 +273,37 @@ fn blank_host_transcripts() -> Vec<Transcript> {
 /// apply with the default layout on the blank fixture host (qemu-default, synthesized in the
 /// shape of the guest the transcripts were recorded in), answered from `transcripts`.
 fn apply_on_blank_host(transcripts: Vec<Transcript>) -> (ApplyReport, ReplayRunner) {
+    let (report, runner, _) = apply_with_journal(transcripts, Vec::new());
+    (report, runner)
+}
+
+/// The same, with `pending` in the journal before; returns what the journal holds after.
+fn apply_with_journal(
+    transcripts: Vec<Transcript>,
+    pending: Vec<phoenix_zfs::journal::PendingCreate>,
+) -> (
+    ApplyReport,
+    ReplayRunner,
+    Vec<phoenix_zfs::journal::PendingCreate>,
+) {
     let runner = ReplayRunner::new(transcripts);
     let state = tempfile::tempdir().unwrap();
     let host = with_guest_network(&fixtures().join("hosts/qemu-default"), state.path()).unwrap();
+    let journal = Journal::at(state.path().join("pending.json"));
+    for entry in pending {
+        journal.begin(entry).unwrap();
+    }
     let report = apply(
         &HostRoot(host),
         &phoenix_zfs::target::Target::RunningSystem,
         &Layout::default_layout(),
         &runner,
         &Default::default(),
-        &Journal::at(state.path().join("pending.json")),
+        &journal,
         &mut Silent,
     );
-    (report, runner)
+    let left = journal.load().unwrap();
+    (report, runner, left)
 }
 
 /// `zpool create` losing the race with udev ("one or more devices is currently unavailable",
@@ -360,11 +378,14 @@ fn two_failing_creates_are_both_reported_and_nothing_after_them_runs() {
             t
         })
         .collect();
-    let (report, runner) = apply_on_blank_host(transcripts);
+    let (report, runner, journal) = apply_with_journal(transcripts, Vec::new());
     let Ending::Failed { reasons } = &report.ending else {
         panic!("{:?}", report.ending);
     };
     assert_eq!(reasons.len(), 2, "{reasons:?}");
+    // The drives are still blank: the creates wrote nothing, so nothing is left for a later
+    // run to recognise, and no entry may vouch for whatever the drives hold next.
+    assert_eq!(journal, []);
     assert!(
         reasons[0].contains(" quickOS ") && reasons[1].contains(" fastData "),
         "{reasons:?}"
@@ -375,4 +396,33 @@ fn two_failing_creates_are_both_reported_and_nothing_after_them_runs() {
         .map(|argv| argv[..2].join(" "))
         .collect();
     assert_eq!(changes, ["zpool create", "zpool create"]);
+}
+
+/// A journal entry left by an earlier run on drives that are blank again vouches for nothing and
+/// changes nothing: the pools are created as on any blank host, and the entry is gone after.
+#[test]
+fn a_stale_journal_entry_on_blank_drives_is_spent_by_the_create() {
+    let stale = phoenix_zfs::journal::PendingCreate {
+        pool: "quickOS".into(),
+        drives: vec![phoenix_zfs::journal::JournaledDrive {
+            serial: Some("S2TA0001".into()),
+            path: "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001_1".into(),
+        }],
+        started_at: "2026-01-01T00:00:00Z".into(),
+    };
+    let (report, runner, journal) = apply_with_journal(blank_host_transcripts(), vec![stale]);
+    assert!(
+        matches!(report.ending, Ending::Converged { changed: true }),
+        "{:?}",
+        report.ending
+    );
+    assert_eq!(journal, []);
+    assert!(
+        !runner
+            .mutating_seen()
+            .iter()
+            .any(|a| a.contains(&"-f".to_string()) || a[0] == "wipefs"),
+        "{:?}",
+        runner.mutating_seen()
+    );
 }
