@@ -42,8 +42,9 @@ tasks:
               copy a scenario step's recorded zpool/zfs transcripts into tests/fixtures/replay/CASE
   bench       the core benchmarks (criterion) and the binary's start time, checked against
               issue 6's targets (linear growth, 80,000 property lines under 100 ms, start under 5 ms)
-  bench-guest one QEMU boot timing the floor, apply, the converged rerun, and verify and the
-              rerun with 300 zvols and 5,000 snapshots; last line: the ratios
+  bench-guest one QEMU boot timing the floor (serial and in lanes), apply, the converged rerun,
+              and verify and the rerun with 300 zvols and 5,000 snapshots; last line: the ratios
+              (apply against the floor in lanes is the target, against the serial one information)
   check-answer [FILE]
               check a Proxmox installer answer file (default image/answer.toml) against its schema
 ";
