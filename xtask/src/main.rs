@@ -39,7 +39,8 @@ tasks:
   qemu-test [SCENARIO...]
               run the QEMU scenarios of qemu-tests/ (all by default)
   record-replay CASE SCENARIO BOOT STEP
-              copy a scenario step's recorded zpool/zfs transcripts into tests/fixtures/replay/CASE
+              copy a scenario step's recorded zpool/zfs transcripts into tests/fixtures/replay/CASE,
+              and its exit code and number of storage changes into the case's case.toml
   bench       the core benchmarks (criterion) and the binary's start time, checked against
               issue 6's targets (linear growth, 80,000 property lines under 100 ms, start under 5 ms)
   bench-guest one QEMU boot timing the floor (serial and in lanes), apply, the converged rerun,
