@@ -3,6 +3,7 @@
 mod answer;
 mod bench;
 mod bench_guest;
+mod build_only;
 mod checks;
 mod dist;
 mod fixture_host;
@@ -26,7 +27,8 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  test        run every test (unit, fixture, QEMU): the README's test command
+  test        run every test (unit, fixture, QEMU) and compile the benches and fuzz targets:
+              the README's test command
   dist        build the static x86_64 musl binary into target/dist/phoenix-zfs
   hook [--form auto|bare|gzip]
               build it and write the Proxmox first-boot hook target/dist/proxmox-first-boot
