@@ -33,7 +33,7 @@ mod exit {
     about = "Turns blank NVMe drives into the Phoenix OpenZFS layout of a Proxmox VE host"
 )]
 struct Cli {
-    /// Read sys/, run/udev/, dev/ and proc/mounts under DIR instead of / (tests, recorded hosts).
+    /// Read sys/, run/udev/, dev/ and proc/mounts under DIR instead of / (tests, fixture hosts, snapshots).
     #[arg(long, global = true, value_name = "DIR")]
     root: Option<PathBuf>,
     /// From a live rescue system: provision the installed system whose root is mounted at DIR
@@ -406,8 +406,8 @@ fn run(cli: Cli) -> u8 {
     }
 }
 
-/// Where ZFS state comes from for a root: the live tools on `/`, a recorded host's transcripts in
-/// DIR/zfs-commands/, or nothing.
+/// Where ZFS state comes from for a root: the live tools on `/`, the transcripts in
+/// DIR/zfs-commands/ of a host read with `--root`, or nothing.
 pub(crate) enum ZfsTools {
     Runner(Box<dyn Runner>),
     Absent,
@@ -440,7 +440,7 @@ pub(crate) fn zfs_tools(root: &HostRoot) -> Result<ZfsTools, u8> {
 }
 
 /// Loads the layout, assesses the host, and hands the result to `show`.
-/// Where this run happens: asked of systemd on the live host, a recorded host otherwise.
+/// Where this run happens: asked of systemd on the live host, a host read with `--root` otherwise.
 pub(crate) fn situation_of(root: &HostRoot, target: &Target, tools: &ZfsTools) -> Situation {
     if let Target::MountedRoot { dir, .. } = target {
         return Situation::LiveSystem {

@@ -87,9 +87,10 @@ pub struct ArcState {
 }
 
 impl HostServices {
-    /// For a recorded host (`--root` without ZFS tools): nothing is known, nothing is planned.
+    /// For a host read with `--root` (recorded or synthesized, without ZFS tools): nothing is
+    /// known, nothing is planned.
     pub fn not_observed() -> HostServices {
-        let why = || "not observed on a recorded host".to_string();
+        let why = || "not observed on a host read with --root".to_string();
         HostServices {
             proxmox: Availability::Unavailable { why: why() },
             nfs: NfsServer {

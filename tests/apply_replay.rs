@@ -9,7 +9,7 @@ use phoenix_zfs::apply::{apply, ApplyReport, Ending, Silent};
 use phoenix_zfs::inventory::HostRoot;
 use phoenix_zfs::journal::Journal;
 use phoenix_zfs::layout::Layout;
-use phoenix_zfs::runner::{is_mutating, ReplayRunner, Transcript};
+use phoenix_zfs::runner::{changes_storage, is_mutating, ReplayRunner, Transcript};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -23,6 +23,8 @@ struct Case {
     layout: Option<String>,
     #[serde(default)]
     wipe: Vec<String>,
+    /// The step's exit code, and how many of its transcripts change storage: both written by
+    /// `cargo xtask record-replay` from the step's results, not by hand.
     exit_code: u8,
     mutating_commands: usize,
     /// For failures: a word the failure reason must contain.
@@ -177,6 +179,19 @@ fn replay(dir: &Path) -> Result<(), String> {
         toml::from_str(&std::fs::read_to_string(dir.join("case.toml")).map_err(|e| e.to_string())?)
             .map_err(|e| format!("case.toml: {e}"))?;
     let transcripts = Transcript::load_dir(dir).map_err(|e| e.to_string())?;
+    // The case against its own recording, whatever apply does today: a hand edit of
+    // mutating_commands that disagrees with the transcripts fails here.
+    let recorded_changes = transcripts
+        .iter()
+        .filter(|t| changes_storage(&t.argv))
+        .count();
+    if recorded_changes != case.mutating_commands {
+        return Err(format!(
+            "case.toml says mutating_commands = {}, but {recorded_changes} of the recorded \
+             transcripts change storage; record the case again with `cargo xtask record-replay`",
+            case.mutating_commands
+        ));
+    }
     let recorded: Vec<Vec<String>> = transcripts
         .iter()
         .map(|t| t.argv.clone())
@@ -236,13 +251,11 @@ fn replay(dir: &Path) -> Result<(), String> {
 fn every_recorded_apply_replays_identically() {
     let root = fixtures().join("replay");
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.join("case.toml").is_file())
-                .collect()
-        })
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("cannot read the replay cases in {}: {e}", root.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("case.toml").is_file())
+        .collect();
     cases.sort();
     let failures: Vec<String> = cases
         .iter()
@@ -270,7 +283,8 @@ fn blank_host_transcripts() -> Vec<Transcript> {
         .collect()
 }
 
-/// apply with the default layout on the recorded blank host, answered from `transcripts`.
+/// apply with the default layout on the blank fixture host (qemu-default, synthesized in the
+/// shape of the guest the transcripts were recorded in), answered from `transcripts`.
 fn apply_on_blank_host(transcripts: Vec<Transcript>) -> (ApplyReport, ReplayRunner) {
     let (report, runner, _) = apply_with_journal(transcripts, Vec::new());
     (report, runner)
@@ -306,8 +320,8 @@ fn apply_with_journal(
 }
 
 /// `zpool create` losing the race with udev ("one or more devices is currently unavailable",
-/// met in the QEMU guest under load) is redone once, after `udevadm settle`: the recorded blank
-/// host's first apply, with that failure put in front of its first create.
+/// met in the QEMU guest under load) is redone once, after `udevadm settle`: the blank
+/// host's recorded first apply, with that failure put in front of its first create.
 #[test]
 fn a_create_that_races_udev_is_redone_after_udev_settles() {
     let mut transcripts = blank_host_transcripts();

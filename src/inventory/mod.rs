@@ -1,7 +1,7 @@
 //! What the host has: every block device from sysfs and the udev database, whether it may be used,
 //! and what is written on it (the signature probe).
 //!
-//! Reading goes through a [`HostRoot`], so that `--root DIR` (tests, recorded fixture hosts) and a
+//! Reading goes through a [`HostRoot`], so that `--root DIR` (tests, fixture hosts) and a
 //! live host take the same path.
 
 pub mod mounts;
@@ -97,6 +97,43 @@ impl std::fmt::Display for Ineligible {
                 write!(f, "too small ({})", crate::size::decimal(*bytes))
             }
             Ineligible::Unreadable { what } => write!(f, "cannot be judged: {what}"),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Disk {
+    /// A blank NVMe candidate as tests start from: `name` with this serial and model, its
+    /// by-id link `/dev/disk/by-id/nvme-MODEL_SERIAL_1`, read and found blank by every witness.
+    pub(crate) fn test_nvme(name: &str, model: &str, serial: &str, size_bytes: u64) -> Disk {
+        let link = format!(
+            "/dev/disk/by-id/nvme-{}_{serial}_1",
+            model.replace(' ', "_")
+        );
+        Disk {
+            name: name.into(),
+            dev_node: format!("/dev/{name}"),
+            major_minor: Some("259:0".into()),
+            transport: Transport::Nvme,
+            model: Some(model.into()),
+            serial: Some(serial.into()),
+            firmware: None,
+            wwn: None,
+            by_id: vec![link.clone()],
+            preferred_path: link,
+            size_bytes,
+            logical_block_size: 512,
+            physical_block_size: 512,
+            nvme_controller: None,
+            pci_address: None,
+            removable: false,
+            read_only: false,
+            partitions: Vec::new(),
+            ineligible: Vec::new(),
+            probe: ProbeState::Read {
+                signatures: Vec::new(),
+            },
+            udev: Some(BlkidView::default()),
         }
     }
 }
@@ -400,7 +437,8 @@ pub fn read(root: &HostRoot) -> Inventory {
             Vec::new()
         }
     };
-    // Active swap is in use like a mount; a host without /proc/swaps (a recorded one) has none.
+    // Active swap is in use like a mount; a host tree without /proc/swaps (a synthesized one, or
+    // one recorded before snapshot-host kept it) has none.
     let mut mounts = mounts;
     if let Ok(text) = fs::read_to_string(root.path("proc/swaps")) {
         mounts.extend(mounts::parse_swaps(&text));
@@ -729,7 +767,7 @@ pub fn device_is_blank(root: &HostRoot, path: &str, logical_block_size: u32) -> 
     }
 }
 
-/// The first and last [`probe::PROBE_WINDOW`] bytes of a device (or of a recorded fixture file
+/// The first and last [`probe::PROBE_WINDOW`] bytes of a device (or of a fixture host's file
 /// holding just those two windows).
 fn read_windows(path: &Path) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
     let mut file = fs::File::open(path)?;

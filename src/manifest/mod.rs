@@ -23,7 +23,7 @@ pub struct Manifest {
     pub tool: Tool,
     pub host: Host,
     pub command: String,
-    /// Where the run happened: a normal host, a rescue target, a recorded host.
+    /// Where the run happened: a normal host, a rescue target, a host read with `--root`.
     pub situation: crate::situation::Situation,
     pub started_at: String,
     pub finished_at: String,

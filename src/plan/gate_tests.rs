@@ -7,7 +7,7 @@
 use super::*;
 use crate::contents::{findings, foreign_to_create};
 use crate::inventory::probe::Signature;
-use crate::inventory::{BlkidView, Disk, Ineligible, Partition, Transport};
+use crate::inventory::{BlkidView, Disk, Ineligible, Partition};
 use crate::journal::JournaledDrive;
 use crate::matching::match_drives;
 use crate::observed::{ImportablePool, OtherPool};
@@ -109,36 +109,20 @@ fn disk(i: usize) -> impl Strategy<Value = Disk> {
         .prop_map(move |(probe, udev, mut partitions, mounted)| {
             partitions.sort_by_key(|p| p.number);
             partitions.dedup_by_key(|p| p.number);
-            Disk {
-                name: format!("nvme{i}n1"),
-                dev_node: format!("/dev/nvme{i}n1"),
-                major_minor: Some(format!("259:{i}")),
-                transport: Transport::Nvme,
-                model: Some(format!("Samsung SSD 990 EVO Plus {}", size_name(i))),
-                serial: Some(serial(i)),
-                firmware: Some("2B2QKXG7".into()),
-                wwn: None,
-                by_id: vec![path(i)],
-                preferred_path: path(i),
-                size_bytes: if i == 2 { TB4 } else { TB2 },
-                logical_block_size: 512,
-                physical_block_size: 512,
-                nvme_controller: None,
-                pci_address: None,
-                removable: false,
-                read_only: false,
-                partitions,
-                ineligible: if mounted {
-                    vec![Ineligible::Mounted {
-                        mountpoint: "/mnt".into(),
-                        via: "x".into(),
-                    }]
-                } else {
-                    Vec::new()
-                },
-                probe,
-                udev,
+            let model = format!("Samsung SSD 990 EVO Plus {}", size_name(i));
+            let size = if i == 2 { TB4 } else { TB2 };
+            let mut disk = Disk::test_nvme(&format!("nvme{i}n1"), &model, &serial(i), size);
+            assert_eq!(disk.preferred_path, path(i));
+            disk.partitions = partitions;
+            if mounted {
+                disk.ineligible = vec![Ineligible::Mounted {
+                    mountpoint: "/mnt".into(),
+                    via: "x".into(),
+                }];
             }
+            disk.probe = probe;
+            disk.udev = udev;
+            disk
         })
 }
 

@@ -84,7 +84,7 @@ pub fn plan(facts: &Facts) -> Plan {
     }
     if facts.observed.other_pools_unknown {
         plan.notes.push(
-            "this recorded host's transcripts ask `zpool list` for the layout's pools only: pools the layout does not describe are unknown here".into(),
+            "this --root host's transcripts ask `zpool list` for the layout's pools only: pools the layout does not describe are unknown here".into(),
         );
     }
     for problem in &facts.matches.problems {

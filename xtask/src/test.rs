@@ -24,6 +24,7 @@ pub fn main(_args: &[String]) -> Result<()> {
     run(Command::new("cargo")
         .current_dir(&root)
         .args(["test", "--workspace", "--locked"]))?;
+    crate::build_only::main()?;
     // The QEMU suite builds the static binary and the guest image it needs (cached by inputs).
     crate::qemu_test::main(&[])
 }
