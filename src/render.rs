@@ -257,6 +257,16 @@ pub fn deferred(a: &Assessment) {
 pub fn verify(a: &Assessment) {
     deferred(a);
     journal_notes(a);
+    // A limit OpenZFS would ignore is not set, so it is no difference either; said here so that
+    // `in sync` is not read as the ARC being limited.
+    for w in a
+        .plan
+        .warnings
+        .iter()
+        .filter(|w| w.code == "arc-max-ignored")
+    {
+        println!("warning[{}]: {}", w.code, w.message);
+    }
     if a.plan.actions.is_empty() && a.plan.blockers.is_empty() {
         println!("in sync: the host matches the layout");
         return;

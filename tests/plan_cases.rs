@@ -973,6 +973,13 @@ fn an_arc_limit_openzfs_would_ignore_is_a_warning_never_an_action() {
         warning.message
     );
     assert!(warning.message.contains("read back"), "{}", warning.message);
+    assert!(
+        warning
+            .message
+            .contains("above 2G (zfs_arc_min's default: 1/32 of the 64.00 GiB of RAM)"),
+        "{}",
+        warning.message
+    );
     assert_eq!(arc_actions(&p), 0, "{p:#?}");
 
     // 32 GiB: the floor is 1 GiB, 2G is taken.

@@ -190,13 +190,23 @@ fn arc_limit_ignored(wanted: u64, state: &crate::services::ArcState, plan: &mut 
         .ready()
         .and_then(|conf| arc::configured_min(conf))
         .map_or(0, |min| arc::effective_min(min, ram));
-    let Some(ignored) = arc::ignored(wanted, ram, now.max(next_boot)) else {
+    let floor = now.max(next_boot);
+    let Some(ignored) = arc::ignored(wanted, ram, floor) else {
         return false;
+    };
+    let default_floor = state.arc_min.ready().copied().unwrap_or(0) == 0 && next_boot == 0;
+    let floor_is = if default_floor {
+        format!(
+            " (zfs_arc_min's default: 1/32 of the {} of RAM)",
+            crate::size::binary(ram)
+        )
+    } else {
+        String::new()
     };
     let instead = match ignored.suggestion {
         Some(bytes) => format!(
-            "set zfs.arc_max to at least {}, e.g. \"{}\"",
-            crate::size::ZfsSize(now.max(next_boot).max(arc::MINIMUM) + 1),
+            "set zfs.arc_max above {}{floor_is} and below the RAM, e.g. \"{}\"",
+            crate::size::ZfsSize(floor.max(arc::MINIMUM)),
             crate::size::ZfsSize(bytes)
         ),
         None => format!(
