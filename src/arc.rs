@@ -7,7 +7,7 @@ pub const RUNTIME_PARAMETER: &str = "/sys/module/zfs/parameters/zfs_arc_max";
 pub const MODPROBE_CONF: &str = "/etc/modprobe.d/zfs.conf";
 pub const MIN_PARAMETER: &str = "/sys/module/zfs/parameters/zfs_arc_min";
 pub const MEMINFO: &str = "/proc/meminfo";
-/// ZFS ignores a zfs_arc_max below 64 MiB (arc_c_min's floor) and keeps its default.
+/// ZFS ignores a zfs_arc_max that is not above 64 MiB and keeps its default.
 pub const MINIMUM: u64 = 64 << 20;
 
 /// MemTotal of /proc/meminfo in bytes: the memory OpenZFS sizes the ARC by.

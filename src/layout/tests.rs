@@ -118,6 +118,22 @@ fn blocksizes_pve_storage_refuses_name_file_line_key_value_and_rule() {
 }
 
 #[test]
+fn an_arc_limit_zfs_always_ignores_is_an_error() {
+    let with = |arc: &str| {
+        let text = DEFAULT_LAYOUT_TOML.replacen(
+            "[[pool]]",
+            &format!("[zfs]\narc_max = \"{arc}\"\n\n[[pool]]"),
+            1,
+        );
+        parse(&text)
+    };
+    let err = with("64M").unwrap_err().to_string();
+    assert!(err.contains("not above 64M"), "{err}");
+    assert!(with("63M").is_err());
+    assert_eq!(with("65M").unwrap().zfs.arc_max_bytes(), Some(65 << 20));
+}
+
+#[test]
 fn bad_property_values_say_what_is_accepted() {
     let text = DEFAULT_LAYOUT_TOML.replace("sync = \"always\"", "sync = \"sometimes\"");
     let err = parse(&text).unwrap_err().to_string();

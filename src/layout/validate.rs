@@ -81,9 +81,11 @@ pub(super) fn validate(layout: &Layout) -> Result<(), Problem> {
         let bytes = ZfsSize::parse(text)
             .map_err(|e| nowhere(format!("zfs.arc_max: {e}")))?
             .bytes();
-        if bytes < crate::arc::MINIMUM {
+        // OpenZFS takes a zfs_arc_max only above 64 MiB (pve-docs local-zfs, "Limit ZFS Memory
+        // Usage"); the host's RAM and zfs_arc_min are checked when the plan is made.
+        if bytes <= crate::arc::MINIMUM {
             return Err(nowhere(format!(
-                "zfs.arc_max = \"{text}\" is below 64M, which ZFS ignores: use at least 64M (Proxmox suggests 2 GiB plus 1 GiB per TiB of pool storage)"
+                "zfs.arc_max = \"{text}\" is not above 64M, and ZFS ignores such a limit: use more than 64M (Proxmox suggests 2 GiB plus 1 GiB per TiB of pool storage)"
             )));
         }
     }

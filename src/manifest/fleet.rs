@@ -405,3 +405,66 @@ pub fn tally(reports: &[Report]) -> String {
         parts.join(", ")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(host: &str, verdict: Verdict) -> Report {
+        Report {
+            file: format!("{host}/manifest.json"),
+            host: Some(host.into()),
+            verdict,
+            detail: "allowed_signers line 1 for pve-a".into(),
+            signer: Some("SHA256:x".into()),
+            outcome: Some("done".into()),
+            exit_code: Some(0),
+            reasons: Vec::new(),
+            pools: vec![PoolSummary {
+                name: "quickOS".into(),
+                health: "DEGRADED".into(),
+            }],
+            deferred: Vec::new(),
+            drives: vec![
+                DriveSummary {
+                    drive: "nvme0n1".into(),
+                    firmware: "no-known-issue".into(),
+                    wear_moved: Vec::new(),
+                },
+                DriveSummary {
+                    drive: "nvme1n1".into(),
+                    firmware: "known-bad".into(),
+                    wear_moved: vec!["media_errors 0 -> 2".into()],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn a_line_says_health_wear_and_firmware_by_drive() {
+        assert_eq!(
+            report("pve-a", Verdict::Ok).line(),
+            "pve-a: ok: good signature by SHA256:x (allowed_signers line 1 for pve-a); outcome done; pools quickOS DEGRADED; deferred none; wear moved nvme1n1 media_errors 0 -> 2; firmware known-bad nvme1n1, no-known-issue 1"
+        );
+        let mut unsigned = report("pve-b", Verdict::Unsigned);
+        unsigned.detail = "cannot read the signature".into();
+        assert_eq!(
+            unsigned.line(),
+            "pve-b: UNSIGNED: cannot read the signature [pve-b/manifest.json]"
+        );
+    }
+
+    #[test]
+    fn a_manifest_in_doubt_outweighs_a_refused_run() {
+        let ok = report("a", Verdict::Ok);
+        let refused = report("b", Verdict::Refused);
+        let untrusted = report("c", Verdict::Untrusted);
+        assert_eq!(exit_code(std::slice::from_ref(&ok)), 0);
+        assert_eq!(exit_code(&[ok.clone(), refused.clone()]), 8);
+        assert_eq!(exit_code(&[refused.clone(), untrusted.clone()]), 1);
+        assert_eq!(
+            tally(&[untrusted, ok.clone(), refused, ok]),
+            "4 manifests: 2 ok, 1 refused, 1 untrusted"
+        );
+    }
+}
