@@ -355,11 +355,11 @@ pub fn clear_inherited_rust_env(cargo: &mut Command) {
 pub fn show_build_env(cargo: &Command) {
     for (name, value) in cargo.get_envs() {
         if let Some(value) = value {
-            eprintln!(
-                "xtask:   {}={}",
+            util::note(&format!(
+                "  {}={}",
                 name.to_string_lossy(),
                 value.to_string_lossy()
-            );
+            ));
         }
     }
 }
