@@ -123,21 +123,28 @@ fn text<'a>(value: &'a Value, key: &str) -> &'a str {
     value[key].as_str().unwrap_or("?")
 }
 
-/// ZFS's binary units for a byte count as zfs get -p prints it (`131072` -> `128K`).
+/// A byte count as zfs get -p prints it, in ZFS's binary units as plain zfs get shows it
+/// (`131072` -> `128K`, `1539316278886` -> `1.40T`); `0` is a quota's `none`.
 fn human_bytes(value: &str) -> String {
-    let Ok(mut amount) = value.parse::<u64>() else {
+    let Ok(amount) = value.parse::<u64>() else {
         return value.to_string();
     };
     if amount == 0 {
-        return value.to_string();
+        return "none".to_string();
     }
-    for unit in ["", "K", "M", "G", "T", "P"] {
-        if amount % 1024 != 0 || unit == "P" {
-            return format!("{amount}{unit}");
-        }
-        amount /= 1024;
+    let units = ["", "K", "M", "G", "T", "P", "E"];
+    let power = units
+        .iter()
+        .enumerate()
+        .take_while(|(k, _)| amount >= 1u64 << (10 * *k as u32))
+        .last()
+        .map_or(0, |(k, _)| k);
+    let scale = 1u64 << (10 * power as u32);
+    if amount % scale == 0 {
+        format!("{}{}", amount / scale, units[power])
+    } else {
+        format!("{:.2}{}", amount as f64 / scale as f64, units[power])
     }
-    value.to_string()
 }
 
 /// The closing summary of the demo, from the manifest the guest wrote.
@@ -171,7 +178,15 @@ fn summary(
         );
     }
     let datasets: Vec<&Value> = strings(manifest, "datasets").collect();
-    let _ = writeln!(out, "\ndatasets ({})", datasets.len());
+    let roots = datasets
+        .iter()
+        .filter(|d| !text(d, "name").contains('/'))
+        .count();
+    let _ = writeln!(
+        out,
+        "\ndatasets ({}; pool roots: {roots})",
+        datasets.len() - roots
+    );
     for dataset in datasets {
         let properties = &dataset["properties"];
         let shown: Vec<String> = ["recordsize", "compression", "sync", "quota"]
@@ -247,9 +262,11 @@ mod tests {
     fn binary_units_like_zfs() {
         assert_eq!(human_bytes("131072"), "128K");
         assert_eq!(human_bytes("858993459200"), "800G");
-        assert_eq!(human_bytes("1539316278886"), "1539316278886");
+        assert_eq!(human_bytes("1539316278886"), "1.40T");
         assert_eq!(human_bytes("2199023255552"), "2T");
-        assert_eq!(human_bytes("0"), "0");
+        assert_eq!(human_bytes("512"), "512");
+        assert_eq!(human_bytes("1536"), "1.50K");
+        assert_eq!(human_bytes("0"), "none");
         assert_eq!(human_bytes("none"), "none");
     }
 
@@ -259,7 +276,8 @@ mod tests {
             "outcome": {"status": "done", "exit_code": 0, "reasons": []},
             "pools": [{"name": "quickOS", "health": "ONLINE", "devices": [
                 "/dev/disk/by-id/nvme-A_S2TA0001-part1", "/dev/disk/by-id/nvme-A_S2TA0002-part1"]}],
-            "datasets": [{"name": "quickOS/vm-disks", "properties": {
+            "datasets": [{"name": "quickOS", "properties": {"quota": "0"}},
+                         {"name": "quickOS/vm-disks", "properties": {
                 "recordsize": "131072", "compression": "lz4", "quota": "858993459200"}}],
             "services": {
                 "storages": [{"id": "quickOS-vm-disks", "type": "zfspool",
@@ -279,7 +297,8 @@ mod tests {
         for expected in [
             "first boot of the default host: done (exit 0), 74 s in QEMU (TCG)",
             "quickOS    ONLINE   nvme-A_S2TA0001-part1, nvme-A_S2TA0002-part1",
-            "datasets (1)",
+            "datasets (1; pool roots: 1)",
+            "quota=none",
             "quickOS/vm-disks",
             "recordsize=128K compression=lz4 quota=800G",
             "quickOS-vm-disks           zfspool  pool quickOS/vm-disks, content images",

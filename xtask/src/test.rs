@@ -2,8 +2,8 @@
 //! This is the README's test command and what .ci/run calls.
 
 use crate::apt::{self, Want};
-use crate::util::{run, workspace_root};
-use anyhow::{Context, Result};
+use crate::util::{self, run, workspace_root};
+use anyhow::{bail, Context, Result};
 use std::process::Command;
 
 /// What `cargo test --workspace` runs besides the programs it builds, from Debian packages:
@@ -15,8 +15,24 @@ pub const TEST_PACKAGES: [&str; 2] = ["openssh-client", "python3-jsonschema"];
 
 pub fn ensure_test_tools() -> Result<()> {
     apt::ensure(&[Want::any(&TEST_PACKAGES)], None)
-        .map(drop)
-        .context("could not install what the tests run")
+        .context("could not install what the tests run")?;
+    // The tests run the first python3 on PATH; one from pyenv or a venv does not see Debian's
+    // dist-packages, and the schema test would fail after minutes of building.
+    let importable = Command::new("python3")
+        .args(["-c", "import jsonschema"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !importable {
+        let which =
+            util::output(Command::new("sh").args(["-c", "command -v python3"])).unwrap_or_default();
+        bail!(
+            "python3 on PATH ({}) cannot import jsonschema, although Debian's python3-jsonschema \
+             is installed for /usr/bin/python3: put /usr/bin before that interpreter's directory \
+             in PATH, or install jsonschema into it",
+            which.trim()
+        );
+    }
+    Ok(())
 }
 
 pub fn main(_args: &[String]) -> Result<()> {
