@@ -45,10 +45,13 @@ fn describe(cmd: &Command) -> String {
 }
 
 /// Sends the output of the noisy tools (apt, dkms, mmdebstrap, debugfs, the nested builds) of
-/// this run to target/logs/TASK.log, emptied first. Without it, everything goes to the console.
+/// this run to target/logs/TASK.log; the previous run's stays beside it as TASK.previous.log,
+/// so that a rerun does not wipe the log of the failure it reruns. Without it, everything goes
+/// to the console.
 pub fn start_tool_log(task: &str) {
     let dir = workspace_root().join("target/logs");
     let path = dir.join(format!("{task}.log"));
+    let _ = fs::rename(&path, dir.join(format!("{task}.previous.log")));
     if fs::create_dir_all(&dir).is_ok() && File::create(&path).is_ok() {
         let _ = TOOL_LOG.set(path);
     }
