@@ -79,10 +79,9 @@ fn choose(form: Form, bare_size: u64) -> Form {
 }
 
 pub fn main(args: &[String]) -> Result<()> {
-    let (form, mut dist_args) = parse_args(args)?;
+    let (form, dist_args) = parse_args(args)?;
     // The hook decides what fits, so dist must not fail on an oversized bare binary.
-    dist_args.push("--allow-oversize".to_string());
-    dist::main(&dist_args)?;
+    dist::main_for_hook(&dist_args)?;
 
     let workspace = workspace_root();
     let dist_dir = workspace.join("target/dist");

@@ -1,10 +1,12 @@
 //! Developer tasks: `cargo xtask <task>`. Each task lives in its own module.
 
 mod answer;
+mod apt;
 mod bench;
 mod bench_guest;
 mod build_only;
 mod checks;
+mod demo;
 mod dist;
 mod fixture_host;
 mod guest;
@@ -65,6 +67,7 @@ fn run() -> Result<()> {
         eprint!("{USAGE}");
         bail!("no task given");
     };
+    util::start_tool_log(task);
     match task.as_str() {
         "test" => test::main(rest),
         "dist" => dist::main(rest),
@@ -73,7 +76,7 @@ fn run() -> Result<()> {
         "fixture-hosts" => fixture_host::main(rest),
         "guest-run" => guest_run::main(rest),
         "qemu-test" => qemu_test::main(rest),
-        "demo" => qemu_test::demo(rest),
+        "demo" => demo::main(rest),
         "record-replay" => record_replay::main(rest),
         "check-answer" => answer::main(rest),
         "bench" => bench::main(rest),
