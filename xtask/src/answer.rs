@@ -2,6 +2,11 @@
 //! (default image/answer.toml) against the installer's schema as image/answer-schema.toml
 //! writes it down: TOML syntax, every key known (the installer rejects unknown keys), of its
 //! type and allowed values, required keys present, and the installer's cross-key rules.
+//!
+//! It checks the file once per installer version of the schema's `[[installer]]` table, since
+//! the versions spell keys differently (up to 8.3.x only snake_case; kebab-case from 8.4.0)
+//! and know different keys, and prints which versions accept the file and, for each that does
+//! not, the first offending key with its line.
 
 use crate::util::workspace_root;
 use anyhow::{bail, Context, Result};
@@ -25,25 +30,139 @@ pub fn main(args: &[String]) -> Result<()> {
         .with_context(|| format!("{} is not a valid schema", schema_path.display()))?;
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("cannot read {}", file.display()))?;
-    let problems = schema.check(&text);
-    if problems.is_empty() {
-        println!(
-            "{}: valid ({} keys and {} rules of {})",
-            file.display(),
-            schema.keys.len(),
-            schema.rules.len(),
-            schema_path.display()
-        );
+    let verdicts = schema.verdicts(&text);
+    println!(
+        "{}: checked against {} ({} keys, {} rules, {} installer versions)",
+        file.display(),
+        schema_path.display(),
+        schema.keys.len(),
+        schema.rules.len(),
+        schema.installers.len()
+    );
+    print!("{}", report(&file.display().to_string(), &verdicts));
+    if verdicts.iter().any(|v| v.problems.is_empty()) {
         return Ok(());
     }
-    for p in &problems {
-        eprintln!("error: {}: {p}", file.display());
-    }
     bail!(
-        "{} does not pass the installer's schema: {} problem(s)",
-        file.display(),
-        problems.len()
+        "no installer version of {} accepts {}; fix the first problem each one names",
+        schema_path.display(),
+        file.display()
     )
+}
+
+/// One installer version's verdict on a file: its problems, in the order of the file's lines.
+#[derive(Debug)]
+struct Verdict<'a> {
+    installer: &'a Installer,
+    problems: Vec<Located>,
+}
+
+/// A problem with the line of the key it names (or of its section), when the file has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Located {
+    line: Option<usize>,
+    problem: Problem,
+}
+
+impl fmt::Display for Located {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.problem),
+            None => write!(f, "{}", self.problem),
+        }
+    }
+}
+
+/// The lines `check-answer` prints: one per installer version, then the versions that accept.
+fn report(file: &str, verdicts: &[Verdict]) -> String {
+    let mut out = String::new();
+    for v in verdicts {
+        let i = v.installer;
+        // Whether phoenix-zfs supports the version is a fact of the schema, not of this file.
+        let range = format!(
+            "{} to {}{}",
+            i.version,
+            i.until,
+            if i.supported { "" } else { " (unsupported)" }
+        );
+        match v.problems.first() {
+            None => out.push_str(&format!("  installer {range}: accepts it\n")),
+            Some(first) => {
+                let more = match v.problems.len() {
+                    1 => String::new(),
+                    n => format!(" (and {} more)", n - 1),
+                };
+                out.push_str(&format!(
+                    "  installer {range}: rejects it: {file}: {first}{more}\n"
+                ));
+            }
+        }
+        if let Some(note) = &i.note {
+            out.push_str(&format!("    note: {note}\n"));
+        }
+    }
+    let accepting: Vec<String> = verdicts
+        .iter()
+        .filter(|v| v.problems.is_empty())
+        .map(|v| format!("{} to {}", v.installer.version, v.installer.until))
+        .collect();
+    if accepting.is_empty() {
+        out.push_str("accepted by: no installer version\n");
+    } else {
+        out.push_str(&format!("accepted by: {}\n", accepting.join(", ")));
+    }
+    out
+}
+
+/// How one installer version spells the keys that have two spellings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Spelling {
+    /// Only the alias (snake_case), as up to 8.3.x.
+    Snake,
+    /// The kebab-case name and its snake_case alias, as from 8.4.0.
+    Both,
+}
+
+/// One row of the schema's `[[installer]]` table: a range of installer versions whose answer
+/// types read the same keys under the same spellings.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct Installer {
+    version: String,
+    until: String,
+    spelling: Spelling,
+    #[serde(default)]
+    kebab_only: Vec<String>,
+    #[serde(default)]
+    without: Vec<String>,
+    supported: bool,
+    note: Option<String>,
+    #[allow(dead_code)]
+    source: String,
+}
+
+impl Installer {
+    /// The names under which this version reads `spec`, or none when it lacks the key.
+    fn names<'a>(&self, spec: &'a KeySpec) -> Vec<&'a str> {
+        if self
+            .without
+            .iter()
+            .any(|w| spec.path == *w || spec.path.starts_with(&format!("{w}.")))
+        {
+            return Vec::new();
+        }
+        let aliases = spec.aliases.iter().map(String::as_str);
+        match self.spelling {
+            Spelling::Snake
+                if !spec.aliases.is_empty() && !self.kebab_only.contains(&spec.path) =>
+            {
+                aliases.collect()
+            }
+            Spelling::Snake => vec![spec.name()],
+            Spelling::Both => std::iter::once(spec.name()).chain(aliases).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -59,14 +178,14 @@ enum KeyType {
     Map,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 enum OneOrMore {
     One(KeyType),
     More(Vec<KeyType>),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct KeySpec {
     path: String,
@@ -102,7 +221,7 @@ impl KeySpec {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 enum Rule {
     ExactlyOneOf {
@@ -130,6 +249,11 @@ struct Schema {
     keys: Vec<KeySpec>,
     #[serde(rename = "rule", default)]
     rules: Vec<Rule>,
+    #[serde(rename = "installer", default)]
+    installers: Vec<Installer>,
+    /// Set in the copy `for_installer` makes: the names each key is read under, by path.
+    #[serde(skip)]
+    names: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// One thing wrong with an answer file, placed at a section and key.
@@ -183,6 +307,50 @@ fn describe(value: &Value) -> &'static str {
     }
 }
 
+/// The line of every key of a TOML text, by its dotted path as written (a table's line is that
+/// of its header or of its first dotted key). Empty when the text is not valid TOML.
+fn key_lines(text: &str) -> BTreeMap<String, usize> {
+    fn walk(
+        table: &toml::de::DeTable,
+        prefix: &str,
+        text: &str,
+        lines: &mut BTreeMap<String, usize>,
+    ) {
+        for (key, value) in table {
+            let path = if prefix.is_empty() {
+                key.get_ref().to_string()
+            } else {
+                format!("{prefix}.{}", key.get_ref())
+            };
+            let start = key.span().start.min(text.len());
+            let line = text[..start].matches('\n').count() + 1;
+            lines.entry(path.clone()).or_insert(line);
+            if let toml::de::DeValue::Table(inner) = value.get_ref() {
+                walk(inner, &path, text, lines);
+            }
+        }
+    }
+    let mut lines = BTreeMap::new();
+    if let Ok(table) = toml::de::DeTable::parse(text) {
+        walk(table.get_ref(), "", text, &mut lines);
+    }
+    lines
+}
+
+/// The line a problem is at, and whether that is the line of a key it names (else of its
+/// section, or none).
+fn line_of(lines: &BTreeMap<String, usize>, problem: &Problem) -> (Option<usize>, bool) {
+    let key_path = match (problem.section.as_str(), problem.key.as_str()) {
+        (_, "") => None,
+        ("", key) => Some(key.to_string()),
+        (section, key) => Some(format!("{section}.{key}")),
+    };
+    match key_path.and_then(|p| lines.get(&p)) {
+        Some(line) => (Some(*line), true),
+        None => (lines.get(&problem.section).copied(), false),
+    }
+}
+
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
@@ -211,10 +379,73 @@ impl Schema {
         Ok(schema)
     }
 
+    /// The names the installer reads `spec` under: all its spellings, or in the copy made
+    /// for one installer version, that version's.
+    fn names_of<'a>(&'a self, spec: &'a KeySpec) -> Vec<&'a str> {
+        match &self.names {
+            Some(names) => names
+                .get(&spec.path)
+                .map(|n| n.iter().map(String::as_str).collect())
+                .unwrap_or_default(),
+            None => std::iter::once(spec.name())
+                .chain(spec.aliases.iter().map(String::as_str))
+                .collect(),
+        }
+    }
+
     fn spec(&self, section: &str, key: &str) -> Option<&KeySpec> {
-        self.keys.iter().find(|k| {
-            k.section() == section && (k.name() == key || k.aliases.iter().any(|a| a == key))
-        })
+        self.keys
+            .iter()
+            .find(|k| k.section() == section && self.names_of(k).contains(&key))
+    }
+
+    /// The schema as one installer version reads it: its spellings, without the keys it lacks.
+    fn for_installer(&self, installer: &Installer) -> Schema {
+        let keys: Vec<KeySpec> = self
+            .keys
+            .iter()
+            .filter(|k| !installer.names(k).is_empty())
+            .cloned()
+            .collect();
+        let names = keys
+            .iter()
+            .map(|k| {
+                let names = installer.names(k).into_iter().map(str::to_string).collect();
+                (k.path.clone(), names)
+            })
+            .collect();
+        Schema {
+            keys,
+            rules: self.rules.clone(),
+            installers: Vec::new(),
+            names: Some(names),
+        }
+    }
+
+    /// The verdict of every installer version of the schema on `text`.
+    fn verdicts(&self, text: &str) -> Vec<Verdict<'_>> {
+        let lines = key_lines(text);
+        self.installers
+            .iter()
+            .map(|installer| {
+                let problems = self.for_installer(installer).check(text);
+                let mut located: Vec<(bool, Located)> = problems
+                    .into_iter()
+                    .map(|problem| {
+                        let (line, at_key) = line_of(&lines, &problem);
+                        (at_key, Located { line, problem })
+                    })
+                    .collect();
+                // The offending keys first, in the order of the file, as the installer meets
+                // them; then what is wrong with a section as a whole (a missing key, a cross-key
+                // rule), often only a consequence of an unknown spelling above.
+                located.sort_by_key(|(at_key, l)| (!at_key, l.line.unwrap_or(usize::MAX)));
+                Verdict {
+                    installer,
+                    problems: located.into_iter().map(|(_, l)| l).collect(),
+                }
+            })
+            .collect()
     }
 
     fn check(&self, text: &str) -> Vec<Problem> {
@@ -253,7 +484,7 @@ impl Schema {
                     .keys
                     .iter()
                     .filter(|k| k.section() == section)
-                    .map(KeySpec::name)
+                    .flat_map(|k| self.names_of(k))
                     .collect();
                 let near = known
                     .iter()
@@ -593,6 +824,176 @@ url = "https://deploy.example.org/hook"
         let dhcp = GOOD.replace("source = \"from-answer\"\n", "");
         let found = problems(&dhcp);
         assert!(found.iter().any(|p| p.starts_with("[network] `cidr`: only allowed when `network.source` is `from-answer`, not `from-dhcp`")), "{found:#?}");
+    }
+
+    /// A small answer file: `{pw}`, `{keys}`, `{match}` are the spellings to test; `{extra}`
+    /// more keys of [global].
+    fn small(pw: &str, keys: &str, filter_match: &str, extra: &str) -> String {
+        format!(
+            "[global]\nkeyboard = \"en-us\"\ncountry = \"us\"\nfqdn = \"pve1.example.org\"\n\
+             mailto = \"root@example.org\"\ntimezone = \"UTC\"\n{pw} = \"!\"\n{keys} = []\n{extra}\
+             \n[network]\nsource = \"from-dhcp\"\n\
+             \n[disk-setup]\nfilesystem = \"ext4\"\nfilter.ID_BUS = \"ata\"\n{filter_match} = \"any\"\n\
+             \n[first-boot]\nsource = \"from-iso\"\nordering = \"fully-up\"\n"
+        )
+    }
+
+    fn kebab() -> String {
+        small("root-password-hashed", "root-ssh-keys", "filter-match", "")
+    }
+
+    fn snake() -> String {
+        small("root_password_hashed", "root_ssh_keys", "filter_match", "")
+    }
+
+    /// Each version's verdict: None when it accepts, else its first problem as printed.
+    fn verdicts_of(text: &str) -> BTreeMap<String, Option<String>> {
+        let schema = schema();
+        schema
+            .verdicts(text)
+            .iter()
+            .map(|v| {
+                (
+                    v.installer.version.clone(),
+                    v.problems.first().map(ToString::to_string),
+                )
+            })
+            .collect()
+    }
+
+    fn accepts(text: &str, version: &str) -> bool {
+        let verdicts = verdicts_of(text);
+        match verdicts.get(version) {
+            Some(verdict) => verdict.is_none(),
+            None => panic!("no installer row {version}: {verdicts:#?}"),
+        }
+    }
+
+    #[test]
+    fn installers_8_3_0_and_8_3_2_read_snake_case_only() {
+        for version in ["8.3.0", "8.3.2"] {
+            assert!(accepts(&snake(), version), "{version}");
+            let verdicts = verdicts_of(&kebab());
+            assert_eq!(
+                verdicts[version].as_deref(),
+                Some("line 7: [global] `root-password-hashed`: unknown key; the installer rejects unknown keys (did you mean `root_password_hashed`?)"),
+                "{version}"
+            );
+            // Its first-boot section was kebab-case from the start, without snake aliases.
+            let fp = format!("{}cert-fingerprint = \"AA:BB\"\n", snake());
+            assert!(accepts(&fp, version), "{version}");
+            let fp = format!("{}cert_fingerprint = \"AA:BB\"\n", snake());
+            let verdict = verdicts_of(&fp)[version].clone().unwrap();
+            assert!(
+                verdict.starts_with("line 21: [first-boot] `cert_fingerprint`: unknown key"),
+                "{version}: {verdict}"
+            );
+            // reboot-mode arrived in 8.4.3.
+            let mode = small(
+                "root_password_hashed",
+                "root_ssh_keys",
+                "filter_match",
+                "reboot_mode = \"power-off\"\n",
+            );
+            assert!(!accepts(&mode, version), "{version}");
+        }
+    }
+
+    #[test]
+    fn installer_8_4_0_reads_both_spellings_but_not_reboot_mode() {
+        assert!(accepts(&kebab(), "8.4.0"));
+        assert!(accepts(&snake(), "8.4.0"));
+        let mode = small(
+            "root-password-hashed",
+            "root-ssh-keys",
+            "filter-match",
+            "reboot-mode = \"power-off\"\n",
+        );
+        let verdict = verdicts_of(&mode)["8.4.0"].clone().unwrap();
+        assert!(
+            verdict.starts_with("line 9: [global] `reboot-mode`: unknown key"),
+            "{verdict}"
+        );
+        assert!(accepts(&mode, "8.4.3"));
+    }
+
+    #[test]
+    fn installer_8_4_3_reads_reboot_mode_but_not_interface_pinning() {
+        assert!(accepts(&kebab(), "8.4.3"));
+        assert!(accepts(&snake(), "8.4.3"));
+        let pinning = kebab().replace(
+            "source = \"from-dhcp\"\n",
+            "source = \"from-dhcp\"\ninterface-name-pinning.enabled = true\n",
+        );
+        let verdict = verdicts_of(&pinning)["8.4.3"].clone().unwrap();
+        assert!(
+            verdict.starts_with("line 12: [network] `interface-name-pinning`: unknown key"),
+            "{verdict}"
+        );
+        assert!(accepts(&pinning, "9.1.0"));
+    }
+
+    #[test]
+    fn installer_9_1_0_reads_both_spellings_and_every_key() {
+        assert!(accepts(&kebab(), "9.1.0"));
+        assert!(accepts(&snake(), "9.1.0"));
+        // Both spellings of one key at once are one key set twice.
+        let twice = small(
+            "root-password-hashed",
+            "root-ssh-keys",
+            "filter-match",
+            "root_ssh_keys = []\n",
+        );
+        assert!(!accepts(&twice, "9.1.0"));
+    }
+
+    /// What the README and image/README.md say: the shipped file is for 8.4.0 and later, which
+    /// are the rows marked supported, and exactly those accept it.
+    #[test]
+    fn the_shipped_answer_file_is_accepted_by_the_supported_installers() {
+        let text = std::fs::read_to_string(workspace_root().join("image/answer.toml")).unwrap();
+        let schema = schema();
+        let verdicts = schema.verdicts(&text);
+        let accepting: Vec<&str> = verdicts
+            .iter()
+            .filter(|v| v.problems.is_empty())
+            .map(|v| v.installer.version.as_str())
+            .collect();
+        let supported: Vec<&str> = schema
+            .installers
+            .iter()
+            .filter(|i| i.supported)
+            .map(|i| i.version.as_str())
+            .collect();
+        assert_eq!(accepting, supported);
+        assert_eq!(supported, ["8.4.0", "8.4.3", "9.1.0"]);
+        assert!(
+            text.starts_with("# Answer file for Proxmox VE's automated installer (8.4.0 or later;")
+        );
+        for readme in ["README.md", "image/README.md"] {
+            let doc = std::fs::read_to_string(workspace_root().join(readme)).unwrap();
+            assert!(doc.contains("8.4.0 or later"), "{readme}");
+        }
+        let report = report("answer.toml", &verdicts);
+        assert!(
+            report.ends_with("accepted by: 8.4.0 to 8.4.2, 8.4.3 to 9.0.x, 9.1.0 to 9.2.x\n"),
+            "{report}"
+        );
+        assert!(report.contains("installer 8.3.2 to 8.3.x (unsupported): rejects it: answer.toml: line 19: [global] `root-password-hashed`: unknown key"), "{report}");
+    }
+
+    #[test]
+    fn the_installer_table_names_only_keys_of_the_schema() {
+        let schema = schema();
+        for i in &schema.installers {
+            for path in i.without.iter().chain(&i.kebab_only) {
+                assert!(
+                    schema.keys.iter().any(|k| &k.path == path),
+                    "installer {}: `{path}` is no key of the schema",
+                    i.version
+                );
+            }
+        }
     }
 
     #[test]
