@@ -207,9 +207,20 @@ fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
 /// The sh wrapper: a fixed script, then the gzip payload as its last `payload.len()` bytes.
 ///
 /// On the host it checks the payload's sha256, unpacks it to `install_path` (or, when that
-/// cannot be written, into its work directory) and execs it through a symlink named
+/// cannot be written, into its work directory) and runs it through a symlink named
 /// proxmox-first-boot, so that the binary sees the hook's name as argv0 (dash has no `exec -a`)
 /// and the same arguments.
+///
+/// It leaves nothing behind. The payload is checked and unpacked through pipes, so the work
+/// directory holds only that symlink and, when the install failed, the binary; the script runs
+/// the binary as its child instead of exec'ing it, and removes the directory when it exits, on
+/// success, failure or a signal (HUP, INT, TERM; stopping the unit signals the binary too, as
+/// systemd's default KillMode=control-group signals every process of the unit). What no trap
+/// can cover (SIGKILL, a power cut) the choice of place covers: the work directory is in /run,
+/// which systemd mounts as a tmpfs at every boot (Proxmox VE runs systemd), and not in /tmp,
+/// which on a Proxmox host is often the root file system's directory and outlives the boot.
+/// A caller's TMPDIR wins over /run, which the tests use, and /tmp is the last resort when /run
+/// is not a writable directory (not on a Proxmox host; the trap still cleans it).
 fn wrapper_script(version: &str, payload: &[u8], install_path: &str) -> Vec<u8> {
     let sha256 = format!("{:x}", Sha256::digest(payload));
     let bytes = payload.len();
@@ -220,29 +231,41 @@ fn wrapper_script(version: &str, payload: &[u8], install_path: &str) -> Vec<u8> 
 set -u
 name={HOOK_NAME}
 say() {{ echo "$name: $*" >&2; }}
-work=$(mktemp -d "${{TMPDIR:-/tmp}}/phoenix-zfs-hook.XXXXXX") || {{ say "cannot make a work directory"; exit 1; }}
-if ! tail -c {bytes} "$0" >"$work/payload.gz"; then
-    say "cannot read the payload of $0"; rm -rf "$work"; exit 1
-fi
-if ! echo "{sha256}  $work/payload.gz" | sha256sum -c --status -; then
+# Checked through a pipe, so that no copy of the payload needs a place or a clean-up.
+sum=$(tail -c {bytes} "$0" | sha256sum) || {{ say "cannot read the payload of $0"; exit 1; }}
+if [ "${{sum%% *}}" != "{sha256}" ]; then
     say "the payload of $0 is damaged (its sha256 is not {sha256}); not running it"
-    rm -rf "$work"; exit 1
+    exit 1
 fi
+# /run is a tmpfs on every systemd host, so even a work directory no trap removed (SIGKILL, a
+# power cut) is gone at the next boot; /tmp on a Proxmox host often is not.
+if [ -n "${{TMPDIR:-}}" ]; then base=$TMPDIR
+elif [ -d /run ] && [ -w /run ]; then base=/run
+else base=/tmp
+fi
+work=
+cleanup() {{ if [ -n "$work" ]; then rm -rf "$work"; fi; }}
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+work=$(mktemp -d "$base/phoenix-zfs-hook.XXXXXX") || {{ work=; say "cannot make a work directory in $base"; exit 1; }}
 target={install_path}
-if ! {{ gzip -dc "$work/payload.gz" >"$target.partial" && chmod 755 "$target.partial" && mv -f "$target.partial" "$target"; }} 2>/dev/null; then
+# gzip checks the unpacked data against the CRC in the payload, so a payload that changed
+# since the check above fails here.
+if ! {{ tail -c {bytes} "$0" | gzip -dc >"$target.partial" && chmod 755 "$target.partial" && mv -f "$target.partial" "$target"; }} 2>/dev/null; then
     rm -f "$target.partial" 2>/dev/null
     target=$work/phoenix-zfs
     say "cannot install {install_path}; running from $target"
-    if ! {{ gzip -dc "$work/payload.gz" >"$target" && chmod 755 "$target"; }}; then
-        say "cannot unpack phoenix-zfs"; rm -rf "$work"; exit 1
+    if ! {{ tail -c {bytes} "$0" | gzip -dc >"$target" && chmod 755 "$target"; }}; then
+        say "cannot unpack phoenix-zfs into $work"; exit 1
     fi
 fi
-rm -f "$work/payload.gz"
-# The symlink (and the binary when it could not be installed) stays in $work: exec replaces
-# this shell, and the tmpfs is gone at the next boot.
 ln -s "$target" "$work/$name" || {{ say "cannot link $work/$name"; exit 1; }}
-exec "$work/$name" "$@"
-exit 127
+# A child, not exec: this shell stays to remove $work when the binary exits.
+"$work/$name" "$@"
+status=$?
+exit $status
 "#
     );
     let mut out = script.into_bytes();
@@ -262,12 +285,13 @@ fn write_executable(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// The first line `FILE --version` prints.
 fn run_version(program: &Path) -> Result<String> {
-    let out = output_of_new_executable(
-        Command::new(program)
-            .arg("--version")
-            .stderr(Stdio::inherit()),
-    )
-    .with_context(|| format!("could not run {}", program.display()))?;
+    run_version_with(Command::new(program).arg("--version"), program)
+}
+
+/// The first line a `--version` command of `program` prints.
+fn run_version_with(command: &mut Command, program: &Path) -> Result<String> {
+    let out = output_of_new_executable(command.stderr(Stdio::inherit()))
+        .with_context(|| format!("could not run {}", program.display()))?;
     if !out.status.success() {
         bail!("`{} --version` failed: {}", program.display(), out.status);
     }
@@ -301,18 +325,46 @@ fn scratch_dir(parent: &Path) -> Result<std::path::PathBuf> {
     Ok(dir)
 }
 
-/// Runs the wrapper, installing into `scratch`: `--version` must work, and a wrapper with one
-/// payload byte flipped must refuse to run. Returns what `--version` printed.
+/// What is in `dir` besides `expected`, by name: what a run of the wrapper left behind.
+fn left_behind(dir: &Path, expected: &[&str]) -> Result<Vec<String>> {
+    let mut left = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("could not list {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if !expected.contains(&name.as_str()) {
+            left.push(name);
+        }
+    }
+    left.sort();
+    Ok(left)
+}
+
+/// Runs the wrapper, installing into `scratch` and with its work directory there (TMPDIR), so
+/// that this check touches neither /usr/local/sbin nor /run of the build machine: `--version`
+/// must work and leave nothing but the installed binary, and a wrapper with one payload byte
+/// flipped must refuse to run. Returns what `--version` printed.
 fn check_wrapper(version: &str, payload: &[u8], scratch: &Path) -> Result<String> {
     let installed = scratch.join("phoenix-zfs");
     let installed_text = installed.to_string_lossy().into_owned();
     let wrapper = scratch.join(HOOK_NAME);
     write_executable(&wrapper, &wrapper_script(version, payload, &installed_text))?;
-    let line = run_version(&wrapper)?;
+    let line = run_version_with(
+        Command::new(&wrapper)
+            .arg("--version")
+            .env("TMPDIR", scratch),
+        &wrapper,
+    )?;
     if !installed.is_file() {
         bail!(
             "the wrapper did not unpack the binary to {}",
             installed.display()
+        );
+    }
+    let left = left_behind(scratch, &[HOOK_NAME, "phoenix-zfs"])?;
+    if !left.is_empty() {
+        bail!(
+            "the wrapper left {} behind in {}; its work directory must go when it exits",
+            left.join(", "),
+            scratch.display()
         );
     }
     let mut damaged = payload.to_vec();
@@ -323,8 +375,12 @@ fn check_wrapper(version: &str, payload: &[u8], scratch: &Path) -> Result<String
         &wrapper,
         &wrapper_script(version, &damaged, &installed_text),
     )?;
-    let out = output_of_new_executable(Command::new(&wrapper).arg("--version"))
-        .with_context(|| format!("could not run {}", wrapper.display()))?;
+    let out = output_of_new_executable(
+        Command::new(&wrapper)
+            .arg("--version")
+            .env("TMPDIR", scratch),
+    )
+    .with_context(|| format!("could not run {}", wrapper.display()))?;
     if out.status.success() || installed.exists() {
         bail!("the wrapper ran or installed a damaged payload");
     }

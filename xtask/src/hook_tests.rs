@@ -33,14 +33,28 @@ fn wrapper_in(dir: &Path, payload: &[u8], install: &Path) -> std::path::PathBuf 
     wrapper
 }
 
-/// Runs the wrapper just written, with its work directory beside it.
+/// The TMPDIR the tests give the wrapper: a directory of its own beside it, so that whatever
+/// the wrapper leaves there is what it left behind.
+fn tmp_of(wrapper: &Path) -> std::path::PathBuf {
+    let tmp = wrapper.parent().unwrap().join("tmp");
+    fs::create_dir_all(&tmp).unwrap();
+    tmp
+}
+
+/// Runs the wrapper just written, with its work directory in `tmp_of(wrapper)`.
 fn run(wrapper: &Path, arguments: &[&str]) -> std::process::Output {
     output_of_new_executable(
         Command::new(wrapper)
             .args(arguments)
-            .env("TMPDIR", wrapper.parent().unwrap()),
+            .env("TMPDIR", tmp_of(wrapper)),
     )
     .unwrap()
+}
+
+/// Nothing is left in the wrapper's TMPDIR after a run.
+fn assert_nothing_left(wrapper: &Path) {
+    let left = left_behind(&tmp_of(wrapper), &[]).unwrap();
+    assert!(left.is_empty(), "the wrapper left {left:?} behind");
 }
 
 #[test]
@@ -63,6 +77,7 @@ fn the_wrapper_unpacks_and_runs_the_payload_as_the_hook() {
         )
     );
     assert_eq!(fs::read(&install).unwrap(), FAKE_BINARY);
+    assert_nothing_left(&wrapper);
 }
 
 #[test]
@@ -83,6 +98,60 @@ fn the_wrapper_runs_from_its_work_directory_when_it_cannot_install() {
     );
     assert!(stdout.contains("/phoenix-zfs-hook."), "{stdout}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot install"));
+    // The binary it ran from its work directory went with that directory.
+    assert_nothing_left(&wrapper);
+}
+
+/// A payload that fails: its exit status is the hook's (the installer's unit keeps the flag
+/// file for another run only on a non-zero status), and the work directory is gone all the same.
+#[test]
+fn the_wrapper_passes_on_a_failure_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for install in [
+        dir.path().join("phoenix-zfs"),
+        dir.path().join("no-such-dir/phoenix-zfs"),
+    ] {
+        let payload = gzip(b"#!/bin/sh\necho unfinished >&2\nexit 3\n").unwrap();
+        let wrapper = wrapper_in(dir.path(), &payload, &install);
+        let out = run(&wrapper, &["fully-up"]);
+        assert_eq!(out.status.code(), Some(3), "{}", install.display());
+        assert_nothing_left(&wrapper);
+    }
+}
+
+/// A TERM to the wrapper (as when the unit is stopped; systemd signals the binary too) still
+/// removes the work directory, once the binary has exited. The payload signals its parent, the
+/// wrapper, itself: no timing is involved.
+#[test]
+fn the_wrapper_leaves_nothing_when_it_is_terminated() {
+    let dir = tempfile::tempdir().unwrap();
+    let install = dir.path().join("no-such-dir/phoenix-zfs");
+    let payload = gzip(b"#!/bin/sh\nkill -TERM $PPID\nexit 0\n").unwrap();
+    let wrapper = wrapper_in(dir.path(), &payload, &install);
+    let out = run(&wrapper, &["fully-up"]);
+    assert_eq!(out.status.code(), Some(143));
+    assert_nothing_left(&wrapper);
+}
+
+/// Without a TMPDIR the work directory is in /run, the tmpfs systemd mounts at every boot, so
+/// that even a run no trap cleans up after (SIGKILL, a power cut) leaves nothing past the boot.
+#[test]
+fn the_wrapper_works_in_run_without_a_tmpdir() {
+    if nix::unistd::access("/run", nix::unistd::AccessFlags::W_OK).is_err() {
+        eprintln!("skipped: /run is not writable here, so the wrapper would use /tmp");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let install = dir.path().join("no-such-dir/phoenix-zfs");
+    let wrapper = wrapper_in(dir.path(), &gzip(FAKE_BINARY).unwrap(), &install);
+    let out = output_of_new_executable(Command::new(&wrapper).arg("fully-up").env_remove("TMPDIR"))
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let exe = stdout.lines().last().unwrap().strip_prefix("exe=").unwrap();
+    assert!(exe.starts_with("/run/phoenix-zfs-hook."), "{stdout}");
+    let work = Path::new(exe).parent().unwrap();
+    assert!(!work.exists(), "{} is left behind", work.display());
 }
 
 #[test]
@@ -101,6 +170,7 @@ fn the_wrapper_refuses_a_damaged_payload() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("is damaged"), "{stderr}");
     assert!(!install.exists());
+    assert_nothing_left(&wrapper);
 }
 
 /// A stand-in for the binary: prints the version line `--version` prints, and fails otherwise.
@@ -117,8 +187,13 @@ fn the_hook_check_runs_the_wrapper_and_sees_a_damaged_copy_refused() {
     let payload = gzip(STAND_IN).unwrap();
     let line = check_wrapper("9.9.9", &payload, dir.path()).unwrap();
     assert_eq!(line, "phoenix-zfs 9.9.9");
-    // check_wrapper leaves the damaged wrapper, and no binary it would have installed.
+    // check_wrapper leaves the damaged wrapper, and no binary it would have installed, nor
+    // anything of the wrapper's work directories.
     assert!(!dir.path().join("phoenix-zfs").exists());
+    assert_eq!(
+        left_behind(dir.path(), &[HOOK_NAME]).unwrap(),
+        Vec::<String>::new()
+    );
     let damaged = fs::read(dir.path().join(HOOK_NAME)).unwrap();
     assert_ne!(
         damaged,
