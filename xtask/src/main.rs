@@ -51,7 +51,8 @@ tasks:
               and verify and the rerun with 300 zvols and 5,000 snapshots; last line: the ratios
               (apply against the floor in lanes is the target, against the serial one information)
   check-answer [FILE]
-              check a Proxmox installer answer file (default image/answer.toml) against its schema
+              check a Proxmox installer answer file (default image/answer.toml) against the schema
+              of each installer version (image/answer-schema.toml); names the versions accepting it
 ";
 
 fn main() {
