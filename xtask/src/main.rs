@@ -8,6 +8,8 @@ mod build_only;
 mod checks;
 mod demo;
 mod dist;
+#[cfg(test)]
+mod first_boot_unit;
 mod fixture_host;
 mod guest;
 mod guest_final;
