@@ -8,6 +8,7 @@ use phoenix_zfs::inventory::{self, HostRoot, Inventory, ProbeState};
 use phoenix_zfs::layout::properties::{normalize, PropertyScope};
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::matching::match_drives;
+use phoenix_zfs::nfs;
 use phoenix_zfs::observed::{
     DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
 };
@@ -829,6 +830,85 @@ fn without_pmxcfs_or_an_nfs_server_offline_the_services_are_deferred_not_failed(
         p.deferred.iter().all(|d| d.subject.starts_with("storage ")),
         "{:?}",
         p.deferred
+    );
+}
+
+#[test]
+fn a_default_route_that_comes_late_defers_the_exports_then_a_later_round_makes_them() {
+    // The installer's fully-up unit does not wait for network-online.target: with DHCP the hook
+    // can look for the management network before the lease. The pools and datasets are made,
+    // the exports deferred with the reason, and nothing is blocked or failed.
+    let layout = Layout::default_layout();
+    let mut services = proxmox_host(INSTALLER_STORAGE_CFG, STOCK_SMARTD);
+    services.nfs.online = false;
+    let no_route = nfs::export_network(
+        &layout.nfs,
+        Err(nfs::RouteError::NoDefaultRoute.to_string()),
+    )
+    .unwrap_err();
+    services.nfs.network = Availability::Unavailable {
+        why: no_route.to_string(),
+    };
+    let p = plan_with_services(
+        &layout,
+        &host("qemu-default"),
+        &Observed::default(),
+        &[],
+        &services,
+    );
+    assert!(p.blockers.is_empty(), "{p:#?}");
+    let exports: Vec<(&str, &str)> = p
+        .deferred
+        .iter()
+        .map(|d| (d.subject.as_str(), d.why.as_str()))
+        .collect();
+    assert_eq!(exports.len(), 4, "{exports:?}");
+    for (subject, why) in exports {
+        assert!(subject.starts_with("nfs "), "{subject}");
+        assert!(
+            why.contains("no default IPv4 route: the network is not up"),
+            "{why}"
+        );
+    }
+    assert_eq!(
+        kinds(&p).iter().filter(|k| **k == "create-dataset").count(),
+        8
+    );
+    assert!(!run_argv(&p, "create-dataset")
+        .iter()
+        .flatten()
+        .any(|a| a.starts_with("sharenfs=")));
+
+    // The route is there by the next round (or the next run): the datasets exist, and only
+    // their sharenfs is set.
+    services.nfs.online = true;
+    services.nfs.network = Availability::Ready {
+        value: "192.0.2.0/24".parse().unwrap(),
+    };
+    let p = plan_with_services(
+        &layout,
+        &host("qemu-default"),
+        &converged(&layout),
+        &[],
+        &services,
+    );
+    assert!(p.blockers.is_empty() && p.deferred.is_empty(), "{p:#?}");
+    let set: Vec<String> = run_argv(&p, "set-dataset")
+        .into_iter()
+        .filter(|argv| {
+            argv.iter()
+                .any(|a| a.starts_with("sharenfs=rw=@192.0.2.0/24"))
+        })
+        .map(|argv| argv.last().unwrap().clone())
+        .collect();
+    assert_eq!(
+        set,
+        [
+            "quickOS/shared-prod-data",
+            "quickOS/shared-prod-data-sync",
+            "fastData/shared-test-data",
+            "fastData/shared-bulk-data"
+        ]
     );
 }
 

@@ -52,6 +52,27 @@ fn payload(binary: &Path) -> Vec<(PathBuf, &'static str, u32)> {
             "/usr/lib/systemd/system/proxmox-first-boot-multi-user.service",
             0o644,
         ),
+        // 25-late-route: installed, not enabled; the scenario enables phx-late-route.service.
+        (
+            harness("phx-late-route.service"),
+            "/etc/systemd/system/phx-late-route.service",
+            0o644,
+        ),
+        (
+            harness("phx-route-arrives.timer"),
+            "/etc/systemd/system/phx-route-arrives.timer",
+            0o644,
+        ),
+        (
+            harness("phx-route-arrives.service"),
+            "/etc/systemd/system/phx-route-arrives.service",
+            0o644,
+        ),
+        (
+            harness("phx-exports-or-deferred"),
+            "/usr/local/sbin/phx-exports-or-deferred",
+            0o755,
+        ),
         (
             harness("phx-install-hook"),
             "/usr/local/sbin/phx-install-hook",
