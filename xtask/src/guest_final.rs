@@ -52,10 +52,16 @@ fn payload(binary: &Path) -> Vec<(PathBuf, &'static str, u32)> {
             "/usr/lib/systemd/system/proxmox-first-boot-multi-user.service",
             0o644,
         ),
-        // 25-late-route: installed, not enabled; the scenario enables phx-late-route.service.
+        // 25-late-route and 26-route-after-hook: installed, not enabled; the scenarios enable
+        // phx-late-route.service or phx-no-route.service.
         (
             harness("phx-late-route.service"),
             "/etc/systemd/system/phx-late-route.service",
+            0o644,
+        ),
+        (
+            harness("phx-no-route.service"),
+            "/etc/systemd/system/phx-no-route.service",
             0o644,
         ),
         (
