@@ -108,7 +108,9 @@ pub fn main(args: &[String]) -> Result<()> {
 /// Writes what the host can write itself onto a drive's backing file before the first boot.
 fn prepare_on_host(content: Content, backing: &Path) -> Result<()> {
     match content {
-        Content::Blank | Content::ZfsLabel => Ok(()),
+        // Written in the guest (guest_script.rs `prepare`).
+        _ if content.prepared_in_guest() => Ok(()),
+        Content::Blank => Ok(()),
         Content::Ext4 => run(Command::new("mkfs.ext4")
             .args([
                 "-q",
@@ -137,6 +139,10 @@ fn prepare_on_host(content: Content, backing: &Path) -> Result<()> {
             }
             Ok(())
         }
+        other => bail!(
+            "content \"{}\" has no host preparation and is not written in the guest",
+            other.name()
+        ),
     }
 }
 
@@ -176,6 +182,7 @@ fn run_scenario(
 
     let mut failures = Vec::new();
     let mut last_state = None;
+    let mut manifests = Vec::new();
     for (b, boot) in scenario.boots.iter().enumerate() {
         let boot_dir = dir.join(format!("boot-{}", b + 1));
         std::fs::create_dir_all(&boot_dir)?;
@@ -238,13 +245,24 @@ fn run_scenario(
             ));
             return Ok(failures);
         }
-        let results = BootResults::load(&out, boot)?;
+        let present: Vec<String> = scenario
+            .drives
+            .iter()
+            .filter(|d| d.present_in(b + 1))
+            .map(|d| d.serial.clone())
+            .collect();
+        let results = BootResults::load(&out, boot, present)?;
         failures.extend(results.check_steps(b + 1, boot));
+        manifests.extend(results.manifests);
         last_state = Some(out);
     }
     if let Some(state) = &last_state {
         failures.extend(checks::check_expect(scenario, &state.join("state"), &dir)?);
     }
+    failures.extend(checks::validate_manifests(
+        &workspace_root().join("schema/manifest.schema.json"),
+        &manifests,
+    ));
     let after: Vec<(String, String)> = machine
         .nvme
         .iter()
