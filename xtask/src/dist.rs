@@ -18,6 +18,12 @@ pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
 /// FIRST_BOOT_EXEC_MAX_SIZE in proxmox-installer-common: the hook file handed to
 /// `prepare-iso --on-first-boot` may be at most this long.
 pub const FIRST_BOOT_HOOK_LIMIT: u64 = 1024 * 1024;
+/// The first Rust release with `-Cpanic=immediate-abort` (rust-lang/rust#146317, merged in
+/// September 2025, shipped in 1.92; 1.92's std refuses the old build-std feature and points at
+/// the flag). Measured here: Debian's rustc-web 1.85 rejects the flag ("either `unwind` or
+/// `abort` was expected"), rustup's 1.95 and Debian's 1.96 accept it.
+pub const IMMEDIATE_ABORT_SINCE: &str = "1.92";
+const IMMEDIATE_ABORT: &str = "-Cpanic=immediate-abort";
 
 const USAGE: &str = "\
 usage: cargo xtask dist [--route debian|rustup|auto] [--std-features LIST] [--rustflags FLAGS]
@@ -75,7 +81,7 @@ impl SizeOptions {
                 std_features: Some("optimize_for_size".to_string()),
                 rustflags: flags(&[
                     "-Zunstable-options",
-                    "-Cpanic=immediate-abort",
+                    IMMEDIATE_ABORT,
                     static_executable,
                     no_unwind_tables,
                 ]),
@@ -95,6 +101,29 @@ impl SizeOptions {
         options
     }
 
+    /// A compiler older than [`IMMEDIATE_ABORT_SINCE`] would refuse `-Cpanic=immediate-abort`:
+    /// build with `-Cpanic=abort` instead (a larger binary, never a failed build) and return the
+    /// warning that says so. `rustc_version` is what `rustc --version` printed.
+    pub fn fit_compiler(&mut self, rustc_version: &str) -> Option<String> {
+        if supports_immediate_abort(rustc_version)
+            || !self.rustflags.iter().any(|flag| flag == IMMEDIATE_ABORT)
+        {
+            return None;
+        }
+        for flag in &mut self.rustflags {
+            if flag == IMMEDIATE_ABORT {
+                *flag = "-Cpanic=abort".to_string();
+            }
+        }
+        Some(format!(
+            "`{}` has no {IMMEDIATE_ABORT} (new in Rust {IMMEDIATE_ABORT_SINCE}): building with \
+             -Cpanic=abort, which keeps the panic machinery and makes the binary larger. For the \
+             smallest binary run `apt-get update && apt-get install rustc-web cargo-web \
+             rust-web-src` and rebuild",
+            rustc_version.trim()
+        ))
+    }
+
     pub fn rustflags(&self) -> Vec<&str> {
         self.rustflags.iter().map(String::as_str).collect()
     }
@@ -107,6 +136,17 @@ impl SizeOptions {
     pub fn needs_bootstrap(&self) -> bool {
         self.rustflags.iter().any(|flag| flag.starts_with("-Z"))
     }
+}
+
+/// Whether the compiler that printed `rustc_version` (`rustc 1.96.0 (hash date)`) knows
+/// `-Cpanic=immediate-abort`; a line it cannot read counts as too old, since `-Cpanic=abort`
+/// builds everywhere.
+fn supports_immediate_abort(rustc_version: &str) -> bool {
+    rustc_version
+        .split_whitespace()
+        .nth(1)
+        .filter(|version| version.starts_with(|c: char| c.is_ascii_digit()))
+        .is_some_and(|version| crate::apt::compare_versions(version, IMMEDIATE_ABORT_SINCE).is_ge())
 }
 
 #[derive(Debug, Default)]
@@ -235,7 +275,11 @@ fn debian_build(
     size: &SizeOptions,
 ) -> Result<(&'static str, String, std::path::PathBuf)> {
     let toolchain = debian::prepare().context("the Debian route could not get its toolchain")?;
-    let built = debian::build(&toolchain, workspace, size)?;
+    let mut size = size.clone();
+    if let Some(warning) = size.fit_compiler(&toolchain.rustc_version) {
+        eprintln!("xtask: warning: {warning}");
+    }
+    let built = debian::build(&toolchain, workspace, &size)?;
     Ok(("debian", toolchain.describe(), built))
 }
 
@@ -282,26 +326,7 @@ fn judge_static(binary: &Path) -> Result<String> {
 
 /// `file` and binutils' `readelf` judge the result; install them when a fresh machine lacks them.
 fn ensure_inspection_tools() -> Result<()> {
-    let missing: Vec<&str> = [("file", "file"), ("readelf", "binutils")]
-        .into_iter()
-        .filter(|(program, _)| Command::new(program).arg("--version").output().is_err())
-        .map(|(_, package)| package)
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    util::run(
-        Command::new("apt-get")
-            .args([
-                "install",
-                "-y",
-                "--no-install-recommends",
-                "-o",
-                "DPkg::Lock::Timeout=900",
-            ])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
+    crate::apt::ensure(&[crate::apt::Want::any(&["file", "binutils"])], None).map(drop)
 }
 
 /// Variables inherited from the calling cargo or the user's shell that would change the nested

@@ -4,11 +4,13 @@
 //! The host itself never loads these modules (it has no /lib/modules of its own); they are copied
 //! into the guest's root tree.
 
+use crate::apt::{self, Want};
 use crate::util::{output, run};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+const BACKPORTS: &str = "bookworm-backports";
 const SOURCES_FILE: &str = "/etc/apt/sources.list.d/phoenix-backports.sources";
 const SOURCES: &str = "\
 # Written by `cargo xtask guest`: OpenZFS 2.3, Linux 6.12 and QEMU 10 for the test guest.
@@ -48,48 +50,39 @@ pub struct GuestKernel {
 }
 
 /// Makes sure every host package is installed and the ZFS modules exist for the current
-/// backports kernel. A host that already has all of it does no apt work at all.
+/// backports kernel. A host that already has all of it, with lists younger than a day, does no
+/// apt work at all.
 pub fn prepare() -> Result<GuestKernel> {
-    let sources_written = write_sources_file()?;
-    let mut updated = false;
-    if sources_written || !backports_lists_present()? {
-        apt_update()?;
-        updated = true;
+    if write_sources_file()? {
+        apt::refresh(&format!("{SOURCES_FILE} was just written"))?;
+    } else if !backports_lists_present()? {
+        apt::refresh("the lists have no bookworm-backports contrib index")?;
+    } else {
+        // The kernel release comes from the lists and mmdebstrap fetches that very kernel from
+        // the mirror, which keeps only the current one: old lists name a kernel that is gone.
+        apt::refresh_if_stale()?;
     }
     let release = match resolve_kernel_release() {
         Ok(release) => release,
-        Err(_) if !updated => {
-            apt_update()?;
-            updated = true;
+        Err(_) => {
+            apt::refresh_once("apt knows no bookworm-backports kernel")?;
             resolve_kernel_release()?
         }
-        Err(err) => return Err(err),
     };
     eprintln!("xtask: guest kernel: {release}");
 
     let headers = format!("linux-headers-{release}");
-    let mut wanted: Vec<String> = TOOLS.iter().map(|s| s.to_string()).collect();
-    wanted.push(headers.clone());
-    let missing: Vec<String> = wanted
-        .into_iter()
-        .filter(|p| installed_version(p).is_none())
-        .collect();
-    if !missing.is_empty() {
-        if !updated {
-            apt_update()?;
-        }
-        apt_install(&missing)?;
-    }
+    let headers_package = [headers.as_str()];
+    apt::ensure(
+        &[Want::any(TOOLS), Want::any(&headers_package)],
+        Some(BACKPORTS),
+    )?;
     // zfs-dkms goes in separately, after the headers, so that its postinst finds the kernel to
     // build for.
-    if installed_version("zfs-dkms").is_none() {
-        apt_install(&["zfs-dkms".to_string()])?;
-    }
+    apt::ensure(&[Want::any(&["zfs-dkms"])], Some(BACKPORTS))?;
 
-    let package_version = installed_version(&headers)
-        .with_context(|| format!("{headers} is still not installed after apt-get install"))?;
-    let zfs_dkms_version = installed_version("zfs-dkms")
-        .context("zfs-dkms is still not installed after apt-get install")?;
+    let package_version = apt::require_installed(&headers)?;
+    let zfs_dkms_version = apt::require_installed("zfs-dkms")?;
     let zfs_modules = ensure_zfs_modules(&release, &zfs_dkms_version)?;
     Ok(GuestKernel {
         release,
@@ -118,47 +111,6 @@ fn backports_lists_present() -> Result<bool> {
         name.contains("bookworm-backports_contrib_binary-amd64_Packages")
     });
     Ok(found)
-}
-
-fn apt_get() -> Command {
-    let mut cmd = Command::new("apt-get");
-    cmd.env("DEBIAN_FRONTEND", "noninteractive")
-        .args(["-o", "DPkg::Lock::Timeout=900"]);
-    cmd
-}
-
-fn apt_update() -> Result<()> {
-    run(apt_get().arg("update"))
-        .context("apt-get update failed: check the network to the Debian mirror")
-}
-
-fn apt_install(packages: &[String]) -> Result<()> {
-    run(apt_get()
-        .args([
-            "install",
-            "-y",
-            "--no-install-recommends",
-            "-t",
-            "bookworm-backports",
-        ])
-        .args(packages))
-}
-
-/// The installed version of a package, or None when dpkg does not have it fully installed.
-pub fn installed_version(package: &str) -> Option<String> {
-    let out = Command::new("dpkg-query")
-        .args(["-W", "-f=${db:Status-Abbrev}\t${Version}", package])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    parse_dpkg_status_version(&String::from_utf8_lossy(&out.stdout))
-}
-
-fn parse_dpkg_status_version(line: &str) -> Option<String> {
-    let (status, version) = line.split_once('\t')?;
-    (status.trim() == "ii" && !version.is_empty()).then(|| version.to_string())
 }
 
 /// The kernel release that bookworm-backports' linux-image-amd64 currently points at.
@@ -251,15 +203,5 @@ mod tests {
         assert_eq!(dkms_module_version("2.3.2-2~bpo12+1"), "2.3.2");
         assert_eq!(dkms_module_version("1:2.3.2-2"), "2.3.2");
         assert_eq!(dkms_module_version("2.3.2"), "2.3.2");
-    }
-
-    #[test]
-    fn dpkg_status_needs_fully_installed() {
-        assert_eq!(
-            parse_dpkg_status_version("ii \t1.2-3").as_deref(),
-            Some("1.2-3")
-        );
-        assert_eq!(parse_dpkg_status_version("rc \t1.2-3"), None);
-        assert_eq!(parse_dpkg_status_version("un \t"), None);
     }
 }

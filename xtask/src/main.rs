@@ -1,6 +1,7 @@
 //! Developer tasks: `cargo xtask <task>`. Each task lives in its own module.
 
 mod answer;
+mod apt;
 mod bench;
 mod bench_guest;
 mod checks;

@@ -1,17 +1,22 @@
-//! The Debian route: Debian's own Rust (rustc-web 1.96 with its std sources) builds std for musl,
+//! The Debian route: Debian's own Rust (rustc-web with its std sources; 1.92 or later for
+//! `-Cpanic=immediate-abort`, bookworm-security has 1.96) builds std for musl,
 //! and links against a small directory of musl start files, libc.a, gcc's crtbegin/crtend and a
 //! patched LLVM libunwind.a, because Debian's compiler ships none of them for the musl target.
 //! Everything comes from Debian packages, the one source promised to be reachable.
 
-use super::{SizeOptions, MUSL_TARGET};
+use super::{SizeOptions, IMMEDIATE_ABORT_SINCE, MUSL_TARGET};
+use crate::apt;
 use crate::util::{self, cache_root, run};
 use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Installed in one apt command so that rustc, cargo and the std sources are the same release.
-const TOOLCHAIN_PACKAGES: [&str; 4] = ["rustc-web", "cargo-web", "rust-web-src", "musl-tools"];
+/// Installed and upgraded in one apt command so that rustc, cargo and the std sources are the
+/// same release.
+const RUST_PACKAGES: [&str; 3] = ["rustc-web", "cargo-web", "rust-web-src"];
+/// The workspace's `rust-version`: below it nothing builds, whatever the options.
+pub const RUST_VERSION_FLOOR: &str = "1.85";
 const UNWIND_PACKAGE: &str = "libunwind-16-dev";
 /// libunwind-16-dev declares a conflict with this one; where it is installed we unpack instead.
 const CONFLICTING_UNWIND_PACKAGE: &str = "libunwind-dev";
@@ -57,25 +62,27 @@ impl DebianToolchain {
     }
 }
 
-/// Installs what is missing (and only that) and returns the toolchain with its cached link dir.
+/// Installs what is missing, upgrades a Debian Rust too old for the size options, and returns
+/// the toolchain with its cached link dir.
 pub fn prepare() -> Result<DebianToolchain> {
-    let unwind_conflicts = installed_version(CONFLICTING_UNWIND_PACKAGE)?.is_some();
-    let mut wanted: Vec<&str> = TOOLCHAIN_PACKAGES.to_vec();
+    let unwind_conflicts = apt::installed_version(CONFLICTING_UNWIND_PACKAGE).is_some();
+    let mut wants = vec![
+        apt::Want {
+            packages: &RUST_PACKAGES,
+            minimum: Some(RUST_VERSION_FLOOR),
+            preferred: Some(IMMEDIATE_ABORT_SINCE),
+        },
+        apt::Want::any(&["musl-tools"]),
+    ];
     if !unwind_conflicts {
-        wanted.push(UNWIND_PACKAGE);
+        wants.push(apt::Want::any(&[UNWIND_PACKAGE]));
     }
-    let mut missing = Vec::new();
-    for package in &wanted {
-        if installed_version(package)?.is_none() {
-            missing.push(*package);
-        }
+    for warning in apt::ensure(&wants, None)? {
+        eprintln!("xtask: warning: {warning}");
     }
-    if !missing.is_empty() {
-        apt_install(&missing)?;
-    }
-    let versions = TOOLCHAIN_PACKAGES[..3]
+    let versions = RUST_PACKAGES
         .iter()
-        .map(|package| Ok((*package, require_installed(package)?)))
+        .map(|package| Ok((*package, apt::require_installed(package)?)))
         .collect::<Result<Vec<_>>>()?;
     if versions
         .iter()
@@ -86,7 +93,7 @@ pub fn prepare() -> Result<DebianToolchain> {
             "Debian's Rust packages are at different versions ({}); build-std needs the std sources of \
              the very compiler. Run `apt-get install {}` to bring them to one release.",
             listed.join(", "),
-            TOOLCHAIN_PACKAGES[..3].join(" ")
+            RUST_PACKAGES.join(" ")
         );
     }
     let unwind = if unwind_conflicts {
@@ -99,7 +106,7 @@ pub fn prepare() -> Result<DebianToolchain> {
         owning_package(&Path::new(MUSL_LIB_DIR).join("libc.a"))?,
         owning_package(&gcc_dir.join("crtbegin.o"))?,
         unwind.package_version.clone(),
-        format!("musl-tools={}", require_installed("musl-tools")?),
+        format!("musl-tools={}", apt::require_installed("musl-tools")?),
     ]);
     let link_dir = cache_root().join(format!("musl-{key}"));
     if link_dir.join("libunwind.a").is_file() {
@@ -157,54 +164,6 @@ pub fn build(toolchain: &DebianToolchain, workspace: &Path, size: &SizeOptions) 
     Ok(target_dir.join(MUSL_TARGET).join("release/phoenix-zfs"))
 }
 
-/// `Some(version)` when dpkg lists the package as installed.
-fn installed_version(package: &str) -> Result<Option<String>> {
-    let out = Command::new("dpkg-query")
-        .args(["-W", "-f", "${db:Status-Abbrev}\t${Version}", package])
-        .output()
-        .context("could not run dpkg-query: the Debian route needs a Debian system")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    Ok(match text.split_once('\t') {
-        Some((status, version)) if out.status.success() && status.starts_with("ii") => {
-            Some(version.trim().to_string())
-        }
-        _ => None,
-    })
-}
-
-fn require_installed(package: &str) -> Result<String> {
-    installed_version(package)?
-        .with_context(|| format!("package {package} is still not installed after apt-get"))
-}
-
-/// One apt command for everything missing; `apt-get update` once if the package lists are stale.
-fn apt_install(packages: &[&str]) -> Result<()> {
-    let install = || {
-        let mut apt = Command::new("apt-get");
-        apt.args([
-            "install",
-            "-y",
-            "--no-install-recommends",
-            "-o",
-            "DPkg::Lock::Timeout=900",
-        ])
-        .args(packages)
-        .env("DEBIAN_FRONTEND", "noninteractive");
-        run(&mut apt)
-    };
-    if install().is_ok() {
-        return Ok(());
-    }
-    eprintln!("xtask: apt-get install failed; refreshing the package lists once and retrying");
-    run(Command::new("apt-get").args(["update", "-o", "DPkg::Lock::Timeout=900"]))?;
-    install().with_context(|| {
-        format!(
-            "could not install {} (needed by the Debian route)",
-            packages.join(" ")
-        )
-    })
-}
-
 struct UnwindSource {
     archive: PathBuf,
     package_version: String,
@@ -213,7 +172,10 @@ struct UnwindSource {
 fn installed_unwind() -> Result<UnwindSource> {
     Ok(UnwindSource {
         archive: Path::new("/").join(UNWIND_ARCHIVE),
-        package_version: format!("{UNWIND_PACKAGE}={}", require_installed(UNWIND_PACKAGE)?),
+        package_version: format!(
+            "{UNWIND_PACKAGE}={}",
+            apt::require_installed(UNWIND_PACKAGE)?
+        ),
     })
 }
 
@@ -290,7 +252,7 @@ fn owning_package(path: &Path) -> Result<String> {
                 .to_string()
         })
         .with_context(|| format!("dpkg-query -S printed no owner for {}", path.display()))?;
-    Ok(format!("{package}={}", require_installed(&package)?))
+    Ok(format!("{package}={}", apt::require_installed(&package)?))
 }
 
 fn gcc_object_dir() -> Result<PathBuf> {
