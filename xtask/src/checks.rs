@@ -638,6 +638,33 @@ pub fn check_untouched(
     failures
 }
 
+/// The drives of `untouched_after_boot` whose digest at the end differs from the one taken after
+/// their boot. `after_boot` holds (serial, boot, digest) as the runner took them.
+pub fn check_untouched_after_boot(
+    scenario: &Scenario,
+    after_boot: &[(String, usize, String)],
+    at_end: &[(String, String)],
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (serial, &boot) in &scenario.expect.untouched_after_boot {
+        let then = after_boot
+            .iter()
+            .find(|(s, b, _)| s == serial && *b == boot)
+            .map(|(_, _, d)| d);
+        let now = at_end.iter().find(|(s, _)| s == serial).map(|(_, d)| d);
+        match (then, now) {
+            (Some(then), Some(now)) if then == now => {}
+            (Some(_), Some(_)) => failures.push(format!(
+                "drive {serial} changed after boot {boot}, but must be untouched since"
+            )),
+            _ => failures.push(format!(
+                "drive {serial}: no digest after boot {boot} or at the end (did that boot run?)"
+            )),
+        }
+    }
+    failures
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1266,5 +1293,32 @@ size = 4000787030016
         // A schema that is not one is no pass either.
         fs::write(&small, "{\"type\": 5}").unwrap();
         assert!(!validate_manifests(&small, &[broken]).is_empty());
+    }
+
+    #[test]
+    fn a_drive_untouched_after_a_boot_must_keep_that_boots_contents() {
+        let text =
+            format!("{THREE}[[boot]]\n[expect]\nuntouched_after_boot = {{ S2TA0001 = 1 }}\n");
+        let s = scenario(&text);
+        s.check().unwrap();
+        let after_boot = vec![("S2TA0001".to_string(), 1, "d1".to_string())];
+        let same = vec![("S2TA0001".to_string(), "d1".to_string())];
+        let changed = vec![("S2TA0001".to_string(), "XX".to_string())];
+        assert!(check_untouched_after_boot(&s, &after_boot, &same).is_empty());
+        let f = check_untouched_after_boot(&s, &after_boot, &changed);
+        assert!(
+            f.len() == 1 && f[0].contains("changed after boot 1"),
+            "{f:?}"
+        );
+        let f = check_untouched_after_boot(&s, &[], &same);
+        assert!(
+            f.len() == 1 && f[0].contains("no digest after boot 1"),
+            "{f:?}"
+        );
+        // The last boot has nothing after it, and boot 0 does not exist.
+        for bad in ["S2TA0001 = 2", "S2TA0001 = 0", "S9XX0001 = 1"] {
+            let s = scenario(&text.replace("S2TA0001 = 1", bad));
+            assert!(s.check().is_err(), "{bad}");
+        }
     }
 }

@@ -183,6 +183,7 @@ fn run_scenario(
     let mut failures = Vec::new();
     let mut last_state = None;
     let mut manifests = Vec::new();
+    let mut after_boot = Vec::new();
     for (b, boot) in scenario.boots.iter().enumerate() {
         let boot_dir = dir.join(format!("boot-{}", b + 1));
         std::fs::create_dir_all(&boot_dir)?;
@@ -255,6 +256,20 @@ fn run_scenario(
         failures.extend(results.check_steps(b + 1, boot));
         manifests.extend(results.manifests);
         last_state = Some(out);
+        for (serial, _) in scenario
+            .expect
+            .untouched_after_boot
+            .iter()
+            .filter(|(_, &n)| n == b + 1)
+        {
+            if let Some(n) = machine.nvme.iter().find(|n| &n.serial == serial) {
+                after_boot.push((
+                    serial.clone(),
+                    b + 1,
+                    checks::whole_drive_digest(&n.backing)?,
+                ));
+            }
+        }
     }
     if let Some(state) = &last_state {
         failures.extend(checks::check_expect(scenario, &state.join("state"), &dir)?);
@@ -269,6 +284,11 @@ fn run_scenario(
         .map(|n| Ok((n.serial.clone(), checks::whole_drive_digest(&n.backing)?)))
         .collect::<Result<_>>()?;
     failures.extend(checks::check_untouched(scenario, &before, &after));
+    failures.extend(checks::check_untouched_after_boot(
+        scenario,
+        &after_boot,
+        &after,
+    ));
     if failures.is_empty() {
         // Drives are sparse but a scenario's pools still take a few MB each: free them.
         for n in &machine.nvme {

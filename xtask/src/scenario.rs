@@ -172,6 +172,9 @@ pub struct Expect {
     pub untouched: Vec<String>,
     #[serde(default)]
     pub all_untouched: bool,
+    /// serial -> boot: the drive's whole contents at the end are those it had after that boot.
+    #[serde(default)]
+    pub untouched_after_boot: BTreeMap<String, usize>,
     #[serde(default)]
     pub pool: BTreeMap<String, PoolExpect>,
     #[serde(default)]
@@ -319,12 +322,27 @@ impl Scenario {
             }
         }
         let named = |s: &String| serials.contains(s.as_str());
-        for s in self.expect.untouched.iter().chain(
-            self.expect
-                .pool
-                .values()
-                .flat_map(|p| p.drives.iter().flatten()),
-        ) {
+        for (serial, &boot) in &self.expect.untouched_after_boot {
+            if boot == 0 || boot >= self.boots.len() {
+                bail!(
+                    "[expect] untouched_after_boot: drive {serial} after boot {boot}: the boot \
+                     must be one of 1..{} (a boot that has another after it)",
+                    self.boots.len().saturating_sub(1)
+                );
+            }
+        }
+        for s in self
+            .expect
+            .untouched
+            .iter()
+            .chain(self.expect.untouched_after_boot.keys())
+            .chain(
+                self.expect
+                    .pool
+                    .values()
+                    .flat_map(|p| p.drives.iter().flatten()),
+            )
+        {
             if !named(s) {
                 bail!("[expect] names drive {s}, which is not a [[drive]] of this scenario");
             }
