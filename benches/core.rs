@@ -361,6 +361,8 @@ fn big_observed(n: usize, drive_paths: &[(String, Vec<String>)]) -> Observed {
             })
             .collect(),
         datasets,
+        other_pools: Vec::new(),
+        other_pools_unknown: false,
         importable: Vec::new(),
         import_scan_skipped: None,
     }

@@ -64,7 +64,7 @@ pub fn apply(
             error("apply changes disks: without a terminal to confirm on, pass --yes");
             return exit::USAGE;
         }
-        let pending = Journal::beside(manifest_path).load().unwrap_or_default();
+        let pending = Journal::of(&target.files(root)).load_or_none();
         match assess(
             root,
             target,
@@ -89,7 +89,7 @@ pub fn apply(
         }
     }
     let mut reporter = crate::progress::Reporter::for_stderr();
-    let journal = Journal::beside(manifest_path);
+    let journal = Journal::of(&target.files(root));
     let report = apply::apply(
         root,
         target,
@@ -134,6 +134,18 @@ pub fn apply(
         Ending::Refused { reasons, .. } => {
             for r in reasons {
                 println!("refused: {r}");
+            }
+            // An earlier round of this run may have changed the host before the refusal.
+            if report.actions.is_empty() {
+                println!("nothing was changed");
+            } else {
+                println!(
+                    "before this refusal, this run did {} action(s):",
+                    report.actions.len()
+                );
+                for a in &report.actions {
+                    println!("  {:?}: {}", a.result, a.summary);
+                }
             }
         }
         Ending::Failed { reasons } | Ending::Unexpected { reasons } => {

@@ -95,6 +95,7 @@ mod tests {
                 vec![Ineligible::NotNvme { transport }]
             },
             probe,
+            udev: None,
         }
     }
 

@@ -7,6 +7,7 @@ pub mod apply;
 pub mod arc;
 pub mod assess;
 pub mod atomic_file;
+pub mod contents;
 pub mod firmware;
 pub mod glob;
 pub mod import_scan;

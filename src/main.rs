@@ -480,7 +480,9 @@ fn with_assessment(
         ZfsTools::Absent => ZfsSource::Absent,
     };
     let situation = situation_of(root, target, &tools);
-    match assess(root, target, &layout, zfs, consent, &[], None) {
+    // plan, detect and verify show the decision apply would make about an interrupted create.
+    let pending = phoenix_zfs::journal::Journal::of(&target.files(root)).load_or_none();
+    match assess(root, target, &layout, zfs, consent, &pending, None) {
         Ok(mut a) => {
             if let (Need::AllHealth, ZfsTools::Runner(runner)) = (need, &tools) {
                 read_pool_health(root, runner.as_ref(), &mut a);

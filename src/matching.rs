@@ -48,6 +48,10 @@ pub enum MatchProblem {
         needed: usize,
         found: Vec<String>,
         wanted: String,
+        /// Drives that fit the pool but may not be used, each with why (mounted, held by
+        /// device-mapper, a member of another pool, ...): the drive is there, not missing.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        unusable: Vec<String>,
     },
     ExtraCandidates {
         pool: String,
@@ -64,12 +68,15 @@ pub enum MatchProblem {
 impl std::fmt::Display for MatchProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            MatchProblem::Missing { pool, needed, found, wanted } => {
-                write!(f, "pool `{pool}` needs {needed} drive(s) of {wanted}, found {}", found.len())?;
+            MatchProblem::Missing { pool, needed, found, wanted, unusable } => {
+                write!(f, "pool `{pool}` needs {needed} drive(s) of {wanted}, found {} usable", found.len())?;
                 if !found.is_empty() {
                     write!(f, ": {}", found.join(", "))?;
                 }
-                write!(f, "; install the missing drive(s), or change the layout's size_class/models")
+                if unusable.is_empty() {
+                    return write!(f, "; install the missing drive(s), or change the layout's size_class/models");
+                }
+                write!(f, ". Present but not usable: {}", unusable.join("; "))
             }
             MatchProblem::ExtraCandidates { pool, needed, found, wanted } => write!(
                 f,
@@ -169,15 +176,19 @@ fn misfit(disk: &Disk, pool: &PoolSpec, tolerance: f64) -> Option<String> {
     None
 }
 
-/// Whether `path` (as ZFS prints a member: a by-id link, possibly `-part1`, or a /dev node,
-/// possibly `p1`/`1`) is on `disk`.
-fn path_is_on(path: &str, disk: &Disk) -> bool {
-    let base = path.strip_suffix("-part1").unwrap_or(path);
-    disk.by_id.iter().any(|l| l == base)
-        || base == disk.dev_node
-        || path
-            .strip_prefix(&disk.dev_node)
-            .is_some_and(|rest| rest == "p1" || rest == "1")
+/// Why a member of a pool the layout does not describe stays out, with what the administrator
+/// could do himself: phoenix-zfs never destroys another pool.
+fn foreign_member(pool: &ExistingPool) -> String {
+    let name = &pool.name;
+    if pool.imported {
+        format!(
+            "is a member of the imported pool `{name}`, which the layout does not describe; phoenix-zfs never uses another pool's drive, --wipe or not. If `{name}` and its data may go, run `zpool destroy {name}` yourself, then run phoenix-zfs again"
+        )
+    } else {
+        format!(
+            "is a member of the exported pool `{name}` (`zpool import` lists it), which the layout does not describe; phoenix-zfs never uses another pool's drive, --wipe or not. If `{name}` and its data may go, run `zpool import {name} && zpool destroy {name}` yourself, then run phoenix-zfs again"
+        )
+    }
 }
 
 pub fn match_drives(
@@ -196,10 +207,22 @@ pub fn match_drives(
     let mut fitting: BTreeMap<&str, Vec<&Disk>> = BTreeMap::new();
     let mut problems = Vec::new();
 
-    for disk in &nvme {
-        let home = existing
+    // Drives that fit a pool by size and model but may not be used, by pool: said in `Missing`.
+    let mut unusable: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut note_unusable = |disk: &Disk, why: String| {
+        for pool in layout
+            .pools
             .iter()
-            .find(|p| p.device_paths.iter().any(|path| path_is_on(path, disk)));
+            .filter(|p| misfit(disk, p, tolerance).is_none())
+        {
+            unusable
+                .entry(pool.name())
+                .or_default()
+                .push(format!("{} {why}", disk.describe()));
+        }
+    };
+    for disk in &nvme {
+        let home = crate::contents::member_of(disk, existing);
         // Membership comes first: a layout pool's own drives are "mounted" through that pool's
         // datasets, which must not make them strangers to it.
         if let Some(home) = home.filter(|h| layout.pool(&h.name).is_some()) {
@@ -214,24 +237,24 @@ pub fn match_drives(
             });
             continue;
         }
+        if let Some(foreign) = home {
+            // Another pool's drive, imported or not: never a candidate, whatever --wipe says.
+            let why = foreign_member(foreign);
+            note_unusable(disk, why.clone());
+            decisions.push(DriveDecision {
+                drive: disk.describe(),
+                pool: None,
+                reason: format!("ineligible: {why}"),
+            });
+            continue;
+        }
         if !disk.is_candidate() {
             let reasons: Vec<String> = disk.ineligible.iter().map(ToString::to_string).collect();
+            note_unusable(disk, format!("is {}", reasons.join("; ")));
             decisions.push(DriveDecision {
                 drive: disk.describe(),
                 pool: None,
                 reason: format!("ineligible: {}", reasons.join("; ")),
-            });
-            continue;
-        }
-        if let Some(foreign) = home.filter(|h| h.imported) {
-            // A pool the host uses for something else: never a candidate, whatever --wipe says.
-            decisions.push(DriveDecision {
-                drive: disk.describe(),
-                pool: None,
-                reason: format!(
-                    "ineligible: member of imported pool `{}`, which the layout does not describe",
-                    foreign.name
-                ),
             });
             continue;
         }
@@ -328,6 +351,7 @@ pub fn match_drives(
                 needed,
                 found,
                 wanted: wanted(pool),
+                unusable: unusable.remove(pool.name()).unwrap_or_default(),
             });
             continue;
         }

@@ -4,7 +4,7 @@
 
 use crate::layout::Layout;
 use crate::observed::{
-    DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
+    DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue, OtherPool,
 };
 use crate::runner::{self, Output, Runner};
 use crate::zfs::{self, DatasetType, VdevNode};
@@ -36,8 +36,18 @@ fn read(
     argv: Vec<String>,
     tolerated: &[&str],
 ) -> Result<Output, ObserveError> {
-    let command = runner::display(&argv);
-    let out = runner.run(&argv, READ_TIMEOUT).map_err(|e| ObserveError {
+    let ran = runner.run(&argv, READ_TIMEOUT);
+    judge(&argv, ran, tolerated)
+}
+
+/// What [`read`] makes of a command's result.
+fn judge(
+    argv: &[String],
+    ran: Result<Output, runner::RunError>,
+    tolerated: &[&str],
+) -> Result<Output, ObserveError> {
+    let command = runner::display(argv);
+    let out = ran.map_err(|e| ObserveError {
         command: command.clone(),
         message: e.to_string(),
     })?;
@@ -80,9 +90,9 @@ pub fn observe(runner: &dyn Runner, layout: &Layout) -> Result<Observed, Observe
     Ok(observed)
 }
 
-/// The layout's pools that are imported, and their datasets.
+/// The layout's pools that are imported, and their datasets; and the members of every other
+/// imported pool, which no plan may touch.
 pub fn observe_imported(runner: &dyn Runner, layout: &Layout) -> Result<Observed, ObserveError> {
-    let pools: Vec<&str> = layout.pools.iter().map(|p| p.name()).collect();
     let mut columns: BTreeSet<String> = ["guid", "health"].iter().map(|s| s.to_string()).collect();
     columns.extend(
         layout
@@ -92,23 +102,44 @@ pub fn observe_imported(runner: &dyn Runner, layout: &Layout) -> Result<Observed
     );
     let columns: Vec<String> = columns.into_iter().collect();
 
+    // Every imported pool, not only the layout's: another pool's drives are never candidates.
     // Not `zpool get`: since OpenZFS 2.2 a missing second pool makes it a usage error.
-    let argv = zfs::zpool_list_props_argv(&columns, &pools);
-    let out = read(runner, argv.clone(), &["no such pool"])?;
+    let mut observed = Observed::default();
+    let mut argv = zfs::zpool_list_props_argv(&columns, &[] as &[&str]);
+    let out = match runner.run(&argv, READ_TIMEOUT) {
+        Err(runner::RunError::NotRecorded { .. }) => {
+            // A host recorded by an earlier phoenix-zfs (`--root DIR` with zfs-commands/) asked
+            // for the layout's pools by name: read what it has; other pools stay unknown there.
+            let pools: Vec<&str> = layout.pools.iter().map(|p| p.name()).collect();
+            argv = zfs::zpool_list_props_argv(&columns, &pools);
+            observed.other_pools_unknown = true;
+            read(runner, argv.clone(), &["no such pool"])?
+        }
+        ran => judge(&argv, ran, &[])?,
+    };
     let by_pool: BTreeMap<String, BTreeMap<String, String>> =
         zfs::parse_zpool_list_props(&out.stdout, &columns)
             .map_err(|e| parse_error(&argv, e))?
             .into_iter()
             .map(|p| (p.name, p.values))
             .collect();
-    let mut observed = Observed::default();
     let imported: Vec<String> = by_pool.keys().cloned().collect();
+    let ours: Vec<String> = imported
+        .iter()
+        .filter(|p| layout.pool(p).is_some())
+        .cloned()
+        .collect();
 
     if !imported.is_empty() {
         // Independent reads: under emulation each process costs tens of milliseconds.
         let argv = zfs::zpool_status_argv(&imported);
         let (status, datasets) = std::thread::scope(|scope| {
-            let datasets = scope.spawn(|| observe_datasets(runner, layout, &imported));
+            let datasets = scope.spawn(|| {
+                if ours.is_empty() {
+                    return Ok(Vec::new());
+                }
+                observe_datasets(runner, layout, &ours)
+            });
             let status = read(runner, argv.clone(), &[]);
             let datasets = datasets
                 .join()
@@ -119,9 +150,16 @@ pub fn observe_imported(runner: &dyn Runner, layout: &Layout) -> Result<Observed
             zfs::parse_zpool_status(&status?.stdout).map_err(|e| parse_error(&argv, e))?;
         for (name, properties) in by_pool {
             let status = statuses.iter().find(|s| s.name == name);
-            observed
-                .pools
-                .push(ObservedPool::from_status(name, properties, status));
+            if layout.pool(&name).is_some() {
+                observed
+                    .pools
+                    .push(ObservedPool::from_status(name, properties, status));
+            } else {
+                observed.other_pools.push(OtherPool {
+                    device_paths: status.map(|s| leaf_paths(&s.config)).unwrap_or_default(),
+                    name,
+                });
+            }
         }
         observed.datasets = datasets?;
     }
@@ -129,7 +167,8 @@ pub fn observe_imported(runner: &dyn Runner, layout: &Layout) -> Result<Observed
     Ok(observed)
 }
 
-/// When a layout pool is not imported, the pools `zpool import` finds. `skip` is asked first:
+/// When a layout pool is not imported, or one has a member to replace (so that a drive may be
+/// written), the pools `zpool import` finds: their members are never written. `skip` is asked first:
 /// why the scan can find nothing here ([`crate::import_scan`]), or None to scan; a skipped
 /// scan's reason is kept in the observation.
 pub fn scan_importable(
@@ -138,11 +177,12 @@ pub fn scan_importable(
     observed: &mut Observed,
     skip: impl FnOnce() -> Option<String>,
 ) -> Result<(), ObserveError> {
-    if layout
-        .pools
-        .iter()
-        .all(|p| observed.pool(p.name()).is_some())
-    {
+    let nothing_to_write = layout.pools.iter().all(|p| {
+        observed
+            .pool(p.name())
+            .is_some_and(|o| o.missing.is_empty())
+    });
+    if nothing_to_write {
         return Ok(());
     }
     if let Some(why) = skip() {
@@ -237,4 +277,63 @@ fn observe_datasets(
         );
     }
     Ok(datasets.into_values().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::{ReplayRunner, Transcript};
+
+    fn transcript(argv: &[&str], code: i32, stdout: &str, stderr: &str) -> Transcript {
+        Transcript {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            output: Output {
+                code: Some(code),
+                stdout: stdout.into(),
+                stderr: stderr.into(),
+                duration: Duration::ZERO,
+            },
+        }
+    }
+
+    const COLUMNS: &str = "name,ashift,autotrim,guid,health";
+
+    #[test]
+    fn every_imported_pool_is_read_and_another_pools_members_are_kept() {
+        let status = "  pool: tank\n state: ONLINE\nconfig:\n\n\tNAME  STATE  READ WRITE CKSUM\n\ttank  ONLINE  0 0 0\n\t  /dev/disk/by-id/nvme-X_S1-part1  ONLINE  0 0 0\n\nerrors: No known data errors\n";
+        let runner = ReplayRunner::new(vec![
+            transcript(
+                &["zpool", "list", "-H", "-p", "-o", COLUMNS],
+                0,
+                "tank\t12\toff\t77\tONLINE\n",
+                "",
+            ),
+            transcript(&["zpool", "status", "-P", "-p", "tank"], 0, status, ""),
+        ]);
+        let observed = observe_imported(&runner, &Layout::default_layout()).unwrap();
+        assert!(observed.pools.is_empty());
+        assert_eq!(
+            observed.other_pools,
+            [OtherPool {
+                name: "tank".into(),
+                device_paths: vec!["/dev/disk/by-id/nvme-X_S1-part1".into()]
+            }]
+        );
+        // No dataset of the layout can be in another pool: no `zfs get` was asked.
+        assert_eq!(runner.seen().len(), 2, "{:?}", runner.seen());
+    }
+
+    #[test]
+    fn a_host_recorded_by_an_earlier_version_is_still_read() {
+        let runner = ReplayRunner::new(vec![transcript(
+            &[
+                "zpool", "list", "-H", "-p", "-o", COLUMNS, "quickOS", "fastData",
+            ],
+            1,
+            "",
+            "cannot open 'quickOS': no such pool\ncannot open 'fastData': no such pool\n",
+        )]);
+        let observed = observe_imported(&runner, &Layout::default_layout()).unwrap();
+        assert!(observed.pools.is_empty() && observed.other_pools_unknown);
+    }
 }

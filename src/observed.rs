@@ -118,9 +118,25 @@ pub struct ImportablePool {
     pub last_used_elsewhere: bool,
 }
 
+/// An imported pool the layout does not describe: only its members matter, which no plan
+/// may touch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OtherPool {
+    pub name: String,
+    /// Leaf devices as `zpool status -P` prints them.
+    pub device_paths: Vec<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Observed {
+    /// The layout's pools that are imported.
     pub pools: Vec<ObservedPool>,
+    /// Every other imported pool.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_pools: Vec<OtherPool>,
+    /// A recorded host whose transcripts list the layout's pools only.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub other_pools_unknown: bool,
     /// Datasets of the layout's pools (and their root datasets), nothing else.
     pub datasets: Vec<ObservedDataset>,
     pub importable: Vec<ImportablePool>,
@@ -150,6 +166,15 @@ impl Observed {
             imported: true,
             missing: p.missing.len(),
         });
+        let others = self
+            .other_pools
+            .iter()
+            .map(|p| crate::matching::ExistingPool {
+                name: p.name.clone(),
+                device_paths: p.device_paths.clone(),
+                imported: true,
+                missing: 0,
+            });
         let importable = self
             .importable
             .iter()
@@ -159,7 +184,7 @@ impl Observed {
                 imported: false,
                 missing: 0,
             });
-        imported.chain(importable).collect()
+        imported.chain(others).chain(importable).collect()
     }
 }
 

@@ -2,6 +2,7 @@
 //! fact per line, the important word first.
 
 use phoenix_zfs::assess::Assessment;
+use phoenix_zfs::contents;
 use phoenix_zfs::inventory::{Disk, ProbeState, Transport};
 use phoenix_zfs::manifest::HealthRecord;
 use phoenix_zfs::runner;
@@ -62,20 +63,24 @@ pub fn plan_json(a: &Assessment, situation: &Situation) -> Value {
 fn probe_summary(d: &Disk) -> String {
     match &d.probe {
         ProbeState::NotProbed => "not probed".into(),
-        ProbeState::Read { signatures } if signatures.is_empty() && d.partitions.is_empty() => {
-            "blank".into()
-        }
-        ProbeState::Read { signatures } => {
-            let mut found: Vec<String> = signatures
-                .iter()
-                .map(|s| s.kind.name().to_string())
-                .collect();
-            if !d.partitions.is_empty() {
-                found.push(format!("partitions {}", d.partitions.join(",")));
-            }
-            format!("holds {}", found.join(", "))
-        }
         ProbeState::Unreadable { error } => format!("unreadable: {error}"),
+        ProbeState::Read { .. } if contents::findings(d).is_empty() => "blank".into(),
+        ProbeState::Read { .. } => "holds data (see below)".into(),
+    }
+}
+
+/// What each witness found on a drive that is not blank, one line each.
+fn findings(d: &Disk) {
+    if !matches!(d.probe, ProbeState::Read { .. }) {
+        return;
+    }
+    for f in contents::findings(d) {
+        println!(
+            "            {:<10} {}: {}",
+            f.witness.to_string(),
+            f.device,
+            f.what
+        );
     }
 }
 
@@ -115,6 +120,7 @@ pub fn detect(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) {
             probe_summary(d),
         );
         println!("            {}", d.preferred_path);
+        findings(d);
     }
     let others: Vec<&Disk> = a
         .inventory
@@ -151,6 +157,9 @@ pub fn detect(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) {
     }
     println!();
     health(a, baselines);
+    for note in a.plan.notes.iter().filter(|n| n.contains("journal")) {
+        println!("note: {note}");
+    }
     verdict(a);
 }
 

@@ -89,34 +89,88 @@ pub fn display(argv: &[String]) -> String {
         .join(" ")
 }
 
-/// Whether a command changes pools, datasets or disks. Classified from the argv itself so that a
-/// test can check "nothing mutating ran" without trusting the code that built the command.
+/// Whether a command may change anything: every command that is not on the explicit list of
+/// read-only invocations ([`is_read_only`]). Classified from the argv itself so that a test can
+/// check "nothing mutating ran" without trusting the code that built the command; a program
+/// nobody listed counts as mutating.
 pub fn is_mutating(argv: &[String]) -> bool {
-    let tool = argv
-        .first()
+    !is_read_only(argv)
+}
+
+/// Whether a mutating command writes pools, datasets or disks (the storage tools), as opposed
+/// to services and files (systemctl, pvesm, apt-get, ...).
+pub fn changes_storage(argv: &[String]) -> bool {
+    let storage_tool = matches!(
+        program(argv),
+        "zpool" | "zfs" | "wipefs" | "sgdisk" | "sfdisk" | "parted" | "blkdiscard" | "dd"
+    ) || program(argv).starts_with("mkfs");
+    storage_tool && is_mutating(argv)
+}
+
+fn program(argv: &[String]) -> &str {
+    argv.first()
         .map(|p| {
             Path::new(p)
                 .file_name()
                 .map_or(p.as_str(), |f| f.to_str().unwrap_or(""))
         })
-        .unwrap_or("");
+        .unwrap_or("")
+}
+
+/// The invocations phoenix-zfs (and an administrator's usual reading) makes that cannot change
+/// anything. Everything else is mutating.
+pub fn is_read_only(argv: &[String]) -> bool {
     let sub = argv.get(1).map(String::as_str).unwrap_or("");
-    match tool {
+    let rest = argv.get(2..).unwrap_or(&[]);
+    match program(argv) {
         "zpool" => match sub {
-            "list" | "get" | "status" | "iostat" | "history" | "events" | "version" | "wait" => {
-                false
-            }
+            "list" | "get" | "status" | "iostat" | "history" | "events" | "version" => true,
             // `zpool import` alone, or with only options, scans; naming a pool imports it.
-            "import" => names_an_operand(&argv[2..], &["-d", "-R", "-o", "-c"]),
-            _ => true,
+            "import" => !names_an_operand(rest, &["-d", "-R", "-o", "-c"]),
+            _ => false,
         },
-        "zfs" => !matches!(
+        "zfs" => matches!(
             sub,
             "list" | "get" | "version" | "holds" | "userspace" | "groupspace" | "projectspace"
         ),
-        "wipefs" => !argv.iter().any(|a| a == "--no-act" || a == "-n"),
-        "pvesm" => !matches!(sub, "status" | "list" | "path" | "scan"),
-        "exportfs" => argv.len() > 1 && !argv[1..].iter().all(|a| a == "-v" || a == "-s"),
+        "wipefs" => argv.iter().any(|a| a == "--no-act" || a == "-n"),
+        "pvesm" => matches!(sub, "status" | "list" | "path" | "scan"),
+        "exportfs" => argv.len() > 1 && argv[1..].iter().all(|a| a == "-v" || a == "-s"),
+        "systemctl" => matches!(
+            sub,
+            "is-active"
+                | "is-enabled"
+                | "is-failed"
+                | "is-system-running"
+                | "show"
+                | "status"
+                | "list-units"
+                | "cat"
+        ),
+        // Reading a drive's identity and health: every option phoenix-zfs passes reads.
+        "smartctl" => argv[1..].iter().all(|a| {
+            matches!(
+                a.as_str(),
+                "-j" | "-a" | "-x" | "-i" | "-H" | "-A" | "-B" | "/dev/null"
+            ) || a.starts_with("/dev/")
+        }),
+        "ip" => {
+            let words: Vec<&str> = argv[1..]
+                .iter()
+                .map(String::as_str)
+                .filter(|a| !a.starts_with('-'))
+                .collect();
+            matches!(
+                words.first(),
+                Some(&("addr" | "address" | "route" | "link"))
+            ) && matches!(words.get(1), None | Some(&("show" | "list" | "dev")))
+        }
+        "udevadm" => matches!(sub, "settle" | "info"),
+        "nvme" => matches!(
+            sub,
+            "list" | "id-ctrl" | "id-ns" | "fw-log" | "smart-log" | "error-log"
+        ),
+        "blkid" | "lsblk" | "findmnt" | "cat" | "stat" | "uname" | "hostname" => true,
         _ => false,
     }
 }
@@ -401,6 +455,45 @@ mod tests {
         assert!(is_mutating(&argv("wipefs --all /dev/x")));
         assert!(!is_mutating(&argv("wipefs --no-act /dev/x")));
         assert!(!is_mutating(&argv("/usr/sbin/zpool status -P")));
+    }
+
+    #[test]
+    fn a_program_nobody_listed_is_mutating() {
+        for changing in [
+            "systemctl reload smartd.service",
+            "systemctl restart nfs-server",
+            "apt-get install -y nfs-kernel-server",
+            "update-initramfs -u",
+            "pct set 101 -mp0 /x,mp=/y",
+            "pvesm add zfspool quickOS-vm-disks --pool quickOS/vm-disks",
+            "exportfs -ra",
+            "ip addr add 10.0.0.1/24 dev eth0",
+            "smartctl -s on /dev/nvme0",
+            "udevadm trigger",
+            "zpool labelclear -f /dev/x",
+            "some-future-tool --do-it",
+        ] {
+            assert!(is_mutating(&argv(changing)), "{changing}");
+        }
+        for reading in [
+            "systemctl is-active rescue.target emergency.target",
+            "smartctl -j -a -B /dev/null /dev/nvme0",
+            "ip -j addr show dev vmbr0",
+            "ip -j route",
+            "udevadm settle --timeout=60",
+            "pvesm status",
+            "exportfs -v",
+        ] {
+            assert!(!is_mutating(&argv(reading)), "{reading}");
+        }
+    }
+
+    #[test]
+    fn storage_changes_are_the_storage_tools_mutating_commands() {
+        assert!(changes_storage(&argv("zpool create t a")));
+        assert!(changes_storage(&argv("wipefs --all /dev/x")));
+        assert!(!changes_storage(&argv("zpool status -P")));
+        assert!(!changes_storage(&argv("systemctl reload smartd.service")));
     }
 
     #[test]

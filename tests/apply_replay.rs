@@ -190,7 +190,7 @@ fn replay(dir: &Path) -> Result<(), String> {
     let runner = ReplayRunner::new(transcripts);
     let state = tempfile::tempdir().map_err(|e| e.to_string())?;
     let host = with_guest_network(&fixtures().join("hosts").join(&case.host), state.path())?;
-    let journal = Journal::beside(&state.path().join("manifest.json"));
+    let journal = Journal::at(state.path().join("pending.json"));
     let report = apply(
         &HostRoot(host),
         &phoenix_zfs::target::Target::RunningSystem,
@@ -281,7 +281,7 @@ fn apply_on_blank_host(transcripts: Vec<Transcript>) -> (ApplyReport, ReplayRunn
         &Layout::default_layout(),
         &runner,
         &Default::default(),
-        &Journal::beside(&state.path().join("manifest.json")),
+        &Journal::at(state.path().join("pending.json")),
         &mut Silent,
     );
     (report, runner)

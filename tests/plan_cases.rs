@@ -445,7 +445,7 @@ fn an_extra_candidate_stops_until_serials_pin_the_members() {
 }
 
 #[test]
-fn an_interrupted_pool_creation_of_our_own_is_redone_with_force_and_nothing_else_is() {
+fn an_interrupted_pool_creation_of_our_own_is_wiped_and_redone_and_nothing_else_is() {
     let layout = Layout::default_layout();
     let mut inv = host("old-signatures");
     // nvme0n1 holds the GPT a whole-disk `zpool create` makes; nvme1n1 holds another pool's labels.
@@ -456,9 +456,19 @@ fn an_interrupted_pool_creation_of_our_own_is_redone_with_force_and_nothing_else
         "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0001_1".to_string(),
         "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0002_1".to_string(),
     ];
+    let drives = |paths: &[String]| -> Vec<phoenix_zfs::journal::JournaledDrive> {
+        paths
+            .iter()
+            .zip(["S2TA0001", "S2TA0002"])
+            .map(|(path, serial)| phoenix_zfs::journal::JournaledDrive {
+                serial: Some(serial.into()),
+                path: path.clone(),
+            })
+            .collect()
+    };
     let pending = vec![phoenix_zfs::journal::PendingCreate {
         pool: "quickOS".into(),
-        devices: paths,
+        drives: drives(&paths),
         started_at: "t".into(),
     }];
     let matches = match_drives(&layout, &inv, &[]);
@@ -478,7 +488,27 @@ fn an_interrupted_pool_creation_of_our_own_is_redone_with_force_and_nothing_else
     };
     let p = plan(&facts);
     assert!(p.blockers.is_empty(), "{p:#?}");
-    assert_eq!(&p.actions[0].argv()[..3], ["zpool", "create", "-f"]);
+    let argv: Vec<Vec<String>> = p.actions.iter().map(|a| a.argv()).collect();
+    assert_eq!(argv[0], ["wipefs", "--all", paths[0].as_str()], "{argv:#?}");
+    assert_eq!(argv[1], ["wipefs", "--all", paths[1].as_str()], "{argv:#?}");
+    assert_eq!(
+        &argv[2][..3],
+        ["zpool", "create", "-o"],
+        "never -f: {argv:#?}"
+    );
+    assert!(!argv.iter().flatten().any(|a| a == "-f"), "{argv:#?}");
+
+    // An entry that names the drives by path but not by their serials vouches for nothing.
+    let swapped = vec![phoenix_zfs::journal::PendingCreate {
+        pool: "quickOS".into(),
+        drives: drives(&[paths[1].clone(), paths[0].clone()]),
+        started_at: "t".into(),
+    }];
+    let facts = Facts {
+        pending: &swapped,
+        ..facts
+    };
+    assert_eq!(plan(&facts).exit_code(), Some(5));
 
     // Without the journal the same drives are someone's data.
     let facts = Facts {
@@ -490,7 +520,7 @@ fn an_interrupted_pool_creation_of_our_own_is_redone_with_force_and_nothing_else
     // A journal entry for another pool does not excuse them either.
     let other = vec![phoenix_zfs::journal::PendingCreate {
         pool: "fastData".into(),
-        devices: pending[0].devices.clone(),
+        drives: pending[0].drives.clone(),
         started_at: "t".into(),
     }];
     let facts = Facts {

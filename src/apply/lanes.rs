@@ -160,7 +160,6 @@ mod tests {
     fn pool(name: &str) -> Action {
         Action::CreatePool {
             pool: name.into(),
-            force: false,
             vdev: crate::layout::VdevLayout::Single,
             devices: vec![format!("/dev/disk/by-id/nvme-{name}")],
             properties: BTreeMap::new(),

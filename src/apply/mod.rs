@@ -6,7 +6,8 @@
 
 use crate::assess::{assess, Assessment, ZfsSource};
 use crate::inventory::HostRoot;
-use crate::journal::{Journal, PendingCreate};
+use crate::inventory::Inventory;
+use crate::journal::{Journal, JournaledDrive, PendingCreate};
 use crate::layout::Layout;
 use crate::manifest::{now_rfc3339, ActionRecord, ActionResult};
 use crate::plan::Action;
@@ -188,18 +189,31 @@ fn run_classified(runner: &dyn Runner, action: &Action) -> (ActionRecord, Option
 }
 
 /// Runs one action: the command, or the file it writes; a pool's creation written into the
-/// journal before and cleared from it after.
+/// journal before, with the serial of the drive at each path as `inventory` read it, and cleared
+/// from it after, unless the create failed after it began to write the drives.
 fn execute(
     root: &HostRoot,
     target: &Target,
     runner: &dyn Runner,
     journal: &Journal,
+    inventory: &Inventory,
     action: &Action,
 ) -> Executed {
     if let Action::CreatePool { pool, devices, .. } = action {
+        let drives = devices
+            .iter()
+            .map(|path| JournaledDrive {
+                serial: inventory
+                    .disks
+                    .iter()
+                    .find(|d| d.preferred_path == *path)
+                    .and_then(|d| d.serial.clone()),
+                path: path.clone(),
+            })
+            .collect();
         let entry = PendingCreate {
             pool: pool.clone(),
-            devices: devices.clone(),
+            drives,
             started_at: now_rfc3339(),
         };
         journal
@@ -216,9 +230,17 @@ fn execute(
         }
         _ => run_classified(runner, action),
     };
-    if let (Action::CreatePool { pool, .. }, ActionResult::Done) = (action, record.result) {
-        if let Err(e) = journal.finish(pool) {
-            tracing::warn!(error = %e, "cannot clear the journal after creating pool {pool}");
+    if let Action::CreatePool { pool, devices, .. } = action {
+        // A create that failed before it wrote anything (a mount point in the way, a device
+        // zpool refused) leaves nothing for a later run to recognise: its entry goes too.
+        let spent = record.result == ActionResult::Done
+            || devices
+                .iter()
+                .all(|d| crate::inventory::device_is_blank(root, d));
+        if spent {
+            if let Err(e) = journal.finish(pool) {
+                tracing::warn!(error = %e, "cannot clear the journal entry of pool {pool}");
+            }
         }
     }
     Ok((record, failure))
@@ -257,10 +279,7 @@ pub fn apply(
     let mut last = None;
     let mut settled_for_retry = false;
     'rounds: for _ in 0..MAX_ROUNDS {
-        let pending = journal.load().unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "cannot read the journal; interrupted pool creations will not be recognised");
-            Vec::new()
-        });
+        let pending = journal.load_or_none();
         // The network and drive health do not change between rounds; what the actions change
         // (pools, datasets, storage.cfg, smartd.conf) is read again.
         let earlier = last.as_ref().map(|a: &Assessment| &a.services);
@@ -288,6 +307,17 @@ pub fn apply(
         if first.is_none() {
             first = Some(assessment.clone());
         }
+        // A pool that exists (imported or importable) is no longer being created: its entry is
+        // spent, and must not vouch for drives later.
+        for entry in &pending {
+            let exists = assessment.observed.pool(&entry.pool).is_some()
+                || assessment.observed.importable(&entry.pool).is_some();
+            if exists {
+                if let Err(e) = journal.finish(&entry.pool) {
+                    tracing::warn!(error = %e, "cannot clear the journal entry of pool {}", entry.pool);
+                }
+            }
+        }
         if let Some(exit_code) = assessment.plan.exit_code() {
             let reasons = assessment
                 .plan
@@ -314,7 +344,8 @@ pub fn apply(
         progress.round(&assessment.plan.actions);
         let actions = &assessment.plan.actions;
         let base = records.len();
-        let run_one = |action: &Action| execute(root, target, runner, journal, action);
+        let inventory = &assessment.inventory;
+        let run_one = |action: &Action| execute(root, target, runner, journal, inventory, action);
         for step in lanes::steps(actions) {
             let ran = match &step {
                 Step::Alone(index) => {

@@ -113,6 +113,71 @@ pub enum ProbeState {
     },
 }
 
+/// What udev's blkid builtin recorded for a device or partition (ID_FS_* and ID_PART_TABLE_*
+/// in the udev database): blkid is the reference prober, so anything it names counts as data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BlkidView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fs_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fs_label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fs_uuid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part_table_type: Option<String>,
+}
+
+impl BlkidView {
+    fn of(record: &udev::UdevRecord) -> BlkidView {
+        let prop = |k: &str| record.property(k).map(str::to_string);
+        BlkidView {
+            fs_type: prop("ID_FS_TYPE"),
+            fs_label: prop("ID_FS_LABEL"),
+            fs_uuid: prop("ID_FS_UUID"),
+            part_table_type: prop("ID_PART_TABLE_TYPE"),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fs_type.is_none() && self.part_table_type.is_none() && self.fs_uuid.is_none()
+    }
+
+    /// `zfs_member `tank` (uuid 123)`, `partition table gpt`: what blkid found, in words.
+    pub fn describe(&self) -> Vec<String> {
+        let mut said = Vec::new();
+        if let Some(table) = &self.part_table_type {
+            said.push(format!("partition table {table}"));
+        }
+        if self.fs_type.is_some() || self.fs_uuid.is_some() {
+            let mut text = self
+                .fs_type
+                .clone()
+                .unwrap_or_else(|| "a file system".into());
+            if let Some(label) = &self.fs_label {
+                text.push_str(&format!(" `{label}`"));
+            }
+            if let Some(uuid) = &self.fs_uuid {
+                text.push_str(&format!(" (uuid {uuid})"));
+            }
+            said.push(text);
+        }
+        said
+    }
+}
+
+/// A partition of a disk, with what each witness found in it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Partition {
+    pub name: String,
+    /// Its number in the partition table: by-id links name it `-partN`.
+    pub number: Option<u32>,
+    pub size_bytes: u64,
+    /// Our probe of its own first and last MiB.
+    pub probe: ProbeState,
+    /// udev's blkid view; None when udev has no record of it.
+    pub udev: Option<BlkidView>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Disk {
     pub name: String,
@@ -133,15 +198,22 @@ pub struct Disk {
     pub pci_address: Option<String>,
     pub removable: bool,
     pub read_only: bool,
-    pub partitions: Vec<String>,
+    pub partitions: Vec<Partition>,
     /// Empty for candidates.
     pub ineligible: Vec<Ineligible>,
+    /// Our probe of the whole disk's first and last MiB.
     pub probe: ProbeState,
+    /// udev's blkid view of the whole disk; None when udev has no record of it.
+    pub udev: Option<BlkidView>,
 }
 
 impl Disk {
     pub fn is_candidate(&self) -> bool {
         self.ineligible.is_empty()
+    }
+
+    pub fn partition_names(&self) -> Vec<&str> {
+        self.partitions.iter().map(|p| p.name.as_str()).collect()
     }
 
     /// A short identity for messages: `nvme0n1 (Samsung SSD 990 PRO 2TB, serial S7...)`.
@@ -325,7 +397,8 @@ pub fn read(root: &HostRoot) -> Inventory {
             Vec::new()
         }
     };
-    let (usage, udev_zfs) = MountUsage::new(&entries, &mounts, root, &mut notes);
+    let records = UdevRecords::read(root, &entries, &mut notes);
+    let (usage, udev_zfs) = MountUsage::new(&entries, &mounts, root, &records);
     let dev_by_id = DevById::new(root);
     let disks = entries
         .iter()
@@ -333,7 +406,7 @@ pub fn read(root: &HostRoot) -> Inventory {
             !e.name.starts_with("ram") && !e.name.starts_with("loop")
                 || e.size_sectors.unwrap_or(0) > 0
         })
-        .map(|e| build_disk(root, e, &usage, &dev_by_id, &mut notes))
+        .map(|e| build_disk(e, &records, &usage, &dev_by_id))
         .collect();
     Inventory {
         root: root.0.display().to_string(),
@@ -345,15 +418,36 @@ pub fn read(root: &HostRoot) -> Inventory {
     }
 }
 
+/// The udev database records of every listed device and partition, read once, by device name.
+struct UdevRecords(BTreeMap<String, udev::UdevRecord>);
+
+impl UdevRecords {
+    fn read(root: &HostRoot, entries: &[sysfs::BlockEntry], notes: &mut Vec<String>) -> Self {
+        let mut records = BTreeMap::new();
+        for e in entries {
+            let devs = std::iter::once((&e.name, e.dev.as_deref()))
+                .chain(e.partitions.iter().map(|p| (&p.name, p.dev.as_deref())));
+            for (name, dev) in devs {
+                if let Some(record) = read_udev(root, dev, notes) {
+                    records.insert(name.clone(), record);
+                }
+            }
+        }
+        UdevRecords(records)
+    }
+
+    fn of(&self, name: &str) -> Option<&udev::UdevRecord> {
+        self.0.get(name)
+    }
+}
+
 fn build_disk(
-    root: &HostRoot,
     e: &sysfs::BlockEntry,
+    records: &UdevRecords,
     usage: &MountUsage,
     dev_by_id: &DevById,
-    notes: &mut Vec<String>,
 ) -> Disk {
-    let record = read_udev(root, e.dev.as_deref(), notes);
-    let u = record.as_ref();
+    let u = records.of(&e.name);
     let transport = transport_of(e, u);
     let nvme = e.nvme.clone().unwrap_or_default();
     let mut by_id: Vec<String> = u.map(|r| r.by_id_links().collect()).unwrap_or_default();
@@ -418,9 +512,20 @@ fn build_disk(
         pci_address: nvme.pci_address.clone(),
         removable: e.removable,
         read_only: e.read_only,
-        partitions: e.partitions.iter().map(|p| p.name.clone()).collect(),
+        partitions: e
+            .partitions
+            .iter()
+            .map(|p| Partition {
+                name: p.name.clone(),
+                number: p.number,
+                size_bytes: p.size_sectors.unwrap_or(0).saturating_mul(512),
+                probe: ProbeState::NotProbed,
+                udev: records.of(&p.name).map(BlkidView::of),
+            })
+            .collect(),
         ineligible,
         probe: ProbeState::NotProbed,
+        udev: u.map(BlkidView::of),
         transport,
         dev_node,
         name: e.name.clone(),
@@ -438,7 +543,7 @@ impl MountUsage {
         entries: &[sysfs::BlockEntry],
         mounts: &[mounts::Mount],
         root: &HostRoot,
-        notes: &mut Vec<String>,
+        records: &UdevRecords,
     ) -> (MountUsage, UdevZfs) {
         // Any device name (disk, partition, dm-N, mapper name) -> the disks under it.
         let mut owner: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -474,7 +579,7 @@ impl MountUsage {
                 }
             }
         }
-        let (zfs_pools, udev_zfs) = zfs_pool_members(entries, root, notes);
+        let (zfs_pools, udev_zfs) = zfs_pool_members(entries, records);
         let mut by_disk: BTreeMap<String, Vec<(String, String, bool)>> = BTreeMap::new();
         for m in mounts {
             let disks: BTreeSet<String> = if m.fstype == "zfs" {
@@ -534,17 +639,15 @@ fn resolve_dev_link(root: &HostRoot, dev: &str) -> String {
 /// and every device or partition udev calls `zfs_member` or has no record of.
 fn zfs_pool_members(
     entries: &[sysfs::BlockEntry],
-    root: &HostRoot,
-    notes: &mut Vec<String>,
+    records: &UdevRecords,
 ) -> (BTreeMap<String, BTreeSet<String>>, UdevZfs) {
     let mut pools: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut seen = UdevZfs::default();
     // An empty device (an unbound loop) holds nothing and often has no record.
     for e in entries.iter().filter(|e| e.size_sectors != Some(0)) {
-        let devs = std::iter::once((&e.name, e.dev.as_deref()))
-            .chain(e.partitions.iter().map(|p| (&p.name, p.dev.as_deref())));
-        for (name, dev) in devs {
-            let Some(record) = read_udev(root, dev, notes) else {
+        let names = std::iter::once(&e.name).chain(e.partitions.iter().map(|p| &p.name));
+        for name in names {
+            let Some(record) = records.of(name) else {
                 seen.unrecorded.push(name.clone());
                 continue;
             };
@@ -572,20 +675,49 @@ pub fn probe_candidates(root: &HostRoot, inventory: &mut Inventory) {
             .iter_mut()
             .filter(|d| d.transport == Transport::Nvme && d.is_candidate())
         {
-            scope.spawn(move || disk.probe = probe_disk(root, disk));
+            scope.spawn(move || probe_disk(root, disk));
         }
     });
 }
 
-fn probe_disk(root: &HostRoot, disk: &Disk) -> ProbeState {
-    let path = root.path(&disk.dev_node);
+/// Probes the whole disk and each of its partitions through its own device node: a whole-disk
+/// pool's labels, or a file system in a partition, lie beyond the disk's own two windows.
+fn probe_disk(root: &HostRoot, disk: &mut Disk) {
+    disk.probe = probe_device(
+        root,
+        &disk.dev_node,
+        disk.size_bytes,
+        disk.logical_block_size,
+    );
+    for p in &mut disk.partitions {
+        let node = format!("/dev/{}", p.name);
+        p.probe = probe_device(root, &node, p.size_bytes, disk.logical_block_size);
+    }
+}
+
+fn probe_device(root: &HostRoot, node: &str, size: u64, logical_block_size: u32) -> ProbeState {
+    let path = root.path(node);
     match read_windows(&path) {
         Ok((head, tail)) => ProbeState::Read {
-            signatures: probe::probe(&head, &tail, disk.size_bytes, disk.logical_block_size),
+            signatures: probe::probe(&head, &tail, size, logical_block_size),
         },
         Err(e) => ProbeState::Unreadable {
             error: format!("{}: {e}", path.display()),
         },
+    }
+}
+
+/// Whether the device at `path` (a /dev node or by-id link, under `root`) could be read and our
+/// probe finds nothing in its two windows: how apply tells that a failed `zpool create` wrote
+/// nothing (it writes the partition table first, inside the first window).
+pub fn device_is_blank(root: &HostRoot, path: &str) -> bool {
+    let path = root.path(path);
+    let Ok(size) = fs::File::open(&path).and_then(|mut f| f.seek(SeekFrom::End(0))) else {
+        return false;
+    };
+    match read_windows(&path) {
+        Ok((head, tail)) => probe::probe(&head, &tail, size, 512).is_empty(),
+        Err(_) => false,
     }
 }
 

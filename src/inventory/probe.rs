@@ -64,6 +64,9 @@ pub enum SignatureKind {
     Xfs,
     Btrfs,
     Swap,
+    Vfat,
+    Exfat,
+    Ntfs,
 }
 
 impl SignatureKind {
@@ -82,6 +85,9 @@ impl SignatureKind {
             SignatureKind::Xfs => "xfs",
             SignatureKind::Btrfs => "btrfs",
             SignatureKind::Swap => "swap",
+            SignatureKind::Vfat => "vfat",
+            SignatureKind::Exfat => "exfat",
+            SignatureKind::Ntfs => "ntfs",
         }
     }
 }
@@ -112,6 +118,7 @@ pub fn probe(head: &[u8], tail: &[u8], size: u64, logical_block_size: u32) -> Ve
     found.extend(xfs::probe(&device));
     found.extend(btrfs::probe(&device));
     found.extend(swap::probe(&device));
+    found.extend(fat::probe(&device));
     found.sort_by_key(|signature| (signature.offset, signature.kind));
     found.dedup_by(|a, b| a.offset == b.offset && a.kind == b.kind);
     found

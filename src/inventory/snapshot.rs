@@ -98,7 +98,7 @@ pub fn snapshot(root: &HostRoot, out: &Path) -> io::Result<usize> {
             }
         }
         for p in &e.partitions {
-            for a in ["partition", "dev", "holders"] {
+            for a in ["partition", "dev", "size", "holders"] {
                 try_replicate(src, out, base.join(&p.name).join(a));
             }
         }
@@ -152,6 +152,12 @@ pub fn snapshot(root: &HostRoot, out: &Path) -> io::Result<usize> {
             [head, tail].concat()
         };
         fs::write(out.join("dev").join(&d.name), bytes)?;
+        // Each partition's own two windows: a whole-disk pool's labels sit inside partition 1,
+        // beyond the disk's first and last MiB.
+        for p in &d.partitions {
+            let (head, tail) = super::read_windows(&root.path(&format!("/dev/{}", p.name)))?;
+            fs::write(out.join("dev").join(&p.name), [head, tail].concat())?;
+        }
     }
     Ok(entries.len())
 }

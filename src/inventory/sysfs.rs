@@ -37,6 +37,10 @@ pub struct PartitionEntry {
     pub name: String,
     pub dev: Option<String>,
     pub holders: Vec<String>,
+    /// The `partition` attribute: its number in the table (`-partN` in by-id links).
+    pub number: Option<u32>,
+    /// In 512-byte sectors, like the disk's.
+    pub size_sectors: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -127,6 +131,8 @@ fn read_entry(block: &Path, name: String) -> BlockEntry {
             PartitionEntry {
                 dev: attr(&pdir, "dev"),
                 holders: dir_names(&pdir.join("holders")),
+                number: attr_num(&pdir, "partition"),
+                size_sectors: attr_num(&pdir, "size"),
                 name: p,
             }
         })

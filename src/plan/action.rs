@@ -5,6 +5,28 @@ use crate::zfs::{self, Topology, TopologyKind};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// Who allowed a wipe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "by", rename_all = "kebab-case")]
+pub enum WipeConsent {
+    /// The administrator named the drive's serial with `--wipe`.
+    Named,
+    /// The journal names the drive for this create, and every witness shows nothing else.
+    InterruptedCreate { pool: String, started_at: String },
+}
+
+impl std::fmt::Display for WipeConsent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WipeConsent::Named => f.write_str("named with --wipe"),
+            WipeConsent::InterruptedCreate { pool, started_at } => write!(
+                f,
+                "the remains of creating pool {pool}, begun at {started_at} and cut off"
+            ),
+        }
+    }
+}
+
 /// One change to the world. Every variant is safe to retry: apply re-plans from observed state,
 /// so an action that already happened is simply not planned again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -13,12 +35,15 @@ pub enum Action {
     /// Clear the ZFS labels of an old pool from a drive named with `--wipe SERIAL` (wipefs alone
     /// can leave labels behind that make a later `zpool import` find a ghost pool).
     ClearZfsLabels { drive: String, path: String },
-    /// Erase the signatures of a drive the administrator named with `--wipe SERIAL`.
+    /// Erase the signatures of a drive (or of one of its partitions, `path` ending `-partN`):
+    /// one the administrator named with `--wipe SERIAL`, or the remains of our own interrupted
+    /// create that the journal and every witness vouch for.
     WipeDrive {
         drive: String,
         serial: String,
         path: String,
         signatures: Vec<String>,
+        consent: WipeConsent,
     },
     /// Import an existing, exported pool by GUID, keeping by-id device names.
     ImportPool {
@@ -30,10 +55,10 @@ pub enum Action {
         #[serde(skip_serializing_if = "Option::is_none")]
         altroot: Option<String>,
     },
+    /// Never `-f`: every drive is blank by every witness by then (wiped, if it had to be), so
+    /// zpool's own in-use check stays a last witness.
     CreatePool {
         pool: String,
-        /// `zpool create -f`: only over drives this tool itself was interrupted on (the journal).
-        force: bool,
         vdev: VdevLayout,
         devices: Vec<String>,
         properties: BTreeMap<String, String>,
@@ -146,7 +171,6 @@ impl Action {
             }
             Action::CreatePool {
                 pool,
-                force,
                 vdev,
                 devices,
                 properties,
@@ -161,15 +185,12 @@ impl Action {
                     kind,
                     devices: devices.clone(),
                 };
-                let mut argv = zfs::zpool_create(
+                let argv = zfs::zpool_create(
                     pool,
                     &topology,
                     &pairs(properties),
                     &pairs(filesystem_properties),
                 );
-                if *force {
-                    argv.insert(2, "-f".into());
-                }
                 with_altroot(argv, altroot)
             }
             Action::ReplaceMember {
@@ -238,11 +259,11 @@ impl Action {
             }
             Action::WipeDrive {
                 drive,
-                serial: _,
                 signatures,
+                consent,
                 ..
             } => {
-                format!("wipe {drive}: erase {}", signatures.join(", "))
+                format!("wipe {drive} ({consent}): erase {}", signatures.join("; "))
             }
             Action::ImportPool {
                 pool,

@@ -60,14 +60,14 @@ impl Blocker {
             }
             Blocker::DriveHoldsData { drive, serial, found } => {
                 let serial = serial.as_deref().unwrap_or("SERIAL");
-                format!("{drive} holds data ({}); nothing was changed. If it may be erased, run again with --wipe {serial}", found.join("; "))
+                format!("{drive} holds data: {}. If it may be erased, run again with --wipe {serial}", found.join("; "))
             }
             Blocker::PoolElsewhere { pool, devices } => format!(
                 "pool `{pool}` exists on {}, not on the drives the layout matched; import or rename it by hand, phoenix-zfs will not touch it",
                 devices.join(", ")
             ),
             Blocker::PoolLastUsedElsewhere { pool, guid } => format!(
-                "pool `{pool}` (guid {guid}) was last imported by another system, so zpool import wants -f; nothing was changed. If that system is this host itself (a live rescue system, a reinstall, a changed /etc/hostid) and no other host can reach the drives, run again with --force-import. Importing a pool that another running host uses corrupts it"
+                "pool `{pool}` (guid {guid}) was last imported by another system, so zpool import wants -f. If that system is this host itself (a live rescue system, a reinstall, a changed /etc/hostid) and no other host can reach the drives, run again with --force-import. Importing a pool that another running host uses corrupts it"
             ),
             Blocker::WrongDatasetKind { dataset } => {
                 format!("`{dataset}` exists as a zvol, but the layout describes a file system; rename or move it by hand")

@@ -2,7 +2,7 @@
 //! give, and the blockers that stop the run before anything changes. Pure: no I/O, no processes.
 
 use crate::firmware::{DriveFirmware, Enforcement};
-use crate::inventory::probe::{Signature, SignatureKind};
+use crate::inventory::probe::SignatureKind;
 use crate::inventory::{Inventory, ProbeState};
 use crate::journal::PendingCreate;
 use crate::layout::properties::{normalize, PropertyScope};
@@ -17,7 +17,7 @@ mod action;
 mod blocker;
 mod services;
 
-pub use action::{Action, PropertyChange};
+pub use action::{Action, PropertyChange, WipeConsent};
 pub use blocker::Blocker;
 pub use services::{Deferred, NFS_SERVER_PACKAGE, SMARTD_UNIT};
 
@@ -78,6 +78,11 @@ pub fn plan(facts: &Facts) -> Plan {
         plan.notes.push(format!(
             "`zpool import` was not asked for exported pools: {why}"
         ));
+    }
+    if facts.observed.other_pools_unknown {
+        plan.notes.push(
+            "this recorded host's transcripts ask `zpool list` for the layout's pools only: pools the layout does not describe are unknown here".into(),
+        );
     }
     for problem in &facts.matches.problems {
         plan.blockers.push(Blocker::Hardware {
@@ -240,21 +245,11 @@ fn plan_pool(
     }
     let Some(assignment) = assignment else { return };
     let mut blocked = false;
-    let mut force = false;
     for drive in &assignment.drives {
         let Some(disk) = facts.inventory.disks.iter().find(|d| d.name == drive.name) else {
             continue;
         };
-        let found = held_data(disk);
-        if found.is_empty() {
-            continue;
-        }
-        if interrupted_here(facts.pending, name, &drive.path, &disk.probe) {
-            // Our own `zpool create`, cut off after it partitioned the drive: redo it with -f.
-            force = true;
-            continue;
-        }
-        if !wipe_or_refuse(facts, disk, &drive.path, found, plan) {
+        if !clear_to_write(facts, Some(name), disk, &drive.path, plan) {
             blocked = true;
         }
     }
@@ -263,7 +258,6 @@ fn plan_pool(
     }
     plan.actions.push(Action::CreatePool {
         pool: name.into(),
-        force,
         vdev: pool.vdev,
         devices: assignment.drives.iter().map(|d| d.path.clone()).collect(),
         properties: string_map(&pool.properties),
@@ -278,71 +272,136 @@ fn plan_pool(
     }
 }
 
-/// What a drive holds that a pool created on it would destroy, in words; empty when it is
-/// provably blank.
-fn held_data(disk: &crate::inventory::Disk) -> Vec<String> {
-    let found: Vec<String> = match &disk.probe {
-        ProbeState::Read { signatures } => signatures
-            .iter()
-            .map(|s| {
-                let label = s
-                    .label
-                    .as_deref()
-                    .map(|l| format!(" `{l}`"))
-                    .unwrap_or_default();
-                format!("{}{label} at byte {}", s.kind, s.offset)
-            })
-            .collect(),
-        ProbeState::Unreadable { error } => {
-            vec![format!("could not be read to prove it blank: {error}")]
-        }
-        ProbeState::NotProbed => vec!["not probed".into()],
-    };
-    if disk.partitions.is_empty() {
-        found
-    } else {
-        std::iter::once(format!("partitions {}", disk.partitions.join(", ")))
-            .chain(found)
-            .collect()
-    }
-}
-
-/// A drive that holds `found` is wiped when the administrator named its serial with --wipe
-/// (and it could be read), and otherwise refused. Returns whether it may be used.
-fn wipe_or_refuse(
+/// The one gate in front of every command that writes a drive (create, replace): the drive is
+/// blank by every witness; or it holds nothing but the remains of a create of `pool` that the
+/// journal names it for, which are wiped; or the administrator named its serial with --wipe,
+/// and it is wiped. Otherwise the drive is refused. Returns whether it may be written.
+fn clear_to_write(
     facts: &Facts,
+    journal_pool: Option<&str>,
     disk: &crate::inventory::Disk,
     path: &str,
-    found: Vec<String>,
     plan: &mut Plan,
 ) -> bool {
-    let serial = disk.serial.clone();
-    if serial
-        .as_ref()
-        .is_some_and(|s| facts.consent.wipe.contains(s))
-        && !matches!(disk.probe, ProbeState::Unreadable { .. })
-    {
-        for label_path in zfs_label_paths(&disk.probe, path) {
+    let found = crate::contents::findings(disk);
+    if found.is_empty() {
+        return true;
+    }
+    let serial = disk.serial.as_deref();
+    let journaled = journal_pool.and_then(|pool| {
+        facts
+            .pending
+            .iter()
+            .find(|p| p.pool == pool && p.names(serial, path))
+    });
+    if let Some(entry) = journaled {
+        let pool = entry.pool.as_str();
+        let foreign = crate::contents::foreign_to_create(disk, pool);
+        if foreign.is_empty() {
+            plan.notes.push(format!(
+                "{} holds only the remains of the creation of pool `{pool}` begun at {} (the journal {} names it): apply wipes them and creates the pool again",
+                disk.describe(),
+                entry.started_at,
+                crate::journal::PATH
+            ));
+            plan.actions.push(Action::WipeDrive {
+                drive: disk.describe(),
+                serial: serial.unwrap_or_default().to_string(),
+                path: path.to_string(),
+                signatures: found.iter().map(ToString::to_string).collect(),
+                consent: WipeConsent::InterruptedCreate {
+                    pool: pool.to_string(),
+                    started_at: entry.started_at.clone(),
+                },
+            });
+            return true;
+        }
+        let said: Vec<String> = foreign.iter().map(ToString::to_string).collect();
+        plan.notes.push(format!(
+            "the journal {} names {} for pool `{pool}`, but the drive holds more than that creation leaves ({}): the entry is not honoured",
+            crate::journal::PATH,
+            disk.describe(),
+            said.join("; ")
+        ));
+    }
+    let named = serial.is_some_and(|s| facts.consent.wipe.iter().any(|w| w == s));
+    let readable = !found
+        .iter()
+        .any(|f| f.what.starts_with("could not be read") || f.what.starts_with("not probed"));
+    if named && readable {
+        plan_wipe(disk, path, found, plan);
+        return true;
+    }
+    plan.blockers.push(Blocker::DriveHoldsData {
+        drive: disk.describe(),
+        serial: disk.serial.clone(),
+        found: found.iter().map(ToString::to_string).collect(),
+    });
+    false
+}
+
+/// What --wipe SERIAL does to a drive: the ZFS labels of an old pool cleared where they are
+/// (whole disk or partition), every partition holding anything wiped, then the disk itself.
+fn plan_wipe(
+    disk: &crate::inventory::Disk,
+    path: &str,
+    found: Vec<crate::contents::Finding>,
+    plan: &mut Plan,
+) {
+    let has_zfs_label = |probe: &ProbeState, udev: Option<&crate::inventory::BlkidView>| {
+        matches!(probe, ProbeState::Read { signatures } if signatures.iter().any(|s| s.kind == SignatureKind::ZfsLabel))
+            || udev.is_some_and(|v| v.fs_type.as_deref() == Some("zfs_member"))
+    };
+    for p in &disk.partitions {
+        let Some(number) = p.number else { continue };
+        let part_path = format!("{path}-part{number}");
+        if has_zfs_label(&p.probe, p.udev.as_ref()) {
             plan.actions.push(Action::ClearZfsLabels {
                 drive: disk.describe(),
-                path: label_path,
+                path: part_path.clone(),
             });
         }
-        plan.actions.push(Action::WipeDrive {
-            drive: disk.describe(),
-            serial: serial.unwrap_or_default(),
-            path: path.to_string(),
-            signatures: found,
-        });
-        true
-    } else {
-        plan.blockers.push(Blocker::DriveHoldsData {
-            drive: disk.describe(),
-            serial,
-            found,
-        });
-        false
+        let holds = found
+            .iter()
+            .any(|f| f.device == p.name && f.witness != crate::contents::Witness::Kernel);
+        if holds {
+            plan.actions.push(Action::WipeDrive {
+                drive: format!("{} partition {number}", disk.describe()),
+                serial: disk.serial.clone().unwrap_or_default(),
+                path: part_path,
+                signatures: found
+                    .iter()
+                    .filter(|f| f.device == p.name)
+                    .map(ToString::to_string)
+                    .collect(),
+                consent: WipeConsent::Named,
+            });
+        }
     }
+    // The GPT of a whole-disk vdev says its labels are in partition 1, even where the kernel
+    // lists no partitions to probe.
+    let whole_disk_vdev = matches!(&disk.probe, ProbeState::Read { signatures } if signatures.iter().any(|s| {
+        s.kind == SignatureKind::Gpt && s.detail.as_deref().is_some_and(|d| d.contains("whole-disk ZFS"))
+    }));
+    if whole_disk_vdev && !disk.partitions.iter().any(|p| p.number == Some(1)) {
+        plan.actions.push(Action::ClearZfsLabels {
+            drive: disk.describe(),
+            path: format!("{path}-part1"),
+        });
+    }
+    if has_zfs_label(&disk.probe, disk.udev.as_ref()) {
+        plan.actions.push(Action::ClearZfsLabels {
+            drive: disk.describe(),
+            path: path.to_string(),
+        });
+    }
+    plan.actions.push(Action::WipeDrive {
+        drive: disk.describe(),
+        serial: disk.serial.clone().unwrap_or_default(),
+        path: path.to_string(),
+        signatures: found.iter().map(ToString::to_string).collect(),
+        consent: WipeConsent::Named,
+    });
 }
 
 /// A degraded mirror of the layout: each missing member is replaced by a drive matching chose
@@ -391,8 +450,8 @@ fn plan_replacements(
         let Some(disk) = facts.inventory.disks.iter().find(|d| d.name == drive.name) else {
             continue;
         };
-        let found = held_data(disk);
-        if !found.is_empty() && !wipe_or_refuse(facts, disk, &drive.path, found, plan) {
+        // No journal entry is ever written for a replacement: only blank or --wipe.
+        if !clear_to_write(facts, None, disk, &drive.path, plan) {
             continue;
         }
         plan.actions.push(Action::ReplaceMember {
@@ -403,50 +462,6 @@ fn plan_replacements(
             new_device: drive.path.clone(),
         });
     }
-}
-
-/// Whether a drive holds nothing but what an interrupted `zpool create` of `pool` on it leaves:
-/// the journal names the drive for that pool, and every signature is the whole-disk ZFS
-/// partitioning or a label of that same pool.
-fn interrupted_here(pending: &[PendingCreate], pool: &str, path: &str, probe: &ProbeState) -> bool {
-    let journaled = pending
-        .iter()
-        .any(|p| p.pool == pool && p.devices.iter().any(|d| d == path));
-    let ProbeState::Read { signatures } = probe else {
-        return false;
-    };
-    journaled
-        && signatures.iter().all(|s| match s.kind {
-            SignatureKind::ProtectiveMbr | SignatureKind::GptBackup => true,
-            SignatureKind::Gpt => s
-                .detail
-                .as_deref()
-                .is_some_and(|d| d.contains("whole-disk ZFS")),
-            SignatureKind::ZfsLabel => s.label.as_deref().is_none_or(|l| l == pool),
-            _ => false,
-        })
-}
-
-/// Where an old pool's labels sit on a drive: on the whole disk when they were found there, in
-/// partition 1 when the drive has the GPT a whole-disk `zpool create` makes.
-fn zfs_label_paths(probe: &ProbeState, disk_path: &str) -> Vec<String> {
-    let ProbeState::Read { signatures } = probe else {
-        return Vec::new();
-    };
-    let mut paths = Vec::new();
-    if signatures.iter().any(|s| s.kind == SignatureKind::ZfsLabel) {
-        paths.push(disk_path.to_string());
-    }
-    let whole_disk_vdev = |s: &&Signature| {
-        s.kind == SignatureKind::Gpt
-            && s.detail
-                .as_deref()
-                .is_some_and(|d| d.contains("whole-disk ZFS"))
-    };
-    if signatures.iter().any(|s| whole_disk_vdev(&s)) {
-        paths.push(format!("{disk_path}-part1"));
-    }
-    paths
 }
 
 fn plan_pool_properties(

@@ -1,12 +1,34 @@
 //! Boot sectors of FAT, NTFS and exFAT volumes. They end in 55 AA like an MBR; the MBR probe asks
 //! here first so that a partitionless FAT stick is not taken for a partition table (libblkid's
-//! dos.c makes the same check through its vfat prober).
+//! dos.c makes the same check through its vfat prober). [`probe`] reports the volume itself:
+//! a drive formatted whole as FAT, exFAT or NTFS holds data like any other.
 
 use nom::bytes::complete::take;
 use nom::number::complete::{le_u16, le_u32, u8 as byte};
 use nom::Parser;
 
 use super::fields::{skip, Parsed};
+use super::window::DeviceWindow;
+use super::{Signature, SignatureKind};
+
+/// The volume whose boot sector starts the device, at the offset of the magic wipefs erases
+/// (the OEM name at byte 3 for NTFS and exFAT, the FAT type string otherwise).
+pub(crate) fn probe(device: &DeviceWindow) -> Option<Signature> {
+    let sector = device.bytes(0, 512)?;
+    let (kind, offset) = match boot_sector_kind(sector)? {
+        "NTFS" => (SignatureKind::Ntfs, 3),
+        "exFAT" => (SignatureKind::Exfat, 3),
+        _ if sector.get(0x52..0x57) == Some(b"FAT32") => (SignatureKind::Vfat, 0x52),
+        _ => (SignatureKind::Vfat, 0x36),
+    };
+    Some(Signature {
+        kind,
+        offset,
+        label: None,
+        uuid: None,
+        detail: None,
+    })
+}
 
 const FAT12_MAX_CLUSTERS: u32 = 0xFF4;
 const FAT16_MAX_CLUSTERS: u32 = 0xFFF4;
@@ -159,6 +181,15 @@ mod tests {
         let mut exfat = vec![0u8; 512];
         exfat[3..11].copy_from_slice(b"EXFAT   ");
         assert_eq!(boot_sector_kind(&exfat), Some("exFAT"));
+        for (sector, kind) in [
+            (fat16_sector(), SignatureKind::Vfat),
+            (ntfs, SignatureKind::Ntfs),
+            (exfat, SignatureKind::Exfat),
+        ] {
+            let tail = vec![0u8; 512];
+            let found = probe(&DeviceWindow::new(&sector, &tail, 1 << 30)).map(|s| s.kind);
+            assert_eq!(found, Some(kind));
+        }
     }
 
     #[test]

@@ -1,0 +1,441 @@
+//! What a drive holds, as each independent witness sees it, and the two questions the plan asks
+//! of that before it writes a drive: is it blank, and is it nothing but the remains of our own
+//! interrupted `zpool create`? Pure: it reads the inventory and the observed pools, nothing else.
+//!
+//! The witnesses:
+//! - our probe of the whole disk and of every partition (the first and last MiB of each);
+//! - the kernel's partition list in sysfs;
+//! - udev's blkid view of the disk and of every partition (ID_FS_TYPE, ID_FS_LABEL, ID_FS_UUID,
+//!   ID_PART_TABLE_TYPE), which reads further into a device than our windows;
+//! - ZFS's own view: the members of every imported and every importable pool
+//!   ([`member_of`]), asked of `zpool status` and `zpool import`.
+//!
+//! Any one of them finding something makes the drive "hold data".
+
+use crate::inventory::probe::SignatureKind;
+use crate::inventory::{BlkidView, Disk, ProbeState};
+use crate::matching::ExistingPool;
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Witness {
+    /// phoenix-zfs's own signature probe.
+    Probe,
+    /// The kernel's partition list (/sys/block/DISK/DISKpN).
+    Kernel,
+    /// udev's blkid builtin, from the udev database.
+    Udev,
+}
+
+impl fmt::Display for Witness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Witness::Probe => "probe",
+            Witness::Kernel => "kernel",
+            Witness::Udev => "udev/blkid",
+        })
+    }
+}
+
+/// One thing one witness found on a drive or one of its partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub witness: Witness,
+    /// The disk or partition it was found on (`nvme0n1`, `nvme0n1p1`).
+    pub device: String,
+    pub what: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} on {} ({})", self.what, self.device, self.witness)
+    }
+}
+
+fn probe_findings(device: &str, probe: &ProbeState, out: &mut Vec<Finding>) {
+    let mut say = |what: String| {
+        out.push(Finding {
+            witness: Witness::Probe,
+            device: device.to_string(),
+            what,
+        })
+    };
+    match probe {
+        ProbeState::Read { signatures } => {
+            for s in signatures {
+                let label = s
+                    .label
+                    .as_deref()
+                    .map(|l| format!(" `{l}`"))
+                    .unwrap_or_default();
+                say(format!("{}{label} at byte {}", s.kind, s.offset));
+            }
+        }
+        ProbeState::Unreadable { error } => {
+            say(format!("could not be read to prove it blank: {error}"))
+        }
+        ProbeState::NotProbed => say("not probed, so not proven blank".into()),
+    }
+}
+
+fn udev_findings(device: &str, view: Option<&BlkidView>, out: &mut Vec<Finding>) {
+    for what in view.map(BlkidView::describe).unwrap_or_default() {
+        out.push(Finding {
+            witness: Witness::Udev,
+            device: device.to_string(),
+            what,
+        });
+    }
+}
+
+/// Everything the witnesses found on `disk` and its partitions; empty when it is blank by all of
+/// them.
+pub fn findings(disk: &Disk) -> Vec<Finding> {
+    let mut found = Vec::new();
+    probe_findings(&disk.name, &disk.probe, &mut found);
+    udev_findings(&disk.name, disk.udev.as_ref(), &mut found);
+    for p in &disk.partitions {
+        found.push(Finding {
+            witness: Witness::Kernel,
+            device: p.name.clone(),
+            what: format!(
+                "partition {}",
+                p.number.map_or_else(|| "?".to_string(), |n| n.to_string())
+            ),
+        });
+        probe_findings(&p.name, &p.probe, &mut found);
+        udev_findings(&p.name, p.udev.as_ref(), &mut found);
+    }
+    found
+}
+
+/// Whether `disk` holds nothing but what `zpool create POOL` leaves when it is cut off after it
+/// partitioned the drive: the GPT with partitions 1 and 9 that it writes, and at most labels of
+/// that very pool. Returns what else is there otherwise.
+pub fn foreign_to_create(disk: &Disk, pool: &str) -> Vec<Finding> {
+    let mut foreign = Vec::new();
+    let refuse = |foreign: &mut Vec<Finding>, witness, device: &str, what: String| {
+        foreign.push(Finding {
+            witness,
+            device: device.to_string(),
+            what,
+        })
+    };
+    // The probe must have read everything: an unreadable window proves nothing.
+    match &disk.probe {
+        ProbeState::Read { signatures } => {
+            for s in signatures {
+                let ours = match s.kind {
+                    SignatureKind::ProtectiveMbr | SignatureKind::GptBackup => true,
+                    SignatureKind::Gpt => s
+                        .detail
+                        .as_deref()
+                        .is_some_and(|d| d.contains("whole-disk ZFS")),
+                    _ => false,
+                };
+                if !ours {
+                    refuse(
+                        &mut foreign,
+                        Witness::Probe,
+                        &disk.name,
+                        format!("{} at byte {}", s.kind, s.offset),
+                    );
+                }
+            }
+        }
+        other => probe_findings(&disk.name, other, &mut foreign),
+    }
+    if let Some(view) = &disk.udev {
+        if view.fs_type.is_some() || view.fs_uuid.is_some() {
+            refuse(
+                &mut foreign,
+                Witness::Udev,
+                &disk.name,
+                view.describe().join(", "),
+            );
+        }
+        if view.part_table_type.as_deref().is_some_and(|t| t != "gpt") {
+            refuse(
+                &mut foreign,
+                Witness::Udev,
+                &disk.name,
+                view.describe().join(", "),
+            );
+        }
+    }
+    for p in &disk.partitions {
+        if !matches!(p.number, Some(1) | Some(9)) {
+            refuse(
+                &mut foreign,
+                Witness::Kernel,
+                &p.name,
+                "a partition zpool create does not make".into(),
+            );
+        }
+        match &p.probe {
+            ProbeState::Read { signatures } => {
+                for s in signatures {
+                    let ours = s.kind == SignatureKind::ZfsLabel
+                        && s.label.as_deref().is_none_or(|l| l == pool);
+                    if !ours {
+                        let label = s.label.as_deref().unwrap_or("");
+                        refuse(
+                            &mut foreign,
+                            Witness::Probe,
+                            &p.name,
+                            format!("{} `{label}`", s.kind),
+                        );
+                    }
+                }
+            }
+            other => probe_findings(&p.name, other, &mut foreign),
+        }
+        if let Some(view) = &p.udev {
+            let ours = match view.fs_type.as_deref() {
+                None => view.fs_uuid.is_none(),
+                Some("zfs_member") => view.fs_label.as_deref().is_none_or(|l| l == pool),
+                Some(_) => false,
+            };
+            if !ours || view.part_table_type.is_some() {
+                refuse(
+                    &mut foreign,
+                    Witness::Udev,
+                    &p.name,
+                    view.describe().join(", "),
+                );
+            }
+        }
+    }
+    foreign
+}
+
+/// The pool `disk` (or one of its partitions) is a member of, as ZFS names its devices: a full
+/// path (`/dev/disk/by-id/LINK`, `-partN` for a partition; `/dev/nvme0n1p1`) from `zpool status
+/// -P`, or the bare name (`nvme-LINK-part1`, `nvme0n1p1`) that `zpool import` prints.
+pub fn member_of<'a>(disk: &Disk, pools: &'a [ExistingPool]) -> Option<&'a ExistingPool> {
+    pools
+        .iter()
+        .find(|p| p.device_paths.iter().any(|path| path_is_on(path, disk)))
+}
+
+/// Whether a member path as ZFS prints it is `disk` or one of its partitions.
+pub fn path_is_on(path: &str, disk: &Disk) -> bool {
+    let name = path
+        .strip_prefix("/dev/disk/by-id/")
+        .or_else(|| path.strip_prefix("/dev/"))
+        .unwrap_or(path);
+    if name == disk.name || disk.partitions.iter().any(|p| p.name == name) {
+        return true;
+    }
+    disk.by_id.iter().any(|link| {
+        let link = link.rsplit('/').next().unwrap_or(link);
+        name == link
+            || name.strip_prefix(link).is_some_and(|rest| {
+                rest.strip_prefix("-part")
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::probe::Signature;
+    use crate::inventory::{Partition, Transport};
+
+    pub(crate) fn disk(name: &str) -> Disk {
+        Disk {
+            name: name.into(),
+            dev_node: format!("/dev/{name}"),
+            major_minor: Some("259:0".into()),
+            transport: Transport::Nvme,
+            model: Some("QEMU NVMe Ctrl".into()),
+            serial: Some("S2TA0001".into()),
+            firmware: None,
+            wwn: None,
+            by_id: vec![
+                "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001".into(),
+                "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001_1".into(),
+            ],
+            preferred_path: "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001_1".into(),
+            size_bytes: 2_000_398_934_016,
+            logical_block_size: 512,
+            physical_block_size: 512,
+            nvme_controller: None,
+            pci_address: None,
+            removable: false,
+            read_only: false,
+            partitions: Vec::new(),
+            ineligible: Vec::new(),
+            probe: ProbeState::Read {
+                signatures: Vec::new(),
+            },
+            udev: Some(BlkidView::default()),
+        }
+    }
+
+    fn sig(kind: SignatureKind, label: Option<&str>, detail: Option<&str>) -> Signature {
+        Signature {
+            kind,
+            offset: 512,
+            label: label.map(str::to_string),
+            uuid: None,
+            detail: detail.map(str::to_string),
+        }
+    }
+
+    fn partition(name: &str, number: u32, probe: Vec<Signature>, udev: BlkidView) -> Partition {
+        Partition {
+            name: name.into(),
+            number: Some(number),
+            size_bytes: 1 << 30,
+            probe: ProbeState::Read { signatures: probe },
+            udev: Some(udev),
+        }
+    }
+
+    /// A drive as `zpool create POOL` leaves it, with labels of `label_pool` in partition 1.
+    fn whole_disk_vdev(label_pool: &str) -> Disk {
+        let mut d = disk("nvme0n1");
+        d.probe = ProbeState::Read {
+            signatures: vec![
+                sig(SignatureKind::ProtectiveMbr, None, None),
+                sig(
+                    SignatureKind::Gpt,
+                    None,
+                    Some("whole-disk ZFS vdev layout (partitions 1 and 9 as zpool create makes them)"),
+                ),
+            ],
+        };
+        d.udev = Some(BlkidView {
+            part_table_type: Some("gpt".into()),
+            ..BlkidView::default()
+        });
+        d.partitions = vec![
+            partition(
+                "nvme0n1p1",
+                1,
+                vec![sig(SignatureKind::ZfsLabel, Some(label_pool), None)],
+                BlkidView {
+                    fs_type: Some("zfs_member".into()),
+                    fs_label: Some(label_pool.into()),
+                    fs_uuid: Some("123".into()),
+                    part_table_type: None,
+                },
+            ),
+            partition("nvme0n1p9", 9, Vec::new(), BlkidView::default()),
+        ];
+        d
+    }
+
+    #[test]
+    fn a_blank_drive_has_no_findings() {
+        assert_eq!(findings(&disk("nvme0n1")), vec![]);
+    }
+
+    #[test]
+    fn every_witness_speaks_for_itself() {
+        let d = whole_disk_vdev("tank");
+        let found = findings(&d);
+        let by = |w: Witness| found.iter().filter(|f| f.witness == w).count();
+        assert_eq!(by(Witness::Kernel), 2, "{found:#?}");
+        assert_eq!(by(Witness::Udev), 2, "{found:#?}");
+        assert!(found
+            .iter()
+            .any(|f| f.device == "nvme0n1p1" && f.what.contains("zfs_member `tank`")));
+    }
+
+    #[test]
+    fn udev_alone_makes_a_drive_hold_data() {
+        let mut d = disk("nvme0n1");
+        d.udev = Some(BlkidView {
+            fs_type: Some("exfat".into()),
+            ..BlkidView::default()
+        });
+        assert_eq!(findings(&d).len(), 1);
+    }
+
+    #[test]
+    fn an_unreadable_partition_is_not_blank() {
+        let mut d = disk("nvme0n1");
+        d.partitions = vec![Partition {
+            name: "nvme0n1p1".into(),
+            number: Some(1),
+            size_bytes: 1 << 30,
+            probe: ProbeState::Unreadable {
+                error: "EIO".into(),
+            },
+            udev: None,
+        }];
+        let found = findings(&d);
+        assert!(found.iter().any(|f| f.what.contains("could not be read")));
+    }
+
+    #[test]
+    fn the_remains_of_our_own_create_are_recognised_and_nothing_else() {
+        assert_eq!(
+            foreign_to_create(&whole_disk_vdev("quickOS"), "quickOS"),
+            vec![]
+        );
+        let mut partitioned_only = whole_disk_vdev("quickOS");
+        partitioned_only.partitions[0].probe = ProbeState::Read {
+            signatures: Vec::new(),
+        };
+        partitioned_only.partitions[0].udev = Some(BlkidView::default());
+        assert_eq!(foreign_to_create(&partitioned_only, "quickOS"), vec![]);
+
+        let other_pool = foreign_to_create(&whole_disk_vdev("tank"), "quickOS");
+        assert!(other_pool.iter().any(|f| f.witness == Witness::Probe));
+        assert!(other_pool.iter().any(|f| f.witness == Witness::Udev));
+
+        let mut udev_only = whole_disk_vdev("quickOS");
+        udev_only.partitions[0].udev.as_mut().unwrap().fs_label = Some("tank".into());
+        assert_eq!(foreign_to_create(&udev_only, "quickOS").len(), 1);
+
+        let mut ext4_beside = whole_disk_vdev("quickOS");
+        ext4_beside
+            .partitions
+            .push(partition("nvme0n1p2", 2, Vec::new(), BlkidView::default()));
+        assert_eq!(foreign_to_create(&ext4_beside, "quickOS").len(), 1);
+
+        let mut unreadable = whole_disk_vdev("quickOS");
+        unreadable.partitions[1].probe = ProbeState::Unreadable {
+            error: "EIO".into(),
+        };
+        assert_eq!(foreign_to_create(&unreadable, "quickOS").len(), 1);
+
+        let mut mbr = disk("nvme0n1");
+        mbr.probe = ProbeState::Read {
+            signatures: vec![sig(SignatureKind::Mbr, None, None)],
+        };
+        assert_eq!(foreign_to_create(&mbr, "quickOS").len(), 1);
+    }
+
+    #[test]
+    fn members_are_found_by_every_name_zfs_gives_them() {
+        let mut d = whole_disk_vdev("tank");
+        d.name = "nvme0n1".into();
+        for path in [
+            "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001-part1",
+            "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001_1-part1",
+            "nvme-QEMU_NVMe_Ctrl_S2TA0001-part1",
+            "nvme-QEMU_NVMe_Ctrl_S2TA0001",
+            "/dev/nvme0n1p1",
+            "nvme0n1p1",
+            "/dev/nvme0n1",
+        ] {
+            assert!(path_is_on(path, &d), "{path}");
+        }
+        for path in [
+            "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0002-part1",
+            "nvme-QEMU_NVMe_Ctrl_S2TA00011",
+            "nvme-QEMU_NVMe_Ctrl_S2TA0001-partx",
+            "/dev/nvme0n10",
+            "nvme1n1p1",
+        ] {
+            assert!(!path_is_on(path, &d), "{path}");
+        }
+    }
+}
