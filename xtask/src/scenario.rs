@@ -310,6 +310,17 @@ impl Scenario {
             }
         }
         for d in &self.drives {
+            // The harness writes it when it starts, which is after the first-boot unit ran.
+            if d.content.prepared_in_guest() && self.boots[0].firstboot_unit {
+                bail!(
+                    "drive {}: content \"{}\" is written in the guest by the test harness, which \
+                     starts after phoenix-zfs-firstboot.service, so the unit of boot 1 would see a \
+                     blank drive; enable firstboot_unit from boot 2 on, or use \"ext4\" or \"gpt\" \
+                     (written on the host)",
+                    d.serial,
+                    d.content.name()
+                );
+            }
             if d.content.prepared_in_guest() && d.attached_from_boot != 1 {
                 bail!(
                     "drive {}: content \"{}\" is written in the guest at the start of boot 1, but the \
@@ -499,6 +510,28 @@ power_cut_after_action = 1
             let s: Scenario = toml::from_str(&other).unwrap();
             s.check().unwrap();
         }
+        // Written by the harness, which starts after the first-boot unit: refused there.
+        let unit =
+            "description = \"x\"\n[[drive]]\nserial = \"A\"\nsize = 1\ncontent = \"luks2\"\n\
+                    [[boot]]\nfirstboot_unit = true\n";
+        let s: Scenario = toml::from_str(unit).unwrap();
+        assert!(s
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("phoenix-zfs-firstboot.service"));
+        let s: Scenario = toml::from_str(&unit.replace("luks2", "ext4")).unwrap();
+        s.check().unwrap();
+        // Nor can a drive attached later hold it: the harness writes contents in boot 1 only.
+        let late =
+            "description = \"x\"\n[[drive]]\nserial = \"A\"\nsize = 1\ncontent = \"md-1.0\"\n\
+                    attached_from_boot = 2\n[[boot]]\n[[boot]]\n";
+        let s: Scenario = toml::from_str(late).unwrap();
+        assert!(s
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("attached from boot 2"));
         let bad = "description = \"x\"\n[[drive]]\nserial = \"A\"\nsize = 1\ncontent = \"fat16\"\n[[boot]]\n";
         assert!(toml::from_str::<Scenario>(bad).is_err());
     }
