@@ -12,8 +12,8 @@ use crate::services::{self, HostServices};
 use crate::target::Target;
 use serde::Serialize;
 
-/// Where ZFS state comes from: the live tools through a runner, or nothing (a recorded fixture
-/// host without ZFS transcripts, where the host is taken to have no pools).
+/// Where ZFS state comes from: the live tools through a runner, or nothing (a fixture host,
+/// recorded or synthesized, without ZFS transcripts, where the host is taken to have no pools).
 pub enum ZfsSource<'a> {
     Tools(&'a dyn Runner),
     Absent,

@@ -1,13 +1,14 @@
 //! `phoenix-zfs attach CTID`: binds the layout's shared datasets into an existing Proxmox
 //! container with `pct set CTID -mpN HOSTPATH,mp=PATH`. Reads the container's configuration
-//! first, so a dataset already bound (in any slot, at any path) is left as it is.
+//! first, so a dataset already bound (in any slot, at any path, pending in `[pve:pending]` or
+//! by a raw `lxc.mount.entry`) is left as it is.
 
 use crate::{error, exit, load_layout, zfs_tools, ZfsTools};
 use phoenix_zfs::apply::run_action;
 use phoenix_zfs::inventory::HostRoot;
 use phoenix_zfs::manifest::ActionResult;
 use phoenix_zfs::plan::Action;
-use phoenix_zfs::proxmox::container::{bind_changes, parse_mount_points, BindChange};
+use phoenix_zfs::proxmox::container::{bind_changes, parse_mounts, BindChange};
 use phoenix_zfs::runner::{display, Runner};
 use phoenix_zfs::zfs;
 use std::collections::BTreeMap;
@@ -32,7 +33,7 @@ pub fn attach(root: &HostRoot, ctid: u32, layout_file: Option<&Path>, dry_run: b
             return exit::USAGE;
         }
     };
-    let existing = match parse_mount_points(&config_path, &text) {
+    let existing = match parse_mounts(&config_path, &text) {
         Ok(m) => m,
         Err(e) => {
             error(e);
@@ -66,10 +67,10 @@ pub fn attach(root: &HostRoot, ctid: u32, layout_file: Option<&Path>, dry_run: b
         match change {
             BindChange::Present {
                 dataset,
-                index,
+                slot,
                 path,
             } => println!(
-                "present: {dataset} is mp{index} of container {ctid} (at {})",
+                "present: {dataset} is {slot} of container {ctid} (at {})",
                 path.as_deref().unwrap_or("?")
             ),
             BindChange::Add { dataset, argv } => {

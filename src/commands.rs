@@ -181,37 +181,84 @@ pub fn apply(
     code
 }
 
-pub fn verify_manifest(file: &Path, key: Option<&Path>) -> u8 {
-    let trusted = match key.map(ssh_key::PublicKey::read_openssh_file).transpose() {
+/// What `manifest verify` trusts, as given on the command line.
+pub struct TrustAnchor<'a> {
+    pub key: Option<&'a Path>,
+    pub allowed_signers: Option<&'a Path>,
+    pub trust_embedded_key: bool,
+}
+
+/// Checks each manifest and prints one line per host (or JSON), then the tally.
+pub fn verify_manifests(files: &[std::path::PathBuf], trust: &TrustAnchor<'_>, json: bool) -> u8 {
+    use manifest::allowed_signers::AllowedSigners;
+    use manifest::fleet::{self, Anchor};
+    let key = match trust
+        .key
+        .map(ssh_key::PublicKey::read_openssh_file)
+        .transpose()
+    {
         Ok(k) => k,
         Err(e) => {
             error(format!(
                 "{}: not an OpenSSH public key: {e}",
-                key.map(|k| k.display().to_string()).unwrap_or_default()
+                trust
+                    .key
+                    .map(|k| k.display().to_string())
+                    .unwrap_or_default()
             ));
             return exit::USAGE;
         }
     };
-    match manifest::verify_file(file, trusted.as_ref()) {
-        Ok(v) => {
-            let how = if v.signature.trusted_key {
-                "the given key"
-            } else {
-                "the key inside the signature (pass --key to check who signed)"
-            };
-            println!(
-                "{}: good signature by {} ({how}); outcome {}",
-                file.display(),
-                v.signature.fingerprint,
-                v.outcome
-            );
-            0
+    let signers = match trust.allowed_signers {
+        None => None,
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => match AllowedSigners::parse(&path.display().to_string(), &text) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    error(e);
+                    return exit::USAGE;
+                }
+            },
+            Err(e) => {
+                error(format!(
+                    "cannot read the allowed signers {}: {e}",
+                    path.display()
+                ));
+                return exit::USAGE;
+            }
+        },
+    };
+    let anchor = match (&signers, &key) {
+        (Some(s), _) => Anchor::AllowedSigners(s),
+        (None, Some(k)) => Anchor::Key(k),
+        (None, None) => Anchor::Embedded {
+            trusted: trust.trust_embedded_key,
+        },
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let reports: Vec<fleet::Report> = files
+        .iter()
+        .map(|f| fleet::check(f, &anchor, now))
+        .collect();
+    let code = fleet::exit_code(&reports);
+    if json {
+        let value = serde_json::json!({
+            "manifests": reports,
+            "exit_code": code,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+    } else {
+        for r in &reports {
+            println!("{}", r.line());
         }
-        Err(e) => {
-            error(e);
-            exit::UNEXPECTED
-        }
+        println!("{}", fleet::tally(&reports));
     }
+    code
 }
 
 /// Where an administrator looks first after a failed first boot: the console login banner
@@ -220,7 +267,9 @@ const NOTICES: [&str; 2] = ["/etc/issue.d/phoenix-zfs.issue", "/etc/motd.d/phoen
 /// The first boot, unattended: install, apply with --yes on the embedded layout, and leave a
 /// notice where an administrator will see it if the host is not done. Exits 0 only when done,
 /// so Proxmox's first-boot unit keeps its flag and runs this again at the next boot otherwise.
-pub fn firstboot(root: &HostRoot) -> u8 {
+/// `ordering` is the installer's (`fully-up`, ...) when started as its hook: the notice names
+/// that ordering's unit.
+pub fn firstboot(root: &HostRoot, ordering: Option<&str>) -> u8 {
     // Neither is fatal: the host can still be provisioned; rescue reruns and deferred work just
     // need them put in place by hand.
     let live = HostRoot::live();
@@ -250,8 +299,9 @@ pub fn firstboot(root: &HostRoot) -> u8 {
     }
     let text = format!(
         "phoenix-zfs: the first boot did not finish the storage layout (exit {code}).\n\
-         Read `journalctl -b -u phoenix-zfs-firstboot -u proxmox-first-boot` and {}, fix the cause,\n\
+         Read `{}` and {}, fix the cause,\n\
          then run `phoenix-zfs plan` and `phoenix-zfs apply` (add --wipe SERIAL only for a drive you mean to erase).\n",
+        phoenix_zfs::hook::log_command(ordering),
         manifest_path.display()
     );
     for notice in NOTICES {

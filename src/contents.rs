@@ -243,37 +243,13 @@ pub fn path_is_on(path: &str, disk: &Disk) -> bool {
 mod tests {
     use super::*;
     use crate::inventory::probe::Signature;
-    use crate::inventory::{Partition, Transport};
+    use crate::inventory::Partition;
 
-    pub(crate) fn disk(name: &str) -> Disk {
-        Disk {
-            name: name.into(),
-            dev_node: format!("/dev/{name}"),
-            major_minor: Some("259:0".into()),
-            transport: Transport::Nvme,
-            model: Some("QEMU NVMe Ctrl".into()),
-            serial: Some("S2TA0001".into()),
-            firmware: None,
-            wwn: None,
-            by_id: vec![
-                "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001".into(),
-                "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001_1".into(),
-            ],
-            preferred_path: "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001_1".into(),
-            size_bytes: 2_000_398_934_016,
-            logical_block_size: 512,
-            physical_block_size: 512,
-            nvme_controller: None,
-            pci_address: None,
-            removable: false,
-            read_only: false,
-            partitions: Vec::new(),
-            ineligible: Vec::new(),
-            probe: ProbeState::Read {
-                signatures: Vec::new(),
-            },
-            udev: Some(BlkidView::default()),
-        }
+    fn disk(name: &str) -> Disk {
+        let mut disk = Disk::test_nvme(name, "QEMU NVMe Ctrl", "S2TA0001", 2_000_398_934_016);
+        disk.by_id
+            .push("/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001".into());
+        disk
     }
 
     fn sig(kind: SignatureKind, label: Option<&str>, detail: Option<&str>) -> Signature {

@@ -70,33 +70,13 @@ mod tests {
     use crate::inventory::{Disk, Ineligible, UdevZfs};
 
     fn disk(name: &str, transport: Transport, probe: ProbeState) -> Disk {
-        Disk {
-            name: name.into(),
-            dev_node: format!("/dev/{name}"),
-            major_minor: Some("259:0".into()),
-            transport,
-            model: None,
-            serial: None,
-            firmware: None,
-            wwn: None,
-            by_id: Vec::new(),
-            preferred_path: format!("/dev/{name}"),
-            size_bytes: 2_000_398_934_016,
-            logical_block_size: 512,
-            physical_block_size: 512,
-            nvme_controller: None,
-            pci_address: None,
-            removable: false,
-            read_only: false,
-            partitions: Vec::new(),
-            ineligible: if transport == Transport::Nvme {
-                Vec::new()
-            } else {
-                vec![Ineligible::NotNvme { transport }]
-            },
-            probe,
-            udev: None,
+        let mut disk = Disk::test_nvme(name, "QEMU NVMe Ctrl", "S", 2_000_398_934_016);
+        disk.transport = transport;
+        if transport != Transport::Nvme {
+            disk.ineligible = vec![Ineligible::NotNvme { transport }];
         }
+        disk.probe = probe;
+        disk
     }
 
     fn read(kinds: &[SignatureKind]) -> ProbeState {

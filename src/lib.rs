@@ -10,6 +10,7 @@ pub mod atomic_file;
 pub mod contents;
 pub mod firmware;
 pub mod glob;
+pub mod hook;
 pub mod import_scan;
 pub mod inventory;
 pub mod journal;

@@ -18,7 +18,7 @@ use phoenix_zfs::target::Target;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Exit codes (DESIGN.md). 3, 4 and 5 mean nothing was changed on any disk.
+/// Exit codes. 3, 4 and 5 are refusals: before any action, nothing was changed.
 mod exit {
     pub const UNEXPECTED: u8 = 1;
     pub const USAGE: u8 = 2;
@@ -33,7 +33,7 @@ mod exit {
     about = "Turns blank NVMe drives into the Phoenix OpenZFS layout of a Proxmox VE host"
 )]
 struct Cli {
-    /// Read sys/, run/udev/, dev/ and proc/mounts under DIR instead of / (tests, recorded hosts).
+    /// Read sys/, run/udev/, dev/ and proc/mounts under DIR instead of / (tests, fixture hosts, snapshots).
     #[arg(long, global = true, value_name = "DIR")]
     root: Option<PathBuf>,
     /// From a live rescue system: provision the installed system whose root is mounted at DIR
@@ -136,11 +136,24 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ManifestCommand {
-    /// Verify FILE against FILE.sig; with --key, the signer must be that public key.
+    /// Verify each MANIFEST against MANIFEST.sig and a trust anchor; one line per host. Exit 1
+    /// when any is unsigned, changed, or signed by a key the anchor does not name for its host;
+    /// else 8 when any host's run was refused or failed.
     Verify {
-        file: PathBuf,
-        #[arg(long, value_name = "PUB")]
+        #[arg(required = true, value_name = "MANIFEST")]
+        files: Vec<PathBuf>,
+        /// The signer must be this public key.
+        #[arg(long, value_name = "PUB", conflicts_with = "allowed_signers")]
         key: Option<PathBuf>,
+        /// OpenSSH's allowed_signers file (as for `ssh-keygen -Y verify -f`): the signer must be
+        /// listed for the host name the manifest records.
+        #[arg(long, value_name = "FILE")]
+        allowed_signers: Option<PathBuf>,
+        /// Without --key or --allowed-signers, accept the key inside each signature.
+        #[arg(long, conflicts_with_all = ["key", "allowed_signers"])]
+        trust_embedded_key: bool,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -159,21 +172,21 @@ enum LayoutCommand {
     Check { file: PathBuf },
 }
 
-/// Proxmox's installer starts its first-boot hook as
-/// `/var/lib/proxmox-first-boot/proxmox-first-boot ORDERING`.
-const HOOK_ORDERINGS: [&str; 3] = ["before-network", "network-online", "fully-up"];
-
-fn started_as_proxmox_hook() -> bool {
+/// The ordering Proxmox's installer started this binary with as its first-boot hook
+/// (`/var/lib/proxmox-first-boot/proxmox-first-boot ORDERING`), `Some(None)` when started under
+/// the hook's name without one, `None` when this is not the hook.
+fn started_as_proxmox_hook() -> Option<Option<String>> {
     let mut args = std::env::args();
     let argv0 = args.next().unwrap_or_default();
     let first = args.next();
-    Path::new(&argv0)
+    let named_as_hook = Path::new(&argv0)
         .file_name()
-        .is_some_and(|n| n == "proxmox-first-boot")
-        && first.as_deref().is_none_or(|a| HOOK_ORDERINGS.contains(&a))
-        || first
-            .as_deref()
-            .is_some_and(|a| HOOK_ORDERINGS.contains(&a))
+        .is_some_and(|n| n == "proxmox-first-boot");
+    match first {
+        Some(arg) if phoenix_zfs::hook::is_ordering(&arg) => Some(Some(arg)),
+        None if named_as_hook => Some(None),
+        _ => None,
+    }
 }
 
 fn main() -> ExitCode {
@@ -185,9 +198,9 @@ fn main() -> ExitCode {
             nix::sys::signal::SigHandler::SigDfl,
         )
     };
-    if started_as_proxmox_hook() {
+    if let Some(ordering) = started_as_proxmox_hook() {
         init_logging(1);
-        return ExitCode::from(commands::firstboot(&HostRoot::live()));
+        return ExitCode::from(commands::firstboot(&HostRoot::live(), ordering.as_deref()));
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -249,7 +262,7 @@ fn run(cli: Cli) -> u8 {
         return exit::USAGE;
     }
     match cli.command {
-        Command::Firstboot => commands::firstboot(&root),
+        Command::Firstboot => commands::firstboot(&root, None),
         Command::Attach {
             ctid,
             layout,
@@ -349,8 +362,23 @@ fn run(cli: Cli) -> u8 {
             },
         ),
         Command::Manifest {
-            command: ManifestCommand::Verify { file, key },
-        } => commands::verify_manifest(&file, key.as_deref()),
+            command:
+                ManifestCommand::Verify {
+                    files,
+                    key,
+                    allowed_signers,
+                    trust_embedded_key,
+                    json,
+                },
+        } => commands::verify_manifests(
+            &files,
+            &commands::TrustAnchor {
+                key: key.as_deref(),
+                allowed_signers: allowed_signers.as_deref(),
+                trust_embedded_key,
+            },
+            json,
+        ),
         Command::Plan {
             layout,
             json,
@@ -378,8 +406,8 @@ fn run(cli: Cli) -> u8 {
     }
 }
 
-/// Where ZFS state comes from for a root: the live tools on `/`, a recorded host's transcripts in
-/// DIR/zfs-commands/, or nothing.
+/// Where ZFS state comes from for a root: the live tools on `/`, the transcripts in
+/// DIR/zfs-commands/ of a host read with `--root`, or nothing.
 pub(crate) enum ZfsTools {
     Runner(Box<dyn Runner>),
     Absent,
@@ -412,7 +440,7 @@ pub(crate) fn zfs_tools(root: &HostRoot) -> Result<ZfsTools, u8> {
 }
 
 /// Loads the layout, assesses the host, and hands the result to `show`.
-/// Where this run happens: asked of systemd on the live host, a recorded host otherwise.
+/// Where this run happens: asked of systemd on the live host, a host read with `--root` otherwise.
 pub(crate) fn situation_of(root: &HostRoot, target: &Target, tools: &ZfsTools) -> Situation {
     if let Target::MountedRoot { dir, .. } = target {
         return Situation::LiveSystem {

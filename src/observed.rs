@@ -134,7 +134,7 @@ pub struct Observed {
     /// Every other imported pool.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub other_pools: Vec<OtherPool>,
-    /// A recorded host whose transcripts list the layout's pools only.
+    /// A host read with `--root` whose transcripts list the layout's pools only.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub other_pools_unknown: bool,
     /// Datasets of the layout's pools (and their root datasets), nothing else.

@@ -157,10 +157,16 @@ pub fn detect(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) {
     }
     println!();
     health(a, baselines);
-    for note in a.plan.notes.iter().filter(|n| n.contains("journal")) {
+    journal_notes(a);
+    verdict(a);
+}
+
+/// What apply will make of the journal's entries (an interrupted create honoured or not).
+fn journal_notes(a: &Assessment) {
+    let journal = phoenix_zfs::journal::PATH;
+    for note in a.plan.notes.iter().filter(|n| n.contains(journal)) {
         println!("note: {note}");
     }
-    verdict(a);
 }
 
 /// Each pool drive's wear now, next to the baseline the manifest keeps.
@@ -250,6 +256,17 @@ pub fn deferred(a: &Assessment) {
 
 pub fn verify(a: &Assessment) {
     deferred(a);
+    journal_notes(a);
+    // A limit OpenZFS would ignore is not set, so it is no difference either; said here so that
+    // `in sync` is not read as the ARC being limited.
+    for w in a
+        .plan
+        .warnings
+        .iter()
+        .filter(|w| w.code == "arc-max-ignored")
+    {
+        println!("warning[{}]: {}", w.code, w.message);
+    }
     if a.plan.actions.is_empty() && a.plan.blockers.is_empty() {
         println!("in sync: the host matches the layout");
         return;
@@ -269,7 +286,9 @@ fn differences(action: &phoenix_zfs::plan::Action) -> Vec<String> {
         Action::ClearZfsLabels { drive, .. } => {
             vec![format!("{drive} holds the labels of an old pool")]
         }
-        Action::WipeDrive { drive, .. } => vec![format!("{drive} holds data")],
+        Action::WipeDrive { drive, consent, .. } => {
+            vec![format!("{drive} holds data ({consent})")]
+        }
         Action::ImportPool { pool, .. } => vec![format!("pool {pool} exists but is not imported")],
         // Never among the differences: the hand-over runs after convergence.
         Action::ExportPool { .. } => Vec::new(),

@@ -77,15 +77,20 @@ pub struct ArcState {
     pub runtime: Availability<u64>,
     /// /etc/modprobe.d/zfs.conf (empty when absent).
     pub modprobe_conf: Availability<String>,
+    /// MemTotal of /proc/meminfo, in bytes: what OpenZFS sizes the ARC and its floor by.
+    pub ram: Availability<u64>,
+    /// /sys/module/zfs/parameters/zfs_arc_min (0: ZFS's default, 1/32 of the RAM).
+    pub arc_min: Availability<u64>,
     /// The root file system is ZFS: the zfs module then loads from the initramfs, with the
     /// initramfs's copy of modprobe.d.
     pub root_on_zfs: bool,
 }
 
 impl HostServices {
-    /// For a recorded host (`--root` without ZFS tools): nothing is known, nothing is planned.
+    /// For a host read with `--root` (recorded or synthesized, without ZFS tools): nothing is
+    /// known, nothing is planned.
     pub fn not_observed() -> HostServices {
-        let why = || "not observed on a recorded host".to_string();
+        let why = || "not observed on a host read with --root".to_string();
         HostServices {
             proxmox: Availability::Unavailable { why: why() },
             nfs: NfsServer {
@@ -158,20 +163,35 @@ pub fn observe(
         },
         health,
         arc: layout.zfs.arc_max.as_ref().map(|_| ArcState {
-            runtime: match read_text(root, crate::arc::RUNTIME_PARAMETER, false) {
-                Availability::Ready { value } => match crate::arc::parse_runtime(&value) {
+            runtime: read_module_parameter(root, crate::arc::RUNTIME_PARAMETER),
+            modprobe_conf: read_text(&files, crate::arc::MODPROBE_CONF, true),
+            // The hardware's, so the host's even from a live system: the installed system
+            // boots on the same RAM.
+            ram: match read_text(root, crate::arc::MEMINFO, false) {
+                Availability::Ready { value } => match crate::arc::parse_meminfo(&value) {
                     Ok(value) => Availability::Ready { value },
                     Err(why) => Availability::Unavailable { why },
                 },
-                Availability::Unavailable { why } => Availability::Unavailable {
-                    why: format!("{why} (is the zfs module loaded?)"),
-                },
+                Availability::Unavailable { why } => Availability::Unavailable { why },
             },
-            modprobe_conf: read_text(&files, crate::arc::MODPROBE_CONF, true),
+            arc_min: read_module_parameter(root, crate::arc::MIN_PARAMETER),
             root_on_zfs: mounts
                 .iter()
                 .any(|m| m.mountpoint == root_mountpoint && m.fstype == "zfs"),
         }),
+    }
+}
+
+/// A number of bytes from /sys/module/zfs/parameters (0: ZFS's own default).
+fn read_module_parameter(root: &HostRoot, path: &str) -> Availability<u64> {
+    match read_text(root, path, false) {
+        Availability::Ready { value } => match crate::arc::parse_runtime(path, &value) {
+            Ok(value) => Availability::Ready { value },
+            Err(why) => Availability::Unavailable { why },
+        },
+        Availability::Unavailable { why } => Availability::Unavailable {
+            why: format!("{why} (is the zfs module loaded?)"),
+        },
     }
 }
 

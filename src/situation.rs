@@ -1,7 +1,7 @@
 //! Where phoenix-zfs runs, said at the top of `plan` and `apply` and kept in the manifest: a
 //! normally booted host, a host in systemd's rescue or emergency target (no network, no pmxcfs,
 //! pools perhaps not imported), a live rescue system working on an installed root
-//! (`--target-root`), or a recorded host read with `--root`. What a situation cannot
+//! (`--target-root`), or a host tree read with `--root`. What a situation cannot
 //! do is found by the services themselves (services.rs) and deferred; this only names it.
 
 use crate::runner::Runner;
@@ -24,7 +24,9 @@ pub enum Situation {
         /// The pools are exported at the end (no `--keep-imported`).
         exports_pools: bool,
     },
-    /// `--root DIR`: a recorded host, not the one phoenix-zfs runs on.
+    /// `--root DIR`: a host tree, recorded by `debug snapshot-host` or synthesized from a spec,
+    /// not the one phoenix-zfs runs on. The manifest names it `recorded-host`, as manifests
+    /// already signed do.
     RecordedHost {
         root: String,
     },
@@ -50,7 +52,7 @@ impl fmt::Display for Situation {
                     " and left imported (--keep-imported)"
                 }
             ),
-            Situation::RecordedHost { root } => write!(f, "recorded host under {root}"),
+            Situation::RecordedHost { root } => write!(f, "host tree under {root}"),
         }
     }
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Target {
-    /// The system phoenix-zfs runs on (or the recorded host of `--root`).
+    /// The system phoenix-zfs runs on (or the host read with `--root`).
     #[default]
     RunningSystem,
     /// An installed system mounted at `dir` under a live system.

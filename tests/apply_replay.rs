@@ -9,7 +9,7 @@ use phoenix_zfs::apply::{apply, ApplyReport, Ending, Silent};
 use phoenix_zfs::inventory::HostRoot;
 use phoenix_zfs::journal::Journal;
 use phoenix_zfs::layout::Layout;
-use phoenix_zfs::runner::{is_mutating, ReplayRunner, Transcript};
+use phoenix_zfs::runner::{changes_storage, is_mutating, ReplayRunner, Transcript};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -23,6 +23,8 @@ struct Case {
     layout: Option<String>,
     #[serde(default)]
     wipe: Vec<String>,
+    /// The step's exit code, and how many of its transcripts change storage: both written by
+    /// `cargo xtask record-replay` from the step's results, not by hand.
     exit_code: u8,
     mutating_commands: usize,
     /// For failures: a word the failure reason must contain.
@@ -177,6 +179,19 @@ fn replay(dir: &Path) -> Result<(), String> {
         toml::from_str(&std::fs::read_to_string(dir.join("case.toml")).map_err(|e| e.to_string())?)
             .map_err(|e| format!("case.toml: {e}"))?;
     let transcripts = Transcript::load_dir(dir).map_err(|e| e.to_string())?;
+    // The case against its own recording, whatever apply does today: a hand edit of
+    // mutating_commands that disagrees with the transcripts fails here.
+    let recorded_changes = transcripts
+        .iter()
+        .filter(|t| changes_storage(&t.argv))
+        .count();
+    if recorded_changes != case.mutating_commands {
+        return Err(format!(
+            "case.toml says mutating_commands = {}, but {recorded_changes} of the recorded \
+             transcripts change storage; record the case again with `cargo xtask record-replay`",
+            case.mutating_commands
+        ));
+    }
     let recorded: Vec<Vec<String>> = transcripts
         .iter()
         .map(|t| t.argv.clone())
@@ -236,13 +251,11 @@ fn replay(dir: &Path) -> Result<(), String> {
 fn every_recorded_apply_replays_identically() {
     let root = fixtures().join("replay");
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.join("case.toml").is_file())
-                .collect()
-        })
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("cannot read the replay cases in {}: {e}", root.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("case.toml").is_file())
+        .collect();
     cases.sort();
     let failures: Vec<String> = cases
         .iter()
@@ -270,26 +283,45 @@ fn blank_host_transcripts() -> Vec<Transcript> {
         .collect()
 }
 
-/// apply with the default layout on the recorded blank host, answered from `transcripts`.
+/// apply with the default layout on the blank fixture host (qemu-default, synthesized in the
+/// shape of the guest the transcripts were recorded in), answered from `transcripts`.
 fn apply_on_blank_host(transcripts: Vec<Transcript>) -> (ApplyReport, ReplayRunner) {
+    let (report, runner, _) = apply_with_journal(transcripts, Vec::new());
+    (report, runner)
+}
+
+/// The same, with `pending` in the journal before; returns what the journal holds after.
+fn apply_with_journal(
+    transcripts: Vec<Transcript>,
+    pending: Vec<phoenix_zfs::journal::PendingCreate>,
+) -> (
+    ApplyReport,
+    ReplayRunner,
+    Vec<phoenix_zfs::journal::PendingCreate>,
+) {
     let runner = ReplayRunner::new(transcripts);
     let state = tempfile::tempdir().unwrap();
     let host = with_guest_network(&fixtures().join("hosts/qemu-default"), state.path()).unwrap();
+    let journal = Journal::at(state.path().join("pending.json"));
+    for entry in pending {
+        journal.begin(entry).unwrap();
+    }
     let report = apply(
         &HostRoot(host),
         &phoenix_zfs::target::Target::RunningSystem,
         &Layout::default_layout(),
         &runner,
         &Default::default(),
-        &Journal::at(state.path().join("pending.json")),
+        &journal,
         &mut Silent,
     );
-    (report, runner)
+    let left = journal.load().unwrap();
+    (report, runner, left)
 }
 
 /// `zpool create` losing the race with udev ("one or more devices is currently unavailable",
-/// met in the QEMU guest under load) is redone once, after `udevadm settle`: the recorded blank
-/// host's first apply, with that failure put in front of its first create.
+/// met in the QEMU guest under load) is redone once, after `udevadm settle`: the blank
+/// host's recorded first apply, with that failure put in front of its first create.
 #[test]
 fn a_create_that_races_udev_is_redone_after_udev_settles() {
     let mut transcripts = blank_host_transcripts();
@@ -359,11 +391,14 @@ fn two_failing_creates_are_both_reported_and_nothing_after_them_runs() {
             t
         })
         .collect();
-    let (report, runner) = apply_on_blank_host(transcripts);
+    let (report, runner, journal) = apply_with_journal(transcripts, Vec::new());
     let Ending::Failed { reasons } = &report.ending else {
         panic!("{:?}", report.ending);
     };
     assert_eq!(reasons.len(), 2, "{reasons:?}");
+    // The drives are still blank: the creates wrote nothing, so nothing is left for a later
+    // run to recognise, and no entry may vouch for whatever the drives hold next.
+    assert_eq!(journal, []);
     assert!(
         reasons[0].contains(" quickOS ") && reasons[1].contains(" fastData "),
         "{reasons:?}"
@@ -374,4 +409,33 @@ fn two_failing_creates_are_both_reported_and_nothing_after_them_runs() {
         .map(|argv| argv[..2].join(" "))
         .collect();
     assert_eq!(changes, ["zpool create", "zpool create"]);
+}
+
+/// A journal entry left by an earlier run on drives that are blank again vouches for nothing and
+/// changes nothing: the pools are created as on any blank host, and the entry is gone after.
+#[test]
+fn a_stale_journal_entry_on_blank_drives_is_spent_by_the_create() {
+    let stale = phoenix_zfs::journal::PendingCreate {
+        pool: "quickOS".into(),
+        drives: vec![phoenix_zfs::journal::JournaledDrive {
+            serial: Some("S2TA0001".into()),
+            path: "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001_1".into(),
+        }],
+        started_at: "2026-01-01T00:00:00Z".into(),
+    };
+    let (report, runner, journal) = apply_with_journal(blank_host_transcripts(), vec![stale]);
+    assert!(
+        matches!(report.ending, Ending::Converged { changed: true }),
+        "{:?}",
+        report.ending
+    );
+    assert_eq!(journal, []);
+    assert!(
+        !runner
+            .mutating_seen()
+            .iter()
+            .any(|a| a.contains(&"-f".to_string()) || a[0] == "wipefs"),
+        "{:?}",
+        runner.mutating_seen()
+    );
 }

@@ -1,6 +1,7 @@
 //! `phoenix-zfs detect --root HOST --json` and `plan --json` on the fixture hosts under
 //! tests/fixtures/hosts: each gives the right roles or the right refusal, with the right exit code.
 
+use phoenix_zfs::inventory::{self, sysfs, HostRoot};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
@@ -338,9 +339,9 @@ fn wipe_plans_labelclear_and_wipefs_for_the_named_drive_only() {
 }
 
 #[test]
-fn the_recorded_qemu_guest_reads_as_its_synthesized_twin_does() {
+fn the_recorded_qemu_guest_fits_the_default_roles_by_size_and_serial() {
     // Recorded in the QEMU guest by `phoenix-zfs debug snapshot-host` (qemu-tests/record/host-snapshot.sh):
-    // the real 6.12 sysfs (NVMe multipath, controllers out of PCI order) and systemd 252 udev database.
+    // the real 6.12 sysfs (NVMe multipath, minors out of controller order) and systemd 252 udev database.
     let (code, json) = detect("qemu-recorded", Some("any-model.toml"));
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(roles(&json), default_roles());
@@ -363,6 +364,203 @@ fn the_recorded_qemu_guest_reads_as_its_synthesized_twin_does() {
     assert!(reasons.contains(&"system-disk"), "{reasons:?}");
     // Without a model rule in the guest, the default layout's Samsung models do not match.
     assert_eq!(detect("qemu-recorded", None).0, 3);
+}
+
+/// inventory::read and probe_candidates on a fixture host, as JSON (what detect reports).
+fn inventory_of(host: &str) -> Value {
+    let root = HostRoot(fixtures().join("hosts").join(host));
+    let mut inventory = inventory::read(&root);
+    inventory::probe_candidates(&root, &mut inventory);
+    serde_json::to_value(&inventory).unwrap()
+}
+
+/// The generator is held to what a real kernel and udev wrote: qemu-twin is synthesized from a
+/// spec describing the guest qemu-recorded was recorded in, and both must read the same, field
+/// by field, disk by disk.
+///
+/// The one field that must differ is the inventory's `root`: the directory each was read from.
+/// Everything else is compared. What differs in the trees but not in what is read from them:
+/// udev's `I:` init times and by-diskseq links, the link order in each udev record, extra
+/// properties (ID_FS_VERSION, SYSTEMD_WANTS, UDISKS_AUTO), the empty loop devices (no size, so
+/// not listed), the hidden multipath paths (snapshot-host does not copy what inventory skips),
+/// the length of dev/NAME (two real MiB against a short blank file: both probe blank) and the
+/// mount table beyond `/`.
+#[test]
+fn the_recorded_qemu_guest_reads_field_by_field_as_its_synthesized_twin() {
+    let recorded = inventory_of("qemu-recorded");
+    let twin = inventory_of("qemu-twin");
+    let (recorded, twin) = (recorded.as_object().unwrap(), twin.as_object().unwrap());
+    let keys = |o: &serde_json::Map<String, Value>| o.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(recorded), keys(twin));
+    for (field, value) in recorded {
+        if field == "root" || field == "disks" {
+            continue;
+        }
+        assert_eq!(value, &twin[field], "inventory field `{field}`");
+    }
+    let by_name = |o: &serde_json::Map<String, Value>| -> Vec<Value> {
+        o["disks"].as_array().unwrap().clone()
+    };
+    let (recorded_disks, twin_disks) = (by_name(recorded), by_name(twin));
+    let names = |disks: &[Value]| -> Vec<String> {
+        disks
+            .iter()
+            .map(|d| d["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&recorded_disks), names(&twin_disks));
+    assert_eq!(
+        names(&recorded_disks),
+        ["nvme0n1", "nvme1n1", "nvme2n1", "vda", "vdb", "vdc"]
+    );
+    for (r, t) in recorded_disks.iter().zip(&twin_disks) {
+        let (r, t) = (r.as_object().unwrap(), t.as_object().unwrap());
+        assert_eq!(keys(r), keys(t), "{}: fields", r["name"]);
+        for (field, value) in r {
+            assert_eq!(value, &t[field], "{}: field `{field}`", r["name"]);
+        }
+    }
+}
+
+/// Every sysfs file and link snapshot-host kept of the recorded guest is in its twin, byte for
+/// byte: the padding of NVMe strings, block sizes, wwids, link targets. The inventory trims
+/// what it reads, so only this sees a generator that pads or names differently from the
+/// kernel. The loop devices (empty, never listed) are left out of the twin's spec; the twin's
+/// extras are the hidden multipath paths, which snapshot-host does not copy.
+#[test]
+fn the_synthesized_twin_has_the_recorded_guests_sysfs_byte_for_byte() {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, into: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                walk(root, &entry.path(), into);
+            } else {
+                into.push(entry.path().strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    let (recorded, twin) = (
+        fixtures().join("hosts/qemu-recorded"),
+        fixtures().join("hosts/qemu-twin"),
+    );
+    let mut paths = Vec::new();
+    walk(&recorded, &recorded.join("sys"), &mut paths);
+    paths.retain(|p| !p.to_string_lossy().contains("loop"));
+    assert!(paths.len() > 50, "{paths:?}");
+    for path in &paths {
+        let (r, t) = (recorded.join(path), twin.join(path));
+        match std::fs::read_link(&r) {
+            Ok(target) => assert_eq!(
+                std::fs::read_link(&t).ok(),
+                Some(target),
+                "{}",
+                path.display()
+            ),
+            // As text, so that a failure shows the padding that differs.
+            Err(_) => assert_eq!(
+                std::fs::read(&t)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .ok(),
+                Some(String::from_utf8_lossy(&std::fs::read(&r).unwrap()).into_owned()),
+                "{}",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// With nvme_core.multipath=N the namespace sits directly under its controller
+/// (/sys/block/nvme0n1 -> ../devices/pci.../nvme/nvme0/nvme0n1) and no nvme-subsystem path
+/// leads to it: sysfs.rs must then read the identity from the controller itself.
+#[test]
+fn namespaces_without_multipath_are_read_from_their_controller() {
+    let root = fixtures().join("hosts/no-multipath");
+    let (entries, _) = sysfs::scan(&root.join("sys"));
+    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["nvme0n1", "nvme1n1", "nvme2n1", "sda"]);
+    let expected = [
+        (
+            "nvme0n1",
+            "0000:02:00.0/nvme/nvme0",
+            "nvme0",
+            "Samsung SSD 990 PRO 2TB",
+            "S73WNJ0W612345A",
+            "4B2QJXD7",
+            "eui.002538b131a12345",
+        ),
+        (
+            "nvme1n1",
+            "0000:03:00.0/nvme/nvme1",
+            "nvme1",
+            "Samsung SSD 990 PRO 2TB",
+            "S73WNJ0W612346B",
+            "4B2QJXD7",
+            "eui.002538b131a12346",
+        ),
+        (
+            "nvme2n1",
+            "0000:01:00.0/nvme/nvme2",
+            "nvme2",
+            "WD_BLACK SN850X 4000GB",
+            "23301K800123",
+            "620361WD",
+            "eui.e8238fa6bf530001001b448b4a123456",
+        ),
+    ];
+    let inventory = inventory_of("no-multipath");
+    let disks = inventory["disks"].as_array().unwrap();
+    for (name, under, controller, model, serial, firmware, wwid) in expected {
+        let entry = entries.iter().find(|e| e.name == name).unwrap();
+        // The branch in question: the namespace's parent is the controller.
+        let parent = entry.sys_path.parent().unwrap();
+        assert!(
+            parent.ends_with(under),
+            "{name}: {}",
+            entry.sys_path.display()
+        );
+        assert!(!entry.sys_path.to_string_lossy().contains("nvme-subsystem"));
+        let nvme = entry.nvme.as_ref().unwrap();
+        assert_eq!(nvme.model.as_deref(), Some(model), "{name}");
+        assert_eq!(nvme.serial.as_deref(), Some(serial), "{name}");
+        assert_eq!(nvme.firmware_rev.as_deref(), Some(firmware), "{name}");
+        assert_eq!(nvme.wwid.as_deref(), Some(wwid), "{name}");
+        assert_eq!(nvme.nsid, Some(1), "{name}");
+        assert_eq!(nvme.controller.as_deref(), Some(controller), "{name}");
+        assert_eq!(
+            nvme.pci_address.as_deref(),
+            Some(&under[..12]),
+            "{name}: pci address"
+        );
+        // What the inventory makes of it, udev's view and sysfs's agreeing.
+        let disk = disks.iter().find(|d| d["name"] == name).unwrap();
+        assert_eq!(disk["model"], model, "{name}");
+        assert_eq!(disk["serial"], serial, "{name}");
+        assert_eq!(disk["firmware"], firmware, "{name}");
+        assert_eq!(disk["wwn"], wwid, "{name}");
+        assert_eq!(disk["nvme_controller"], controller, "{name}");
+        assert!(disk["ineligible"].as_array().unwrap().is_empty(), "{disk}");
+    }
+    let nguid = entries[2].nvme.as_ref().unwrap().nguid.clone();
+    assert_eq!(
+        nguid.as_deref(),
+        Some("e8238fa6-bf53-0001-001b-448b4a123456")
+    );
+    let eui = entries[0].nvme.as_ref().unwrap().eui.clone();
+    assert_eq!(eui.as_deref(), Some("00 25 38 b1 31 a1 23 45"));
+    // And the host fits a layout naming its models, as the multipath one does.
+    let (code, json) = {
+        let root = root.to_str().unwrap();
+        let layout = fixtures().join("layouts/990pro-sn850x.toml");
+        run(&[
+            "detect",
+            "--json",
+            "--root",
+            root,
+            "--layout",
+            layout.to_str().unwrap(),
+        ])
+    };
+    assert_eq!(code, 0, "{json:#}");
 }
 
 #[test]

@@ -878,6 +878,8 @@ fn the_arc_limit_is_set_now_and_for_the_next_boot_then_left_alone() {
             value: "options zfs zfs_arc_max=3363831808\n".into(),
         },
         root_on_zfs: true,
+        ram: Availability::Ready { value: 16 << 30 },
+        arc_min: Availability::Ready { value: 0 },
     });
     let observed = converged(&layout);
     let p = plan_with_services(&layout, &host("qemu-default"), &observed, &[], &services);
@@ -898,6 +900,8 @@ fn the_arc_limit_is_set_now_and_for_the_next_boot_then_left_alone() {
             value: "options zfs zfs_arc_max=1073741824\n".into(),
         },
         root_on_zfs: true,
+        ram: Availability::Ready { value: 16 << 30 },
+        arc_min: Availability::Ready { value: 0 },
     });
     let p = plan_with_services(&layout, &host("qemu-default"), &observed, &[], &services);
     assert!(
@@ -914,12 +918,91 @@ fn the_arc_limit_is_set_now_and_for_the_next_boot_then_left_alone() {
             value: String::new(),
         },
         root_on_zfs: false,
+        ram: Availability::Ready { value: 16 << 30 },
+        arc_min: Availability::Ready { value: 0 },
     });
     let p = plan_with_services(&layout, &host("qemu-default"), &observed, &[], &services);
     let k = kinds(&p);
     assert!(
         k.contains(&"module-parameter") && !k.contains(&"initramfs"),
         "{k:?}"
+    );
+}
+
+#[test]
+fn an_arc_limit_openzfs_would_ignore_is_a_warning_never_an_action() {
+    use phoenix_zfs::services::ArcState;
+    let mut layout = Layout::default_layout();
+    layout.zfs.arc_max = Some("2G".into());
+    let mut services = proxmox_host(INSTALLER_STORAGE_CFG, STOCK_SMARTD);
+    let arc = |ram: u64, arc_min: u64, conf: &str| ArcState {
+        runtime: Availability::Ready { value: 0 },
+        modprobe_conf: Availability::Ready { value: conf.into() },
+        root_on_zfs: true,
+        ram: Availability::Ready { value: ram },
+        arc_min: Availability::Ready { value: arc_min },
+    };
+    let observed = converged(&layout);
+    let arc_actions = |p: &Plan| {
+        p.actions
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    Action::SetModuleParameter { .. } | Action::RefreshInitramfs { .. }
+                ) || matches!(a, Action::WriteFile { path, .. } if path.contains("modprobe"))
+            })
+            .count()
+    };
+    // 64 GiB of RAM: the default floor is 2 GiB, and 2G is at it.
+    services.arc = Some(arc(64 << 30, 0, ""));
+    let p = plan_with_services(&layout, &host("qemu-default"), &observed, &[], &services);
+    let warning = p
+        .warnings
+        .iter()
+        .find(|w| w.code == "arc-max-ignored")
+        .unwrap_or_else(|| panic!("{p:#?}"));
+    assert!(
+        warning.message.contains("zfs_arc_min (2.00 GiB)"),
+        "{}",
+        warning.message
+    );
+    assert!(
+        warning.message.contains("e.g. \"3G\""),
+        "{}",
+        warning.message
+    );
+    assert!(warning.message.contains("read back"), "{}", warning.message);
+    assert!(
+        warning
+            .message
+            .contains("above 2G (zfs_arc_min's default: 1/32 of the 64.00 GiB of RAM)"),
+        "{}",
+        warning.message
+    );
+    assert_eq!(arc_actions(&p), 0, "{p:#?}");
+
+    // 32 GiB: the floor is 1 GiB, 2G is taken.
+    services.arc = Some(arc(32 << 30, 0, ""));
+    let p = plan_with_services(&layout, &host("qemu-default"), &observed, &[], &services);
+    assert!(
+        !p.warnings.iter().any(|w| w.code == "arc-max-ignored"),
+        "{p:#?}"
+    );
+    assert!(arc_actions(&p) > 0, "{p:#?}");
+
+    // An explicit zfs_arc_min, now or in modprobe.d for the next boot, raises the floor.
+    services.arc = Some(arc(32 << 30, 4 << 30, ""));
+    let p = plan_with_services(&layout, &host("qemu-default"), &observed, &[], &services);
+    assert!(
+        p.warnings.iter().any(|w| w.code == "arc-max-ignored"),
+        "{p:#?}"
+    );
+    services.arc = Some(arc(32 << 30, 0, "options zfs zfs_arc_min=3221225472\n"));
+    let p = plan_with_services(&layout, &host("qemu-default"), &observed, &[], &services);
+    assert!(
+        p.warnings.iter().any(|w| w.code == "arc-max-ignored"),
+        "{p:#?}"
     );
 }
 

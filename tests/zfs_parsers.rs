@@ -1,6 +1,7 @@
 //! Runs every zpool/zfs parser over every transcript under tests/fixtures/zfs/: the ones written
-//! from the OpenZFS source (from-source/) and the ones recorded in the QEMU guest
-//! (openzfs-2.3/, when present). Each stdout is parsed by the parser for the command that
+//! from the OpenZFS source (from-source/) and the ones recorded in the QEMU guest (openzfs-2.3/,
+//! and apply's under tests/fixtures/replay/). A fixture directory that is missing or holds no
+//! transcript fails the test: a parser checked against nothing has not been checked. Each stdout is parsed by the parser for the command that
 //! printed it; failures are classified from stderr.
 
 use std::fs;
@@ -30,15 +31,24 @@ fn fixtures_root() -> PathBuf {
 fn load_all(under: &Path) -> Vec<Transcript> {
     let mut found = Vec::new();
     collect(under, &mut found);
+    assert!(
+        !found.is_empty(),
+        "{} holds no transcript (*.argv): the fixtures are missing from this checkout",
+        under.display()
+    );
     found.sort_by(|a, b| a.path.cmp(&b.path));
     found
 }
 
 fn collect(dir: &Path, found: &mut Vec<Transcript>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
+    let entries = fs::read_dir(dir).unwrap_or_else(|e| {
+        panic!(
+            "cannot read the fixture directory {}: {e} (it is part of the repository; restore it)",
+            dir.display()
+        )
+    });
+    for entry in entries {
+        let entry = entry.unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
         let path = entry.path();
         if path.is_dir() {
             collect(&path, found);
@@ -221,14 +231,12 @@ fn every_recorded_transcript_parses() {
         check(transcript, &mut tally);
     }
     eprintln!("recorded: {} transcripts, {tally:?}", transcripts.len());
-    if recorded.is_dir() {
-        // What the recording script captures: every parser must have met real output.
-        assert!(tally.property_tables >= 1, "{tally:?}");
-        assert!(tally.pool_lists >= 1, "{tally:?}");
-        assert!(tally.dataset_lists >= 1, "{tally:?}");
-        assert!(tally.statuses >= 1, "{tally:?}");
-        assert!(tally.import_scans >= 1, "{tally:?}");
-    }
+    // What the recording script captures: every parser must have met real output.
+    assert!(tally.property_tables >= 1, "{tally:?}");
+    assert!(tally.pool_lists >= 1, "{tally:?}");
+    assert!(tally.dataset_lists >= 1, "{tally:?}");
+    assert!(tally.statuses >= 1, "{tally:?}");
+    assert!(tally.import_scans >= 1, "{tally:?}");
 }
 
 #[test]

@@ -97,9 +97,7 @@ blank() {
 
 # The floor: exactly the commands phoenix-zfs would run on these blank drives, as its plan prints
 # them (`     $ ARGV`, quoted for a shell), in a plain script: the 2 zpool create and 8 zfs create,
-# and the `pvesm add` and smartd reload that follow them. What apply adds on top (reading the
-# state, the drives' health, the network, writing smartd.conf, the manifest) is what the ratio
-# measures.
+# and the `pvesm add` and smartd reload that follow them, one after another.
 "$pz" plan > "$out/plan.txt" 2>&1 || fail "plan on the blank host failed: $(cat "$out/plan.txt")"
 {
     echo '#!/bin/sh'
@@ -112,8 +110,9 @@ zfss=$(grep -c '^zfs create ' "$out/floor.sh")
 [ "$zpools" -eq 2 ] && [ "$zfss" -eq 8 ] || fail "the plan is not 2 zpool create + 8 zfs create: $(cat "$out/floor.sh")"
 
 # The same commands as apply runs them (src/apply/lanes.rs): each pool's zpool/zfs lines in a
-# shell of its own, the two shells at once, then the rest in order. Not a target: apply against it
-# shows what apply adds to the commands once they run side by side.
+# shell of its own, the two shells at once, then the rest in order. apply's target is against this
+# one (like for like: what apply adds to the commands once they run side by side); the serial
+# floor above stays as information.
 lanes=0
 for pool in quickOS fastData; do
     grep -E "^(zpool create .* $pool |zfs create .* $pool/)" "$out/floor.sh" > "$out/lane-$pool.sh"

@@ -2,6 +2,9 @@
 # Records the QEMU guest as a fixture host and a few real tool outputs the parsers are tested on:
 #   cargo xtask guest-run --script qemu-tests/record/host-snapshot.sh --add target/dist/phoenix-zfs --out target/record-host
 # Default drives (2 x 2 TB, 4 TB); udev gives them QEMU's model, as on a guest without a model rule.
+# host.tar.gz, unpacked, is tests/fixtures/hosts/qemu-recorded; tests/fixtures/hosts/qemu-twin.toml
+# describes the same guest for `cargo xtask fixture-hosts`, and the tests hold the two to each other:
+# a new recording may change the twin's spec (the order the controllers probed in, sizes, serials).
 set -u
 out="$PHX_OUT"
 udevadm settle

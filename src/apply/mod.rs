@@ -233,10 +233,12 @@ fn execute(
     if let Action::CreatePool { pool, devices, .. } = action {
         // A create that failed before it wrote anything (a mount point in the way, a device
         // zpool refused) leaves nothing for a later run to recognise: its entry goes too.
-        let spent = record.result == ActionResult::Done
-            || devices
-                .iter()
-                .all(|d| crate::inventory::device_is_blank(root, d));
+        let blank = |path: &String| {
+            let disk = inventory.disks.iter().find(|d| d.preferred_path == *path);
+            let lbs = disk.map_or(512, |d| d.logical_block_size);
+            crate::inventory::device_is_blank(root, path, lbs)
+        };
+        let spent = record.result == ActionResult::Done || devices.iter().all(blank);
         if spent {
             if let Err(e) = journal.finish(pool) {
                 tracing::warn!(error = %e, "cannot clear the journal entry of pool {pool}");
@@ -387,7 +389,8 @@ pub fn apply(
             }
             if retry {
                 // udev still had the new partitions open: wait for it, then plan again. The
-                // journal names these drives, so the next round redoes the create with -f.
+                // journal names these drives, so the next round wipes what the create left
+                // and creates again.
                 settled_for_retry = true;
                 let settle = udevadm_settle_argv();
                 if let Err(e) = runner.run(&settle, CHANGE_TIMEOUT) {

@@ -1,7 +1,7 @@
 //! What the host has: every block device from sysfs and the udev database, whether it may be used,
 //! and what is written on it (the signature probe).
 //!
-//! Reading goes through a [`HostRoot`], so that `--root DIR` (tests, recorded fixture hosts) and a
+//! Reading goes through a [`HostRoot`], so that `--root DIR` (tests, fixture hosts) and a
 //! live host take the same path.
 
 pub mod mounts;
@@ -86,6 +86,9 @@ impl std::fmt::Display for Ineligible {
             Ineligible::SystemDisk { mountpoint, via } => {
                 write!(f, "system disk: {mountpoint} is mounted from {via}")
             }
+            Ineligible::Mounted { mountpoint, via } if mountpoint == mounts::SWAP => {
+                write!(f, "in use: {via} is active swap")
+            }
             Ineligible::Mounted { mountpoint, via } => {
                 write!(f, "in use: {mountpoint} is mounted from {via}")
             }
@@ -94,6 +97,43 @@ impl std::fmt::Display for Ineligible {
                 write!(f, "too small ({})", crate::size::decimal(*bytes))
             }
             Ineligible::Unreadable { what } => write!(f, "cannot be judged: {what}"),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Disk {
+    /// A blank NVMe candidate as tests start from: `name` with this serial and model, its
+    /// by-id link `/dev/disk/by-id/nvme-MODEL_SERIAL_1`, read and found blank by every witness.
+    pub(crate) fn test_nvme(name: &str, model: &str, serial: &str, size_bytes: u64) -> Disk {
+        let link = format!(
+            "/dev/disk/by-id/nvme-{}_{serial}_1",
+            model.replace(' ', "_")
+        );
+        Disk {
+            name: name.into(),
+            dev_node: format!("/dev/{name}"),
+            major_minor: Some("259:0".into()),
+            transport: Transport::Nvme,
+            model: Some(model.into()),
+            serial: Some(serial.into()),
+            firmware: None,
+            wwn: None,
+            by_id: vec![link.clone()],
+            preferred_path: link,
+            size_bytes,
+            logical_block_size: 512,
+            physical_block_size: 512,
+            nvme_controller: None,
+            pci_address: None,
+            removable: false,
+            read_only: false,
+            partitions: Vec::new(),
+            ineligible: Vec::new(),
+            probe: ProbeState::Read {
+                signatures: Vec::new(),
+            },
+            udev: Some(BlkidView::default()),
         }
     }
 }
@@ -397,6 +437,12 @@ pub fn read(root: &HostRoot) -> Inventory {
             Vec::new()
         }
     };
+    // Active swap is in use like a mount; a host tree without /proc/swaps (a synthesized one, or
+    // one recorded before snapshot-host kept it) has none.
+    let mut mounts = mounts;
+    if let Ok(text) = fs::read_to_string(root.path("proc/swaps")) {
+        mounts.extend(mounts::parse_swaps(&text));
+    }
     let records = UdevRecords::read(root, &entries, &mut notes);
     let (usage, udev_zfs) = MountUsage::new(&entries, &mounts, root, &records);
     let dev_by_id = DevById::new(root);
@@ -710,18 +756,18 @@ fn probe_device(root: &HostRoot, node: &str, size: u64, logical_block_size: u32)
 /// Whether the device at `path` (a /dev node or by-id link, under `root`) could be read and our
 /// probe finds nothing in its two windows: how apply tells that a failed `zpool create` wrote
 /// nothing (it writes the partition table first, inside the first window).
-pub fn device_is_blank(root: &HostRoot, path: &str) -> bool {
+pub fn device_is_blank(root: &HostRoot, path: &str, logical_block_size: u32) -> bool {
     let path = root.path(path);
     let Ok(size) = fs::File::open(&path).and_then(|mut f| f.seek(SeekFrom::End(0))) else {
         return false;
     };
     match read_windows(&path) {
-        Ok((head, tail)) => probe::probe(&head, &tail, size, 512).is_empty(),
+        Ok((head, tail)) => probe::probe(&head, &tail, size, logical_block_size).is_empty(),
         Err(_) => false,
     }
 }
 
-/// The first and last [`probe::PROBE_WINDOW`] bytes of a device (or of a recorded fixture file
+/// The first and last [`probe::PROBE_WINDOW`] bytes of a device (or of a fixture host's file
 /// holding just those two windows).
 fn read_windows(path: &Path) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
     let mut file = fs::File::open(path)?;
@@ -739,6 +785,25 @@ fn read_windows(path: &Path) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_device_a_failed_create_partitioned_is_not_blank() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = dir.path().join("nvme0n1");
+        let file = fs::File::create(&device).unwrap();
+        file.set_len(64 << 20).unwrap();
+        let root = HostRoot(dir.path().to_path_buf());
+        assert!(device_is_blank(&root, "/nvme0n1", 512));
+        // What `zpool create` writes first: a protective MBR (type 0xEE) in front of its GPT.
+        let mut sector = vec![0u8; 512];
+        sector[446 + 4] = 0xee;
+        sector[446 + 8..446 + 12].copy_from_slice(&1u32.to_le_bytes());
+        sector[446 + 12..446 + 16].copy_from_slice(&((64u32 << 11) - 1).to_le_bytes());
+        sector[510..].copy_from_slice(&[0x55, 0xaa]);
+        std::fs::write(&device, [sector, vec![0u8; (64 << 20) - 512]].concat()).unwrap();
+        assert!(!device_is_blank(&root, "/nvme0n1", 512));
+        assert!(!device_is_blank(&root, "/absent", 512));
+    }
 
     #[test]
     fn prefers_the_namespace_qualified_model_serial_link() {

@@ -61,9 +61,38 @@ pub fn parse(text: &str) -> Vec<Mount> {
         .collect()
 }
 
+/// The mount point an active swap area is given: it has none, and no real one starts with `[`.
+pub const SWAP: &str = "[swap]";
+
+/// Parses /proc/swaps (`Filename Type Size Used Priority`, after a header line) into mounts of
+/// type `swap` at [`SWAP`]: a drive holding active swap is in use like a mounted one.
+pub fn parse_swaps(text: &str) -> Vec<Mount> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let source = line.split_whitespace().next()?;
+            Some(Mount {
+                source: unescape(source),
+                mountpoint: SWAP.into(),
+                fstype: "swap".into(),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_active_swap_areas() {
+        let text = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n\
+                    /dev/nvme0n1p2                          partition\t8388604\t\t0\t\t-2\n";
+        let swaps = parse_swaps(text);
+        assert_eq!(swaps.len(), 1);
+        assert_eq!(swaps[0].source, "/dev/nvme0n1p2");
+        assert_eq!(swaps[0].mountpoint, SWAP);
+    }
 
     #[test]
     fn reads_a_proxmox_hosts_mounts() {

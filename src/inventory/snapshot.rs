@@ -140,6 +140,9 @@ pub fn snapshot(root: &HostRoot, out: &Path) -> io::Result<usize> {
         fs::read(src.join("proc/self/mounts")).or_else(|_| fs::read(src.join("proc/mounts")))?;
     fs::create_dir_all(out.join("proc"))?;
     fs::write(out.join("proc/mounts"), mounts)?;
+    if let Ok(swaps) = fs::read(src.join("proc/swaps")) {
+        fs::write(out.join("proc/swaps"), swaps)?;
+    }
     for d in inventory
         .disks
         .iter()

@@ -5,6 +5,8 @@
 //! virtual nvme-subsystem, and hidden per-controller paths `nvme0c0n1` sit beside it: only
 //! `nvmeXnY` has a device node, so the hidden paths are skipped. Namespace numbers follow the
 //! subsystem, not the controller, so the controller is found through the subsystem's links.
+//! Without multipath (nvme_core.multipath=N), the namespace sits directly under its controller
+//! (fixture host no-multipath).
 
 use std::fs;
 use std::path::{Path, PathBuf};

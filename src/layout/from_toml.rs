@@ -390,8 +390,24 @@ fn proxmox(value: &Value<'_>) -> Result<ProxmoxStorage> {
         })?,
         content: t.required("content", strings)?,
         sparse: t.optional("sparse", boolean)?,
-        blocksize: t.optional("blocksize", string)?,
+        blocksize: t.optional("blocksize", pve_blocksize)?,
     })
+}
+
+/// A zfspool storage's blocksize, refused here, where its place in the file is known, unless
+/// pve-storage would take it: `pvesm add` would fail on the first boot otherwise.
+fn pve_blocksize(value: &Value<'_>) -> Result<String> {
+    let text = string(value)?;
+    match crate::proxmox::blocksize_bytes(&text) {
+        Some(_) => Ok(text),
+        None => Err(at(
+            value.span(),
+            format!(
+                "proxmox.blocksize = {text:?} is not a block size Proxmox accepts: write {}",
+                crate::proxmox::BLOCKSIZE_SYNTAX
+            ),
+        )),
+    }
 }
 
 fn nfs_export(value: &Value<'_>) -> Result<NfsExport> {

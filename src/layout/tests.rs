@@ -46,6 +46,24 @@ fn the_default_layout_draws_the_experts_warnings() {
 }
 
 #[test]
+fn discard_on_a_bind_mount_is_a_warning_and_not_in_the_default() {
+    let codes = |layout: &Layout| {
+        layout_warnings(layout)
+            .into_iter()
+            .filter(|w| w.code == "bind-discard")
+            .map(|w| w.subject)
+            .collect::<Vec<_>>()
+    };
+    assert!(codes(&Layout::default_layout()).is_empty());
+    let text = DEFAULT_LAYOUT_TOML.replace(
+        "options = [\"noatime\"]",
+        "options = [\"discard\", \"noatime\"]",
+    );
+    assert_ne!(text, DEFAULT_LAYOUT_TOML);
+    assert_eq!(codes(&parse(&text).unwrap()), ["quickOS/shared-prod-data"]);
+}
+
+#[test]
 fn shown_layout_round_trips() {
     let reparsed = parse(DEFAULT_LAYOUT_TOML).unwrap();
     let again = toml::to_string(&reparsed).unwrap();
@@ -66,6 +84,53 @@ fn unknown_keys_name_the_line() {
         + 1;
     assert_eq!(err.position.map(|p| p.0), Some(line), "{err}");
     assert!(err.message.contains("recrodsize"), "{err}");
+}
+
+#[test]
+fn blocksizes_pve_storage_refuses_name_file_line_key_value_and_rule() {
+    let line = DEFAULT_LAYOUT_TOML
+        .lines()
+        .position(|l| l.contains("blocksize = \"16k\""))
+        .unwrap()
+        + 1;
+    for spelling in ["16KB", "16KiB", "0.5K", "16384B", "12k"] {
+        let text = DEFAULT_LAYOUT_TOML.replace(
+            "blocksize = \"16k\"",
+            &format!("blocksize = \"{spelling}\""),
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.position.map(|p| p.0), Some(line), "{err}");
+        let shown = err.to_string();
+        assert!(shown.starts_with(&format!("test.toml:{line}:")), "{shown}");
+        assert!(
+            shown.contains(&format!("proxmox.blocksize = \"{spelling}\"")),
+            "{shown}"
+        );
+        assert!(shown.contains("^([1-9][0-9]*)([km])?$"), "{shown}");
+    }
+    for spelling in ["16K", "16384", "8k"] {
+        let text = DEFAULT_LAYOUT_TOML.replace(
+            "blocksize = \"16k\"",
+            &format!("blocksize = \"{spelling}\""),
+        );
+        assert!(parse(&text).is_ok(), "{spelling}");
+    }
+}
+
+#[test]
+fn an_arc_limit_zfs_always_ignores_is_an_error() {
+    let with = |arc: &str| {
+        let text = DEFAULT_LAYOUT_TOML.replacen(
+            "[[pool]]",
+            &format!("[zfs]\narc_max = \"{arc}\"\n\n[[pool]]"),
+            1,
+        );
+        parse(&text)
+    };
+    let err = with("64M").unwrap_err().to_string();
+    assert!(err.contains("not above 64M"), "{err}");
+    assert!(with("63M").is_err());
+    assert_eq!(with("65M").unwrap().zfs.arc_max_bytes(), Some(65 << 20));
 }
 
 #[test]

@@ -81,9 +81,11 @@ pub(super) fn validate(layout: &Layout) -> Result<(), Problem> {
         let bytes = ZfsSize::parse(text)
             .map_err(|e| nowhere(format!("zfs.arc_max: {e}")))?
             .bytes();
-        if bytes < crate::arc::MINIMUM {
+        // OpenZFS takes a zfs_arc_max only above 64 MiB (pve-docs local-zfs, "Limit ZFS Memory
+        // Usage"); the host's RAM and zfs_arc_min are checked when the plan is made.
+        if bytes <= crate::arc::MINIMUM {
             return Err(nowhere(format!(
-                "zfs.arc_max = \"{text}\" is below 64M, which ZFS ignores: use at least 64M (Proxmox suggests 2 GiB plus 1 GiB per TiB of pool storage)"
+                "zfs.arc_max = \"{text}\" is not above 64M, and ZFS ignores such a limit: use more than 64M (Proxmox suggests 2 GiB plus 1 GiB per TiB of pool storage)"
             )));
         }
     }
@@ -344,6 +346,22 @@ pub fn layout_warnings(layout: &Layout) -> Vec<Warning> {
         }
     }
     for ds in &layout.datasets {
+        // Proxmox accepts it, so it is no error; but a bind shares the pool's file system and
+        // the kernel ignores file-system options on a bind.
+        if ds
+            .bind_mount
+            .as_ref()
+            .is_some_and(|b| b.options.iter().any(|o| o == "discard"))
+        {
+            warnings.push(Warning {
+                code: "bind-discard",
+                subject: ds.name().to_string(),
+                message: format!(
+                    "dataset `{}`: bind_mount option `discard` has no effect: the kernel ignores file-system options on a bind mount; the pool's autotrim = \"on\" frees the drives' blocks instead, so drop `discard`",
+                    ds.name()
+                ),
+            });
+        }
         if ds.serves == DatasetRole::Zvols && ds.properties.contains_key("recordsize") {
             let blocksize = ds
                 .proxmox

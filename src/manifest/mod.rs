@@ -1,7 +1,9 @@
 //! The completion manifest: what was found and done, as JSON (schema: schema/manifest.schema.json),
 //! written atomically and signed with the host's SSH key. A refused or failed run writes one too.
 
+pub mod allowed_signers;
 mod build;
+pub mod fleet;
 pub mod signing;
 
 pub use build::{from_report, host_identity, previous_baselines, RunInfo};
@@ -21,7 +23,7 @@ pub struct Manifest {
     pub tool: Tool,
     pub host: Host,
     pub command: String,
-    /// Where the run happened: a normal host, a rescue target, a recorded host.
+    /// Where the run happened: a normal host, a rescue target, a host read with `--root`.
     pub situation: crate::situation::Situation,
     pub started_at: String,
     pub finished_at: String,
@@ -272,57 +274,6 @@ pub fn write_signed(
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     crate::atomic_file::write_atomically(&sig_path, signature.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", sig_path.display()))
-}
-
-/// What `manifest verify` found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verified {
-    pub signature: signing::GoodSignature,
-    pub outcome: String,
-}
-
-/// Checks a manifest file: its signature (against `trusted` when given) and the layout digest inside.
-pub fn verify_file(path: &Path, trusted: Option<&ssh_key::PublicKey>) -> Result<Verified, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let sig_path = signature_path(path);
-    let sig = std::fs::read_to_string(&sig_path)
-        .map_err(|e| format!("cannot read the signature {}: {e}", sig_path.display()))?;
-    let good =
-        signing::verify(&bytes, &sig, trusted).map_err(|e| format!("{}: {e}", path.display()))?;
-    let value: Value =
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
-    if value["schema"] != SCHEMA {
-        return Err(format!(
-            "{}: schema is {}, expected \"{SCHEMA}\"",
-            path.display(),
-            value["schema"]
-        ));
-    }
-    let recorded = value["layout"]["sha256"].as_str().unwrap_or_default();
-    let actual = sha256_hex(canonical_json(&value["layout"]["content"]).as_bytes());
-    if recorded != actual {
-        return Err(format!(
-            "{}: layout digest {recorded} does not match its content ({actual})",
-            path.display()
-        ));
-    }
-    if let Some(fp) = value["host"]["host_key_fingerprint"].as_str() {
-        if fp != good.fingerprint {
-            return Err(format!(
-                "{}: signed by {}, but the manifest names host key {fp}",
-                path.display(),
-                good.fingerprint
-            ));
-        }
-    }
-    let outcome = value["outcome"]["status"]
-        .as_str()
-        .unwrap_or("unknown")
-        .to_string();
-    Ok(Verified {
-        signature: good,
-        outcome,
-    })
 }
 
 #[cfg(test)]

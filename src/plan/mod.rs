@@ -17,6 +17,9 @@ mod action;
 mod blocker;
 mod services;
 
+#[cfg(test)]
+mod gate_tests;
+
 pub use action::{Action, PropertyChange, WipeConsent};
 pub use blocker::Blocker;
 pub use services::{Deferred, NFS_SERVER_PACKAGE, SMARTD_UNIT};
@@ -81,7 +84,7 @@ pub fn plan(facts: &Facts) -> Plan {
     }
     if facts.observed.other_pools_unknown {
         plan.notes.push(
-            "this recorded host's transcripts ask `zpool list` for the layout's pools only: pools the layout does not describe are unknown here".into(),
+            "this --root host's transcripts ask `zpool list` for the layout's pools only: pools the layout does not describe are unknown here".into(),
         );
     }
     for problem in &facts.matches.problems {
@@ -333,7 +336,7 @@ fn clear_to_write(
         return true;
     }
     plan.blockers.push(Blocker::DriveHoldsData {
-        drive: disk.describe(),
+        drive: format!("{} at {path}", disk.describe()),
         serial: disk.serial.clone(),
         found: found.iter().map(ToString::to_string).collect(),
     });

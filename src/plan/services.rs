@@ -115,6 +115,9 @@ fn plan_arc(facts: &Facts, plan: &mut Plan) {
     else {
         return;
     };
+    if arc_limit_ignored(wanted, state, plan) {
+        return;
+    }
     match &state.runtime {
         // A live system's own module is not the installed system's: modprobe.d sets that one.
         _ if !facts.target.is_running() => {}
@@ -160,6 +163,69 @@ fn plan_arc(facts: &Facts, plan: &mut Plan) {
             message: format!("the ARC limit is not made persistent: {why}"),
         }),
     }
+}
+
+/// Whether OpenZFS would ignore `wanted` on this host, said as a warning when so: writing it
+/// would change nothing but the number sysfs reads back, and a plan must not report that done.
+/// Held against the floor now (zfs_arc_min, or its default of 1/32 of the RAM) and at the next
+/// boot (a zfs_arc_min modprobe.d sets).
+fn arc_limit_ignored(wanted: u64, state: &crate::services::ArcState, plan: &mut Plan) -> bool {
+    let ram = match &state.ram {
+        Availability::Ready { value } => *value,
+        Availability::Unavailable { why } => {
+            plan.warnings.push(Warning {
+                code: "arc-max",
+                subject: "zfs.arc_max".into(),
+                message: format!(
+                    "the ARC limit is not checked against the RAM ({why}): OpenZFS ignores a zfs_arc_max at or below zfs_arc_min (by default 1/32 of the RAM)"
+                ),
+            });
+            return false;
+        }
+    };
+    // A module that is not loaded starts with the default floor.
+    let now = arc::effective_min(state.arc_min.ready().copied().unwrap_or(0), ram);
+    let next_boot = state
+        .modprobe_conf
+        .ready()
+        .and_then(|conf| arc::configured_min(conf))
+        .map_or(0, |min| arc::effective_min(min, ram));
+    let floor = now.max(next_boot);
+    let Some(ignored) = arc::ignored(wanted, ram, floor) else {
+        return false;
+    };
+    let default_floor = state.arc_min.ready().copied().unwrap_or(0) == 0 && next_boot == 0;
+    let floor_is = if default_floor {
+        format!(
+            " (zfs_arc_min's default: 1/32 of the {} of RAM)",
+            crate::size::binary(ram)
+        )
+    } else {
+        String::new()
+    };
+    let instead = match ignored.suggestion {
+        Some(bytes) => format!(
+            "set zfs.arc_max above {}{floor_is} and below the RAM, e.g. \"{}\"",
+            crate::size::ZfsSize(floor.max(arc::MINIMUM)),
+            crate::size::ZfsSize(bytes)
+        ),
+        None => format!(
+            "this host's {} of RAM leaves no limit OpenZFS would take: remove zfs.arc_max",
+            crate::size::binary(ram)
+        ),
+    };
+    plan.warnings.push(Warning {
+        code: "arc-max-ignored",
+        subject: "zfs.arc_max".into(),
+        message: format!(
+            "zfs.arc_max = {} ({wanted} bytes) would be ignored by OpenZFS: {}. The ARC would keep its current limit although {} would read back the new value, so it is neither set now nor written to {}: {instead}",
+            crate::size::ZfsSize(wanted),
+            ignored.why,
+            arc::RUNTIME_PARAMETER,
+            arc::MODPROBE_CONF,
+        ),
+    });
+    true
 }
 
 fn plan_storages(facts: &Facts, plan: &mut Plan) {

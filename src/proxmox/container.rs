@@ -1,11 +1,14 @@
-//! Bind mounts of the shared datasets into a Proxmox container: which `mpN` entries the
-//! container has (from its config, /etc/pve/lxc/CTID.conf), and the `pct set` commands that add
+//! Bind mounts of the shared datasets into a Proxmox container: which host paths the container
+//! already binds (from its config, /etc/pve/lxc/CTID.conf), and the `pct set` commands that add
 //! the missing ones. Pure: the config comes in as text, the datasets' mountpoints as observed.
 //!
 //! The config format (pve-container's PVE::LXC::Config): `key: value` lines for the current
-//! configuration, then `[snapshot]` sections that must be ignored here; a mount point is
+//! configuration; a `[pve:pending]` section with changes not applied yet (a mount point whose
+//! hotplug failed waits there for the next start, and its slot is taken); other `[name]`
+//! sections are snapshots, which must be ignored here. A mount point is
 //! `mpN: VOLUME,mp=PATH[,key=value...]` with N from 0 to 255, where a bind mount's VOLUME is an
-//! absolute host path.
+//! absolute host path. Raw LXC keys pass through as well: `lxc.mount.entry: SRC TARGET none
+//! bind...` binds SRC without taking an mpN slot.
 
 use crate::layout::Layout;
 use serde::Serialize;
@@ -14,6 +17,8 @@ use thiserror::Error;
 
 /// pve-container's MAX_MOUNT_POINTS.
 pub const MAX_MOUNT_POINTS: u16 = 256;
+/// pve-container's section of changes not applied yet.
+const PENDING_SECTION: &str = "[pve:pending]";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MountPoint {
@@ -23,6 +28,24 @@ pub struct MountPoint {
     /// Where it appears in the container.
     pub path: Option<String>,
     pub line: usize,
+    /// In `[pve:pending]`: applied when the container next starts.
+    pub pending: bool,
+}
+
+/// An `lxc.mount.entry` bind mount: the host path `source` at `target` inside the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RawBind {
+    pub source: String,
+    pub target: String,
+    pub line: usize,
+}
+
+/// What a container's config says about mounts, snapshots left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ContainerMounts {
+    /// The `mpN` entries, current ones first, then pending ones.
+    pub mount_points: Vec<MountPoint>,
+    pub raw_binds: Vec<RawBind>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -33,24 +56,43 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// The mount points of the current configuration (snapshots skipped).
-pub fn parse_mount_points(file: &str, text: &str) -> Result<Vec<MountPoint>, ConfigError> {
-    let mut found = Vec::new();
+/// The mount points of the current configuration and of `[pve:pending]`, and the
+/// `lxc.mount.entry` binds; snapshot sections skipped.
+pub fn parse_mounts(file: &str, text: &str) -> Result<ContainerMounts, ConfigError> {
+    let mut found = ContainerMounts::default();
+    let mut pending = false;
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.starts_with('[') {
+            if line == PENDING_SECTION {
+                pending = true;
+                continue;
+            }
+            // A snapshot: the sections after it are snapshots too, or the pending section,
+            // which pve-container writes before them; nothing current follows.
             break;
+        }
+        let error = |message: String| ConfigError {
+            file: file.to_string(),
+            line: i + 1,
+            message,
+        };
+        if let Some(entry) = line.strip_prefix("lxc.mount.entry") {
+            let entry = entry.trim_start();
+            let entry = entry
+                .strip_prefix(':')
+                .or_else(|| entry.strip_prefix('='))
+                .ok_or_else(|| error(format!("`{line}` is not `lxc.mount.entry: ...`")))?;
+            if let Some(bind) = raw_bind(entry, i + 1) {
+                found.raw_binds.push(bind);
+            }
+            continue;
         }
         let Some(rest) = line.strip_prefix("mp") else {
             continue;
         };
         let Some((digits, value)) = rest.split_once(':') else {
             continue;
-        };
-        let error = |message: String| ConfigError {
-            file: file.to_string(),
-            line: i + 1,
-            message,
         };
         let index: u16 = match digits.parse() {
             Ok(n) if n < MAX_MOUNT_POINTS => n,
@@ -70,14 +112,32 @@ pub fn parse_mount_points(file: &str, text: &str) -> Result<Vec<MountPoint>, Con
             .filter_map(|p| p.trim().strip_prefix("mp="))
             .map(str::to_string)
             .next();
-        found.push(MountPoint {
+        found.mount_points.push(MountPoint {
             index,
             volume: volume.to_string(),
             path,
             line: i + 1,
+            pending,
         });
     }
     Ok(found)
+}
+
+/// An fstab-style `SRC TARGET TYPE OPTIONS [DUMP PASS]` entry when it is a bind (`bind` or
+/// `rbind` among its options). fstab writes a space in a path as `\040`.
+fn raw_bind(entry: &str, line: usize) -> Option<RawBind> {
+    let fields: Vec<&str> = entry.split_whitespace().collect();
+    let [source, target, _fstype, options, ..] = fields[..] else {
+        return None;
+    };
+    options
+        .split(',')
+        .any(|o| o == "bind" || o == "rbind")
+        .then(|| RawBind {
+            source: source.replace("\\040", " "),
+            target: format!("/{}", target.replace("\\040", " ").trim_start_matches('/')),
+            line,
+        })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -87,10 +147,12 @@ pub enum BindChange {
         dataset: String,
         argv: Vec<String>,
     },
-    /// Mounted already; `path` differs from the layout's only when the administrator chose so.
+    /// Bound already; `path` differs from the layout's only when the administrator chose so.
     Present {
         dataset: String,
-        index: u16,
+        /// `mp2`, `mp1 (pending: applied when the container next starts)`, or
+        /// `lxc.mount.entry (line 7)`.
+        slot: String,
         path: Option<String>,
     },
 }
@@ -109,11 +171,12 @@ pub enum AttachError {
 pub fn bind_changes(
     layout: &Layout,
     ctid: u32,
-    existing: &[MountPoint],
+    existing: &ContainerMounts,
     mountpoints: &BTreeMap<String, String>,
 ) -> Result<Vec<BindChange>, AttachError> {
-    let mut used: Vec<u16> = existing.iter().map(|m| m.index).collect();
+    let mut used: Vec<u16> = existing.mount_points.iter().map(|m| m.index).collect();
     let mut changes = Vec::new();
+    let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
     for dataset in &layout.datasets {
         let Some(bind) = &dataset.bind_mount else {
             continue;
@@ -123,14 +186,38 @@ pub fn bind_changes(
             .get(&name)
             .filter(|m| m.starts_with('/'))
             .ok_or_else(|| AttachError::NoMountpoint(name.clone()))?;
-        if let Some(m) = existing
+        let bound = existing
+            .mount_points
             .iter()
-            .find(|m| m.volume.trim_end_matches('/') == host_path.trim_end_matches('/'))
-        {
+            .find(|m| same(&m.volume, host_path))
+            .map(|m| {
+                let slot = if m.pending {
+                    format!(
+                        "mp{} (pending: applied when the container next starts)",
+                        m.index
+                    )
+                } else {
+                    format!("mp{}", m.index)
+                };
+                (slot, m.path.clone())
+            })
+            .or_else(|| {
+                existing
+                    .raw_binds
+                    .iter()
+                    .find(|b| same(&b.source, host_path))
+                    .map(|b| {
+                        (
+                            format!("lxc.mount.entry (line {})", b.line),
+                            Some(b.target.clone()),
+                        )
+                    })
+            });
+        if let Some((slot, path)) = bound {
             changes.push(BindChange::Present {
                 dataset: name,
-                index: m.index,
-                path: m.path.clone(),
+                slot,
+                path,
             });
             continue;
         }
@@ -172,15 +259,72 @@ mod tests {
 
     #[test]
     fn snapshot_sections_are_not_the_current_config() {
-        let mps = parse_mount_points("101.conf", CONFIG).unwrap();
+        let mps = parse_mounts("101.conf", CONFIG).unwrap().mount_points;
         assert_eq!(mps.iter().map(|m| m.index).collect::<Vec<_>>(), [0, 2]);
         assert_eq!(mps[1].path.as_deref(), Some("/srv/prod"));
+    }
+
+    /// pve-container writes `[pve:pending]` after the current config and before snapshots.
+    const PENDING: &str = "arch: amd64\nmp0: /quickOS/shared-prod-data,mp=/srv/prod\nrootfs: local-zfs:subvol-102-disk-0,size=8G\n\n[pve:pending]\nmp1: /quickOS/shared-prod-data-sync,mp=/mnt/shared-prod-data-sync\nmp2: local-zfs:subvol-102-disk-1,mp=/data,size=1G\n\n[before-upgrade]\nmp3: /fastData/shared-test-data,mp=/old\n";
+
+    #[test]
+    fn a_pending_mount_point_takes_its_slot_and_counts_as_bound() {
+        let mounts = parse_mounts("102.conf", PENDING).unwrap();
+        let slots: Vec<(u16, bool)> = mounts
+            .mount_points
+            .iter()
+            .map(|m| (m.index, m.pending))
+            .collect();
+        assert_eq!(slots, [(0, false), (1, true), (2, true)]);
+        let changes =
+            bind_changes(&Layout::default_layout(), 102, &mounts, &mountpoints()).unwrap();
+        assert!(
+            changes.contains(&BindChange::Present {
+                dataset: "quickOS/shared-prod-data-sync".into(),
+                slot: "mp1 (pending: applied when the container next starts)".into(),
+                path: Some("/mnt/shared-prod-data-sync".into()),
+            }),
+            "{changes:?}"
+        );
+        // The snapshot's mp3 is not current: shared-test-data is added, in the first free slot
+        // after the pending ones.
+        let adds: Vec<&str> = changes
+            .iter()
+            .filter_map(|c| match c {
+                BindChange::Add { argv, .. } => Some(argv[3].as_str()),
+                BindChange::Present { .. } => None,
+            })
+            .collect();
+        assert_eq!(adds, ["-mp3", "-mp4"]);
+    }
+
+    #[test]
+    fn an_lxc_mount_entry_of_the_same_path_is_a_bind_already() {
+        let config = "arch: amd64\nlxc.mount.entry: /fastData/shared-bulk-data/ mnt/bulk none rbind,create=dir 0 0\nlxc.mount.entry: /dev/net dev/net none bind,create=dir\nlxc.mount.entry: tmpfs tmp tmpfs defaults\nrootfs: local-zfs:subvol-103-disk-0,size=8G\n";
+        let mounts = parse_mounts("103.conf", config).unwrap();
+        assert_eq!(mounts.raw_binds.len(), 2, "{mounts:?}");
+        assert!(mounts.mount_points.is_empty());
+        let changes =
+            bind_changes(&Layout::default_layout(), 103, &mounts, &mountpoints()).unwrap();
+        assert!(
+            changes.contains(&BindChange::Present {
+                dataset: "fastData/shared-bulk-data".into(),
+                slot: "lxc.mount.entry (line 2)".into(),
+                path: Some("/mnt/bulk".into()),
+            }),
+            "{changes:?}"
+        );
+        let adds = changes
+            .iter()
+            .filter(|c| matches!(c, BindChange::Add { .. }))
+            .count();
+        assert_eq!(adds, 3, "{changes:?}");
     }
 
     #[test]
     fn missing_binds_take_the_lowest_free_slots_and_present_ones_are_kept() {
         let layout = Layout::default_layout();
-        let existing = parse_mount_points("101.conf", CONFIG).unwrap();
+        let existing = parse_mounts("101.conf", CONFIG).unwrap();
         let changes = bind_changes(&layout, 101, &existing, &mountpoints()).unwrap();
         let adds: Vec<&Vec<String>> = changes
             .iter()
@@ -203,7 +347,7 @@ mod tests {
         assert_eq!(adds.len(), 3);
         assert!(changes.contains(&BindChange::Present {
             dataset: "quickOS/shared-prod-data".into(),
-            index: 2,
+            slot: "mp2".into(),
             path: Some("/srv/prod".into())
         }));
         // Once added, nothing is left to do.
@@ -212,7 +356,7 @@ mod tests {
         let again = bind_changes(
             &layout,
             101,
-            &parse_mount_points("101.conf", &text).unwrap(),
+            &parse_mounts("101.conf", &text).unwrap(),
             &mountpoints(),
         )
         .unwrap();
@@ -227,19 +371,20 @@ mod tests {
     #[test]
     fn layout_options_become_proxmox_mountoptions() {
         let layout = Layout::default_layout();
-        let changes = bind_changes(&layout, 200, &[], &mountpoints()).unwrap();
+        let changes =
+            bind_changes(&layout, 200, &ContainerMounts::default(), &mountpoints()).unwrap();
         let BindChange::Add { argv, .. } = &changes[0] else {
             panic!()
         };
         assert_eq!(
             argv[4],
-            "/quickOS/shared-prod-data,mp=/mnt/shared-prod-data,mountoptions=discard;noatime"
+            "/quickOS/shared-prod-data,mp=/mnt/shared-prod-data,mountoptions=noatime"
         );
     }
 
     #[test]
     fn a_bad_key_names_the_file_and_line() {
-        let err = parse_mount_points("/etc/pve/lxc/7.conf", "mp999: /a,mp=/b\n").unwrap_err();
+        let err = parse_mounts("/etc/pve/lxc/7.conf", "mp999: /a,mp=/b\n").unwrap_err();
         assert_eq!(
             err.to_string(),
             "/etc/pve/lxc/7.conf:1: `mp999` is not a mount point key (mp0 to mp255)"

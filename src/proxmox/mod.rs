@@ -248,8 +248,14 @@ fn same_setting(key: &str, now: Option<&str>, wanted: &str, path: &str) -> bool 
     }
 }
 
-/// `16k`, `16K`, `16384` and `1m` as bytes, the way ZFSPoolPlugin.pm reads them.
-fn blocksize_bytes(text: &str) -> Option<u64> {
+/// The spelling of `blocksize` pve-storage accepts, for messages.
+pub const BLOCKSIZE_SYNTAX: &str =
+    "a power of two in bytes, optionally followed by k or m (pve-storage's `^([1-9][0-9]*)([km])?$`, any case), such as 16k or 16384";
+
+/// A zfspool storage's `blocksize` in bytes, read the way pve-storage reads it: its schema's
+/// pattern `^([1-9][0-9]*)([km])?$` (case-insensitive), and a power of two (ZFSPoolPlugin.pm).
+/// `16KB`, `16KiB`, `0.5K`, `16384B` and `016k` are refused there, so they are refused here.
+pub fn blocksize_bytes(text: &str) -> Option<u64> {
     let lower = text.to_ascii_lowercase();
     let (digits, scale) = match lower.strip_suffix('k') {
         Some(d) => (d, 1024),
@@ -258,7 +264,13 @@ fn blocksize_bytes(text: &str) -> Option<u64> {
             None => (lower.as_str(), 1),
         },
     };
-    digits.parse::<u64>().ok()?.checked_mul(scale)
+    let well_formed = digits.starts_with(|c: char| ('1'..='9').contains(&c))
+        && digits.bytes().all(|b| b.is_ascii_digit());
+    if !well_formed {
+        return None;
+    }
+    let bytes = digits.parse::<u64>().ok()?.checked_mul(scale)?;
+    bytes.is_power_of_two().then_some(bytes)
 }
 
 #[cfg(test)]
@@ -272,6 +284,19 @@ mod tests {
         assert_eq!(blocksize_bytes("1M"), Some(1 << 20));
         assert_eq!(blocksize_bytes("k"), None);
         assert_eq!(blocksize_bytes("99999999999999999999k"), None);
+    }
+
+    #[test]
+    fn blocksize_is_what_pve_storage_accepts() {
+        for ok in ["16k", "16K", "1m", "1M", "16384", "512", "128k", "1"] {
+            assert!(blocksize_bytes(ok).is_some(), "{ok}");
+        }
+        for refused in [
+            "16KB", "16KiB", "0.5K", "16384B", "016k", "0", "0k", "12k", "3", "16 k", " 16k",
+            "16g", "-16k", "+16k", "", "kk",
+        ] {
+            assert_eq!(blocksize_bytes(refused), None, "{refused}");
+        }
     }
 
     #[test]

@@ -47,7 +47,8 @@ pub const PLUGINS: &[PluginFacts] = &[
     PluginFacts {
         kind: "dir",
         required: &["path"],
-        fixed: &["path"],
+        // pve-storage 9.x: a dir storage's snapshots as qcow2 volume chains, chosen at creation.
+        fixed: &["path", "snapshot-as-volume-chain"],
         content_allowed: FILE_CONTENT_OR_NONE,
         content_default: &["images", "rootdir"],
     },
@@ -139,6 +140,16 @@ mod tests {
             sorted.sort_unstable();
             assert_eq!(sorted, p.required, "{}", p.kind);
         }
+    }
+
+    #[test]
+    fn fixed_keys_are_pve_storages() {
+        let fixed = |kind| plugin(kind).map(|p| p.fixed.to_vec());
+        assert_eq!(fixed("zfspool"), Some(vec!["pool"]));
+        assert_eq!(fixed("dir"), Some(vec!["path", "snapshot-as-volume-chain"]));
+        assert_eq!(fixed("nfs"), Some(vec!["export", "path", "server"]));
+        assert_eq!(fixed("lvm"), Some(vec!["vgname", "base"]));
+        assert_eq!(fixed("lvmthin"), Some(vec!["thinpool", "vgname"]));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! gave Debian's rustc-web 1.85 where bookworm-security had 1.96, and because the packages then
 //! counted as installed, every rerun failed the same way.
 
-use crate::util::run;
+use crate::util::run_logged;
 use anyhow::{Context, Result};
 use std::cmp::Ordering;
 use std::path::Path;
@@ -303,22 +303,36 @@ pub fn refresh_once(reason: &str) -> Result<()> {
 /// should know is not in them.
 pub fn refresh(reason: &str) -> Result<()> {
     eprintln!("xtask: apt: refreshing the package lists: {reason}");
-    run(apt_get().arg("update")).context(
-        "apt-get update failed: check the network to the Debian mirror and the files in \
-         /etc/apt/sources.list.d/, then retry",
-    )?;
     REFRESHED.store(true, AtomicOrdering::SeqCst);
+    // apt-get update fails when any one source fails, a third-party one included, yet keeps
+    // every list it did fetch: go on with those. What is still missing or too old afterwards
+    // fails in `verdict` with what to run.
+    if let Err(err) = run_logged(apt_get().arg("update")) {
+        eprintln!(
+            "xtask: warning: {err:#}; going on with the lists it could fetch. Check the network \
+             to the mirrors and the files in /etc/apt/sources.list.d/"
+        );
+    }
     Ok(())
 }
 
 fn install(packages: &[String], target_release: Option<&str>) -> Result<()> {
     eprintln!("xtask: apt: installing {}", packages.join(" "));
     let mut apt = apt_get();
-    apt.args(["install", "-y", "--no-install-recommends"]);
+    // An upgrade that meets a locally changed conffile keeps the local one instead of asking.
+    apt.args([
+        "install",
+        "-y",
+        "--no-install-recommends",
+        "-o",
+        "Dpkg::Options::=--force-confdef",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+    ]);
     if let Some(release) = target_release {
         apt.args(["-t", release]);
     }
-    run(apt.args(packages))
+    run_logged(apt.args(packages))
 }
 
 fn apt_get() -> Command {

@@ -205,6 +205,16 @@ fn parse_args(args: &[String]) -> Result<Options> {
 }
 
 pub fn main(args: &[String]) -> Result<()> {
+    build(args, false)
+}
+
+/// For `cargo xtask hook`, which ships the gzip wrapper when the bare binary does not fit and
+/// says so itself: an oversized binary is neither an error nor worth a warning there.
+pub fn main_for_hook(args: &[String]) -> Result<()> {
+    build(args, true)
+}
+
+fn build(args: &[String], hook_decides: bool) -> Result<()> {
     let options = parse_args(args)?;
     let workspace = workspace_root();
     let route = match options.route {
@@ -247,7 +257,7 @@ pub fn main(args: &[String]) -> Result<()> {
     println!("  kind:     {kind}");
     println!("  size:     {size} bytes ({share:.1} % of the {FIRST_BOOT_HOOK_LIMIT}-byte first-boot hook limit)");
     println!("  sha256:   {sha256:x}");
-    if let Some(message) = oversize_message(&shipped, size) {
+    if let Some(message) = oversize_message(&shipped, size).filter(|_| !hook_decides) {
         if !options.allow_oversize {
             bail!(message);
         }
@@ -355,11 +365,11 @@ pub fn clear_inherited_rust_env(cargo: &mut Command) {
 pub fn show_build_env(cargo: &Command) {
     for (name, value) in cargo.get_envs() {
         if let Some(value) = value {
-            eprintln!(
-                "xtask:   {}={}",
+            util::note(&format!(
+                "  {}={}",
                 name.to_string_lossy(),
                 value.to_string_lossy()
-            );
+            ));
         }
     }
 }

@@ -1,13 +1,28 @@
 //! `cargo xtask fixture-hosts`: writes the synthesized fixture hosts under tests/fixtures/hosts/
 //! from their specs (tests/fixtures/hosts/NAME.toml).
 //!
-//! A fixture host is the part of a root file system phoenix-zfs reads: sys/ (block devices with
-//! the shapes the 6.12 kernel gives them, NVMe multipath on, as recorded in the QEMU guest),
+//! A fixture host is the part of a root file system phoenix-zfs reads: sys/ (block devices),
 //! run/udev/data/ (as systemd 252 writes it), dev/disk/by-id/ links, proc/mounts, and for each
-//! NVMe drive dev/NAME holding what its first and last MiB hold. Hosts recorded from a real
-//! machine are made by `phoenix-zfs debug snapshot-host` instead and have no spec.
+//! NVMe drive and each of its partitions dev/NAME holding what its first and last MiB hold.
+//!
+//! Synthesized hosts stand for hardware this project cannot run on; recorded hosts (captured
+//! with `phoenix-zfs debug snapshot-host`, such as qemu-recorded) have no spec. Every shape here
+//! is taken from the recorded QEMU guest (Linux 6.12, NVMe multipath on, systemd 252) and from
+//! the kernel code that makes it, so that a synthesized host reads like a recorded one:
+//! - NVMe strings are what drivers/nvme/host/sysfs.c prints: the device's space-padded
+//!   fields at their full width (model 40, serial 20, firmware_rev 8).
+//! - A namespace's wwid follows wwid_show(): `eui.` + the NGUID, else `eui.` + the EUI-64,
+//!   else `nvme.VVVV-SERIAL-MODEL-NSID` (PCI vendor id, then serial and model in hex with
+//!   their padding trimmed); `eui` and `nguid` exist only when the drive reports them.
+//! - physical_block_size is the logical one unless the spec says otherwise (QEMU says 512).
+//! - With multipath, the namespace lives under nvme-subsystem/nvme-subsysS and the hidden
+//!   per-controller path `nvmeScCnN` (subsystem, controller, namespace instance) under the
+//!   controller, without a `dev` (hidden disks get no device number) but with a minor of
+//!   its own, taken before the namespace's, as the kernel adds the path disk first.
+//! - Without multipath (`multipath = false`, nvme_core.multipath=N), the namespace
+//!   `nvmeCnN` sits directly under its controller and nothing is hidden.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use serde::Deserialize;
 use std::fs;
 use std::io::Read;
@@ -18,44 +33,75 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields)]
 struct HostSpec {
     description: String,
+    /// nvme_core.multipath: on in Debian's and Proxmox's kernels.
+    #[serde(default = "yes")]
+    multipath: bool,
     #[serde(default, rename = "disk")]
     disks: Vec<DiskSpec>,
     #[serde(default, rename = "mount")]
     mounts: Vec<MountSpec>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "lowercase")]
 enum Bus {
     Nvme,
     Sata,
     Usb,
+    Virtio,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DiskSpec {
     bus: Bus,
-    /// Kernel name: nvme0n1, sda.
+    /// Kernel name: nvme0n1, sda, vda.
     name: String,
-    model: String,
+    /// What the drive reports (NVMe identify, SCSI INQUIRY product); virtio disks have none.
+    #[serde(default)]
+    model: Option<String>,
     /// What udev says the model is, where it differs from what the drive reports (the QEMU test
     /// guest sets real model names through a udev rule, as a hardware database would).
     #[serde(default)]
     udev_model: Option<String>,
+    /// SCSI INQUIRY vendor: `ATA` for SATA drives (libata's), the bridge's for USB.
+    #[serde(default)]
+    vendor: Option<String>,
     serial: String,
-    firmware: String,
+    #[serde(default)]
+    firmware: Option<String>,
+    /// NVMe: the PCI vendor id in the identify data (QEMU 0x1b36, Samsung 0x144d), which names
+    /// the namespace when it reports neither NGUID nor EUI-64.
+    #[serde(default)]
+    vendor_id: Option<u16>,
+    /// NVMe: the namespace's EUI-64, 16 hex digits, when the drive reports one.
+    #[serde(default)]
+    eui64: Option<String>,
+    /// NVMe: the namespace's NGUID, 32 hex digits, when the drive reports one.
+    #[serde(default)]
+    nguid: Option<String>,
     size: u64,
     #[serde(default = "default_lbs")]
     logical_block_size: u32,
-    /// PCI address of the NVMe controller or the SATA/USB host controller.
+    /// Defaults to the logical block size, as QEMU and most NVMe drives report it.
+    #[serde(default)]
+    physical_block_size: Option<u32>,
+    /// PCI address of the NVMe controller, of the SATA/USB host controller, of the virtio device.
     pci: String,
     /// NVMe controller name (nvme0): not always the namespace's number, as on real hosts.
     #[serde(default)]
     controller: Option<String>,
     #[serde(default)]
     removable: bool,
-    /// Partitions: (name, file system type as udev's ID_FS_TYPE, label).
+    #[serde(default)]
+    read_only: bool,
+    /// What udev's blkid found on the whole disk (ID_FS_TYPE, ID_FS_LABEL, ID_FS_UUID).
+    #[serde(default)]
+    fs_type: Option<String>,
+    #[serde(default)]
+    fs_label: Option<String>,
+    #[serde(default)]
+    fs_uuid: Option<String>,
     #[serde(default, rename = "partition")]
     partitions: Vec<PartitionSpec>,
     /// A signature fixture (tests/fixtures/signatures/NAME) whose first and last MiB the drive
@@ -67,12 +113,19 @@ struct DiskSpec {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PartitionSpec {
+    /// Kernel name: nvme0n1p1, sda2 (its number in the table is taken from it).
     name: String,
+    /// In bytes.
+    size: u64,
+    /// udev's ID_FS_TYPE.
     fs_type: String,
     #[serde(default)]
     label: Option<String>,
     #[serde(default)]
     holders: Vec<String>,
+    /// As for a disk: the signature fixture the partition's own first and last MiB hold.
+    #[serde(default)]
+    content: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +134,10 @@ struct MountSpec {
     source: String,
     mountpoint: String,
     fstype: String,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_lbs() -> u32 {
@@ -102,42 +159,94 @@ fn link(target: &str, at: &Path) -> Result<()> {
     symlink(target, at).with_context(|| format!("cannot link {} -> {target}", at.display()))
 }
 
-/// Kernel-style attribute: the value and a newline (NVMe strings are space-padded by the
-/// device; the kernel keeps the padding, so do we).
+/// Kernel-style attribute: the value and a newline.
 fn attr(dir: &Path, name: &str, value: &str) -> Result<()> {
     write(&dir.join(name), format!("{value}\n"))
 }
 
+/// A fixed-width field as the device hands it over and sysfs prints it (`%.*s`): space-padded
+/// to its width. Longer is an error: no device can report it.
+fn padded(what: &str, value: &str, width: usize) -> Result<String> {
+    ensure!(
+        value.len() <= width,
+        "{what} `{value}` is longer than the {width} characters the device field holds"
+    );
+    Ok(format!("{value:<width$}"))
+}
+
 pub fn main(args: &[String]) -> Result<()> {
-    let dir = crate::util::workspace_root().join("tests/fixtures/hosts");
-    let mut specs: Vec<PathBuf> = fs::read_dir(&dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+    let dir = hosts_dir();
+    let specs = specs(&dir)?
+        .into_iter()
         .filter(|p| {
             args.is_empty()
                 || args
                     .iter()
                     .any(|a| p.file_stem().is_some_and(|s| s == a.as_str()))
         })
-        .collect();
-    specs.sort();
+        .collect::<Vec<_>>();
     if specs.is_empty() {
         bail!("no host specs (*.toml) in {}", dir.display());
     }
     for spec_path in specs {
-        let text = fs::read_to_string(&spec_path)?;
-        let spec: HostSpec =
-            toml::from_str(&text).with_context(|| format!("{}", spec_path.display()))?;
         let out = spec_path.with_extension("");
         if out.exists() {
             fs::remove_dir_all(&out).with_context(|| format!("cannot remove {}", out.display()))?;
         }
-        write_host(&spec, &out).with_context(|| format!("writing {}", out.display()))?;
-        eprintln!("xtask: wrote {} ({})", out.display(), spec.description);
+        let description = generate(&spec_path, &out)?;
+        eprintln!("xtask: wrote {} ({description})", out.display());
     }
     Ok(())
+}
+
+fn hosts_dir() -> PathBuf {
+    crate::util::workspace_root().join("tests/fixtures/hosts")
+}
+
+/// Every spec (NAME.toml) under `dir`, sorted.
+fn specs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut specs: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    specs.sort();
+    Ok(specs)
+}
+
+/// Writes the host `spec_path` describes into `out` (which must not exist yet); returns its
+/// description.
+fn generate(spec_path: &Path, out: &Path) -> Result<String> {
+    let text = fs::read_to_string(spec_path)
+        .with_context(|| format!("cannot read {}", spec_path.display()))?;
+    let spec: HostSpec =
+        toml::from_str(&text).with_context(|| format!("{}", spec_path.display()))?;
+    write_host(&spec, out).with_context(|| format!("writing {}", out.display()))?;
+    Ok(spec.description)
+}
+
+/// Device numbers and disk sequence numbers, handed out in spec order as the kernel hands
+/// them out in probe order.
+#[derive(Default)]
+struct Numbers {
+    /// blkext (259): NVMe namespaces, their hidden paths and partitions, one after another.
+    blkext: u32,
+    sd: u32,
+    vd: u32,
+    diskseq: u32,
+}
+
+impl Numbers {
+    fn blkext(&mut self) -> String {
+        self.blkext += 1;
+        format!("259:{}", self.blkext - 1)
+    }
+
+    fn diskseq(&mut self) -> u32 {
+        self.diskseq += 1;
+        self.diskseq
+    }
 }
 
 fn write_host(spec: &HostSpec, out: &Path) -> Result<()> {
@@ -154,26 +263,36 @@ fn write_host(spec: &HostSpec, out: &Path) -> Result<()> {
     mounts
         .push_str("proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\nsysfs /sys sysfs rw 0 0\n");
     write(&out.join("proc/mounts"), mounts)?;
-    let (mut nvme_minor, mut sd_minor) = (0u32, 0u32);
+    let mut numbers = Numbers::default();
+    let host = Host {
+        sys: &sys,
+        udev: &udev,
+        out,
+        multipath: spec.multipath,
+    };
     for (index, disk) in spec.disks.iter().enumerate() {
         match disk.bus {
-            Bus::Nvme => {
-                write_nvme(disk, index, nvme_minor, &sys, &udev, out)?;
-                nvme_minor += 1 + disk.partitions.len() as u32;
-            }
-            Bus::Sata | Bus::Usb => {
-                write_scsi(disk, index, sd_minor, &sys, &udev, out)?;
-                sd_minor += 16;
-            }
+            Bus::Nvme => host.nvme(disk, &mut numbers),
+            Bus::Sata | Bus::Usb => host.scsi(disk, index, &mut numbers),
+            Bus::Virtio => host.virtio(disk, &mut numbers),
         }
+        .with_context(|| format!("disk {}", disk.name))?;
     }
     Ok(())
 }
 
+struct Host<'a> {
+    sys: &'a Path,
+    udev: &'a Path,
+    out: &'a Path,
+    multipath: bool,
+}
+
+/// The block attributes every disk has, in the recorded formats.
 fn queue(dir: &Path, disk: &DiskSpec) -> Result<()> {
     attr(dir, "size", &(disk.size / 512).to_string())?;
     attr(dir, "removable", if disk.removable { "1" } else { "0" })?;
-    attr(dir, "ro", "0")?;
+    attr(dir, "ro", if disk.read_only { "1" } else { "0" })?;
     attr(
         dir,
         "queue/logical_block_size",
@@ -182,193 +301,464 @@ fn queue(dir: &Path, disk: &DiskSpec) -> Result<()> {
     attr(
         dir,
         "queue/physical_block_size",
-        &disk.logical_block_size.max(4096).to_string(),
+        &disk
+            .physical_block_size
+            .unwrap_or(disk.logical_block_size)
+            .to_string(),
     )?;
     fs::create_dir_all(dir.join("holders"))?;
     Ok(())
 }
 
-fn udev_record(lines: &[String]) -> String {
-    let mut text = lines.join("\n");
-    text.push_str("\nI:2811423\nG:systemd\nQ:systemd\nV:1\n");
+/// One udev database record, in the order systemd 252 writes it: links, init time, properties,
+/// tags.
+fn udev_record(links: &[String], properties: &[(&str, String)]) -> String {
+    let mut text = String::new();
+    for l in links {
+        text.push_str(&format!("S:{l}\n"));
+    }
+    text.push_str("I:2811423\n");
+    for (k, v) in properties {
+        text.push_str(&format!("E:{k}={v}\n"));
+    }
+    text.push_str("G:systemd\nQ:systemd\nV:1\n");
     text
 }
 
-fn write_nvme(
-    disk: &DiskSpec,
-    index: usize,
-    minor: u32,
-    sys: &Path,
-    udev: &Path,
-    out: &Path,
-) -> Result<()> {
-    let subsys_no: u32 = disk
-        .name
-        .trim_start_matches("nvme")
-        .split('n')
-        .next()
-        .unwrap_or("0")
-        .parse()
-        .unwrap_or(0);
-    let ctrl = disk
-        .controller
-        .clone()
-        .unwrap_or_else(|| format!("nvme{subsys_no}"));
-    let pci_rel = format!("devices/pci0000:00/{}", disk.pci);
-    let ctrl_dir = sys.join(&pci_rel).join("nvme").join(&ctrl);
-    for (k, v) in [
-        ("model", disk.model.as_str()),
-        ("serial", disk.serial.as_str()),
-        ("firmware_rev", disk.firmware.as_str()),
-    ] {
-        attr(&ctrl_dir, k, &format!("{v:<40}"))?;
-    }
-    attr(&ctrl_dir, "address", &disk.pci)?;
-    attr(&ctrl_dir, "transport", "pcie")?;
-    let subsys = format!("devices/virtual/nvme-subsystem/nvme-subsys{subsys_no}");
-    let subsys_dir = sys.join(&subsys);
-    attr(&subsys_dir, "model", &format!("{:<40}", disk.model))?;
-    attr(&subsys_dir, "serial", &format!("{:<20}", disk.serial))?;
-    attr(
-        &subsys_dir,
-        "firmware_rev",
-        &format!("{:<8}", disk.firmware),
-    )?;
-    link(
-        &format!("../../../pci0000:00/{}/nvme/{ctrl}", disk.pci),
-        &subsys_dir.join(&ctrl),
-    )?;
-    let ns = subsys_dir.join(&disk.name);
-    let dev = format!("259:{minor}");
-    attr(&ns, "dev", &dev)?;
-    attr(&ns, "nsid", "1")?;
-    let eui = format!("eui.002538{:010x}", 0xb1_0000_0000u64 + index as u64);
-    attr(&ns, "wwid", &eui)?;
-    queue(&ns, disk)?;
-    link(
-        &format!("../{subsys}/{}", disk.name),
-        &sys.join("block").join(&disk.name),
-    )?;
-    // The hidden per-controller path, which inventory must skip.
-    let hidden = format!("{ctrl}c{}n1", ctrl.trim_start_matches("nvme"));
-    attr(&ctrl_dir.join(&hidden), "dev", "0:0")?;
-    link(
-        &format!("../{pci_rel}/nvme/{ctrl}/{hidden}"),
-        &sys.join("block").join(&hidden),
-    )?;
+/// udev's ID_PATH_TAG: ID_PATH with every character outside [A-Za-z0-9-] made `_`.
+fn path_tag(path: &str) -> String {
+    path.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
 
-    let udev_model = disk
-        .udev_model
-        .clone()
-        .unwrap_or_else(|| disk.model.clone());
-    let id = format!("{}_{}", udev_model.replace(' ', "_"), disk.serial);
-    let links = [
-        format!("nvme-{id}_1"),
-        format!("nvme-{id}"),
-        format!("nvme-{eui}"),
-    ];
-    let mut lines: Vec<String> = links.iter().map(|l| format!("S:disk/by-id/{l}")).collect();
-    lines.push(format!("S:disk/by-path/pci-{}-nvme-1", disk.pci));
-    for (k, v) in [
-        ("ID_SERIAL_SHORT", disk.serial.clone()),
-        ("ID_WWN", eui.clone()),
-        ("ID_MODEL", udev_model.clone()),
-        ("ID_REVISION", disk.firmware.clone()),
-        ("ID_NSID", "1".into()),
-        ("ID_SERIAL", format!("{id}_1")),
-        ("ID_PATH", format!("pci-{}-nvme-1", disk.pci)),
-    ] {
-        lines.push(format!("E:{k}={v}"));
+/// The blkid properties udev keeps for what the spec says is on a device.
+fn fs_properties(
+    fs_type: Option<&str>,
+    label: Option<&str>,
+    uuid: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut props = Vec::new();
+    if let Some(label) = label {
+        props.push(("ID_FS_LABEL", label.to_string()));
+        props.push(("ID_FS_LABEL_ENC", label.to_string()));
     }
-    if !disk.partitions.is_empty() {
-        lines.push("E:ID_PART_TABLE_TYPE=gpt".into());
+    if let Some(uuid) = uuid {
+        props.push(("ID_FS_UUID", uuid.to_string()));
+        props.push(("ID_FS_UUID_ENC", uuid.to_string()));
     }
-    write(&udev.join(format!("b{dev}")), udev_record(&lines))?;
-    for l in &links {
+    if let Some(fs_type) = fs_type {
+        props.push(("ID_FS_TYPE", fs_type.to_string()));
+        props.push(("ID_FS_USAGE", "filesystem".to_string()));
+    }
+    props
+}
+
+/// `nvme0n1` -> (0, 1).
+fn nvme_numbers(name: &str) -> Result<(u32, u32)> {
+    let parsed = name.strip_prefix("nvme").and_then(|r| {
+        let (a, n) = r.split_once('n')?;
+        Some((a.parse().ok()?, n.parse().ok()?))
+    });
+    parsed.with_context(|| format!("`{name}` is not an NVMe namespace name (nvmeXnY)"))
+}
+
+/// The partition's number in the table, from its name: nvme0n1p2 -> 2, sda1 -> 1.
+fn partition_number(disk: &str, partition: &str) -> Result<u32> {
+    partition
+        .strip_prefix(disk)
+        .map(|r| r.strip_prefix('p').unwrap_or(r))
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("partition `{partition}` is not named after its disk `{disk}`"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What drivers/nvme/host/sysfs.c's wwid_show() prints for the namespace.
+fn nvme_wwid(disk: &DiskSpec, model: &str, nsid: u32) -> Result<String> {
+    let is_hex = |s: &str, len: usize| s.len() == len && s.chars().all(|c| c.is_ascii_hexdigit());
+    if let Some(nguid) = &disk.nguid {
+        ensure!(is_hex(nguid, 32), "nguid `{nguid}`: 32 hex digits");
+        return Ok(format!("eui.{}", nguid.to_ascii_lowercase()));
+    }
+    if let Some(eui) = &disk.eui64 {
+        ensure!(is_hex(eui, 16), "eui64 `{eui}`: 16 hex digits");
+        return Ok(format!("eui.{}", eui.to_ascii_lowercase()));
+    }
+    let vid = disk
+        .vendor_id
+        .context("an NVMe drive without nguid or eui64 needs vendor_id: its wwid is made of it")?;
+    Ok(format!(
+        "nvme.{vid:04x}-{}-{}-{nsid:08x}",
+        hex(disk.serial.trim_end().as_bytes()),
+        hex(model.trim_end().as_bytes()),
+    ))
+}
+
+/// `00 25 38 b1 ...`: the `eui` attribute (`%8ph`).
+fn spaced_bytes(hex_digits: &str) -> String {
+    hex_digits
+        .to_ascii_lowercase()
+        .as_bytes()
+        .chunks(2)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The `nguid` attribute (`%pU`): the 16 bytes in UUID form.
+fn uuid_form(hex_digits: &str) -> String {
+    let h = hex_digits.to_ascii_lowercase();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+impl Host<'_> {
+    fn nvme(&self, disk: &DiskSpec, numbers: &mut Numbers) -> Result<()> {
+        let model = disk.model.as_deref().context("an NVMe drive needs model")?;
+        let firmware = disk
+            .firmware
+            .as_deref()
+            .context("an NVMe drive needs firmware")?;
+        let (instance, nsid) = nvme_numbers(&disk.name)?;
+        let ctrl = disk
+            .controller
+            .clone()
+            .unwrap_or_else(|| format!("nvme{instance}"));
+        let ctrl_no: u32 = ctrl
+            .strip_prefix("nvme")
+            .and_then(|n| n.parse().ok())
+            .with_context(|| format!("controller `{ctrl}` is not named nvmeN"))?;
+        // Without multipath the kernel names the namespace after its controller.
+        ensure!(
+            self.multipath || instance == ctrl_no,
+            "without multipath the namespace of {ctrl} is nvme{ctrl_no}n{nsid}, not {}",
+            disk.name
+        );
+        let strings = [
+            ("model", padded("model", model, 40)?),
+            ("serial", padded("serial", &disk.serial, 20)?),
+            ("firmware_rev", padded("firmware", firmware, 8)?),
+        ];
+        let pci_rel = format!("devices/pci0000:00/{}", disk.pci);
+        let ctrl_rel = format!("{pci_rel}/nvme/{ctrl}");
+        let ctrl_dir = self.sys.join(&ctrl_rel);
+        for (k, v) in &strings {
+            attr(&ctrl_dir, k, v)?;
+        }
+        attr(&ctrl_dir, "address", &disk.pci)?;
+        attr(&ctrl_dir, "transport", "pcie")?;
+
+        let (ns_rel, dev, seq) = if self.multipath {
+            let subsys = format!("devices/virtual/nvme-subsystem/nvme-subsys{instance}");
+            let subsys_dir = self.sys.join(&subsys);
+            for (k, v) in &strings {
+                attr(&subsys_dir, k, v)?;
+            }
+            link(
+                &format!("../../../pci0000:00/{}/nvme/{ctrl}", disk.pci),
+                &subsys_dir.join(&ctrl),
+            )?;
+            // The hidden path, which inventory must skip: the kernel adds it first, so it
+            // takes the minor and disk sequence number before the namespace's.
+            let hidden = format!("nvme{instance}c{ctrl_no}n{nsid}");
+            let hidden_dir = ctrl_dir.join(&hidden);
+            numbers.blkext();
+            numbers.diskseq();
+            attr(&hidden_dir, "size", &(disk.size / 512).to_string())?;
+            attr(&hidden_dir, "nsid", &nsid.to_string())?;
+            link(&format!("../../{ctrl}"), &hidden_dir.join("device"))?;
+            link(
+                &format!("../{ctrl_rel}/{hidden}"),
+                &self.sys.join("block").join(&hidden),
+            )?;
+            let ns_rel = format!("{subsys}/{}", disk.name);
+            link(
+                &format!("../../nvme-subsys{instance}"),
+                &self.sys.join(&ns_rel).join("device"),
+            )?;
+            (ns_rel, numbers.blkext(), numbers.diskseq())
+        } else {
+            let ns_rel = format!("{ctrl_rel}/{}", disk.name);
+            link(
+                &format!("../../{ctrl}"),
+                &self.sys.join(&ns_rel).join("device"),
+            )?;
+            (ns_rel, numbers.blkext(), numbers.diskseq())
+        };
+        let ns = self.sys.join(&ns_rel);
+        let wwid = nvme_wwid(disk, model, nsid)?;
+        attr(&ns, "dev", &dev)?;
+        attr(&ns, "nsid", &nsid.to_string())?;
+        attr(&ns, "wwid", &wwid)?;
+        if let Some(eui) = &disk.eui64 {
+            attr(&ns, "eui", &spaced_bytes(eui))?;
+        }
+        if let Some(nguid) = &disk.nguid {
+            attr(&ns, "nguid", &uuid_form(nguid))?;
+        }
+        queue(&ns, disk)?;
+        link(
+            &format!("../{ns_rel}"),
+            &self.sys.join("block").join(&disk.name),
+        )?;
+
+        // udev trims the padding of what it reads (ATTRS{model}) and names links with `_`.
+        let udev_model = disk.udev_model.as_deref().unwrap_or(model);
+        let id = format!("{}_{}", udev_model.replace(' ', "_"), disk.serial);
+        let id_path = format!("pci-{}-nvme-{nsid}", disk.pci);
+        let by_id = [
+            format!("nvme-{id}_{nsid}"),
+            format!("nvme-{id}"),
+            format!("nvme-{wwid}"),
+        ];
+        let links = [
+            format!("disk/by-path/{id_path}"),
+            format!("disk/by-id/{}", by_id[0]),
+            format!("disk/by-id/{}", by_id[1]),
+            format!("disk/by-diskseq/{seq}"),
+            format!("disk/by-id/{}", by_id[2]),
+        ];
+        let mut props = vec![
+            ("ID_SERIAL_SHORT", disk.serial.clone()),
+            ("ID_WWN", wwid.clone()),
+            ("ID_MODEL", udev_model.to_string()),
+            ("ID_REVISION", firmware.to_string()),
+            ("ID_NSID", nsid.to_string()),
+            ("ID_SERIAL", format!("{id}_{nsid}")),
+            ("ID_PATH", id_path.clone()),
+            ("ID_PATH_TAG", path_tag(&id_path)),
+        ];
+        if !disk.partitions.is_empty() {
+            props.push(("ID_PART_TABLE_TYPE", "gpt".into()));
+        }
+        props.extend(fs_properties(
+            disk.fs_type.as_deref(),
+            disk.fs_label.as_deref(),
+            disk.fs_uuid.as_deref(),
+        ));
+        write(
+            &self.udev.join(format!("b{dev}")),
+            udev_record(&links, &props),
+        )?;
+        for l in &by_id {
+            link(
+                &format!("../../{}", disk.name),
+                &self.out.join("dev/disk/by-id").join(l),
+            )?;
+        }
+        for p in &disk.partitions {
+            let part_dev = numbers.blkext();
+            self.partition(disk, &ns, p, &part_dev, &by_id)?;
+            // snapshot-host keeps each partition's own two windows: so does a synthesized host.
+            write_windows(p.content.as_deref(), &self.out.join("dev").join(&p.name))?;
+        }
+        write_windows(
+            disk.content.as_deref(),
+            &self.out.join("dev").join(&disk.name),
+        )
+    }
+
+    /// A partition: its attributes, its udev record (the disk's by-id names with `-partN`).
+    fn partition(
+        &self,
+        disk: &DiskSpec,
+        disk_dir: &Path,
+        p: &PartitionSpec,
+        dev: &str,
+        disk_by_id: &[String],
+    ) -> Result<()> {
+        let number = partition_number(&disk.name, &p.name)?;
+        ensure!(
+            p.size <= disk.size,
+            "partition {} is larger than its disk",
+            p.name
+        );
+        let dir = disk_dir.join(&p.name);
+        attr(&dir, "partition", &number.to_string())?;
+        attr(&dir, "dev", dev)?;
+        attr(&dir, "size", &(p.size / 512).to_string())?;
+        fs::create_dir_all(dir.join("holders"))?;
+        for h in &p.holders {
+            write(&dir.join("holders").join(h), "")?;
+        }
+        let by_id: Vec<String> = disk_by_id
+            .iter()
+            .map(|l| format!("{l}-part{number}"))
+            .collect();
+        let links: Vec<String> = by_id.iter().map(|l| format!("disk/by-id/{l}")).collect();
+        let mut props = vec![("ID_PART_ENTRY_NUMBER", number.to_string())];
+        props.extend(fs_properties(Some(&p.fs_type), p.label.as_deref(), None));
+        write(
+            &self.udev.join(format!("b{dev}")),
+            udev_record(&links, &props),
+        )?;
+        for l in &by_id {
+            link(
+                &format!("../../{}", p.name),
+                &self.out.join("dev/disk/by-id").join(l),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A SATA or USB disk: SCSI attributes as scsi_sysfs.c prints the INQUIRY fields (vendor 8,
+    /// model 16, revision 4 characters, space-padded); libata puts "ATA", the model's first 16
+    /// characters and the firmware's last 4 there.
+    fn scsi(&self, disk: &DiskSpec, index: usize, numbers: &mut Numbers) -> Result<()> {
+        let model = disk.model.as_deref().context("a SCSI disk needs model")?;
+        let firmware = disk
+            .firmware
+            .as_deref()
+            .context("a SCSI disk needs firmware")?;
+        let host = index + 1;
+        let transport = match disk.bus {
+            Bus::Usb => format!("usb2/2-{host}/2-{host}:1.0/host{host}"),
+            _ => format!("ata{host}/host{host}"),
+        };
+        let target = format!("target{host}:0:0/{host}:0:0:0");
+        let rel = format!("devices/pci0000:00/{}/{transport}/{target}", disk.pci);
+        let dev_dir = self.sys.join(&rel);
+        let vendor = disk.vendor.as_deref().unwrap_or("ATA");
+        let inquiry_model: String = model.chars().take(16).collect();
+        let rev: String = {
+            let chars: Vec<char> = firmware.chars().collect();
+            chars[chars.len().saturating_sub(4)..].iter().collect()
+        };
+        attr(&dev_dir, "vendor", &padded("vendor", vendor, 8)?)?;
+        attr(&dev_dir, "model", &padded("model", &inquiry_model, 16)?)?;
+        attr(&dev_dir, "rev", &padded("rev", &rev, 4)?)?;
+        let block = dev_dir.join("block").join(&disk.name);
+        let minor = numbers.sd * 16;
+        numbers.sd += 1;
+        let dev = format!("8:{minor}");
+        attr(&block, "dev", &dev)?;
+        queue(&block, disk)?;
+        link("../..", &block.join("device"))?;
+        link(
+            &format!("../{rel}/block/{}", disk.name),
+            &self.sys.join("block").join(&disk.name),
+        )?;
+        let (bus, prefix) = match disk.bus {
+            Bus::Usb => ("usb", "usb"),
+            _ => ("ata", "ata"),
+        };
+        let id = format!("{}_{}", model.replace(' ', "_"), disk.serial);
+        let by_id = format!("{prefix}-{id}");
+        let links = [
+            format!("disk/by-id/{by_id}"),
+            format!("disk/by-diskseq/{}", numbers.diskseq()),
+        ];
+        let mut props = vec![
+            ("ID_BUS", bus.to_string()),
+            ("ID_MODEL", model.replace(' ', "_")),
+            ("ID_SERIAL_SHORT", disk.serial.clone()),
+            ("ID_SERIAL", id.clone()),
+            ("ID_REVISION", firmware.to_string()),
+        ];
+        props.extend(fs_properties(
+            disk.fs_type.as_deref(),
+            disk.fs_label.as_deref(),
+            disk.fs_uuid.as_deref(),
+        ));
+        write(
+            &self.udev.join(format!("b{dev}")),
+            udev_record(&links, &props),
+        )?;
         link(
             &format!("../../{}", disk.name),
-            &out.join("dev/disk/by-id").join(l),
+            &self.out.join("dev/disk/by-id").join(&by_id),
         )?;
+        for p in &disk.partitions {
+            let number = partition_number(&disk.name, &p.name)?;
+            self.partition(
+                disk,
+                &block,
+                p,
+                &format!("8:{}", minor + number),
+                std::slice::from_ref(&by_id),
+            )?;
+        }
+        Ok(())
     }
-    for (i, p) in disk.partitions.iter().enumerate() {
-        write_partition(&ns, p, &format!("259:{}", minor + 1 + i as u32), udev)?;
+
+    /// A virtio disk, as the recorded QEMU guest's vda: under its PCI function's virtioN, minors
+    /// 16 apart, udev naming it by serial only.
+    fn virtio(&self, disk: &DiskSpec, numbers: &mut Numbers) -> Result<()> {
+        let index = numbers.vd;
+        numbers.vd += 1;
+        let rel = format!(
+            "devices/pci0000:00/{}/virtio{index}/block/{}",
+            disk.pci, disk.name
+        );
+        let dir = self.sys.join(&rel);
+        let dev = format!("254:{}", index * 16);
+        attr(&dir, "dev", &dev)?;
+        queue(&dir, disk)?;
+        link(&format!("../../../virtio{index}"), &dir.join("device"))?;
+        link(
+            &format!("../{rel}"),
+            &self.sys.join("block").join(&disk.name),
+        )?;
+        let id_path = format!("pci-{}", disk.pci);
+        let by_id = format!("virtio-{}", disk.serial);
+        let mut links = vec![
+            format!("disk/by-id/{by_id}"),
+            format!("disk/by-path/virtio-{id_path}"),
+            format!("disk/by-path/{id_path}"),
+            format!("disk/by-diskseq/{}", numbers.diskseq()),
+        ];
+        if let Some(uuid) = &disk.fs_uuid {
+            links.push(format!("disk/by-uuid/{uuid}"));
+        }
+        if let Some(label) = &disk.fs_label {
+            links.push(format!("disk/by-label/{label}"));
+        }
+        let mut props = vec![
+            ("ID_SERIAL", disk.serial.clone()),
+            ("ID_PATH", id_path.clone()),
+            ("ID_PATH_TAG", path_tag(&id_path)),
+        ];
+        props.extend(fs_properties(
+            disk.fs_type.as_deref(),
+            disk.fs_label.as_deref(),
+            disk.fs_uuid.as_deref(),
+        ));
+        write(
+            &self.udev.join(format!("b{dev}")),
+            udev_record(&links, &props),
+        )?;
+        link(
+            &format!("../../{}", disk.name),
+            &self.out.join("dev/disk/by-id").join(&by_id),
+        )?;
+        ensure!(
+            disk.partitions.is_empty(),
+            "partitions on virtio disks are not synthesized (no fixture needs them)"
+        );
+        Ok(())
     }
-    write_windows(disk, &out.join("dev").join(&disk.name))
 }
 
-fn write_partition(disk_dir: &Path, p: &PartitionSpec, dev: &str, udev: &Path) -> Result<()> {
-    let dir = disk_dir.join(&p.name);
-    attr(&dir, "partition", "1")?;
-    attr(&dir, "dev", dev)?;
-    fs::create_dir_all(dir.join("holders"))?;
-    for h in &p.holders {
-        write(&dir.join("holders").join(h), "")?;
-    }
-    let mut lines = vec![format!("E:ID_FS_TYPE={}", p.fs_type)];
-    if let Some(label) = &p.label {
-        lines.push(format!("E:ID_FS_LABEL={label}"));
-    }
-    write(&udev.join(format!("b{dev}")), udev_record(&lines))
-}
-
-fn write_scsi(
-    disk: &DiskSpec,
-    index: usize,
-    minor: u32,
-    sys: &Path,
-    udev: &Path,
-    out: &Path,
-) -> Result<()> {
-    let host = index + 1;
-    let transport = match disk.bus {
-        Bus::Usb => format!("usb2/2-{host}/2-{host}:1.0/host{host}"),
-        _ => format!("ata{host}/host{host}"),
-    };
-    let target = format!("target{host}:0:0/{host}:0:0:0");
-    let rel = format!("devices/pci0000:00/{}/{transport}/{target}", disk.pci);
-    let dev_dir = sys.join(&rel);
-    attr(&dev_dir, "model", &disk.model)?;
-    attr(&dev_dir, "rev", &disk.firmware)?;
-    attr(&dev_dir, "vendor", "ATA")?;
-    let block = dev_dir.join("block").join(&disk.name);
-    let dev = format!("8:{minor}");
-    attr(&block, "dev", &dev)?;
-    queue(&block, disk)?;
-    link("../..", &block.join("device"))?;
-    link(
-        &format!("../{rel}/block/{}", disk.name),
-        &sys.join("block").join(&disk.name),
-    )?;
-    let (bus, prefix) = match disk.bus {
-        Bus::Usb => ("usb", "usb"),
-        _ => ("ata", "ata"),
-    };
-    let id = format!("{}_{}", disk.model.replace(' ', "_"), disk.serial);
-    let mut lines = vec![format!("S:disk/by-id/{prefix}-{id}")];
-    for (k, v) in [
-        ("ID_BUS", bus.to_string()),
-        ("ID_MODEL", disk.model.replace(' ', "_")),
-        ("ID_SERIAL_SHORT", disk.serial.clone()),
-        ("ID_SERIAL", id.clone()),
-        ("ID_REVISION", disk.firmware.clone()),
-    ] {
-        lines.push(format!("E:{k}={v}"));
-    }
-    write(&udev.join(format!("b{dev}")), udev_record(&lines))?;
-    link(
-        &format!("../../{}", disk.name),
-        &out.join(format!("dev/disk/by-id/{prefix}-{id}")),
-    )?;
-    for (i, p) in disk.partitions.iter().enumerate() {
-        write_partition(&block, p, &format!("8:{}", minor + 1 + i as u32), udev)?;
-    }
-    Ok(())
-}
-
-/// dev/NAME for an NVMe drive: blank drives get a short all-zero file (the probe reads what is
-/// there); drives with content get the signature fixture's first and last MiB, back to back.
-fn write_windows(disk: &DiskSpec, path: &Path) -> Result<()> {
-    let Some(name) = &disk.content else {
+/// dev/NAME for an NVMe drive or partition: blank ones get a short all-zero file (the probe reads
+/// what is there); ones with content get the signature fixture's first and last MiB, back to
+/// back.
+fn write_windows(content: Option<&str>, path: &Path) -> Result<()> {
+    let Some(name) = content else {
         return write(path, vec![0u8; 8192]);
     };
     let dir = crate::util::workspace_root().join("tests/fixtures/signatures");
@@ -388,4 +778,115 @@ fn write_windows(disk: &DiskSpec, path: &Path) -> Result<()> {
         );
     }
     write(path, [head, tail].concat())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// What a tree holds, by relative path: a file's bytes or a link's target. Directories are
+    /// left out: git keeps no empty ones (holders/), so a committed tree has only those that
+    /// hold something, and those show in their contents' paths.
+    fn tree(root: &Path) -> BTreeMap<PathBuf, Result<Vec<u8>, PathBuf>> {
+        fn walk(root: &Path, dir: &Path, into: &mut BTreeMap<PathBuf, Result<Vec<u8>, PathBuf>>) {
+            for entry in fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                let rel = path.strip_prefix(root).unwrap().to_path_buf();
+                let kind = entry.file_type().unwrap();
+                if kind.is_symlink() {
+                    into.insert(rel, Err(fs::read_link(&path).unwrap()));
+                } else if kind.is_dir() {
+                    walk(root, &path, into);
+                } else {
+                    into.insert(rel, Ok(fs::read(&path).unwrap()));
+                }
+            }
+        }
+        let mut map = BTreeMap::new();
+        walk(root, root, &mut map);
+        map
+    }
+
+    /// A spec and its committed tree cannot drift apart: each spec, generated afresh, gives
+    /// exactly the committed tree (`cargo xtask fixture-hosts NAME` rewrites it).
+    #[test]
+    fn every_committed_fixture_host_is_what_its_spec_makes() {
+        let dir = hosts_dir();
+        let scratch = tempfile::tempdir().unwrap();
+        let specs = specs(&dir).unwrap();
+        assert!(!specs.is_empty());
+        let mut drift = Vec::new();
+        for spec in &specs {
+            let name = spec.file_stem().unwrap().to_string_lossy().into_owned();
+            let fresh = scratch.path().join(&name);
+            generate(spec, &fresh).unwrap();
+            let committed = spec.with_extension("");
+            assert!(
+                committed.is_dir(),
+                "{name}: no committed tree beside its spec"
+            );
+            let (fresh, committed) = (tree(&fresh), tree(&committed));
+            for path in fresh.keys().chain(committed.keys()) {
+                let what = match (fresh.get(path), committed.get(path)) {
+                    (Some(a), Some(b)) if a == b => continue,
+                    (Some(_), Some(_)) => "differs",
+                    (Some(_), None) => "is not committed",
+                    (None, _) => "is committed but the spec no longer makes it",
+                };
+                drift.push(format!("{name}/{} {what}", path.display()));
+            }
+        }
+        drift.dedup();
+        assert!(
+            drift.is_empty(),
+            "run `cargo xtask fixture-hosts`:\n{}",
+            drift.join("\n")
+        );
+    }
+
+    #[test]
+    fn wwids_follow_the_kernel() {
+        let spec = |extra: &str| -> DiskSpec {
+            toml::from_str(&format!(
+                "bus = \"nvme\"\nname = \"nvme0n1\"\nserial = \"S2TA0001\"\nsize = 1\npci = \"x\"\n{extra}"
+            ))
+            .unwrap()
+        };
+        // The recorded QEMU guest's nvme0n1.
+        assert_eq!(
+            nvme_wwid(&spec("vendor_id = 0x1b36"), "QEMU NVMe Ctrl", 1).unwrap(),
+            "nvme.1b36-5332544130303031-51454d55204e564d65204374726c-00000001"
+        );
+        let eui = spec("eui64 = \"002538B131A12345\"");
+        assert_eq!(nvme_wwid(&eui, "m", 1).unwrap(), "eui.002538b131a12345");
+        assert_eq!(spaced_bytes("002538B131A12345"), "00 25 38 b1 31 a1 23 45");
+        let both =
+            spec("eui64 = \"001b448b4a123456\"\nnguid = \"e8238fa6bf530001001b448b4a123456\"");
+        assert_eq!(
+            nvme_wwid(&both, "m", 1).unwrap(),
+            "eui.e8238fa6bf530001001b448b4a123456"
+        );
+        assert_eq!(
+            uuid_form("e8238fa6bf530001001b448b4a123456"),
+            "e8238fa6-bf53-0001-001b-448b4a123456"
+        );
+        assert!(nvme_wwid(&spec(""), "m", 1).is_err());
+        assert!(nvme_wwid(&spec("eui64 = \"0025\""), "m", 1).is_err());
+    }
+
+    #[test]
+    fn names_and_padding_are_the_kernels() {
+        assert_eq!(nvme_numbers("nvme12n3").unwrap(), (12, 3));
+        assert!(nvme_numbers("nvme0c0n1").is_err());
+        assert_eq!(partition_number("nvme0n1", "nvme0n1p9").unwrap(), 9);
+        assert_eq!(partition_number("sda", "sda2").unwrap(), 2);
+        assert!(partition_number("sda", "sdb1").is_err());
+        assert_eq!(padded("f", "10.0.2", 8).unwrap(), "10.0.2  ");
+        assert!(padded("f", "123456789", 8).is_err());
+        assert_eq!(
+            path_tag("pci-0000:00:04.0-nvme-1"),
+            "pci-0000_00_04_0-nvme-1"
+        );
+    }
 }

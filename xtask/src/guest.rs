@@ -4,7 +4,7 @@
 
 use crate::guest_tree;
 use crate::host_packages::{self, GuestKernel};
-use crate::util::{cache_root, run, workspace_root};
+use crate::util::{cache_root, run, run_logged, workspace_root};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
@@ -297,9 +297,11 @@ fn customize(tree: &Path, recipe_dir: &Path, kernel: &GuestKernel) -> Result<()>
             )
         })?;
     }
-    run(Command::new("chroot")
-        .arg(tree)
-        .args(["/bin/sh", "/tmp/customize.sh", &kernel.release]))?;
+    run_logged(Command::new("chroot").arg(tree).args([
+        "/bin/sh",
+        "/tmp/customize.sh",
+        &kernel.release,
+    ]))?;
     std::fs::remove_file(tree.join("tmp/customize.sh"))?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! rebuilt binary costs seconds, not a new image.
 
 use crate::guest::{self, cache_key, GuestImage};
-use crate::util::{cache_root, output, run, workspace_root};
+use crate::util::{cache_root, output_logged, run, run_logged, workspace_root};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -131,7 +131,7 @@ fn patched_storage_rules(original: &str) -> Result<String> {
 }
 
 fn debugfs(image: &Path, command: &str) -> Result<String> {
-    output(
+    output_logged(
         Command::new("debugfs")
             .args(["-w", "-R", command])
             .arg(image),
@@ -234,7 +234,7 @@ pub fn ensure_image_in(slot: &str, binary: &Path) -> Result<GuestImage> {
             patched.display()
         ),
     )?;
-    run(Command::new("e2fsck").args(["-f", "-n"]).arg(&building))?;
+    run_logged(Command::new("e2fsck").args(["-f", "-n"]).arg(&building))?;
     std::fs::rename(&building, &image.root_img)?;
     std::fs::write(dir.join("key-inputs.txt"), &inputs)?;
     eprintln!(

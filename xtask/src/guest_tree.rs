@@ -4,7 +4,7 @@
 
 use crate::guest::{cache_key, Stages};
 use crate::host_packages::GuestKernel;
-use crate::util::{output, run};
+use crate::util::{output, run_logged};
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -77,6 +77,7 @@ pub fn ensure_base_tree(
             .with_context(|| format!("could not remove the stale {}", dir.display()))?;
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
+    eprintln!("xtask: building the guest's Debian root tree with mmdebstrap (a few minutes)");
     stages.time("mmdebstrap base tree", || {
         mmdebstrap(&tree, &preferences, &kernel.release)
     })?;
@@ -116,26 +117,28 @@ pub fn key_inputs(recipe_dir: &Path, kernel: &GuestKernel) -> Result<String> {
 fn mmdebstrap(tree: &Path, preferences: &Path, kernel_release: &str) -> Result<()> {
     let mut include: Vec<String> = GUEST_PACKAGES.iter().map(|s| s.to_string()).collect();
     include.push(format!("linux-image-{kernel_release}"));
-    run(Command::new("mmdebstrap")
-        .args([
-            "--variant=minbase",
-            "--mode=root",
-            "--architectures=amd64",
-            "--components=main,contrib",
-        ])
-        .arg("--aptopt=APT::Install-Recommends \"false\"")
-        .arg("--setup-hook=mkdir -p \"$1/etc/apt/preferences.d\"")
-        .arg(format!(
-            "--setup-hook=cp {} \"$1/etc/apt/preferences.d/phoenix\"",
-            shell_quote(preferences)
-        ))
-        .arg(format!("--include={}", include.join(",")))
-        // The image needs no package lists or downloaded .debs.
-        .arg("--customize-hook=chroot \"$1\" apt-get clean")
-        .arg("--customize-hook=rm -rf \"$1\"/var/lib/apt/lists/*")
-        .arg("bookworm")
-        .arg(tree)
-        .args(MIRROR_LINES))
+    run_logged(
+        Command::new("mmdebstrap")
+            .args([
+                "--variant=minbase",
+                "--mode=root",
+                "--architectures=amd64",
+                "--components=main,contrib",
+            ])
+            .arg("--aptopt=APT::Install-Recommends \"false\"")
+            .arg("--setup-hook=mkdir -p \"$1/etc/apt/preferences.d\"")
+            .arg(format!(
+                "--setup-hook=cp {} \"$1/etc/apt/preferences.d/phoenix\"",
+                shell_quote(preferences)
+            ))
+            .arg(format!("--include={}", include.join(",")))
+            // The image needs no package lists or downloaded .debs.
+            .arg("--customize-hook=chroot \"$1\" apt-get clean")
+            .arg("--customize-hook=rm -rf \"$1\"/var/lib/apt/lists/*")
+            .arg("bookworm")
+            .arg(tree)
+            .args(MIRROR_LINES),
+    )
 }
 
 /// zfs.ko comes from the host's zfs-dkms; the tools from the guest's zfsutils-linux. Different

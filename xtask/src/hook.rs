@@ -79,10 +79,9 @@ fn choose(form: Form, bare_size: u64) -> Form {
 }
 
 pub fn main(args: &[String]) -> Result<()> {
-    let (form, mut dist_args) = parse_args(args)?;
+    let (form, dist_args) = parse_args(args)?;
     // The hook decides what fits, so dist must not fail on an oversized bare binary.
-    dist_args.push("--allow-oversize".to_string());
-    dist::main(&dist_args)?;
+    dist::main_for_hook(&dist_args)?;
 
     let workspace = workspace_root();
     let dist_dir = workspace.join("target/dist");
@@ -263,8 +262,36 @@ fn write_executable(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// The first line `FILE --version` prints.
 fn run_version(program: &Path) -> Result<String> {
-    let out = util::output(Command::new(program).arg("--version"))?;
+    let out = output_of_new_executable(
+        Command::new(program)
+            .arg("--version")
+            .stderr(Stdio::inherit()),
+    )
+    .with_context(|| format!("could not run {}", program.display()))?;
+    if !out.status.success() {
+        bail!("`{} --version` failed: {}", program.display(), out.status);
+    }
+    let out = String::from_utf8_lossy(&out.stdout);
     Ok(out.lines().next().unwrap_or_default().trim().to_string())
+}
+
+/// Runs a program this process has just written. In a process with threads (the test harness)
+/// another thread's child can still hold the file open for writing between its fork and its exec,
+/// inherited, and exec then fails with ETXTBSY: that transient error is tried again.
+fn output_of_new_executable(command: &mut Command) -> std::io::Result<std::process::Output> {
+    const ETXTBSY: i32 = 26;
+    let mut busy = 0;
+    loop {
+        match command.output() {
+            Err(e) if e.raw_os_error() == Some(ETXTBSY) && busy < 100 => {
+                // A retry of a transient error, not a wait for an event: the other child's exec
+                // closes the inherited descriptor within milliseconds.
+                busy += 1;
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            result => return result,
+        }
+    }
 }
 
 fn scratch_dir(parent: &Path) -> Result<std::path::PathBuf> {
@@ -296,7 +323,8 @@ fn check_wrapper(version: &str, payload: &[u8], scratch: &Path) -> Result<String
         &wrapper,
         &wrapper_script(version, &damaged, &installed_text),
     )?;
-    let out = Command::new(&wrapper).arg("--version").output()?;
+    let out = output_of_new_executable(Command::new(&wrapper).arg("--version"))
+        .with_context(|| format!("could not run {}", wrapper.display()))?;
     if out.status.success() || installed.exists() {
         bail!("the wrapper ran or installed a damaged payload");
     }

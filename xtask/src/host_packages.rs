@@ -5,7 +5,7 @@
 //! into the guest's root tree.
 
 use crate::apt::{self, Want};
-use crate::util::{output, run};
+use crate::util::{output, run_logged};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -79,6 +79,11 @@ pub fn prepare() -> Result<GuestKernel> {
     )?;
     // zfs-dkms goes in separately, after the headers, so that its postinst finds the kernel to
     // build for.
+    if apt::installed_version("zfs-dkms").is_none() {
+        eprintln!(
+            "xtask: zfs-dkms builds OpenZFS for {release} as it installs (about 5 minutes on 2 cores)"
+        );
+    }
     apt::ensure(&[Want::any(&["zfs-dkms"])], Some(BACKPORTS))?;
 
     let package_version = apt::require_installed(&headers)?;
@@ -155,7 +160,7 @@ fn ensure_zfs_modules(release: &str, zfs_dkms_version: &str) -> Result<Vec<PathB
     }
     let module = format!("zfs/{}", dkms_module_version(zfs_dkms_version));
     eprintln!("xtask: building {module} for {release} with dkms (about 5 minutes on 2 cores)");
-    run(Command::new("dkms").args(["install", "--force", &module, "-k", release]))?;
+    run_logged(Command::new("dkms").args(["install", "--force", &module, "-k", release]))?;
     find_zfs_modules(&dir).with_context(|| {
         format!("dkms reported success but {} holds no zfs.ko and spl.ko; see /var/lib/dkms/zfs/*/build/make.log", dir.display())
     })

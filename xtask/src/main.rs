@@ -4,7 +4,9 @@ mod answer;
 mod apt;
 mod bench;
 mod bench_guest;
+mod build_only;
 mod checks;
+mod demo;
 mod dist;
 mod fixture_host;
 mod guest;
@@ -27,7 +29,8 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  test        run every test (unit, fixture, QEMU): the README's test command
+  test        run every test (unit, fixture, QEMU) and compile the benches and fuzz targets:
+              the README's test command
   dist        build the static x86_64 musl binary into target/dist/phoenix-zfs
   hook [--form auto|bare|gzip]
               build it and write the Proxmox first-boot hook target/dist/proxmox-first-boot
@@ -40,11 +43,13 @@ tasks:
   qemu-test [SCENARIO...]
               run the QEMU scenarios of qemu-tests/ (all by default)
   record-replay CASE SCENARIO BOOT STEP
-              copy a scenario step's recorded zpool/zfs transcripts into tests/fixtures/replay/CASE
+              copy a scenario step's recorded zpool/zfs transcripts into tests/fixtures/replay/CASE,
+              and its exit code and number of storage changes into the case's case.toml
   bench       the core benchmarks (criterion) and the binary's start time, checked against
               issue 6's targets (linear growth, 80,000 property lines under 100 ms, start under 5 ms)
-  bench-guest one QEMU boot timing the floor, apply, the converged rerun, and verify and the
-              rerun with 300 zvols and 5,000 snapshots; last line: the ratios
+  bench-guest one QEMU boot timing the floor (serial and in lanes), apply, the converged rerun,
+              and verify and the rerun with 300 zvols and 5,000 snapshots; last line: the ratios
+              (apply against the floor in lanes is the target, against the serial one information)
   check-answer [FILE]
               check a Proxmox installer answer file (default image/answer.toml) against its schema
 ";
@@ -62,6 +67,7 @@ fn run() -> Result<()> {
         eprint!("{USAGE}");
         bail!("no task given");
     };
+    util::start_tool_log(task);
     match task.as_str() {
         "test" => test::main(rest),
         "dist" => dist::main(rest),
@@ -70,7 +76,7 @@ fn run() -> Result<()> {
         "fixture-hosts" => fixture_host::main(rest),
         "guest-run" => guest_run::main(rest),
         "qemu-test" => qemu_test::main(rest),
-        "demo" => qemu_test::demo(rest),
+        "demo" => demo::main(rest),
         "record-replay" => record_replay::main(rest),
         "check-answer" => answer::main(rest),
         "bench" => bench::main(rest),

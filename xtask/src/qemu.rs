@@ -3,7 +3,7 @@
 //! Booting returns when the guest powers off or the host's time limit kills it.
 
 use crate::guest::GuestImage;
-use crate::util::run;
+use crate::util::run_logged;
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
 use std::fs::File;
@@ -87,10 +87,12 @@ impl Machine {
     /// A machine over `image` whose run files live in `run_dir`, with no drives yet.
     pub fn new(image: &GuestImage, run_dir: &Path, accel: Accel) -> Result<Machine> {
         let root_overlay = run_dir.join("root-overlay.qcow2");
-        run(Command::new("qemu-img")
-            .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
-            .arg(&image.root_img)
-            .arg(&root_overlay))?;
+        run_logged(
+            Command::new("qemu-img")
+                .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+                .arg(&image.root_img)
+                .arg(&root_overlay),
+        )?;
         Ok(Machine {
             kernel: image.kernel.clone(),
             initrd: image.initrd.clone(),
@@ -117,10 +119,12 @@ impl Machine {
         };
         let overlay = run_dir.join("live-overlay.qcow2");
         if !overlay.exists() {
-            run(Command::new("qemu-img")
-                .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
-                .arg(&image.root_img)
-                .arg(&overlay))?;
+            run_logged(
+                Command::new("qemu-img")
+                    .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+                    .arg(&image.root_img)
+                    .arg(&overlay),
+            )?;
         }
         self.live_overlay = Some(overlay);
         Ok(())

@@ -146,7 +146,7 @@ fn prepare_on_host(content: Content, backing: &Path) -> Result<()> {
     }
 }
 
-fn run_scenario(
+pub fn run_scenario(
     name: &str,
     path: &Path,
     scenario: &Scenario,
@@ -296,65 +296,4 @@ fn run_scenario(
         }
     }
     Ok(failures)
-}
-
-/// `cargo xtask demo`: the README's main job. Boots the default three-drive host with the
-/// first-boot unit (scenario 01-first-boot), shows what it made, and leaves the signed manifest
-/// and the guest's public host key in target/demo/ for `ssh-keygen -Y verify`.
-pub fn demo(args: &[String]) -> Result<()> {
-    let accel = if args.iter().any(|a| a == "--kvm") {
-        Accel::Kvm
-    } else {
-        Accel::Tcg
-    };
-    let path = workspace_root().join("qemu-tests/scenarios/01-first-boot.toml");
-    let scenario = Scenario::load(&path)?;
-    crate::hook::main(&[])?;
-    let image = guest_final::ensure_image_with(&workspace_root().join("target/dist/phoenix-zfs"))?;
-    let started = Instant::now();
-    let failures = run_scenario("01-first-boot", &path, &scenario, &image, accel)?;
-    let state = workspace_root().join("target/qemu-test/01-first-boot/boot-1/results/state");
-    let demo = workspace_root().join("target/demo");
-    std::fs::create_dir_all(&demo)?;
-    for f in [
-        "manifest.json",
-        "manifest.json.sig",
-        "ssh_host_ed25519_key.pub",
-    ] {
-        std::fs::copy(state.join(f), demo.join(f))
-            .with_context(|| format!("the guest left no {f}"))?;
-    }
-    println!(
-        "first boot of the default host: {:.0} s (TCG)",
-        started.elapsed().as_secs_f64()
-    );
-    println!(
-        "\npools (zpool status -P in the guest):\n{}",
-        std::fs::read_to_string(state.join("zpool-status"))?.trim_end()
-    );
-    let datasets: std::collections::BTreeSet<String> =
-        std::fs::read_to_string(state.join("zfs-get"))?
-            .lines()
-            .filter_map(|l| l.split('\t').next().map(str::to_string))
-            .collect();
-    println!("\ndatasets:");
-    for d in &datasets {
-        println!("  {d}");
-    }
-    println!(
-        "\nmanifest ({}):\n{}",
-        demo.join("manifest.json").display(),
-        std::fs::read_to_string(demo.join("manifest.json"))?
-    );
-    println!("check it with stock OpenSSH:");
-    println!("  echo \"guest $(cut -d' ' -f1,2 target/demo/ssh_host_ed25519_key.pub)\" > target/demo/allowed_signers");
-    println!("  ssh-keygen -Y verify -f target/demo/allowed_signers -I guest -n phoenix-zfs-manifest -s target/demo/manifest.json.sig < target/demo/manifest.json");
-    if !failures.is_empty() {
-        bail!(
-            "the first boot did not do what it must:\n  {}",
-            failures.join("\n  ")
-        );
-    }
-    println!("\nall checks of the first boot passed (pools, 8 datasets and their properties, manifest signature verified with ssh-keygen)");
-    Ok(())
 }

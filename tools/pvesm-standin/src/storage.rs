@@ -76,10 +76,12 @@ fn check_storage_id(id: &str) -> Result<(), Failure> {
 }
 
 /// SectionConfig check_config for the keys given: unknown to the type, fixed, or not
-/// implemented here. `create` allows fixed keys.
+/// implemented here. `create` allows fixed keys: the plugin's `fixed` options (for a dir
+/// storage also snapshot-as-volume-chain, pve-storage 9.x).
 fn check_keys(kind: Kind, options: &[(String, String)], create: bool) -> Result<(), String> {
+    let fixed = plugins::plugin(kind.name()).map_or(&[][..], |p| p.fixed);
     for (key, _) in options {
-        if !create && key == kind.fixed() {
+        if !create && (key == kind.fixed() || fixed.contains(&key.as_str())) {
             return Err(format!("can't change value of fixed parameter '{key}'"));
         }
         if !kind.accepts(key) {
@@ -348,6 +350,16 @@ mod tests {
                 &mut Vec::new()
             )),
             "update storage failed: can't change value of fixed parameter 'pool'"
+        );
+        let mut dirs = StorageConfig::parse("dir: d1\n\tpath /d1\n").unwrap();
+        assert_eq!(
+            msg(set(
+                &mut dirs,
+                "d1",
+                &opts(&[("snapshot-as-volume-chain", "1")]),
+                &mut Vec::new()
+            )),
+            "update storage failed: can't change value of fixed parameter 'snapshot-as-volume-chain'"
         );
         assert_eq!(
             msg(set(

@@ -160,7 +160,11 @@ pub fn build(toolchain: &DebianToolchain, workspace: &Path, size: &SizeOptions) 
     }
     super::clear_inherited_rust_env(&mut cargo);
     super::show_build_env(&cargo);
-    run(&mut cargo)?;
+    eprintln!(
+        "xtask: building the static binary with {} (std from source: a few minutes the first time)",
+        toolchain.rustc_version
+    );
+    util::run_logged(&mut cargo)?;
     Ok(target_dir.join(MUSL_TARGET).join("release/phoenix-zfs"))
 }
 
@@ -197,10 +201,12 @@ fn unpacked_unwind() -> Result<UnwindSource> {
         let _ = fs::remove_dir_all(&download_dir);
         fs::create_dir_all(&download_dir)
             .with_context(|| format!("could not create {}", download_dir.display()))?;
-        run(Command::new("apt-get")
-            .current_dir(&download_dir)
-            // apt drops to its _apt user by default, and that user cannot write the cache.
-            .args(["download", "-o", "APT::Sandbox::User=root", UNWIND_PACKAGE]))?;
+        util::run_logged(
+            Command::new("apt-get")
+                .current_dir(&download_dir)
+                // apt drops to its _apt user by default, and that user cannot write the cache.
+                .args(["download", "-o", "APT::Sandbox::User=root", UNWIND_PACKAGE]),
+        )?;
         let deb = fs::read_dir(&download_dir)?
             .filter_map(|entry| entry.ok().map(|entry| entry.path()))
             .find(|path| path.extension().is_some_and(|ext| ext == "deb"))
