@@ -44,10 +44,14 @@ dev_of() {
     return 1
 }
 
-# sha256 of the first and of the last MiB of every drive, one line per serial.
+# sha256 of the first and of the last MiB of every drive of this boot, one line per serial; a
+# drive without its by-id link gets a line saying so, which fails any `unchanged` check.
 hash_drives() {
     for serial in $serials; do
-        dev=$(dev_of "$serial") || continue
+        if ! dev=$(dev_of "$serial"); then
+            echo "$serial no-by-id-link"
+            continue
+        fi
         size=$(blockdev --getsize64 "$dev")
         head=$(dd if="$dev" bs=1M count=1 status=none | sha256sum | cut -d' ' -f1)
         tail=$(dd if="$dev" iflag=skip_bytes,count_bytes skip=$((size - 1048576)) count=1048576 bs=64K status=none | sha256sum | cut -d' ' -f1)
@@ -63,39 +67,148 @@ power_cut() {
     echo b > /proc/sysrq-trigger
 }
 
+# Runs "$@" into state/$name only when it succeeds: a state file that is there is a true answer,
+# and a failed command leaves none (its stderr in state/$name.stderr), which the checks report
+# instead of reading an empty list.
+state_of() {
+    name=$1
+    shift
+    if "$@" > "$out/state/$name.partial" 2>"$out/state/$name.stderr"; then
+        mv "$out/state/$name.partial" "$out/state/$name"
+    else
+        echo "exit $?: $*" >> "$out/state/$name.stderr"
+        rm -f "$out/state/$name.partial"
+    fi
+}
+
 collect_state() {
     mkdir -p "$out/state"
-    zpool list -H -o name > "$out/state/pools" 2>"$out/state/pools.stderr"
-    zpool get -H -p -o name,property,value all > "$out/state/zpool-get" 2>&1
-    zfs get -H -p -o name,property,value -t filesystem,volume all > "$out/state/zfs-get" 2>&1
-    zpool status -P > "$out/state/zpool-status" 2>&1
+    state_of pools zpool list -H -o name
+    state_of zpool-get zpool get -H -p -o name,property,value all
+    state_of zfs-get zfs get -H -p -o name,property,value -t filesystem,volume all
+    state_of zpool-status zpool status -P
     ls -l /dev/disk/by-id/ > "$out/state/by-id" 2>&1
     for f in /var/lib/phoenix-zfs/manifest.json /var/lib/phoenix-zfs/manifest.json.sig /etc/ssh/ssh_host_ed25519_key.pub; do
         [ -e "$f" ] && cp "$f" "$out/state/"
     done
     systemctl show -p ActiveState -p Result phoenix-zfs-firstboot.service > "$out/state/firstboot-unit" 2>&1
 }
+
+# A step's manifest, when the step wrote one (newer than the step's .before hashes), so that the
+# host validates every manifest against schema/manifest.schema.json, not only the last.
+keep_manifest() {
+    m=/var/lib/phoenix-zfs/manifest.json
+    if [ -e "$m" ] && [ "$m" -nt "$out/step-$1.before" ]; then
+        cp "$m" "$out/step-$1.manifest.json"
+    fi
+}
+
+# The contents a drive can hold before the first boot's steps (qemu-tests/README.md, `content`),
+# those written here in the guest. Each takes the drive's block device; any failure fails the
+# scenario through prepare-failed.
+prepare_zfs_label() {
+    zpool create -f old "$1" && zpool export old
+}
+# A 1 GiB FAT32 at the start of the whole drive (no partition table): the signature is what
+# matters, and a FAT the size of the drive would write hundreds of MB of tables.
+prepare_fat32() {
+    mkfs.vfat -F 32 -I -n OLDFAT "$1" 1048576
+}
+prepare_exfat() {
+    mkfs.exfat -L OLDEXFAT "$1"
+}
+prepare_ntfs_in_gpt() {
+    echo 'type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7' | sfdisk --quiet --label gpt "$1" &&
+        udevadm settle && mkntfs --quick --force --label OLDNTFS "${1}p1"
+}
+prepare_lvm_pv() {
+    pvcreate --yes "$1" && vgcreate --yes oldvg "$1" && vgchange --activate n oldvg
+}
+# pbkdf2 with the fewest iterations: argon2's memory-hard benchmark takes many seconds under TCG.
+prepare_luks2() {
+    printf 'phoenix-old-luks-key' > /run/phx/luks.key &&
+        cryptsetup luksFormat --batch-mode --type luks2 --pbkdf pbkdf2 \
+            --pbkdf-force-iterations 1000 --key-file /run/phx/luks.key "$1"
+}
+# A degraded raid1 (the other half `missing`), stopped. udev's incremental assembly may pick the
+# member up again as an inactive array once it is stopped; stop that too, so that the drive holds
+# md metadata but no array holds the drive.
+prepare_md_1_0() {
+    mdadm --create /dev/md/old --run --metadata=1.0 --level=1 --raid-devices=2 "$1" missing &&
+        mdadm --stop /dev/md/old && udevadm settle && stop_md_holders "$1" && no_holders "$1"
+}
+stop_md_holders() {
+    for h in "/sys/class/block/${1#/dev/}/holders/"md*; do
+        [ -e "$h" ] || continue
+        mdadm --stop "/dev/${h##*/}" || return 1
+    done
+    udevadm settle
+}
+prepare_zfs_pool() {
+    zpool create -f tank "$1" && cp /etc/hostname /tank/hostname && zpool export tank
+}
+no_holders() {
+    held=$(ls "/sys/class/block/${1#/dev/}/holders")
+    [ -z "$held" ] || { echo "$1 is still held by: $held" >&2; return 1; }
+}
+
+# Writes content $2 (a prepare_* function) onto the drive with serial $1; its output goes to
+# prepare-$1.log, a failure to prepare-failed.
+prepare() {
+    if ! dev=$(dev_of "$1"); then
+        echo "$1: cannot write $2: no by-id link" >> "$out/prepare-failed"
+        return
+    fi
+    if ! "prepare_$2" "$dev" > "$out/prepare-$1.log" 2>&1 < /dev/null; then
+        echo "$1: writing $2 failed; see prepare-$1.log" >> "$out/prepare-failed"
+    fi
+}
 "#;
 
+/// The prepare_* function of PRELUDE that writes `content` in the guest.
+fn prepare_function(content: Content) -> Option<&'static str> {
+    Some(match content {
+        Content::Blank | Content::Ext4 | Content::Gpt => return None,
+        Content::ZfsLabel => "zfs_label",
+        Content::Fat32 => "fat32",
+        Content::Exfat => "exfat",
+        Content::NtfsInGpt => "ntfs_in_gpt",
+        Content::LvmPv => "lvm_pv",
+        Content::Luks2 => "luks2",
+        Content::Md10 => "md_1_0",
+        Content::ZfsPool => "zfs_pool",
+    })
+}
+
 /// Content written onto drives before the first boot's steps, for contents that need the
-/// guest's kernel (the host writes ext4 and GPT itself).
+/// guest's kernel or tools (the host writes ext4 and GPT itself). Drives attached from a later
+/// boot on are not there yet, so they cannot hold guest-written content (Scenario::check).
 fn prepare(scenario: &Scenario, script: &mut String) {
-    for d in scenario
-        .drives
-        .iter()
-        .filter(|d| d.content == Content::ZfsLabel)
-    {
-        let _ = writeln!(
-            script,
-            "dev=$(dev_of {s}) && zpool create -f old \"$dev\" && zpool export old || echo 'cannot prepare {s}' >> \"$out/prepare-failed\"",
-            s = d.serial
+    let mut any = false;
+    for d in &scenario.drives {
+        if let Some(function) = prepare_function(d.content) {
+            let _ = writeln!(script, "prepare {} {function}", quote(&d.serial));
+            any = true;
+        }
+    }
+    if any {
+        // The steps must see what udev's blkid view makes of the new contents.
+        script.push_str(
+            "udevadm settle
+",
         );
     }
 }
 
 pub fn boot_script(scenario: &Scenario, boot_index: usize) -> String {
     let mut script = String::from(PRELUDE);
-    let serials: Vec<&str> = scenario.drives.iter().map(|d| d.serial.as_str()).collect();
+    // Only the drives plugged in during this boot: the others have no by-id link here.
+    let serials: Vec<&str> = scenario
+        .drives
+        .iter()
+        .filter(|d| d.present_in(boot_index + 1))
+        .map(|d| d.serial.as_str())
+        .collect();
     let _ = writeln!(script, "serials={}", quote(&serials.join(" ")));
     if boot_index == 0 {
         prepare(scenario, &mut script);
@@ -129,6 +242,9 @@ pub fn boot_script(scenario: &Scenario, boot_index: usize) -> String {
             }
         }
         let _ = writeln!(script, "hash_drives \"$out/step-{n}.after\"");
+        if step.run.first().is_some_and(|p| p == "phoenix-zfs") {
+            let _ = writeln!(script, "keep_manifest {n}");
+        }
     }
     script.push_str("\ncollect_state\n");
     script
@@ -179,6 +295,130 @@ mod tests {
                     entry.path().display()
                 );
             }
+        }
+    }
+
+    /// Runs `body` after the script's PRELUDE in sh on the host, with $PHX_OUT in a temporary
+    /// directory; returns that directory.
+    fn run_prelude(body: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let script = format!("{PRELUDE}\n{body}\n");
+        let status = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .env("PHX_OUT", dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "sh failed on:\n{body}");
+        dir
+    }
+
+    #[test]
+    fn a_drive_without_its_by_id_link_is_reported_in_the_hashes_not_skipped() {
+        let dir =
+            run_prelude("serials='PHXNOSUCHSERIAL1 PHXNOSUCHSERIAL2'\nhash_drives \"$out/h\"");
+        let text = std::fs::read_to_string(dir.path().join("h")).unwrap();
+        assert_eq!(
+            text,
+            "PHXNOSUCHSERIAL1 no-by-id-link\nPHXNOSUCHSERIAL2 no-by-id-link\n"
+        );
+    }
+
+    #[test]
+    fn a_state_file_exists_only_when_its_command_succeeded() {
+        let dir = run_prelude(
+            "mkdir -p \"$out/state\"\nstate_of good printf 'tank\\n'\n\
+             state_of bad sh -c 'echo no zfs module >&2; exit 1'",
+        );
+        let state = dir.path().join("state");
+        assert_eq!(
+            std::fs::read_to_string(state.join("good")).unwrap(),
+            "tank\n"
+        );
+        assert!(!state.join("bad").exists());
+        assert!(!state.join("bad.partial").exists());
+        let stderr = std::fs::read_to_string(state.join("bad.stderr")).unwrap();
+        assert!(
+            stderr.contains("no zfs module") && stderr.contains("exit 1"),
+            "{stderr}"
+        );
+    }
+
+    #[test]
+    fn a_content_that_cannot_be_written_lands_in_prepare_failed() {
+        // A drive with no by-id link, and one whose preparation fails.
+        let dir = run_prelude(
+            "prepare PHXNOSUCHSERIAL exfat\n\
+             dev_of() { echo /dev/null; }\n\
+             prepare_fat32() { echo \"mkfs.fat: cannot open $1\" >&2; return 1; }\n\
+             prepare S2TA0001 fat32\n\
+             prepare_exfat() { return 0; }\n\
+             prepare S2TA0002 exfat",
+        );
+        let failed = std::fs::read_to_string(dir.path().join("prepare-failed")).unwrap();
+        assert_eq!(
+            failed,
+            "PHXNOSUCHSERIAL: cannot write exfat: no by-id link\n\
+             S2TA0001: writing fat32 failed; see prepare-S2TA0001.log\n"
+        );
+        let log = std::fs::read_to_string(dir.path().join("prepare-S2TA0001.log")).unwrap();
+        assert_eq!(log, "mkfs.fat: cannot open /dev/null\n");
+    }
+
+    #[test]
+    fn every_guest_content_has_its_prepare_function_and_only_present_drives_are_hashed() {
+        let text = r#"
+description = "x"
+[[drive]]
+serial = "A1"
+size = 1048576
+content = "md-1.0"
+detached_from_boot = 2
+[[drive]]
+serial = "B2"
+size = 1048576
+content = "ntfs-in-gpt"
+[[drive]]
+serial = "C3"
+size = 1048576
+attached_from_boot = 2
+[[boot]]
+[[boot.step]]
+run = ["phoenix-zfs", "apply", "--yes"]
+[[boot.step]]
+run = ["zpool", "export", "tank"]
+[[boot]]
+"#;
+        let scenario: Scenario = toml::from_str(text).unwrap();
+        scenario.check().unwrap();
+        let first = boot_script(&scenario, 0);
+        assert!(first.contains("serials='A1 B2'\n"), "{first}");
+        assert!(first.contains("prepare 'A1' md_1_0\nprepare 'B2' ntfs_in_gpt\nudevadm settle\n"));
+        assert!(first.contains("keep_manifest 1\n"));
+        assert!(
+            !first.contains("keep_manifest 2\n"),
+            "only phoenix-zfs steps write manifests"
+        );
+        let second = boot_script(&scenario, 1);
+        assert!(second.contains("serials='B2 C3'\n"), "{second}");
+        assert!(
+            !second.contains("\nprepare "),
+            "contents are written once, in boot 1"
+        );
+        for kind in [
+            Content::ZfsLabel,
+            Content::Fat32,
+            Content::Exfat,
+            Content::NtfsInGpt,
+            Content::LvmPv,
+            Content::Luks2,
+            Content::Md10,
+            Content::ZfsPool,
+        ] {
+            let f = prepare_function(kind).unwrap();
+            assert!(PRELUDE.contains(&format!("\nprepare_{f}() {{\n")), "{f}");
+        }
+        for kind in [Content::Blank, Content::Ext4, Content::Gpt] {
+            assert_eq!(prepare_function(kind), None);
         }
     }
 }

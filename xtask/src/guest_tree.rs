@@ -12,7 +12,8 @@ use std::process::Command;
 
 /// Packages of the guest's root tree besides the kernel. zfsutils-linux without zfs-dkms: the
 /// modules come from the host's dkms build. The block-device tools let scenarios write real
-/// signatures (md, LVM, LUKS, XFS, Btrfs) onto drives.
+/// signatures (md, LVM, LUKS, XFS, Btrfs, FAT, exFAT, NTFS) onto drives; none of them pulls an
+/// MTA without Recommends (mdadm only recommends one).
 const GUEST_PACKAGES: &[&str] = &[
     "systemd-sysv",
     "udev",
@@ -37,6 +38,10 @@ const GUEST_PACKAGES: &[&str] = &[
     "cryptsetup-bin",
     "xfsprogs",
     "btrfs-progs",
+    // The `content` kinds fat32, exfat and ntfs-in-gpt (mkfs.vfat, mkfs.exfat, mkntfs).
+    "dosfstools",
+    "exfatprogs",
+    "ntfs-3g",
     "tar",
     "gzip",
 ];

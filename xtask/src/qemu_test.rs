@@ -108,7 +108,9 @@ pub fn main(args: &[String]) -> Result<()> {
 /// Writes what the host can write itself onto a drive's backing file before the first boot.
 fn prepare_on_host(content: Content, backing: &Path) -> Result<()> {
     match content {
-        Content::Blank | Content::ZfsLabel => Ok(()),
+        // Written in the guest (guest_script.rs `prepare`).
+        _ if content.prepared_in_guest() => Ok(()),
+        Content::Blank => Ok(()),
         Content::Ext4 => run(Command::new("mkfs.ext4")
             .args([
                 "-q",
@@ -137,6 +139,10 @@ fn prepare_on_host(content: Content, backing: &Path) -> Result<()> {
             }
             Ok(())
         }
+        other => bail!(
+            "content \"{}\" has no host preparation and is not written in the guest",
+            other.name()
+        ),
     }
 }
 
@@ -176,6 +182,8 @@ pub fn run_scenario(
 
     let mut failures = Vec::new();
     let mut last_state = None;
+    let mut manifests = Vec::new();
+    let mut after_boot = Vec::new();
     for (b, boot) in scenario.boots.iter().enumerate() {
         let boot_dir = dir.join(format!("boot-{}", b + 1));
         std::fs::create_dir_all(&boot_dir)?;
@@ -238,19 +246,49 @@ pub fn run_scenario(
             ));
             return Ok(failures);
         }
-        let results = BootResults::load(&out, boot)?;
+        let present: Vec<String> = scenario
+            .drives
+            .iter()
+            .filter(|d| d.present_in(b + 1))
+            .map(|d| d.serial.clone())
+            .collect();
+        let results = BootResults::load(&out, boot, present)?;
         failures.extend(results.check_steps(b + 1, boot));
+        manifests.extend(results.manifests);
         last_state = Some(out);
+        for (serial, _) in scenario
+            .expect
+            .untouched_after_boot
+            .iter()
+            .filter(|(_, &n)| n == b + 1)
+        {
+            if let Some(n) = machine.nvme.iter().find(|n| &n.serial == serial) {
+                after_boot.push((
+                    serial.clone(),
+                    b + 1,
+                    checks::whole_drive_digest(&n.backing)?,
+                ));
+            }
+        }
     }
     if let Some(state) = &last_state {
         failures.extend(checks::check_expect(scenario, &state.join("state"), &dir)?);
     }
+    failures.extend(checks::validate_manifests(
+        &workspace_root().join("schema/manifest.schema.json"),
+        &manifests,
+    ));
     let after: Vec<(String, String)> = machine
         .nvme
         .iter()
         .map(|n| Ok((n.serial.clone(), checks::whole_drive_digest(&n.backing)?)))
         .collect::<Result<_>>()?;
     failures.extend(checks::check_untouched(scenario, &before, &after));
+    failures.extend(checks::check_untouched_after_boot(
+        scenario,
+        &after_boot,
+        &after,
+    ));
     if failures.is_empty() {
         // Drives are sparse but a scenario's pools still take a few MB each: free them.
         for n in &machine.nvme {

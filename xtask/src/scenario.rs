@@ -19,6 +19,7 @@ pub struct Scenario {
     pub expect: Expect,
 }
 
+/// What a drive holds before the first boot's steps (qemu-tests/README.md lists them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Content {
@@ -27,6 +28,41 @@ pub enum Content {
     Ext4,
     Gpt,
     ZfsLabel,
+    Fat32,
+    Exfat,
+    NtfsInGpt,
+    LvmPv,
+    Luks2,
+    #[serde(rename = "md-1.0")]
+    Md10,
+    ZfsPool,
+}
+
+impl Content {
+    /// Whether the guest writes this content (at the start of the first boot, before any step)
+    /// rather than the host onto the backing file. The host writes only what its own packages
+    /// (xtask/src/host_packages.rs TOOLS) can make on a plain file; the rest needs the guest's
+    /// kernel (ZFS, device-mapper, md) or tools only the guest image carries.
+    pub fn prepared_in_guest(self) -> bool {
+        !matches!(self, Content::Blank | Content::Ext4 | Content::Gpt)
+    }
+
+    /// The name a scenario file gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Content::Blank => "blank",
+            Content::Ext4 => "ext4",
+            Content::Gpt => "gpt",
+            Content::ZfsLabel => "zfs-label",
+            Content::Fat32 => "fat32",
+            Content::Exfat => "exfat",
+            Content::NtfsInGpt => "ntfs-in-gpt",
+            Content::LvmPv => "lvm-pv",
+            Content::Luks2 => "luks2",
+            Content::Md10 => "md-1.0",
+            Content::ZfsPool => "zfs-pool",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,8 +116,10 @@ pub struct Boot {
 #[serde(deny_unknown_fields)]
 pub struct Step {
     pub run: Vec<String>,
+    /// Absent means 0; kept apart from an explicit 0 so that a power-cut step, which has no exit
+    /// code, can refuse it.
     #[serde(default)]
-    pub exit: i32,
+    pub exit: Option<i32>,
     #[serde(default)]
     pub unchanged: bool,
     #[serde(default)]
@@ -92,6 +130,35 @@ pub struct Step {
     pub stdout_contains: Vec<String>,
     #[serde(default)]
     pub power_cut_after_action: Option<u32>,
+}
+
+impl Step {
+    /// The exit code the step must end with.
+    pub fn expected_exit(&self) -> i32 {
+        self.exit.unwrap_or(0)
+    }
+
+    /// The keys of this step that check its outcome; a step whose power is cut has no outcome,
+    /// so it may have none of them.
+    fn outcome_keys(&self) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        if self.exit.is_some() {
+            keys.push("exit");
+        }
+        if self.unchanged {
+            keys.push("unchanged");
+        }
+        if self.mutating_commands.is_some() {
+            keys.push("mutating_commands");
+        }
+        if self.zfs_commands_at_most.is_some() {
+            keys.push("zfs_commands_at_most");
+        }
+        if !self.stdout_contains.is_empty() {
+            keys.push("stdout_contains");
+        }
+        keys
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +172,9 @@ pub struct Expect {
     pub untouched: Vec<String>,
     #[serde(default)]
     pub all_untouched: bool,
+    /// serial -> boot: the drive's whole contents at the end are those it had after that boot.
+    #[serde(default)]
+    pub untouched_after_boot: BTreeMap<String, usize>,
     #[serde(default)]
     pub pool: BTreeMap<String, PoolExpect>,
     #[serde(default)]
@@ -166,7 +236,7 @@ impl Scenario {
         Ok(scenario)
     }
 
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if self.drives.is_empty() {
             bail!("a scenario needs at least one [[drive]]");
         }
@@ -206,16 +276,84 @@ impl Scenario {
                     if s + 1 != boot.steps.len() {
                         bail!("{at}: the power is cut here, so no step may follow it in this boot");
                     }
+                    // The harness cuts the power mid-step: there is no exit code, no hash after
+                    // and no complete command list, so these checks could only be skipped.
+                    let keys = step.outcome_keys();
+                    if !keys.is_empty() {
+                        bail!(
+                            "{at}: power_cut_after_action cannot be combined with {}: the power is \
+                             cut before the step ends, so nothing of its outcome can be checked; \
+                             remove {} or put the check on a step of the next boot",
+                            keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+                            if keys.len() == 1 { "it" } else { "them" }
+                        );
+                    }
                 }
             }
         }
+        // The drives' whole-content digests are taken on the host before the first boot, so a
+        // content the guest writes at the start of that boot would always count as a change.
+        for d in &self.drives {
+            let named = self.expect.untouched.contains(&d.serial);
+            if d.content.prepared_in_guest() && (named || self.expect.all_untouched) {
+                bail!(
+                    "drive {}: its content is written in the guest, after the host took the \
+                     digest `untouched` compares with, so it can never be untouched; {} and use \
+                     `unchanged = true` on the steps that must leave it alone",
+                    d.serial,
+                    if named {
+                        "leave it out of [expect] untouched"
+                    } else {
+                        "drop all_untouched, name the other drives in untouched"
+                    }
+                );
+            }
+        }
+        for d in &self.drives {
+            // The harness writes it when it starts, which is after the first-boot unit ran.
+            if d.content.prepared_in_guest() && self.boots[0].firstboot_unit {
+                bail!(
+                    "drive {}: content \"{}\" is written in the guest by the test harness, which \
+                     starts after phoenix-zfs-firstboot.service, so the unit of boot 1 would see a \
+                     blank drive; enable firstboot_unit from boot 2 on, or use \"ext4\" or \"gpt\" \
+                     (written on the host)",
+                    d.serial,
+                    d.content.name()
+                );
+            }
+            if d.content.prepared_in_guest() && d.attached_from_boot != 1 {
+                bail!(
+                    "drive {}: content \"{}\" is written in the guest at the start of boot 1, but the \
+                     drive is attached from boot {} on; attach it from boot 1, or write the \
+                     content with steps of its first boot",
+                    d.serial,
+                    d.content.name(),
+                    d.attached_from_boot
+                );
+            }
+        }
         let named = |s: &String| serials.contains(s.as_str());
-        for s in self.expect.untouched.iter().chain(
-            self.expect
-                .pool
-                .values()
-                .flat_map(|p| p.drives.iter().flatten()),
-        ) {
+        for (serial, &boot) in &self.expect.untouched_after_boot {
+            if boot == 0 || boot >= self.boots.len() {
+                bail!(
+                    "[expect] untouched_after_boot: drive {serial} after boot {boot}: the boot \
+                     must be one of 1..{} (a boot that has another after it)",
+                    self.boots.len().saturating_sub(1)
+                );
+            }
+        }
+        for s in self
+            .expect
+            .untouched
+            .iter()
+            .chain(self.expect.untouched_after_boot.keys())
+            .chain(
+                self.expect
+                    .pool
+                    .values()
+                    .flat_map(|p| p.drives.iter().flatten()),
+            )
+        {
             if !named(s) {
                 bail!("[expect] names drive {s}, which is not a [[drive]] of this scenario");
             }
@@ -285,5 +423,116 @@ run = ["true"]
             .unwrap_err()
             .to_string()
             .contains("no step may follow"));
+    }
+
+    #[test]
+    fn a_power_cut_step_refuses_every_check_of_its_outcome_naming_file_step_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        for (key, line) in [
+            ("exit", "exit = 0"),
+            ("unchanged", "unchanged = true"),
+            ("mutating_commands", "mutating_commands = 0"),
+            ("zfs_commands_at_most", "zfs_commands_at_most = 3"),
+            ("stdout_contains", "stdout_contains = [\"done\"]"),
+        ] {
+            let path = dir.path().join(format!("{key}.toml"));
+            std::fs::write(
+                &path,
+                format!(
+                    r#"
+description = "x"
+[[drive]]
+serial = "A"
+size = 1048576
+[[boot]]
+[[boot.step]]
+run = ["true"]
+[[boot.step]]
+run = ["phoenix-zfs", "apply", "--yes"]
+power_cut_after_action = 1
+{line}
+"#
+                ),
+            )
+            .unwrap();
+            let err = format!("{:#}", Scenario::load(&path).unwrap_err());
+            assert!(err.contains(&path.display().to_string()), "{err}");
+            assert!(err.contains("boot 1 step 2"), "{err}");
+            assert!(err.contains(&format!("`{key}`")), "{err}");
+        }
+        // Without those keys the same step is fine.
+        let path = dir.path().join("plain.toml");
+        std::fs::write(
+            &path,
+            "description = \"x\"\n[[drive]]\nserial = \"A\"\nsize = 1048576\n[[boot]]\n\
+             [[boot.step]]\nrun = [\"phoenix-zfs\", \"apply\", \"--yes\"]\npower_cut_after_action = 1\n",
+        )
+        .unwrap();
+        Scenario::load(&path).unwrap();
+    }
+
+    #[test]
+    fn every_content_kind_parses_and_the_guest_written_ones_cannot_be_untouched() {
+        let kinds = [
+            ("blank", Content::Blank, false),
+            ("ext4", Content::Ext4, false),
+            ("gpt", Content::Gpt, false),
+            ("zfs-label", Content::ZfsLabel, true),
+            ("fat32", Content::Fat32, true),
+            ("exfat", Content::Exfat, true),
+            ("ntfs-in-gpt", Content::NtfsInGpt, true),
+            ("lvm-pv", Content::LvmPv, true),
+            ("luks2", Content::Luks2, true),
+            ("md-1.0", Content::Md10, true),
+            ("zfs-pool", Content::ZfsPool, true),
+        ];
+        for (name, kind, in_guest) in kinds {
+            let text = format!(
+                "description = \"x\"\n[[drive]]\nserial = \"A\"\nsize = 1048576\ncontent = \"{name}\"\n\
+                 [[drive]]\nserial = \"B\"\nsize = 1048576\n[[boot]]\n[expect]\nuntouched = [\"A\"]\n"
+            );
+            let s: Scenario = toml::from_str(&text).unwrap();
+            assert_eq!(s.drives[0].content, kind);
+            assert_eq!(kind.name(), name);
+            assert_eq!(kind.prepared_in_guest(), in_guest, "{name}");
+            match s.check() {
+                Ok(()) => assert!(!in_guest, "{name}: untouched accepted"),
+                Err(e) => {
+                    assert!(in_guest, "{name}: {e}");
+                    assert!(e.to_string().contains("drive A"), "{e}");
+                }
+            }
+            let all = text.replace("untouched = [\"A\"]", "all_untouched = true");
+            let s: Scenario = toml::from_str(&all).unwrap();
+            assert_eq!(s.check().is_err(), in_guest, "{name}: all_untouched");
+            // The other drive may be named on its own.
+            let other = text.replace("untouched = [\"A\"]", "untouched = [\"B\"]");
+            let s: Scenario = toml::from_str(&other).unwrap();
+            s.check().unwrap();
+        }
+        // Written by the harness, which starts after the first-boot unit: refused there.
+        let unit =
+            "description = \"x\"\n[[drive]]\nserial = \"A\"\nsize = 1\ncontent = \"luks2\"\n\
+                    [[boot]]\nfirstboot_unit = true\n";
+        let s: Scenario = toml::from_str(unit).unwrap();
+        assert!(s
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("phoenix-zfs-firstboot.service"));
+        let s: Scenario = toml::from_str(&unit.replace("luks2", "ext4")).unwrap();
+        s.check().unwrap();
+        // Nor can a drive attached later hold it: the harness writes contents in boot 1 only.
+        let late =
+            "description = \"x\"\n[[drive]]\nserial = \"A\"\nsize = 1\ncontent = \"md-1.0\"\n\
+                    attached_from_boot = 2\n[[boot]]\n[[boot]]\n";
+        let s: Scenario = toml::from_str(late).unwrap();
+        assert!(s
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("attached from boot 2"));
+        let bad = "description = \"x\"\n[[drive]]\nserial = \"A\"\nsize = 1\ncontent = \"fat16\"\n[[boot]]\n";
+        assert!(toml::from_str::<Scenario>(bad).is_err());
     }
 }
