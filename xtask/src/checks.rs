@@ -167,21 +167,35 @@ impl BootResults {
                     .map(|f| format!("{at}: {f}")),
                 );
             }
-            let mutating = result
-                .commands
-                .iter()
-                .filter(|a| phoenix_zfs::runner::is_mutating(a))
-                .count();
+            // The count is of the storage tools' changes (zpool, zfs, wipefs, ...), as the
+            // format documents it; a step that expects none must also have run no other
+            // command that changes anything (a service reload, a package install, pct).
             if let Some(expected) = step.mutating_commands {
-                if mutating != expected {
-                    let list: Vec<String> = result
-                        .commands
-                        .iter()
-                        .filter(|a| phoenix_zfs::runner::is_mutating(a))
-                        .map(|a| a.join(" "))
-                        .collect();
+                let storage: Vec<String> = result
+                    .commands
+                    .iter()
+                    .filter(|a| phoenix_zfs::runner::changes_storage(a))
+                    .map(|a| a.join(" "))
+                    .collect();
+                if storage.len() != expected {
                     failures.push(format!(
-                        "{at}: {mutating} mutating command(s), expected {expected}: {list:?}"
+                        "{at}: {} mutating command(s), expected {expected}: {storage:?}",
+                        storage.len()
+                    ));
+                }
+                let other: Vec<String> = result
+                    .commands
+                    .iter()
+                    .filter(|a| {
+                        phoenix_zfs::runner::is_mutating(a)
+                            && !phoenix_zfs::runner::changes_storage(a)
+                    })
+                    .map(|a| a.join(" "))
+                    .collect();
+                if expected == 0 && !other.is_empty() {
+                    failures.push(format!(
+                        "{at}: expected no change, but it ran {} other mutating command(s): {other:?}",
+                        other.len()
                     ));
                 }
             }
@@ -817,6 +831,23 @@ size = 2000398934016
             result(0, "", SAME, SAME),
         );
         assert!(f[0].contains("0 mutating command(s), expected 2"), "{f:?}");
+        // A refusal changes nothing at all: a service reload counts against `= 0` too...
+        let mut r = result(0, "", SAME, SAME);
+        r.commands = vec![argv(&["systemctl", "reload", "smartd.service"])];
+        let f = step_failures(step, r);
+        assert!(
+            f.len() == 1 && f[0].contains("other mutating command(s)"),
+            "{f:?}"
+        );
+        // ...but not in a step that changes storage, whose count is the storage tools'.
+        let mut r = result(0, "", SAME, SAME);
+        r.commands = vec![
+            argv(&["zpool", "create", "t", "a"]),
+            argv(&["systemctl", "reload", "smartd.service"]),
+            argv(&["pvesm", "add", "dir", "x"]),
+        ];
+        let f = step_failures("run = [\"true\"]\nmutating_commands = 1", r);
+        assert!(f.is_empty(), "{f:?}");
     }
 
     #[test]
