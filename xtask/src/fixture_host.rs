@@ -428,6 +428,25 @@ fn uuid_form(hex_digits: &str) -> String {
 }
 
 impl Host<'_> {
+    /// The whole disk's udev record: `props`, then blkid's view of what the spec says it holds.
+    fn disk_record(
+        &self,
+        dev: &str,
+        disk: &DiskSpec,
+        links: &[String],
+        mut props: Vec<(&str, String)>,
+    ) -> Result<()> {
+        props.extend(fs_properties(
+            disk.fs_type.as_deref(),
+            disk.fs_label.as_deref(),
+            disk.fs_uuid.as_deref(),
+        ));
+        write(
+            &self.udev.join(format!("b{dev}")),
+            udev_record(links, &props),
+        )
+    }
+
     fn nvme(&self, disk: &DiskSpec, numbers: &mut Numbers) -> Result<()> {
         let model = disk.model.as_deref().context("an NVMe drive needs model")?;
         let firmware = disk
@@ -546,15 +565,7 @@ impl Host<'_> {
         if !disk.partitions.is_empty() {
             props.push(("ID_PART_TABLE_TYPE", "gpt".into()));
         }
-        props.extend(fs_properties(
-            disk.fs_type.as_deref(),
-            disk.fs_label.as_deref(),
-            disk.fs_uuid.as_deref(),
-        ));
-        write(
-            &self.udev.join(format!("b{dev}")),
-            udev_record(&links, &props),
-        )?;
+        self.disk_record(&dev, disk, &links, props)?;
         for l in &by_id {
             link(
                 &format!("../../{}", disk.name),
@@ -663,22 +674,14 @@ impl Host<'_> {
             format!("disk/by-id/{by_id}"),
             format!("disk/by-diskseq/{}", numbers.diskseq()),
         ];
-        let mut props = vec![
+        let props = vec![
             ("ID_BUS", bus.to_string()),
             ("ID_MODEL", model.replace(' ', "_")),
             ("ID_SERIAL_SHORT", disk.serial.clone()),
             ("ID_SERIAL", id.clone()),
             ("ID_REVISION", firmware.to_string()),
         ];
-        props.extend(fs_properties(
-            disk.fs_type.as_deref(),
-            disk.fs_label.as_deref(),
-            disk.fs_uuid.as_deref(),
-        ));
-        write(
-            &self.udev.join(format!("b{dev}")),
-            udev_record(&links, &props),
-        )?;
+        self.disk_record(&dev, disk, &links, props)?;
         link(
             &format!("../../{}", disk.name),
             &self.out.join("dev/disk/by-id").join(&by_id),
@@ -728,20 +731,12 @@ impl Host<'_> {
         if let Some(label) = &disk.fs_label {
             links.push(format!("disk/by-label/{label}"));
         }
-        let mut props = vec![
+        let props = vec![
             ("ID_SERIAL", disk.serial.clone()),
             ("ID_PATH", id_path.clone()),
             ("ID_PATH_TAG", path_tag(&id_path)),
         ];
-        props.extend(fs_properties(
-            disk.fs_type.as_deref(),
-            disk.fs_label.as_deref(),
-            disk.fs_uuid.as_deref(),
-        ));
-        write(
-            &self.udev.join(format!("b{dev}")),
-            udev_record(&links, &props),
-        )?;
+        self.disk_record(&dev, disk, &links, props)?;
         link(
             &format!("../../{}", disk.name),
             &self.out.join("dev/disk/by-id").join(&by_id),
