@@ -8,6 +8,7 @@ pub mod arc;
 pub mod assess;
 pub mod atomic_file;
 pub mod contents;
+pub mod exit;
 pub mod firmware;
 pub mod glob;
 pub mod hook;

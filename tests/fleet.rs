@@ -3,6 +3,7 @@
 //! Plus the README's worked example, run as written.
 
 use phoenix_zfs::apply::{ApplyReport, Ending};
+use phoenix_zfs::exit::Exit;
 use phoenix_zfs::assess::{assess, ZfsSource};
 use phoenix_zfs::inventory::HostRoot;
 use phoenix_zfs::layout::Layout;
@@ -80,7 +81,7 @@ fn manifest_of(hostname: &str, key: &PrivateKey, run: Run<'_>) -> Manifest {
     // A refusal says what the plan's blockers say.
     let ending = match run.ending {
         Ending::Refused { reasons, .. } if reasons.is_empty() => Ending::Refused {
-            exit_code: a.plan.exit_code().unwrap(),
+            exit: a.plan.exit().unwrap(),
             reasons: a.plan.blockers.iter().map(|b| b.message()).collect(),
         },
         other => other,
@@ -372,7 +373,8 @@ fn the_readme_fleet_example_is_what_the_binary_prints() {
     let c_run = Run {
         fixture: "missing-2tb",
         ending: Ending::Refused {
-            exit_code: 0,
+            // Replaced by the plan's own exit and reasons when the manifest is built.
+            exit: Exit::Done,
             reasons: Vec::new(),
         },
         pools: &[],

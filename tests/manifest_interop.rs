@@ -85,7 +85,7 @@ fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
         subject: "storage quickOS-vm-disks".into(),
         why: "cannot read /etc/pve/storage.cfg".into(),
     });
-    let exit_code = assessment.plan.exit_code().unwrap();
+    let exit = assessment.plan.exit().unwrap();
     let reasons = assessment
         .plan
         .blockers
@@ -93,7 +93,7 @@ fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
         .map(|b| b.message())
         .collect();
     let report = ApplyReport {
-        ending: Ending::Refused { exit_code, reasons },
+        ending: Ending::Refused { exit, reasons },
         actions: Vec::new(),
         first: Some(assessment.clone()),
         last: Some(assessment),

@@ -5,6 +5,7 @@
 //! finished by the next one.
 
 use crate::assess::{assess, Assessment, ZfsSource};
+use crate::exit::Exit;
 use crate::inventory::HostRoot;
 use crate::inventory::Inventory;
 use crate::journal::{Journal, JournaledDrive, PendingCreate};
@@ -53,7 +54,7 @@ pub enum Ending {
     /// The host matches the layout; `changed` says whether this run made changes.
     Converged { changed: bool },
     /// Blockers stopped the run before any change (their exit code: 3, 4 or 5).
-    Refused { exit_code: u8, reasons: Vec<String> },
+    Refused { exit: Exit, reasons: Vec<String> },
     /// A command failed (exit 6); a rerun resumes.
     Failed { reasons: Vec<String> },
     /// The state could not be read (exit 1).
@@ -61,13 +62,18 @@ pub enum Ending {
 }
 
 impl Ending {
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit(&self) -> Exit {
         match self {
-            Ending::Converged { .. } => 0,
-            Ending::Refused { exit_code, .. } => *exit_code,
-            Ending::Failed { .. } => 6,
-            Ending::Unexpected { .. } => 1,
+            Ending::Converged { .. } => Exit::Done,
+            Ending::Refused { exit, .. } => *exit,
+            Ending::Failed { .. } => Exit::CommandFailed,
+            Ending::Unexpected { .. } => Exit::Unexpected,
         }
+    }
+
+    /// [`Ending::exit`] as the number the manifest records.
+    pub fn exit_code(&self) -> u8 {
+        self.exit().code()
     }
 }
 
@@ -320,7 +326,7 @@ pub fn apply(
                 }
             }
         }
-        if let Some(exit_code) = assessment.plan.exit_code() {
+        if let Some(exit) = assessment.plan.exit() {
             let reasons = assessment
                 .plan
                 .blockers
@@ -328,7 +334,7 @@ pub fn apply(
                 .map(|b| b.message())
                 .collect();
             return ApplyReport::ended(
-                Ending::Refused { exit_code, reasons },
+                Ending::Refused { exit, reasons },
                 records,
                 first,
                 assessment,

@@ -3,6 +3,7 @@
 //! or, only when asked, the key inside the signature), its digests, and what the run did, as one
 //! verdict per host.
 
+use crate::exit::Exit;
 use super::allowed_signers::AllowedSigners;
 use super::signing::NAMESPACE;
 use super::{canonical_json, sha256_hex, signature_path, SCHEMA};
@@ -365,16 +366,16 @@ fn list(items: impl Iterator<Item = String>) -> String {
 
 /// The exit status for a set of verdicts: 1 when any manifest is in doubt (unsigned, invalid,
 /// untrusted, not allowed), else 8 when any host's run was refused or failed, else 0.
-pub fn exit_code(reports: &[Report]) -> u8 {
+pub fn exit(reports: &[Report]) -> Exit {
     if reports.iter().any(|r| r.verdict.is_check_failure()) {
-        1
+        Exit::ManifestInDoubt
     } else if reports
         .iter()
         .any(|r| matches!(r.verdict, Verdict::Refused | Verdict::Failed))
     {
-        8
+        Exit::RunNotDone
     } else {
-        0
+        Exit::Done
     }
 }
 
@@ -459,9 +460,9 @@ mod tests {
         let ok = report("a", Verdict::Ok);
         let refused = report("b", Verdict::Refused);
         let untrusted = report("c", Verdict::Untrusted);
-        assert_eq!(exit_code(std::slice::from_ref(&ok)), 0);
-        assert_eq!(exit_code(&[ok.clone(), refused.clone()]), 8);
-        assert_eq!(exit_code(&[refused.clone(), untrusted.clone()]), 1);
+        assert_eq!(exit(std::slice::from_ref(&ok)).code(), 0);
+        assert_eq!(exit(&[ok.clone(), refused.clone()]).code(), 8);
+        assert_eq!(exit(&[refused.clone(), untrusted.clone()]).code(), 1);
         assert_eq!(
             tally(&[untrusted, ok.clone(), refused, ok]),
             "4 manifests: 2 ok, 1 refused, 1 untrusted"

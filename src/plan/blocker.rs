@@ -1,5 +1,6 @@
 //! Why a run stops before it changes anything, each with its exit code.
 
+use crate::exit::Exit;
 use crate::matching::MatchProblem;
 use serde::Serialize;
 
@@ -40,13 +41,13 @@ pub enum Blocker {
 }
 
 impl Blocker {
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit(&self) -> Exit {
         match self {
-            Blocker::Hardware { .. } | Blocker::PoolElsewhere { .. } => 3,
-            Blocker::Firmware { .. } | Blocker::DriveHealth { .. } => 4,
+            Blocker::Hardware { .. } | Blocker::PoolElsewhere { .. } => Exit::HardwareMismatch,
+            Blocker::Firmware { .. } | Blocker::DriveHealth { .. } => Exit::DriveRefused,
             Blocker::DriveHoldsData { .. }
             | Blocker::WrongDatasetKind { .. }
-            | Blocker::PoolLastUsedElsewhere { .. } => 5,
+            | Blocker::PoolLastUsedElsewhere { .. } => Exit::DataRefused,
         }
     }
 

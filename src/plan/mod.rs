@@ -1,6 +1,7 @@
 //! Desired layout against observed state: an ordered list of actions, the warnings an expert would
 //! give, and the blockers that stop the run before anything changes. Pure: no I/O, no processes.
 
+use crate::exit::Exit;
 use crate::firmware::{DriveFirmware, Enforcement};
 use crate::inventory::probe::SignatureKind;
 use crate::inventory::{Inventory, ProbeState};
@@ -39,10 +40,15 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The exit code the blockers call for: hardware (3) before firmware (4) before data (5),
-    /// the order in which an administrator has to fix them.
+    /// The exit the blockers call for: hardware (3) before firmware (4) before data (5), the
+    /// order in which an administrator has to fix them.
+    pub fn exit(&self) -> Option<Exit> {
+        self.blockers.iter().map(Blocker::exit).min()
+    }
+
+    /// [`Plan::exit`] as the number the manifest and the JSON output carry.
     pub fn exit_code(&self) -> Option<u8> {
-        self.blockers.iter().map(Blocker::exit_code).min()
+        self.exit().map(Exit::code)
     }
 }
 
