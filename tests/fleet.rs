@@ -3,8 +3,8 @@
 //! Plus the README's worked example, run as written.
 
 use phoenix_zfs::apply::{ApplyReport, Ending};
-use phoenix_zfs::exit::Exit;
 use phoenix_zfs::assess::{assess, ZfsSource};
+use phoenix_zfs::exit::Exit;
 use phoenix_zfs::inventory::HostRoot;
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::manifest::{self, signature_path, Host, Manifest, RunInfo};

@@ -3,6 +3,7 @@
 
 use phoenix_zfs::assess::Assessment;
 use phoenix_zfs::contents;
+use phoenix_zfs::exit::Exit;
 use phoenix_zfs::inventory::{Disk, ProbeState, Transport};
 use phoenix_zfs::manifest::HealthRecord;
 use phoenix_zfs::runner;
@@ -31,7 +32,7 @@ pub fn detect_json(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) -
         "importable_pools": a.observed.importable,
         "import_scan_skipped": a.observed.import_scan_skipped,
         "blockers": a.plan.blockers,
-        "exit_code": a.plan.exit_code().unwrap_or(0),
+        "exit_code": a.plan.exit().unwrap_or(Exit::Done).code(),
     })
 }
 
@@ -56,7 +57,7 @@ pub fn plan_json(a: &Assessment, situation: &Situation) -> Value {
         "blockers": a.plan.blockers,
         "notes": a.plan.notes,
         "deferred": a.plan.deferred,
-        "exit_code": a.plan.exit_code().unwrap_or(0),
+        "exit_code": a.plan.exit().unwrap_or(Exit::Done).code(),
     })
 }
 

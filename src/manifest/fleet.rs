@@ -3,10 +3,10 @@
 //! or, only when asked, the key inside the signature), its digests, and what the run did, as one
 //! verdict per host.
 
-use crate::exit::Exit;
 use super::allowed_signers::AllowedSigners;
 use super::signing::NAMESPACE;
 use super::{canonical_json, sha256_hex, signature_path, SCHEMA};
+use crate::exit::Exit;
 use serde::Serialize;
 use serde_json::Value;
 use ssh_key::{HashAlg, PublicKey, SshSig};

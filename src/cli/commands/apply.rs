@@ -1,9 +1,11 @@
-//! The commands that change things or check signatures: apply and manifest verify.
+//! `phoenix-zfs apply`: converges the host to the layout (asking first on a terminal), then
+//! writes and signs the manifest, also after a refusal or a failure.
 
-use crate::{error, exit, load_layout, zfs_tools, ZfsTools};
+use crate::context::{load_layout, Context, ZfsTools};
+use crate::failure::{print_error, Failure, Outcome};
 use phoenix_zfs::apply::{self, deferred, Ending};
 use phoenix_zfs::assess::assess;
-use phoenix_zfs::inventory::HostRoot;
+use phoenix_zfs::exit::Exit;
 use phoenix_zfs::journal::Journal;
 use phoenix_zfs::manifest::{self, signing, RunInfo};
 use phoenix_zfs::plan::Consent;
@@ -21,48 +23,33 @@ fn confirm(question: &str) -> bool {
 }
 
 /// `manifest_path` and `host_key` are the target's own (under DIR for `--target-root DIR`).
-pub fn apply(
-    root: &HostRoot,
-    target: &Target,
+pub fn run(
+    ctx: &Context,
     layout_file: Option<&Path>,
     yes: bool,
     consent: &Consent,
     manifest_path: &Path,
     host_key: &Path,
-) -> u8 {
+) -> Outcome {
+    let (root, target) = (&ctx.root, &ctx.target);
     let started_at = manifest::now_rfc3339();
-    let layout = match load_layout(layout_file) {
-        Ok(l) => l,
-        Err(e) => {
-            error(e);
-            return exit::USAGE;
-        }
-    };
+    let layout = load_layout(layout_file)?;
     // Checked before anything changes: a run that cannot sign its manifest does not start.
-    let key = match signing::load_host_key(host_key) {
-        Ok(k) => k,
-        Err(e) => {
-            error(e);
-            return exit::UNEXPECTED;
-        }
-    };
-    let tools = match zfs_tools(root) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
+    let key = signing::load_host_key(host_key).map_err(Failure::unexpected)?;
+    let tools = ctx.tools()?;
     let ZfsTools::Runner(runner) = &tools else {
-        error(format!(
+        return Err(Failure::usage(format!(
             "{}: no zfs-commands/ transcripts: apply needs ZFS tools",
             root.0.display()
-        ));
-        return exit::USAGE;
+        )));
     };
-    let situation = crate::situation_of(root, target, &tools);
+    let situation = ctx.situation(&tools);
     println!("situation: {situation}");
     if !yes {
         if !std::io::stdin().is_terminal() {
-            error("apply changes disks: without a terminal to confirm on, pass --yes");
-            return exit::USAGE;
+            return Err(Failure::usage(
+                "apply changes disks: without a terminal to confirm on, pass --yes",
+            ));
         }
         let pending = Journal::of(&target.files(root)).load_or_none();
         match assess(
@@ -78,14 +65,11 @@ pub fn apply(
                 crate::render::plan(&a);
                 if !confirm(&format!("Apply these {} action(s)?", a.plan.actions.len())) {
                     eprintln!("phoenix-zfs: nothing changed");
-                    return 0;
+                    return Ok(Exit::Done);
                 }
             }
             Ok(_) => {}
-            Err(e) => {
-                error(e);
-                return exit::UNEXPECTED;
-            }
+            Err(e) => return Err(Failure::unexpected(e)),
         }
     }
     let mut reporter = crate::progress::Reporter::for_stderr();
@@ -115,9 +99,9 @@ pub fn apply(
     let record = manifest::from_report(run, &report);
     let flag = manifest_path.with_file_name("deferred");
     for problem in deferred::record(&target.files(root), &flag, &record.services.deferred) {
-        error(problem);
+        print_error(problem);
     }
-    let code = report.ending.exit_code();
+    let exit = report.ending.exit();
     let matches = if record.services.deferred.is_empty() {
         "the host matches the layout".to_string()
     } else {
@@ -152,7 +136,7 @@ pub fn apply(
             for r in reasons {
                 println!("failed: {r}");
             }
-            if code == 6 {
+            if exit == Exit::CommandFailed {
                 println!("a rerun of `phoenix-zfs apply` resumes from here");
             }
         }
@@ -171,149 +155,15 @@ pub fn apply(
             ),
         }
     }
-    match manifest::write_signed(&record, manifest_path, &key) {
-        Ok(()) => println!("manifest: {} (signed)", manifest_path.display()),
-        Err(e) => {
-            error(e);
-            return if code == 0 { exit::UNEXPECTED } else { code };
-        }
+    if let Err(e) = manifest::write_signed(&record, manifest_path, &key) {
+        // The run's own exit says more than the manifest's; a done run without one is not done.
+        let exit = if exit.is_done() {
+            Exit::Unexpected
+        } else {
+            exit
+        };
+        return Err(Failure::new(exit, e));
     }
-    code
-}
-
-/// What `manifest verify` trusts, as given on the command line.
-pub struct TrustAnchor<'a> {
-    pub key: Option<&'a Path>,
-    pub allowed_signers: Option<&'a Path>,
-    pub trust_embedded_key: bool,
-}
-
-/// Checks each manifest and prints one line per host (or JSON), then the tally.
-pub fn verify_manifests(files: &[std::path::PathBuf], trust: &TrustAnchor<'_>, json: bool) -> u8 {
-    use manifest::allowed_signers::AllowedSigners;
-    use manifest::fleet::{self, Anchor};
-    let key = match trust
-        .key
-        .map(ssh_key::PublicKey::read_openssh_file)
-        .transpose()
-    {
-        Ok(k) => k,
-        Err(e) => {
-            error(format!(
-                "{}: not an OpenSSH public key: {e}",
-                trust
-                    .key
-                    .map(|k| k.display().to_string())
-                    .unwrap_or_default()
-            ));
-            return exit::USAGE;
-        }
-    };
-    let signers = match trust.allowed_signers {
-        None => None,
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => match AllowedSigners::parse(&path.display().to_string(), &text) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    error(e);
-                    return exit::USAGE;
-                }
-            },
-            Err(e) => {
-                error(format!(
-                    "cannot read the allowed signers {}: {e}",
-                    path.display()
-                ));
-                return exit::USAGE;
-            }
-        },
-    };
-    let anchor = match (&signers, &key) {
-        (Some(s), _) => Anchor::AllowedSigners(s),
-        (None, Some(k)) => Anchor::Key(k),
-        (None, None) => Anchor::Embedded {
-            trusted: trust.trust_embedded_key,
-        },
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let reports: Vec<fleet::Report> = files
-        .iter()
-        .map(|f| fleet::check(f, &anchor, now))
-        .collect();
-    let code = fleet::exit_code(&reports);
-    if json {
-        let value = serde_json::json!({
-            "manifests": reports,
-            "exit_code": code,
-        });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        );
-    } else {
-        for r in &reports {
-            println!("{}", r.line());
-        }
-        println!("{}", fleet::tally(&reports));
-    }
-    code
-}
-
-/// Where an administrator looks first after a failed first boot: the console login banner
-/// (agetty reads /etc/issue.d) and the message of the day after login (pam_motd reads /etc/motd.d).
-const NOTICES: [&str; 2] = ["/etc/issue.d/phoenix-zfs.issue", "/etc/motd.d/phoenix-zfs"];
-/// The first boot, unattended: install, apply with --yes on the embedded layout, and leave a
-/// notice where an administrator will see it if the host is not done. Exits 0 only when done,
-/// so Proxmox's first-boot unit keeps its flag and runs this again at the next boot otherwise.
-/// `ordering` is the installer's (`fully-up`, ...) when started as its hook: the notice names
-/// that ordering's unit.
-pub fn firstboot(root: &HostRoot, ordering: Option<&str>) -> u8 {
-    // Neither is fatal: the host can still be provisioned; rescue reruns and deferred work just
-    // need them put in place by hand.
-    let live = HostRoot::live();
-    for installed in [
-        deferred::install_self(&live),
-        deferred::install_deferred_unit(&live),
-    ] {
-        if let Err(e) = installed {
-            error(e);
-        }
-    }
-    let manifest_path = Path::new(manifest::DEFAULT_PATH);
-    let code = apply(
-        root,
-        &Target::RunningSystem,
-        None,
-        true,
-        &Consent::default(),
-        manifest_path,
-        Path::new(manifest::DEFAULT_HOST_KEY),
-    );
-    if code == 0 {
-        for notice in NOTICES {
-            let _ = std::fs::remove_file(notice);
-        }
-        return 0;
-    }
-    let text = format!(
-        "phoenix-zfs: the first boot did not finish the storage layout (exit {code}).\n\
-         Read `{}` and {}, fix the cause,\n\
-         then run `phoenix-zfs plan` and `phoenix-zfs apply` (add --wipe SERIAL only for a drive you mean to erase).\n",
-        phoenix_zfs::hook::log_command(ordering),
-        manifest_path.display()
-    );
-    for notice in NOTICES {
-        let path = Path::new(notice);
-        if let Err(e) = path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::write(path, &text))
-        {
-            error(format!("cannot write {notice}: {e}"));
-        }
-    }
-    eprint!("{text}");
-    code
+    println!("manifest: {} (signed)", manifest_path.display());
+    Ok(exit)
 }

@@ -3,9 +3,10 @@
 //! first, so a dataset already bound (in any slot, at any path, pending in `[pve:pending]` or
 //! by a raw `lxc.mount.entry`) is left as it is.
 
-use crate::{error, exit, load_layout, zfs_tools, ZfsTools};
+use crate::context::{load_layout, Context, ZfsTools};
+use crate::failure::{Failure, Outcome};
 use phoenix_zfs::apply::run_action;
-use phoenix_zfs::inventory::HostRoot;
+use phoenix_zfs::exit::Exit;
 use phoenix_zfs::manifest::ActionResult;
 use phoenix_zfs::plan::Action;
 use phoenix_zfs::proxmox::container::{bind_changes, parse_mounts, BindChange};
@@ -15,53 +16,22 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-pub fn attach(root: &HostRoot, ctid: u32, layout_file: Option<&Path>, dry_run: bool) -> u8 {
-    let layout = match load_layout(layout_file) {
-        Ok(l) => l,
-        Err(e) => {
-            error(e);
-            return exit::USAGE;
-        }
-    };
+pub fn run(ctx: &Context, ctid: u32, layout_file: Option<&Path>, dry_run: bool) -> Outcome {
+    let layout = load_layout(layout_file)?;
     let config_path = format!("/etc/pve/lxc/{ctid}.conf");
-    let text = match std::fs::read_to_string(root.path(&config_path)) {
-        Ok(t) => t,
-        Err(e) => {
-            error(format!(
-                "{config_path}: {e}: container {ctid} does not exist on this node, or the Proxmox cluster file system is not running (`pct list` shows the containers)"
-            ));
-            return exit::USAGE;
-        }
+    let text = std::fs::read_to_string(ctx.root.path(&config_path)).map_err(|e| {
+        Failure::usage(format!(
+            "{config_path}: {e}: container {ctid} does not exist on this node, or the Proxmox cluster file system is not running (`pct list` shows the containers)"
+        ))
+    })?;
+    let existing = parse_mounts(&config_path, &text).map_err(Failure::unexpected)?;
+    let ZfsTools::Runner(runner) = ctx.tools()? else {
+        return Err(Failure::unexpected(
+            "no ZFS tools for this root: cannot read the datasets' mountpoints",
+        ));
     };
-    let existing = match parse_mounts(&config_path, &text) {
-        Ok(m) => m,
-        Err(e) => {
-            error(e);
-            return exit::UNEXPECTED;
-        }
-    };
-    let runner = match zfs_tools(root) {
-        Ok(ZfsTools::Runner(r)) => r,
-        Ok(ZfsTools::Absent) => {
-            error("no ZFS tools for this root: cannot read the datasets' mountpoints");
-            return exit::UNEXPECTED;
-        }
-        Err(code) => return code,
-    };
-    let mountpoints = match read_mountpoints(runner.as_ref(), &layout) {
-        Ok(m) => m,
-        Err(e) => {
-            error(e);
-            return exit::UNEXPECTED;
-        }
-    };
-    let changes = match bind_changes(&layout, ctid, &existing, &mountpoints) {
-        Ok(c) => c,
-        Err(e) => {
-            error(e);
-            return exit::USAGE;
-        }
-    };
+    let mountpoints = read_mountpoints(runner.as_ref(), &layout).map_err(Failure::unexpected)?;
+    let changes = bind_changes(&layout, ctid, &existing, &mountpoints).map_err(Failure::usage)?;
     let mut failed = false;
     for change in changes {
         match change {
@@ -97,11 +67,11 @@ pub fn attach(root: &HostRoot, ctid: u32, layout_file: Option<&Path>, dry_run: b
             }
         }
     }
-    if failed {
-        6
+    Ok(if failed {
+        Exit::CommandFailed
     } else {
-        0
-    }
+        Exit::Done
+    })
 }
 
 /// The mountpoints of the layout's bound datasets, in one `zfs get`.

@@ -1,0 +1,19 @@
+//! `phoenix-zfs plan`: where it runs and the actions apply would run; changes nothing.
+
+use crate::context::{Context, Need};
+use crate::failure::Outcome;
+use crate::render;
+use phoenix_zfs::exit::Exit;
+use phoenix_zfs::plan::Consent;
+use std::path::Path;
+
+pub fn run(ctx: &Context, layout: Option<&Path>, consent: &Consent, json: bool) -> Outcome {
+    let (a, situation) = ctx.assess(layout, consent, Need::Plan)?;
+    if json {
+        render::json(&render::plan_json(&a, &situation));
+    } else {
+        println!("situation: {situation}");
+        render::plan(&a);
+    }
+    Ok(a.plan.exit().unwrap_or(Exit::Done))
+}

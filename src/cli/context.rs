@@ -1,0 +1,130 @@
+//! What every command shares: the host it reads (`--root`), the system it provisions
+//! (`--target-root`), the layout, where ZFS state comes from, and the read-only assessment that
+//! detect, plan and verify show.
+
+use crate::failure::Failure;
+use phoenix_zfs::assess::{assess, Assessment, ZfsSource};
+use phoenix_zfs::inventory::HostRoot;
+use phoenix_zfs::layout::Layout;
+use phoenix_zfs::plan::Consent;
+use phoenix_zfs::runner::{RecordingRunner, ReplayRunner, Runner, SystemRunner, Transcript};
+use phoenix_zfs::situation::Situation;
+use phoenix_zfs::target::Target;
+use std::path::Path;
+
+pub struct Context {
+    pub root: HostRoot,
+    pub target: Target,
+}
+
+/// Where ZFS state comes from for a root: the live tools on `/`, the transcripts in
+/// DIR/zfs-commands/ of a host read with `--root`, or nothing.
+pub enum ZfsTools {
+    Runner(Box<dyn Runner>),
+    Absent,
+}
+
+/// What a command needs beyond what plan and apply read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Plan,
+    /// `detect`: the health of every pool drive, not only of those about to be written.
+    AllHealth,
+}
+
+/// The layout in `file`, or the embedded default.
+pub fn load_layout(file: Option<&Path>) -> Result<Layout, Failure> {
+    match file {
+        Some(path) => Layout::load(path),
+        None => Ok(Layout::default_layout()),
+    }
+    .map_err(Failure::usage)
+}
+
+impl Context {
+    pub fn tools(&self) -> Result<ZfsTools, Failure> {
+        let root = &self.root;
+        if root.0 == Path::new("/") {
+            if let Some(dir) = std::env::var_os("PHOENIX_ZFS_RECORD") {
+                return match RecordingRunner::new(SystemRunner, dir.into()) {
+                    Ok(r) => Ok(ZfsTools::Runner(Box::new(r))),
+                    Err(e) => Err(Failure::unexpected(format!("PHOENIX_ZFS_RECORD: {e}"))),
+                };
+            }
+            return Ok(ZfsTools::Runner(Box::new(SystemRunner)));
+        }
+        let transcripts = root.path("zfs-commands");
+        if !transcripts.is_dir() {
+            return Ok(ZfsTools::Absent);
+        }
+        match Transcript::load_dir(&transcripts) {
+            Ok(t) => Ok(ZfsTools::Runner(Box::new(ReplayRunner::new(t)))),
+            Err(e) => Err(Failure::unexpected(format!(
+                "{}: {e}",
+                transcripts.display()
+            ))),
+        }
+    }
+
+    /// Where this run happens: asked of systemd on the live host, a host read with `--root`
+    /// otherwise.
+    pub fn situation(&self, tools: &ZfsTools) -> Situation {
+        if let Target::MountedRoot { dir, .. } = &self.target {
+            return Situation::LiveSystem {
+                target_root: dir.display().to_string(),
+                exports_pools: self.target.exports_pools(),
+            };
+        }
+        match tools {
+            ZfsTools::Runner(runner) if self.root.0 == Path::new("/") => {
+                phoenix_zfs::situation::detect(runner.as_ref())
+            }
+            _ => Situation::RecordedHost {
+                root: self.root.0.display().to_string(),
+            },
+        }
+    }
+
+    /// Loads the layout and assesses the host, changing nothing: what detect, plan and verify show.
+    pub fn assess(
+        &self,
+        layout: Option<&Path>,
+        consent: &Consent,
+        need: Need,
+    ) -> Result<(Assessment, Situation), Failure> {
+        let (root, target) = (&self.root, &self.target);
+        let layout = load_layout(layout)?;
+        let tools = self.tools()?;
+        let zfs = match &tools {
+            ZfsTools::Runner(r) => ZfsSource::Tools(r.as_ref()),
+            ZfsTools::Absent => ZfsSource::Absent,
+        };
+        let situation = self.situation(&tools);
+        // plan, detect and verify show the decision apply would make about an interrupted create.
+        let pending = phoenix_zfs::journal::Journal::of(&target.files(root)).load_or_none();
+        let mut a = assess(root, target, &layout, zfs, consent, &pending, None)
+            .map_err(Failure::unexpected)?;
+        if let (Need::AllHealth, ZfsTools::Runner(runner)) = (need, &tools) {
+            read_pool_health(root, runner.as_ref(), &mut a);
+        }
+        Ok((a, situation))
+    }
+}
+
+/// Adds the health of the pool drives the assessment did not read (those already in place).
+fn read_pool_health(root: &HostRoot, runner: &dyn Runner, a: &mut Assessment) {
+    let in_place: Vec<String> = a
+        .matching
+        .assignments
+        .iter()
+        .flat_map(|p| &p.drives)
+        .filter(|d| !a.services.health.iter().any(|h| h.drive == d.name))
+        .map(|d| d.name.clone())
+        .collect();
+    for name in in_place {
+        if let Some(disk) = a.inventory.disks.iter().find(|d| d.name == name) {
+            let reading = phoenix_zfs::services::observe_health(root, runner, disk);
+            a.services.health.push(reading);
+        }
+    }
+}

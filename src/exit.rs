@@ -1,0 +1,86 @@
+//! The exit codes of phoenix-zfs, in one place: what the planner's blockers, apply's ending,
+//! `manifest verify` and the command line report to the shell, the first-boot unit and scripts.
+//!
+//! The codes are an interface (Proxmox's hook keeps its flag unless the run exits 0, scenarios and
+//! fleet scripts test for 3, 5, 7, 8): a variant's code never changes once released.
+
+/// How a run ended, as its exit code says. 3, 4 and 5 are refusals: when they come before any
+/// action, nothing was changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Exit {
+    /// 0: done, or nothing to do (deferred steps included).
+    Done,
+    /// 1: an unexpected error (the host's state could not be read, a file could not be written).
+    Unexpected,
+    /// 2: an invalid layout or invalid usage.
+    Usage,
+    /// 3: the hardware does not match the layout, or a pool of the layout is on other drives.
+    HardwareMismatch,
+    /// 4: the firmware policy refused a drive, or a pool drive's controller reports itself
+    /// read-only or degraded.
+    DriveRefused,
+    /// 5: a target drive holds data, a dataset exists as a zvol, or a pool was last imported by
+    /// another system (`--force-import`).
+    DataRefused,
+    /// 6: a command failed during apply; a rerun resumes.
+    CommandFailed,
+    /// 7: `verify` found differences between the host and the layout.
+    Differs,
+    /// 1 for `manifest verify`: a manifest is unsigned, changed, or not signed by a key trusted
+    /// for its host. It shares 1 with [`Exit::Unexpected`]: a script must not trust either.
+    ManifestInDoubt,
+    /// 8 for `manifest verify`: every manifest checks out, but a host's run was refused or failed.
+    RunNotDone,
+}
+
+impl Exit {
+    /// The number the process exits with.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Done => 0,
+            Exit::Unexpected | Exit::ManifestInDoubt => 1,
+            Exit::Usage => 2,
+            Exit::HardwareMismatch => 3,
+            Exit::DriveRefused => 4,
+            Exit::DataRefused => 5,
+            Exit::CommandFailed => 6,
+            Exit::Differs => 7,
+            Exit::RunNotDone => 8,
+        }
+    }
+
+    pub fn is_done(self) -> bool {
+        self == Exit::Done
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(exit: Exit) -> Self {
+        std::process::ExitCode::from(exit.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Exit;
+
+    #[test]
+    fn the_documented_codes_hold() {
+        let codes: Vec<u8> = [
+            Exit::Done,
+            Exit::Unexpected,
+            Exit::Usage,
+            Exit::HardwareMismatch,
+            Exit::DriveRefused,
+            Exit::DataRefused,
+            Exit::CommandFailed,
+            Exit::Differs,
+            Exit::RunNotDone,
+        ]
+        .into_iter()
+        .map(Exit::code)
+        .collect();
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(Exit::ManifestInDoubt.code(), 1);
+    }
+}
