@@ -5,7 +5,9 @@
 //! fleet scripts test for 3, 5, 7, 8): a variant's code never changes once released.
 
 /// How a run ended, as its exit code says. 3, 4 and 5 are refusals: when they come before any
-/// action, nothing was changed.
+/// action, nothing was changed. The refusals are ordered as an administrator has to fix them
+/// (hardware, then a drive's firmware or health, then its data): a plan's exit is the least of
+/// its blockers'.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Exit {
     /// 0: done, or nothing to do (deferred steps included).
@@ -82,5 +84,8 @@ mod tests {
         .collect();
         assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(Exit::ManifestInDoubt.code(), 1);
+        assert!(
+            Exit::HardwareMismatch < Exit::DriveRefused && Exit::DriveRefused < Exit::DataRefused
+        );
     }
 }
