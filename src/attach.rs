@@ -5,12 +5,12 @@
 
 use crate::{error, exit, load_layout, zfs_tools, ZfsTools};
 use phoenix_zfs::apply::run_action;
-use phoenix_zfs::inventory::HostRoot;
+use phoenix_zfs::formats::proxmox::container::{bind_changes, parse_mounts, BindChange};
+use phoenix_zfs::formats::zfs;
+use phoenix_zfs::host::inventory::HostRoot;
 use phoenix_zfs::manifest::ActionResult;
 use phoenix_zfs::plan::Action;
-use phoenix_zfs::proxmox::container::{bind_changes, parse_mounts, BindChange};
 use phoenix_zfs::runner::{display, Runner};
-use phoenix_zfs::zfs;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;

@@ -1,13 +1,13 @@
 //! The commands that change things or check signatures: apply and manifest verify.
 
 use crate::{error, exit, load_layout, zfs_tools, ZfsTools};
+use phoenix_zfs::apply::journal::Journal;
 use phoenix_zfs::apply::{self, deferred, Ending};
-use phoenix_zfs::assess::assess;
-use phoenix_zfs::inventory::HostRoot;
-use phoenix_zfs::journal::Journal;
+use phoenix_zfs::host::assess::assess;
+use phoenix_zfs::host::inventory::HostRoot;
+use phoenix_zfs::host::target::Target;
 use phoenix_zfs::manifest::{self, signing, RunInfo};
 use phoenix_zfs::plan::Consent;
-use phoenix_zfs::target::Target;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
@@ -69,7 +69,7 @@ pub fn apply(
             root,
             target,
             &layout,
-            phoenix_zfs::assess::ZfsSource::Tools(runner.as_ref()),
+            phoenix_zfs::host::assess::ZfsSource::Tools(runner.as_ref()),
             consent,
             &pending,
             None,
@@ -301,7 +301,7 @@ pub fn firstboot(root: &HostRoot, ordering: Option<&str>) -> u8 {
         "phoenix-zfs: the first boot did not finish the storage layout (exit {code}).\n\
          Read `{}` and {}, fix the cause,\n\
          then run `phoenix-zfs plan` and `phoenix-zfs apply` (add --wipe SERIAL only for a drive you mean to erase).\n",
-        phoenix_zfs::hook::log_command(ordering),
+        phoenix_zfs::formats::proxmox::hook::log_command(ordering),
         manifest_path.display()
     );
     for notice in NOTICES {

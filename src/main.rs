@@ -7,14 +7,14 @@ mod progress;
 mod render;
 
 use clap::{Parser, Subcommand};
-use phoenix_zfs::assess::{assess, Assessment, ZfsSource};
-use phoenix_zfs::inventory::HostRoot;
+use phoenix_zfs::host::assess::{assess, Assessment, ZfsSource};
+use phoenix_zfs::host::inventory::HostRoot;
+use phoenix_zfs::host::situation::Situation;
+use phoenix_zfs::host::target::Target;
 use phoenix_zfs::layout::{layout_warnings, Layout, LayoutError, DEFAULT_LAYOUT_TOML};
 use phoenix_zfs::manifest;
 use phoenix_zfs::plan::Consent;
 use phoenix_zfs::runner::{RecordingRunner, ReplayRunner, Runner, SystemRunner, Transcript};
-use phoenix_zfs::situation::Situation;
-use phoenix_zfs::target::Target;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -183,7 +183,7 @@ fn started_as_proxmox_hook() -> Option<Option<String>> {
         .file_name()
         .is_some_and(|n| n == "proxmox-first-boot");
     match first {
-        Some(arg) if phoenix_zfs::hook::is_ordering(&arg) => Some(Some(arg)),
+        Some(arg) if phoenix_zfs::formats::proxmox::hook::is_ordering(&arg) => Some(Some(arg)),
         None if named_as_hook => Some(None),
         _ => None,
     }
@@ -270,7 +270,7 @@ fn run(cli: Cli) -> u8 {
         } => attach::attach(&root, ctid, layout.as_deref(), dry_run),
         Command::Debug {
             command: DebugCommand::SnapshotHost { dir },
-        } => match phoenix_zfs::inventory::snapshot::snapshot(&root, &dir) {
+        } => match phoenix_zfs::host::inventory::snapshot::snapshot(&root, &dir) {
             Ok(n) => {
                 println!("{}: {n} block device(s) recorded", dir.display());
                 0
@@ -450,7 +450,7 @@ pub(crate) fn situation_of(root: &HostRoot, target: &Target, tools: &ZfsTools) -
     }
     match tools {
         ZfsTools::Runner(runner) if root.0 == Path::new("/") => {
-            phoenix_zfs::situation::detect(runner.as_ref())
+            phoenix_zfs::host::situation::detect(runner.as_ref())
         }
         _ => Situation::RecordedHost {
             root: root.0.display().to_string(),
@@ -478,7 +478,7 @@ fn read_pool_health(root: &HostRoot, runner: &dyn Runner, a: &mut Assessment) {
         .collect();
     for name in in_place {
         if let Some(disk) = a.inventory.disks.iter().find(|d| d.name == name) {
-            let reading = phoenix_zfs::services::observe_health(root, runner, disk);
+            let reading = phoenix_zfs::host::services::observe_health(root, runner, disk);
             a.services.health.push(reading);
         }
     }
@@ -509,7 +509,7 @@ fn with_assessment(
     };
     let situation = situation_of(root, target, &tools);
     // plan, detect and verify show the decision apply would make about an interrupted create.
-    let pending = phoenix_zfs::journal::Journal::of(&target.files(root)).load_or_none();
+    let pending = phoenix_zfs::apply::journal::Journal::of(&target.files(root)).load_or_none();
     match assess(root, target, &layout, zfs, consent, &pending, None) {
         Ok(mut a) => {
             if let (Need::AllHealth, ZfsTools::Runner(runner)) = (need, &tools) {

@@ -6,8 +6,8 @@
 //! installed system running (pmxcfs for storage.cfg, its NFS server and network) waits for that
 //! boot.
 
-use crate::inventory::HostRoot;
-use crate::observed::Observed;
+use crate::host::inventory::HostRoot;
+use crate::host::zfs_state::Observed;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -132,7 +132,7 @@ fn under(path: &str, altroot: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observed::{DatasetKind, ObservedDataset, ObservedValue};
+    use crate::host::zfs_state::{DatasetKind, ObservedDataset, ObservedValue};
 
     fn mounted(dir: &str) -> Target {
         Target::MountedRoot {

@@ -2,14 +2,14 @@
 //! firmware verdicts, observed ZFS state, and the plan that follows from them.
 
 use crate::firmware::{self, DriveFirmware};
-use crate::inventory::{self, HostRoot, Inventory};
+use crate::host::inventory::{self, HostRoot, Inventory};
+use crate::host::services::{self, HostServices};
+use crate::host::target::Target;
+use crate::host::zfs_state::Observed;
 use crate::layout::Layout;
 use crate::matching::{self, MatchReport};
-use crate::observed::Observed;
 use crate::plan::{self, Facts, Plan};
 use crate::runner::Runner;
-use crate::services::{self, HostServices};
-use crate::target::Target;
 use serde::Serialize;
 
 /// Where ZFS state comes from: the live tools through a runner, or nothing (a fixture host,
@@ -35,9 +35,9 @@ pub fn assess(
     layout: &Layout,
     zfs: ZfsSource,
     consent: &crate::plan::Consent,
-    pending: &[crate::journal::PendingCreate],
+    pending: &[crate::apply::journal::PendingCreate],
     earlier: Option<&HostServices>,
-) -> Result<Assessment, crate::observe::ObserveError> {
+) -> Result<Assessment, crate::host::zfs_state::read::ObserveError> {
     let read_inventory = || {
         let mut inventory = inventory::read(root);
         inventory::probe_candidates(root, &mut inventory);
@@ -48,7 +48,8 @@ pub fn assess(
         // devices. Only the import scan, asked for when a layout pool is missing, needs both.
         ZfsSource::Tools(runner) => {
             let (inventory, observed) = std::thread::scope(|scope| {
-                let observing = scope.spawn(|| crate::observe::observe_imported(runner, layout));
+                let observing =
+                    scope.spawn(|| crate::host::zfs_state::read::observe_imported(runner, layout));
                 let inventory = read_inventory();
                 let observed = observing
                     .join()
@@ -57,7 +58,7 @@ pub fn assess(
             });
             let mut observed = observed?;
             target.strip_altroot(&mut observed);
-            crate::observe::scan_importable(runner, layout, &mut observed, || {
+            crate::host::zfs_state::read::scan_importable(runner, layout, &mut observed, || {
                 crate::import_scan::skip_reason(&inventory)
             })?;
             (inventory, observed)

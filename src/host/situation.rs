@@ -2,7 +2,7 @@
 //! normally booted host, a host in systemd's rescue or emergency target (no network, no pmxcfs,
 //! pools perhaps not imported), a live rescue system working on an installed root
 //! (`--target-root`), or a host tree read with `--root`. What a situation cannot
-//! do is found by the services themselves (services.rs) and deferred; this only names it.
+//! do is found by the services themselves (host/services.rs) and deferred; this only names it.
 
 use crate::runner::Runner;
 use serde::Serialize;
