@@ -1,14 +1,25 @@
 //! The one place that spawns processes. Commands are argv vectors, never shell strings; each has a
 //! timeout; each is logged with its result. Tests use [`ReplayRunner`], which answers from
 //! transcripts recorded from real tools and remembers what it was asked to run.
+//!
+//! Here: the [`Runner`] trait, its [`Output`] and [`RunError`], and what an argv says about
+//! itself (how it is displayed, whether it changes anything). The runners are apart: real
+//! processes in `system.rs`, transcripts answering in `replay.rs`, transcripts written in
+//! `record.rs`.
+
+mod record;
+mod replay;
+mod system;
+
+pub use record::RecordingRunner;
+pub use replay::{ReplayRunner, Transcript};
+pub use system::SystemRunner;
 
 use std::fmt;
 use std::io;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{mpsc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// What a finished command left behind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,245 +206,16 @@ pub trait Runner: Sync {
     fn run(&self, argv: &[String], timeout: Duration) -> Result<Output, RunError>;
 }
 
-/// Runs real processes.
-#[derive(Debug, Default)]
-pub struct SystemRunner;
-
-impl Runner for SystemRunner {
-    fn run(&self, argv: &[String], timeout: Duration) -> Result<Output, RunError> {
-        let command = display(argv);
-        let started = Instant::now();
-        let (program, args) = argv.split_first().ok_or_else(|| RunError::Spawn {
-            command: command.clone(),
-            error: io::Error::new(io::ErrorKind::InvalidInput, "empty command"),
-        })?;
-        let child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("LC_ALL", "C")
-            // Its own process group, so a timeout kills everything it started.
-            .process_group(0)
-            .spawn()
-            .map_err(|error| RunError::Spawn {
-                command: command.clone(),
-                error,
-            })?;
-        let pid = child.id() as i32;
-        let (done, finished) = mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = done.send(child.wait_with_output());
-        });
-        let result = match finished.recv_timeout(timeout) {
-            Ok(result) => result,
-            Err(_) => {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-                let _ = finished.recv();
-                tracing::error!(command = %command, timeout_s = timeout.as_secs(), "command timed out");
-                return Err(RunError::TimedOut {
-                    command,
-                    after: timeout,
-                });
-            }
-        };
-        let out = result.map_err(|error| RunError::Spawn {
-            command: command.clone(),
-            error,
-        })?;
-        let output = Output {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            duration: started.elapsed(),
-        };
-        log(&command, &output);
-        Ok(output)
-    }
-}
-
-fn log(command: &str, output: &Output) {
-    let ms = output.duration.as_millis() as u64;
-    if output.success() {
-        tracing::info!(command = %command, code = 0, ms, "ran");
-    } else {
-        tracing::warn!(command = %command, code = ?output.code, ms, stderr = %output.stderr.trim(), "ran, failed");
-    }
-    tracing::debug!(command = %command, stdout = %output.stdout, "output");
-}
-
-/// One recorded command and what it printed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transcript {
-    pub argv: Vec<String>,
-    pub output: Output,
-}
-
-impl Transcript {
-    /// Loads `<stem>.argv` (one argument per line), `.stdout`, `.stderr` and `.status` (the exit
-    /// code), the format recorded inside the QEMU guest. Missing stdout/stderr mean empty.
-    pub fn load(stem: &Path) -> io::Result<Transcript> {
-        let read = |ext: &str| std::fs::read_to_string(stem.with_extension(ext));
-        let argv = read("argv")?.lines().map(str::to_string).collect();
-        let status = read("status")?;
-        let code = status.trim().parse().map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "{}: `{}` is not an exit code",
-                    stem.with_extension("status").display(),
-                    status.trim()
-                ),
-            )
-        })?;
-        Ok(Transcript {
-            argv,
-            output: Output {
-                code: Some(code),
-                stdout: read("stdout").unwrap_or_default(),
-                stderr: read("stderr").unwrap_or_default(),
-                duration: Duration::ZERO,
-            },
-        })
-    }
-
-    /// Every transcript in a directory (files ending in .argv).
-    pub fn load_dir(dir: &Path) -> io::Result<Vec<Transcript>> {
-        let mut stems: Vec<_> = std::fs::read_dir(dir)?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "argv"))
-            .collect();
-        stems.sort();
-        stems
-            .iter()
-            .map(|s| Transcript::load(&s.with_extension("")))
-            .collect()
-    }
-}
-
-/// Answers from transcripts and remembers every command it was asked to run, in order.
-/// Later transcripts for the same argv answer later calls, so a sequence (create fails, then
-/// succeeds) can be replayed; the last one keeps answering.
-#[derive(Debug, Default)]
-pub struct ReplayRunner {
-    transcripts: Mutex<Vec<(Transcript, bool)>>,
-    seen: Mutex<Vec<Vec<String>>>,
-}
-
-impl ReplayRunner {
-    pub fn new(transcripts: Vec<Transcript>) -> ReplayRunner {
-        ReplayRunner {
-            transcripts: Mutex::new(transcripts.into_iter().map(|t| (t, false)).collect()),
-            seen: Mutex::default(),
-        }
-    }
-
-    pub fn seen(&self) -> Vec<Vec<String>> {
-        lock(&self.seen).clone()
-    }
-
-    pub fn mutating_seen(&self) -> Vec<Vec<String>> {
-        lock(&self.seen)
-            .iter()
-            .filter(|a| is_mutating(a))
-            .cloned()
-            .collect()
-    }
-}
-
-impl Runner for ReplayRunner {
-    fn run(&self, argv: &[String], _timeout: Duration) -> Result<Output, RunError> {
-        lock(&self.seen).push(argv.to_vec());
-        let mut transcripts = lock(&self.transcripts);
-        let matching: Vec<usize> = (0..transcripts.len())
-            .filter(|&i| transcripts[i].0.argv == argv)
-            .collect();
-        let pick = matching
-            .iter()
-            .copied()
-            .find(|&i| !transcripts[i].1)
-            .or(matching.last().copied());
-        match pick {
-            Some(i) => {
-                transcripts[i].1 = true;
-                Ok(transcripts[i].0.output.clone())
-            }
-            None => Err(RunError::NotRecorded {
-                command: display(argv),
-            }),
-        }
-    }
-}
-
-/// Runs commands through another runner and writes each one as a transcript into a directory
-/// (`0001-zpool.argv`, `.stdout`, `.stderr`, `.status`): how the replay tests' transcripts are
-/// recorded from real OpenZFS in the QEMU guest (PHOENIX_ZFS_RECORD=DIR).
 /// A panicking test thread must not hide what the others saw.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-pub struct RecordingRunner<R: Runner> {
-    inner: R,
-    dir: std::path::PathBuf,
-    count: Mutex<usize>,
-}
-
-impl<R: Runner> RecordingRunner<R> {
-    pub fn new(inner: R, dir: std::path::PathBuf) -> io::Result<RecordingRunner<R>> {
-        std::fs::create_dir_all(&dir)?;
-        let existing = std::fs::read_dir(&dir)?
-            .flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == "argv"))
-            .count();
-        Ok(RecordingRunner {
-            inner,
-            dir,
-            count: Mutex::new(existing),
-        })
-    }
-}
-
-impl<R: Runner> Runner for RecordingRunner<R> {
-    fn run(&self, argv: &[String], timeout: Duration) -> Result<Output, RunError> {
-        let result = self.inner.run(argv, timeout);
-        if let Ok(out) = &result {
-            let mut count = lock(&self.count);
-            *count += 1;
-            let tool = argv
-                .first()
-                .and_then(|p| Path::new(p).file_name())
-                .map_or("cmd".into(), |f| f.to_string_lossy().into_owned());
-            let stem = self.dir.join(format!(
-                "{:04}-{tool}-{}",
-                *count,
-                argv.get(1).map_or("", String::as_str)
-            ));
-            let write = |ext: &str, text: &str| {
-                if let Err(e) = std::fs::write(stem.with_extension(ext), text) {
-                    tracing::warn!(path = %stem.display(), error = %e, "cannot record transcript");
-                }
-            };
-            let mut lines = argv.join("\n");
-            lines.push('\n');
-            write("argv", &lines);
-            write("stdout", &out.stdout);
-            write("stderr", &out.stderr);
-            write("status", &format!("{}\n", out.code.unwrap_or(-1)));
-        }
-        result
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn argv(s: &str) -> Vec<String> {
+    pub(super) fn argv(s: &str) -> Vec<String> {
         s.split(' ').map(str::to_string).collect()
     }
 
@@ -494,70 +276,6 @@ mod tests {
         assert!(changes_storage(&argv("wipefs --all /dev/x")));
         assert!(!changes_storage(&argv("zpool status -P")));
         assert!(!changes_storage(&argv("systemctl reload smartd.service")));
-    }
-
-    #[test]
-    fn real_commands_report_exit_codes_and_output() {
-        let script = vec![
-            "sh".to_string(),
-            "-c".to_string(),
-            "echo hi; exit 3".to_string(),
-        ];
-        let out = SystemRunner.run(&script, Duration::from_secs(10)).unwrap();
-        assert_eq!(out.code, Some(3));
-        assert_eq!(out.stdout, "hi\n");
-    }
-
-    #[test]
-    fn timeouts_kill_the_command() {
-        let err = SystemRunner
-            .run(&argv("sleep 30"), Duration::from_millis(200))
-            .unwrap_err();
-        assert!(matches!(err, RunError::TimedOut { .. }), "{err}");
-    }
-
-    #[test]
-    fn missing_programs_say_so() {
-        let err = SystemRunner
-            .run(&argv("phoenix-zfs-no-such-program"), Duration::from_secs(5))
-            .unwrap_err();
-        assert!(err.to_string().contains("program not found"), "{err}");
-    }
-
-    #[test]
-    fn replay_answers_in_order_and_remembers() {
-        let t = |code| Transcript {
-            argv: argv("zfs create quickOS/x"),
-            output: Output {
-                code: Some(code),
-                stdout: String::new(),
-                stderr: String::new(),
-                duration: Duration::ZERO,
-            },
-        };
-        let r = ReplayRunner::new(vec![t(1), t(0)]);
-        assert_eq!(
-            r.run(&argv("zfs create quickOS/x"), Duration::ZERO)
-                .unwrap()
-                .code,
-            Some(1)
-        );
-        assert_eq!(
-            r.run(&argv("zfs create quickOS/x"), Duration::ZERO)
-                .unwrap()
-                .code,
-            Some(0)
-        );
-        assert_eq!(
-            r.run(&argv("zfs create quickOS/x"), Duration::ZERO)
-                .unwrap()
-                .code,
-            Some(0)
-        );
-        assert!(r
-            .run(&argv("zfs destroy quickOS/x"), Duration::ZERO)
-            .is_err());
-        assert_eq!(r.mutating_seen().len(), 4);
     }
 
     #[test]
