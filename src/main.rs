@@ -9,7 +9,7 @@ mod render;
 use clap::{Parser, Subcommand};
 use phoenix_zfs::host::assess::{assess, Assessment, ZfsSource};
 use phoenix_zfs::host::inventory::HostRoot;
-use phoenix_zfs::host::situation::Situation;
+use phoenix_zfs::host::target::Situation;
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::layout::{layout_warnings, Layout, LayoutError, DEFAULT_LAYOUT_TOML};
 use phoenix_zfs::manifest;
@@ -450,7 +450,7 @@ pub(crate) fn situation_of(root: &HostRoot, target: &Target, tools: &ZfsTools) -
     }
     match tools {
         ZfsTools::Runner(runner) if root.0 == Path::new("/") => {
-            phoenix_zfs::host::situation::detect(runner.as_ref())
+            phoenix_zfs::host::target::detect_situation(runner.as_ref())
         }
         _ => Situation::RecordedHost {
             root: root.0.display().to_string(),

@@ -6,7 +6,7 @@ use phoenix_zfs::formats::size::{self, SizeClass};
 use phoenix_zfs::host::assess::Assessment;
 use phoenix_zfs::host::inventory::{Disk, ProbeState, Transport};
 use phoenix_zfs::host::services::Availability;
-use phoenix_zfs::host::situation::Situation;
+use phoenix_zfs::host::target::Situation;
 use phoenix_zfs::manifest::HealthRecord;
 use phoenix_zfs::runner;
 use serde::Serialize;

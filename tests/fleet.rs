@@ -102,7 +102,7 @@ fn manifest_of(hostname: &str, key: &PrivateKey, run: Run<'_>) -> Manifest {
             host_key_fingerprint: Some(key.fingerprint(HashAlg::Sha256).to_string()),
         },
         baselines: Default::default(),
-        situation: phoenix_zfs::host::situation::Situation::NormalHost,
+        situation: phoenix_zfs::host::target::Situation::NormalHost,
     };
     let mut m = manifest::from_report(info, &report);
     if let Some(grown) = run.worn {

@@ -106,7 +106,7 @@ fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
         layout: &layout,
         host: manifest::host_identity(&phoenix_zfs::host::inventory::HostRoot::live(), Some(&key)),
         baselines: Default::default(),
-        situation: phoenix_zfs::host::situation::Situation::NormalHost,
+        situation: phoenix_zfs::host::target::Situation::NormalHost,
     };
     let path = dir.join("manifest.json");
     manifest::write_signed(&manifest::from_report(run, &report), &path, &key).unwrap();

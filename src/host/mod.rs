@@ -1,11 +1,10 @@
 //! What is read from the machine, never written: the block devices and what is on them
 //! ([`inventory`]), the ZFS pools and datasets as they are ([`zfs_state`]), the services around
-//! them ([`services`]), where the run is ([`situation`], [`target`]), and the read-only half of a
-//! run that puts them together with the plan ([`assess`]).
+//! them ([`services`]), the system provisioned and the situation of the run ([`target`]), and
+//! the read-only half of a run that puts them together with the plan ([`assess`]).
 
 pub mod assess;
 pub mod inventory;
 pub mod services;
-pub mod situation;
 pub mod target;
 pub mod zfs_state;

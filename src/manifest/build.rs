@@ -45,7 +45,7 @@ pub struct RunInfo<'a> {
     pub host: Host,
     /// Health baselines of the previous manifest, by serial.
     pub baselines: BTreeMap<String, HealthRecord>,
-    pub situation: crate::host::situation::Situation,
+    pub situation: crate::host::target::Situation,
 }
 
 /// The health records of a manifest already on disk, by serial; empty when there is none or

@@ -24,7 +24,7 @@ pub struct Manifest {
     pub host: Host,
     pub command: String,
     /// Where the run happened: a normal host, a rescue target, a host read with `--root`.
-    pub situation: crate::host::situation::Situation,
+    pub situation: crate::host::target::Situation,
     pub started_at: String,
     pub finished_at: String,
     pub layout: LayoutRecord,
