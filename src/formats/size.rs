@@ -14,8 +14,6 @@ use nom::{IResult, Parser};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-const KIB: u64 = 1 << 10;
-
 /// A ZFS size such as `128K`, `800G` or `1.4T`: binary units, as `zfs set quota=800G` reads them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ZfsSize(pub u64);
@@ -139,35 +137,28 @@ impl fmt::Display for ZfsSize {
 
 /// Human spelling of a byte count in binary units, for messages (`1.82 TiB`).
 pub fn binary(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if bytes < KIB {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64;
-    let mut unit = "B";
-    for u in UNITS {
-        if value < 1024.0 {
-            break;
-        }
-        value /= 1024.0;
-        unit = u;
-    }
-    format!("{value:.2} {unit}")
+    human(bytes, 1024, ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"])
 }
 
 /// Human spelling of a byte count in decimal units, the way drives are sold (`2.00 TB`).
 pub fn decimal(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
-    if bytes < 1000 {
+    human(bytes, 1000, ["kB", "MB", "GB", "TB", "PB", "EB"])
+}
+
+/// `bytes` in the largest of `units` (each `step` times the one before) that keeps it at 1 or
+/// more, with two decimals; plain bytes below one `step`.
+fn human(bytes: u64, step: u64, units: [&str; 6]) -> String {
+    if bytes < step {
         return format!("{bytes} B");
     }
+    let step = step as f64;
     let mut value = bytes as f64;
     let mut unit = "B";
-    for u in UNITS {
-        if value < 1000.0 {
+    for u in units {
+        if value < step {
             break;
         }
-        value /= 1000.0;
+        value /= step;
         unit = u;
     }
     format!("{value:.2} {unit}")
@@ -357,6 +348,15 @@ mod tests {
             ZfsSize::parse(" 1K").unwrap_err().to_string(),
             "` 1K` is not a size: expected a number with a unit, such as 128K, 800G or 1.4T"
         );
+    }
+
+    #[test]
+    fn messages_spell_bytes_in_either_unit_system() {
+        assert_eq!(binary(1023), "1023 B");
+        assert_eq!(binary(1024), "1.00 KiB");
+        assert_eq!(binary(2_000_398_934_016), "1.82 TiB");
+        assert_eq!(decimal(999), "999 B");
+        assert_eq!(decimal(2_000_398_934_016), "2.00 TB");
     }
 
     #[test]

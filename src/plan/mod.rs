@@ -22,7 +22,7 @@ mod gate_tests;
 
 pub use action::{Action, PropertyChange, WipeConsent};
 pub use blocker::Blocker;
-pub use services::{Deferred, NFS_SERVER_PACKAGE, SMARTD_UNIT};
+pub use services::{Deferred, NFS_SERVER_PACKAGE};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {

@@ -14,7 +14,6 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 pub const NFS_SERVER_PACKAGE: &str = "nfs-kernel-server";
-pub const SMARTD_UNIT: &str = "smartmontools.service";
 
 /// Something the layout asks for that this run cannot do, and why; a later run does it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -353,7 +352,7 @@ fn plan_smartd(facts: &Facts, plan: &mut Plan) {
             // From a live system the installed system's smartd reads the file when it starts.
             if facts.target.is_running() {
                 plan.actions.push(Action::ReloadService {
-                    unit: SMARTD_UNIT.into(),
+                    unit: smartd::SMARTD_UNIT.into(),
                 });
             }
         }
