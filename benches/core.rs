@@ -7,12 +7,14 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use phoenix_zfs::firmware;
-use phoenix_zfs::inventory::{self, HostRoot};
+use phoenix_zfs::formats::zfs;
+use phoenix_zfs::host::inventory::{self, HostRoot};
+use phoenix_zfs::host::zfs_state::{
+    DatasetKind, Observed, ObservedDataset, ObservedPool, ObservedValue,
+};
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::matching;
-use phoenix_zfs::observed::{DatasetKind, Observed, ObservedDataset, ObservedPool, ObservedValue};
 use phoenix_zfs::plan::{self, Facts};
-use phoenix_zfs::zfs;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
@@ -397,7 +399,7 @@ fn plan_big(c: &mut Criterion) {
         assert!(matches.problems.is_empty(), "{:?}", matches.problems);
         let firmware = firmware::judge(&inventory, &layout.firmware.rules);
         let consent = phoenix_zfs::plan::Consent::default();
-        let services = phoenix_zfs::services::HostServices::not_observed();
+        let services = phoenix_zfs::host::services::HostServices::not_observed();
         let facts = Facts {
             layout: &layout,
             inventory: &inventory,
@@ -407,7 +409,7 @@ fn plan_big(c: &mut Criterion) {
             consent: &consent,
             pending: &[],
             services: &services,
-            target: &phoenix_zfs::target::Target::RunningSystem,
+            target: &phoenix_zfs::host::target::Target::RunningSystem,
         };
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &facts, |b, facts| {

@@ -12,8 +12,8 @@
 //!
 //! Any one of them finding something makes the drive "hold data".
 
-use crate::inventory::probe::SignatureKind;
-use crate::inventory::{BlkidView, Disk, ProbeState};
+use crate::host::inventory::probe::SignatureKind;
+use crate::host::inventory::{BlkidView, Disk, ProbeState};
 use crate::matching::ExistingPool;
 use serde::Serialize;
 use std::fmt;
@@ -242,8 +242,8 @@ pub fn path_is_on(path: &str, disk: &Disk) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::probe::Signature;
-    use crate::inventory::Partition;
+    use crate::host::inventory::probe::Signature;
+    use crate::host::inventory::Partition;
 
     fn disk(name: &str) -> Disk {
         let mut disk = Disk::test_nvme(name, "QEMU NVMe Ctrl", "S2TA0001", 2_000_398_934_016);

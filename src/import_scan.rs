@@ -14,8 +14,8 @@
 //!
 //! ZFS volumes can hold pools too; a host that has any is scanned.
 
-use crate::inventory::probe::SignatureKind;
-use crate::inventory::{Inventory, ProbeState, Transport};
+use crate::host::inventory::probe::SignatureKind;
+use crate::host::inventory::{Inventory, ProbeState, Transport};
 
 /// Why the scan can be left out, or None when it must run.
 pub fn skip_reason(inventory: &Inventory) -> Option<String> {
@@ -66,8 +66,8 @@ fn could_hold_a_pool(kind: SignatureKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::probe::Signature;
-    use crate::inventory::{Disk, Ineligible, UdevZfs};
+    use crate::host::inventory::probe::Signature;
+    use crate::host::inventory::{Disk, Ineligible, UdevZfs};
 
     fn disk(name: &str, transport: Transport, probe: ProbeState) -> Disk {
         let mut disk = Disk::test_nvme(name, "QEMU NVMe Ctrl", "S", 2_000_398_934_016);
@@ -151,13 +151,13 @@ mod tests {
 
     /// The fixture hosts, read as `--root` reads them.
     fn decide(host: &str, forget_udev: bool) -> Option<String> {
-        let root = crate::inventory::HostRoot(
+        let root = crate::host::inventory::HostRoot(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/fixtures/hosts")
                 .join(host),
         );
-        let mut inventory = crate::inventory::read(&root);
-        crate::inventory::probe_candidates(&root, &mut inventory);
+        let mut inventory = crate::host::inventory::read(&root);
+        crate::host::inventory::probe_candidates(&root, &mut inventory);
         if forget_udev {
             inventory.udev_zfs = UdevZfs::default();
         }
@@ -171,11 +171,11 @@ mod tests {
         // A whole-disk vdev's labels are beyond the windows; its GPT is not.
         assert_eq!(decide("qemu-exported", false), None);
         assert_eq!(decide("qemu-exported", true), None);
-        let root = crate::inventory::HostRoot(
+        let root = crate::host::inventory::HostRoot(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/fixtures/hosts/qemu-exported"),
         );
-        let mut members = crate::inventory::read(&root).udev_zfs.members;
+        let mut members = crate::host::inventory::read(&root).udev_zfs.members;
         members.sort();
         assert_eq!(members, ["nvme0n1p1", "nvme1n1p1", "nvme2n1p1"]);
         // The raw labels of an old pool, and that GPT, on the 2 TB drives.

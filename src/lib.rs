@@ -1,34 +1,35 @@
 //! phoenix-zfs: turns blank NVMe drives into the Phoenix OpenZFS layout of a Proxmox VE host.
 //!
-//! The crate is a pure core behind a thin shell: `inventory`, `matching`, `firmware`, `layout`,
-//! the parsers in `zfs` and `plan` are functions from data to data; only `runner` spawns processes.
+//! The folders say what a module may touch:
+//!
+//! - [`host`] reads the machine and never writes it: block devices and what is on them, the ZFS
+//!   pools and datasets as they are, the services around them, and where the run is.
+//! - [`apply`] is the only writer: it carries out a plan, with the journal it keeps before
+//!   creating a pool and the atomic file replacement it writes configuration with.
+//! - [`runner`] is the only place that spawns a process: every external command, with its argv,
+//!   timeout and log line, whether run for real, replayed or recorded.
+//! - [`formats`] parses and writes other tools' text (zpool/zfs output, Proxmox's storage.cfg,
+//!   smartd.conf, NFS options, the ARC limit, smartctl's wear report, ZFS sizes): pure, no I/O.
+//! - The modules at the top level are the pure core, functions from data to data: the desired
+//!   [`layout`], drives [`matching`] pools, what a drive [`contents`] say, [`firmware`] policy,
+//!   whether an [`import_scan`] can find anything, model [`glob`]s, the [`plan`], and the
+//!   [`exit`] codes its blockers, apply's ending and the command line share. Beside
+//!   them, two modules that serve the whole program: the [`manifest`] (the run's signed record,
+//!   which reads and writes only its own files) and the [`log`] on stderr.
 
 pub mod apply;
-pub mod arc;
-pub mod assess;
-pub mod atomic_file;
+pub mod formats;
+pub mod host;
+pub mod runner;
+
 pub mod contents;
 pub mod exit;
 pub mod firmware;
 pub mod glob;
-pub mod hook;
 pub mod import_scan;
-pub mod inventory;
-pub mod journal;
 pub mod layout;
+pub mod matching;
+pub mod plan;
+
 pub mod log;
 pub mod manifest;
-pub mod matching;
-pub mod nfs;
-pub mod observe;
-pub mod observed;
-pub mod plan;
-pub mod proxmox;
-pub mod runner;
-pub mod services;
-pub mod situation;
-pub mod size;
-pub mod smartd;
-pub mod target;
-pub mod wear;
-pub mod zfs;

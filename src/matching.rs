@@ -3,10 +3,10 @@
 //! doubt (a drive missing, one too many, one drive fitting two pools) stops the run with an
 //! explanation instead of a guess.
 
+use crate::formats::size::{self, SizeClass};
 use crate::glob;
-use crate::inventory::{Disk, Inventory, Transport};
+use crate::host::inventory::{Disk, Inventory, Transport};
 use crate::layout::{Layout, PoolSpec};
-use crate::size::{self, SizeClass};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

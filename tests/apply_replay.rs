@@ -5,9 +5,9 @@
 //! (reads between two changes in any order: some run at once), and end the same way: this pins apply's behaviour on blank, converged, partial, drifted and exported hosts
 //! and after a failing command, without root and without a VM.
 
+use phoenix_zfs::apply::journal::Journal;
 use phoenix_zfs::apply::{apply, ApplyReport, Ending, Silent};
-use phoenix_zfs::inventory::HostRoot;
-use phoenix_zfs::journal::Journal;
+use phoenix_zfs::host::inventory::HostRoot;
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::runner::{changes_storage, is_mutating, ReplayRunner, Transcript};
 use serde::Deserialize;
@@ -208,7 +208,7 @@ fn replay(dir: &Path) -> Result<(), String> {
     let journal = Journal::at(state.path().join("pending.json"));
     let report = apply(
         &HostRoot(host),
-        &phoenix_zfs::target::Target::RunningSystem,
+        &phoenix_zfs::host::target::Target::RunningSystem,
         &layout,
         &runner,
         &phoenix_zfs::plan::Consent {
@@ -293,11 +293,11 @@ fn apply_on_blank_host(transcripts: Vec<Transcript>) -> (ApplyReport, ReplayRunn
 /// The same, with `pending` in the journal before; returns what the journal holds after.
 fn apply_with_journal(
     transcripts: Vec<Transcript>,
-    pending: Vec<phoenix_zfs::journal::PendingCreate>,
+    pending: Vec<phoenix_zfs::apply::journal::PendingCreate>,
 ) -> (
     ApplyReport,
     ReplayRunner,
-    Vec<phoenix_zfs::journal::PendingCreate>,
+    Vec<phoenix_zfs::apply::journal::PendingCreate>,
 ) {
     let runner = ReplayRunner::new(transcripts);
     let state = tempfile::tempdir().unwrap();
@@ -308,7 +308,7 @@ fn apply_with_journal(
     }
     let report = apply(
         &HostRoot(host),
-        &phoenix_zfs::target::Target::RunningSystem,
+        &phoenix_zfs::host::target::Target::RunningSystem,
         &Layout::default_layout(),
         &runner,
         &Default::default(),
@@ -415,9 +415,9 @@ fn two_failing_creates_are_both_reported_and_nothing_after_them_runs() {
 /// changes nothing: the pools are created as on any blank host, and the entry is gone after.
 #[test]
 fn a_stale_journal_entry_on_blank_drives_is_spent_by_the_create() {
-    let stale = phoenix_zfs::journal::PendingCreate {
+    let stale = phoenix_zfs::apply::journal::PendingCreate {
         pool: "quickOS".into(),
-        drives: vec![phoenix_zfs::journal::JournaledDrive {
+        drives: vec![phoenix_zfs::apply::journal::JournaledDrive {
             serial: Some("S2TA0001".into()),
             path: "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001_1".into(),
         }],

@@ -1,7 +1,7 @@
 //! `phoenix-zfs detect --root HOST --json` and `plan --json` on the fixture hosts under
 //! tests/fixtures/hosts: each gives the right roles or the right refusal, with the right exit code.
 
-use phoenix_zfs::inventory::{self, sysfs, HostRoot};
+use phoenix_zfs::host::inventory::{self, sysfs, HostRoot};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;

@@ -3,15 +3,15 @@
 //! Plus the README's worked example, run as written.
 
 use phoenix_zfs::apply::{ApplyReport, Ending};
-use phoenix_zfs::assess::{assess, ZfsSource};
 use phoenix_zfs::exit::Exit;
-use phoenix_zfs::inventory::HostRoot;
+use phoenix_zfs::formats::wear;
+use phoenix_zfs::host::assess::{assess, ZfsSource};
+use phoenix_zfs::host::inventory::HostRoot;
+use phoenix_zfs::host::services::{Availability, DriveHealth};
+use phoenix_zfs::host::zfs_state::ObservedPool;
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::manifest::{self, signature_path, Host, Manifest, RunInfo};
-use phoenix_zfs::observed::ObservedPool;
 use phoenix_zfs::plan::Deferred;
-use phoenix_zfs::services::{Availability, DriveHealth};
-use phoenix_zfs::wear;
 use ssh_key::{HashAlg, PrivateKey};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -34,7 +34,7 @@ fn manifest_of(hostname: &str, key: &PrivateKey, run: Run<'_>) -> Manifest {
     let layout = Layout::default_layout();
     let mut a = assess(
         &HostRoot(repo().join("tests/fixtures/hosts").join(run.fixture)),
-        &phoenix_zfs::target::Target::RunningSystem,
+        &phoenix_zfs::host::target::Target::RunningSystem,
         &layout,
         ZfsSource::Absent,
         &Default::default(),
@@ -103,7 +103,7 @@ fn manifest_of(hostname: &str, key: &PrivateKey, run: Run<'_>) -> Manifest {
             host_key_fingerprint: Some(key.fingerprint(HashAlg::Sha256).to_string()),
         },
         baselines: Default::default(),
-        situation: phoenix_zfs::situation::Situation::NormalHost,
+        situation: phoenix_zfs::host::target::Situation::NormalHost,
     };
     let mut m = manifest::from_report(info, &report);
     if let Some(grown) = run.worn {

@@ -3,14 +3,14 @@
 //! byte must make both ssh-keygen and `phoenix-zfs manifest verify` reject the manifest.
 
 use phoenix_zfs::apply::{ApplyReport, Ending};
-use phoenix_zfs::assess::{assess, ZfsSource};
-use phoenix_zfs::inventory::HostRoot;
+use phoenix_zfs::formats::wear;
+use phoenix_zfs::host::assess::{assess, ZfsSource};
+use phoenix_zfs::host::inventory::HostRoot;
+use phoenix_zfs::host::services::{Availability, DriveHealth};
+use phoenix_zfs::host::zfs_state::ObservedPool;
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::manifest::{self, signature_path, RunInfo};
-use phoenix_zfs::observed::ObservedPool;
 use phoenix_zfs::plan::Deferred;
-use phoenix_zfs::services::{Availability, DriveHealth};
-use phoenix_zfs::wear;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -39,7 +39,7 @@ fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
     let layout = Layout::default_layout();
     let mut assessment = assess(
         &fixture("missing-2tb"),
-        &phoenix_zfs::target::Target::RunningSystem,
+        &phoenix_zfs::host::target::Target::RunningSystem,
         &layout,
         ZfsSource::Absent,
         &Default::default(),
@@ -104,9 +104,9 @@ fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
         started_at: manifest::now_rfc3339(),
         layout_source: "<default layout>",
         layout: &layout,
-        host: manifest::host_identity(&phoenix_zfs::inventory::HostRoot::live(), Some(&key)),
+        host: manifest::host_identity(&phoenix_zfs::host::inventory::HostRoot::live(), Some(&key)),
         baselines: Default::default(),
-        situation: phoenix_zfs::situation::Situation::NormalHost,
+        situation: phoenix_zfs::host::target::Situation::NormalHost,
     };
     let path = dir.join("manifest.json");
     manifest::write_signed(&manifest::from_report(run, &report), &path, &key).unwrap();

@@ -3,20 +3,20 @@
 //! observed ZFS state written as the data `observe` produces.
 
 use phoenix_zfs::firmware;
-use phoenix_zfs::inventory::probe::{Signature, SignatureKind};
-use phoenix_zfs::inventory::{self, HostRoot, Inventory, ProbeState};
+use phoenix_zfs::formats::nfs;
+use phoenix_zfs::formats::proxmox::storage_cfg::StorageConfig;
+use phoenix_zfs::formats::wear::WearBaseline;
+use phoenix_zfs::host::inventory::probe::{Signature, SignatureKind};
+use phoenix_zfs::host::inventory::{self, HostRoot, Inventory, ProbeState};
+use phoenix_zfs::host::services::{Availability, DriveHealth, HostServices, NfsServer};
+use phoenix_zfs::host::target::Target;
+use phoenix_zfs::host::zfs_state::{
+    DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
+};
 use phoenix_zfs::layout::properties::{normalize, PropertyScope};
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::matching::match_drives;
-use phoenix_zfs::nfs;
-use phoenix_zfs::observed::{
-    DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
-};
 use phoenix_zfs::plan::{plan, Action, Blocker, Consent, Facts, Plan};
-use phoenix_zfs::proxmox::storage_cfg::StorageConfig;
-use phoenix_zfs::services::{Availability, DriveHealth, HostServices, NfsServer};
-use phoenix_zfs::target::Target;
-use phoenix_zfs::wear::WearBaseline;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -450,24 +450,26 @@ fn an_interrupted_pool_creation_of_our_own_is_wiped_and_redone_and_nothing_else_
     let layout = Layout::default_layout();
     let mut inv = host("old-signatures");
     // nvme0n1 holds the GPT a whole-disk `zpool create` makes; nvme1n1 holds another pool's labels.
-    let whole_disk = |d: &&phoenix_zfs::inventory::Disk| d.name == "nvme0n1";
+    let whole_disk = |d: &&phoenix_zfs::host::inventory::Disk| d.name == "nvme0n1";
     let gpt_only = inv.disks.iter().find(whole_disk).unwrap().probe.clone();
     inv.disks[1].probe = gpt_only;
     let paths = vec![
         "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0001_1".to_string(),
         "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0002_1".to_string(),
     ];
-    let drives = |paths: &[String]| -> Vec<phoenix_zfs::journal::JournaledDrive> {
+    let drives = |paths: &[String]| -> Vec<phoenix_zfs::apply::journal::JournaledDrive> {
         paths
             .iter()
             .zip(["S2TA0001", "S2TA0002"])
-            .map(|(path, serial)| phoenix_zfs::journal::JournaledDrive {
-                serial: Some(serial.into()),
-                path: path.clone(),
-            })
+            .map(
+                |(path, serial)| phoenix_zfs::apply::journal::JournaledDrive {
+                    serial: Some(serial.into()),
+                    path: path.clone(),
+                },
+            )
             .collect()
     };
-    let pending = vec![phoenix_zfs::journal::PendingCreate {
+    let pending = vec![phoenix_zfs::apply::journal::PendingCreate {
         pool: "quickOS".into(),
         drives: drives(&paths),
         started_at: "t".into(),
@@ -500,7 +502,7 @@ fn an_interrupted_pool_creation_of_our_own_is_wiped_and_redone_and_nothing_else_
     assert!(!argv.iter().flatten().any(|a| a == "-f"), "{argv:#?}");
 
     // An entry that names the drives by path but not by their serials vouches for nothing.
-    let swapped = vec![phoenix_zfs::journal::PendingCreate {
+    let swapped = vec![phoenix_zfs::apply::journal::PendingCreate {
         pool: "quickOS".into(),
         drives: drives(&[paths[1].clone(), paths[0].clone()]),
         started_at: "t".into(),
@@ -519,7 +521,7 @@ fn an_interrupted_pool_creation_of_our_own_is_wiped_and_redone_and_nothing_else_
     assert_eq!(plan(&facts).exit_code(), Some(5));
 
     // A journal entry for another pool does not excuse them either.
-    let other = vec![phoenix_zfs::journal::PendingCreate {
+    let other = vec![phoenix_zfs::apply::journal::PendingCreate {
         pool: "fastData".into(),
         drives: pending[0].drives.clone(),
         started_at: "t".into(),
@@ -542,7 +544,7 @@ fn the_layouts_own_pools_being_mounted_does_not_make_their_drives_strangers() {
             "quickOS"
         };
         d.ineligible
-            .push(phoenix_zfs::inventory::Ineligible::Mounted {
+            .push(phoenix_zfs::host::inventory::Ineligible::Mounted {
                 mountpoint: format!("/{pool}"),
                 via: pool.into(),
             });
@@ -710,7 +712,7 @@ fn a_blank_proxmox_host_gets_exports_storages_and_smartd_in_one_plan() {
     assert!(block_end < content.find("DEVICESCAN").unwrap(), "{content}");
     assert_eq!(content.matches(" -d nvme -a ").count(), 3, "{content}");
     // In by-id order, not the order the kernel named the drives in this boot.
-    let devices = phoenix_zfs::smartd::block_devices(content);
+    let devices = phoenix_zfs::formats::smartd::block_devices(content);
     let mut sorted = devices.clone();
     sorted.sort();
     assert_eq!(devices, sorted);
@@ -731,7 +733,8 @@ fn services_already_in_place_plan_nothing() {
     // the datasets with their sharenfs and default mountpoints.
     let mut cfg = StorageConfig::parse(INSTALLER_STORAGE_CFG).unwrap();
     for argv in run_argv(&first, "storage") {
-        let mut section = phoenix_zfs::proxmox::storage_cfg::Section::new(&argv[2], &argv[3]);
+        let mut section =
+            phoenix_zfs::formats::proxmox::storage_cfg::Section::new(&argv[2], &argv[3]);
         for pair in argv[4..].chunks(2) {
             section
                 .set(pair[0].trim_start_matches("--"), &pair[1])
@@ -948,7 +951,7 @@ fn a_drive_its_controller_calls_read_only_is_refused_with_exit_4() {
 
 #[test]
 fn the_arc_limit_is_set_now_and_for_the_next_boot_then_left_alone() {
-    use phoenix_zfs::services::ArcState;
+    use phoenix_zfs::host::services::ArcState;
     let mut layout = Layout::default_layout();
     layout.zfs.arc_max = Some("1G".into());
     let mut services = proxmox_host(INSTALLER_STORAGE_CFG, STOCK_SMARTD);
@@ -1011,7 +1014,7 @@ fn the_arc_limit_is_set_now_and_for_the_next_boot_then_left_alone() {
 
 #[test]
 fn an_arc_limit_openzfs_would_ignore_is_a_warning_never_an_action() {
-    use phoenix_zfs::services::ArcState;
+    use phoenix_zfs::host::services::ArcState;
     let mut layout = Layout::default_layout();
     layout.zfs.arc_max = Some("2G".into());
     let mut services = proxmox_host(INSTALLER_STORAGE_CFG, STOCK_SMARTD);
@@ -1148,7 +1151,8 @@ fn degraded(layout: &Layout) -> (Observed, String) {
             .join("tests/fixtures/zfs/openzfs-2.3/replaced/zpool-status-degraded"),
     )
     .unwrap();
-    let statuses = phoenix_zfs::zfs::parse_zpool_status(&transcript.output.stdout).unwrap();
+    let statuses =
+        phoenix_zfs::formats::zfs::parse_zpool_status(&transcript.output.stdout).unwrap();
     let status = statuses.iter().find(|s| s.name == "quickOS").unwrap();
     let mut observed = converged(layout);
     let quick = observed
@@ -1249,7 +1253,8 @@ fn after_the_replace_the_resilvered_mirror_plans_nothing() {
             .join("tests/fixtures/zfs/openzfs-2.3/replaced/zpool-status-resilvered"),
     )
     .unwrap();
-    let statuses = phoenix_zfs::zfs::parse_zpool_status(&transcript.output.stdout).unwrap();
+    let statuses =
+        phoenix_zfs::formats::zfs::parse_zpool_status(&transcript.output.stdout).unwrap();
     let mut observed = converged(&layout);
     for pool in observed.pools.iter_mut() {
         let status = statuses.iter().find(|s| s.name == pool.name);
@@ -1273,7 +1278,7 @@ fn installed_root_at_mnt() -> Target {
     }
 }
 
-/// What services.rs reports from a live system: storage.cfg and the exports' network belong to
+/// What host/services.rs reports from a live system: storage.cfg and the exports' network belong to
 /// the installed system's next boot; its smartd.conf is read under the mounted root.
 fn live_system_services() -> HostServices {
     let mut services = proxmox_host(INSTALLER_STORAGE_CFG, STOCK_SMARTD);

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
-use phoenix_zfs::inventory::probe::{probe, Signature, SignatureKind, PROBE_WINDOW};
+use phoenix_zfs::host::inventory::probe::{probe, Signature, SignatureKind, PROBE_WINDOW};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]

@@ -3,12 +3,12 @@
 //! storage.cfg read and written, storage changes planned, the export network found, the
 //! sharenfs values, NVMe health baselines, and smartd.conf merged.
 
+use phoenix_zfs::formats::nfs::{self, Network, RouteError};
+use phoenix_zfs::formats::proxmox::storage_cfg::{Problem, StorageConfig};
+use phoenix_zfs::formats::proxmox::{storage_changes, StorageChange, StoragePlanError};
+use phoenix_zfs::formats::smartd::{self, SmartdPolicy, BEGIN_MARKER, END_MARKER};
+use phoenix_zfs::formats::wear::{self, WearError, WearRefusal};
 use phoenix_zfs::layout::Layout;
-use phoenix_zfs::nfs::{self, Network, RouteError};
-use phoenix_zfs::proxmox::storage_cfg::{Problem, StorageConfig};
-use phoenix_zfs::proxmox::{storage_changes, StorageChange, StoragePlanError};
-use phoenix_zfs::smartd::{self, SmartdPolicy, BEGIN_MARKER, END_MARKER};
-use phoenix_zfs::wear::{self, WearError, WearRefusal};
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -7,13 +7,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use phoenix_zfs::runner;
-use phoenix_zfs::zfs::{
+use phoenix_zfs::formats::zfs::{
     classify_stderr, parse_property_table, parse_zfs_list, parse_zfs_size, parse_zpool_import_scan,
     parse_zpool_list, parse_zpool_list_props, parse_zpool_status, DatasetType, DeviceHolder,
     PropertySource, VdevKind, VdevState, ZfsFailure, DATASET_LIST_COLUMNS, POOL_LIST_COLUMNS,
     PROPERTY_COLUMNS,
 };
+use phoenix_zfs::runner;
 
 /// A recorded command (the runner's transcript format) and the file it came from.
 struct Transcript {
@@ -545,7 +545,7 @@ fn recorded_default_layout_reads_back() {
     );
     assert_eq!(
         status[0].config.children[0].errors,
-        Some(phoenix_zfs::zfs::VdevErrorCounts {
+        Some(phoenix_zfs::formats::zfs::VdevErrorCounts {
             read: 0,
             write: 0,
             checksum: 0

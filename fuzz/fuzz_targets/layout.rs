@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(layout) = phoenix_zfs::layout::Layout::parse(text, "fuzz.toml") {
             let _ = phoenix_zfs::layout::layout_warnings(&layout);
         }
-        let _ = phoenix_zfs::size::ZfsSize::parse(text);
-        let _ = phoenix_zfs::size::SizeClass::parse(text);
+        let _ = phoenix_zfs::formats::size::ZfsSize::parse(text);
+        let _ = phoenix_zfs::formats::size::SizeClass::parse(text);
     }
 });

@@ -5,7 +5,7 @@
 //! the signature fixtures put real structures at their real offsets.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use phoenix_zfs::inventory::probe::probe;
+use phoenix_zfs::host::inventory::probe::probe;
 
 const BLOCK_SIZES: [u32; 4] = [512, 4096, 0, 1024];
 

@@ -7,8 +7,8 @@
 //! parser it is reaching.
 use libfuzzer_sys::fuzz_target;
 use phoenix_zfs::layout::Layout;
-use phoenix_zfs::proxmox::storage_cfg::StorageConfig;
-use phoenix_zfs::{nfs, proxmox, smartd, wear};
+use phoenix_zfs::formats::proxmox::storage_cfg::StorageConfig;
+use phoenix_zfs::formats::{nfs, proxmox, smartd, wear};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 

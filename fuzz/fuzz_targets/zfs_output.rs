@@ -3,7 +3,7 @@
 //! line-per-row output must return one row per line.
 
 use libfuzzer_sys::fuzz_target;
-use phoenix_zfs::zfs;
+use phoenix_zfs::formats::zfs;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -3,7 +3,7 @@
 //! binary that unit starts. All of it is written into the target's tree (`files`): `/` on the
 //! running host, the installed root under a live system.
 
-use crate::inventory::HostRoot;
+use crate::host::inventory::HostRoot;
 use crate::plan::Deferred;
 use std::path::Path;
 
@@ -36,7 +36,7 @@ pub fn record(files: &HostRoot, flag: &Path, deferred: &[Deferred]) -> Vec<Strin
             .iter()
             .map(|d| format!("{}: {}\n", d.subject, d.why))
             .collect();
-        crate::atomic_file::write_atomically(flag, text.as_bytes())
+        crate::apply::atomic_file::write_atomically(flag, text.as_bytes())
     };
     if let Err(e) = result {
         problems.push(format!("cannot update {}: {e}", flag.display()));
@@ -48,7 +48,7 @@ pub fn record(files: &HostRoot, flag: &Path, deferred: &[Deferred]) -> Vec<Strin
 /// (the link's target is the unit's path inside that system).
 pub fn install_deferred_unit(files: &HostRoot) -> Result<(), String> {
     let unit = files.path(DEFERRED_UNIT);
-    crate::atomic_file::write_atomically(&unit, DEFERRED_UNIT_TEXT.as_bytes())
+    crate::apply::atomic_file::write_atomically(&unit, DEFERRED_UNIT_TEXT.as_bytes())
         .map_err(|e| format!("cannot install {}: {e}", unit.display()))?;
     let wants = files.path(DEFERRED_UNIT_WANTS);
     if wants.symlink_metadata().is_ok() {
@@ -74,7 +74,7 @@ pub fn install_self(files: &HostRoot) -> Result<(), String> {
     if std::fs::read(&target).is_ok_and(|installed| installed == bytes) {
         return Ok(());
     }
-    crate::atomic_file::write_atomically(&target, &bytes)
+    crate::apply::atomic_file::write_atomically(&target, &bytes)
         .map_err(|e| format!("cannot install {}: {e}", target.display()))?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))

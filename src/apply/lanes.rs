@@ -6,9 +6,9 @@
 //! pools overlap well, two `zpool create` at once hardly. Everything else (wipes, imports,
 //! packages, storages, files, reloads) runs alone, in order.
 
+use crate::formats::zfs::ZfsFailure;
 use crate::manifest::{ActionRecord, ActionResult};
 use crate::plan::Action;
-use crate::zfs::ZfsFailure;
 use std::sync::mpsc;
 
 use super::Progress;

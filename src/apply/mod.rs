@@ -4,20 +4,22 @@
 //! convergence). Nothing is carried between runs but the disks: an apply cut off at any point is
 //! finished by the next one.
 
-use crate::assess::{assess, Assessment, ZfsSource};
+use crate::apply::journal::{Journal, JournaledDrive, PendingCreate};
 use crate::exit::Exit;
-use crate::inventory::HostRoot;
-use crate::inventory::Inventory;
-use crate::journal::{Journal, JournaledDrive, PendingCreate};
+use crate::formats::zfs::ZfsFailure;
+use crate::host::assess::{assess, Assessment, ZfsSource};
+use crate::host::inventory::HostRoot;
+use crate::host::inventory::Inventory;
+use crate::host::target::Target;
 use crate::layout::Layout;
 use crate::manifest::{now_rfc3339, ActionRecord, ActionResult};
 use crate::plan::Action;
 use crate::runner::{self, Runner};
-use crate::target::Target;
-use crate::zfs::ZfsFailure;
 use std::time::{Duration, Instant};
 
+pub mod atomic_file;
 pub mod deferred;
+pub mod journal;
 mod lanes;
 
 use lanes::{Executed, Step};
@@ -130,7 +132,7 @@ fn write_file(
     let started_at = now_rfc3339();
     let clock = Instant::now();
     let result = if replace {
-        crate::atomic_file::write_atomically(&root.path(path), content.as_bytes())
+        crate::apply::atomic_file::write_atomically(&root.path(path), content.as_bytes())
     } else {
         std::fs::write(root.path(path), content.as_bytes())
     };
@@ -169,7 +171,7 @@ fn run_classified(runner: &dyn Runner, action: &Action) -> (ActionRecord, Option
             // zfs's own words first; then, when the failure is one zfs is known for, what it
             // means and what to do.
             let stderr = out.stderr.trim().replace('\n', " / ");
-            let classified = crate::zfs::classify_stderr(&out.stderr);
+            let classified = crate::formats::zfs::classify_stderr(&out.stderr);
             let text = match &classified {
                 ZfsFailure::Unknown { .. } if stderr.is_empty() => {
                     "it printed nothing on stderr".to_string()
@@ -242,7 +244,7 @@ fn execute(
         let blank = |path: &String| {
             let disk = inventory.disks.iter().find(|d| d.preferred_path == *path);
             let lbs = disk.map_or(512, |d| d.logical_block_size);
-            crate::inventory::device_is_blank(root, path, lbs)
+            crate::host::inventory::device_is_blank(root, path, lbs)
         };
         let spent = record.result == ActionResult::Done || devices.iter().all(blank);
         if spent {

@@ -3,13 +3,13 @@
 //! detect, plan and verify show.
 
 use crate::failure::Failure;
-use phoenix_zfs::assess::{assess, Assessment, ZfsSource};
-use phoenix_zfs::inventory::HostRoot;
+use phoenix_zfs::host::assess::{assess, Assessment, ZfsSource};
+use phoenix_zfs::host::inventory::HostRoot;
+use phoenix_zfs::host::target::Situation;
+use phoenix_zfs::host::target::Target;
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::plan::Consent;
 use phoenix_zfs::runner::{RecordingRunner, ReplayRunner, Runner, SystemRunner, Transcript};
-use phoenix_zfs::situation::Situation;
-use phoenix_zfs::target::Target;
 use std::path::Path;
 
 pub struct Context {
@@ -77,7 +77,7 @@ impl Context {
         }
         match tools {
             ZfsTools::Runner(runner) if self.root.0 == Path::new("/") => {
-                phoenix_zfs::situation::detect(runner.as_ref())
+                phoenix_zfs::host::target::detect_situation(runner.as_ref())
             }
             _ => Situation::RecordedHost {
                 root: self.root.0.display().to_string(),
@@ -101,7 +101,7 @@ impl Context {
         };
         let situation = self.situation(&tools);
         // plan, detect and verify show the decision apply would make about an interrupted create.
-        let pending = phoenix_zfs::journal::Journal::of(&target.files(root)).load_or_none();
+        let pending = phoenix_zfs::apply::journal::Journal::of(&target.files(root)).load_or_none();
         let mut a = assess(root, target, &layout, zfs, consent, &pending, None)
             .map_err(Failure::unexpected)?;
         if let (Need::AllHealth, ZfsTools::Runner(runner)) = (need, &tools) {
@@ -123,7 +123,7 @@ fn read_pool_health(root: &HostRoot, runner: &dyn Runner, a: &mut Assessment) {
         .collect();
     for name in in_place {
         if let Some(disk) = a.inventory.disks.iter().find(|d| d.name == name) {
-            let reading = phoenix_zfs::services::observe_health(root, runner, disk);
+            let reading = phoenix_zfs::host::services::observe_health(root, runner, disk);
             a.services.health.push(reading);
         }
     }

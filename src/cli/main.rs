@@ -13,10 +13,10 @@ use clap::Parser;
 use context::Context;
 use failure::{print_error, Failure, Outcome};
 use phoenix_zfs::exit::Exit;
-use phoenix_zfs::inventory::HostRoot;
+use phoenix_zfs::host::inventory::HostRoot;
+use phoenix_zfs::host::target::Target;
 use phoenix_zfs::manifest;
 use phoenix_zfs::plan::Consent;
-use phoenix_zfs::target::Target;
 use std::path::Path;
 use std::process::ExitCode;
 

@@ -1,15 +1,15 @@
 //! Human and JSON output of detect and plan. Human output is for a terminal or a journal: one
 //! fact per line, the important word first.
 
-use phoenix_zfs::assess::Assessment;
 use phoenix_zfs::contents;
 use phoenix_zfs::exit::Exit;
-use phoenix_zfs::inventory::{Disk, ProbeState, Transport};
+use phoenix_zfs::formats::size::{self, SizeClass};
+use phoenix_zfs::host::assess::Assessment;
+use phoenix_zfs::host::inventory::{Disk, ProbeState, Transport};
+use phoenix_zfs::host::services::Availability;
+use phoenix_zfs::host::target::Situation;
 use phoenix_zfs::manifest::HealthRecord;
 use phoenix_zfs::runner;
-use phoenix_zfs::services::Availability;
-use phoenix_zfs::situation::Situation;
-use phoenix_zfs::size::{self, SizeClass};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -164,7 +164,7 @@ pub fn detect(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) {
 
 /// What apply will make of the journal's entries (an interrupted create honoured or not).
 fn journal_notes(a: &Assessment) {
-    let journal = phoenix_zfs::journal::PATH;
+    let journal = phoenix_zfs::apply::journal::PATH;
     for note in a.plan.notes.iter().filter(|n| n.contains(journal)) {
         println!("note: {note}");
     }

@@ -12,7 +12,7 @@ use super::{
     ZfsModuleSettings,
 };
 use crate::firmware::{Enforcement, Finding, FirmwareRule, Severity};
-use crate::size::SizeClass;
+use crate::formats::size::SizeClass;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::de::{DeTable, DeValue};
@@ -398,13 +398,13 @@ fn proxmox(value: &Value<'_>) -> Result<ProxmoxStorage> {
 /// pve-storage would take it: `pvesm add` would fail on the first boot otherwise.
 fn pve_blocksize(value: &Value<'_>) -> Result<String> {
     let text = string(value)?;
-    match crate::proxmox::blocksize_bytes(&text) {
+    match crate::formats::proxmox::blocksize_bytes(&text) {
         Some(_) => Ok(text),
         None => Err(at(
             value.span(),
             format!(
                 "proxmox.blocksize = {text:?} is not a block size Proxmox accepts: write {}",
-                crate::proxmox::BLOCKSIZE_SYNTAX
+                crate::formats::proxmox::BLOCKSIZE_SYNTAX
             ),
         )),
     }

@@ -6,7 +6,7 @@ pub mod properties;
 mod validate;
 
 use crate::firmware::{Enforcement, FirmwareRule};
-use crate::size::SizeClass;
+use crate::formats::size::SizeClass;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -191,7 +191,7 @@ impl ZfsModuleSettings {
     pub fn arc_max_bytes(&self) -> Option<u64> {
         self.arc_max
             .as_deref()
-            .and_then(|t| crate::size::ZfsSize::parse(t).ok())
+            .and_then(|t| crate::formats::size::ZfsSize::parse(t).ok())
             .map(|s| s.bytes())
     }
 }

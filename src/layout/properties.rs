@@ -1,7 +1,7 @@
 //! What phoenix-zfs knows about ZFS properties: which names exist, which values they take, and how
 //! a value written in a layout (`128K`, `800G`) compares with what `zfs get -p` prints (`131072`).
 
-use crate::size::ZfsSize;
+use crate::formats::size::ZfsSize;
 
 /// Where a property is set: on the pool (`zpool create -o`) or on a dataset (`zfs create -o`,
 /// `zpool create -O` for the pool's root dataset).

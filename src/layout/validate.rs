@@ -3,7 +3,7 @@
 
 use super::properties::{check, PropertyScope};
 use super::{DatasetRole, Layout, PoolSpec, StorageType, VdevLayout};
-use crate::size::{self, ZfsSize};
+use crate::formats::size::{self, ZfsSize};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -83,7 +83,7 @@ pub(super) fn validate(layout: &Layout) -> Result<(), Problem> {
             .bytes();
         // OpenZFS takes a zfs_arc_max only above 64 MiB (pve-docs local-zfs, "Limit ZFS Memory
         // Usage"); the host's RAM and zfs_arc_min are checked when the plan is made.
-        if bytes <= crate::arc::MINIMUM {
+        if bytes <= crate::formats::arc::MINIMUM {
             return Err(nowhere(format!(
                 "zfs.arc_max = \"{text}\" is not above 64M, and ZFS ignores such a limit: use more than 64M (Proxmox suggests 2 GiB plus 1 GiB per TiB of pool storage)"
             )));

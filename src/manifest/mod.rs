@@ -24,7 +24,7 @@ pub struct Manifest {
     pub host: Host,
     pub command: String,
     /// Where the run happened: a normal host, a rescue target, a host read with `--root`.
-    pub situation: crate::situation::Situation,
+    pub situation: crate::host::target::Situation,
     pub started_at: String,
     pub finished_at: String,
     pub layout: LayoutRecord,
@@ -67,9 +67,9 @@ pub struct ExportRecord {
 /// manifest) and this run's, so wear since provisioning is one subtraction.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct HealthRecord {
-    pub baseline: crate::wear::WearBaseline,
+    pub baseline: crate::formats::wear::WearBaseline,
     pub baseline_at: String,
-    pub current: crate::wear::WearBaseline,
+    pub current: crate::formats::wear::WearBaseline,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -270,9 +270,9 @@ pub fn write_signed(
             ))
         }
     }
-    crate::atomic_file::write_atomically(path, text.as_bytes())
+    crate::apply::atomic_file::write_atomically(path, text.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    crate::atomic_file::write_atomically(&sig_path, signature.as_bytes())
+    crate::apply::atomic_file::write_atomically(&sig_path, signature.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", sig_path.display()))
 }
 

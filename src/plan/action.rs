@@ -1,7 +1,7 @@
 //! What apply can do: each action is a value with the one command that carries it out.
 
+use crate::formats::zfs::{self, Topology, TopologyKind};
 use crate::layout::VdevLayout;
-use crate::zfs::{self, Topology, TopologyKind};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -24,7 +24,7 @@ pub enum Blocker {
     DriveHealth {
         drive: String,
         critical_warning: u8,
-        reasons: Vec<crate::wear::WearRefusal>,
+        reasons: Vec<crate::formats::wear::WearRefusal>,
     },
     /// Exit 5: a drive chosen for a pool holds data, and was not named with --wipe.
     DriveHoldsData {

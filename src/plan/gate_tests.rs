@@ -5,14 +5,14 @@
 //! never a member of another pool; and `zpool create` never runs with -f.
 
 use super::*;
+use crate::apply::journal::JournaledDrive;
 use crate::contents::{findings, foreign_to_create};
-use crate::inventory::probe::Signature;
-use crate::inventory::{BlkidView, Disk, Ineligible, Partition};
-use crate::journal::JournaledDrive;
+use crate::host::inventory::probe::Signature;
+use crate::host::inventory::{BlkidView, Disk, Ineligible, Partition};
+use crate::host::services::HostServices;
+use crate::host::target::Target;
+use crate::host::zfs_state::{ImportablePool, OtherPool};
 use crate::matching::match_drives;
-use crate::observed::{ImportablePool, OtherPool};
-use crate::services::HostServices;
-use crate::target::Target;
 use proptest::prelude::*;
 
 const TB2: u64 = 2_000_398_934_016;

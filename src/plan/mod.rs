@@ -1,16 +1,16 @@
 //! Desired layout against observed state: an ordered list of actions, the warnings an expert would
 //! give, and the blockers that stop the run before anything changes. Pure: no I/O, no processes.
 
+use crate::apply::journal::PendingCreate;
 use crate::exit::Exit;
 use crate::firmware::{DriveFirmware, Enforcement};
-use crate::inventory::probe::SignatureKind;
-use crate::inventory::{Inventory, ProbeState};
-use crate::journal::PendingCreate;
+use crate::formats::size;
+use crate::host::inventory::probe::SignatureKind;
+use crate::host::inventory::{Inventory, ProbeState};
+use crate::host::zfs_state::{DatasetKind, Observed};
 use crate::layout::properties::{normalize, PropertyScope};
 use crate::layout::{layout_warnings, quota_overcommit, Layout, PoolSpec, VdevLayout, Warning};
 use crate::matching::{Assignment, MatchReport};
-use crate::observed::{DatasetKind, Observed};
-use crate::size;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -23,7 +23,7 @@ mod gate_tests;
 
 pub use action::{Action, PropertyChange, WipeConsent};
 pub use blocker::Blocker;
-pub use services::{Deferred, NFS_SERVER_PACKAGE, SMARTD_UNIT};
+pub use services::{Deferred, NFS_SERVER_PACKAGE};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
@@ -61,8 +61,8 @@ pub struct Facts<'a> {
     pub consent: &'a Consent,
     /// Pool creations an earlier apply began and did not finish (the journal).
     pub pending: &'a [PendingCreate],
-    pub services: &'a crate::services::HostServices,
-    pub target: &'a crate::target::Target,
+    pub services: &'a crate::host::services::HostServices,
+    pub target: &'a crate::host::target::Target,
 }
 
 /// What the administrator allowed beyond the safe default, on the command line.
@@ -288,7 +288,7 @@ fn plan_pool(
 fn clear_to_write(
     facts: &Facts,
     journal_pool: Option<&str>,
-    disk: &crate::inventory::Disk,
+    disk: &crate::host::inventory::Disk,
     path: &str,
     plan: &mut Plan,
 ) -> bool {
@@ -311,7 +311,7 @@ fn clear_to_write(
                 "{} holds only the remains of the creation of pool `{pool}` begun at {} (the journal {} names it): apply wipes them and creates the pool again",
                 disk.describe(),
                 entry.started_at,
-                crate::journal::PATH
+                crate::apply::journal::PATH
             ));
             plan.actions.push(Action::WipeDrive {
                 drive: disk.describe(),
@@ -328,7 +328,7 @@ fn clear_to_write(
         let said: Vec<String> = foreign.iter().map(ToString::to_string).collect();
         plan.notes.push(format!(
             "the journal {} names {} for pool `{pool}`, but the drive holds more than that creation leaves ({}): the entry is not honoured",
-            crate::journal::PATH,
+            crate::apply::journal::PATH,
             disk.describe(),
             said.join("; ")
         ));
@@ -352,12 +352,12 @@ fn clear_to_write(
 /// What --wipe SERIAL does to a drive: the ZFS labels of an old pool cleared where they are
 /// (whole disk or partition), every partition holding anything wiped, then the disk itself.
 fn plan_wipe(
-    disk: &crate::inventory::Disk,
+    disk: &crate::host::inventory::Disk,
     path: &str,
     found: Vec<crate::contents::Finding>,
     plan: &mut Plan,
 ) {
-    let has_zfs_label = |probe: &ProbeState, udev: Option<&crate::inventory::BlkidView>| {
+    let has_zfs_label = |probe: &ProbeState, udev: Option<&crate::host::inventory::BlkidView>| {
         matches!(probe, ProbeState::Read { signatures } if signatures.iter().any(|s| s.kind == SignatureKind::ZfsLabel))
             || udev.is_some_and(|v| v.fs_type.as_deref() == Some("zfs_member"))
     };
@@ -419,7 +419,7 @@ fn plan_wipe(
 fn plan_replacements(
     facts: &Facts,
     pool: &PoolSpec,
-    observed: &crate::observed::ObservedPool,
+    observed: &crate::host::zfs_state::ObservedPool,
     assignment: Option<&Assignment>,
     plan: &mut Plan,
 ) {
@@ -475,7 +475,7 @@ fn plan_replacements(
 
 fn plan_pool_properties(
     pool: &PoolSpec,
-    observed: &crate::observed::ObservedPool,
+    observed: &crate::host::zfs_state::ObservedPool,
     plan: &mut Plan,
 ) {
     for (prop, value) in &pool.properties {
@@ -522,7 +522,7 @@ fn plan_datasets(
         .datasets_of(pool.name())
         .map(|d| (d.name().to_string(), desired_properties(d, sharenfs)));
     // Indexed once: a linear lookup per layout dataset made planning quadratic in datasets.
-    let observed: BTreeMap<&str, &crate::observed::ObservedDataset> = facts
+    let observed: BTreeMap<&str, &crate::host::zfs_state::ObservedDataset> = facts
         .observed
         .datasets
         .iter()

@@ -4,17 +4,16 @@
 //! the pools come first.
 
 use super::{Action, Blocker, Facts, Plan};
-use crate::arc;
+use crate::formats::arc;
+use crate::formats::nfs;
+use crate::formats::proxmox::{self, StorageChange};
+use crate::formats::smartd::{self, SmartdPolicy};
+use crate::host::services::Availability;
 use crate::layout::Warning;
-use crate::nfs;
-use crate::proxmox::{self, StorageChange};
-use crate::services::Availability;
-use crate::smartd::{self, SmartdPolicy};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 pub const NFS_SERVER_PACKAGE: &str = "nfs-kernel-server";
-pub const SMARTD_UNIT: &str = "smartmontools.service";
 
 /// Something the layout asks for that this run cannot do, and why; a later run does it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -169,7 +168,11 @@ fn plan_arc(facts: &Facts, plan: &mut Plan) {
 /// would change nothing but the number sysfs reads back, and a plan must not report that done.
 /// Held against the floor now (zfs_arc_min, or its default of 1/32 of the RAM) and at the next
 /// boot (a zfs_arc_min modprobe.d sets).
-fn arc_limit_ignored(wanted: u64, state: &crate::services::ArcState, plan: &mut Plan) -> bool {
+fn arc_limit_ignored(
+    wanted: u64,
+    state: &crate::host::services::ArcState,
+    plan: &mut Plan,
+) -> bool {
     let ram = match &state.ram {
         Availability::Ready { value } => *value,
         Availability::Unavailable { why } => {
@@ -198,7 +201,7 @@ fn arc_limit_ignored(wanted: u64, state: &crate::services::ArcState, plan: &mut 
     let floor_is = if default_floor {
         format!(
             " (zfs_arc_min's default: 1/32 of the {} of RAM)",
-            crate::size::binary(ram)
+            crate::formats::size::binary(ram)
         )
     } else {
         String::new()
@@ -206,12 +209,12 @@ fn arc_limit_ignored(wanted: u64, state: &crate::services::ArcState, plan: &mut 
     let instead = match ignored.suggestion {
         Some(bytes) => format!(
             "set zfs.arc_max above {}{floor_is} and below the RAM, e.g. \"{}\"",
-            crate::size::ZfsSize(floor.max(arc::MINIMUM)),
-            crate::size::ZfsSize(bytes)
+            crate::formats::size::ZfsSize(floor.max(arc::MINIMUM)),
+            crate::formats::size::ZfsSize(bytes)
         ),
         None => format!(
             "this host's {} of RAM leaves no limit OpenZFS would take: remove zfs.arc_max",
-            crate::size::binary(ram)
+            crate::formats::size::binary(ram)
         ),
     };
     plan.warnings.push(Warning {
@@ -219,7 +222,7 @@ fn arc_limit_ignored(wanted: u64, state: &crate::services::ArcState, plan: &mut 
         subject: "zfs.arc_max".into(),
         message: format!(
             "zfs.arc_max = {} ({wanted} bytes) would be ignored by OpenZFS: {}. The ARC would keep its current limit although {} would read back the new value, so it is neither set now nor written to {}: {instead}",
-            crate::size::ZfsSize(wanted),
+            crate::formats::size::ZfsSize(wanted),
             ignored.why,
             arc::RUNTIME_PARAMETER,
             arc::MODPROBE_CONF,
@@ -349,7 +352,7 @@ fn plan_smartd(facts: &Facts, plan: &mut Plan) {
             // From a live system the installed system's smartd reads the file when it starts.
             if facts.target.is_running() {
                 plan.actions.push(Action::ReloadService {
-                    unit: SMARTD_UNIT.into(),
+                    unit: smartd::SMARTD_UNIT.into(),
                 });
             }
         }

@@ -316,7 +316,7 @@ pub fn check_expect(scenario: &Scenario, state: &Path, run_dir: &Path) -> Result
     }
     if !expect.pool.is_empty() {
         let statuses = state_file(state, "zpool-status").and_then(|text| {
-            phoenix_zfs::zfs::parse_zpool_status(&text)
+            phoenix_zfs::formats::zfs::parse_zpool_status(&text)
                 .map_err(|e| format!("state/zpool-status cannot be parsed: {e}"))
         });
         let props = if expect.pool.values().any(|p| !p.properties.is_empty()) {
@@ -372,7 +372,7 @@ fn check_datasets(
 
 fn check_pools(
     expect: &crate::scenario::Expect,
-    statuses: &[phoenix_zfs::zfs::PoolStatus],
+    statuses: &[phoenix_zfs::formats::zfs::PoolStatus],
     pool_props: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Vec<String> {
     let mut failures = Vec::new();

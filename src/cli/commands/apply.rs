@@ -3,13 +3,13 @@
 
 use crate::context::{load_layout, Context, ZfsTools};
 use crate::failure::{print_error, Failure, Outcome};
+use phoenix_zfs::apply::journal::Journal;
 use phoenix_zfs::apply::{self, deferred, Ending};
-use phoenix_zfs::assess::assess;
 use phoenix_zfs::exit::Exit;
-use phoenix_zfs::journal::Journal;
+use phoenix_zfs::host::assess::assess;
+use phoenix_zfs::host::target::Target;
 use phoenix_zfs::manifest::{self, signing, RunInfo};
 use phoenix_zfs::plan::Consent;
-use phoenix_zfs::target::Target;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
@@ -61,7 +61,7 @@ pub fn run(
             root,
             target,
             &layout,
-            phoenix_zfs::assess::ZfsSource::Tools(runner.as_ref()),
+            phoenix_zfs::host::assess::ZfsSource::Tools(runner.as_ref()),
             consent,
             &pending,
             None,

@@ -6,7 +6,7 @@ use crate::context::Context;
 use crate::failure::print_error;
 use phoenix_zfs::apply::deferred;
 use phoenix_zfs::exit::Exit;
-use phoenix_zfs::inventory::HostRoot;
+use phoenix_zfs::host::inventory::HostRoot;
 use phoenix_zfs::manifest;
 use phoenix_zfs::plan::Consent;
 use std::path::Path;
@@ -56,7 +56,7 @@ pub fn run(ctx: &Context, ordering: Option<&str>) -> Exit {
          Read `{}` and {}, fix the cause,\n\
          then run `phoenix-zfs plan` and `phoenix-zfs apply` (add --wipe SERIAL only for a drive you mean to erase).\n",
         exit.code(),
-        phoenix_zfs::hook::log_command(ordering),
+        phoenix_zfs::formats::proxmox::hook::log_command(ordering),
         manifest_path.display()
     );
     for notice in NOTICES {

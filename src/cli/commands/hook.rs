@@ -14,7 +14,7 @@ pub fn started_as_proxmox_hook() -> Option<Option<String>> {
         .file_name()
         .is_some_and(|n| n == "proxmox-first-boot");
     match first {
-        Some(arg) if phoenix_zfs::hook::is_ordering(&arg) => Some(Some(arg)),
+        Some(arg) if phoenix_zfs::formats::proxmox::hook::is_ordering(&arg) => Some(Some(arg)),
         None if named_as_hook => Some(None),
         _ => None,
     }

@@ -7,7 +7,7 @@ use phoenix_zfs::exit::Exit;
 use std::path::Path;
 
 pub fn run(ctx: &Context, dir: &Path) -> Outcome {
-    let n = phoenix_zfs::inventory::snapshot::snapshot(&ctx.root, dir).map_err(|e| {
+    let n = phoenix_zfs::host::inventory::snapshot::snapshot(&ctx.root, dir).map_err(|e| {
         Failure::unexpected(format!(
             "cannot snapshot the host into {}: {e}",
             dir.display()

@@ -11,8 +11,8 @@ mod storage;
 
 use cli::Request;
 use failure::Failure;
-use phoenix_zfs::inventory::mounts;
-use phoenix_zfs::proxmox::storage_cfg::{Section, StorageConfig};
+use phoenix_zfs::formats::proxmox::storage_cfg::{Section, StorageConfig};
+use phoenix_zfs::host::inventory::mounts;
 use status::StatusRow;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};

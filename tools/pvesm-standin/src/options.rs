@@ -290,7 +290,7 @@ fn check_blocksize(value: &str) -> Result<String, String> {
 /// Plugin.pm decode_value for `content`: types the storage does not support are dropped with a
 /// warning; what is left is returned in the order given.
 pub fn decode_content(
-    facts: &phoenix_zfs::proxmox::plugins::PluginFacts,
+    facts: &phoenix_zfs::formats::proxmox::plugins::PluginFacts,
     value: &str,
     warnings: &mut Vec<String>,
 ) -> Result<String, Failure> {
@@ -344,7 +344,7 @@ mod tests {
 
     #[test]
     fn content_unsupported_by_the_type_is_dropped_with_a_warning() {
-        let zfspool = phoenix_zfs::proxmox::plugins::plugin("zfspool").unwrap();
+        let zfspool = phoenix_zfs::formats::proxmox::plugins::plugin("zfspool").unwrap();
         let mut warnings = Vec::new();
         assert_eq!(
             decode_content(zfspool, "images,backup", &mut warnings).unwrap(),

@@ -1,6 +1,6 @@
 //! `pvesm status`: one line per storage, as PVE/CLI/pvesm.pm's print_status formats it.
 
-use phoenix_zfs::proxmox::storage_cfg::Section;
+use phoenix_zfs::formats::proxmox::storage_cfg::Section;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusRow {

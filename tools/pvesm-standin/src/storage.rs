@@ -4,8 +4,8 @@
 
 use crate::failure::Failure;
 use crate::options::{self, check_value, decode_content, known, parse_boolean, Kind, Known};
-use phoenix_zfs::proxmox::plugins;
-use phoenix_zfs::proxmox::storage_cfg::{valid_storage_id, Section, StorageConfig};
+use phoenix_zfs::formats::proxmox::plugins;
+use phoenix_zfs::formats::proxmox::storage_cfg::{valid_storage_id, Section, StorageConfig};
 
 /// What the storage code asks of the machine it runs on.
 pub trait Host {

@@ -2,9 +2,9 @@
 //! over the installer's storage.cfg are carried out by running the binary, and then nothing is
 //! left to do. The binary runs with an empty PATH, so it finds no `zfs` to ask for mountpoints.
 
+use phoenix_zfs::formats::proxmox::storage_cfg::StorageConfig;
+use phoenix_zfs::formats::proxmox::{storage_changes, StorageChange};
 use phoenix_zfs::layout::Layout;
-use phoenix_zfs::proxmox::storage_cfg::StorageConfig;
-use phoenix_zfs::proxmox::{storage_changes, StorageChange};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

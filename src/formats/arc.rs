@@ -40,12 +40,15 @@ pub fn ignored(wanted: u64, ram: u64, floor: u64) -> Option<Ignored> {
     let why = if wanted <= floor {
         format!(
             "it is not above zfs_arc_min ({})",
-            crate::size::binary(floor)
+            crate::formats::size::binary(floor)
         )
     } else if wanted <= MINIMUM {
         "it is not above 64 MiB".to_string()
     } else if wanted >= ram {
-        format!("it is not below the RAM ({})", crate::size::binary(ram))
+        format!(
+            "it is not below the RAM ({})",
+            crate::formats::size::binary(ram)
+        )
     } else {
         return None;
     };

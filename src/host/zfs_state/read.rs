@@ -2,12 +2,12 @@
 //! possible: the layout's pools by name, its datasets by name, only the properties it sets, no
 //! recursion and so never a walk over snapshots or zvols. A converged host costs three commands.
 
-use crate::layout::Layout;
-use crate::observed::{
+use crate::formats::zfs::{self, DatasetType, VdevNode};
+use crate::host::zfs_state::{
     DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue, OtherPool,
 };
+use crate::layout::Layout;
 use crate::runner::{self, Output, Runner};
-use crate::zfs::{self, DatasetType, VdevNode};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;

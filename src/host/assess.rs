@@ -2,15 +2,15 @@
 //! firmware verdicts, observed ZFS state, and the plan that follows from them.
 
 use crate::firmware::{self, DriveFirmware};
-use crate::inventory::{self, HostRoot, Inventory};
+use crate::host::inventory::{self, HostRoot, Inventory};
+use crate::host::services::{self, HostServices};
+use crate::host::target::Target;
+use crate::host::zfs_state::Observed;
 use crate::layout::Layout;
 use crate::matching::{self, MatchReport};
-use crate::observed::Observed;
 use crate::plan::Action;
 use crate::plan::{self, Facts, Plan};
 use crate::runner::Runner;
-use crate::services::{self, HostServices};
-use crate::target::Target;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -51,9 +51,9 @@ pub fn assess(
     layout: &Layout,
     zfs: ZfsSource,
     consent: &crate::plan::Consent,
-    pending: &[crate::journal::PendingCreate],
+    pending: &[crate::apply::journal::PendingCreate],
     earlier: Option<&Assessment>,
-) -> Result<Assessment, crate::observe::ObserveError> {
+) -> Result<Assessment, crate::host::zfs_state::read::ObserveError> {
     let expected = earlier.map(Assessment::pools_after_actions);
     let earlier = earlier.map(|a| &a.services);
     let read_inventory = || {
@@ -67,8 +67,9 @@ pub fn assess(
             // imported pools and the network while the inventory is read, the health of the
             // drives that look about to be written while the drives are probed. Only the import
             // scan, asked for when a layout pool is missing, needs both halves.
-            let observing =
-                scope.spawn(|| crate::observe::observe_imported(runner, layout, expected.as_ref()));
+            let observing = scope.spawn(|| {
+                crate::host::zfs_state::read::observe_imported(runner, layout, expected.as_ref())
+            });
             let network =
                 scope.spawn(|| services::read_network_ahead(root, target, runner, layout, earlier));
             let mut inventory = inventory::read(root);
@@ -86,14 +87,14 @@ pub fn assess(
                 services::observe_healths(root, runner, &likely)
             });
             inventory::probe_candidates(root, &mut inventory);
-            crate::observe::scan_importable(runner, layout, &mut observed, || {
+            crate::host::zfs_state::read::scan_importable(runner, layout, &mut observed, || {
                 crate::import_scan::skip_reason(&inventory)
             })?;
             let read_ahead = services::ReadAhead {
                 network: joined(network),
                 health: joined(health),
             };
-            Ok::<_, crate::observe::ObserveError>((inventory, observed, read_ahead))
+            Ok::<_, crate::host::zfs_state::read::ObserveError>((inventory, observed, read_ahead))
         })?,
         ZfsSource::Absent => {
             let mut inventory = read_inventory();

@@ -1,8 +1,10 @@
 //! What exists now, as far as the plan cares: pools (imported and importable), datasets and their
-//! effective property values in `-p` form. Built from zpool/zfs output by `zfs::observe`, or empty
+//! effective property values in `-p` form. Built from zpool/zfs output by [`read`], or empty
 //! on a blank host.
 
-use crate::zfs::{PoolStatus, VdevKind, VdevNode, VdevState};
+pub mod read;
+
+use crate::formats::zfs::{PoolStatus, VdevKind, VdevNode, VdevState};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -196,7 +198,7 @@ mod tests {
         let text = format!(
             "  pool: quickOS\n state: DEGRADED\n  scan: resilver in progress since Wed Nov 25 20:17:16 2026\nconfig:\n\n\tNAME  STATE  READ WRITE CKSUM\n{tree}\nerrors: No known data errors\n"
         );
-        let status = crate::zfs::parse_zpool_status(&text).unwrap();
+        let status = crate::formats::zfs::parse_zpool_status(&text).unwrap();
         ObservedPool::from_status("quickOS".into(), BTreeMap::new(), status.first())
     }
 

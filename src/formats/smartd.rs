@@ -5,11 +5,17 @@
 //! (so Proxmox's) stock file consists of exactly such a line. Device entries therefore go before
 //! the first DEVICESCAN; DEVICESCAN then skips the devices they name (symlinks resolved), so
 //! each drive is watched once, with these directives.
+//!
+//! smartd is one concept on one path through the layers: the file's text and the unit to reload
+//! are here; host/services.rs reads the file (when smartmontools is installed); plan/services.rs
+//! merges the block into it and plans the write and the reload.
 
 use std::fmt::Write as _;
 use thiserror::Error;
 
 pub const SMARTD_CONF: &str = "/etc/smartd.conf";
+/// The unit that runs smartd on Debian, reloaded after the file changes.
+pub const SMARTD_UNIT: &str = "smartmontools.service";
 pub const BEGIN_MARKER: &str = "# BEGIN phoenix-zfs";
 pub const END_MARKER: &str = "# END phoenix-zfs";
 

@@ -6,13 +6,13 @@
 //! Nothing here fails the run: a service that cannot be read is `Unavailable` with the reason,
 //! and the planner defers what depends on it.
 
-use crate::inventory::{Disk, HostRoot};
+use crate::formats::nfs::{self, Network};
+use crate::formats::proxmox::storage_cfg::StorageConfig;
+use crate::formats::wear::{self, WearBaseline};
+use crate::host::inventory::{Disk, HostRoot};
+use crate::host::target::Target;
 use crate::layout::Layout;
-use crate::nfs::{self, Network};
-use crate::proxmox::storage_cfg::StorageConfig;
 use crate::runner::Runner;
-use crate::target::Target;
-use crate::wear::{self, WearBaseline};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -164,7 +164,7 @@ pub fn observe(
 ) -> HostServices {
     // Read once: whether pmxcfs is mounted and whether the root is ZFS both come from it.
     let mounts = std::fs::read_to_string(root.path("/proc/mounts"))
-        .map(|text| crate::inventory::mounts::parse(&text))
+        .map(|text| crate::host::inventory::mounts::parse(&text))
         .unwrap_or_default();
     let files = target.files(root);
     let ReadAhead {
@@ -219,22 +219,22 @@ pub fn observe(
             None => Availability::Unavailable {
                 why: "smartmontools is not installed (no smartd)".into(),
             },
-            Some(_) => read_text(&files, crate::smartd::SMARTD_CONF, true),
+            Some(_) => read_text(&files, crate::formats::smartd::SMARTD_CONF, true),
         },
         health,
         arc: layout.zfs.arc_max.as_ref().map(|_| ArcState {
-            runtime: read_module_parameter(root, crate::arc::RUNTIME_PARAMETER),
-            modprobe_conf: read_text(&files, crate::arc::MODPROBE_CONF, true),
+            runtime: read_module_parameter(root, crate::formats::arc::RUNTIME_PARAMETER),
+            modprobe_conf: read_text(&files, crate::formats::arc::MODPROBE_CONF, true),
             // The hardware's, so the host's even from a live system: the installed system
             // boots on the same RAM.
-            ram: match read_text(root, crate::arc::MEMINFO, false) {
-                Availability::Ready { value } => match crate::arc::parse_meminfo(&value) {
+            ram: match read_text(root, crate::formats::arc::MEMINFO, false) {
+                Availability::Ready { value } => match crate::formats::arc::parse_meminfo(&value) {
                     Ok(value) => Availability::Ready { value },
                     Err(why) => Availability::Unavailable { why },
                 },
                 Availability::Unavailable { why } => Availability::Unavailable { why },
             },
-            arc_min: read_module_parameter(root, crate::arc::MIN_PARAMETER),
+            arc_min: read_module_parameter(root, crate::formats::arc::MIN_PARAMETER),
             root_on_zfs: mounts
                 .iter()
                 .any(|m| m.mountpoint == root_mountpoint && m.fstype == "zfs"),
@@ -245,7 +245,7 @@ pub fn observe(
 /// A number of bytes from /sys/module/zfs/parameters (0: ZFS's own default).
 fn read_module_parameter(root: &HostRoot, path: &str) -> Availability<u64> {
     match read_text(root, path, false) {
-        Availability::Ready { value } => match crate::arc::parse_runtime(path, &value) {
+        Availability::Ready { value } => match crate::formats::arc::parse_runtime(path, &value) {
             Ok(value) => Availability::Ready { value },
             Err(why) => Availability::Unavailable { why },
         },
@@ -285,7 +285,7 @@ fn read_text(root: &HostRoot, path: &str, missing_is_empty: bool) -> Availabilit
 fn observe_proxmox(
     root: &HostRoot,
     layout: &Layout,
-    mounts: &[crate::inventory::mounts::Mount],
+    mounts: &[crate::host::inventory::mounts::Mount],
 ) -> Availability<StorageConfig> {
     if layout.datasets.iter().all(|d| d.proxmox.is_none()) {
         return Availability::Unavailable {

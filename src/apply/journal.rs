@@ -80,7 +80,7 @@ pub struct Journal {
 impl Journal {
     /// The journal of the system whose files are under `files` (the host's root, or the
     /// installed system's root from a live system).
-    pub fn of(files: &crate::inventory::HostRoot) -> Journal {
+    pub fn of(files: &crate::host::inventory::HostRoot) -> Journal {
         Journal::at(files.path(PATH))
     }
 
@@ -142,7 +142,7 @@ impl Journal {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(write_error)?;
         }
-        crate::atomic_file::write_atomically(&self.path, &text).map_err(write_error)
+        crate::apply::atomic_file::write_atomically(&self.path, &text).map_err(write_error)
     }
 
     pub fn begin(&self, entry: PendingCreate) -> Result<(), JournalError> {
@@ -219,7 +219,7 @@ mod tests {
 
     #[test]
     fn the_journal_lives_in_the_systems_state_directory() {
-        let files = crate::inventory::HostRoot(PathBuf::from("/mnt"));
+        let files = crate::host::inventory::HostRoot(PathBuf::from("/mnt"));
         assert_eq!(
             Journal::of(&files).path(),
             Path::new("/mnt/var/lib/phoenix-zfs/pending.json")

@@ -1,49 +1,18 @@
 //! ZFS's human-readable numbers ("128K", "1.4T", "800G"): binary units, read the way
-//! `zfs_nicestrtonum` in libzfs reads them, so a size from a layout compares exactly with the
-//! integer `zfs get -p` prints for what ZFS stored.
+//! `zfs_nicestrtonum` in libzfs reads them (through the program's one size grammar,
+//! [`ZfsSize::parse`]), so a size from a layout compares exactly with the integer `zfs get -p`
+//! prints for what ZFS stored.
 
-use nom::bytes::complete::take_while;
-use nom::character::complete::{char, digit0};
-use nom::combinator::{opt, rest};
-use nom::sequence::preceded;
-use nom::{IResult, Parser};
-
-/// Suffix letters in order of their power of 1024 (B = 1024^0 ... Z = 1024^7).
-const SUFFIXES: &str = "BKMGTPEZ";
+use crate::formats::size::ZfsSize;
 
 /// Bytes denoted by a ZFS size such as "128K", "1M", "800G" or "1.4T" (binary units), or by
-/// an exact `-p` integer; "none" (an unset quota) is 0.
-///
-/// Like libzfs: suffixes are case-insensitive and may be written K, KB or KiB; a fraction is
-/// computed in floating point and rounded down ("1.4T" = 1.4 * 2^40 = 1539316278886). Returns
-/// `None` for anything libzfs would reject (and for exponents, which no tool prints).
+/// an exact `-p` integer; "none" (an unset quota) is 0. The grammar is [`ZfsSize::parse`], the
+/// one the layout is validated with; `None` for anything it refuses.
 pub fn parse_zfs_size(text: &str) -> Option<u64> {
     if text == "none" {
         return Some(0);
     }
-    let (_, (whole, fraction, suffix)) = number_parts(text).ok()?;
-    if whole.is_empty() && fraction.is_none_or(str::is_empty) {
-        return None;
-    }
-    let shift = suffix_shift(suffix)?;
-    match fraction {
-        None => {
-            let value: u64 = whole.parse().ok()?;
-            if shift >= 64 || (value << shift) >> shift != value {
-                return None;
-            }
-            Some(value << shift)
-        }
-        Some(fraction) => {
-            let value: f64 = format!("{whole}.{fraction}0").parse().ok()?;
-            let scaled = value * 2f64.powi(i32::try_from(shift).ok()?);
-            // u64::MAX is not representable as f64; the nearest double is 2^64, hence >=.
-            if !scaled.is_finite() || scaled >= u64::MAX as f64 {
-                return None;
-            }
-            Some(scaled as u64)
-        }
-    }
+    ZfsSize::parse(text).ok().map(ZfsSize::bytes)
 }
 
 /// True when two ZFS sizes denote the same number of bytes ("128K" and "131072").
@@ -57,33 +26,6 @@ pub(crate) fn parse_count(text: &str) -> Option<u64> {
         return None;
     }
     parse_zfs_size(text)
-}
-
-fn number_parts(text: &str) -> IResult<&str, (&str, Option<&str>, &str)> {
-    (
-        digit0,
-        opt(preceded(
-            char('.'),
-            take_while(|c: char| c.is_ascii_digit()),
-        )),
-        rest,
-    )
-        .parse(text)
-}
-
-/// Power-of-two shift for a suffix, as libzfs's `str2shift` allows: "" (bytes), or a letter of
-/// BKMGTPEZ alone, or followed by "B" or "iB" (but not "BB" or "BiB").
-fn suffix_shift(suffix: &str) -> Option<u32> {
-    let mut chars = suffix.chars();
-    let Some(letter) = chars.next() else {
-        return Some(0);
-    };
-    let letter = letter.to_ascii_uppercase();
-    let power = u32::try_from(SUFFIXES.find(letter)?).ok()?;
-    let tail = chars.as_str();
-    let tail_ok = tail.is_empty()
-        || (letter != 'B' && (tail.eq_ignore_ascii_case("b") || tail.eq_ignore_ascii_case("ib")));
-    tail_ok.then_some(10 * power)
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ impl std::fmt::Display for Ineligible {
             }
             Ineligible::InUse { holders } => write!(f, "in use by {}", holders.join(", ")),
             Ineligible::TooSmall { bytes } => {
-                write!(f, "too small ({})", crate::size::decimal(*bytes))
+                write!(f, "too small ({})", crate::formats::size::decimal(*bytes))
             }
             Ineligible::Unreadable { what } => write!(f, "cannot be judged: {what}"),
         }

@@ -1,65 +1,113 @@
 //! Byte sizes as storage people write them: drive capacities in decimal (IDEMA) units, ZFS quotas and
 //! record sizes in binary units. Mixing the two is the classic way to overcommit a pool, so both
 //! live here, each with its own type.
+//!
+//! [`ZfsSize::parse`] is the one ZFS size grammar of the program, libzfs's: layout validation and
+//! the parsers of zpool/zfs output (`formats::zfs::parse_zfs_size`) both read sizes through it, so
+//! a value the layout accepts is a value `zfs set` accepts, with the same number of bytes.
 
+use nom::bytes::complete::take_while;
+use nom::character::complete::{char, digit0};
+use nom::combinator::{opt, rest};
+use nom::sequence::preceded;
+use nom::{IResult, Parser};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-
-const KIB: u64 = 1 << 10;
 
 /// A ZFS size such as `128K`, `800G` or `1.4T`: binary units, as `zfs set quota=800G` reads them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ZfsSize(pub u64);
 
+/// Why a text is not a ZFS size; each says what was read and what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ZfsSizeError {
+    #[error("`{0}` is not a size: expected a number with a unit, such as 128K, 800G or 1.4T")]
+    NotANumber(String),
+    #[error(
+        "`{text}` has an unknown unit `{unit}`: use one of B, K, M, G, T, P, E, Z (binary units, as ZFS reads them)"
+    )]
+    UnknownUnit { text: String, unit: String },
+    #[error("`{0}` is too large to be a size: ZFS counts bytes in 64 bits (at most 16E - 1)")]
+    TooLarge(String),
+}
+
+/// Suffix letters in order of their power of 1024 (B = 1024^0 ... Z = 1024^7).
+const SUFFIXES: &str = "BKMGTPEZ";
+
 impl ZfsSize {
-    /// Parses what `zfs set` accepts: a number with an optional fraction and an optional unit
-    /// `B K M G T P E` (case-insensitive, an optional trailing `B`/`iB` allowed), or raw bytes.
-    pub fn parse(text: &str) -> Result<ZfsSize, String> {
-        let t = text.trim();
-        let split = t
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(t.len());
-        let (number, unit) = t.split_at(split);
-        if number.is_empty() || number.starts_with('.') || number.ends_with('.') {
-            return Err(format!(
-                "`{text}` is not a size: expected a number with a unit, such as 128K, 800G or 1.4T"
-            ));
+    /// Parses a size the way libzfs's `zfs_nicestrtonum` does, so that what the layout accepts
+    /// is exactly what `zfs set` and `zpool create -o` accept, and the bytes agree with what
+    /// `zfs get -p` prints back: digits, an optional fraction (`.5K` and `1.K` are sizes), and an
+    /// optional suffix letter of B K M G T P E Z, case-insensitive, alone or followed by `B` or
+    /// `iB` (but not `BB` or `BiB`). A fraction is computed in floating point and rounded down
+    /// (`1.4T` = 1.4 * 2^40 = 1539316278886). Whitespace is not trimmed, as libzfs does not.
+    ///
+    /// One deliberate difference: libzfs hands a fraction to strtod, which would also take an
+    /// exponent (`1.5e3K`); no tool prints one and no one means it, so it is refused here.
+    pub fn parse(text: &str) -> Result<ZfsSize, ZfsSizeError> {
+        let not_a_number = || ZfsSizeError::NotANumber(text.to_string());
+        let too_large = || ZfsSizeError::TooLarge(text.to_string());
+        let (_, (whole, fraction, suffix)) = number_parts(text).map_err(|_| not_a_number())?;
+        if whole.is_empty() && fraction.is_none_or(str::is_empty) {
+            return Err(not_a_number());
         }
-        let shift = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
-            "" => 0,
-            "K" => 10,
-            "M" => 20,
-            "G" => 30,
-            "T" => 40,
-            "P" => 50,
-            "E" => 60,
-            _ => {
-                return Err(format!(
-                    "`{text}` has an unknown unit `{unit}`: use one of K, M, G, T, P (binary units, as ZFS reads them)"
-                ))
+        let shift = suffix_shift(suffix).ok_or_else(|| ZfsSizeError::UnknownUnit {
+            text: text.to_string(),
+            unit: suffix.to_string(),
+        })?;
+        match fraction {
+            None => {
+                let value: u64 = whole.parse().map_err(|_| too_large())?;
+                if shift >= 64 || (value << shift) >> shift != value {
+                    return Err(too_large());
+                }
+                Ok(ZfsSize(value << shift))
             }
-        };
-        let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
-        let too_big = || format!("`{text}` is too large to be a size");
-        let whole: u64 = whole.parse().map_err(|_| too_big())?;
-        let mut bytes = whole
-            .checked_mul(1u64.checked_shl(shift).ok_or_else(too_big)?)
-            .ok_or_else(too_big)?;
-        if !frac.is_empty() {
-            // Exact decimal fraction of the unit, rounded down as zfs does.
-            let digits = frac.len().min(18) as u32;
-            let numerator: u128 = frac[..digits as usize].parse().map_err(|_| too_big())?;
-            let part = (numerator << shift) / 10u128.pow(digits);
-            bytes = bytes
-                .checked_add(u64::try_from(part).map_err(|_| too_big())?)
-                .ok_or_else(too_big)?;
+            Some(fraction) => {
+                let value: f64 = format!("{whole}.{fraction}0")
+                    .parse()
+                    .map_err(|_| not_a_number())?;
+                let scaled = value * 2f64.powi(i32::try_from(shift).map_err(|_| too_large())?);
+                // u64::MAX is not representable as f64; the nearest double is 2^64, hence >=.
+                if !scaled.is_finite() || scaled >= u64::MAX as f64 {
+                    return Err(too_large());
+                }
+                Ok(ZfsSize(scaled as u64))
+            }
         }
-        Ok(ZfsSize(bytes))
     }
 
     pub fn bytes(self) -> u64 {
         self.0
     }
+}
+
+/// Digits, then an optional `.` with digits, then whatever follows (the suffix, checked apart).
+fn number_parts(text: &str) -> IResult<&str, (&str, Option<&str>, &str)> {
+    (
+        digit0,
+        opt(preceded(
+            char('.'),
+            take_while(|c: char| c.is_ascii_digit()),
+        )),
+        rest,
+    )
+        .parse(text)
+}
+
+/// Power-of-two shift for a suffix, as libzfs's `str2shift` allows: "" (bytes), or a letter of
+/// BKMGTPEZ alone, or followed by "B" or "iB" (but not "BB" or "BiB").
+fn suffix_shift(suffix: &str) -> Option<u32> {
+    let mut chars = suffix.chars();
+    let Some(letter) = chars.next() else {
+        return Some(0);
+    };
+    let letter = letter.to_ascii_uppercase();
+    let power = u32::try_from(SUFFIXES.find(letter)?).ok()?;
+    let tail = chars.as_str();
+    let tail_ok = tail.is_empty()
+        || (letter != 'B' && (tail.eq_ignore_ascii_case("b") || tail.eq_ignore_ascii_case("ib")));
+    tail_ok.then_some(10 * power)
 }
 
 impl fmt::Display for ZfsSize {
@@ -89,35 +137,28 @@ impl fmt::Display for ZfsSize {
 
 /// Human spelling of a byte count in binary units, for messages (`1.82 TiB`).
 pub fn binary(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if bytes < KIB {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64;
-    let mut unit = "B";
-    for u in UNITS {
-        if value < 1024.0 {
-            break;
-        }
-        value /= 1024.0;
-        unit = u;
-    }
-    format!("{value:.2} {unit}")
+    human(bytes, 1024, ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"])
 }
 
 /// Human spelling of a byte count in decimal units, the way drives are sold (`2.00 TB`).
 pub fn decimal(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
-    if bytes < 1000 {
+    human(bytes, 1000, ["kB", "MB", "GB", "TB", "PB", "EB"])
+}
+
+/// `bytes` in the largest of `units` (each `step` times the one before) that keeps it at 1 or
+/// more, with two decimals; plain bytes below one `step`.
+fn human(bytes: u64, step: u64, units: [&str; 6]) -> String {
+    if bytes < step {
         return format!("{bytes} B");
     }
+    let step = step as f64;
     let mut value = bytes as f64;
     let mut unit = "B";
-    for u in UNITS {
-        if value < 1000.0 {
+    for u in units {
+        if value < step {
             break;
         }
-        value /= 1000.0;
+        value /= step;
         unit = u;
     }
     format!("{value:.2} {unit}")
@@ -276,13 +317,61 @@ mod tests {
     }
 
     #[test]
+    fn sizes_are_read_as_libzfs_reads_them() {
+        let bytes = |text: &str| ZfsSize::parse(text).map(ZfsSize::bytes);
+        assert_eq!(bytes(".5K"), Ok(512));
+        assert_eq!(bytes("1Z"), Err(ZfsSize::parse("1Z").unwrap_err()));
+        assert_eq!(bytes("0.0Z"), Ok(0));
+        assert_eq!(bytes("0.0078125Z"), Ok(1 << 63));
+        assert_eq!(bytes("1.5T"), Ok(3 << 39));
+        assert_eq!(bytes("16k"), Ok(16_384));
+        assert_eq!(bytes("1."), Ok(1));
+        assert_eq!(bytes("15E"), Ok(15 << 60));
+    }
+
+    #[test]
+    fn what_the_grammar_refuses_is_named() {
+        assert_eq!(
+            ZfsSize::parse("1Z").unwrap_err().to_string(),
+            "`1Z` is too large to be a size: ZFS counts bytes in 64 bits (at most 16E - 1)"
+        );
+        assert_eq!(
+            ZfsSize::parse("12Q").unwrap_err().to_string(),
+            "`12Q` has an unknown unit `Q`: use one of B, K, M, G, T, P, E, Z (binary units, as ZFS reads them)"
+        );
+        for text in [
+            "", ".", " 1K", "1K ", "K", "-1", "1e3", "1.5e3K", "1BB", "1BiB",
+        ] {
+            assert!(ZfsSize::parse(text).is_err(), "{text:?}");
+        }
+        assert_eq!(
+            ZfsSize::parse(" 1K").unwrap_err().to_string(),
+            "` 1K` is not a size: expected a number with a unit, such as 128K, 800G or 1.4T"
+        );
+    }
+
+    #[test]
+    fn messages_spell_bytes_in_either_unit_system() {
+        assert_eq!(binary(1023), "1023 B");
+        assert_eq!(binary(1024), "1.00 KiB");
+        assert_eq!(binary(2_000_398_934_016), "1.82 TiB");
+        assert_eq!(decimal(999), "999 B");
+        assert_eq!(decimal(2_000_398_934_016), "2.00 TB");
+    }
+
+    #[test]
     fn bad_sizes_say_what_is_wrong() {
         assert!(ZfsSize::parse("800X")
             .unwrap_err()
+            .to_string()
             .contains("unknown unit `X`"));
-        assert!(ZfsSize::parse("").unwrap_err().contains("is not a size"));
+        assert!(ZfsSize::parse("")
+            .unwrap_err()
+            .to_string()
+            .contains("is not a size"));
         assert!(ZfsSize::parse("99999999999999999999E")
             .unwrap_err()
+            .to_string()
             .contains("too large"));
         assert!(ZfsSize::parse("20E").is_err());
         assert!(SizeClass::parse("2TiB").is_err());

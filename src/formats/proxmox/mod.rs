@@ -8,6 +8,7 @@
 //! reports and never resolves by itself.
 
 pub mod container;
+pub mod hook;
 pub mod plugins;
 pub mod storage_cfg;
 

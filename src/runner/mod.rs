@@ -1,0 +1,292 @@
+//! The one place that spawns processes. Commands are argv vectors, never shell strings; each has a
+//! timeout; each is logged with its result. Tests use [`ReplayRunner`], which answers from
+//! transcripts recorded from real tools and remembers what it was asked to run.
+//!
+//! Here: the [`Runner`] trait, its [`Output`] and [`RunError`], and what an argv says about
+//! itself (how it is displayed, whether it changes anything). The runners are apart: real
+//! processes in `system.rs`, transcripts answering in `replay.rs`, transcripts written in
+//! `record.rs`.
+
+mod record;
+mod replay;
+mod system;
+
+pub use record::RecordingRunner;
+pub use replay::{ReplayRunner, Transcript};
+pub use system::SystemRunner;
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// What a finished command left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Exit code; None when a signal ended it.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub duration: Duration,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+#[derive(Debug)]
+pub enum RunError {
+    /// The program could not be started (not installed, not executable).
+    Spawn {
+        command: String,
+        error: io::Error,
+    },
+    TimedOut {
+        command: String,
+        after: Duration,
+    },
+    /// A replay runner has no transcript for this command.
+    NotRecorded {
+        command: String,
+    },
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Spawn { command, error } if error.kind() == io::ErrorKind::NotFound => {
+                write!(
+                    f,
+                    "`{command}`: program not found; is it installed and on PATH?"
+                )
+            }
+            RunError::Spawn { command, error } => {
+                write!(f, "`{command}`: could not start: {error}")
+            }
+            RunError::TimedOut { command, after } => {
+                write!(
+                    f,
+                    "`{command}`: killed after {:.0} s without finishing",
+                    after.as_secs_f64()
+                )
+            }
+            RunError::NotRecorded { command } => {
+                write!(f, "`{command}`: no recorded transcript for this command")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// A command line as a human would type it, for logs and error messages. Arguments with spaces
+/// or quotes are single-quoted so the line can be pasted into a shell.
+pub fn display(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether a command may change anything: every command that is not on the explicit list of
+/// read-only invocations ([`is_read_only`]). Classified from the argv itself so that a test can
+/// check "nothing mutating ran" without trusting the code that built the command; a program
+/// nobody listed counts as mutating.
+pub fn is_mutating(argv: &[String]) -> bool {
+    !is_read_only(argv)
+}
+
+/// Whether a mutating command writes pools, datasets or disks (the storage tools), as opposed
+/// to services and files (systemctl, pvesm, apt-get, ...).
+pub fn changes_storage(argv: &[String]) -> bool {
+    let storage_tool = matches!(
+        program(argv),
+        "zpool" | "zfs" | "wipefs" | "sgdisk" | "sfdisk" | "parted" | "blkdiscard" | "dd"
+    ) || program(argv).starts_with("mkfs");
+    storage_tool && is_mutating(argv)
+}
+
+fn program(argv: &[String]) -> &str {
+    argv.first()
+        .map(|p| {
+            Path::new(p)
+                .file_name()
+                .map_or(p.as_str(), |f| f.to_str().unwrap_or(""))
+        })
+        .unwrap_or("")
+}
+
+/// The invocations phoenix-zfs (and an administrator's usual reading) makes that cannot change
+/// anything. Everything else is mutating.
+pub fn is_read_only(argv: &[String]) -> bool {
+    let sub = argv.get(1).map(String::as_str).unwrap_or("");
+    let rest = argv.get(2..).unwrap_or(&[]);
+    match program(argv) {
+        "zpool" => match sub {
+            "list" | "get" | "status" | "iostat" | "history" | "events" | "version" => true,
+            // `zpool import` alone, or with only options, scans; naming a pool imports it.
+            "import" => !names_an_operand(rest, &["-d", "-R", "-o", "-c"]),
+            _ => false,
+        },
+        "zfs" => matches!(
+            sub,
+            "list" | "get" | "version" | "holds" | "userspace" | "groupspace" | "projectspace"
+        ),
+        "wipefs" => argv.iter().any(|a| a == "--no-act" || a == "-n"),
+        "pvesm" => matches!(sub, "status" | "list" | "path" | "scan"),
+        "exportfs" => argv.len() > 1 && argv[1..].iter().all(|a| a == "-v" || a == "-s"),
+        "systemctl" => matches!(
+            sub,
+            "is-active"
+                | "is-enabled"
+                | "is-failed"
+                | "is-system-running"
+                | "show"
+                | "status"
+                | "list-units"
+                | "cat"
+        ),
+        // Reading a drive's identity and health: every option phoenix-zfs passes reads.
+        "smartctl" => argv[1..].iter().all(|a| {
+            matches!(
+                a.as_str(),
+                "-j" | "-a" | "-x" | "-i" | "-H" | "-A" | "-B" | "/dev/null"
+            ) || a.starts_with("/dev/")
+        }),
+        "ip" => {
+            let words: Vec<&str> = argv[1..]
+                .iter()
+                .map(String::as_str)
+                .filter(|a| !a.starts_with('-'))
+                .collect();
+            matches!(
+                words.first(),
+                Some(&("addr" | "address" | "route" | "link"))
+            ) && matches!(words.get(1), None | Some(&("show" | "list" | "dev")))
+        }
+        "udevadm" => matches!(sub, "settle" | "info"),
+        "nvme" => matches!(
+            sub,
+            "list" | "id-ctrl" | "id-ns" | "fw-log" | "smart-log" | "error-log"
+        ),
+        "blkid" | "lsblk" | "findmnt" | "cat" | "stat" | "uname" | "hostname" => true,
+        _ => false,
+    }
+}
+
+/// Whether `args` hold an operand besides the options and the values of `with_value`.
+fn names_an_operand(args: &[String], with_value: &[&str]) -> bool {
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        if with_value.contains(&arg.as_str()) {
+            rest.next();
+        } else if !arg.starts_with('-') {
+            return true;
+        }
+    }
+    false
+}
+
+/// Sync: independent reads (the drives' health, a pool's status and its datasets) run at once.
+pub trait Runner: Sync {
+    /// Runs `argv` to completion or until `timeout`. A non-zero exit is an `Ok` with that code:
+    /// only the caller knows whether it is a failure.
+    fn run(&self, argv: &[String], timeout: Duration) -> Result<Output, RunError>;
+}
+
+/// A panicking test thread must not hide what the others saw.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(super) fn argv(s: &str) -> Vec<String> {
+        s.split(' ').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn classifies_mutating_commands_from_argv() {
+        assert!(!is_mutating(&argv("zpool list -H -p")));
+        assert!(!is_mutating(&argv("zpool import")));
+        assert!(!is_mutating(&argv("zpool import -d /dev/disk/by-id")));
+        assert!(is_mutating(&argv("zpool import -d /dev/disk/by-id 1234")));
+        assert!(!is_mutating(&argv(
+            "zpool import -R /mnt -d /dev/disk/by-id"
+        )));
+        assert!(is_mutating(&argv(
+            "zpool import -R /mnt -f -d /dev/disk/by-id 1234"
+        )));
+        assert!(is_mutating(&argv("zpool create quickOS mirror a b")));
+        assert!(is_mutating(&argv("zfs create -o quota=1G quickOS/x")));
+        assert!(!is_mutating(&argv("zfs get -H -p all quickOS")));
+        assert!(is_mutating(&argv("wipefs --all /dev/x")));
+        assert!(!is_mutating(&argv("wipefs --no-act /dev/x")));
+        assert!(!is_mutating(&argv("/usr/sbin/zpool status -P")));
+    }
+
+    #[test]
+    fn a_program_nobody_listed_is_mutating() {
+        for changing in [
+            "systemctl reload smartd.service",
+            "systemctl restart nfs-server",
+            "apt-get install -y nfs-kernel-server",
+            "update-initramfs -u",
+            "pct set 101 -mp0 /x,mp=/y",
+            "pvesm add zfspool quickOS-vm-disks --pool quickOS/vm-disks",
+            "exportfs -ra",
+            "ip addr add 10.0.0.1/24 dev eth0",
+            "smartctl -s on /dev/nvme0",
+            "udevadm trigger",
+            "zpool labelclear -f /dev/x",
+            "some-future-tool --do-it",
+        ] {
+            assert!(is_mutating(&argv(changing)), "{changing}");
+        }
+        for reading in [
+            "systemctl is-active rescue.target emergency.target",
+            "smartctl -j -a -B /dev/null /dev/nvme0",
+            "ip -j addr show dev vmbr0",
+            "ip -j route",
+            "udevadm settle --timeout=60",
+            "pvesm status",
+            "exportfs -v",
+        ] {
+            assert!(!is_mutating(&argv(reading)), "{reading}");
+        }
+    }
+
+    #[test]
+    fn storage_changes_are_the_storage_tools_mutating_commands() {
+        assert!(changes_storage(&argv("zpool create t a")));
+        assert!(changes_storage(&argv("wipefs --all /dev/x")));
+        assert!(!changes_storage(&argv("zpool status -P")));
+        assert!(!changes_storage(&argv("systemctl reload smartd.service")));
+    }
+
+    #[test]
+    fn display_quotes_what_a_shell_would_split() {
+        assert_eq!(
+            display(&argv("zfs set sharenfs=rw=@10.0.0.0/24 a/b")),
+            "zfs set sharenfs=rw=@10.0.0.0/24 a/b"
+        );
+        assert_eq!(
+            display(&["echo".into(), "a b".into(), "it's".into()]),
+            r"echo 'a b' 'it'\''s'"
+        );
+    }
+}
