@@ -1,6 +1,7 @@
 //! Human and JSON output of detect and plan. Human output is for a terminal or a journal: one
 //! fact per line, the important word first.
 
+use crate::failure::print_error;
 use phoenix_zfs::contents;
 use phoenix_zfs::exit::Exit;
 use phoenix_zfs::formats::size::{self, SizeClass};
@@ -17,7 +18,7 @@ use std::collections::BTreeMap;
 pub fn json(value: &impl Serialize) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
-        Err(e) => eprintln!("phoenix-zfs: error: cannot write JSON: {e}"),
+        Err(e) => print_error(format!("cannot write JSON: {e}")),
     }
 }
 
