@@ -41,7 +41,7 @@ pub enum Content {
 impl Content {
     /// Whether the guest writes this content (at the start of the first boot, before any step)
     /// rather than the host onto the backing file. The host writes only what its own packages
-    /// (xtask/src/host_packages.rs TOOLS) can make on a plain file; the rest needs the guest's
+    /// (xtask/src/guest/host_packages.rs TOOLS) can make on a plain file; the rest needs the guest's
     /// kernel (ZFS, device-mapper, md) or tools only the guest image carries.
     pub fn prepared_in_guest(self) -> bool {
         !matches!(self, Content::Blank | Content::Ext4 | Content::Gpt)

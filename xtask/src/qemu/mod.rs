@@ -2,18 +2,28 @@
 //! emulated NVMe drives backed by sparse files, and extra virtio disks identified by serial.
 //! Booting returns when the guest powers off or the host's time limit kills it.
 
+pub mod boot_script;
+pub mod checks;
+pub mod demo;
+#[cfg(test)]
+mod first_boot_unit;
+pub mod run;
+pub mod scenario;
+pub mod test;
+
 use crate::guest::GuestImage;
-use crate::util::run_logged;
+use crate::util::{run, run_logged};
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
 use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// How the CPU is run. TCG everywhere; KVM only when asked for and /dev/kvm opens (nested KVM on
-/// the project's build machines could not boot a Debian kernel, see FACTS.md).
+/// the project's build machines could not boot a Debian kernel).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accel {
     Tcg,
@@ -63,6 +73,38 @@ pub struct Machine {
     /// Appended to the kernel command line (scenario settings such as drive models).
     pub kernel_args: Vec<String>,
 }
+
+/// One boot that runs a script: what goes in, where its files and results go.
+#[derive(Debug, Clone)]
+pub struct ScriptRun<'a> {
+    /// The files the guest's harness finds in /run/phx: (host path, name there). The one named
+    /// `run` is the script it starts.
+    pub files: &'a [(PathBuf, String)],
+    /// Where the input tar and the results disk of this boot are made.
+    pub dir: &'a Path,
+    /// Where the guest's results are unpacked.
+    pub out: &'a Path,
+    /// Whether whatever `out` holds goes first (only once the guest has powered off, so that a
+    /// failed boot leaves an earlier run's results in place).
+    pub replace_out: bool,
+    pub limit: Duration,
+}
+
+/// How a [`Machine::run_script`] boot ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptOutcome {
+    /// The guest powered off and its results are unpacked.
+    Results { elapsed: Duration },
+    /// The guest powered off without writing results: it never got to the harness's end.
+    NoResults { elapsed: Duration },
+    /// The host killed QEMU after the time limit.
+    TimedOut { limit: Duration },
+}
+
+/// Room for the results tar; sparse, so only what the guest writes takes host disk.
+const RESULTS_DISK_BYTES: u64 = 1 << 30;
+const INPUT_SERIAL: &str = "phx-input";
+const RESULTS_SERIAL: &str = "phx-results";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BootOutcome {
@@ -269,6 +311,35 @@ impl Machine {
         args
     }
 
+    /// The one way a script runs in the guest, for every task that boots: the files go in on a
+    /// read-only virtio disk holding a tar archive (serial phx-input), the results come back on
+    /// a second one (serial phx-results) that the guest's harness writes a tar archive onto, and
+    /// are unpacked into `run.out`. The console is only a log for people. Both disks come after
+    /// any other disk of the machine and replace those of an earlier boot.
+    pub fn run_script(&mut self, run: &ScriptRun) -> Result<ScriptOutcome> {
+        let input = run.dir.join("input.tar");
+        write_input_tar(&input, run.files)?;
+        let results = run.dir.join("results.img");
+        create_sparse(&results, RESULTS_DISK_BYTES)?;
+        self.disks
+            .retain(|disk| disk.serial != INPUT_SERIAL && disk.serial != RESULTS_SERIAL);
+        self.add_disk(INPUT_SERIAL, &input, true)?;
+        self.add_disk(RESULTS_SERIAL, &results, false)?;
+        let elapsed = match self.boot(run.limit)? {
+            BootOutcome::TimedOut { limit } => return Ok(ScriptOutcome::TimedOut { limit }),
+            BootOutcome::Exited { elapsed } => elapsed,
+        };
+        if run.replace_out && run.out.exists() {
+            std::fs::remove_dir_all(run.out)
+                .with_context(|| format!("could not remove {}", run.out.display()))?;
+        }
+        Ok(if unpack_results(&results, run.out)? {
+            ScriptOutcome::Results { elapsed }
+        } else {
+            ScriptOutcome::NoResults { elapsed }
+        })
+    }
+
     /// Boots and waits until QEMU exits or `limit` passes; then QEMU is killed.
     pub fn boot(&self, limit: Duration) -> Result<BootOutcome> {
         if self.accel == Accel::Kvm {
@@ -335,6 +406,49 @@ pub fn create_sparse(path: &Path, size: u64) -> Result<()> {
         File::create(path).with_context(|| format!("could not create {}", path.display()))?;
     file.set_len(size)
         .with_context(|| format!("could not size {} to {size} bytes", path.display()))
+}
+
+/// The input disk: a tar of `files` (host path, name in /run/phx), padded to whole MiB.
+fn write_input_tar(tar_path: &Path, files: &[(PathBuf, String)]) -> Result<()> {
+    let staging = tar_path.with_extension("staging");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)?;
+    for (file, name) in files {
+        std::fs::copy(file, staging.join(name))
+            .with_context(|| format!("cannot read {}", file.display()))?;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(staging.join("run"), std::fs::Permissions::from_mode(0o755))?;
+    run(Command::new("tar")
+        .arg("-cf")
+        .arg(tar_path)
+        .arg("-C")
+        .arg(&staging)
+        .arg("."))?;
+    std::fs::remove_dir_all(&staging)?;
+    let len = std::fs::metadata(tar_path)?.len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(tar_path)?
+        .set_len(len.div_ceil(1 << 20).max(1) << 20)?;
+    Ok(())
+}
+
+/// Unpacks what the guest wrote onto the results disk; an untouched (all-zero) disk means the
+/// guest never got that far.
+fn unpack_results(results: &Path, out: &Path) -> Result<bool> {
+    let mut head = [0u8; 512];
+    std::fs::File::open(results)?.read_exact(&mut head)?;
+    if head.iter().all(|&b| b == 0) {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(out)?;
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(results)
+        .arg("-C")
+        .arg(out))?;
+    Ok(true)
 }
 
 /// QEMU's -drive option list uses commas as separators; a comma in a path is written twice.
