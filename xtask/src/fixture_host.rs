@@ -208,14 +208,7 @@ fn hosts_dir() -> PathBuf {
 
 /// Every spec (NAME.toml) under `dir`, sorted.
 fn specs(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut specs: Vec<PathBuf> = fs::read_dir(dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    specs.sort();
-    Ok(specs)
+    crate::util::files_with_extension(dir, "toml")
 }
 
 /// Writes the host `spec_path` describes into `out` (which must not exist yet); returns its

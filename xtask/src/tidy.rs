@@ -205,6 +205,25 @@ fn md_names(root: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A file the rules read: its path, its name relative to the root, its text.
+struct Source {
+    path: PathBuf,
+    name: String,
+    text: String,
+}
+
+/// The Rust files under `dirs`, read.
+fn rust_sources(root: &Path, dirs: &[&str]) -> Vec<Source> {
+    dirs.iter()
+        .flat_map(|dir| files(root, dir, ".rs"))
+        .map(|path| Source {
+            name: relative(root, &path),
+            text: fs::read_to_string(&path).unwrap(),
+            path,
+        })
+        .collect()
+}
+
 fn report(rule: &str, offenders: &[String]) {
     assert!(
         offenders.is_empty(),
@@ -217,19 +236,19 @@ fn report(rule: &str, offenders: &[String]) {
 #[test]
 fn every_rust_module_starts_with_a_doc_comment() {
     let root = workspace_root();
-    let mut offenders = Vec::new();
-    for dir in RUST_ROOTS {
-        for path in files(&root, dir, ".rs") {
-            let text = fs::read_to_string(&path).unwrap();
-            let first = text.lines().find(|line| !line.trim().is_empty());
-            if !first.is_some_and(|line| line.starts_with("//!")) {
-                offenders.push(format!(
-                    "{}:1: starts without a `//!` doc saying what the module is for",
-                    relative(&root, &path)
-                ));
-            }
-        }
-    }
+    let offenders: Vec<String> = rust_sources(&root, RUST_ROOTS)
+        .into_iter()
+        .filter(|source| {
+            let first = source.text.lines().find(|line| !line.trim().is_empty());
+            !first.is_some_and(|line| line.starts_with("//!"))
+        })
+        .map(|source| {
+            format!(
+                "{}:1: starts without a `//!` doc saying what the module is for",
+                source.name
+            )
+        })
+        .collect();
     report("every module starts with a `//!` doc", &offenders);
 }
 
@@ -250,17 +269,14 @@ fn no_comment_or_document_names_a_file_the_repository_lacks_or_cites_an_issue() 
             ));
         }
     };
-    for dir in RUST_ROOTS {
-        // This file describes the offenders it looks for.
-        for path in files(&root, dir, ".rs")
-            .into_iter()
-            .filter(|p| !p.ends_with("tidy.rs"))
-        {
-            let text = fs::read_to_string(&path).unwrap();
-            for (index, line) in text.lines().enumerate() {
-                if let Some(comment) = comment(line) {
-                    check(&path, index + 1, comment);
-                }
+    // This file describes the offenders it looks for.
+    for source in rust_sources(&root, RUST_ROOTS)
+        .iter()
+        .filter(|source| !source.name.ends_with("/tidy.rs"))
+    {
+        for (index, line) in source.text.lines().enumerate() {
+            if let Some(comment) = comment(line) {
+                check(&source.path, index + 1, comment);
             }
         }
     }
@@ -280,23 +296,22 @@ fn no_comment_or_document_names_a_file_the_repository_lacks_or_cites_an_issue() 
 fn sizes_are_parsed_only_by_the_size_module() {
     let root = workspace_root();
     let mut offenders = Vec::new();
-    for dir in SIZE_RULE_ROOTS {
-        for path in files(&root, dir, ".rs") {
-            let name = relative(&root, &path);
-            // This file names size parsers in its own tests.
-            if name.ends_with("/size.rs") || name.contains("/size/") || name.ends_with("/tidy.rs") {
-                continue;
-            }
-            let text = fs::read_to_string(&path).unwrap();
-            for (index, line) in text.lines().enumerate() {
-                let code =
-                    comment(line).map_or(line, |comment| &line[..line.len() - comment.len()]);
-                if let Some(function) = size_parser(code) {
-                    offenders.push(format!(
-                        "{name}:{}: `{function}` reads a size from text: use the size module's parser",
-                        index + 1
-                    ));
-                }
+    // This file names size parsers in its own tests.
+    for source in rust_sources(&root, SIZE_RULE_ROOTS)
+        .iter()
+        .filter(|source| {
+            let name = &source.name;
+            !(name.ends_with("/size.rs") || name.contains("/size/") || name.ends_with("/tidy.rs"))
+        })
+    {
+        for (index, line) in source.text.lines().enumerate() {
+            let code = comment(line).map_or(line, |comment| &line[..line.len() - comment.len()]);
+            if let Some(function) = size_parser(code) {
+                offenders.push(format!(
+                    "{}:{}: `{function}` reads a size from text: use the size module's parser",
+                    source.name,
+                    index + 1
+                ));
             }
         }
     }

@@ -25,6 +25,15 @@ pub const FIRST_BOOT_HOOK_LIMIT: u64 = 1024 * 1024;
 /// `abort` was expected"), rustup's 1.95 and Debian's 1.96 accept it.
 pub const IMMEDIATE_ABORT_SINCE: &str = "1.92";
 const IMMEDIATE_ABORT: &str = "-Cpanic=immediate-abort";
+/// The cargo arguments that build the shipped binary, whichever the route.
+const BUILD_ARGS: [&str; 6] = [
+    "build",
+    "--release",
+    "-p",
+    "phoenix-zfs",
+    "--bin",
+    "phoenix-zfs",
+];
 
 /// Size-related compiler options for the musl target.
 #[derive(Debug, Clone)]

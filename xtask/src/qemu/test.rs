@@ -8,7 +8,7 @@ use crate::qemu::boot_script::{boot_script, GUEST_LAYOUT};
 use crate::qemu::checks::{self, BootResults};
 use crate::qemu::scenario::{Content, Scenario};
 use crate::qemu::{Accel, Machine, ScriptOutcome, ScriptRun};
-use crate::util::{run, workspace_root};
+use crate::util::{files_with_extension, run, workspace_root};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,14 +21,7 @@ const BOOT_LIMIT: Duration = Duration::from_secs(600);
 fn scenario_paths(names: &[String]) -> Result<Vec<PathBuf>> {
     let dir = workspace_root().join("qemu-tests/scenarios");
     if names.is_empty() {
-        let mut all: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .with_context(|| format!("cannot read {}", dir.display()))?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-            .collect();
-        all.sort();
-        return Ok(all);
+        return files_with_extension(&dir, "toml");
     }
     names
         .iter()
