@@ -1,9 +1,8 @@
 //! `cargo xtask guest-run`: boot the guest with a given set of drives, run a script in it, and
 //! unpack what the script left in $PHX_OUT into a host directory.
 //!
-//! Data goes in on a read-only virtio disk holding a tar archive (serial phx-input) and comes back
-//! on a second one (serial phx-results) that the guest's harness writes a tar archive onto; the
-//! console is only a log for people.
+//! The boot itself is [`Machine::run_script`](crate::qemu::Machine::run_script), as for the
+//! scenarios: the script and the added files go in on one disk, the results come back on another.
 
 use crate::flags::GuestRunOptions;
 use crate::guest;
