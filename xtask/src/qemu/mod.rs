@@ -72,6 +72,8 @@ pub struct Machine {
     pub verbose_console: bool,
     /// Appended to the kernel command line (scenario settings such as drive models).
     pub kernel_args: Vec<String>,
+    /// The emulator started; the tests put a stand-in here that plays the guest's harness.
+    pub program: PathBuf,
 }
 
 /// One boot that runs a script: what goes in, where its files and results go.
@@ -149,6 +151,7 @@ impl Machine {
             qemu_log: run_dir.join("qemu.log"),
             verbose_console: false,
             kernel_args: Vec::new(),
+            program: PathBuf::from("qemu-system-x86_64"),
         })
     }
 
@@ -353,7 +356,7 @@ impl Machine {
         }
         let log = File::create(&self.qemu_log)
             .with_context(|| format!("could not create {}", self.qemu_log.display()))?;
-        let mut cmd = Command::new("qemu-system-x86_64");
+        let mut cmd = Command::new(&self.program);
         cmd.args(self.qemu_args())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -497,7 +500,134 @@ mod tests {
             qemu_log: "/r/qemu.log".into(),
             verbose_console: false,
             kernel_args: Vec::new(),
+            program: "qemu-system-x86_64".into(),
         }
+    }
+
+    /// A stand-in for QEMU that does what the guest's harness does with the two disks: unpacks
+    /// the input tar, "runs" the script (copies it to `ran`, status 0) and writes the results
+    /// tar onto the results disk; `silent` writes nothing, `hang` never powers off.
+    fn fake_qemu(dir: &Path, behaviour: &str) -> PathBuf {
+        let program = dir.join(format!("fake-qemu-{behaviour}"));
+        let script = format!(
+            r#"#!/bin/sh
+set -eu
+for arg in "$@"; do
+    case "$arg" in
+        file=*input.tar,*) input=${{arg#file=}}; input=${{input%%,*}} ;;
+        file=*results.img,*) results=${{arg#file=}}; results=${{results%%,*}} ;;
+    esac
+done
+case {behaviour} in
+    hang) exec sleep 30 ;;
+    silent) exit 0 ;;
+esac
+work=$(mktemp -d)
+mkdir "$work/in" "$work/out"
+tar -xf "$input" -C "$work/in"
+cp "$work/in/run" "$work/out/ran"
+echo 0 > "$work/out/run.status"
+tar -cf "$results" -C "$work/out" .
+rm -rf "$work"
+"#
+        );
+        std::fs::write(&program, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        program
+    }
+
+    fn machine_in(dir: &Path, behaviour: &str) -> Machine {
+        let mut m = machine();
+        m.nvme.clear();
+        m.disks = vec![VirtioDisk {
+            serial: "extra".into(),
+            backing: dir.join("extra.raw"),
+            read_only: false,
+        }];
+        m.console_log = dir.join("console.log");
+        m.qemu_log = dir.join("qemu.log");
+        m.program = fake_qemu(dir, behaviour);
+        m
+    }
+
+    #[test]
+    fn run_script_sends_the_files_in_and_unpacks_the_results_of_every_boot() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("script.sh");
+        std::fs::write(&script, "#!/bin/sh\necho hello\n").unwrap();
+        let files = [(script.clone(), "run".to_string())];
+        let mut m = machine_in(dir.path(), "harness");
+        for boot in ["boot-1", "boot-2"] {
+            let boot_dir = dir.path().join(boot);
+            std::fs::create_dir_all(&boot_dir).unwrap();
+            let out = boot_dir.join("results");
+            let outcome = m
+                .run_script(&ScriptRun {
+                    files: &files,
+                    dir: &boot_dir,
+                    out: &out,
+                    replace_out: false,
+                    limit: Duration::from_secs(60),
+                })
+                .unwrap();
+            assert!(
+                matches!(outcome, ScriptOutcome::Results { .. }),
+                "{outcome:?}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(out.join("ran")).unwrap(),
+                "#!/bin/sh\necho hello\n"
+            );
+            assert_eq!(
+                std::fs::read_to_string(out.join("run.status")).unwrap(),
+                "0\n"
+            );
+            // The input tar is padded to whole MiB, a valid block device size.
+            assert_eq!(
+                std::fs::metadata(boot_dir.join("input.tar")).unwrap().len(),
+                1 << 20
+            );
+            let serials: Vec<&str> = m.disks.iter().map(|d| d.serial.as_str()).collect();
+            assert_eq!(serials, ["extra", "phx-input", "phx-results"]);
+            assert!(m.disks[1].read_only && !m.disks[2].read_only);
+            assert_eq!(m.disks[2].backing, boot_dir.join("results.img"));
+        }
+    }
+
+    #[test]
+    fn run_script_tells_no_results_and_a_timeout_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("script.sh");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        let files = [(script, "run".to_string())];
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("earlier"), "kept").unwrap();
+        let run = |behaviour: &str, limit: Duration| {
+            machine_in(dir.path(), behaviour)
+                .run_script(&ScriptRun {
+                    files: &files,
+                    dir: dir.path(),
+                    out: &out,
+                    replace_out: true,
+                    limit,
+                })
+                .unwrap()
+        };
+        assert!(matches!(
+            run("silent", Duration::from_secs(60)),
+            ScriptOutcome::NoResults { .. }
+        ));
+        assert!(!out.exists(), "an exited boot replaces the earlier results");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("earlier"), "kept").unwrap();
+        let limit = Duration::from_secs(1);
+        assert_eq!(run("hang", limit), ScriptOutcome::TimedOut { limit });
+        assert!(
+            out.join("earlier").exists(),
+            "a killed boot leaves earlier results alone"
+        );
     }
 
     #[test]
