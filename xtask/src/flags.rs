@@ -271,7 +271,7 @@ fn parse_nvme(spec: &str) -> Result<NvmeSpec, String> {
     }
     Ok(NvmeSpec {
         serial: serial.to_string(),
-        size_bytes: bytes(size)?,
+        size_bytes: parse_size(size)?,
         logical_block_size,
     })
 }
@@ -283,12 +283,12 @@ fn parse_disk(spec: &str) -> Result<DiskSpec, String> {
         .ok_or_else(|| format!("`{spec}`: expected SERIAL:SIZE"))?;
     Ok(DiskSpec {
         serial: serial.to_string(),
-        size_bytes: bytes(size)?,
+        size_bytes: parse_size(size)?,
     })
 }
 
 /// SIZE in the library's ZFS size grammar, so that the project has one reader of sizes.
-fn bytes(text: &str) -> Result<u64, String> {
+fn parse_size(text: &str) -> Result<u64, String> {
     phoenix_zfs::size::ZfsSize::parse(text)
         .map(|size| size.bytes())
         .map_err(|err| err.to_string())
@@ -461,12 +461,12 @@ mod tests {
 
     #[test]
     fn sizes_in_bytes_and_binary_units_as_zfs_reads_them() {
-        assert_eq!(bytes("2000398934016").ok(), Some(2_000_398_934_016));
-        assert_eq!(bytes("64M").ok(), Some(64 << 20));
-        assert_eq!(bytes("1T").ok(), Some(1 << 40));
-        assert!(bytes("12X").is_err());
-        assert!(bytes("").is_err());
-        assert!(bytes("99999999999T").is_err());
+        assert_eq!(parse_size("2000398934016").ok(), Some(2_000_398_934_016));
+        assert_eq!(parse_size("64M").ok(), Some(64 << 20));
+        assert_eq!(parse_size("1T").ok(), Some(1 << 40));
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("99999999999T").is_err());
     }
 
     #[test]
