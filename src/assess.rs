@@ -6,11 +6,13 @@ use crate::inventory::{self, HostRoot, Inventory};
 use crate::layout::Layout;
 use crate::matching::{self, MatchReport};
 use crate::observed::Observed;
+use crate::plan::Action;
 use crate::plan::{self, Facts, Plan};
 use crate::runner::Runner;
 use crate::services::{self, HostServices};
 use crate::target::Target;
 use serde::Serialize;
+use std::collections::BTreeSet;
 
 /// Where ZFS state comes from: the live tools through a runner, or nothing (a fixture host,
 /// recorded or synthesized, without ZFS transcripts, where the host is taken to have no pools).
@@ -29,6 +31,20 @@ pub struct Assessment {
     pub plan: Plan,
 }
 
+impl Assessment {
+    /// The pools that should be imported once this assessment's actions have run: those it saw
+    /// imported (the layout's and any other), and those its plan creates or imports.
+    pub fn pools_after_actions(&self) -> BTreeSet<String> {
+        let seen = self.observed.pools.iter().map(|p| p.name.clone());
+        let others = self.observed.other_pools.iter().map(|p| p.name.clone());
+        let made = self.plan.actions.iter().filter_map(|a| match a {
+            Action::CreatePool { pool, .. } | Action::ImportPool { pool, .. } => Some(pool.clone()),
+            _ => None,
+        });
+        seen.chain(others).chain(made).collect()
+    }
+}
+
 pub fn assess(
     root: &HostRoot,
     target: &Target,
@@ -36,38 +52,59 @@ pub fn assess(
     zfs: ZfsSource,
     consent: &crate::plan::Consent,
     pending: &[crate::journal::PendingCreate],
-    earlier: Option<&HostServices>,
+    earlier: Option<&Assessment>,
 ) -> Result<Assessment, crate::observe::ObserveError> {
+    let expected = earlier.map(Assessment::pools_after_actions);
+    let earlier = earlier.map(|a| &a.services);
     let read_inventory = || {
         let mut inventory = inventory::read(root);
         inventory::probe_candidates(root, &mut inventory);
         inventory
     };
-    let (inventory, observed) = match zfs {
-        // The imported pools are read while the inventory is: both wait, on processes and on
-        // devices. Only the import scan, asked for when a layout pool is missing, needs both.
-        ZfsSource::Tools(runner) => {
-            let (inventory, observed) = std::thread::scope(|scope| {
-                let observing = scope.spawn(|| crate::observe::observe_imported(runner, layout));
-                let inventory = read_inventory();
-                let observed = observing
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p));
-                (inventory, observed)
-            });
-            let mut observed = observed?;
+    let (inventory, observed, read_ahead) = match zfs {
+        ZfsSource::Tools(runner) => std::thread::scope(|scope| {
+            // Everything here waits, on processes or on devices, so it waits side by side: the
+            // imported pools and the network while the inventory is read, the health of the
+            // drives that look about to be written while the drives are probed. Only the import
+            // scan, asked for when a layout pool is missing, needs both halves.
+            let observing =
+                scope.spawn(|| crate::observe::observe_imported(runner, layout, expected.as_ref()));
+            let network =
+                scope.spawn(|| services::read_network_ahead(root, target, runner, layout, earlier));
+            let mut inventory = inventory::read(root);
+            let mut observed = joined(observing)?;
             target.strip_altroot(&mut observed);
+            // The probes and the scan can only take drives out of this match (a foreign pool's
+            // member), and then another drive's health is read below, after the final match.
+            let likely = matching::match_drives(layout, &inventory, &observed.existing_pools());
+            let likely: Vec<inventory::Disk> = drives_to_write(&likely, &inventory)
+                .into_iter()
+                .cloned()
+                .collect();
+            let health = scope.spawn(move || {
+                let likely: Vec<&inventory::Disk> = likely.iter().collect();
+                services::observe_healths(root, runner, &likely)
+            });
+            inventory::probe_candidates(root, &mut inventory);
             crate::observe::scan_importable(runner, layout, &mut observed, || {
                 crate::import_scan::skip_reason(&inventory)
             })?;
-            (inventory, observed)
-        }
+            let read_ahead = services::ReadAhead {
+                network: joined(network),
+                health: joined(health),
+            };
+            Ok::<_, crate::observe::ObserveError>((inventory, observed, read_ahead))
+        })?,
         ZfsSource::Absent => {
             let mut inventory = read_inventory();
             inventory
                 .notes
                 .push("no ZFS tools for this root: the host is taken to have no pools".into());
-            (inventory, Observed::default())
+            (
+                inventory,
+                Observed::default(),
+                services::ReadAhead::default(),
+            )
         }
     };
     let matching = matching::match_drives(layout, &inventory, &observed.existing_pools());
@@ -76,14 +113,16 @@ pub fn assess(
         ZfsSource::Tools(runner) => {
             // Only drives about to be written: a pool member already in place is not refused for
             // its health any more, and a converged rerun spawns no smartctl.
-            let drives_to_write: Vec<&inventory::Disk> = matching
-                .assignments
-                .iter()
-                .flat_map(|a| &a.drives)
-                .filter(|d| !d.in_place)
-                .filter_map(|d| inventory.disks.iter().find(|disk| disk.name == d.name))
-                .collect();
-            services::observe(root, target, runner, layout, &drives_to_write, earlier)
+            let drives_to_write = drives_to_write(&matching, &inventory);
+            services::observe(
+                root,
+                target,
+                runner,
+                layout,
+                &drives_to_write,
+                earlier,
+                read_ahead,
+            )
         }
         ZfsSource::Absent => HostServices::not_observed(),
     };
@@ -106,4 +145,26 @@ pub fn assess(
         services,
         plan,
     })
+}
+
+/// The drives a pool is about to be made on (or a member replaced with): the matched drives not
+/// already in place.
+fn drives_to_write<'i>(
+    matching: &MatchReport,
+    inventory: &'i Inventory,
+) -> Vec<&'i inventory::Disk> {
+    matching
+        .assignments
+        .iter()
+        .flat_map(|a| &a.drives)
+        .filter(|d| !d.in_place)
+        .filter_map(|d| inventory.disks.iter().find(|disk| disk.name == d.name))
+        .collect()
+}
+
+/// A scoped thread's result; its panic goes on in the caller.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
 }

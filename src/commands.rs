@@ -57,9 +57,14 @@ pub fn apply(
         ));
         return exit::USAGE;
     };
-    let situation = crate::situation_of(root, target, &tools);
-    println!("situation: {situation}");
+    // Asked to confirm, the admin sees where the run happens before the plan; with --yes, systemd
+    // is asked while apply reads the host (its answer is only reported, and under emulation a
+    // process costs tens of milliseconds), and the line still comes first on stdout.
+    let mut situation = None;
     if !yes {
+        let asked = crate::situation_of(root, target, &tools);
+        println!("situation: {asked}");
+        situation = Some(asked);
         if !std::io::stdin().is_terminal() {
             error("apply changes disks: without a terminal to confirm on, pass --yes");
             return exit::USAGE;
@@ -90,15 +95,32 @@ pub fn apply(
     }
     let mut reporter = crate::progress::Reporter::for_stderr();
     let journal = Journal::of(&target.files(root));
-    let report = apply::apply(
-        root,
-        target,
-        &layout,
-        runner.as_ref(),
-        consent,
-        &journal,
-        &mut reporter,
-    );
+    let (situation, report) = std::thread::scope(|scope| {
+        let situation = match situation {
+            Some(asked) => Err(asked),
+            None => Ok(scope.spawn(|| crate::situation_of(root, target, &tools))),
+        };
+        let report = apply::apply(
+            root,
+            target,
+            &layout,
+            runner.as_ref(),
+            consent,
+            &journal,
+            &mut reporter,
+        );
+        let situation = match situation {
+            Err(asked) => asked,
+            Ok(asking) => {
+                let asked = asking
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                println!("situation: {asked}");
+                asked
+            }
+        };
+        (situation, report)
+    });
     let source = layout_file.map_or_else(
         || "<default layout>".to_string(),
         |p| p.display().to_string(),
@@ -171,7 +193,8 @@ pub fn apply(
             ),
         }
     }
-    match manifest::write_signed(&record, manifest_path, &key) {
+    let w = manifest::write_signed(&record, manifest_path, &key);
+    match w {
         Ok(()) => println!("manifest: {} (signed)", manifest_path.display()),
         Err(e) => {
             error(e);

@@ -85,14 +85,22 @@ fn leaf_paths(node: &VdevNode) -> Vec<String> {
 /// The whole observation, the import scan always run when a layout pool is missing: for a
 /// caller without an inventory to judge the scan by. assess runs the two halves itself.
 pub fn observe(runner: &dyn Runner, layout: &Layout) -> Result<Observed, ObserveError> {
-    let mut observed = observe_imported(runner, layout)?;
+    let mut observed = observe_imported(runner, layout, None)?;
     scan_importable(runner, layout, &mut observed, || None)?;
     Ok(observed)
 }
 
 /// The layout's pools that are imported, and their datasets; and the members of every other
 /// imported pool, which no plan may touch.
-pub fn observe_imported(runner: &dyn Runner, layout: &Layout) -> Result<Observed, ObserveError> {
+///
+/// `expected`: the pools that should be imported now (after a round of apply's actions): their
+/// status and datasets are read while `zpool list` runs, and used only when it lists exactly
+/// them; otherwise they are read again for what it lists.
+pub fn observe_imported(
+    runner: &dyn Runner,
+    layout: &Layout,
+    expected: Option<&BTreeSet<String>>,
+) -> Result<Observed, ObserveError> {
     let mut columns: BTreeSet<String> = ["guid", "health"].iter().map(|s| s.to_string()).collect();
     columns.extend(
         layout
@@ -105,66 +113,106 @@ pub fn observe_imported(runner: &dyn Runner, layout: &Layout) -> Result<Observed
     // Every imported pool, not only the layout's: another pool's drives are never candidates.
     // Not `zpool get`: since OpenZFS 2.2 a missing second pool makes it a usage error.
     let mut observed = Observed::default();
-    let mut argv = zfs::zpool_list_props_argv(&columns, &[] as &[&str]);
+    let expected: Option<Vec<String>> = expected
+        .filter(|pools| !pools.is_empty())
+        .map(|pools| pools.iter().cloned().collect());
+    let (listed, read_ahead) = std::thread::scope(|scope| {
+        let read_ahead = expected
+            .as_deref()
+            .map(|pools| scope.spawn(move || read_pools(runner, layout, pools)));
+        let listed = list_pools(runner, layout, &columns, &mut observed);
+        let read_ahead =
+            read_ahead.map(|r| r.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        (listed, read_ahead)
+    });
+    let by_pool = listed?;
+    let imported: Vec<String> = by_pool.keys().cloned().collect();
+    if imported.is_empty() {
+        return Ok(observed);
+    }
+    let (status, datasets) = match read_ahead {
+        Some(read) if expected.as_ref() == Some(&imported) => read,
+        _ => read_pools(runner, layout, &imported),
+    };
+    let statuses = status?;
+    for (name, properties) in by_pool {
+        let status = statuses.iter().find(|s| s.name == name);
+        if layout.pool(&name).is_some() {
+            observed
+                .pools
+                .push(ObservedPool::from_status(name, properties, status));
+        } else {
+            observed.other_pools.push(OtherPool {
+                device_paths: status.map(|s| leaf_paths(&s.config)).unwrap_or_default(),
+                name,
+            });
+        }
+    }
+    observed.datasets = datasets?;
+    Ok(observed)
+}
+
+/// Every imported pool with the `columns` asked of it, by name.
+fn list_pools(
+    runner: &dyn Runner,
+    layout: &Layout,
+    columns: &[String],
+    observed: &mut Observed,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, ObserveError> {
+    // Every imported pool, not only the layout's: another pool's drives are never candidates.
+    // Not `zpool get`: since OpenZFS 2.2 a missing second pool makes it a usage error.
+    let mut argv = zfs::zpool_list_props_argv(columns, &[] as &[&str]);
     let out = match runner.run(&argv, READ_TIMEOUT) {
         Err(runner::RunError::NotRecorded { .. }) => {
             // A host recorded by an earlier phoenix-zfs (`--root DIR` with zfs-commands/) asked
             // for the layout's pools by name: read what it has; other pools stay unknown there.
             let pools: Vec<&str> = layout.pools.iter().map(|p| p.name()).collect();
-            argv = zfs::zpool_list_props_argv(&columns, &pools);
+            argv = zfs::zpool_list_props_argv(columns, &pools);
             observed.other_pools_unknown = true;
             read(runner, argv.clone(), &["no such pool"])?
         }
         ran => judge(&argv, ran, &[])?,
     };
-    let by_pool: BTreeMap<String, BTreeMap<String, String>> =
-        zfs::parse_zpool_list_props(&out.stdout, &columns)
-            .map_err(|e| parse_error(&argv, e))?
-            .into_iter()
-            .map(|p| (p.name, p.values))
-            .collect();
-    let imported: Vec<String> = by_pool.keys().cloned().collect();
+    Ok(zfs::parse_zpool_list_props(&out.stdout, columns)
+        .map_err(|e| parse_error(&argv, e))?
+        .into_iter()
+        .map(|p| (p.name, p.values))
+        .collect())
+}
+
+/// The members of the `imported` pools (`zpool status`), and the datasets of those that are the
+/// layout's: two independent reads, side by side (under emulation each process costs tens of
+/// milliseconds).
+#[allow(clippy::type_complexity)]
+fn read_pools(
+    runner: &dyn Runner,
+    layout: &Layout,
+    imported: &[String],
+) -> (
+    Result<Vec<zfs::PoolStatus>, ObserveError>,
+    Result<Vec<ObservedDataset>, ObserveError>,
+) {
     let ours: Vec<String> = imported
         .iter()
         .filter(|p| layout.pool(p).is_some())
         .cloned()
         .collect();
-
-    if !imported.is_empty() {
-        // Independent reads: under emulation each process costs tens of milliseconds.
-        let argv = zfs::zpool_status_argv(&imported);
-        let (status, datasets) = std::thread::scope(|scope| {
-            let datasets = scope.spawn(|| {
-                if ours.is_empty() {
-                    return Ok(Vec::new());
-                }
-                observe_datasets(runner, layout, &ours)
-            });
-            let status = read(runner, argv.clone(), &[]);
-            let datasets = datasets
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (status, datasets)
-        });
-        let statuses =
-            zfs::parse_zpool_status(&status?.stdout).map_err(|e| parse_error(&argv, e))?;
-        for (name, properties) in by_pool {
-            let status = statuses.iter().find(|s| s.name == name);
-            if layout.pool(&name).is_some() {
-                observed
-                    .pools
-                    .push(ObservedPool::from_status(name, properties, status));
-            } else {
-                observed.other_pools.push(OtherPool {
-                    device_paths: status.map(|s| leaf_paths(&s.config)).unwrap_or_default(),
-                    name,
-                });
+    let argv = zfs::zpool_status_argv(imported);
+    std::thread::scope(|scope| {
+        let datasets = scope.spawn(|| {
+            if ours.is_empty() {
+                return Ok(Vec::new());
             }
-        }
-        observed.datasets = datasets?;
-    }
-
-    Ok(observed)
+            observe_datasets(runner, layout, &ours)
+        });
+        let status = read(runner, argv.clone(), &[]).and_then(|out| {
+            zfs::parse_zpool_status(&out.stdout).map_err(|e| parse_error(&argv, e))
+        });
+        let datasets = datasets
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (status, datasets)
+    })
 }
 
 /// When a layout pool is not imported, or one has a member to replace (so that a drive may be
@@ -310,7 +358,7 @@ mod tests {
             ),
             transcript(&["zpool", "status", "-P", "-p", "tank"], 0, status, ""),
         ]);
-        let observed = observe_imported(&runner, &Layout::default_layout()).unwrap();
+        let observed = observe_imported(&runner, &Layout::default_layout(), None).unwrap();
         assert!(observed.pools.is_empty());
         assert_eq!(
             observed.other_pools,
@@ -333,7 +381,112 @@ mod tests {
             "",
             "cannot open 'quickOS': no such pool\ncannot open 'fastData': no such pool\n",
         )]);
-        let observed = observe_imported(&runner, &Layout::default_layout()).unwrap();
+        let observed = observe_imported(&runner, &Layout::default_layout(), None).unwrap();
         assert!(observed.pools.is_empty() && observed.other_pools_unknown);
+    }
+
+    /// Answers zpool list with `listed`, zpool status with a one-disk tree for each pool it
+    /// names that is listed (an error for the others), zfs get with nothing; records every argv.
+    struct Pools {
+        listed: Vec<&'static str>,
+        seen: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Runner for Pools {
+        fn run(&self, argv: &[String], _: Duration) -> Result<Output, runner::RunError> {
+            self.seen.lock().unwrap().push(argv.join(" "));
+            let output = |code, stdout: String, stderr: String| Output {
+                code: Some(code),
+                stdout,
+                stderr,
+                duration: Duration::ZERO,
+            };
+            Ok(match (argv[0].as_str(), argv[1].as_str()) {
+                ("zpool", "list") => output(
+                    0,
+                    self.listed
+                        .iter()
+                        .map(|p| format!("{p}\t12\ton\t7\tONLINE\n"))
+                        .collect(),
+                    String::new(),
+                ),
+                ("zpool", "status") => {
+                    let (mut stdout, mut stderr) = (String::new(), String::new());
+                    for pool in &argv[4..] {
+                        if self.listed.contains(&pool.as_str()) {
+                            stdout += &format!("  pool: {pool}\n state: ONLINE\nconfig:\n\n\tNAME  STATE  READ WRITE CKSUM\n\t{pool}  ONLINE  0 0 0\n\t  /dev/disk/by-id/nvme-X_{pool}-part1  ONLINE  0 0 0\n\nerrors: No known data errors\n\n");
+                        } else {
+                            stderr += &format!("cannot open '{pool}': no such pool\n");
+                        }
+                    }
+                    output(if stderr.is_empty() { 0 } else { 1 }, stdout, stderr)
+                }
+                _ => output(0, String::new(), String::new()),
+            })
+        }
+    }
+
+    fn pools(listed: &[&'static str]) -> Pools {
+        Pools {
+            listed: listed.to_vec(),
+            seen: Default::default(),
+        }
+    }
+
+    fn expecting(pools: &[&str]) -> BTreeSet<String> {
+        pools.iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn expected_pools_are_read_while_zpool_list_runs_and_not_again() {
+        let runner = pools(&["fastData", "quickOS"]);
+        let layout = Layout::default_layout();
+        let expected = expecting(&["quickOS", "fastData"]);
+        let observed = observe_imported(&runner, &layout, Some(&expected)).unwrap();
+        let names: Vec<&str> = observed.pools.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["fastData", "quickOS"]);
+        assert_eq!(
+            observed.pools[1].device_paths,
+            ["/dev/disk/by-id/nvme-X_quickOS-part1"]
+        );
+        let seen = runner.seen.lock().unwrap();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert!(seen.contains(&"zpool status -P -p fastData quickOS".to_string()));
+    }
+
+    #[test]
+    fn a_wrong_expectation_is_read_again_for_what_zpool_list_lists() {
+        // An apply round expected fastData too, but its create did not make it.
+        let runner = pools(&["quickOS", "tank"]);
+        let layout = Layout::default_layout();
+        let expected = expecting(&["quickOS", "fastData"]);
+        let observed = observe_imported(&runner, &layout, Some(&expected)).unwrap();
+        let names: Vec<&str> = observed.pools.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["quickOS"]);
+        assert_eq!(
+            observed.other_pools,
+            [OtherPool {
+                name: "tank".into(),
+                device_paths: vec!["/dev/disk/by-id/nvme-X_tank-part1".into()]
+            }]
+        );
+        let seen = runner.seen.lock().unwrap();
+        assert!(
+            seen.contains(&"zpool status -P -p fastData quickOS".to_string()),
+            "{seen:?}"
+        );
+        assert!(
+            seen.contains(&"zpool status -P -p quickOS tank".to_string()),
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn without_an_expectation_nothing_is_read_ahead() {
+        let runner = pools(&[]);
+        let observed =
+            observe_imported(&runner, &Layout::default_layout(), Some(&BTreeSet::new())).unwrap();
+        assert!(observed.pools.is_empty());
+        assert_eq!(runner.seen.lock().unwrap().len(), 1);
     }
 }

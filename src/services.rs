@@ -113,6 +113,40 @@ pub fn find_program(root: &HostRoot, name: &str) -> Option<String> {
         .find(|p| root.path(p).exists())
 }
 
+/// What the first round reads before the drives are matched, so that it waits beside the
+/// inventory's probes instead of after them: the management network (`ip`), and the health of
+/// the drives that look about to be written. Whatever the final match needs beyond it is read
+/// by [`observe`] itself.
+#[derive(Debug, Default)]
+pub struct ReadAhead {
+    /// The network the exports are for, when it had to be asked of `ip`.
+    pub network: Option<Result<Network, String>>,
+    pub health: Vec<DriveHealth>,
+}
+
+/// The management network, read ahead when [`observe`] would ask `ip` for it: a running system
+/// whose layout exports to the `auto` network, and no earlier round that knows it.
+pub fn read_network_ahead(
+    root: &HostRoot,
+    target: &Target,
+    runner: &dyn Runner,
+    layout: &Layout,
+    earlier: Option<&HostServices>,
+) -> Option<Result<Network, String>> {
+    let wants_exports = layout.datasets.iter().any(|d| d.nfs.is_some());
+    let known = earlier.is_some_and(|e| e.nfs.network.ready().is_some());
+    if !matches!(target, Target::RunningSystem)
+        || !wants_exports
+        || layout.nfs.network != "auto"
+        || known
+    {
+        return None;
+    }
+    let text = std::fs::read_to_string(root.path(nfs::ROUTE_TABLE)).ok()?;
+    let interface = nfs::default_route_interface(&text).ok()?;
+    Some(interface_network(runner, &interface))
+}
+
 /// Reads the services. The target's files (storage.cfg, smartd.conf, modprobe.d, its installed
 /// programs) are read under `target`'s tree; the kernel's view (mounts, routes, the module's
 /// parameters) and the drives' health come from the host phoenix-zfs runs on.
@@ -126,17 +160,31 @@ pub fn observe(
     layout: &Layout,
     drives_to_write: &[&Disk],
     earlier: Option<&HostServices>,
+    read_ahead: ReadAhead,
 ) -> HostServices {
     // Read once: whether pmxcfs is mounted and whether the root is ZFS both come from it.
     let mounts = std::fs::read_to_string(root.path("/proc/mounts"))
         .map(|text| crate::inventory::mounts::parse(&text))
         .unwrap_or_default();
     let files = target.files(root);
+    let ReadAhead {
+        network: network_read_ahead,
+        health: health_read_ahead,
+    } = read_ahead;
+    let known_network = earlier
+        .and_then(|e| e.nfs.network.ready().copied())
+        .map(Ok)
+        .or(network_read_ahead);
+    let unread: Vec<&Disk> = drives_to_write
+        .iter()
+        .filter(|d| !health_read_ahead.iter().any(|h| h.drive == d.name))
+        .copied()
+        .collect();
     // The network (`ip`) is asked while the drives' health is read.
-    let (nfs, health) = std::thread::scope(|scope| {
-        let health = scope.spawn(|| observe_healths(root, runner, drives_to_write));
+    let (nfs, mut health_read_now) = std::thread::scope(|scope| {
+        let health = scope.spawn(|| observe_healths(root, runner, &unread));
         let nfs = match target {
-            Target::RunningSystem => observe_nfs(root, runner, layout, earlier.map(|e| &e.nfs)),
+            Target::RunningSystem => observe_nfs(root, runner, layout, known_network),
             Target::MountedRoot { .. } => waiting_for_nfs(&files),
         };
         let health = health
@@ -144,6 +192,18 @@ pub fn observe(
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
         (nfs, health)
     });
+    // In the order of `drives_to_write`, whenever each was read.
+    let mut health_read_ahead = health_read_ahead;
+    let health = drives_to_write
+        .iter()
+        .filter_map(|d| {
+            let taken = |readings: &mut Vec<DriveHealth>| {
+                let at = readings.iter().position(|h| h.drive == d.name)?;
+                Some(readings.remove(at))
+            };
+            taken(&mut health_read_ahead).or_else(|| taken(&mut health_read_now))
+        })
+        .collect();
     let proxmox = match target {
         Target::RunningSystem => observe_proxmox(root, layout, &mounts),
         Target::MountedRoot { .. } => Availability::Unavailable {
@@ -265,7 +325,7 @@ fn observe_nfs(
     root: &HostRoot,
     runner: &dyn Runner,
     layout: &Layout,
-    earlier: Option<&NfsServer>,
+    known: Option<Result<Network, String>>,
 ) -> NfsServer {
     let installed = find_program(root, "exportfs").is_some();
     let route = std::fs::read_to_string(root.path(nfs::ROUTE_TABLE))
@@ -273,10 +333,9 @@ fn observe_nfs(
         .and_then(|text| nfs::default_route_interface(&text).map_err(|e| e.to_string()));
     let online = route.is_ok();
     let wants_exports = layout.datasets.iter().any(|d| d.nfs.is_some());
-    let known = earlier.and_then(|e| e.network.ready().copied());
     let detected = if wants_exports && layout.nfs.network == "auto" {
         route.and_then(|interface| match known {
-            Some(network) => Ok(network),
+            Some(network) => network,
             None => interface_network(runner, &interface),
         })
     } else {
@@ -348,5 +407,89 @@ pub fn observe_health(root: &HostRoot, runner: &dyn Runner, disk: &Disk) -> Driv
         serial: disk.serial.clone(),
         by_id: disk.preferred_path.clone(),
         reading,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::{Output, RunError};
+    use std::sync::Mutex;
+
+    /// Answers every command with nothing and records what was run.
+    #[derive(Default)]
+    struct Quiet(Mutex<Vec<String>>);
+
+    impl Runner for Quiet {
+        fn run(&self, argv: &[String], _: Duration) -> Result<Output, RunError> {
+            self.0.lock().unwrap().push(argv.join(" "));
+            Ok(Output {
+                code: Some(0),
+                stdout: String::new(),
+                stderr: String::new(),
+                duration: Duration::ZERO,
+            })
+        }
+    }
+
+    fn drive(name: &str, serial: &str, controller: &str) -> Disk {
+        let mut disk = Disk::test_nvme(
+            name,
+            "Samsung SSD 990 EVO Plus 2TB",
+            serial,
+            2_000_398_934_016,
+        );
+        disk.nvme_controller = Some(controller.into());
+        disk
+    }
+
+    #[test]
+    fn health_read_ahead_is_used_and_only_the_other_drives_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("usr/sbin")).unwrap();
+        std::fs::write(dir.path().join("usr/sbin/smartctl"), "").unwrap();
+        let root = HostRoot(dir.path().to_path_buf());
+        let (first, second) = (
+            drive("nvme0n1", "S1", "nvme0"),
+            drive("nvme1n1", "S2", "nvme1"),
+        );
+        let read_ahead = ReadAhead {
+            network: None,
+            health: vec![DriveHealth {
+                drive: "nvme0n1".into(),
+                serial: Some("S1".into()),
+                by_id: first.preferred_path.clone(),
+                reading: Availability::Unavailable {
+                    why: "read ahead".into(),
+                },
+            }],
+        };
+        let runner = Quiet::default();
+        let services = observe(
+            &root,
+            &Target::RunningSystem,
+            &runner,
+            &Layout::default_layout(),
+            &[&first, &second],
+            None,
+            read_ahead,
+        );
+        let drives: Vec<&str> = services.health.iter().map(|h| h.drive.as_str()).collect();
+        assert_eq!(drives, ["nvme0n1", "nvme1n1"]);
+        assert_eq!(
+            services.health[0].reading,
+            Availability::Unavailable {
+                why: "read ahead".into()
+            }
+        );
+        let smartctl: Vec<String> = runner
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.starts_with("smartctl"))
+            .cloned()
+            .collect();
+        assert_eq!(smartctl, ["smartctl -j -a -B /dev/null /dev/nvme1"]);
     }
 }

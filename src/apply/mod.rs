@@ -283,8 +283,9 @@ pub fn apply(
     'rounds: for _ in 0..MAX_ROUNDS {
         let pending = journal.load_or_none();
         // The network and drive health do not change between rounds; what the actions change
-        // (pools, datasets, storage.cfg, smartd.conf) is read again.
-        let earlier = last.as_ref().map(|a: &Assessment| &a.services);
+        // (pools, datasets, storage.cfg, smartd.conf) is read again, the pools the last round
+        // made or imported while `zpool list` runs.
+        let earlier = last.as_ref();
         let assessment = match assess(
             root,
             target,

@@ -448,10 +448,6 @@ pub fn read(root: &HostRoot) -> Inventory {
     let dev_by_id = DevById::new(root);
     let disks = entries
         .iter()
-        .filter(|e| {
-            !e.name.starts_with("ram") && !e.name.starts_with("loop")
-                || e.size_sectors.unwrap_or(0) > 0
-        })
         .map(|e| build_disk(e, &records, &usage, &dev_by_id))
         .collect();
     Inventory {

@@ -117,17 +117,29 @@ pub fn scan(sys: &Path) -> (Vec<BlockEntry>, usize) {
         .partition(|name| is_zvol(name));
     let entries = names
         .into_iter()
+        .filter(|name| !is_unused_loop_or_ram(&block, name))
         .map(|name| read_entry(&block, name))
         .collect();
     (entries, zvols.len())
 }
 
+/// A loop or RAM disk with nothing behind it (size 0): the kernel keeps eight idle loop devices
+/// on most hosts, and they can hold nothing. Told from its size alone, before its other
+/// attributes are read.
+fn is_unused_loop_or_ram(block: &Path, name: &str) -> bool {
+    (name.starts_with("loop") || name.starts_with("ram"))
+        && attr_num::<u64>(&block.join(name), "size").unwrap_or(0) == 0
+}
+
 fn read_entry(block: &Path, name: String) -> BlockEntry {
     let link = block.join(&name);
     let dir = fs::canonicalize(&link).unwrap_or(link);
+    // The kernel names a partition after its disk (`nvme0n1p1`, `sda1`): only those entries are
+    // asked whether they are one, not every attribute of the device (under emulation each
+    // question costs a system call the guest's kernel runs slowly).
     let partitions = dir_names(&dir)
         .into_iter()
-        .filter(|p| dir.join(p).join("partition").is_file())
+        .filter(|p| p.starts_with(name.as_str()) && dir.join(p).join("partition").is_file())
         .map(|p| {
             let pdir = dir.join(&p);
             PartitionEntry {
