@@ -3,7 +3,7 @@
 //! against a large observed state. Each group runs a small and a 10x (8x for namespaces) input so
 //! that `cargo xtask bench` can check from criterion's estimates that the cost grows linearly.
 //!
-//! Group and parameter names are read by xtask/src/bench.rs: change them together.
+//! Group and parameter names are read by xtask/src/bench/mod.rs: change them together.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use phoenix_zfs::firmware;

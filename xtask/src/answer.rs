@@ -8,21 +8,22 @@
 //! and know different keys, and prints which versions accept the file and, for each that does
 //! not, the first offending key with its line.
 
+use crate::flags::CheckAnswerOptions;
 use crate::util::workspace_root;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+
 use toml::{Table, Value};
 
-pub fn main(args: &[String]) -> Result<()> {
+/// `cargo xtask check-answer`.
+pub fn check(options: &CheckAnswerOptions) -> Result<()> {
     let root = workspace_root();
-    let file = match args {
-        [] => root.join("image/answer.toml"),
-        [file] => PathBuf::from(file),
-        _ => bail!("usage: cargo xtask check-answer [FILE]"),
-    };
+    let file = options
+        .file
+        .clone()
+        .unwrap_or_else(|| root.join("image/answer.toml"));
     let schema_path = root.join("image/answer-schema.toml");
     let schema_text = std::fs::read_to_string(&schema_path)
         .with_context(|| format!("cannot read the schema {}", schema_path.display()))?;

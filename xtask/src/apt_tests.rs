@@ -1,3 +1,6 @@
+//! Tests of apt.rs: version comparison as dpkg does it, the packages to install and when the
+//! package lists count as stale, on canned apt and dpkg output.
+
 use super::*;
 use std::collections::HashMap;
 

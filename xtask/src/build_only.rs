@@ -8,7 +8,7 @@ use crate::util::{run, workspace_root};
 use anyhow::Result;
 use std::process::Command;
 
-pub fn main() -> Result<()> {
+pub fn build() -> Result<()> {
     let root = workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(Command::new(&cargo).current_dir(&root).args([

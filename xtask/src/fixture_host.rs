@@ -22,6 +22,7 @@
 //! - Without multipath (`multipath = false`, nvme_core.multipath=N), the namespace
 //!   `nvmeCnN` sits directly under its controller and nothing is hidden.
 
+use crate::flags::FixtureHostsOptions;
 use anyhow::{bail, ensure, Context, Result};
 use serde::Deserialize;
 use std::fs;
@@ -174,13 +175,15 @@ fn padded(what: &str, value: &str, width: usize) -> Result<String> {
     Ok(format!("{value:<width$}"))
 }
 
-pub fn main(args: &[String]) -> Result<()> {
+/// `cargo xtask fixture-hosts`.
+pub fn write_hosts(options: &FixtureHostsOptions) -> Result<()> {
+    let names = &options.names;
     let dir = hosts_dir();
     let specs = specs(&dir)?
         .into_iter()
         .filter(|p| {
-            args.is_empty()
-                || args
+            names.is_empty()
+                || names
                     .iter()
                     .any(|a| p.file_stem().is_some_and(|s| s == a.as_str()))
         })
@@ -205,14 +208,7 @@ fn hosts_dir() -> PathBuf {
 
 /// Every spec (NAME.toml) under `dir`, sorted.
 fn specs(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut specs: Vec<PathBuf> = fs::read_dir(dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    specs.sort();
-    Ok(specs)
+    crate::util::files_with_extension(dir, "toml")
 }
 
 /// Writes the host `spec_path` describes into `out` (which must not exist yet); returns its

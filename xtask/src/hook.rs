@@ -7,6 +7,7 @@
 //! host, while xz-utils is only priority `standard` (the test guest, a minimal Debian, lacks it).
 
 use crate::dist::{self, FIRST_BOOT_HOOK_LIMIT};
+use crate::flags::{Form, HookOptions};
 use crate::util::{self, workspace_root};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
@@ -24,51 +25,6 @@ const BARE_SPARE: u64 = 32 * 1024;
 const INSTALLED_BINARY: &str = "/usr/local/sbin/phoenix-zfs";
 const HOOK_NAME: &str = "proxmox-first-boot";
 
-const USAGE: &str = "\
-usage: cargo xtask hook [--form auto|bare|gzip] [dist options]
-
-  Builds target/dist/phoenix-zfs (`cargo xtask dist`), then writes the Proxmox first-boot hook
-  target/dist/proxmox-first-boot (at most 1,048,576 bytes) and checks that it runs.
-  --form auto   the bare binary when it fits with 32 KiB to spare, else the gzip wrapper (default)
-  --form bare   the static binary itself
-  --form gzip   a POSIX sh wrapper that checks, unpacks and runs the binary compressed with gzip -9
-  Other options are passed to `cargo xtask dist`.
-";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Form {
-    Auto,
-    Bare,
-    Gzip,
-}
-
-fn parse_args(args: &[String]) -> Result<(Form, Vec<String>)> {
-    let mut form = Form::Auto;
-    let mut dist_args = Vec::new();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--form" => {
-                form = match args.next().map(String::as_str) {
-                    Some("auto") => Form::Auto,
-                    Some("bare") => Form::Bare,
-                    Some("gzip") => Form::Gzip,
-                    Some(other) => {
-                        bail!("unknown form `{other}`: expected auto, bare or gzip\n{USAGE}")
-                    }
-                    None => bail!("--form needs a value\n{USAGE}"),
-                }
-            }
-            "-h" | "--help" => {
-                print!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => dist_args.push(other.to_string()),
-        }
-    }
-    Ok((form, dist_args))
-}
-
 /// Which form ships, given the bare binary's size.
 fn choose(form: Form, bare_size: u64) -> Form {
     match form {
@@ -78,10 +34,11 @@ fn choose(form: Form, bare_size: u64) -> Form {
     }
 }
 
-pub fn main(args: &[String]) -> Result<()> {
-    let (form, dist_args) = parse_args(args)?;
+/// `cargo xtask hook`.
+pub fn build(options: &HookOptions) -> Result<()> {
+    let form = options.form;
     // The hook decides what fits, so dist must not fail on an oversized bare binary.
-    dist::main_for_hook(&dist_args)?;
+    dist::build_for_hook(&options.dist)?;
 
     let workspace = workspace_root();
     let dist_dir = workspace.join("target/dist");

@@ -1,8 +1,6 @@
-use super::*;
+//! Tests of hook.rs: which form ships, and the gzip wrapper run as Proxmox runs the hook.
 
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|arg| arg.to_string()).collect()
-}
+use super::*;
 
 #[test]
 fn the_bare_binary_ships_only_with_32_kib_to_spare() {
@@ -12,15 +10,6 @@ fn the_bare_binary_ships_only_with_32_kib_to_spare() {
     assert_eq!(choose(Form::Auto, limit - BARE_SPARE + 1), Form::Gzip);
     assert_eq!(choose(Form::Bare, limit + 1), Form::Bare);
     assert_eq!(choose(Form::Gzip, 1000), Form::Gzip);
-}
-
-#[test]
-fn form_is_parsed_and_the_rest_goes_to_dist() {
-    let (form, rest) = parse_args(&args(&["--form", "gzip", "--route", "debian"])).unwrap();
-    assert_eq!(form, Form::Gzip);
-    assert_eq!(rest, ["--route", "debian"]);
-    assert!(parse_args(&args(&["--form", "zip"])).is_err());
-    assert!(parse_args(&args(&["--form"])).is_err());
 }
 
 /// A stand-in payload that reports how it was started: argv0's name, its arguments, its path.

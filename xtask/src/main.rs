@@ -1,96 +1,49 @@
-//! Developer tasks: `cargo xtask <task>`. Each task lives in its own module.
+//! Developer tasks: `cargo xtask <task>`. The command line is flags.rs; each task is a function
+//! taking its options. Image building is in guest/, everything that boots QEMU in qemu/, the
+//! measurements in bench/, the static binary in dist/ and hook.rs.
 
 mod answer;
 mod apt;
 mod bench;
-mod bench_guest;
 mod build_only;
-mod checks;
-mod demo;
 mod dist;
-#[cfg(test)]
-mod first_boot_unit;
 mod fixture_host;
+mod flags;
 mod guest;
-mod guest_final;
-mod guest_run;
-mod guest_script;
-mod guest_tree;
 mod hook;
-mod host_packages;
 mod qemu;
-mod qemu_test;
 mod record_replay;
-mod scenario;
 mod test;
+#[cfg(test)]
+mod tidy;
 mod util;
 
-use anyhow::{bail, Result};
-
-const USAGE: &str = "\
-usage: cargo xtask <task>
-
-tasks:
-  test        run every test (unit, fixture, QEMU) and compile the benches and fuzz targets:
-              the README's test command
-  dist        build the static x86_64 musl binary into target/dist/phoenix-zfs
-  hook [--form auto|bare|gzip]
-              build it and write the Proxmox first-boot hook target/dist/proxmox-first-boot
-  guest       build (or reuse from cache) the QEMU guest image with OpenZFS
-  fixture-hosts [NAME...]
-              write the synthesized fixture hosts under tests/fixtures/hosts from their specs
-  guest-run   boot the guest with NVMe drives, run a script in it, unpack its results
-  demo        the main job: first boot of a QEMU host with the default layout; leaves
-              the signed manifest and the guest's host key in target/demo/
-  qemu-test [SCENARIO...]
-              run the QEMU scenarios of qemu-tests/ (all by default)
-  record-replay CASE SCENARIO BOOT STEP
-              copy a scenario step's recorded zpool/zfs transcripts into tests/fixtures/replay/CASE,
-              and its exit code and number of storage changes into the case's case.toml
-  bench       the core benchmarks (criterion) and the binary's start time, checked against
-              issue 6's targets (linear growth, 80,000 property lines under 100 ms, start under 5 ms)
-  bench-guest one QEMU boot timing the floor (serial and in lanes), apply, the converged rerun,
-              and verify and the rerun with 300 zvols and 5,000 snapshots; last line: the ratios
-              (apply against the floor in lanes is the target, against the serial one information)
-  check-answer [FILE]
-              check a Proxmox installer answer file (default image/answer.toml) against the schema
-              of each installer version (image/answer-schema.toml); names the versions accepting it
-";
+use clap::{CommandFactory, FromArgMatches};
+use flags::{Task, Xtask};
 
 fn main() {
-    if let Err(err) = run() {
+    let matches = Xtask::command().get_matches();
+    let xtask = Xtask::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    util::start_tool_log(xtask.task.name());
+    if let Err(err) = run(xtask.task) {
         eprintln!("xtask: error: {err:#}");
         std::process::exit(1);
     }
 }
 
-fn run() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some((task, rest)) = args.split_first() else {
-        eprint!("{USAGE}");
-        bail!("no task given");
-    };
-    util::start_tool_log(task);
-    match task.as_str() {
-        "test" => test::main(rest),
-        "dist" => dist::main(rest),
-        "hook" => hook::main(rest),
-        "guest" => guest::main(rest),
-        "fixture-hosts" => fixture_host::main(rest),
-        "guest-run" => guest_run::main(rest),
-        "qemu-test" => qemu_test::main(rest),
-        "demo" => demo::main(rest),
-        "record-replay" => record_replay::main(rest),
-        "check-answer" => answer::main(rest),
-        "bench" => bench::main(rest),
-        "bench-guest" => bench_guest::main(rest),
-        "help" | "--help" | "-h" => {
-            print!("{USAGE}");
-            Ok(())
-        }
-        other => {
-            eprint!("{USAGE}");
-            bail!("unknown task `{other}`")
-        }
+fn run(task: Task) -> anyhow::Result<()> {
+    match task {
+        Task::Test => test::run_all(),
+        Task::Dist(options) => dist::build(&options),
+        Task::Hook(options) => hook::build(&options),
+        Task::Guest => guest::show_image(),
+        Task::FixtureHosts(options) => fixture_host::write_hosts(&options),
+        Task::GuestRun(options) => qemu::run::guest_run(&options),
+        Task::Demo(options) => qemu::demo::demo(&options),
+        Task::QemuTest(options) => qemu::test::run_suite(&options),
+        Task::RecordReplay(options) => record_replay::record(&options),
+        Task::CheckAnswer(options) => answer::check(&options),
+        Task::Bench(options) => bench::bench(&options),
+        Task::BenchGuest(options) => bench::guest::bench_guest(&options),
     }
 }

@@ -9,15 +9,20 @@
 //! fixture host, layout, --wipe, the word a failure must mention) says how to replay the step and
 //! is kept as written.
 
+use crate::flags::RecordReplayOptions;
 use crate::util::workspace_root;
 use anyhow::{bail, Context, Result};
 use phoenix_zfs::runner::{changes_storage, Transcript};
 use std::path::Path;
 
-pub fn main(args: &[String]) -> Result<()> {
-    let [case, scenario, boot, step] = args else {
-        bail!("usage: cargo xtask record-replay CASE SCENARIO BOOT STEP");
-    };
+/// `cargo xtask record-replay`.
+pub fn record(options: &RecordReplayOptions) -> Result<()> {
+    let RecordReplayOptions {
+        case,
+        scenario,
+        boot,
+        step,
+    } = options;
     let results = workspace_root().join(format!("target/qemu-test/{scenario}/boot-{boot}/results"));
     let from = results.join(format!("step-{step}.zfs"));
     if !results.is_dir() {

@@ -2,6 +2,7 @@
 //! This is the README's test command and what .ci/run calls.
 
 use crate::apt::{self, Want};
+use crate::flags::QemuTestOptions;
 use crate::util::{self, run, workspace_root};
 use anyhow::{bail, Context, Result};
 use std::process::Command;
@@ -35,13 +36,14 @@ pub fn ensure_test_tools() -> Result<()> {
     Ok(())
 }
 
-pub fn main(_args: &[String]) -> Result<()> {
+/// `cargo xtask test`.
+pub fn run_all() -> Result<()> {
     let root = workspace_root();
     ensure_test_tools()?;
     run(Command::new("cargo")
         .current_dir(&root)
         .args(["test", "--workspace", "--locked"]))?;
-    crate::build_only::main()?;
+    crate::build_only::build()?;
     // The QEMU suite builds the static binary and the guest image it needs (cached by inputs).
-    crate::qemu_test::main(&[])
+    crate::qemu::test::run_suite(&QemuTestOptions::default())
 }

@@ -48,6 +48,18 @@ fn describe(cmd: &Command) -> String {
 /// this run to target/logs/TASK.log; the previous run's stays beside it as TASK.previous.log,
 /// so that a rerun does not wipe the log of the failure it reruns. Without it, everything goes
 /// to the console.
+/// The files of `dir` whose extension is `extension` (scenarios, host specs), sorted.
+pub fn files_with_extension(dir: &Path, extension: &str) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == extension))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 pub fn start_tool_log(task: &str) {
     let dir = workspace_root().join("target/logs");
     let path = dir.join(format!("{task}.log"));

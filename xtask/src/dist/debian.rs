@@ -4,7 +4,7 @@
 //! patched LLVM libunwind.a, because Debian's compiler ships none of them for the musl target.
 //! Everything comes from Debian packages, the one source promised to be reachable.
 
-use super::{SizeOptions, IMMEDIATE_ABORT_SINCE, MUSL_TARGET};
+use super::{SizeOptions, BUILD_ARGS, IMMEDIATE_ABORT_SINCE, MUSL_TARGET};
 use crate::apt;
 use crate::util::{self, cache_root, run};
 use anyhow::{bail, Context, Result};
@@ -144,14 +144,7 @@ pub fn build(toolchain: &DebianToolchain, workspace: &Path, size: &SizeOptions) 
             rustflags,
         )
         .env("CC_x86_64_unknown_linux_musl", "musl-gcc")
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "phoenix-zfs",
-            "--bin",
-            "phoenix-zfs",
-        ])
+        .args(BUILD_ARGS)
         .args(["--target", MUSL_TARGET, "--target-dir"])
         .arg(&target_dir)
         .args(["-Z", "build-std=std,panic_abort"]);

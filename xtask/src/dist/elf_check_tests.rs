@@ -2,7 +2,8 @@
 //! Debian 12 from: this project's size proxy built by the Debian route as static-pie
 //! (rust-musl-static-pie) and with its default -Crelocation-model=static (rust-musl-static), a C
 //! hello world linked by `musl-gcc -static` (c-musl-static) and by `musl-gcc -fPIE -pie`
-//! (c-musl-dynamic-pie, the trap FACTS.md describes), and Debian's /usr/bin/true (glibc-dynamic).
+//! (c-musl-dynamic-pie: a musl binary that still asks for musl's dynamic loader, the trap a check
+//! of the C library alone falls into), and Debian's /usr/bin/true (glibc-dynamic).
 
 use super::*;
 

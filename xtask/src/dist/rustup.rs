@@ -3,7 +3,7 @@
 //! system. The download comes from rustup's own server, which is not promised to be reachable, so
 //! getting it is bounded in time and a failure is an answer, not an error.
 
-use super::{SizeOptions, MUSL_TARGET};
+use super::{SizeOptions, BUILD_ARGS, MUSL_TARGET};
 use crate::util::{self, run};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -63,14 +63,7 @@ pub fn build(workspace: &Path, size: &SizeOptions) -> Result<PathBuf> {
             "CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS",
             size.rustflags().join(" "),
         )
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "phoenix-zfs",
-            "--bin",
-            "phoenix-zfs",
-        ])
+        .args(BUILD_ARGS)
         .args(["--target", MUSL_TARGET, "--target-dir"])
         .arg(&target_dir);
     if size.needs_bootstrap() {

@@ -1,4 +1,4 @@
-//! `cargo xtask bench-guest`: issue 6's measurement in the QEMU guest. One boot of the scenario
+//! `cargo xtask bench-guest`: what apply costs, measured in the QEMU guest. One boot of the scenario
 //! image (the binary under test at /usr/local/sbin/phoenix-zfs) with the drives of
 //! qemu-tests/scenarios/01-first-boot.toml runs qemu-tests/bench/bench-guest.sh, which times the
 //! floor, apply, the converged rerun, and verify and the rerun on a host with 300 zvols and 5,000
@@ -10,21 +10,15 @@
 //! so the minimum is the estimate of a phase's own cost that noise disturbs least (the reason
 //! Python's timeit reports the minimum).
 
-use crate::guest_final;
-use crate::qemu::{Accel, BootOutcome, Machine};
+use crate::dist;
+use crate::flags::{BenchGuestOptions, DistOptions};
+use crate::guest::final_image;
+use crate::qemu::{Accel, Machine, ScriptOutcome, ScriptRun};
 use crate::util::workspace_root;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
-const USAGE: &str = "\
-usage: cargo xtask bench-guest [--out DIR] [--kvm] [--report DIR]
-
-  --out DIR      where the guest's results are unpacked (default target/bench-guest)
-  --kvm          use KVM instead of TCG (where nested KVM works)
-  --report DIR   no boot: print the table and ratios of an earlier run's results in DIR
-";
+use std::path::Path;
+use std::time::Duration;
 
 /// The drives of 01-first-boot: (serial, bytes, model as udev reports it).
 const DRIVES: &[(&str, u64, &str)] = &[
@@ -54,30 +48,21 @@ const MAX_RERUN_OVER_APPLY: f64 = 0.10;
 const MAX_BIG_OVER_RERUN: f64 = 1.5;
 const MAX_RERUN_SPAWNS: usize = 4;
 
-pub fn main(args: &[String]) -> Result<()> {
-    let mut out = workspace_root().join("target/bench-guest");
-    let mut accel = Accel::Tcg;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--out" => {
-                out = PathBuf::from(
-                    it.next()
-                        .with_context(|| format!("--out needs a value\n\n{USAGE}"))?,
-                )
-            }
-            "--kvm" => accel = Accel::Kvm,
-            "--report" => {
-                let dir = it
-                    .next()
-                    .with_context(|| format!("--report needs a value\n\n{USAGE}"))?;
-                return report(Path::new(dir));
-            }
-            other => bail!("unknown option `{other}`\n\n{USAGE}"),
-        }
+/// `cargo xtask bench-guest`.
+pub fn bench_guest(options: &BenchGuestOptions) -> Result<()> {
+    if let Some(dir) = &options.report {
+        return report(dir);
     }
-    crate::dist::main(&["--allow-oversize".to_string()])?;
-    let image = guest_final::ensure_image_in(
+    let out = options
+        .out
+        .clone()
+        .unwrap_or_else(|| workspace_root().join("target/bench-guest"));
+    let accel = if options.kvm { Accel::Kvm } else { Accel::Tcg };
+    dist::build(&DistOptions {
+        allow_oversize: true,
+        ..DistOptions::default()
+    })?;
+    let image = final_image::ensure_image_in(
         "guest-final-bench",
         &workspace_root().join("target/dist/phoenix-zfs"),
     )?;
@@ -95,35 +80,28 @@ pub fn main(args: &[String]) -> Result<()> {
         .iter()
         .map(|(s, _, m)| (s.to_string(), m.to_string()))
         .collect();
-    machine.kernel_args = guest_final::scenario_kernel_args(&models, false);
+    machine.kernel_args = final_image::scenario_kernel_args(&models, false);
     let script = workspace_root().join("qemu-tests/bench/bench-guest.sh");
-    let input = run_dir.join("input.tar");
-    guest_final::write_input_tar(&input, &[(script, "run".to_string())])?;
-    machine.add_disk("phx-input", &input, true)?;
-    let results = run_dir.join("results.img");
-    crate::qemu::create_sparse(&results, 1 << 30)?;
-    machine.add_disk("phx-results", &results, false)?;
-
-    let started = Instant::now();
-    if let BootOutcome::TimedOut { limit } = machine.boot(BOOT_LIMIT)? {
-        bail!(
+    let outcome = machine.run_script(&ScriptRun {
+        files: &[(script, "run".to_string())],
+        dir: &run_dir,
+        out: &out,
+        replace_out: true,
+        limit: BOOT_LIMIT,
+    })?;
+    match outcome {
+        ScriptOutcome::TimedOut { limit } => bail!(
             "the guest did not power off within {} s; console: {}",
             limit.as_secs(),
             machine.console_log.display()
-        );
-    }
-    eprintln!(
-        "xtask: boot to results in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
-    if out.exists() {
-        std::fs::remove_dir_all(&out)?;
-    }
-    if !guest_final::unpack_results(&results, &out)? {
-        bail!(
+        ),
+        ScriptOutcome::NoResults { .. } => bail!(
             "the guest wrote no results; console: {}",
             machine.console_log.display()
-        );
+        ),
+        ScriptOutcome::Results { elapsed } => {
+            eprintln!("xtask: boot to results in {:.0} s", elapsed.as_secs_f64())
+        }
     }
     for drive in &machine.nvme {
         let _ = std::fs::remove_file(&drive.backing);

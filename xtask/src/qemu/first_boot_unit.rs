@@ -185,7 +185,7 @@ mod tests {
     use super::*;
 
     const GUEST_UNIT: &str =
-        include_str!("../../qemu-tests/harness/proxmox-first-boot-multi-user.service");
+        include_str!("../../../qemu-tests/harness/proxmox-first-boot-multi-user.service");
 
     fn real_unit() -> Directives {
         let text: String = REAL_FULLY_UP_UNIT

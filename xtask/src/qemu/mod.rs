@@ -2,18 +2,28 @@
 //! emulated NVMe drives backed by sparse files, and extra virtio disks identified by serial.
 //! Booting returns when the guest powers off or the host's time limit kills it.
 
+pub mod boot_script;
+pub mod checks;
+pub mod demo;
+#[cfg(test)]
+mod first_boot_unit;
+pub mod run;
+pub mod scenario;
+pub mod test;
+
 use crate::guest::GuestImage;
-use crate::util::run_logged;
+use crate::util::{run, run_logged};
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
 use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// How the CPU is run. TCG everywhere; KVM only when asked for and /dev/kvm opens (nested KVM on
-/// the project's build machines could not boot a Debian kernel, see FACTS.md).
+/// the project's build machines could not boot a Debian kernel).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accel {
     Tcg,
@@ -62,7 +72,41 @@ pub struct Machine {
     pub verbose_console: bool,
     /// Appended to the kernel command line (scenario settings such as drive models).
     pub kernel_args: Vec<String>,
+    /// The emulator started; the tests put a stand-in here that plays the guest's harness.
+    pub program: PathBuf,
 }
+
+/// One boot that runs a script: what goes in, where its files and results go.
+#[derive(Debug, Clone)]
+pub struct ScriptRun<'a> {
+    /// The files the guest's harness finds in /run/phx: (host path, name there). The one named
+    /// `run` is the script it starts.
+    pub files: &'a [(PathBuf, String)],
+    /// Where the input tar and the results disk of this boot are made.
+    pub dir: &'a Path,
+    /// Where the guest's results are unpacked.
+    pub out: &'a Path,
+    /// Whether whatever `out` holds goes first (only once the guest has powered off, so that a
+    /// failed boot leaves an earlier run's results in place).
+    pub replace_out: bool,
+    pub limit: Duration,
+}
+
+/// How a [`Machine::run_script`] boot ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptOutcome {
+    /// The guest powered off and its results are unpacked.
+    Results { elapsed: Duration },
+    /// The guest powered off without writing results: it never got to the harness's end.
+    NoResults { elapsed: Duration },
+    /// The host killed QEMU after the time limit.
+    TimedOut { limit: Duration },
+}
+
+/// Room for the results tar; sparse, so only what the guest writes takes host disk.
+const RESULTS_DISK_BYTES: u64 = 1 << 30;
+const INPUT_SERIAL: &str = "phx-input";
+const RESULTS_SERIAL: &str = "phx-results";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BootOutcome {
@@ -107,6 +151,7 @@ impl Machine {
             qemu_log: run_dir.join("qemu.log"),
             verbose_console: false,
             kernel_args: Vec::new(),
+            program: PathBuf::from("qemu-system-x86_64"),
         })
     }
 
@@ -269,6 +314,35 @@ impl Machine {
         args
     }
 
+    /// The one way a script runs in the guest, for every task that boots: the files go in on a
+    /// read-only virtio disk holding a tar archive (serial phx-input), the results come back on
+    /// a second one (serial phx-results) that the guest's harness writes a tar archive onto, and
+    /// are unpacked into `run.out`. The console is only a log for people. Both disks come after
+    /// any other disk of the machine and replace those of an earlier boot.
+    pub fn run_script(&mut self, run: &ScriptRun) -> Result<ScriptOutcome> {
+        let input = run.dir.join("input.tar");
+        write_input_tar(&input, run.files)?;
+        let results = run.dir.join("results.img");
+        create_sparse(&results, RESULTS_DISK_BYTES)?;
+        self.disks
+            .retain(|disk| disk.serial != INPUT_SERIAL && disk.serial != RESULTS_SERIAL);
+        self.add_disk(INPUT_SERIAL, &input, true)?;
+        self.add_disk(RESULTS_SERIAL, &results, false)?;
+        let elapsed = match self.boot(run.limit)? {
+            BootOutcome::TimedOut { limit } => return Ok(ScriptOutcome::TimedOut { limit }),
+            BootOutcome::Exited { elapsed } => elapsed,
+        };
+        if run.replace_out && run.out.exists() {
+            std::fs::remove_dir_all(run.out)
+                .with_context(|| format!("could not remove {}", run.out.display()))?;
+        }
+        Ok(if unpack_results(&results, run.out)? {
+            ScriptOutcome::Results { elapsed }
+        } else {
+            ScriptOutcome::NoResults { elapsed }
+        })
+    }
+
     /// Boots and waits until QEMU exits or `limit` passes; then QEMU is killed.
     pub fn boot(&self, limit: Duration) -> Result<BootOutcome> {
         if self.accel == Accel::Kvm {
@@ -282,7 +356,7 @@ impl Machine {
         }
         let log = File::create(&self.qemu_log)
             .with_context(|| format!("could not create {}", self.qemu_log.display()))?;
-        let mut cmd = Command::new("qemu-system-x86_64");
+        let mut cmd = Command::new(&self.program);
         cmd.args(self.qemu_args())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -337,6 +411,49 @@ pub fn create_sparse(path: &Path, size: u64) -> Result<()> {
         .with_context(|| format!("could not size {} to {size} bytes", path.display()))
 }
 
+/// The input disk: a tar of `files` (host path, name in /run/phx), padded to whole MiB.
+fn write_input_tar(tar_path: &Path, files: &[(PathBuf, String)]) -> Result<()> {
+    let staging = tar_path.with_extension("staging");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)?;
+    for (file, name) in files {
+        std::fs::copy(file, staging.join(name))
+            .with_context(|| format!("cannot read {}", file.display()))?;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(staging.join("run"), std::fs::Permissions::from_mode(0o755))?;
+    run(Command::new("tar")
+        .arg("-cf")
+        .arg(tar_path)
+        .arg("-C")
+        .arg(&staging)
+        .arg("."))?;
+    std::fs::remove_dir_all(&staging)?;
+    let len = std::fs::metadata(tar_path)?.len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(tar_path)?
+        .set_len(len.div_ceil(1 << 20).max(1) << 20)?;
+    Ok(())
+}
+
+/// Unpacks what the guest wrote onto the results disk; an untouched (all-zero) disk means the
+/// guest never got that far.
+fn unpack_results(results: &Path, out: &Path) -> Result<bool> {
+    let mut head = [0u8; 512];
+    std::fs::File::open(results)?.read_exact(&mut head)?;
+    if head.iter().all(|&b| b == 0) {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(out)?;
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(results)
+        .arg("-C")
+        .arg(out))?;
+    Ok(true)
+}
+
 /// QEMU's -drive option list uses commas as separators; a comma in a path is written twice.
 fn drive_path(path: &Path) -> String {
     path.display().to_string().replace(',', ",,")
@@ -383,7 +500,134 @@ mod tests {
             qemu_log: "/r/qemu.log".into(),
             verbose_console: false,
             kernel_args: Vec::new(),
+            program: "qemu-system-x86_64".into(),
         }
+    }
+
+    /// A stand-in for QEMU that does what the guest's harness does with the two disks: unpacks
+    /// the input tar, "runs" the script (copies it to `ran`, status 0) and writes the results
+    /// tar onto the results disk; `silent` writes nothing, `hang` never powers off.
+    fn fake_qemu(dir: &Path, behaviour: &str) -> PathBuf {
+        let program = dir.join(format!("fake-qemu-{behaviour}"));
+        let script = format!(
+            r#"#!/bin/sh
+set -eu
+for arg in "$@"; do
+    case "$arg" in
+        file=*input.tar,*) input=${{arg#file=}}; input=${{input%%,*}} ;;
+        file=*results.img,*) results=${{arg#file=}}; results=${{results%%,*}} ;;
+    esac
+done
+case {behaviour} in
+    hang) exec sleep 30 ;;
+    silent) exit 0 ;;
+esac
+work=$(mktemp -d)
+mkdir "$work/in" "$work/out"
+tar -xf "$input" -C "$work/in"
+cp "$work/in/run" "$work/out/ran"
+echo 0 > "$work/out/run.status"
+tar -cf "$results" -C "$work/out" .
+rm -rf "$work"
+"#
+        );
+        std::fs::write(&program, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        program
+    }
+
+    fn machine_in(dir: &Path, behaviour: &str) -> Machine {
+        let mut m = machine();
+        m.nvme.clear();
+        m.disks = vec![VirtioDisk {
+            serial: "extra".into(),
+            backing: dir.join("extra.raw"),
+            read_only: false,
+        }];
+        m.console_log = dir.join("console.log");
+        m.qemu_log = dir.join("qemu.log");
+        m.program = fake_qemu(dir, behaviour);
+        m
+    }
+
+    #[test]
+    fn run_script_sends_the_files_in_and_unpacks_the_results_of_every_boot() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("script.sh");
+        std::fs::write(&script, "#!/bin/sh\necho hello\n").unwrap();
+        let files = [(script.clone(), "run".to_string())];
+        let mut m = machine_in(dir.path(), "harness");
+        for boot in ["boot-1", "boot-2"] {
+            let boot_dir = dir.path().join(boot);
+            std::fs::create_dir_all(&boot_dir).unwrap();
+            let out = boot_dir.join("results");
+            let outcome = m
+                .run_script(&ScriptRun {
+                    files: &files,
+                    dir: &boot_dir,
+                    out: &out,
+                    replace_out: false,
+                    limit: Duration::from_secs(60),
+                })
+                .unwrap();
+            assert!(
+                matches!(outcome, ScriptOutcome::Results { .. }),
+                "{outcome:?}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(out.join("ran")).unwrap(),
+                "#!/bin/sh\necho hello\n"
+            );
+            assert_eq!(
+                std::fs::read_to_string(out.join("run.status")).unwrap(),
+                "0\n"
+            );
+            // The input tar is padded to whole MiB, a valid block device size.
+            assert_eq!(
+                std::fs::metadata(boot_dir.join("input.tar")).unwrap().len(),
+                1 << 20
+            );
+            let serials: Vec<&str> = m.disks.iter().map(|d| d.serial.as_str()).collect();
+            assert_eq!(serials, ["extra", "phx-input", "phx-results"]);
+            assert!(m.disks[1].read_only && !m.disks[2].read_only);
+            assert_eq!(m.disks[2].backing, boot_dir.join("results.img"));
+        }
+    }
+
+    #[test]
+    fn run_script_tells_no_results_and_a_timeout_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("script.sh");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        let files = [(script, "run".to_string())];
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("earlier"), "kept").unwrap();
+        let run = |behaviour: &str, limit: Duration| {
+            machine_in(dir.path(), behaviour)
+                .run_script(&ScriptRun {
+                    files: &files,
+                    dir: dir.path(),
+                    out: &out,
+                    replace_out: true,
+                    limit,
+                })
+                .unwrap()
+        };
+        assert!(matches!(
+            run("silent", Duration::from_secs(60)),
+            ScriptOutcome::NoResults { .. }
+        ));
+        assert!(!out.exists(), "an exited boot replaces the earlier results");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("earlier"), "kept").unwrap();
+        let limit = Duration::from_secs(1);
+        assert_eq!(run("hang", limit), ScriptOutcome::TimedOut { limit });
+        assert!(
+            out.join("earlier").exists(),
+            "a killed boot leaves earlier results alone"
+        );
     }
 
     #[test]

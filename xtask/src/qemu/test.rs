@@ -1,13 +1,14 @@
 //! `cargo xtask qemu-test [SCENARIO...]`: runs the scenarios of qemu-tests/ (format in
 //! qemu-tests/README.md) in the QEMU guest and checks what they must show.
 
-use crate::checks::{self, BootResults};
+use crate::flags::{HookOptions, QemuTestOptions};
 use crate::guest;
-use crate::guest_final;
-use crate::guest_script::{boot_script, GUEST_LAYOUT};
-use crate::qemu::{Accel, BootOutcome, Machine};
-use crate::scenario::{Content, Scenario};
-use crate::util::{run, workspace_root};
+use crate::guest::final_image;
+use crate::qemu::boot_script::{boot_script, GUEST_LAYOUT};
+use crate::qemu::checks::{self, BootResults};
+use crate::qemu::scenario::{Content, Scenario};
+use crate::qemu::{Accel, Machine, ScriptOutcome, ScriptRun};
+use crate::util::{files_with_extension, run, workspace_root};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,21 +18,13 @@ use std::time::{Duration, Instant};
 /// with pool creation a little more. Ten minutes means the guest is stuck.
 const BOOT_LIMIT: Duration = Duration::from_secs(600);
 
-fn scenario_paths(args: &[String]) -> Result<Vec<PathBuf>> {
+fn scenario_paths(names: &[String]) -> Result<Vec<PathBuf>> {
     let dir = workspace_root().join("qemu-tests/scenarios");
-    let names: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
     if names.is_empty() {
-        let mut all: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .with_context(|| format!("cannot read {}", dir.display()))?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-            .collect();
-        all.sort();
-        return Ok(all);
+        return files_with_extension(&dir, "toml");
     }
     names
-        .into_iter()
+        .iter()
         .map(|n| {
             let as_path = PathBuf::from(n);
             let candidate = if as_path.is_file() {
@@ -51,23 +44,20 @@ fn scenario_paths(args: &[String]) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
-pub fn main(args: &[String]) -> Result<()> {
-    let accel = if args.iter().any(|a| a == "--kvm") {
-        Accel::Kvm
-    } else {
-        Accel::Tcg
-    };
-    let paths = scenario_paths(args)?;
+/// `cargo xtask qemu-test`.
+pub fn run_suite(options: &QemuTestOptions) -> Result<()> {
+    let accel = if options.kvm { Accel::Kvm } else { Accel::Tcg };
+    let paths = scenario_paths(&options.scenarios)?;
     // Parse every scenario before the first (slow) boot: a typo fails in a second, not in an hour.
     let scenarios: Vec<(PathBuf, Scenario)> = paths
         .into_iter()
         .map(|p| Scenario::load(&p).map(|s| (p, s)))
         .collect::<Result<_>>()?;
     // The hook too: the scenarios that install it as Proxmox's installer does run the very file
-    // that ships (the bare binary or its xz wrapper).
-    crate::hook::main(&[])?;
+    // that ships (the bare binary or its gzip wrapper).
+    crate::hook::build(&HookOptions::default())?;
     let binary = workspace_root().join("target/dist/phoenix-zfs");
-    let image = guest_final::ensure_image_with(&binary)?;
+    let image = final_image::ensure_image_with(&binary)?;
     let suite = Instant::now();
     let (mut passed, mut failed) = (0, 0);
     for (path, scenario) in &scenarios {
@@ -108,7 +98,7 @@ pub fn main(args: &[String]) -> Result<()> {
 /// Writes what the host can write itself onto a drive's backing file before the first boot.
 fn prepare_on_host(content: Content, backing: &Path) -> Result<()> {
     match content {
-        // Written in the guest (guest_script.rs `prepare`).
+        // Written in the guest (boot_script.rs `prepare`).
         _ if content.prepared_in_guest() => Ok(()),
         Content::Blank => Ok(()),
         Content::Ext4 => run(Command::new("mkfs.ext4")
@@ -196,16 +186,9 @@ pub fn run_scenario(
                 GUEST_LAYOUT.trim_start_matches("/run/phx/").into(),
             ));
         }
-        let input = boot_dir.join("input.tar");
-        guest_final::write_input_tar(&input, &files)?;
-        let results = boot_dir.join("results.img");
-        crate::qemu::create_sparse(&results, 1 << 30)?;
         machine.console_log = boot_dir.join("console.log");
         machine.qemu_log = boot_dir.join("qemu.log");
-        machine.disks.clear();
-        machine.add_disk("phx-input", &input, true)?;
-        machine.add_disk("phx-results", &results, false)?;
-        machine.kernel_args = guest_final::scenario_kernel_args(&models, boot.firstboot_unit);
+        machine.kernel_args = final_image::scenario_kernel_args(&models, boot.firstboot_unit);
         machine.set_live_system(boot.live_system.then_some(image), &dir)?;
         // Drives added later are left out of the machine until their boot, unplugged ones from
         // theirs on; their backing files stay, for the checks after the last boot.
@@ -217,16 +200,31 @@ pub fn run_scenario(
             .filter(|(d, _)| d.present_in(b + 1))
             .map(|(_, n)| n.clone())
             .collect();
+        let out = boot_dir.join("results");
         let started = Instant::now();
-        let outcome = machine.boot(BOOT_LIMIT);
+        let outcome = machine.run_script(&ScriptRun {
+            files: &files,
+            dir: &boot_dir,
+            out: &out,
+            replace_out: false,
+            limit: BOOT_LIMIT,
+        });
         machine.nvme = all_drives;
         match outcome? {
-            BootOutcome::Exited { .. } => {}
-            BootOutcome::TimedOut { limit } => {
+            ScriptOutcome::Results { .. } => {}
+            ScriptOutcome::TimedOut { limit } => {
                 failures.push(format!(
                     "boot {}: no power-off within {} s (console: {})",
                     b + 1,
                     limit.as_secs(),
+                    machine.console_log.display()
+                ));
+                return Ok(failures);
+            }
+            ScriptOutcome::NoResults { .. } => {
+                failures.push(format!(
+                    "boot {}: the guest wrote no results (console: {})",
+                    b + 1,
                     machine.console_log.display()
                 ));
                 return Ok(failures);
@@ -237,15 +235,6 @@ pub fn run_scenario(
             b + 1,
             started.elapsed().as_secs_f64()
         );
-        let out = boot_dir.join("results");
-        if !guest_final::unpack_results(&results, &out)? {
-            failures.push(format!(
-                "boot {}: the guest wrote no results (console: {})",
-                b + 1,
-                machine.console_log.display()
-            ));
-            return Ok(failures);
-        }
         let present: Vec<String> = scenario
             .drives
             .iter()

@@ -41,7 +41,7 @@ pub enum Content {
 impl Content {
     /// Whether the guest writes this content (at the start of the first boot, before any step)
     /// rather than the host onto the backing file. The host writes only what its own packages
-    /// (xtask/src/host_packages.rs TOOLS) can make on a plain file; the rest needs the guest's
+    /// (xtask/src/guest/host_packages.rs TOOLS) can make on a plain file; the rest needs the guest's
     /// kernel (ZFS, device-mapper, md) or tools only the guest image carries.
     pub fn prepared_in_guest(self) -> bool {
         !matches!(self, Content::Blank | Content::Ext4 | Content::Gpt)
@@ -162,65 +162,44 @@ impl Step {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Expect {
-    #[serde(default)]
     pub pools: Option<Vec<String>>,
-    #[serde(default)]
     pub datasets: Option<usize>,
-    #[serde(default)]
     pub untouched: Vec<String>,
-    #[serde(default)]
     pub all_untouched: bool,
     /// serial -> boot: the drive's whole contents at the end are those it had after that boot.
-    #[serde(default)]
     pub untouched_after_boot: BTreeMap<String, usize>,
-    #[serde(default)]
     pub pool: BTreeMap<String, PoolExpect>,
-    #[serde(default)]
     pub dataset: BTreeMap<String, BTreeMap<String, String>>,
-    #[serde(default)]
     pub manifest: Option<ManifestExpect>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct PoolExpect {
-    #[serde(default)]
     pub vdev: Option<String>,
-    #[serde(default)]
     pub drives: Option<Vec<String>>,
-    #[serde(default)]
     pub properties: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ManifestExpect {
-    #[serde(default)]
     pub outcome: Option<String>,
-    #[serde(default)]
     pub exit_code: Option<u8>,
-    #[serde(default)]
     pub ssh_keygen_verify: bool,
-    #[serde(default)]
     pub drive_roles: BTreeMap<String, String>,
-    #[serde(default)]
     pub firmware_verdicts: BTreeMap<String, String>,
     /// Serials whose drives[].health (baseline and current reading) must be filled in.
-    #[serde(default)]
     pub health: Vec<String>,
     /// services.storages[].id, exactly, in any order.
-    #[serde(default)]
     pub storages: Option<Vec<String>>,
     /// services.exports[].dataset, exactly, in any order.
-    #[serde(default)]
     pub exports: Option<Vec<String>>,
     /// The number of services.deferred entries.
-    #[serde(default)]
     pub deferred: Option<usize>,
     /// Per pool, text its pools[].scan (zpool status's scan line) must contain.
-    #[serde(default)]
     pub pool_scans: BTreeMap<String, String>,
 }
 

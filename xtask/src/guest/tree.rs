@@ -2,8 +2,8 @@
 //! Cached on its own under `cache_root()/guest/base-<key>/tree`, so that changing the harness or
 //! the customization does not download and unpack 200 packages again.
 
+use crate::guest::host_packages::GuestKernel;
 use crate::guest::{cache_key, Stages};
-use crate::host_packages::GuestKernel;
 use crate::util::{output, run_logged};
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
@@ -100,8 +100,8 @@ pub fn key_inputs(recipe_dir: &Path, kernel: &GuestKernel) -> Result<String> {
     )?;
     writeln!(
         text,
-        "source xtask/src/guest_tree.rs sha256={}",
-        cache_key(include_str!("guest_tree.rs"))
+        "source xtask/src/guest/tree.rs sha256={}",
+        cache_key(include_str!("tree.rs"))
     )?;
     writeln!(text, "kernel-release {}", kernel.release)?;
     writeln!(

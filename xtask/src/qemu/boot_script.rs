@@ -1,7 +1,7 @@
 //! The shell script one boot of a scenario runs in the guest (as /run/phx/run under the test
 //! harness unit). It is generated, never edited by hand: POSIX sh, every argument single-quoted.
 
-use crate::scenario::{Content, Scenario, Step};
+use crate::qemu::scenario::{Content, Scenario, Step};
 use std::fmt::Write;
 
 /// Where the scenario's layout file lands in the guest.

@@ -7,6 +7,7 @@ mod debian;
 mod elf_check;
 mod rustup;
 
+use crate::flags::{DistOptions, Route};
 use crate::util::{self, workspace_root};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
@@ -24,31 +25,15 @@ pub const FIRST_BOOT_HOOK_LIMIT: u64 = 1024 * 1024;
 /// `abort` was expected"), rustup's 1.95 and Debian's 1.96 accept it.
 pub const IMMEDIATE_ABORT_SINCE: &str = "1.92";
 const IMMEDIATE_ABORT: &str = "-Cpanic=immediate-abort";
-
-const USAGE: &str = "\
-usage: cargo xtask dist [--route debian|rustup|auto] [--std-features LIST] [--rustflags FLAGS]
-                        [--allow-oversize]
-
-  --route debian   Debian's rustc-web building std for musl (default: smallest, and its packages
-                   are always reachable, so every machine builds from the same inputs)
-  --route rustup   rustup's prebuilt musl std (`rustup target add`, not promised to download)
-  --route auto     rustup if its musl target can be had within 90 s, else debian
-  --std-features   build-std features for the debian route (default: optimize_for_size;
-                   `none` for none)
-  --rustflags      extra flags for the musl target, appended to the route's defaults; the
-                   last of a repeated -C flag wins, so `--rustflags -Cpanic=abort` brings
-                   panic messages back (debian defaults: -Zunstable-options
-                   -Cpanic=immediate-abort -Crelocation-model=static -Cforce-unwind-tables=no;
-                   rustup: the last two; both: --cfg curve25519_dalek_backend=\"serial\")
-  --allow-oversize do not fail when the binary exceeds the 1 MiB first-boot hook limit
-";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
-    Debian,
-    Rustup,
-    Auto,
-}
+/// The cargo arguments that build the shipped binary, whichever the route.
+const BUILD_ARGS: [&str; 6] = [
+    "build",
+    "--release",
+    "-p",
+    "phoenix-zfs",
+    "--bin",
+    "phoenix-zfs",
+];
 
 /// Size-related compiler options for the musl target.
 #[derive(Debug, Clone)]
@@ -59,7 +44,7 @@ pub struct SizeOptions {
 
 impl SizeOptions {
     /// The defaults of each route (BENCHMARKS.md has the measurements), then the user's changes.
-    fn for_route(route: Route, overrides: &SizeOverrides) -> SizeOptions {
+    fn for_route(route: Route, overrides: &DistOptions) -> SizeOptions {
         // Non-PIE: 25 KB smaller than static-pie, at the price of a fixed load address.
         let static_executable = "-Crelocation-model=static";
         // Nothing unwinds when every crate aborts on panic, so the tables (15 % of phoenix-zfs)
@@ -95,9 +80,7 @@ impl SizeOptions {
         if let Some(features) = &overrides.std_features {
             options.std_features = (features != "none").then(|| features.clone());
         }
-        options
-            .rustflags
-            .extend(overrides.extra_rustflags.iter().cloned());
+        options.rustflags.extend(overrides.extra_rustflags());
         options
     }
 
@@ -149,73 +132,18 @@ fn supports_immediate_abort(rustc_version: &str) -> bool {
         .is_some_and(|version| crate::apt::compare_versions(version, IMMEDIATE_ABORT_SINCE).is_ge())
 }
 
-#[derive(Debug, Default)]
-struct SizeOverrides {
-    std_features: Option<String>,
-    extra_rustflags: Vec<String>,
-}
-
-struct Options {
-    route: Route,
-    overrides: SizeOverrides,
-    allow_oversize: bool,
-}
-
-fn parse_args(args: &[String]) -> Result<Options> {
-    let mut options = Options {
-        route: Route::Debian,
-        overrides: SizeOverrides::default(),
-        allow_oversize: false,
-    };
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .cloned()
-                .with_context(|| format!("{name} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--route" => {
-                options.route = match value("--route")?.as_str() {
-                    "debian" => Route::Debian,
-                    "rustup" => Route::Rustup,
-                    "auto" => Route::Auto,
-                    other => {
-                        bail!("unknown route `{other}`: expected debian, rustup or auto\n{USAGE}")
-                    }
-                }
-            }
-            "--std-features" => options.overrides.std_features = Some(value("--std-features")?),
-            "--rustflags" => {
-                let flags = value("--rustflags")?;
-                options
-                    .overrides
-                    .extra_rustflags
-                    .extend(flags.split_whitespace().map(String::from));
-            }
-            "--allow-oversize" => options.allow_oversize = true,
-            "-h" | "--help" => {
-                print!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument `{other}`\n{USAGE}"),
-        }
-    }
-    Ok(options)
-}
-
-pub fn main(args: &[String]) -> Result<()> {
-    build(args, false)
+/// `cargo xtask dist`.
+pub fn build(options: &DistOptions) -> Result<()> {
+    build_binary(options, false)
 }
 
 /// For `cargo xtask hook`, which ships the gzip wrapper when the bare binary does not fit and
 /// says so itself: an oversized binary is neither an error nor worth a warning there.
-pub fn main_for_hook(args: &[String]) -> Result<()> {
-    build(args, true)
+pub fn build_for_hook(options: &DistOptions) -> Result<()> {
+    build_binary(options, true)
 }
 
-fn build(args: &[String], hook_decides: bool) -> Result<()> {
-    let options = parse_args(args)?;
+fn build_binary(options: &DistOptions, hook_decides: bool) -> Result<()> {
     let workspace = workspace_root();
     let route = match options.route {
         Route::Auto => {
@@ -229,7 +157,7 @@ fn build(args: &[String], hook_decides: bool) -> Result<()> {
         }
         chosen => chosen,
     };
-    let size_options = SizeOptions::for_route(route, &options.overrides);
+    let size_options = SizeOptions::for_route(route, options);
     let (route_used, toolchain, built) = match route {
         Route::Rustup => rustup_build(&workspace, &size_options)?,
         Route::Debian | Route::Auto => debian_build(&workspace, &size_options)?,
@@ -341,7 +269,7 @@ fn ensure_inspection_tools() -> Result<()> {
 
 /// Variables inherited from the calling cargo or the user's shell that would change the nested
 /// build behind our back. A global RUSTFLAGS in particular replaces the per-target flags, and the
-/// link then silently falls back to glibc's libc.a (FACTS.md, "Static musl binary").
+/// link then silently falls back to glibc's libc.a, without an error.
 pub fn clear_inherited_rust_env(cargo: &mut Command) {
     for name in [
         "RUSTFLAGS",
@@ -375,5 +303,4 @@ pub fn show_build_env(cargo: &Command) {
 }
 
 #[cfg(test)]
-#[path = "dist_tests.rs"]
 mod tests;

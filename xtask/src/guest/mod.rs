@@ -2,10 +2,13 @@
 //! once and cached under `cache_root()/guest/<key>/`, where the key covers everything the image is
 //! made from. A second run with the same inputs only checks the host and prints the paths.
 
-use crate::guest_tree;
-use crate::host_packages::{self, GuestKernel};
+pub mod final_image;
+pub mod host_packages;
+pub mod tree;
+
 use crate::util::{cache_root, run, run_logged, workspace_root};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use host_packages::GuestKernel;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -39,10 +42,8 @@ pub struct GuestImage {
     pub kernel_release: String,
 }
 
-pub fn main(args: &[String]) -> Result<()> {
-    if let Some(arg) = args.first() {
-        bail!("`cargo xtask guest` takes no arguments, got `{arg}`");
-    }
+/// `cargo xtask guest`: builds the image, or finds it in the cache, and says where it is.
+pub fn show_image() -> Result<()> {
     let image = ensure_image()?;
     println!("guest image: {}", image.dir.display());
     println!(
@@ -106,7 +107,7 @@ pub fn ensure_image() -> Result<GuestImage> {
         return Ok(image);
     }
 
-    let (base_tree, _) = guest_tree::ensure_base_tree(&mut stages, &recipe_dir, &kernel)?;
+    let (base_tree, _) = tree::ensure_base_tree(&mut stages, &recipe_dir, &kernel)?;
     let building = guest_root.join(format!("{key}.building"));
     if building.exists() {
         std::fs::remove_dir_all(&building)
@@ -233,7 +234,7 @@ fn cached(dir: &Path, inputs: &str) -> bool {
 /// Everything the image is made from, one line each: the base tree's inputs, the recipe files,
 /// and the build code. Its sha256 is the cache key.
 fn image_key_inputs(recipe_dir: &Path, kernel: &GuestKernel) -> Result<String> {
-    let mut text = guest_tree::key_inputs(recipe_dir, kernel)?;
+    let mut text = tree::key_inputs(recipe_dir, kernel)?;
     let mut names: Vec<String> = std::fs::read_dir(recipe_dir)
         .with_context(|| {
             format!(
@@ -254,9 +255,9 @@ fn image_key_inputs(recipe_dir: &Path, kernel: &GuestKernel) -> Result<String> {
         )?;
     }
     for (name, source) in [
-        ("xtask/src/guest.rs", include_str!("guest.rs")),
+        ("xtask/src/guest/mod.rs", include_str!("mod.rs")),
         (
-            "xtask/src/host_packages.rs",
+            "xtask/src/guest/host_packages.rs",
             include_str!("host_packages.rs"),
         ),
     ] {

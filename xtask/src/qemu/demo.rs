@@ -3,10 +3,11 @@
 //! the guest's public host key in target/demo/, and ends with a short summary of the host: pools,
 //! datasets, Proxmox storages, NFS exports, the signature as stock ssh-keygen judges it.
 
-use crate::guest_final;
+use crate::flags::{DemoOptions, HookOptions};
+use crate::guest::final_image;
+use crate::qemu::scenario::Scenario;
+use crate::qemu::test::run_scenario;
 use crate::qemu::Accel;
-use crate::qemu_test::run_scenario;
-use crate::scenario::Scenario;
 use crate::util::{self, workspace_root};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
@@ -23,19 +24,16 @@ const KEPT: [&str; 3] = [
     "ssh_host_ed25519_key.pub",
 ];
 
-pub fn main(args: &[String]) -> Result<()> {
-    let accel = if args.iter().any(|a| a == "--kvm") {
-        Accel::Kvm
-    } else {
-        Accel::Tcg
-    };
+/// `cargo xtask demo`.
+pub fn demo(options: &DemoOptions) -> Result<()> {
+    let accel = if options.kvm { Accel::Kvm } else { Accel::Tcg };
     let root = workspace_root();
     let path = root.join(format!("qemu-tests/scenarios/{SCENARIO}.toml"));
     let scenario = Scenario::load(&path)?;
-    crate::hook::main(&[])?;
+    crate::hook::build(&HookOptions::default())?;
     // The manifest's signature is checked with the host's own ssh-keygen.
     crate::test::ensure_test_tools()?;
-    let image = guest_final::ensure_image_with(&root.join("target/dist/phoenix-zfs"))?;
+    let image = final_image::ensure_image_with(&root.join("target/dist/phoenix-zfs"))?;
     let started = Instant::now();
     let failures = run_scenario(SCENARIO, &path, &scenario, &image, accel)?;
     let boot_seconds = started.elapsed().as_secs_f64();

@@ -2,7 +2,7 @@
 //! codes and drive hashes, the pools and datasets zpool/zfs report, the signed manifest (with
 //! stock ssh-keygen), and drives compared byte for byte on the host.
 
-use crate::scenario::{Boot, Scenario};
+use crate::qemu::scenario::{Boot, Scenario};
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -55,7 +55,7 @@ pub fn whole_drive_digest(path: &Path) -> Result<String> {
 pub struct StepResult {
     pub status: Option<i32>,
     pub stdout: String,
-    /// The drive hashes before and after the step (guest_script.rs `hash_drives`), when written.
+    /// The drive hashes before and after the step (boot_script.rs `hash_drives`), when written.
     pub before: Option<String>,
     pub after: Option<String>,
     pub commands: Vec<Vec<String>>,
@@ -339,7 +339,7 @@ pub fn check_expect(scenario: &Scenario, state: &Path, run_dir: &Path) -> Result
 }
 
 fn check_datasets(
-    expect: &crate::scenario::Expect,
+    expect: &crate::qemu::scenario::Expect,
     datasets: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Vec<String> {
     let mut failures = Vec::new();
@@ -371,7 +371,7 @@ fn check_datasets(
 }
 
 fn check_pools(
-    expect: &crate::scenario::Expect,
+    expect: &crate::qemu::scenario::Expect,
     statuses: &[phoenix_zfs::formats::zfs::PoolStatus],
     pool_props: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Vec<String> {
@@ -425,7 +425,7 @@ fn check_pools(
 }
 
 fn check_manifest(
-    m: &crate::scenario::ManifestExpect,
+    m: &crate::qemu::scenario::ManifestExpect,
     state: &Path,
     run_dir: &Path,
 ) -> Result<Vec<String>> {

@@ -1,5 +1,5 @@
 //! `cargo xtask bench`: the core benchmarks (benches/core.rs, criterion) and the start time of
-//! the static binary, checked against issue 6's targets. The measurements live here, not in
+//! the static binary, checked against their targets (below). The measurements live here, not in
 //! timed unit tests, because only a whole run on a known machine says anything.
 //!
 //! Checks, from criterion's own estimates (target/criterion/GROUP/INPUT/new/estimates.json,
@@ -7,17 +7,15 @@
 //! input in at most 12x time), 80,000 `zfs get` lines parse in under 100 ms, and
 //! `phoenix-zfs --version` averages under 5 ms over 100 runs.
 
+pub mod guest;
+
+use crate::dist;
+use crate::flags::{BenchOptions, DistOptions};
 use crate::util::workspace_root;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const USAGE: &str = "\
-usage: cargo xtask bench [--no-startup]
-
-  --no-startup   skip building target/dist/phoenix-zfs and timing its start
-";
 
 /// (criterion group, small input, large input, what one item is). Named as in benches/core.rs.
 const GROUPS: &[(&str, u64, u64, &str)] = &[
@@ -66,18 +64,16 @@ fn human(ns: f64) -> String {
     }
 }
 
-pub fn main(args: &[String]) -> Result<()> {
-    let mut startup = true;
-    for arg in args {
-        match arg.as_str() {
-            "--no-startup" => startup = false,
-            other => bail!("unknown option `{other}`\n\n{USAGE}"),
-        }
-    }
+/// `cargo xtask bench`.
+pub fn bench(options: &BenchOptions) -> Result<()> {
+    let startup = !options.no_startup;
     let root = workspace_root();
     // Built and timed first, so that its build output does not land in the middle of the tables.
     let startup_line = if startup {
-        crate::dist::main(&["--allow-oversize".to_string()])?;
+        dist::build(&DistOptions {
+            allow_oversize: true,
+            ..DistOptions::default()
+        })?;
         let binary = root.join("target/dist/phoenix-zfs");
         let times = startup_times(&binary)?;
         let mean = times.iter().sum::<Duration>() / times.len() as u32;

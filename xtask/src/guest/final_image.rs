@@ -187,8 +187,8 @@ pub fn ensure_image_in(slot: &str, binary: &Path) -> Result<GuestImage> {
         inputs.push_str(&format!("{dir}/\n"));
     }
     inputs.push_str(&format!(
-        "source xtask/src/guest_final.rs sha256={}\n",
-        cache_key(include_str!("guest_final.rs"))
+        "source xtask/src/guest/final_image.rs sha256={}\n",
+        cache_key(include_str!("final_image.rs"))
     ));
     let dir = cache_root().join(slot).join(cache_key(&inputs));
     let image = GuestImage {
@@ -300,50 +300,6 @@ pub fn scenario_kernel_args(models: &[(String, String)], firstboot_unit: bool) -
         args.push("systemd.wants=phoenix-zfs-firstboot.service".into());
     }
     args
-}
-
-/// The input disk: a tar of `files` (host path, name in /run/phx), padded to whole MiB.
-pub fn write_input_tar(tar_path: &Path, files: &[(PathBuf, String)]) -> Result<()> {
-    let staging = tar_path.with_extension("staging");
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging)?;
-    for (file, name) in files {
-        std::fs::copy(file, staging.join(name))
-            .with_context(|| format!("cannot read {}", file.display()))?;
-    }
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(staging.join("run"), std::fs::Permissions::from_mode(0o755))?;
-    run(Command::new("tar")
-        .arg("-cf")
-        .arg(tar_path)
-        .arg("-C")
-        .arg(&staging)
-        .arg("."))?;
-    std::fs::remove_dir_all(&staging)?;
-    let len = std::fs::metadata(tar_path)?.len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(tar_path)?
-        .set_len(len.div_ceil(1 << 20).max(1) << 20)?;
-    Ok(())
-}
-
-/// Unpacks what the guest wrote onto the results disk; an untouched (all-zero) disk means the
-/// guest never got that far.
-pub fn unpack_results(results: &Path, out: &Path) -> Result<bool> {
-    use std::io::Read;
-    let mut head = [0u8; 512];
-    std::fs::File::open(results)?.read_exact(&mut head)?;
-    if head.iter().all(|&b| b == 0) {
-        return Ok(false);
-    }
-    std::fs::create_dir_all(out)?;
-    run(Command::new("tar")
-        .arg("-xf")
-        .arg(results)
-        .arg("-C")
-        .arg(out))?;
-    Ok(true)
 }
 
 #[cfg(test)]
