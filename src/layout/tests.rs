@@ -1,3 +1,5 @@
+//! Tests of the layout file: parsing, validation and the errors that point at the offending key.
+
 use super::*;
 
 fn parse(text: &str) -> Result<Layout, LayoutError> {

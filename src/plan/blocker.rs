@@ -4,7 +4,7 @@ use crate::exit::Exit;
 use crate::matching::MatchProblem;
 use serde::Serialize;
 
-/// A reason not to touch anything. Each maps to one of DESIGN.md's exit codes.
+/// A reason not to touch anything. Each maps to one exit code of [`Exit`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "blocker", rename_all = "kebab-case")]
 pub enum Blocker {
