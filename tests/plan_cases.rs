@@ -556,7 +556,7 @@ fn the_layouts_own_pools_being_mounted_does_not_make_their_drives_strangers() {
 
 // ---- services: NFS, Proxmox storages, smartd, drive health ----
 
-/// What the installer writes for an ext4 root (recorded from a Proxmox VE 8 install on ext4).
+/// What the installer writes for an ext4 root (pve-installer's Proxmox/Install/StorageConfig.pm, lvm-thin on an ext4 root).
 const INSTALLER_STORAGE_CFG: &str = "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\nlvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n";
 /// Debian's stock /etc/smartd.conf, comments left out.
 const STOCK_SMARTD: &str =
