@@ -87,3 +87,38 @@ pub fn judge(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv() -> Vec<String> {
+        vec!["zpool".into(), "list".into()]
+    }
+
+    fn ended_with(code: i32, stderr: &str) -> Result<Output, RunError> {
+        Ok(Output {
+            code: Some(code),
+            stdout: String::new(),
+            stderr: stderr.into(),
+            duration: Duration::ZERO,
+        })
+    }
+
+    #[test]
+    fn a_timeout_a_failure_and_a_tolerated_answer_are_told_apart() {
+        let timed_out = Err(RunError::TimedOut {
+            command: "zpool list".into(),
+            after: Duration::from_secs(60),
+        });
+        let err = judge(&argv(), timed_out, &[]).unwrap_err();
+        assert!(matches!(err, ObserveError::Run(RunError::TimedOut { .. })));
+        assert_eq!(
+            err.to_string(),
+            "`zpool list`: killed after 60 s without finishing"
+        );
+        let err = judge(&argv(), ended_with(1, "no pool\nbroken\n"), &["no pool"]).unwrap_err();
+        assert_eq!(err.to_string(), "`zpool list`: failed (exit 1): broken");
+        assert!(judge(&argv(), ended_with(1, "no pool\n"), &["no pool"]).is_ok());
+    }
+}
