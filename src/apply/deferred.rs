@@ -3,9 +3,11 @@
 //! binary that unit starts. All of it is written into the target's tree (`files`): `/` on the
 //! running host, the installed root under a live system.
 
+use crate::apply::atomic_file::{write_atomically, WriteError};
 use crate::host::inventory::HostRoot;
 use crate::plan::Deferred;
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 
 /// Where the binary installs itself; the units start it from here.
 pub const INSTALLED_BINARY: &str = "/usr/local/sbin/phoenix-zfs";
@@ -15,10 +17,41 @@ const DEFERRED_UNIT_TEXT: &str = include_str!("../../firstboot/phoenix-zfs-defer
 const DEFERRED_UNIT_WANTS: &str =
     "/etc/systemd/system/multi-user.target.wants/phoenix-zfs-deferred.service";
 
+/// Why a piece of what is left for the next boot is not in place, with its path.
+#[derive(Debug, thiserror::Error)]
+pub enum DeferredError {
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error("cannot update {}: {source}", path.display())]
+    Flag {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot enable {}: {source}", path.display())]
+    Enable {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot make {} executable: {source}", path.display())]
+    Mode {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
 /// While a run left work for later, the flag `flag` lists it and phoenix-zfs-deferred.service
 /// (and the binary it starts) are installed in `files`; a run with nothing deferred removes the
 /// flag. Returns what could not be written, for the caller to report; none of it is fatal.
-pub fn record(files: &HostRoot, flag: &Path, deferred: &[Deferred]) -> Vec<String> {
+pub fn record(files: &HostRoot, flag: &Path, deferred: &[Deferred]) -> Vec<DeferredError> {
     let mut problems = Vec::new();
     if !deferred.is_empty() {
         // Whatever ran this (by hand, from a rescue shell or a live system), the next boot
@@ -28,7 +61,7 @@ pub fn record(files: &HostRoot, flag: &Path, deferred: &[Deferred]) -> Vec<Strin
     }
     let result = if deferred.is_empty() {
         match std::fs::remove_file(flag) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
         }
     } else {
@@ -36,20 +69,22 @@ pub fn record(files: &HostRoot, flag: &Path, deferred: &[Deferred]) -> Vec<Strin
             .iter()
             .map(|d| format!("{}: {}\n", d.subject, d.why))
             .collect();
-        crate::apply::atomic_file::write_atomically(flag, text.as_bytes())
+        write_atomically(flag, text.as_bytes()).map_err(|e| e.source)
     };
-    if let Err(e) = result {
-        problems.push(format!("cannot update {}: {e}", flag.display()));
+    if let Err(source) = result {
+        problems.push(DeferredError::Flag {
+            path: flag.to_path_buf(),
+            source,
+        });
     }
     problems
 }
 
 /// Installs and enables phoenix-zfs-deferred.service in `files`, as `systemctl enable` would
 /// (the link's target is the unit's path inside that system).
-pub fn install_deferred_unit(files: &HostRoot) -> Result<(), String> {
+pub fn install_deferred_unit(files: &HostRoot) -> Result<(), DeferredError> {
     let unit = files.path(DEFERRED_UNIT);
-    crate::apply::atomic_file::write_atomically(&unit, DEFERRED_UNIT_TEXT.as_bytes())
-        .map_err(|e| format!("cannot install {}: {e}", unit.display()))?;
+    write_atomically(&unit, DEFERRED_UNIT_TEXT.as_bytes())?;
     let wants = files.path(DEFERRED_UNIT_WANTS);
     if wants.symlink_metadata().is_ok() {
         return Ok(());
@@ -58,27 +93,34 @@ pub fn install_deferred_unit(files: &HostRoot) -> Result<(), String> {
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
         .and_then(|()| std::os::unix::fs::symlink(DEFERRED_UNIT, &wants))
-        .map_err(|e| format!("cannot enable {}: {e}", unit.display()))
+        .map_err(|source| DeferredError::Enable { path: unit, source })
 }
 
 /// Copies the running binary to /usr/local/sbin of `files` for rescue reruns and the deferred
 /// unit, unless that is the running binary or already the same program.
-pub fn install_self(files: &HostRoot) -> Result<(), String> {
-    let me = std::fs::read_link("/proc/self/exe")
-        .map_err(|e| format!("cannot find the running binary: {e}"))?;
+pub fn install_self(files: &HostRoot) -> Result<(), DeferredError> {
+    let unreadable = |path: &Path| {
+        let path = path.to_path_buf();
+        |source| DeferredError::Read { path, source }
+    };
+    let exe = Path::new("/proc/self/exe");
+    let me = std::fs::read_link(exe).map_err(unreadable(exe))?;
     let target = files.path(INSTALLED_BINARY);
     if me == target {
         return Ok(());
     }
-    let bytes = std::fs::read(&me).map_err(|e| format!("cannot read {}: {e}", me.display()))?;
+    let bytes = std::fs::read(&me).map_err(unreadable(&me))?;
     if std::fs::read(&target).is_ok_and(|installed| installed == bytes) {
         return Ok(());
     }
-    crate::apply::atomic_file::write_atomically(&target, &bytes)
-        .map_err(|e| format!("cannot install {}: {e}", target.display()))?;
+    write_atomically(&target, &bytes)?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| format!("cannot make {} executable: {e}", target.display()))
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).map_err(|source| {
+        DeferredError::Mode {
+            path: target,
+            source,
+        }
+    })
 }
 
 #[cfg(test)]

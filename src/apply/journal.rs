@@ -142,7 +142,8 @@ impl Journal {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(write_error)?;
         }
-        crate::apply::atomic_file::write_atomically(&self.path, &text).map_err(write_error)
+        crate::apply::atomic_file::write_atomically(&self.path, &text)
+            .map_err(|e| write_error(e.source))
     }
 
     pub fn begin(&self, entry: PendingCreate) -> Result<(), JournalError> {

@@ -15,7 +15,7 @@ use super::Progress;
 
 /// How one action went: its record and, for a failed zpool/zfs command, what its stderr says;
 /// or why it never started (the journal could not be written).
-pub type Executed = Result<(ActionRecord, Option<ZfsFailure>), String>;
+pub type Executed = Result<(ActionRecord, Option<ZfsFailure>), super::NotBegun>;
 
 /// A piece of the plan, by the actions' indices.
 #[derive(Debug, Clone, PartialEq, Eq)]

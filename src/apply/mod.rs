@@ -131,8 +131,10 @@ fn write_file(
 ) -> ActionRecord {
     let started_at = now_rfc3339();
     let clock = Instant::now();
+    // The error names `path` as the target system knows it, not under the host's root.
     let result = if replace {
         crate::apply::atomic_file::write_atomically(&root.path(path), content.as_bytes())
+            .map_err(|e| e.source)
     } else {
         std::fs::write(root.path(path), content.as_bytes())
     };
@@ -196,6 +198,16 @@ fn run_classified(runner: &dyn Runner, action: &Action) -> (ActionRecord, Option
     (record, failure)
 }
 
+/// A pool's creation that was not begun, since the journal could not say it was: a create cut
+/// off without its entry would leave drives that a rerun cannot tell from someone's data.
+#[derive(Debug, thiserror::Error)]
+#[error("pool {pool} was not created: {source}")]
+pub struct NotBegun {
+    pool: String,
+    #[source]
+    source: crate::apply::journal::JournalError,
+}
+
 /// Runs one action: the command, or the file it writes; a pool's creation written into the
 /// journal before, with the serial of the drive at each path as `inventory` read it, and cleared
 /// from it after, unless the create failed after it began to write the drives.
@@ -224,9 +236,10 @@ fn execute(
             drives,
             started_at: now_rfc3339(),
         };
-        journal
-            .begin(entry)
-            .map_err(|e| format!("cannot write the journal before creating pool {pool}: {e}"))?;
+        journal.begin(entry).map_err(|source| NotBegun {
+            pool: pool.clone(),
+            source,
+        })?;
     }
     let (record, failure) = match action {
         Action::WriteFile { path, content, .. } => (
@@ -376,8 +389,8 @@ pub fn apply(
             for (_, executed) in ran {
                 let (record, zfs_failure) = match executed {
                     Ok(ran) => ran,
-                    Err(reason) => {
-                        failures.push(reason);
+                    Err(not_begun) => {
+                        failures.push(not_begun.to_string());
                         continue;
                     }
                 };

@@ -32,9 +32,10 @@ impl Failure {
     }
 }
 
-/// The one form of an error line. `main` prints a command's failure with it; a command prints
-/// with it only a problem it carries on after (a notice it could not write, say), so that the
-/// line comes where it happened.
+/// The one form of an error line: the error's own message only, never its `source()` chain,
+/// which the library's messages already end with (see the runner module's doc). `main` prints a
+/// command's failure with it; a command prints with it only a problem it carries on after (a
+/// notice it could not write, say), so that the line comes where it happened.
 pub fn print_error(message: impl Display) {
     eprintln!("phoenix-zfs: error: {message}");
 }

@@ -53,7 +53,7 @@ pub fn assess(
     consent: &crate::plan::Consent,
     pending: &[crate::apply::journal::PendingCreate],
     earlier: Option<&Assessment>,
-) -> Result<Assessment, crate::host::zfs_state::read::ObserveError> {
+) -> Result<Assessment, crate::host::ObserveError> {
     let expected = earlier.map(Assessment::pools_after_actions);
     let earlier = earlier.map(|a| &a.services);
     let read_inventory = || {
@@ -94,7 +94,7 @@ pub fn assess(
                 network: joined(network),
                 health: joined(health),
             };
-            Ok::<_, crate::host::zfs_state::read::ObserveError>((inventory, observed, read_ahead))
+            Ok::<_, crate::host::ObserveError>((inventory, observed, read_ahead))
         })?,
         ZfsSource::Absent => {
             let mut inventory = read_inventory();

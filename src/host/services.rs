@@ -11,6 +11,7 @@ use crate::formats::proxmox::storage_cfg::StorageConfig;
 use crate::formats::wear::{self, WearBaseline};
 use crate::host::inventory::{Disk, HostRoot};
 use crate::host::target::Target;
+use crate::host::ObserveError;
 use crate::layout::Layout;
 use crate::runner::Runner;
 use serde::Serialize;
@@ -120,7 +121,7 @@ pub fn find_program(root: &HostRoot, name: &str) -> Option<String> {
 #[derive(Debug, Default)]
 pub struct ReadAhead {
     /// The network the exports are for, when it had to be asked of `ip`.
-    pub network: Option<Result<Network, String>>,
+    pub network: Option<Result<Network, NetworkError>>,
     pub health: Vec<DriveHealth>,
 }
 
@@ -132,7 +133,7 @@ pub fn read_network_ahead(
     runner: &dyn Runner,
     layout: &Layout,
     earlier: Option<&HostServices>,
-) -> Option<Result<Network, String>> {
+) -> Option<Result<Network, NetworkError>> {
     let wants_exports = layout.datasets.iter().any(|d| d.nfs.is_some());
     let known = earlier.is_some_and(|e| e.nfs.network.ready().is_some());
     if !matches!(target, Target::RunningSystem)
@@ -325,19 +326,21 @@ fn observe_nfs(
     root: &HostRoot,
     runner: &dyn Runner,
     layout: &Layout,
-    known: Option<Result<Network, String>>,
+    known: Option<Result<Network, NetworkError>>,
 ) -> NfsServer {
     let installed = find_program(root, "exportfs").is_some();
     let route = std::fs::read_to_string(root.path(nfs::ROUTE_TABLE))
-        .map_err(|e| format!("cannot read {}: {e}", nfs::ROUTE_TABLE))
-        .and_then(|text| nfs::default_route_interface(&text).map_err(|e| e.to_string()));
+        .map_err(|source| NetworkError::Routes { source })
+        .and_then(|text| Ok(nfs::default_route_interface(&text)?));
     let online = route.is_ok();
     let wants_exports = layout.datasets.iter().any(|d| d.nfs.is_some());
     let detected = if wants_exports && layout.nfs.network == "auto" {
-        route.and_then(|interface| match known {
-            Some(network) => network,
-            None => interface_network(runner, &interface),
-        })
+        route
+            .and_then(|interface| match known {
+                Some(network) => network,
+                None => interface_network(runner, &interface),
+            })
+            .map_err(|e| e.to_string())
     } else {
         Err("not needed".to_string())
     };
@@ -352,17 +355,26 @@ fn observe_nfs(
     }
 }
 
-fn interface_network(runner: &dyn Runner, interface: &str) -> Result<Network, String> {
-    let argv = nfs::ip_addr_argv(interface);
-    let out = runner.run(&argv, READ_TIMEOUT).map_err(|e| e.to_string())?;
-    if !out.success() {
-        return Err(format!(
-            "`{}` failed: {}",
-            crate::runner::display(&argv),
-            out.stderr.trim()
-        ));
-    }
-    nfs::interface_network(&out.stdout, interface).map_err(|e| e.to_string())
+/// Why the management network is not known.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    #[error("cannot read {}: {source}", nfs::ROUTE_TABLE)]
+    Routes {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Route(#[from] nfs::RouteError),
+    #[error(transparent)]
+    Ip(#[from] ObserveError),
+    #[error(transparent)]
+    Address(#[from] nfs::AddressError),
+}
+
+/// The IPv4 network of `interface`. `ip` prints why whenever it fails, so its stderr decides.
+fn interface_network(runner: &dyn Runner, interface: &str) -> Result<Network, NetworkError> {
+    let out = crate::host::read(runner, &nfs::ip_addr_argv(interface), READ_TIMEOUT, &[])?;
+    Ok(nfs::interface_network(&out.stdout, interface)?)
 }
 
 /// The drives' health, read at once: each smartctl waits on its own controller, and under

@@ -228,7 +228,8 @@ impl PropertyValue {
 }
 
 /// A layout that could not be used: where, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}{}: {message}", place(.position))]
 pub struct LayoutError {
     /// The file as the user named it, or `<default layout>`.
     pub source_name: String,
@@ -237,16 +238,10 @@ pub struct LayoutError {
     pub message: String,
 }
 
-impl fmt::Display for LayoutError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.position {
-            Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.source_name, self.message),
-            None => write!(f, "{}: {}", self.source_name, self.message),
-        }
-    }
+/// `:LINE:COL`, the way compilers point into a file.
+fn place(position: &Option<(usize, usize)>) -> String {
+    position.map_or(String::new(), |(line, col)| format!(":{line}:{col}"))
 }
-
-impl std::error::Error for LayoutError {}
 
 /// Line and column (1-based) of a byte offset in `text`.
 pub(crate) fn position_of(text: &str, offset: usize) -> (usize, usize) {

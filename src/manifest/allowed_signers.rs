@@ -67,24 +67,14 @@ pub struct AllowedSigners {
 }
 
 /// A line the parser cannot read: `FILE:LINE: what, the line`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {message}; a line is `PRINCIPALS [OPTIONS] KEYTYPE BASE64 [COMMENT]` (ssh-keygen(1), ALLOWED SIGNERS)")]
 pub struct ParseError {
-    pub source: String,
+    /// The file as the user named it.
+    pub file: String,
     pub line: usize,
     pub message: String,
 }
-
-impl std::fmt::Display for ParseError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}:{}: {}; a line is `PRINCIPALS [OPTIONS] KEYTYPE BASE64 [COMMENT]` (ssh-keygen(1), ALLOWED SIGNERS)",
-            self.source, self.line, self.message
-        )
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 impl AllowedSigners {
     pub fn parse(source: &str, text: &str) -> Result<AllowedSigners, ParseError> {
@@ -95,7 +85,7 @@ impl AllowedSigners {
                 continue;
             }
             let entry = parse_line(line, i + 1).map_err(|message| ParseError {
-                source: source.to_string(),
+                file: source.to_string(),
                 line: i + 1,
                 message,
             })?;

@@ -4,12 +4,12 @@
 //! verdict per host.
 
 use super::allowed_signers::AllowedSigners;
-use super::signing::NAMESPACE;
+use super::signing::{self, VerifyError, NAMESPACE};
 use super::{canonical_json, sha256_hex, signature_path, SCHEMA};
 use crate::exit::Exit;
 use serde::Serialize;
 use serde_json::Value;
-use ssh_key::{HashAlg, PublicKey, SshSig};
+use ssh_key::{HashAlg, PublicKey};
 use std::path::Path;
 
 /// Who vouches for the signers.
@@ -142,7 +142,7 @@ pub fn check(path: &Path, anchor: &Anchor<'_>, now: u64) -> Report {
     let signer = match intact(&bytes, &pem, &value) {
         Ok(signer) => signer,
         Err(why) => {
-            report.detail = why;
+            report.detail = why.to_string();
             return report;
         }
     };
@@ -191,39 +191,41 @@ pub fn check(path: &Path, anchor: &Anchor<'_>, now: u64) -> Report {
     report
 }
 
+/// Why a signed manifest is not the one its host wrote.
+#[derive(Debug, thiserror::Error)]
+enum NotIntact {
+    #[error(transparent)]
+    Signature(#[from] VerifyError),
+    #[error("schema is {0}, expected \"{SCHEMA}\"")]
+    Schema(Value),
+    #[error("layout digest {recorded} does not match its content ({actual})")]
+    LayoutDigest { recorded: String, actual: String },
+    #[error("signed by {signer}, but the manifest names host key {named}")]
+    HostKey { signer: String, named: String },
+}
+
 /// The signer, when `pem` is a good manifest signature over `bytes` by the key it carries and
 /// the manifest's own digests and host key agree.
-fn intact(bytes: &[u8], pem: &str, value: &Value) -> Result<PublicKey, String> {
-    let sig = SshSig::from_pem(pem).map_err(|e| format!("not an SSH signature: {e}"))?;
-    if sig.namespace() != NAMESPACE {
-        return Err(format!(
-            "the signature's namespace is `{}`, not `{NAMESPACE}`",
-            sig.namespace()
-        ));
-    }
-    let signer = PublicKey::from(sig.public_key().clone());
-    signer
-        .verify(NAMESPACE, bytes, &sig)
-        .map_err(|e| format!("bad signature ({e}): the manifest changed after it was signed, or the signature is another file's"))?;
+fn intact(bytes: &[u8], pem: &str, value: &Value) -> Result<PublicKey, NotIntact> {
+    let signer = signing::verify(bytes, pem)?;
     if value["schema"] != SCHEMA {
-        return Err(format!(
-            "schema is {}, expected \"{SCHEMA}\"",
-            value["schema"]
-        ));
+        return Err(NotIntact::Schema(value["schema"].clone()));
     }
     let recorded = value["layout"]["sha256"].as_str().unwrap_or_default();
     let actual = sha256_hex(canonical_json(&value["layout"]["content"]).as_bytes());
     if recorded != actual {
-        return Err(format!(
-            "layout digest {recorded} does not match its content ({actual})"
-        ));
+        return Err(NotIntact::LayoutDigest {
+            recorded: recorded.to_string(),
+            actual,
+        });
     }
-    let fingerprint = signer.fingerprint(HashAlg::Sha256).to_string();
+    let signer_fingerprint = signer.fingerprint(HashAlg::Sha256).to_string();
     if let Some(named) = value["host"]["host_key_fingerprint"].as_str() {
-        if named != fingerprint {
-            return Err(format!(
-                "signed by {fingerprint}, but the manifest names host key {named}"
-            ));
+        if named != signer_fingerprint {
+            return Err(NotIntact::HostKey {
+                signer: signer_fingerprint,
+                named: named.to_string(),
+            });
         }
     }
     Ok(signer)

@@ -8,6 +8,7 @@ pub mod signing;
 
 pub use build::{from_report, host_identity, previous_baselines, RunInfo};
 
+use crate::apply::atomic_file::{write_atomically, WriteError};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -245,35 +246,49 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
+/// Why the manifest or its signature is not on disk.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestWriteError {
+    #[error("cannot serialise the manifest: {0}")]
+    Serialise(#[source] serde_json::Error),
+    #[error(transparent)]
+    Sign(#[from] signing::SigningError),
+    #[error("cannot remove the old signature {}: {source}", path.display())]
+    StaleSignature {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
 /// Writes the manifest (pretty JSON, keys sorted) and its signature, each atomically: the
 /// manifest first, so a signature on disk always belongs to the manifest beside it or to none.
 pub fn write_signed(
     manifest: &Manifest,
     path: &Path,
     key: &ssh_key::PrivateKey,
-) -> Result<(), String> {
-    let value = serde_json::to_value(manifest)
-        .map_err(|e| format!("cannot serialise the manifest: {e}"))?;
-    let mut text = serde_json::to_string_pretty(&value)
-        .map_err(|e| format!("cannot serialise the manifest: {e}"))?;
+) -> Result<(), ManifestWriteError> {
+    let mut text = serde_json::to_value(manifest)
+        .and_then(|value| serde_json::to_string_pretty(&value))
+        .map_err(ManifestWriteError::Serialise)?;
     text.push('\n');
-    let signature = signing::sign(key, text.as_bytes()).map_err(|e| e.to_string())?;
+    let signature = signing::sign(key, text.as_bytes())?;
     let sig_path = signature_path(path);
     // A stale signature must not sit beside a new manifest, even for the moment between writes.
     match std::fs::remove_file(&sig_path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(format!(
-                "cannot remove the old signature {}: {e}",
-                sig_path.display()
-            ))
+        Err(source) => {
+            return Err(ManifestWriteError::StaleSignature {
+                path: sig_path,
+                source,
+            })
         }
     }
-    crate::apply::atomic_file::write_atomically(path, text.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    crate::apply::atomic_file::write_atomically(&sig_path, signature.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", sig_path.display()))
+    write_atomically(path, text.as_bytes())?;
+    Ok(write_atomically(&sig_path, signature.as_bytes())?)
 }
 
 #[cfg(test)]

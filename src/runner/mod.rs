@@ -6,6 +6,12 @@
 //! itself (how it is displayed, whether it changes anything). The runners are apart: real
 //! processes in `system.rs`, transcripts answering in `replay.rs`, transcripts written in
 //! `record.rs`.
+//!
+//! Errors, here and in the whole library: each is a thiserror type naming what it happened to
+//! (the command in backticks first, a path, a device) and, when something lower failed, that
+//! cause as its `#[source]`. The command line prints only an error's own message, never the
+//! chain (`cli/failure.rs`), so a message ends with its source's (`...: {source}`) and the
+//! cause is printed exactly once; anything that walks the chain must not print it again.
 
 mod record;
 mod replay;
@@ -15,7 +21,6 @@ pub use record::RecordingRunner;
 pub use replay::{ReplayRunner, Transcript};
 pub use system::SystemRunner;
 
-use std::fmt;
 use std::io;
 use std::path::Path;
 use std::sync::Mutex;
@@ -37,50 +42,38 @@ impl Output {
     }
 }
 
-#[derive(Debug)]
+/// Why a command did not run to its end. A command that ran and exited non-zero is no error
+/// here: only its caller knows whether that is a failure.
+#[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The program could not be started (not installed, not executable).
+    /// The program is not installed, or not where the argv says.
+    #[error("`{command}`: program not found; is it installed and on PATH?")]
+    NotFound { command: String },
+    /// The program exists but could not be started or waited for (permissions, resources).
+    #[error("`{command}`: could not start: {source}")]
     Spawn {
         command: String,
-        error: io::Error,
+        #[source]
+        source: io::Error,
     },
-    TimedOut {
-        command: String,
-        after: Duration,
-    },
+    #[error("`{command}`: killed after {} s without finishing", .after.as_secs())]
+    TimedOut { command: String, after: Duration },
     /// A replay runner has no transcript for this command.
-    NotRecorded {
-        command: String,
-    },
+    #[error("`{command}`: no recorded transcript for this command")]
+    NotRecorded { command: String },
 }
 
-impl fmt::Display for RunError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RunError::Spawn { command, error } if error.kind() == io::ErrorKind::NotFound => {
-                write!(
-                    f,
-                    "`{command}`: program not found; is it installed and on PATH?"
-                )
-            }
-            RunError::Spawn { command, error } => {
-                write!(f, "`{command}`: could not start: {error}")
-            }
-            RunError::TimedOut { command, after } => {
-                write!(
-                    f,
-                    "`{command}`: killed after {:.0} s without finishing",
-                    after.as_secs_f64()
-                )
-            }
-            RunError::NotRecorded { command } => {
-                write!(f, "`{command}`: no recorded transcript for this command")
-            }
+impl RunError {
+    /// `source` from starting or waiting for `command`: a missing program is told apart, since
+    /// its remedy (install it) differs from every other cause's.
+    pub(crate) fn spawn(command: String, source: io::Error) -> RunError {
+        if source.kind() == io::ErrorKind::NotFound {
+            RunError::NotFound { command }
+        } else {
+            RunError::Spawn { command, source }
         }
     }
 }
-
-impl std::error::Error for RunError {}
 
 /// A command line as a human would type it, for logs and error messages. Arguments with spaces
 /// or quotes are single-quoted so the line can be pasted into a shell.

@@ -18,7 +18,7 @@ impl Runner for SystemRunner {
         let started = Instant::now();
         let (program, args) = argv.split_first().ok_or_else(|| RunError::Spawn {
             command: command.clone(),
-            error: io::Error::new(io::ErrorKind::InvalidInput, "empty command"),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "empty command"),
         })?;
         let child = Command::new(program)
             .args(args)
@@ -29,10 +29,7 @@ impl Runner for SystemRunner {
             // Its own process group, so a timeout kills everything it started.
             .process_group(0)
             .spawn()
-            .map_err(|error| RunError::Spawn {
-                command: command.clone(),
-                error,
-            })?;
+            .map_err(|e| RunError::spawn(command.clone(), e))?;
         let pid = child.id() as i32;
         let (done, finished) = mpsc::channel();
         std::thread::spawn(move || {
@@ -53,9 +50,9 @@ impl Runner for SystemRunner {
                 });
             }
         };
-        let out = result.map_err(|error| RunError::Spawn {
+        let out = result.map_err(|source| RunError::Spawn {
             command: command.clone(),
-            error,
+            source,
         })?;
         let output = Output {
             code: out.status.code(),
@@ -108,6 +105,7 @@ mod tests {
         let err = SystemRunner
             .run(&argv("phoenix-zfs-no-such-program"), Duration::from_secs(5))
             .unwrap_err();
+        assert!(matches!(err, RunError::NotFound { .. }), "{err}");
         assert!(err.to_string().contains("program not found"), "{err}");
     }
 }

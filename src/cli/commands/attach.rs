@@ -9,6 +9,7 @@ use phoenix_zfs::apply::run_action;
 use phoenix_zfs::exit::Exit;
 use phoenix_zfs::formats::proxmox::container::{bind_changes, parse_mounts, BindChange};
 use phoenix_zfs::formats::zfs;
+use phoenix_zfs::host::ObserveError;
 use phoenix_zfs::manifest::ActionResult;
 use phoenix_zfs::plan::Action;
 use phoenix_zfs::runner::{display, Runner};
@@ -78,7 +79,7 @@ pub fn run(ctx: &Context, ctid: u32, layout_file: Option<&Path>, dry_run: bool) 
 fn read_mountpoints(
     runner: &dyn Runner,
     layout: &phoenix_zfs::layout::Layout,
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<BTreeMap<String, String>, ObserveError> {
     let names: Vec<String> = layout
         .datasets
         .iter()
@@ -86,13 +87,8 @@ fn read_mountpoints(
         .map(|d| d.name().to_string())
         .collect();
     let argv = zfs::zfs_get_argv(&["mountpoint".to_string()], &names, false, &[]);
-    let out = runner
-        .run(&argv, Duration::from_secs(60))
-        .map_err(|e| e.to_string())?;
-    if !out.success() {
-        return Err(format!("`{}`: {}", display(&argv), out.stderr.trim()));
-    }
+    let out = phoenix_zfs::host::read(runner, &argv, Duration::from_secs(60), &[])?;
     let rows =
-        zfs::parse_property_table(&out.stdout).map_err(|e| format!("`{}`: {e}", display(&argv)))?;
+        zfs::parse_property_table(&out.stdout).map_err(|e| ObserveError::output(&argv, e))?;
     Ok(rows.into_iter().map(|r| (r.name, r.value)).collect())
 }

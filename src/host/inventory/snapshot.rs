@@ -62,9 +62,47 @@ fn try_replicate(src: &Path, dst: &Path, rel: impl AsRef<Path>) {
     let _ = replicate(src, dst, rel.as_ref());
 }
 
-pub fn snapshot(root: &HostRoot, out: &Path) -> io::Result<usize> {
+/// What kept the copy from being whole, with the path read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn reading(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError {
+    let path = path.to_path_buf();
+    |source| SnapshotError::Read { path, source }
+}
+
+/// Writes `bytes` to `path`, creating its directory.
+fn write(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
+    path.parent()
+        .map_or(Ok(()), fs::create_dir_all)
+        .and_then(|()| fs::write(path, bytes))
+        .map_err(|source| SnapshotError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Copies what the inventory reads of the host at `root` into `out`; the number of block devices.
+pub fn snapshot(root: &HostRoot, out: &Path) -> Result<usize, SnapshotError> {
     let src = root.0.as_path();
-    fs::create_dir_all(out)?;
+    // Before anything is read: a DIR that cannot be made is said at once.
+    fs::create_dir_all(out).map_err(|source| SnapshotError::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
     let inventory = super::read(root);
     let (entries, _zvols) = sysfs::scan(&root.path("sys"));
     const ATTRS: &[&str] = &[
@@ -136,30 +174,33 @@ pub fn snapshot(root: &HostRoot, out: &Path) -> io::Result<usize> {
             PathBuf::from("dev/disk/by-id").join(link.file_name()),
         );
     }
-    let mounts =
-        fs::read(src.join("proc/self/mounts")).or_else(|_| fs::read(src.join("proc/mounts")))?;
-    fs::create_dir_all(out.join("proc"))?;
-    fs::write(out.join("proc/mounts"), mounts)?;
+    let mounts = src.join("proc/mounts");
+    let mounts = fs::read(src.join("proc/self/mounts"))
+        .or_else(|_| fs::read(&mounts))
+        .map_err(reading(&mounts))?;
+    write(&out.join("proc/mounts"), &mounts)?;
     if let Ok(swaps) = fs::read(src.join("proc/swaps")) {
-        fs::write(out.join("proc/swaps"), swaps)?;
+        write(&out.join("proc/swaps"), &swaps)?;
     }
     for d in inventory
         .disks
         .iter()
         .filter(|d| d.transport == Transport::Nvme)
     {
-        let (head, tail) = super::read_windows(&root.path(&d.dev_node))?;
+        let node = root.path(&d.dev_node);
+        let (head, tail) = super::read_windows(&node).map_err(reading(&node))?;
         let bytes = if d.size_bytes as usize <= head.len() {
             head
         } else {
             [head, tail].concat()
         };
-        fs::write(out.join("dev").join(&d.name), bytes)?;
+        write(&out.join("dev").join(&d.name), &bytes)?;
         // Each partition's own two windows: a whole-disk pool's labels sit inside partition 1,
         // beyond the disk's first and last MiB.
         for p in &d.partitions {
-            let (head, tail) = super::read_windows(&root.path(&format!("/dev/{}", p.name)))?;
-            fs::write(out.join("dev").join(&p.name), [head, tail].concat())?;
+            let node = root.path(&format!("/dev/{}", p.name));
+            let (head, tail) = super::read_windows(&node).map_err(reading(&node))?;
+            write(&out.join("dev").join(&p.name), &[head, tail].concat())?;
         }
     }
     Ok(entries.len())

@@ -12,7 +12,6 @@ use nom::sequence::{separated_pair, terminated};
 use nom::{IResult, Parser};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct UdevRecord {
@@ -41,24 +40,13 @@ impl UdevRecord {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: expected {expected}, found `{text}`")]
 pub struct UdevParseError {
     pub line: usize,
     pub text: String,
     pub expected: &'static str,
 }
-
-impl fmt::Display for UdevParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "line {}: expected {}, found `{}`",
-            self.line, self.expected, self.text
-        )
-    }
-}
-
-impl std::error::Error for UdevParseError {}
 
 enum Entry<'a> {
     Property(&'a str, &'a str),

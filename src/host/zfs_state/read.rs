@@ -3,76 +3,22 @@
 //! recursion and so never a walk over snapshots or zvols. A converged host costs three commands.
 
 use crate::formats::zfs::{self, DatasetType, VdevNode};
+use crate::host::judge;
 use crate::host::zfs_state::{
     DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue, OtherPool,
 };
+pub use crate::host::ObserveError;
 use crate::layout::Layout;
 use crate::runner::{self, Output, Runner};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::time::Duration;
 
 /// Reading commands answer in well under a second on a healthy host; a minute means a hung pool.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
-#[derive(Debug)]
-pub struct ObserveError {
-    pub command: String,
-    pub message: String,
-}
-
-impl fmt::Display for ObserveError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`: {}", self.command, self.message)
-    }
-}
-
-impl std::error::Error for ObserveError {}
-
-/// Runs a reading command. A non-zero exit is accepted when every stderr line is one of the
-/// expected "does not exist" answers (zpool and zfs go on with the other names and exit 1).
-fn read(
-    runner: &dyn Runner,
-    argv: Vec<String>,
-    tolerated: &[&str],
-) -> Result<Output, ObserveError> {
-    let ran = runner.run(&argv, READ_TIMEOUT);
-    judge(&argv, ran, tolerated)
-}
-
-/// What [`read`] makes of a command's result.
-fn judge(
-    argv: &[String],
-    ran: Result<Output, runner::RunError>,
-    tolerated: &[&str],
-) -> Result<Output, ObserveError> {
-    let command = runner::display(argv);
-    let out = ran.map_err(|e| ObserveError {
-        command: command.clone(),
-        message: e.to_string(),
-    })?;
-    let unexpected: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !tolerated.iter().any(|t| l.contains(t)))
-        .collect();
-    if !out.success() && !unexpected.is_empty() {
-        let code = out
-            .code
-            .map_or("a signal".to_string(), |c| format!("exit {c}"));
-        return Err(ObserveError {
-            command,
-            message: format!("failed ({code}): {}", unexpected.join(" / ")),
-        });
-    }
-    Ok(out)
-}
-
-fn parse_error(argv: &[String], e: impl fmt::Display) -> ObserveError {
-    ObserveError {
-        command: runner::display(argv),
-        message: format!("cannot read its output: {e}"),
-    }
+/// A reading command with the read timeout.
+fn read(runner: &dyn Runner, argv: &[String], tolerated: &[&str]) -> Result<Output, ObserveError> {
+    crate::host::read(runner, argv, READ_TIMEOUT, tolerated)
 }
 
 fn leaf_paths(node: &VdevNode) -> Vec<String> {
@@ -169,12 +115,12 @@ fn list_pools(
             let pools: Vec<&str> = layout.pools.iter().map(|p| p.name()).collect();
             argv = zfs::zpool_list_props_argv(columns, &pools);
             observed.other_pools_unknown = true;
-            read(runner, argv.clone(), &["no such pool"])?
+            read(runner, &argv, &["no such pool"])?
         }
         ran => judge(&argv, ran, &[])?,
     };
     Ok(zfs::parse_zpool_list_props(&out.stdout, columns)
-        .map_err(|e| parse_error(&argv, e))?
+        .map_err(|e| ObserveError::output(&argv, e))?
         .into_iter()
         .map(|p| (p.name, p.values))
         .collect())
@@ -205,8 +151,8 @@ fn read_pools(
             }
             observe_datasets(runner, layout, &ours)
         });
-        let status = read(runner, argv.clone(), &[]).and_then(|out| {
-            zfs::parse_zpool_status(&out.stdout).map_err(|e| parse_error(&argv, e))
+        let status = read(runner, &argv, &[]).and_then(|out| {
+            zfs::parse_zpool_status(&out.stdout).map_err(|e| ObserveError::output(&argv, e))
         });
         let datasets = datasets
             .join()
@@ -239,8 +185,9 @@ pub fn scan_importable(
         return Ok(());
     }
     let argv = zfs::zpool_import_scan_argv();
-    let out = read(runner, argv.clone(), &["no pools available to import"])?;
-    let scan = zfs::parse_zpool_import_scan(&out.stdout).map_err(|e| parse_error(&argv, e))?;
+    let out = read(runner, &argv, &["no pools available to import"])?;
+    let scan =
+        zfs::parse_zpool_import_scan(&out.stdout).map_err(|e| ObserveError::output(&argv, e))?;
     observed.importable = scan
         .into_iter()
         .filter(|p| !p.destroyed)
@@ -296,11 +243,11 @@ fn observe_datasets(
     let props: Vec<String> = props.into_iter().collect();
 
     let argv = zfs::zfs_get_argv(&props, &names, false, &[] as &[DatasetType]);
-    let out = read(runner, argv.clone(), &["dataset does not exist"])?;
+    let out = read(runner, &argv, &["dataset does not exist"])?;
     // Borrowed lines, one owned name per dataset: a big host answers with thousands of lines.
     let mut datasets: BTreeMap<&str, ObservedDataset> = BTreeMap::new();
     for line in zfs::property_lines(&out.stdout) {
-        let line = line.map_err(|e| parse_error(&argv, e))?;
+        let line = line.map_err(|e| ObserveError::output(&argv, e))?;
         let entry = datasets
             .entry(line.name)
             .or_insert_with(|| ObservedDataset {
