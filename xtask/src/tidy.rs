@@ -2,8 +2,9 @@
 //! rust-analyzer's tidy test). Each rule reports every offender as `path:line: what`, so that one
 //! run lists all there is to fix.
 //!
-//! - Every Rust file under src/, xtask/src/, tests/, tools/ and benches/ starts with a `//!` doc:
-//!   what the module is for, before anything else.
+//! - Every Rust file under src/, xtask/src/, tests/ (the integration tests' modules in tests/it/
+//!   too), tools/ and benches/ starts with a `//!` doc: what the module is for, before anything
+//!   else.
 //! - No comment and no Markdown document names a file the repository does not have: a `*.md`
 //!   name must exist somewhere in the repository, a path that starts with one of the
 //!   repository's top-level entries (`xtask/src/bench/mod.rs`, `qemu-tests/README.md`) must
@@ -412,6 +413,9 @@ fn the_rules_recognise_what_they_look_for() {
     ];
     assert!(delegates("same_size", &same));
     let root = workspace_root();
+    // The walk reaches the integration tests' modules, one folder below tests/.
+    let walked = rust_sources(&root, RUST_ROOTS);
+    assert!(walked.iter().any(|s| s.name == "tests/it/fixtures.rs"));
     let names = md_names(&root);
     assert!(missing_files(&root, &root, "see FACTS.md", &names).len() == 1);
     assert!(missing_files(&root, &root, "see ../shared/notes", &names).len() == 1);
