@@ -1,8 +1,9 @@
 //! The log on stderr: one `LEVEL target: message key=value` line per tracing event.
 //!
-//! tracing-subscriber's `fmt` layer with its registry, span storage and ANSI styling took about
-//! 35 KB of a binary that must fit Proxmox's 1 MiB first-boot hook; phoenix-zfs logs events only
-//! (no spans), to stderr, filtered by one level, and this does exactly that.
+//! tracing-subscriber's `fmt` layer with its registry, span storage and ANSI styling took bytes
+//! of a binary that must fit Proxmox's 1 MiB first-boot hook (BENCHMARKS.md, "The first-boot
+//! hook"); phoenix-zfs logs events only (no spans), to stderr, filtered by one level, and this
+//! does exactly that.
 
 use std::fmt::{self, Write as _};
 use std::io::Write as _;

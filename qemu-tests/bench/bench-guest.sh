@@ -1,5 +1,5 @@
 #!/bin/sh
-# The guest half of `cargo xtask bench-guest` (issue 6): in one boot, on the same three emulated
+# The guest half of `cargo xtask bench-guest`: in one boot, on the same three emulated
 # drives, the floor (the plain zpool/zfs commands of the default layout), `phoenix-zfs apply
 # --yes`, its converged rerun, and verify and the rerun again on a pool with 300 zvols and 5,000
 # snapshots. Each timing is a line `PHASE RUN NANOSECONDS` in $PHX_OUT/times; the host computes

@@ -49,7 +49,7 @@ record blank zfs-list zfs list -H -p -o name,type
 record blank zpool-status zpool status -P
 record blank zpool-import-none zpool import
 
-# --- default: the layout of DESIGN.md ---
+# --- default: the default layout (src/layout/default.toml) ---
 pool_opts="-o ashift=12 -o autotrim=on -O compression=lz4 -O atime=off -O xattr=sa -O acltype=posixacl"
 # shellcheck disable=SC2086 # pool_opts is a list of words on purpose
 must default zpool-create-quickOS zpool create $pool_opts quickOS mirror "$A" "$B"

@@ -1,10 +1,9 @@
 //! Which of the plan's actions run side by side, and running them so. Pools share nothing: each
 //! has its own drives, its own transaction groups and (unless the layout sets a mountpoint) its
 //! own mount tree under /POOL. So the commands of one pool run beside another pool's, each pool's
-//! in the plan's order. In the guest, the default layout's commands took 3.4 s in two lanes
-//! against 4.1 s one after another (the fastest of four; BENCHMARKS.md): the datasets of two
-//! pools overlap well, two `zpool create` at once hardly. Everything else (wipes, imports,
-//! packages, storages, files, reloads) runs alone, in order.
+//! in the plan's order. In the guest the datasets of two pools overlap well, two `zpool create`
+//! at once hardly (the timings: BENCHMARKS.md, "Pools side by side"). Everything else (wipes,
+//! imports, packages, storages, files, reloads) runs alone, in order.
 
 use crate::formats::zfs::ZfsFailure;
 use crate::manifest::{ActionRecord, ActionResult};

@@ -61,8 +61,9 @@ fn main() -> ExitCode {
 }
 
 /// A plain level, from -v or PHOENIX_ZFS_LOG (error, warn, info, debug, trace). Per-module
-/// filters would need tracing-subscriber's env-filter and its regex engine: 124 KB of a binary
-/// that must fit Proxmox's 1 MiB hook, for a feature nobody needs in a one-module tool.
+/// filters would need tracing-subscriber's env-filter and its regex engine, a large share of a
+/// binary that must fit Proxmox's 1 MiB hook (BENCHMARKS.md, "Binary size"), for a feature
+/// nobody needs in a one-module tool.
 fn init_logging(verbose: u8) {
     use tracing::level_filters::LevelFilter;
     let from_flags = match verbose {

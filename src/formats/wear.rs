@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// `-B /dev/null`: an empty drive database in place of the default one. That database (ATA
-/// presets, USB bridges) has nothing for an NVMe controller, and parsing its 240 KB of
-/// /var/lib/smartmontools/drivedb/drivedb.h was half of each smartctl's time in the QEMU guest
-/// (250 ms against 125 ms, the same JSON).
+/// presets, USB bridges) has nothing for an NVMe controller, and parsing
+/// /var/lib/smartmontools/drivedb/drivedb.h was about half of each smartctl's time in the QEMU
+/// guest, for the same JSON (docs/facts.md; the timings: BENCHMARKS.md).
 pub fn smartctl_argv(controller: &str) -> Vec<String> {
     ["smartctl", "-j", "-a", "-B", "/dev/null", controller]
         .iter()

@@ -377,8 +377,8 @@ fn interface_network(runner: &dyn Runner, interface: &str) -> Result<Network, Ne
     Ok(nfs::interface_network(&out.stdout, interface)?)
 }
 
-/// The drives' health, read at once: each smartctl waits on its own controller, and under
-/// emulation one after another cost 100 to 250 ms each. In the order of `drives`.
+/// The drives' health, read at once: each smartctl waits on its own controller, and one after
+/// another their times add up (BENCHMARKS.md, "Apply's own part"). In the order of `drives`.
 pub fn observe_healths(root: &HostRoot, runner: &dyn Runner, drives: &[&Disk]) -> Vec<DriveHealth> {
     std::thread::scope(|scope| {
         let readings: Vec<_> = drives

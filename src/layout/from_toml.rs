@@ -1,10 +1,10 @@
 //! The layout from TOML text: toml's spanned document tree, read field by field.
 //!
 //! serde's derived `Deserialize` through toml's `ValueDeserializer` gave every field type of the
-//! layout its own copy of toml's deserializer: about 100 KB of a binary that must fit Proxmox's
-//! 1 MiB first-boot hook. Reading the one parsed tree by hand costs a fraction of that and keeps
-//! what the derive gave: unknown keys are errors, defaults as documented, and every error has the
-//! place in the file it is about.
+//! layout its own copy of toml's deserializer, in a binary that must fit Proxmox's 1 MiB
+//! first-boot hook (the bytes: BENCHMARKS.md, "The first-boot hook"). Reading the one parsed tree
+//! by hand costs a fraction of that and keeps what the derive gave: unknown keys are errors,
+//! defaults as documented, and every error has the place in the file it is about.
 
 use super::{
     BindMount, DatasetRole, DatasetSpec, FirmwareSettings, Layout, MatchingPolicy, NfsExport,

@@ -1,7 +1,7 @@
 //! `cargo xtask record-replay CASE SCENARIO BOOT STEP`: copies the zpool/zfs transcripts that a
 //! QEMU scenario step recorded (PHOENIX_ZFS_RECORD in the guest, real OpenZFS 2.3) into
-//! tests/fixtures/replay/CASE/, where tests/apply_replay.rs replays them. Run the scenario first
-//! (`cargo xtask qemu-test SCENARIO`).
+//! tests/fixtures/replay/CASE/, where tests/it/apply_replay.rs replays them. Run the scenario
+//! first (`cargo xtask qemu-test SCENARIO`).
 //!
 //! The case's outcome in case.toml is derived from that step, never typed: `exit_code` is what
 //! the step's `step-N.status` holds, `mutating_commands` the number of its transcripts whose
@@ -81,7 +81,7 @@ pub fn record(options: &RecordReplayOptions) -> Result<()> {
         bail!(
             "{} has no `host`: add `host = \"NAME\"`, the fixture host under tests/fixtures/hosts/ \
              with the scenario's drives (and `layout`, `wipe` as the step ran), then run \
-             `cargo test --test apply_replay`",
+             `cargo test --test it apply_replay::`",
             case_file.display()
         );
     }

@@ -2,13 +2,15 @@
 //! rust-analyzer's tidy test). Each rule reports every offender as `path:line: what`, so that one
 //! run lists all there is to fix.
 //!
-//! - Every Rust file under src/, xtask/src/, tests/, tools/ and benches/ starts with a `//!` doc:
-//!   what the module is for, before anything else.
-//! - No comment and no Markdown document names a file the repository does not have: a `*.md`
-//!   name must exist somewhere in the repository, a path that starts with one of the
-//!   repository's top-level entries (`xtask/src/bench/mod.rs`, `qemu-tests/README.md`) must
-//!   exist, and no `../` path leads out of the repository (`../shared`). Other paths (the
-//!   provisioned machine's `/etc/...`, dataset names, other projects' sources) are not checked.
+//! - Every Rust file under src/, xtask/src/, tests/ (the integration tests' modules in tests/it/
+//!   too), tools/ and benches/ starts with a `//!` doc: what the module is for, before anything
+//!   else.
+//! - No comment and no Markdown document (the fixtures' READMEs too) names a file the repository
+//!   does not have: a `*.md` name must exist somewhere in the repository, a path that starts
+//!   with one of the repository's top-level entries (`xtask/src/bench/mod.rs`,
+//!   `qemu-tests/README.md`) must exist, and no `../` path leads out of the repository
+//!   (`../shared`). Other paths (the provisioned machine's `/etc/...`, dataset names, other
+//!   projects' sources) are not checked.
 //! - No comment cites an issue of this project's tracker (`issue 6`), which is not in the
 //!   repository either: it says the fact or the reason itself. Another project's issue is a
 //!   source and is named with its project (`smartmontools issue 540`, `rust-lang/rust#146317`).
@@ -35,6 +37,9 @@ const OTHER_GRAMMARS: &[(&str, &str)] = &[(
 )];
 /// Never walked: build output, other repositories' checkouts, recorded data.
 const SKIPPED_DIRS: &[&str] = &["target", ".git", "fixtures", "testdata", "node_modules"];
+/// Never walked for documents: the fixtures' READMEs say where their data comes from and are
+/// held to the rules like any other document.
+const SKIPPED_FOR_DOCUMENTS: &[&str] = &["target", ".git", "node_modules"];
 /// Projects whose trackers a comment may cite by issue number.
 const OTHER_TRACKERS: &[&str] = &[
     "smartmontools",
@@ -63,6 +68,18 @@ fn workspace_root() -> PathBuf {
 
 /// Files under `dir` (relative to the root) whose name ends in `suffix`, sorted.
 fn files(root: &Path, dir: &str, suffix: &str) -> Vec<PathBuf> {
+    files_skipping(root, dir, suffix, SKIPPED_DIRS)
+}
+
+/// The Markdown documents of the repository, sorted.
+fn documents(root: &Path) -> Vec<PathBuf> {
+    files_skipping(root, ".", ".md", SKIPPED_FOR_DOCUMENTS)
+}
+
+/// Files under `dir` whose name ends in `suffix`, not walking into the folders named `skipped`
+/// nor through a link to a folder (the recorded sysfs trees of tests/fixtures/hosts/ link back
+/// into themselves), sorted.
+fn files_skipping(root: &Path, dir: &str, suffix: &str, skipped: &[&str]) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut pending = vec![root.join(dir)];
     while let Some(dir) = pending.pop() {
@@ -72,8 +89,8 @@ fn files(root: &Path, dir: &str, suffix: &str) -> Vec<PathBuf> {
         for entry in entries.flatten() {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if path.is_dir() {
-                if !SKIPPED_DIRS.contains(&name.as_str()) {
+            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                if !skipped.contains(&name.as_str()) {
                     pending.push(path);
                 }
             } else if name.ends_with(suffix) {
@@ -138,7 +155,8 @@ fn missing_files(root: &Path, dir: &Path, text: &str, md_names: &[String]) -> Ve
             }
             continue;
         }
-        // Build output is not the repository's; a capitalised component is a placeholder
+        // Build output is not the repository's (nor cargo-fuzz's corpus and artifacts, which
+        // fuzz/.gitignore keeps out); a capitalised component is a placeholder
         // (`tests/fixtures/replay/CASE`) or another project's tree (`src/PVE/Storage/`).
         let placeholder = word.contains('/')
             && word.split('/').any(|part| {
@@ -148,6 +166,8 @@ fn missing_files(root: &Path, dir: &Path, text: &str, md_names: &[String]) -> Ve
         if placeholder
             || word.starts_with("target/")
             || word.starts_with("fuzz/target")
+            || word.starts_with("fuzz/corpus")
+            || word.starts_with("fuzz/artifacts")
             || word.contains("://")
             || word.contains(['$', '%', '{', '*'])
         {
@@ -251,7 +271,7 @@ fn delegates(name: &str, body: &[&str]) -> bool {
 }
 
 fn md_names(root: &Path) -> Vec<String> {
-    files(root, ".", ".md")
+    documents(root)
         .iter()
         .filter_map(|path| path.file_name())
         .map(|name| name.to_string_lossy().into_owned())
@@ -333,7 +353,7 @@ fn no_comment_or_document_names_a_file_the_repository_lacks_or_cites_an_issue() 
             }
         }
     }
-    for path in files(&root, ".", ".md") {
+    for path in documents(&root) {
         let text = fs::read_to_string(&path).unwrap();
         for (index, line) in text.lines().enumerate() {
             check(&path, index + 1, line);
@@ -412,6 +432,13 @@ fn the_rules_recognise_what_they_look_for() {
     ];
     assert!(delegates("same_size", &same));
     let root = workspace_root();
+    // The walk reaches the integration tests' modules, one folder below tests/.
+    let walked = rust_sources(&root, RUST_ROOTS);
+    assert!(walked.iter().any(|s| s.name == "tests/it/fixtures.rs"));
+    let fixture_readme = "tests/fixtures/proxmox/README.md";
+    assert!(documents(&root)
+        .iter()
+        .any(|p| relative(&root, p) == fixture_readme));
     let names = md_names(&root);
     assert!(missing_files(&root, &root, "see FACTS.md", &names).len() == 1);
     assert!(missing_files(&root, &root, "see ../shared/notes", &names).len() == 1);

@@ -109,7 +109,8 @@ fn truncate(line: &str) -> String {
 mod tests {
     use super::*;
 
-    // Recorded from the project's QEMU guest (systemd 252, Debian 12), nvme0n1.
+    // Recorded from the project's QEMU guest (systemd 252, Debian 12), nvme0n1 (docs/facts.md,
+    // "QEMU's emulated NVMe controller").
     const QEMU_NVME: &str = "S:disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001_1
 S:disk/by-path/pci-0000:00:04.0-nvme-1
 S:disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001

@@ -560,7 +560,7 @@ fn check_manifest(
 }
 
 /// Checks each manifest against the JSON schema with Python's jsonschema (draft 2020-12, with
-/// formats): a validator that owes phoenix-zfs nothing, as tests/manifest_interop.rs uses it.
+/// formats): a validator that owes phoenix-zfs nothing, as tests/it/manifest_interop.rs uses it.
 const VALIDATE_PY: &str = r#"
 import json, sys
 try:

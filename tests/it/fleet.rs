@@ -2,12 +2,9 @@
 //! same verdict from phoenix-zfs and from stock `ssh-keygen -Y verify -f allowed_signers -I HOST`.
 //! Plus the README's worked example, run as written.
 
+use crate::fixtures;
 use phoenix_zfs::apply::{ApplyReport, Ending};
 use phoenix_zfs::exit::Exit;
-use phoenix_zfs::formats::wear;
-use phoenix_zfs::host::assess::{assess, ZfsSource};
-use phoenix_zfs::host::inventory::HostRoot;
-use phoenix_zfs::host::services::{Availability, DriveHealth};
 use phoenix_zfs::host::zfs_state::ObservedPool;
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::manifest::{self, signature_path, Host, Manifest, RunInfo};
@@ -15,10 +12,6 @@ use phoenix_zfs::plan::Deferred;
 use ssh_key::{HashAlg, PrivateKey};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// What one host's run recorded.
 struct Run<'a> {
@@ -32,32 +25,8 @@ struct Run<'a> {
 
 fn manifest_of(hostname: &str, key: &PrivateKey, run: Run<'_>) -> Manifest {
     let layout = Layout::default_layout();
-    let mut a = assess(
-        &HostRoot(repo().join("tests/fixtures/hosts").join(run.fixture)),
-        &phoenix_zfs::host::target::Target::RunningSystem,
-        &layout,
-        ZfsSource::Absent,
-        &Default::default(),
-        &[],
-        None,
-    )
-    .unwrap();
-    let reading = wear::parse_smartctl(
-        &std::fs::read_to_string(repo().join("tests/fixtures/wear/qemu-nvme0.json")).unwrap(),
-    )
-    .unwrap();
-    a.services.health = a
-        .inventory
-        .disks
-        .iter()
-        .filter(|d| d.nvme_controller.is_some())
-        .map(|d| DriveHealth {
-            drive: d.name.clone(),
-            serial: d.serial.clone(),
-            by_id: d.preferred_path.clone(),
-            reading: Availability::Ready { value: reading },
-        })
-        .collect();
+    let mut a = fixtures::assess_without_zfs(run.fixture, &layout);
+    fixtures::with_qemu_guest_health(&mut a, |d| d.nvme_controller.is_some());
     for (name, health) in run.pools {
         a.observed.pools.push(ObservedPool {
             name: name.to_string(),
@@ -169,14 +138,7 @@ fn ssh_keygen_allows(dir: &Path, signers: &str, host: &str, manifest: &Path) -> 
 
 /// An Ed25519 key made by ssh-keygen, as openssh-server makes host keys.
 fn ssh_keygen_key(dir: &Path, name: &str) -> PrivateKey {
-    let path = dir.join(name);
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&path)
-        .status()
-        .expect("ssh-keygen runs");
-    assert!(status.success());
-    manifest::signing::load_host_key(&path).unwrap()
+    manifest::signing::load_host_key(&fixtures::ssh_keygen_ed25519(&dir.join(name), name)).unwrap()
 }
 
 #[test]
@@ -324,7 +286,7 @@ fn without_a_trust_anchor_the_verdict_is_untrusted_unless_asked() {
 /// run, under the paths an Ansible fetch makes.
 #[test]
 fn the_readme_fleet_example_is_what_the_binary_prints() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(fixtures::repo().join("README.md")).unwrap();
     let example = readme
         .split("<!-- fleet-example -->")
         .nth(1)

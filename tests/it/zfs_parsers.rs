@@ -7,6 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::fixtures;
 use phoenix_zfs::formats::zfs::{
     classify_stderr, parse_property_table, parse_zfs_list, parse_zfs_size, parse_zpool_import_scan,
     parse_zpool_list, parse_zpool_list_props, parse_zpool_status, DatasetType, DeviceHolder,
@@ -25,7 +26,7 @@ struct Transcript {
 }
 
 fn fixtures_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zfs")
+    fixtures::path("zfs")
 }
 
 fn load_all(under: &Path) -> Vec<Transcript> {

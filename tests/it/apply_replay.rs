@@ -5,6 +5,7 @@
 //! (reads between two changes in any order: some run at once), and end the same way: this pins apply's behaviour on blank, converged, partial, drifted and exported hosts
 //! and after a failing command, without root and without a VM.
 
+use crate::fixtures;
 use phoenix_zfs::apply::journal::Journal;
 use phoenix_zfs::apply::{apply, ApplyReport, Ending, Silent};
 use phoenix_zfs::host::inventory::HostRoot;
@@ -33,7 +34,7 @@ struct Case {
 }
 
 /// Programs of the guest that the replay host lacks: Proxmox's pvesm (the stand-in), smartmontools
-/// and systemctl. What they do is covered by tests/plan_cases.rs and the QEMU scenarios; here
+/// and systemctl. What they do is covered by tests/it/plan_cases.rs and the QEMU scenarios; here
 /// only the ZFS side (and the `ip` call that finds the export network) is replayed.
 const NOT_ON_THE_REPLAY_HOST: &[&str] = &["smartctl", "pvesm", "systemctl"];
 
@@ -170,10 +171,6 @@ fn two_pools_changes_compare_by_pool_each_in_order() {
     );
 }
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
 fn replay(dir: &Path) -> Result<(), String> {
     let case: Case =
         toml::from_str(&std::fs::read_to_string(dir.join("case.toml")).map_err(|e| e.to_string())?)
@@ -198,13 +195,13 @@ fn replay(dir: &Path) -> Result<(), String> {
         .filter(|argv| !NOT_ON_THE_REPLAY_HOST.contains(&argv[0].as_str()))
         .collect();
     let layout = match &case.layout {
-        Some(l) => Layout::load(&fixtures().join("../../qemu-tests/scenarios").join(l))
+        Some(l) => Layout::load(&fixtures::repo().join("qemu-tests/scenarios").join(l))
             .map_err(|e| e.to_string())?,
         None => Layout::default_layout(),
     };
     let runner = ReplayRunner::new(transcripts);
     let state = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let host = with_guest_network(&fixtures().join("hosts").join(&case.host), state.path())?;
+    let host = with_guest_network(&fixtures::path("hosts").join(&case.host), state.path())?;
     let journal = Journal::at(state.path().join("pending.json"));
     let report = apply(
         &HostRoot(host),
@@ -249,7 +246,7 @@ fn replay(dir: &Path) -> Result<(), String> {
 
 #[test]
 fn every_recorded_apply_replays_identically() {
-    let root = fixtures().join("replay");
+    let root = fixtures::path("replay");
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("cannot read the replay cases in {}: {e}", root.display()))
         .flatten()
@@ -276,7 +273,7 @@ fn every_recorded_apply_replays_identically() {
 
 /// The recorded first apply on the blank host, as the replay host can answer it.
 fn blank_host_transcripts() -> Vec<Transcript> {
-    Transcript::load_dir(&fixtures().join("replay/blank-host-first-apply"))
+    Transcript::load_dir(&fixtures::path("replay/blank-host-first-apply"))
         .unwrap()
         .into_iter()
         .filter(|t| !NOT_ON_THE_REPLAY_HOST.contains(&t.argv[0].as_str()))
@@ -301,7 +298,7 @@ fn apply_with_journal(
 ) {
     let runner = ReplayRunner::new(transcripts);
     let state = tempfile::tempdir().unwrap();
-    let host = with_guest_network(&fixtures().join("hosts/qemu-default"), state.path()).unwrap();
+    let host = with_guest_network(&fixtures::path("hosts/qemu-default"), state.path()).unwrap();
     let journal = Journal::at(state.path().join("pending.json"));
     for entry in pending {
         journal.begin(entry).unwrap();

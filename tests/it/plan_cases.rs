@@ -2,12 +2,13 @@
 //! on the wrong drives, holding data, with bad firmware. Pure: inventory from a fixture host,
 //! observed ZFS state written as the data `observe` produces.
 
+use crate::fixtures;
 use phoenix_zfs::firmware;
 use phoenix_zfs::formats::nfs;
 use phoenix_zfs::formats::proxmox::storage_cfg::StorageConfig;
 use phoenix_zfs::formats::wear::WearBaseline;
 use phoenix_zfs::host::inventory::probe::{Signature, SignatureKind};
-use phoenix_zfs::host::inventory::{self, HostRoot, Inventory, ProbeState};
+use phoenix_zfs::host::inventory::{Inventory, ProbeState};
 use phoenix_zfs::host::services::{Availability, DriveHealth, HostServices, NfsServer};
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::host::zfs_state::{
@@ -18,17 +19,9 @@ use phoenix_zfs::layout::Layout;
 use phoenix_zfs::matching::match_drives;
 use phoenix_zfs::plan::{plan, Action, Blocker, Consent, Facts, Plan};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 fn host(name: &str) -> Inventory {
-    let root = HostRoot(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/hosts")
-            .join(name),
-    );
-    let mut inv = inventory::read(&root);
-    inventory::probe_candidates(&root, &mut inv);
-    inv
+    fixtures::host_inventory(name)
 }
 
 fn plan_for(layout: &Layout, inv: &Inventory, observed: &Observed, wipe: &[String]) -> Plan {
@@ -1146,11 +1139,7 @@ fn a_pool_another_system_imported_last_needs_force_import() {
 /// The default host after quickOS lost S2TA0002: its status as OpenZFS 2.3 printed it in QEMU
 /// scenario 15 (the member named by its GUID, "was" its old path), everything else converged.
 fn degraded(layout: &Layout) -> (Observed, String) {
-    let transcript = phoenix_zfs::runner::Transcript::load(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/zfs/openzfs-2.3/replaced/zpool-status-degraded"),
-    )
-    .unwrap();
+    let transcript = fixtures::transcript("zfs/openzfs-2.3/replaced/zpool-status-degraded");
     let statuses =
         phoenix_zfs::formats::zfs::parse_zpool_status(&transcript.output.stdout).unwrap();
     let status = statuses.iter().find(|s| s.name == "quickOS").unwrap();
@@ -1248,11 +1237,7 @@ fn a_degraded_mirror_without_a_replacement_is_a_warning_not_a_blocker() {
 #[test]
 fn after_the_replace_the_resilvered_mirror_plans_nothing() {
     let layout = Layout::default_layout();
-    let transcript = phoenix_zfs::runner::Transcript::load(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/zfs/openzfs-2.3/replaced/zpool-status-resilvered"),
-    )
-    .unwrap();
+    let transcript = fixtures::transcript("zfs/openzfs-2.3/replaced/zpool-status-resilvered");
     let statuses =
         phoenix_zfs::formats::zfs::parse_zpool_status(&transcript.output.stdout).unwrap();
     let mut observed = converged(&layout);

@@ -1,14 +1,11 @@
 //! `phoenix-zfs detect --root HOST --json` and `plan --json` on the fixture hosts under
 //! tests/fixtures/hosts: each gives the right roles or the right refusal, with the right exit code.
 
-use phoenix_zfs::host::inventory::{self, sysfs, HostRoot};
+use crate::fixtures;
+use phoenix_zfs::host::inventory::sysfs;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
 
 /// Runs the binary; returns (exit code, parsed JSON stdout).
 fn run(args: &[&str]) -> (i32, Value) {
@@ -27,11 +24,11 @@ fn run(args: &[&str]) -> (i32, Value) {
 }
 
 fn detect(host: &str, layout: Option<&str>) -> (i32, Value) {
-    let root = fixtures().join("hosts").join(host);
+    let root = fixtures::path("hosts").join(host);
     let mut args = vec!["detect", "--json", "--root", root.to_str().unwrap()];
     let layout_path;
     if let Some(l) = layout {
-        layout_path = fixtures().join("layouts").join(l);
+        layout_path = fixtures::path("layouts").join(l);
         args.extend(["--layout", layout_path.to_str().unwrap()]);
     }
     run(&args)
@@ -166,7 +163,7 @@ fn a_missing_2tb_drive_is_refused_with_exit_3_naming_the_pool() {
 
 #[test]
 fn plan_on_a_blank_host_creates_two_pools_and_eight_datasets_each_in_one_command() {
-    let root = fixtures().join("hosts/qemu-default");
+    let root = fixtures::path("hosts/qemu-default");
     let (code, json) = run(&["plan", "--json", "--root", root.to_str().unwrap()]);
     assert_eq!(code, 0, "{json:#}");
     let actions = json["actions"].as_array().unwrap();
@@ -284,7 +281,7 @@ fn drives_holding_an_old_pool_or_its_gpt_are_refused_with_exit_5_naming_each() {
 
 #[test]
 fn wipe_plans_labelclear_and_wipefs_for_the_named_drive_only() {
-    let root = fixtures().join("hosts/old-signatures");
+    let root = fixtures::path("hosts/old-signatures");
     let (code, json) = run(&[
         "plan",
         "--json",
@@ -368,10 +365,7 @@ fn the_recorded_qemu_guest_fits_the_default_roles_by_size_and_serial() {
 
 /// inventory::read and probe_candidates on a fixture host, as JSON (what detect reports).
 fn inventory_of(host: &str) -> Value {
-    let root = HostRoot(fixtures().join("hosts").join(host));
-    let mut inventory = inventory::read(&root);
-    inventory::probe_candidates(&root, &mut inventory);
-    serde_json::to_value(&inventory).unwrap()
+    serde_json::to_value(fixtures::host_inventory(host)).unwrap()
 }
 
 /// The generator is held to what a real kernel and udev wrote: qemu-twin is synthesized from a
@@ -440,8 +434,8 @@ fn the_synthesized_twin_has_the_recorded_guests_sysfs_byte_for_byte() {
         }
     }
     let (recorded, twin) = (
-        fixtures().join("hosts/qemu-recorded"),
-        fixtures().join("hosts/qemu-twin"),
+        fixtures::path("hosts/qemu-recorded"),
+        fixtures::path("hosts/qemu-twin"),
     );
     let mut paths = Vec::new();
     walk(&recorded, &recorded.join("sys"), &mut paths);
@@ -474,7 +468,7 @@ fn the_synthesized_twin_has_the_recorded_guests_sysfs_byte_for_byte() {
 /// leads to it: sysfs.rs must then read the identity from the controller itself.
 #[test]
 fn namespaces_without_multipath_are_read_from_their_controller() {
-    let root = fixtures().join("hosts/no-multipath");
+    let root = fixtures::path("hosts/no-multipath");
     let (entries, _) = sysfs::scan(&root.join("sys"));
     let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["nvme0n1", "nvme1n1", "nvme2n1", "sda"]);
@@ -550,7 +544,7 @@ fn namespaces_without_multipath_are_read_from_their_controller() {
     // And the host fits a layout naming its models, as the multipath one does.
     let (code, json) = {
         let root = root.to_str().unwrap();
-        let layout = fixtures().join("layouts/990pro-sn850x.toml");
+        let layout = fixtures::path("layouts/990pro-sn850x.toml");
         run(&[
             "detect",
             "--json",

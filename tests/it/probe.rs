@@ -5,6 +5,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::fixtures;
 use flate2::read::GzDecoder;
 use phoenix_zfs::host::inventory::probe::{probe, Signature, SignatureKind, PROBE_WINDOW};
 use serde::Deserialize;
@@ -39,7 +40,7 @@ impl From<&Signature> for Expected {
 }
 
 fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/signatures")
+    fixtures::path("signatures")
 }
 
 fn gunzip(path: &Path) -> Result<Vec<u8>, String> {

@@ -2,11 +2,8 @@
 //! `ssh-keygen -Y verify` for the signature, Python's `jsonschema` for the schema. One changed
 //! byte must make both ssh-keygen and `phoenix-zfs manifest verify` reject the manifest.
 
+use crate::fixtures;
 use phoenix_zfs::apply::{ApplyReport, Ending};
-use phoenix_zfs::formats::wear;
-use phoenix_zfs::host::assess::{assess, ZfsSource};
-use phoenix_zfs::host::inventory::HostRoot;
-use phoenix_zfs::host::services::{Availability, DriveHealth};
 use phoenix_zfs::host::zfs_state::ObservedPool;
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::manifest::{self, signature_path, RunInfo};
@@ -14,59 +11,18 @@ use phoenix_zfs::plan::Deferred;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-fn fixture(host: &str) -> HostRoot {
-    HostRoot(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/hosts")
-            .join(host),
-    )
-}
-
 /// A real Ed25519 key made by ssh-keygen, as openssh-server makes host keys.
 fn host_key(dir: &Path) -> PathBuf {
-    let key = dir.join("ssh_host_ed25519_key");
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test-host", "-f"])
-        .arg(&key)
-        .status()
-        .expect("ssh-keygen runs");
-    assert!(status.success());
-    key
+    fixtures::ssh_keygen_ed25519(&dir.join("ssh_host_ed25519_key"), "test-host")
 }
 
 /// A refused run's manifest for the missing-2tb host: the run needs no ZFS tools at all.
 fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
     let layout = Layout::default_layout();
-    let mut assessment = assess(
-        &fixture("missing-2tb"),
-        &phoenix_zfs::host::target::Target::RunningSystem,
-        &layout,
-        ZfsSource::Absent,
-        &Default::default(),
-        &[],
-        None,
-    )
-    .unwrap();
+    let mut assessment = fixtures::assess_without_zfs("missing-2tb", &layout);
     // The services a live host reports, so that the schema sees them filled in: the health
     // smartctl read in the QEMU guest, for every drive, and one deferred storage.
-    let reading = wear::parse_smartctl(
-        &std::fs::read_to_string(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wear/qemu-nvme0.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    assessment.services.health = assessment
-        .inventory
-        .disks
-        .iter()
-        .map(|d| DriveHealth {
-            drive: d.name.clone(),
-            serial: d.serial.clone(),
-            by_id: d.preferred_path.clone(),
-            reading: Availability::Ready { value: reading },
-        })
-        .collect();
+    fixtures::with_qemu_guest_health(&mut assessment, |_| true);
     // A degraded mirror whose new member resilvers: the pool record with its scan line.
     assessment.observed.pools.push(ObservedPool {
         name: "quickOS".into(),
@@ -189,7 +145,7 @@ fn the_manifest_validates_against_the_schema_with_python_jsonschema() {
     let dir = tempfile::tempdir().unwrap();
     let key = host_key(dir.path());
     let manifest = write_manifest(dir.path(), &key);
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/manifest.schema.json");
+    let schema = fixtures::repo().join("schema/manifest.schema.json");
     let script = "import json,sys,jsonschema\n\
                   schema=json.load(open(sys.argv[1]))\n\
                   jsonschema.Draft202012Validator.check_schema(schema)\n\

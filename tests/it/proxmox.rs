@@ -3,6 +3,7 @@
 //! storage.cfg read and written, storage changes planned, the export network found, the
 //! sharenfs values, NVMe health baselines, and smartd.conf merged.
 
+use crate::fixtures;
 use phoenix_zfs::formats::nfs::{self, Network, RouteError};
 use phoenix_zfs::formats::proxmox::storage_cfg::{Problem, StorageConfig};
 use phoenix_zfs::formats::proxmox::{storage_changes, StorageChange, StoragePlanError};
@@ -10,17 +11,9 @@ use phoenix_zfs::formats::smartd::{self, SmartdPolicy, BEGIN_MARKER, END_MARKER}
 use phoenix_zfs::formats::wear::{self, WearError, WearRefusal};
 use phoenix_zfs::layout::Layout;
 use std::collections::BTreeMap;
-use std::path::Path;
-
-fn fixture(path: &str) -> String {
-    let full = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(path);
-    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
-}
 
 fn storage_cfg(name: &str) -> StorageConfig {
-    StorageConfig::parse(&fixture(&format!("proxmox/storage-cfg/{name}")))
+    StorageConfig::parse(&fixtures::read(&format!("proxmox/storage-cfg/{name}")))
         .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
@@ -28,7 +21,7 @@ fn storage_cfg(name: &str) -> StorageConfig {
 
 #[test]
 fn every_storage_cfg_fixture_reads_and_survives_a_rewrite() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proxmox/storage-cfg");
+    let dir = fixtures::path("proxmox/storage-cfg");
     let mut count = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -60,7 +53,7 @@ fn files_in_proxmox_order_are_written_back_byte_for_byte() {
         "installer-zfs.written.cfg",
         "messy.written.cfg",
     ] {
-        let text = fixture(&format!("proxmox/storage-cfg/{name}"));
+        let text = fixtures::read(&format!("proxmox/storage-cfg/{name}"));
         assert_eq!(
             StorageConfig::parse(&text).unwrap().to_text(),
             text,
@@ -73,11 +66,11 @@ fn files_in_proxmox_order_are_written_back_byte_for_byte() {
 fn installer_and_hand_edited_files_are_written_the_proxmox_way() {
     assert_eq!(
         storage_cfg("installer-zfs.cfg").to_text(),
-        fixture("proxmox/storage-cfg/installer-zfs.written.cfg")
+        fixtures::read("proxmox/storage-cfg/installer-zfs.written.cfg")
     );
     assert_eq!(
         storage_cfg("messy.cfg").to_text(),
-        fixture("proxmox/storage-cfg/messy.written.cfg")
+        fixtures::read("proxmox/storage-cfg/messy.written.cfg")
     );
 }
 
@@ -119,7 +112,7 @@ fn realistic_file_reads_into_typed_sections() {
 
 #[test]
 fn a_damaged_file_is_refused_with_its_line() {
-    let mut text = fixture("proxmox/storage-cfg/realistic.cfg");
+    let mut text = fixtures::read("proxmox/storage-cfg/realistic.cfg");
     text = text.replacen("\nzfspool: local-zfs", "zfspool: local-zfs", 1);
     let err = StorageConfig::parse(&text).unwrap_err();
     assert_eq!(err.line, 5);
@@ -242,7 +235,7 @@ fn drift_is_set_or_reported_never_forced() {
 
 #[test]
 fn a_second_storage_over_the_same_dataset_is_a_conflict() {
-    let mut text = fixture("proxmox/storage-cfg/installer-zfs.cfg");
+    let mut text = fixtures::read("proxmox/storage-cfg/installer-zfs.cfg");
     text.push_str("\nzfspool: vmdisks\n\tpool quickOS/vm-disks\n\tcontent images\n");
     let cfg = StorageConfig::parse(&text).unwrap();
     let changes = storage_changes(&Layout::default_layout(), &cfg, &host_mountpoints()).unwrap();
@@ -294,11 +287,13 @@ fn changes_serialize_for_the_plan_output() {
 #[test]
 fn finds_the_management_network_of_the_recorded_machine() {
     let iface =
-        nfs::default_route_interface(&fixture("proxmox/network/proc-net-route.eth0.txt")).unwrap();
+        nfs::default_route_interface(&fixtures::read("proxmox/network/proc-net-route.eth0.txt"))
+            .unwrap();
     assert_eq!(iface, "eth0");
     for file in ["ip-j-addr.json", "ip-j-addr-show-dev-eth0.json"] {
         let net =
-            nfs::interface_network(&fixture(&format!("proxmox/network/{file}")), &iface).unwrap();
+            nfs::interface_network(&fixtures::read(&format!("proxmox/network/{file}")), &iface)
+                .unwrap();
         assert_eq!(net.to_string(), "192.0.2.0/24", "{file}");
     }
     assert_eq!(nfs::ip_addr_argv("eth0"), argv("ip -j addr show dev eth0"));
@@ -306,11 +301,12 @@ fn finds_the_management_network_of_the_recorded_machine() {
 
 #[test]
 fn finds_the_management_network_of_a_proxmox_shaped_host() {
-    let iface =
-        nfs::default_route_interface(&fixture("proxmox/network/hand-built-pve-vmbr0-route.txt"))
-            .unwrap();
+    let iface = nfs::default_route_interface(&fixtures::read(
+        "proxmox/network/hand-built-pve-vmbr0-route.txt",
+    ))
+    .unwrap();
     assert_eq!(iface, "vmbr0");
-    let json = fixture("proxmox/network/hand-built-pve-ip-j-addr-show-dev-vmbr0.json");
+    let json = fixtures::read("proxmox/network/hand-built-pve-ip-j-addr-show-dev-vmbr0.json");
     // The primary address, not the secondary one nor the IPv6 one listed first.
     assert_eq!(
         nfs::interface_network(&json, "vmbr0").unwrap(),
@@ -328,7 +324,7 @@ fn network_errors_say_what_to_do() {
         nfs::default_route_interface("Iface\tDestination\n"),
         Err(RouteError::NoDefaultRoute)
     );
-    let lo_only = fixture("proxmox/network/ip-j-addr.json");
+    let lo_only = fixtures::read("proxmox/network/ip-j-addr.json");
     let err = nfs::interface_network(&lo_only, "ifb0").unwrap_err();
     assert!(err.to_string().contains("no global IPv4 address"), "{err}");
     let err = nfs::interface_network("", "eth0").unwrap_err();
@@ -371,7 +367,7 @@ fn sharenfs_for_the_default_layout() {
 #[test]
 fn reads_smartctl_of_the_qemu_guests_nvme_drive() {
     // Recorded in the guest: smartctl 7.4 -j -a /dev/nvme0 of QEMU's emulated controller.
-    let qemu = wear::parse_smartctl(&fixture("wear/qemu-nvme0.json")).unwrap();
+    let qemu = wear::parse_smartctl(&fixtures::read("wear/qemu-nvme0.json")).unwrap();
     assert_eq!(
         (
             qemu.critical_warning,
@@ -385,8 +381,10 @@ fn reads_smartctl_of_the_qemu_guests_nvme_drive() {
 
 #[test]
 fn a_read_only_degraded_drive_is_refused() {
-    let drive =
-        wear::parse_smartctl(&fixture("wear/hand-edited-qemu-read-only-degraded.json")).unwrap();
+    let drive = wear::parse_smartctl(&fixtures::read(
+        "wear/hand-edited-qemu-read-only-degraded.json",
+    ))
+    .unwrap();
     assert_eq!((drive.critical_warning, drive.media_errors), (0x0c, 4872));
     assert_eq!(
         drive.refusals(),
@@ -396,7 +394,8 @@ fn a_read_only_degraded_drive_is_refused() {
 
 #[test]
 fn no_health_log_is_an_error_that_quotes_smartctl() {
-    let err = wear::parse_smartctl(&fixture("wear/hand-built-permission-denied.json")).unwrap_err();
+    let err = wear::parse_smartctl(&fixtures::read("wear/hand-built-permission-denied.json"))
+        .unwrap_err();
     assert!(matches!(err, WearError::NoHealthLog { .. }));
     let shown = err.to_string();
     assert!(
@@ -413,7 +412,7 @@ fn no_health_log_is_an_error_that_quotes_smartctl() {
 
 #[test]
 fn smartd_block_goes_into_debians_stock_file_once() {
-    let stock = fixture("wear/debian-12-smartd.conf");
+    let stock = fixtures::read("wear/debian-12-smartd.conf");
     let drives: Vec<String> = [
         "nvme-Samsung_SSD_990_EVO_Plus_2TB_S7U8NJ0X100001",
         "nvme-Samsung_SSD_990_EVO_Plus_2TB_S7U8NJ0X100002",
