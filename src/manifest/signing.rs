@@ -75,3 +75,36 @@ pub fn verify(message: &[u8], signature_pem: &str) -> Result<PublicKey, VerifyEr
         .map_err(VerifyError::Bad)?;
     Ok(signer)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> PrivateKey {
+        PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[3; 32]))
+    }
+
+    #[test]
+    fn a_good_signature_names_its_key_and_every_other_is_refused_with_why() {
+        let key = key();
+        let pem = sign(&key, b"manifest").unwrap();
+        assert_eq!(verify(b"manifest", &pem).unwrap(), *key.public_key());
+
+        let err = verify(b"manifest!", &pem).unwrap_err();
+        assert!(matches!(err, VerifyError::Bad(_)), "{err}");
+
+        let other = key
+            .sign("file", HashAlg::Sha512, b"manifest")
+            .unwrap()
+            .to_pem(LineEnding::LF)
+            .unwrap();
+        let err = verify(b"manifest", &other).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the signature's namespace is `file`, not `phoenix-zfs-manifest`"
+        );
+
+        let err = verify(b"manifest", "not a signature").unwrap_err();
+        assert!(matches!(err, VerifyError::NotASignature(_)), "{err}");
+    }
+}

@@ -264,7 +264,17 @@ fn without_a_trust_anchor_the_verdict_is_untrusted_unless_asked() {
     assert!(stdout.contains("--allowed-signers"), "{stdout}");
     let out = phoenix(dir.path(), &["manifest.json", "--trust-embedded-key"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    // An unsigned manifest and a changed one.
+    // A changed manifest (one byte more, still JSON), then an unsigned one.
+    let signed = std::fs::read(&file).unwrap();
+    std::fs::write(&file, [signed.as_slice(), b" "].concat()).unwrap();
+    let out = phoenix(dir.path(), &["manifest.json", "--trust-embedded-key"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("pve-a: INVALID: bad signature"),
+        "{stdout}"
+    );
+    std::fs::write(&file, &signed).unwrap();
     std::fs::remove_file(signature_path(&file)).unwrap();
     let out = phoenix(dir.path(), &["manifest.json", "--trust-embedded-key"]);
     assert_eq!(out.status.code(), Some(1));

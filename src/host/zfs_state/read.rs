@@ -7,7 +7,7 @@ use crate::host::judge;
 use crate::host::zfs_state::{
     DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue, OtherPool,
 };
-pub use crate::host::ObserveError;
+use crate::host::ObserveError;
 use crate::layout::Layout;
 use crate::runner::{self, Output, Runner};
 use std::collections::{BTreeMap, BTreeSet};
