@@ -63,7 +63,12 @@ fn probe_findings(device: &str, probe: &ProbeState, out: &mut Vec<Finding>) {
         })
     };
     match probe {
-        ProbeState::Read { signatures } => {
+        ProbeState::Read {
+            signatures,
+            unrecognised,
+            unrecognised_bytes,
+            ..
+        } => {
             for s in signatures {
                 let label = s
                     .label
@@ -72,12 +77,19 @@ fn probe_findings(device: &str, probe: &ProbeState, out: &mut Vec<Finding>) {
                     .unwrap_or_default();
                 say(format!("{}{label} at byte {}", s.kind, s.offset));
             }
+            if let Some(first) = unrecognised.first() {
+                say(unrecognised_data(first.offset, *unrecognised_bytes));
+            }
         }
         ProbeState::Unreadable { error } => {
             say(format!("could not be read to prove it blank: {error}"))
         }
         ProbeState::NotProbed => say("not probed, so not proven blank".into()),
     }
+}
+
+fn unrecognised_data(offset: u64, bytes: u64) -> String {
+    format!("unrecognised data at byte {offset} ({bytes} non-zero bytes that no probe recognises)")
 }
 
 fn udev_findings(device: &str, view: Option<&BlkidView>, out: &mut Vec<Finding>) {
@@ -91,124 +103,163 @@ fn udev_findings(device: &str, view: Option<&BlkidView>, out: &mut Vec<Finding>)
 }
 
 /// Everything the witnesses found on `disk` and its partitions; empty when it is blank by all of
-/// them.
+/// them: every byte read is zero, the kernel lists no partition and udev's blkid saw nothing.
 pub fn findings(disk: &Disk) -> Vec<Finding> {
     let mut found = Vec::new();
     probe_findings(&disk.name, &disk.probe, &mut found);
     udev_findings(&disk.name, disk.udev.as_ref(), &mut found);
     for p in &disk.partitions {
-        found.push(Finding {
-            witness: Witness::Kernel,
-            device: p.name.clone(),
-            what: format!(
-                "partition {}",
-                p.number.map_or_else(|| "?".to_string(), |n| n.to_string())
-            ),
-        });
+        if p.has_node() {
+            found.push(Finding {
+                witness: Witness::Kernel,
+                device: p.name.clone(),
+                what: format!(
+                    "partition {}",
+                    p.number.map_or_else(|| "?".to_string(), |n| n.to_string())
+                ),
+            });
+        }
         probe_findings(&p.name, &p.probe, &mut found);
         udev_findings(&p.name, p.udev.as_ref(), &mut found);
     }
     found
 }
 
-/// Whether `disk` holds nothing but what `zpool create POOL` leaves when it is cut off after it
-/// partitioned the drive: the GPT with partitions 1 and 9 that it writes, and at most labels of
-/// that very pool. Returns what else is there otherwise.
+/// Whether the probe could read everything it needed of `disk` and its partitions: only then can
+/// `--wipe` be honoured, since what is wiped must be known.
+pub fn fully_read(disk: &Disk) -> bool {
+    std::iter::once(&disk.probe)
+        .chain(disk.partitions.iter().map(|p| &p.probe))
+        .all(|probe| matches!(probe, ProbeState::Read { .. }))
+}
+
+/// What on `disk` is more than `zpool create POOL` leaves when it is cut off after it partitioned
+/// the drive: exactly its GPT (partitions 1 and 9 as zpool lays them out, both copies, the
+/// protective MBR) and at most labels naming `pool` in partition 1, every other byte read zero;
+/// udev's view of the partitions judged without what udev copies from the disk. Empty when that
+/// is all there is.
 pub fn foreign_to_create(disk: &Disk, pool: &str) -> Vec<Finding> {
     let mut foreign = Vec::new();
-    let refuse = |foreign: &mut Vec<Finding>, witness, device: &str, what: String| {
+    let mut refuse = |witness, device: &str, what: String| {
         foreign.push(Finding {
             witness,
             device: device.to_string(),
             what,
         })
     };
-    // The probe must have read everything: an unreadable window proves nothing.
     match &disk.probe {
-        ProbeState::Read { signatures } => {
+        ProbeState::Read {
+            signatures,
+            unrecognised,
+            unrecognised_bytes,
+            zpool_whole_disk_table,
+            ..
+        } => {
             for s in signatures {
-                let ours = match s.kind {
-                    SignatureKind::ProtectiveMbr | SignatureKind::GptBackup => true,
-                    SignatureKind::Gpt => s
-                        .detail
-                        .as_deref()
-                        .is_some_and(|d| d.contains("whole-disk ZFS")),
-                    _ => false,
-                };
-                if !ours {
+                let table = matches!(
+                    s.kind,
+                    SignatureKind::ProtectiveMbr | SignatureKind::Gpt | SignatureKind::GptBackup
+                );
+                if !(table && *zpool_whole_disk_table) {
                     refuse(
-                        &mut foreign,
                         Witness::Probe,
                         &disk.name,
-                        format!("{} at byte {}", s.kind, s.offset),
+                        format!(
+                            "{} at byte {} (not the GPT zpool create writes)",
+                            s.kind, s.offset
+                        ),
                     );
                 }
             }
+            if let Some(first) = unrecognised.first() {
+                refuse(
+                    Witness::Probe,
+                    &disk.name,
+                    unrecognised_data(first.offset, *unrecognised_bytes),
+                );
+            }
         }
-        other => probe_findings(&disk.name, other, &mut foreign),
+        other => {
+            let mut said = Vec::new();
+            probe_findings(&disk.name, other, &mut said);
+            for f in said {
+                refuse(f.witness, &f.device, f.what);
+            }
+        }
     }
     if let Some(view) = &disk.udev {
-        if view.fs_type.is_some() || view.fs_uuid.is_some() {
-            refuse(
-                &mut foreign,
-                Witness::Udev,
-                &disk.name,
-                view.describe().join(", "),
-            );
-        }
-        if view.part_table_type.as_deref().is_some_and(|t| t != "gpt") {
-            refuse(
-                &mut foreign,
-                Witness::Udev,
-                &disk.name,
-                view.describe().join(", "),
-            );
+        let own_table = view.part_table_type.as_deref().is_none_or(|t| t == "gpt");
+        if view.fs_type.is_some() || view.fs_uuid.is_some() || !own_table {
+            refuse(Witness::Udev, &disk.name, view.describe().join(", "));
         }
     }
     for p in &disk.partitions {
-        if !matches!(p.number, Some(1) | Some(9)) {
+        let number = p.number.filter(|n| matches!(n, 1 | 9));
+        if number.is_none() {
             refuse(
-                &mut foreign,
                 Witness::Kernel,
                 &p.name,
                 "a partition zpool create does not make".into(),
             );
         }
         match &p.probe {
-            ProbeState::Read { signatures } => {
+            ProbeState::Read {
+                signatures,
+                unrecognised,
+                unrecognised_bytes,
+                ..
+            } => {
                 for s in signatures {
-                    let ours = s.kind == SignatureKind::ZfsLabel
-                        && s.label.as_deref().is_none_or(|l| l == pool);
+                    let ours = number == Some(1)
+                        && s.kind == SignatureKind::ZfsLabel
+                        && s.label.as_deref() == Some(pool);
                     if !ours {
                         let label = s.label.as_deref().unwrap_or("");
-                        refuse(
-                            &mut foreign,
-                            Witness::Probe,
-                            &p.name,
-                            format!("{} `{label}`", s.kind),
-                        );
+                        refuse(Witness::Probe, &p.name, format!("{} `{label}`", s.kind));
                     }
                 }
+                if let Some(first) = unrecognised.first() {
+                    refuse(
+                        Witness::Probe,
+                        &p.name,
+                        unrecognised_data(first.offset, *unrecognised_bytes),
+                    );
+                }
             }
-            other => probe_findings(&p.name, other, &mut foreign),
+            other => {
+                let mut said = Vec::new();
+                probe_findings(&p.name, other, &mut said);
+                for f in said {
+                    refuse(f.witness, &f.device, f.what);
+                }
+            }
         }
         if let Some(view) = &p.udev {
             let ours = match view.fs_type.as_deref() {
                 None => view.fs_uuid.is_none(),
-                Some("zfs_member") => view.fs_label.as_deref().is_none_or(|l| l == pool),
+                Some("zfs_member") => number == Some(1) && view.fs_label.as_deref() == Some(pool),
                 Some(_) => false,
             };
             if !ours || view.part_table_type.is_some() {
-                refuse(
-                    &mut foreign,
-                    Witness::Udev,
-                    &p.name,
-                    view.describe().join(", "),
-                );
+                refuse(Witness::Udev, &p.name, view.describe().join(", "));
             }
         }
     }
     foreign
+}
+
+/// The pool GUIDs the ZFS labels on `disk` carry (in any partition or on the disk itself).
+pub fn label_pool_guids(disk: &Disk) -> Vec<String> {
+    let mut guids: Vec<String> = std::iter::once(&disk.probe)
+        .chain(disk.partitions.iter().map(|p| &p.probe))
+        .filter_map(ProbeState::signatures)
+        .flatten()
+        .filter(|s| s.kind == SignatureKind::ZfsLabel)
+        .filter_map(|s| s.uuid.clone())
+        .collect();
+    guids.sort();
+    guids.dedup();
+    guids
 }
 
 /// The pool `disk` (or one of its partitions) is a member of, as ZFS names its devices: a full
@@ -242,7 +293,7 @@ pub fn path_is_on(path: &str, disk: &Disk) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::inventory::probe::Signature;
+    use crate::host::inventory::probe::{PartitionSource, Signature};
     use crate::host::inventory::Partition;
 
     fn disk(name: &str) -> Disk {
@@ -266,8 +317,10 @@ mod tests {
         Partition {
             name: name.into(),
             number: Some(number),
+            start_bytes: None,
             size_bytes: 1 << 30,
-            probe: ProbeState::Read { signatures: probe },
+            listed_by: vec![PartitionSource::Kernel],
+            probe: ProbeState::read(probe),
             udev: Some(udev),
         }
     }
@@ -278,12 +331,13 @@ mod tests {
         d.probe = ProbeState::Read {
             signatures: vec![
                 sig(SignatureKind::ProtectiveMbr, None, None),
-                sig(
-                    SignatureKind::Gpt,
-                    None,
-                    Some("whole-disk ZFS vdev layout (partitions 1 and 9 as zpool create makes them)"),
-                ),
+                sig(SignatureKind::Gpt, None, None),
+                sig(SignatureKind::GptBackup, None, None),
             ],
+            unrecognised: Vec::new(),
+            unrecognised_bytes: 0,
+            not_captured: Vec::new(),
+            zpool_whole_disk_table: true,
         };
         d.udev = Some(BlkidView {
             part_table_type: Some("gpt".into()),
@@ -339,7 +393,9 @@ mod tests {
         d.partitions = vec![Partition {
             name: "nvme0n1p1".into(),
             number: Some(1),
+            start_bytes: None,
             size_bytes: 1 << 30,
+            listed_by: vec![PartitionSource::Kernel],
             probe: ProbeState::Unreadable {
                 error: "EIO".into(),
             },
@@ -356,9 +412,7 @@ mod tests {
             vec![]
         );
         let mut partitioned_only = whole_disk_vdev("quickOS");
-        partitioned_only.partitions[0].probe = ProbeState::Read {
-            signatures: Vec::new(),
-        };
+        partitioned_only.partitions[0].probe = ProbeState::read(Vec::new());
         partitioned_only.partitions[0].udev = Some(BlkidView::default());
         assert_eq!(foreign_to_create(&partitioned_only, "quickOS"), vec![]);
 
@@ -383,9 +437,7 @@ mod tests {
         assert_eq!(foreign_to_create(&unreadable, "quickOS").len(), 1);
 
         let mut mbr = disk("nvme0n1");
-        mbr.probe = ProbeState::Read {
-            signatures: vec![sig(SignatureKind::Mbr, None, None)],
-        };
+        mbr.probe = ProbeState::read(vec![sig(SignatureKind::Mbr, None, None)]);
         assert_eq!(foreign_to_create(&mbr, "quickOS").len(), 1);
     }
 

@@ -4,10 +4,10 @@
 //! where that answer is certain: a pool that the scan would have found is never missed.
 //!
 //! A pool can only be found where a ZFS label is. Two independent readings must both show none:
-//! - our probe of every candidate drive's first and last MiB: no ZFS label there (a pool made on
-//!   the bare device keeps two labels in each window) and no partition table (a whole-disk vdev
-//!   lives in partition 1, from 1 MiB to 8 MiB before the end: its labels are outside both
-//!   windows, but the GPT zpool wrote is inside them);
+//! - our probe of every candidate drive: no ZFS label (a pool made on the bare device keeps two
+//!   labels in each window), no partition table or entry array (a whole-disk vdev lives in
+//!   partition 1, whose GPT is inside the windows), and no byte the probe cannot account for (it
+//!   might be a label it cannot read);
 //! - udev's blkid, which reads every label of every whole partition, for every listed device and
 //!   partition (drives that are not candidates included): no `zfs_member`, and no device without
 //!   a record.
@@ -32,10 +32,16 @@ pub fn skip_reason(inventory: &Inventory) -> Option<String> {
         .iter()
         .filter(|d| d.transport == Transport::Nvme && d.is_candidate())
     {
-        let ProbeState::Read { signatures } = &disk.probe else {
+        let ProbeState::Read {
+            signatures,
+            unrecognised,
+            ..
+        } = &disk.probe
+        else {
             return None;
         };
-        if signatures.iter().any(|s| could_hold_a_pool(s.kind)) {
+        // Bytes no probe recognises might be a label it cannot read.
+        if signatures.iter().any(|s| could_hold_a_pool(s.kind)) || !unrecognised.is_empty() {
             return None;
         }
         probed += 1;
@@ -47,17 +53,18 @@ pub fn skip_reason(inventory: &Inventory) -> Option<String> {
             .map(|d| d.partitions.len())
             .sum::<usize>();
     Some(format!(
-        "no ZFS label or partition table in the first and last MiB of the {probed} candidate drive(s), and udev knows no zfs_member among the {devices} block device(s) and partitions: `zpool import` could find no pool"
+        "no ZFS label, partition table or unrecognised data on the {probed} candidate drive(s), and udev knows no zfs_member among the {devices} block device(s) and partitions: `zpool import` could find no pool"
     ))
 }
 
-/// A ZFS label, or a partition table whose partitions could hold one beyond the probed windows.
+/// A ZFS label, or a partition table whose partitions could hold one beyond the windows.
 fn could_hold_a_pool(kind: SignatureKind) -> bool {
     matches!(
         kind,
         SignatureKind::ZfsLabel
             | SignatureKind::Gpt
             | SignatureKind::GptBackup
+            | SignatureKind::GptEntries
             | SignatureKind::Mbr
             | SignatureKind::ProtectiveMbr
     )
@@ -80,8 +87,8 @@ mod tests {
     }
 
     fn read(kinds: &[SignatureKind]) -> ProbeState {
-        ProbeState::Read {
-            signatures: kinds
+        ProbeState::read(
+            kinds
                 .iter()
                 .map(|&kind| Signature {
                     kind,
@@ -91,7 +98,7 @@ mod tests {
                     detail: None,
                 })
                 .collect(),
-        }
+        )
     }
 
     fn blank_host() -> Inventory {
@@ -117,11 +124,12 @@ mod tests {
     }
 
     #[test]
-    fn a_label_or_a_partition_table_on_a_candidate_means_scanning() {
+    fn a_label_a_table_or_unrecognised_data_on_a_candidate_means_scanning() {
         for kind in [
             SignatureKind::ZfsLabel,
             SignatureKind::Gpt,
             SignatureKind::GptBackup,
+            SignatureKind::GptEntries,
             SignatureKind::ProtectiveMbr,
             SignatureKind::Mbr,
         ] {
@@ -129,10 +137,22 @@ mod tests {
             host.disks[2].probe = read(&[kind]);
             assert_eq!(skip_reason(&host), None, "{kind:?}");
         }
-        // Signatures that hold no pool (an old file system) do not force the scan.
+        // A file system that owns the drive holds no pool; bytes nobody recognises might.
         let mut host = blank_host();
         host.disks[2].probe = read(&[SignatureKind::Ext]);
         assert!(skip_reason(&host).is_some());
+        let mut host = blank_host();
+        host.disks[2].probe = ProbeState::Read {
+            signatures: Vec::new(),
+            unrecognised: vec![crate::host::inventory::probe::Extent {
+                offset: 1024,
+                len: 512,
+            }],
+            unrecognised_bytes: 3,
+            not_captured: Vec::new(),
+            zpool_whole_disk_table: false,
+        };
+        assert_eq!(skip_reason(&host), None, "unrecognised data");
     }
 
     #[test]

@@ -256,8 +256,7 @@ fn execute(
         // zpool refused) leaves nothing for a later run to recognise: its entry goes too.
         let blank = |path: &String| {
             let disk = inventory.disks.iter().find(|d| d.preferred_path == *path);
-            let lbs = disk.map_or(512, |d| d.logical_block_size);
-            crate::host::inventory::device_is_blank(root, path, lbs)
+            disk.is_some_and(|d| crate::host::inventory::device_is_blank(root, path, d.size_bytes))
         };
         let spent = record.result == ActionResult::Done || devices.iter().all(blank);
         if spent {

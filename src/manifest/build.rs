@@ -123,9 +123,18 @@ pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {
             .find(|f| f.name == d.name)
             .map(|f| f.verdict.clone());
         let signatures_before = match &d.probe {
-            ProbeState::Read { signatures } => signatures
+            ProbeState::Read {
+                signatures,
+                unrecognised,
+                ..
+            } => signatures
                 .iter()
                 .map(|s| format!("{} at {}", s.kind.name(), s.offset))
+                .chain(
+                    unrecognised
+                        .first()
+                        .map(|run| format!("unrecognised data at {}", run.offset)),
+                )
                 .collect(),
             ProbeState::Unreadable { error } => vec![format!("unreadable: {error}")],
             ProbeState::NotProbed => Vec::new(),

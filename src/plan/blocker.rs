@@ -31,6 +31,8 @@ pub enum Blocker {
         drive: String,
         serial: Option<String>,
         found: Vec<String>,
+        /// Everything on it could be read: only then can --wipe say what it erases.
+        readable: bool,
     },
     /// Exit 3: a pool of the layout exists on drives other than the ones matched.
     PoolElsewhere { pool: String, devices: Vec<String> },
@@ -59,9 +61,12 @@ impl Blocker {
                 let said: Vec<&str> = reasons.iter().map(|r| r.describe()).collect();
                 format!("{drive}: its controller reports critical warning 0x{critical_warning:02x} ({}); it must not hold a pool. Replace the drive (see `smartctl -a` for its log)", said.join(", "))
             }
-            Blocker::DriveHoldsData { drive, serial, found } => {
+            Blocker::DriveHoldsData { drive, serial, found, readable: true } => {
                 let serial = serial.as_deref().unwrap_or("SERIAL");
-                format!("{drive} holds data: {}. If it may be erased, run again with --wipe {serial}", found.join("; "))
+                format!("{drive} holds data: {}. If it may be erased, run `phoenix-zfs apply --wipe {serial}`", found.join("; "))
+            }
+            Blocker::DriveHoldsData { drive, found, readable: false, .. } => {
+                format!("{drive} cannot be proven blank: {}. Nothing is written to a drive that cannot be read (not even with --wipe): check the drive (`dmesg`, `smartctl -a`) and run phoenix-zfs again", found.join("; "))
             }
             Blocker::PoolElsewhere { pool, devices } => format!(
                 "pool `{pool}` exists on {}, not on the drives the layout matched; import or rename it by hand, phoenix-zfs will not touch it",

@@ -43,9 +43,7 @@ fn signature() -> impl Strategy<Value = Option<Signature>> {
 
 fn probe() -> impl Strategy<Value = ProbeState> {
     prop_oneof![
-        8 => prop::collection::vec(signature(), 0..3).prop_map(|s| ProbeState::Read {
-            signatures: s.into_iter().flatten().collect()
-        }),
+        8 => prop::collection::vec(signature(), 0..3).prop_map(|s| ProbeState::read(s.into_iter().flatten().collect())),
         1 => Just(ProbeState::Unreadable { error: "EIO".into() }),
     ]
 }
@@ -73,7 +71,9 @@ fn partition(disk: usize) -> impl Strategy<Value = Partition> {
         move |(number, probe, udev)| Partition {
             name: format!("nvme{disk}n1p{number}"),
             number: Some(number),
+            start_bytes: None,
             size_bytes: 1 << 30,
+            listed_by: vec![crate::host::inventory::probe::PartitionSource::Kernel],
             probe,
             udev,
         },

@@ -282,9 +282,10 @@ fn plan_pool(
 }
 
 /// The one gate in front of every command that writes a drive (create, replace): the drive is
-/// blank by every witness; or it holds nothing but the remains of a create of `pool` that the
-/// journal names it for, which are wiped; or the administrator named its serial with --wipe,
-/// and it is wiped. Otherwise the drive is refused. Returns whether it may be written.
+/// proven blank (every byte read is zero, and no witness objects); or it holds exactly the
+/// remains of a create of `pool` that the journal names it for, which are wiped; or the
+/// administrator named its serial with --wipe and everything on it could be read, and it is
+/// wiped. Otherwise the drive is refused. Returns whether it may be written.
 fn clear_to_write(
     facts: &Facts,
     journal_pool: Option<&str>,
@@ -305,7 +306,17 @@ fn clear_to_write(
     });
     if let Some(entry) = journaled {
         let pool = entry.pool.as_str();
-        let foreign = crate::contents::foreign_to_create(disk, pool);
+        let mut foreign: Vec<String> = crate::contents::foreign_to_create(disk, pool)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        if let Some(guids) = mixed_pool_guids(facts, entry) {
+            foreign.push(format!(
+                "the drives the entry names carry labels of {} different pools named `{pool}` (guids {})",
+                guids.len(),
+                guids.join(", ")
+            ));
+        }
         if foreign.is_empty() {
             plan.notes.push(format!(
                 "{} holds only the remains of the creation of pool `{pool}` begun at {} (the journal {} names it): apply wipes them and creates the pool again",
@@ -325,18 +336,15 @@ fn clear_to_write(
             });
             return true;
         }
-        let said: Vec<String> = foreign.iter().map(ToString::to_string).collect();
         plan.notes.push(format!(
             "the journal {} names {} for pool `{pool}`, but the drive holds more than that creation leaves ({}): the entry is not honoured",
             crate::apply::journal::PATH,
             disk.describe(),
-            said.join("; ")
+            foreign.join("; ")
         ));
     }
     let named = serial.is_some_and(|s| facts.consent.wipe.iter().any(|w| w == s));
-    let readable = !found
-        .iter()
-        .any(|f| f.what.starts_with("could not be read") || f.what.starts_with("not probed"));
+    let readable = crate::contents::fully_read(disk);
     if named && readable {
         plan_wipe(disk, path, found, plan);
         return true;
@@ -345,12 +353,33 @@ fn clear_to_write(
         drive: format!("{} at {path}", disk.describe()),
         serial: disk.serial.clone(),
         found: found.iter().map(ToString::to_string).collect(),
+        readable,
     });
     false
 }
 
+/// The pool GUIDs of the labels on the drives a journal entry names, when there is more than
+/// one: one create makes one pool, so labels of two are not its remains.
+fn mixed_pool_guids(
+    facts: &Facts,
+    entry: &crate::apply::journal::PendingCreate,
+) -> Option<Vec<String>> {
+    let mut guids: Vec<String> = facts
+        .inventory
+        .disks
+        .iter()
+        .filter(|d| entry.names(d.serial.as_deref(), &d.preferred_path))
+        .flat_map(crate::contents::label_pool_guids)
+        .collect();
+    guids.sort();
+    guids.dedup();
+    (guids.len() > 1).then_some(guids)
+}
+
 /// What --wipe SERIAL does to a drive: the ZFS labels of an old pool cleared where they are
 /// (whole disk or partition), every partition holding anything wiped, then the disk itself.
+/// Partitions only a table describes have no device node to address: wiping the disk's table
+/// and creating the pool over them is what erases them.
 fn plan_wipe(
     disk: &crate::host::inventory::Disk,
     path: &str,
@@ -358,10 +387,12 @@ fn plan_wipe(
     plan: &mut Plan,
 ) {
     let has_zfs_label = |probe: &ProbeState, udev: Option<&crate::host::inventory::BlkidView>| {
-        matches!(probe, ProbeState::Read { signatures } if signatures.iter().any(|s| s.kind == SignatureKind::ZfsLabel))
+        probe
+            .signatures()
+            .is_some_and(|s| s.iter().any(|s| s.kind == SignatureKind::ZfsLabel))
             || udev.is_some_and(|v| v.fs_type.as_deref() == Some("zfs_member"))
     };
-    for p in &disk.partitions {
+    for p in disk.partitions.iter().filter(|p| p.has_node()) {
         let Some(number) = p.number else { continue };
         let part_path = format!("{path}-part{number}");
         if has_zfs_label(&p.probe, p.udev.as_ref()) {
@@ -386,17 +417,6 @@ fn plan_wipe(
                 consent: WipeConsent::Named,
             });
         }
-    }
-    // The GPT of a whole-disk vdev says its labels are in partition 1, even where the kernel
-    // lists no partitions to probe.
-    let whole_disk_vdev = matches!(&disk.probe, ProbeState::Read { signatures } if signatures.iter().any(|s| {
-        s.kind == SignatureKind::Gpt && s.detail.as_deref().is_some_and(|d| d.contains("whole-disk ZFS"))
-    }));
-    if whole_disk_vdev && !disk.partitions.iter().any(|p| p.number == Some(1)) {
-        plan.actions.push(Action::ClearZfsLabels {
-            drive: disk.describe(),
-            path: format!("{path}-part1"),
-        });
     }
     if has_zfs_label(&disk.probe, disk.udev.as_ref()) {
         plan.actions.push(Action::ClearZfsLabels {

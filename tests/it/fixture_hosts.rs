@@ -316,23 +316,21 @@ fn wipe_plans_labelclear_and_wipefs_for_the_named_drive_only() {
                 .join(" ")
         })
         .collect();
+    // S2TA0001's GPT describes partitions the kernel does not list: no device node addresses
+    // them, so the disk's own wipe and the create over them are what erase them.
     assert_eq!(
         argvs[0],
-        "zpool labelclear -f /dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0001_1-part1"
-    );
-    assert_eq!(
-        argvs[1],
         "wipefs --all /dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0001_1"
     );
     assert_eq!(
-        argvs[2],
+        argvs[1],
         "zpool labelclear -f /dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0002_1"
     );
     assert_eq!(
-        argvs[3],
+        argvs[2],
         "wipefs --all /dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0002_1"
     );
-    assert!(argvs[4].starts_with("zpool create"));
+    assert!(argvs[3].starts_with("zpool create"));
 }
 
 #[test]
@@ -377,7 +375,8 @@ fn inventory_of(host: &str) -> Value {
 /// udev's `I:` init times and by-diskseq links, the link order in each udev record, extra
 /// properties (ID_FS_VERSION, SYSTEMD_WANTS, UDISKS_AUTO), the empty loop devices (no size, so
 /// not listed), the hidden multipath paths (snapshot-host does not copy what inventory skips),
-/// the length of dev/NAME (two real MiB against a short blank file: both probe blank) and the
+/// the length of dev/NAME (two real MiB against the generator's windows: both blank, and each
+/// says which windows its capture did not hold) and the
 /// mount table beyond `/`.
 #[test]
 fn the_recorded_qemu_guest_reads_field_by_field_as_its_synthesized_twin() {
@@ -411,9 +410,31 @@ fn the_recorded_qemu_guest_reads_field_by_field_as_its_synthesized_twin() {
         let (r, t) = (r.as_object().unwrap(), t.as_object().unwrap());
         assert_eq!(keys(r), keys(t), "{}: fields", r["name"]);
         for (field, value) in r {
-            assert_eq!(value, &t[field], "{}: field `{field}`", r["name"]);
+            assert_eq!(
+                without_not_captured(value),
+                without_not_captured(&t[field]),
+                "{}: field `{field}`",
+                r["name"]
+            );
         }
     }
+}
+
+/// A probe result without what each capture did not hold: the recording kept two MiB of each
+/// drive, the twin's generator every window the probe reads.
+fn without_not_captured(value: &Value) -> Value {
+    let mut value = value.clone();
+    if let Some(object) = value.as_object_mut() {
+        object.remove("not_captured");
+        for (_, inner) in object.iter_mut() {
+            *inner = without_not_captured(inner);
+        }
+    } else if let Some(array) = value.as_array_mut() {
+        for inner in array.iter_mut() {
+            *inner = without_not_captured(inner);
+        }
+    }
+    value
 }
 
 /// Every sysfs file and link snapshot-host kept of the recorded guest is in its twin, byte for

@@ -260,9 +260,7 @@ fn exported_pools_are_imported_by_guid_and_never_created_over() {
     // The drives carry the GPT a whole-disk pool leaves: they are the pools' own, not "data".
     let mut inv = host("qemu-default");
     for d in &mut inv.disks {
-        d.probe = ProbeState::Read {
-            signatures: vec![gpt()],
-        };
+        d.probe = ProbeState::read(vec![gpt()]);
     }
     let p = plan_for(&layout, &inv, &observed, &[]);
     assert_eq!(kinds(&p), ["import", "import"], "{p:#?}");
@@ -303,15 +301,13 @@ fn a_pool_of_the_layout_on_other_drives_is_refused() {
 fn a_drive_holding_data_is_refused_unless_its_serial_is_named_with_wipe() {
     let layout = Layout::default_layout();
     let mut inv = host("qemu-default");
-    inv.disks[1].probe = ProbeState::Read {
-        signatures: vec![Signature {
-            kind: SignatureKind::Ext,
-            offset: 1080,
-            label: Some("old".into()),
-            uuid: None,
-            detail: None,
-        }],
-    };
+    inv.disks[1].probe = ProbeState::read(vec![Signature {
+        kind: SignatureKind::Ext,
+        offset: 1080,
+        label: Some("old".into()),
+        uuid: None,
+        detail: None,
+    }]);
     let p = plan_for(&layout, &inv, &Observed::default(), &[]);
     assert_eq!(p.exit_code(), Some(5));
     // Nothing is planned for the pool whose drive holds data.
@@ -1087,9 +1083,7 @@ fn a_pool_another_system_imported_last_needs_force_import() {
     let layout = Layout::default_layout();
     let mut inv = host("qemu-default");
     for d in &mut inv.disks {
-        d.probe = ProbeState::Read {
-            signatures: vec![gpt()],
-        };
+        d.probe = ProbeState::read(vec![gpt()]);
     }
     let observed = Observed {
         importable: vec![
@@ -1352,9 +1346,7 @@ fn from_a_live_system_exported_pools_are_imported_under_the_target_root() {
     };
     let mut inv = host("qemu-default");
     for d in &mut inv.disks {
-        d.probe = ProbeState::Read {
-            signatures: vec![gpt()],
-        };
+        d.probe = ProbeState::read(vec![gpt()]);
     }
     let keep = Target::MountedRoot {
         dir: "/mnt".into(),

@@ -3,7 +3,8 @@
 //!
 //! A fixture host is the part of a root file system phoenix-zfs reads: sys/ (block devices),
 //! run/udev/data/ (as systemd 252 writes it), dev/disk/by-id/ links, proc/mounts, and for each
-//! NVMe drive and each of its partitions dev/NAME holding what its first and last MiB hold.
+//! NVMe drive and each of its partitions dev/NAME holding what the probe reads of it, as
+//! `debug snapshot-host` captures it (with its dev/NAME.windows index).
 //!
 //! Synthesized hosts stand for hardware this project cannot run on; recorded hosts (captured
 //! with `phoenix-zfs debug snapshot-host`, such as qemu-recorded) have no spec. Every shape here
@@ -24,6 +25,7 @@
 
 use crate::flags::FixtureHostsOptions;
 use anyhow::{bail, ensure, Context, Result};
+use phoenix_zfs::host::inventory::{capture, probe};
 use serde::Deserialize;
 use std::fs;
 use std::io::Read;
@@ -571,11 +573,22 @@ impl Host<'_> {
         for p in &disk.partitions {
             let part_dev = numbers.blkext();
             self.partition(disk, &ns, p, &part_dev, &by_id)?;
-            // snapshot-host keeps each partition's own two windows: so does a synthesized host.
-            write_windows(p.content.as_deref(), &self.out.join("dev").join(&p.name))?;
+            // No `start` is synthesized: the probe reads such a partition through its own node.
+            let windows = probe::partition_windows(probe::Extent {
+                offset: 0,
+                len: p.size,
+            });
+            write_windows(
+                p.content.as_deref(),
+                p.size,
+                &windows,
+                &self.out.join("dev").join(&p.name),
+            )?;
         }
         write_windows(
             disk.content.as_deref(),
+            disk.size,
+            &probe::disk_windows(disk.size),
             &self.out.join("dev").join(&disk.name),
         )
     }
@@ -745,30 +758,44 @@ impl Host<'_> {
     }
 }
 
-/// dev/NAME for an NVMe drive or partition: blank ones get a short all-zero file (the probe reads
-/// what is there); ones with content get the signature fixture's first and last MiB, back to
-/// back.
-fn write_windows(content: Option<&str>, path: &Path) -> Result<()> {
-    let Some(name) = content else {
-        return write(path, vec![0u8; 8192]);
-    };
-    let dir = crate::util::workspace_root().join("tests/fixtures/signatures");
-    let gunzip = |ext: &str| -> Result<Vec<u8>> {
-        let file = dir.join(format!("{name}.{ext}.gz"));
-        let mut bytes = Vec::new();
-        flate2::read::GzDecoder::new(
-            fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?,
-        )
-        .read_to_end(&mut bytes)?;
-        Ok(bytes)
-    };
-    let (head, tail) = (gunzip("head")?, gunzip("tail")?);
-    if head.len() != 1 << 20 || tail.len() != 1 << 20 {
-        bail!(
-            "signature fixture {name}: head and tail must be 1 MiB each to stand for a large drive"
-        );
+/// dev/NAME for an NVMe drive or partition, as `debug snapshot-host` captures it: the
+/// `windows` the probe reads, zero but for a signature fixture's first and last MiB at the two
+/// ends of the device.
+fn write_windows(
+    content: Option<&str>,
+    size: u64,
+    windows: &[probe::Extent],
+    path: &Path,
+) -> Result<()> {
+    let mut read = probe::ReadBytes::new(size);
+    for w in windows {
+        read.insert(w.offset, vec![0u8; w.len as usize]);
     }
-    write(path, [head, tail].concat())
+    if let Some(name) = content {
+        let dir = crate::util::workspace_root().join("tests/fixtures/signatures");
+        let gunzip = |ext: &str| -> Result<Vec<u8>> {
+            let file = dir.join(format!("{name}.{ext}.gz"));
+            let mut bytes = Vec::new();
+            flate2::read::GzDecoder::new(
+                fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?,
+            )
+            .read_to_end(&mut bytes)?;
+            Ok(bytes)
+        };
+        let (head, tail) = (gunzip("head")?, gunzip("tail")?);
+        if head.len() != 1 << 20 || tail.len() != 1 << 20 {
+            bail!(
+                "signature fixture {name}: head and tail must be 1 MiB each to stand for a large drive"
+            );
+        }
+        read.insert(0, head);
+        read.insert(size - (1 << 20), tail);
+    }
+    let (data, index) = capture::encode(&read);
+    write(path, data)?;
+    let mut index_path = path.as_os_str().to_owned();
+    index_path.push(capture::INDEX_SUFFIX);
+    write(Path::new(&index_path), index)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! Reading goes through a [`HostRoot`], so that `--root DIR` (tests, fixture hosts) and a
 //! live host take the same path.
 
+pub mod capture;
 pub mod mounts;
 pub mod probe;
 pub mod snapshot;
@@ -15,7 +16,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where the host's sys/, run/udev/, dev/ and proc/ are: `/` on a live host.
 #[derive(Debug, Clone)]
@@ -130,27 +131,77 @@ impl Disk {
             read_only: false,
             partitions: Vec::new(),
             ineligible: Vec::new(),
-            probe: ProbeState::Read {
-                signatures: Vec::new(),
-            },
+            probe: ProbeState::read(Vec::new()),
             udev: Some(BlkidView::default()),
         }
     }
 }
 
-/// What the first and last MiB of a device hold.
+/// What the bytes read of a device (a disk's first 4 MiB and last 16 MiB, a partition's first and
+/// last MiB: [`probe::disk_windows`]) hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum ProbeState {
     NotProbed,
-    /// Read; an empty list means blank.
+    /// Read. Blank only when `signatures` and `unrecognised` are both empty.
     Read {
         signatures: Vec<Signature>,
+        /// Non-zero bytes no recognised structure accounts for: data all the same.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        unrecognised: Vec<probe::Extent>,
+        #[serde(skip_serializing_if = "is_zero")]
+        unrecognised_bytes: u64,
+        /// What a capture of a host (`--root`) did not hold: those bytes were not read.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        not_captured: Vec<probe::Extent>,
+        /// A disk holding exactly the GPT `zpool create` writes on a whole disk.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        zpool_whole_disk_table: bool,
     },
     /// Could not be read: it cannot be proven blank, so it is treated as holding data.
     Unreadable {
         error: String,
     },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl ProbeState {
+    /// Read, with these signatures and every other byte read zero.
+    pub fn read(signatures: Vec<Signature>) -> ProbeState {
+        ProbeState::Read {
+            signatures,
+            unrecognised: Vec::new(),
+            unrecognised_bytes: 0,
+            not_captured: Vec::new(),
+            zpool_whole_disk_table: false,
+        }
+    }
+
+    fn surveyed(survey: probe::Survey, bytes: &probe::ReadBytes) -> ProbeState {
+        ProbeState::Read {
+            signatures: survey.signatures,
+            unrecognised: survey.unrecognised,
+            unrecognised_bytes: survey.unrecognised_bytes,
+            not_captured: bytes.missing().to_vec(),
+            zpool_whole_disk_table: survey.zpool_whole_disk_table,
+        }
+    }
+
+    /// The signatures found, when it was read.
+    pub fn signatures(&self) -> Option<&[Signature]> {
+        match self {
+            ProbeState::Read { signatures, .. } => Some(signatures),
+            _ => None,
+        }
+    }
+
+    /// Read, and every byte read is zero.
+    pub fn is_zero(&self) -> bool {
+        matches!(self, ProbeState::Read { signatures, unrecognised, .. } if signatures.is_empty() && unrecognised.is_empty())
+    }
 }
 
 /// What udev's blkid builtin recorded for a device or partition (ID_FS_* and ID_PART_TABLE_*
@@ -176,6 +227,24 @@ impl BlkidView {
             fs_uuid: prop("ID_FS_UUID"),
             part_table_type: prop("ID_PART_TABLE_TYPE"),
         }
+    }
+
+    /// A partition's own view. udev's 60-persistent-storage.rules imports the parent disk's
+    /// `ID_*` properties (all but `ID_FS_*`) into every partition's record, so a partition shows
+    /// its disk's `ID_PART_TABLE_TYPE`; only a table of the partition's own (a different type or
+    /// UUID than the disk's) is the partition's.
+    fn of_partition(record: &udev::UdevRecord, disk: Option<&udev::UdevRecord>) -> BlkidView {
+        let mut view = BlkidView::of(record);
+        let inherited = |key: &str| {
+            disk.and_then(|d| d.property(key)) == record.property(key)
+                && record.property(key).is_some()
+        };
+        if inherited("ID_PART_TABLE_TYPE")
+            && (record.property("ID_PART_TABLE_UUID").is_none() || inherited("ID_PART_TABLE_UUID"))
+        {
+            view.part_table_type = None;
+        }
+        view
     }
 
     pub fn is_empty(&self) -> bool {
@@ -205,17 +274,39 @@ impl BlkidView {
     }
 }
 
-/// A partition of a disk, with what each witness found in it.
+/// A partition of a disk, as the kernel or a table on the disk describes it, with what each
+/// witness found in it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Partition {
+    /// The kernel's name (`nvme0n1p1`); for a partition only a table describes, which has no
+    /// device node, `nvme0n1 partition 1`.
     pub name: String,
     /// Its number in the partition table: by-id links name it `-partN`.
     pub number: Option<u32>,
+    /// Where it starts on the disk, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_bytes: Option<u64>,
     pub size_bytes: u64,
+    /// Who describes it: the kernel (then it has a device node), the tables on the disk.
+    pub listed_by: Vec<probe::PartitionSource>,
     /// Our probe of its own first and last MiB.
     pub probe: ProbeState,
     /// udev's blkid view; None when udev has no record of it.
     pub udev: Option<BlkidView>,
+}
+
+impl Partition {
+    /// Whether the kernel lists it, so that it has a device node (and a by-id `-partN` link).
+    pub fn has_node(&self) -> bool {
+        self.listed_by.contains(&probe::PartitionSource::Kernel)
+    }
+
+    fn extent(&self) -> Option<probe::Extent> {
+        self.start_bytes.map(|offset| probe::Extent {
+            offset,
+            len: self.size_bytes,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -560,9 +651,13 @@ fn build_disk(
             .map(|p| Partition {
                 name: p.name.clone(),
                 number: p.number,
+                start_bytes: p.start_sectors.map(|s| s.saturating_mul(512)),
                 size_bytes: p.size_sectors.unwrap_or(0).saturating_mul(512),
+                listed_by: vec![probe::PartitionSource::Kernel],
                 probe: ProbeState::NotProbed,
-                udev: records.of(&p.name).map(BlkidView::of),
+                udev: records
+                    .of(&p.name)
+                    .map(|record| BlkidView::of_partition(record, u)),
             })
             .collect(),
         ineligible,
@@ -707,9 +802,9 @@ fn zfs_pool_members(
     (pools, seen)
 }
 
-/// Reads the first and last MiB of every NVMe candidate and records what is written there.
-/// Read-only: opens the device node for reading, nothing else.
-/// The drives are read at once: each read waits on its own device.
+/// Reads the windows of every NVMe candidate ([`probe::disk_windows`], and those of each
+/// partition) and records what is written there. Read-only: opens the device node for reading,
+/// nothing else. The drives are read at once: each read waits on its own device.
 pub fn probe_candidates(root: &HostRoot, inventory: &mut Inventory) {
     std::thread::scope(|scope| {
         for disk in inventory
@@ -722,60 +817,207 @@ pub fn probe_candidates(root: &HostRoot, inventory: &mut Inventory) {
     });
 }
 
-/// Probes the whole disk and each of its partitions through its own device node: a whole-disk
-/// pool's labels, or a file system in a partition, lie beyond the disk's own two windows.
+/// Reads and surveys a disk and every partition anyone describes: the kernel, either GPT copy, a
+/// GPT entry array whose headers are gone, a DOS table. A partition's bytes are read through
+/// the disk at its offset, so one that only a table describes (no device node) is read too.
 fn probe_disk(root: &HostRoot, disk: &mut Disk) {
-    disk.probe = probe_device(
-        root,
-        &disk.dev_node,
+    let lbs = disk.logical_block_size;
+    let bytes = match read_disk(root, disk) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let error = format!("{}: {e}", root.path(&disk.dev_node).display());
+            disk.probe = ProbeState::Unreadable {
+                error: error.clone(),
+            };
+            for p in &mut disk.partitions {
+                p.probe = ProbeState::Unreadable {
+                    error: error.clone(),
+                };
+            }
+            return;
+        }
+    };
+    let mut delegated = Vec::new();
+    for p in &mut disk.partitions {
+        p.probe = match p.extent() {
+            Some(extent) => {
+                delegated.push(extent);
+                let own = bytes.slice(extent);
+                ProbeState::surveyed(probe::survey(&own, lbs, &[]), &own)
+            }
+            // A capture by an older snapshot-host: no start, but the partition's own windows.
+            None => match read_own_node(root, p) {
+                Ok(own) => ProbeState::surveyed(probe::survey(&own, lbs, &[]), &own),
+                Err(e) => ProbeState::Unreadable {
+                    error: format!("/dev/{}: {e}", p.name),
+                },
+            },
+        };
+    }
+    disk.probe = ProbeState::surveyed(probe::survey(&bytes, lbs, &delegated), &bytes);
+}
+
+/// Reads the disk's windows, adds the partitions its tables describe to `disk.partitions`, and
+/// reads their windows too (through the disk, at their offsets).
+pub fn read_disk(root: &HostRoot, disk: &mut Disk) -> std::io::Result<probe::ReadBytes> {
+    let source = DeviceSource::open(root, &disk.dev_node, disk.size_bytes)?;
+    let mut bytes = source.read(&probe::disk_windows(disk.size_bytes))?;
+    add_table_partitions(disk, &bytes);
+    let windows: Vec<probe::Extent> = disk
+        .partitions
+        .iter()
+        .filter_map(Partition::extent)
+        .flat_map(probe::partition_windows)
+        .filter(|w| !bytes.covers(*w))
+        .collect();
+    source.read_into(&windows, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// The windows of a partition whose start is unknown, through its own device node.
+pub fn read_own_node(root: &HostRoot, partition: &Partition) -> std::io::Result<probe::ReadBytes> {
+    let node = format!("/dev/{}", partition.name);
+    let whole = probe::Extent {
+        offset: 0,
+        len: partition.size_bytes,
+    };
+    DeviceSource::open(root, &node, partition.size_bytes)?.read(&probe::partition_windows(whole))
+}
+
+/// The partitions the tables on the disk describe, merged with the kernel's: the same extent
+/// (or, where the kernel's start is unknown, the same number) is one partition listed by both.
+fn add_table_partitions(disk: &mut Disk, bytes: &probe::ReadBytes) {
+    let listed = probe::table_partitions(
+        bytes.head(),
+        bytes.tail(),
         disk.size_bytes,
         disk.logical_block_size,
     );
-    for p in &mut disk.partitions {
-        let node = format!("/dev/{}", p.name);
-        p.probe = probe_device(root, &node, p.size_bytes, disk.logical_block_size);
+    for table in listed {
+        let same = disk.partitions.iter_mut().find(|p| match p.start_bytes {
+            Some(start) => start == table.extent.offset && p.size_bytes == table.extent.len,
+            None => p.number == Some(table.number) && p.has_node(),
+        });
+        match same {
+            Some(p) => {
+                if !p.listed_by.contains(&table.source) {
+                    p.listed_by.push(table.source);
+                }
+            }
+            None => disk.partitions.push(Partition {
+                name: format!("{} partition {}", disk.name, table.number),
+                number: Some(table.number),
+                start_bytes: Some(table.extent.offset),
+                size_bytes: table.extent.len,
+                listed_by: vec![table.source],
+                probe: ProbeState::NotProbed,
+                udev: None,
+            }),
+        }
     }
 }
 
-fn probe_device(root: &HostRoot, node: &str, size: u64, logical_block_size: u32) -> ProbeState {
-    let path = root.path(node);
-    match read_windows(&path) {
-        Ok((head, tail)) => ProbeState::Read {
-            signatures: probe::probe(&head, &tail, size, logical_block_size),
-        },
-        Err(e) => ProbeState::Unreadable {
-            error: format!("{}: {e}", path.display()),
-        },
-    }
+/// Whether the device at `path` (a /dev node or by-id link, under `root`) could be read and every
+/// byte of its windows is zero: how apply tells that a failed `zpool create` wrote nothing (it
+/// writes the partition table first, inside the windows).
+pub fn device_is_blank(root: &HostRoot, path: &str, size: u64) -> bool {
+    DeviceSource::open(root, path, size)
+        .and_then(|source| source.read(&probe::disk_windows(size)))
+        .is_ok_and(|bytes| bytes.is_all_zero())
 }
 
-/// Whether the device at `path` (a /dev node or by-id link, under `root`) could be read and our
-/// probe finds nothing in its two windows: how apply tells that a failed `zpool create` wrote
-/// nothing (it writes the partition table first, inside the first window).
-pub fn device_is_blank(root: &HostRoot, path: &str, logical_block_size: u32) -> bool {
-    let path = root.path(path);
-    let Ok(size) = fs::File::open(&path).and_then(|mut f| f.seek(SeekFrom::End(0))) else {
-        return false;
-    };
-    match read_windows(&path) {
-        Ok((head, tail)) => probe::probe(&head, &tail, size, logical_block_size).is_empty(),
-        Err(_) => false,
-    }
+/// Where a device's bytes are read from: the device (on the host, or a full-size image under
+/// `--root`), or a capture that `debug snapshot-host` made of it.
+enum DeviceSource {
+    /// `size`: what sysfs says, which a full-size image may exceed.
+    Device { file: fs::File, size: u64 },
+    /// The bytes of the windows a capture holds.
+    Capture(probe::ReadBytes),
 }
 
-/// The first and last [`probe::PROBE_WINDOW`] bytes of a device (or of a fixture host's file
-/// holding just those two windows).
-fn read_windows(path: &Path) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
-    let mut file = fs::File::open(path)?;
-    let len = file.seek(SeekFrom::End(0))?;
-    let window = len.min(probe::PROBE_WINDOW);
-    let mut head = vec![0; window as usize];
-    file.seek(SeekFrom::Start(0))?;
-    file.read_exact(&mut head)?;
-    let mut tail = vec![0; window as usize];
-    file.seek(SeekFrom::Start(len - window))?;
-    file.read_exact(&mut tail)?;
-    Ok((head, tail))
+impl DeviceSource {
+    fn open(root: &HostRoot, node: &str, size: u64) -> std::io::Result<DeviceSource> {
+        use std::os::unix::fs::FileTypeExt;
+        let path = root.path(node);
+        let mut file = fs::File::open(&path)?;
+        let metadata = file.metadata()?;
+        let len = file.seek(SeekFrom::End(0))?;
+        if metadata.file_type().is_block_device() || len >= size {
+            return Ok(DeviceSource::Device { file, size });
+        }
+        let mut captured = Vec::new();
+        file.seek(SeekFrom::Start(0))?;
+        file.read_to_end(&mut captured)?;
+        let mut index_path = path.as_os_str().to_owned();
+        index_path.push(capture::INDEX_SUFFIX);
+        let index = match fs::read_to_string(&index_path) {
+            Ok(index) => Some(index),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let bytes = capture::decode(&captured, index.as_deref(), size).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", PathBuf::from(&index_path).display()),
+            )
+        })?;
+        Ok(DeviceSource::Capture(bytes))
+    }
+
+    fn read(&self, windows: &[probe::Extent]) -> std::io::Result<probe::ReadBytes> {
+        let size = match self {
+            DeviceSource::Device { size, .. } => *size,
+            DeviceSource::Capture(bytes) => bytes.size(),
+        };
+        let mut bytes = probe::ReadBytes::new(size);
+        self.read_into(windows, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    fn read_into(
+        &self,
+        windows: &[probe::Extent],
+        into: &mut probe::ReadBytes,
+    ) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        for window in windows {
+            let end = window.end().min(into.size());
+            if end <= window.offset {
+                continue;
+            }
+            match self {
+                DeviceSource::Device { file, .. } => {
+                    let mut buf = vec![0u8; (end - window.offset) as usize];
+                    file.read_exact_at(&mut buf, window.offset)?;
+                    into.insert(window.offset, buf);
+                }
+                DeviceSource::Capture(captured) => {
+                    let part = captured.slice(probe::Extent {
+                        offset: window.offset,
+                        len: end - window.offset,
+                    });
+                    let mut at = window.offset;
+                    for (offset, chunk) in part.chunks() {
+                        if window.offset + offset > at {
+                            into.not_captured(probe::Extent {
+                                offset: at,
+                                len: window.offset + offset - at,
+                            });
+                        }
+                        into.insert(window.offset + offset, chunk.to_vec());
+                        at = window.offset + offset + chunk.len() as u64;
+                    }
+                    if at < end {
+                        into.not_captured(probe::Extent {
+                            offset: at,
+                            len: end - at,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

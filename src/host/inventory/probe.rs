@@ -1,5 +1,5 @@
-//! On-disk signature probe: recognises what blkid and wipefs would find on a device, from the first
-//! and last MiB of it.
+//! On-disk signature probe: recognises what blkid and wipefs would find on a device, from the bytes
+//! read at its start and end; and ([`survey`]) the zero proof those bytes give or refuse.
 //!
 //! Every family lives in its own file under `probe/` and reads the device only through
 //! [`window::DeviceWindow`], which hands out bytes by absolute device offset and refuses (returns
@@ -22,16 +22,77 @@ mod mbr;
 mod md;
 mod nvlist;
 mod partition_types;
+mod survey;
 mod swap;
 mod text;
 mod window;
 mod xfs;
 mod zfs;
 
+pub use survey::{disk_windows, partition_windows, survey, ReadBytes, Survey};
 use window::DeviceWindow;
 
 /// How much of each end of a device the caller reads for [`probe`].
 pub const PROBE_WINDOW: u64 = 1024 * 1024;
+
+/// A range of bytes of a device, by offset from its start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Extent {
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl Extent {
+    pub fn end(&self) -> u64 {
+        self.offset.saturating_add(self.len)
+    }
+
+    pub fn contains(&self, offset: u64) -> bool {
+        self.offset <= offset && offset < self.end()
+    }
+
+    pub fn overlaps(&self, other: &Extent) -> bool {
+        self.offset < other.end() && other.offset < self.end()
+    }
+}
+
+/// Who says a partition is there.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartitionSource {
+    /// The kernel lists it (/sys/block/DISK/PART): it has a device node.
+    Kernel,
+    /// The primary GPT header's entry array.
+    Gpt,
+    /// The backup GPT header's entry array.
+    GptBackup,
+    /// A GPT entry array with no valid header in front of it.
+    GptEntries,
+    /// A DOS partition table's primary entry.
+    Mbr,
+}
+
+impl std::fmt::Display for PartitionSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PartitionSource::Kernel => "the kernel",
+            PartitionSource::Gpt => "the GPT",
+            PartitionSource::GptBackup => "the backup GPT",
+            PartitionSource::GptEntries => "GPT entries without a header",
+            PartitionSource::Mbr => "the DOS partition table",
+        })
+    }
+}
+
+/// A partition as a table on the disk describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TablePartition {
+    pub number: u32,
+    pub extent: Extent,
+    pub source: PartitionSource,
+}
 
 /// One on-disk structure found on a device.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -54,6 +115,8 @@ pub struct Signature {
 pub enum SignatureKind {
     Gpt,
     GptBackup,
+    /// A GPT partition entry array whose headers are gone.
+    GptEntries,
     Mbr,
     ProtectiveMbr,
     ZfsLabel,
@@ -75,6 +138,7 @@ impl SignatureKind {
     pub fn name(self) -> &'static str {
         match self {
             SignatureKind::Gpt | SignatureKind::GptBackup => "gpt",
+            SignatureKind::GptEntries => "gpt-entries",
             SignatureKind::Mbr => "dos",
             SignatureKind::ProtectiveMbr => "PMBR",
             SignatureKind::ZfsLabel => "zfs_member",
@@ -122,4 +186,53 @@ pub fn probe(head: &[u8], tail: &[u8], size: u64, logical_block_size: u32) -> Ve
     found.sort_by_key(|signature| (signature.offset, signature.kind));
     found.dedup_by(|a, b| a.offset == b.offset && a.kind == b.kind);
     found
+}
+
+/// Where the partition tables in `head` and `tail` (as for [`probe`]) say partitions lie: every
+/// valid GPT copy, every GPT entry array without a header, the primary entries of a DOS table.
+pub fn table_partitions(
+    head: &[u8],
+    tail: &[u8],
+    size: u64,
+    logical_block_size: u32,
+) -> Vec<TablePartition> {
+    let device = DeviceWindow::new(head, tail, size);
+    let mut listed = gpt::partitions(&device, logical_block_size);
+    listed.extend(mbr::partitions(&device, logical_block_size));
+    listed
+}
+
+/// Whether `head` and `tail` hold exactly the GPT `zpool create` writes on a whole disk, both
+/// copies identical: partitions 1 and 9 and nothing else.
+pub fn is_zpool_whole_disk_table(
+    head: &[u8],
+    tail: &[u8],
+    size: u64,
+    logical_block_size: u32,
+) -> bool {
+    gpt::is_zpool_whole_disk_table(&DeviceWindow::new(head, tail, size), logical_block_size)
+}
+
+/// The bytes each found structure accounts for: partition tables their own sectors, a ZFS label
+/// its 256 KiB, and a file system or volume (which owns its device) the whole device.
+fn claimed(device: &DeviceWindow, logical_block_size: u32, found: &[Signature]) -> Vec<Extent> {
+    let mut claimed = gpt::structures(device, logical_block_size);
+    for signature in found {
+        match signature.kind {
+            SignatureKind::Gpt | SignatureKind::GptBackup | SignatureKind::GptEntries => {}
+            SignatureKind::Mbr | SignatureKind::ProtectiveMbr => claimed.push(Extent {
+                offset: 0,
+                len: 512,
+            }),
+            SignatureKind::ZfsLabel => claimed.push(Extent {
+                offset: signature.offset,
+                len: zfs::LABEL_SIZE,
+            }),
+            _ => claimed.push(Extent {
+                offset: 0,
+                len: device.size(),
+            }),
+        }
+    }
+    claimed
 }

@@ -95,6 +95,15 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
         })
 }
 
+/// Writes the bytes read of a device as a capture (see [`super::capture`]).
+fn write_capture(path: &Path, bytes: &super::probe::ReadBytes) -> Result<(), SnapshotError> {
+    let (data, index) = super::capture::encode(bytes);
+    write(path, &data)?;
+    let mut index_path = path.as_os_str().to_owned();
+    index_path.push(super::capture::INDEX_SUFFIX);
+    write(Path::new(&index_path), index.as_bytes())
+}
+
 /// Copies what the inventory reads of the host at `root` into `out`; the number of block devices.
 pub fn snapshot(root: &HostRoot, out: &Path) -> Result<usize, SnapshotError> {
     let src = root.0.as_path();
@@ -136,7 +145,7 @@ pub fn snapshot(root: &HostRoot, out: &Path) -> Result<usize, SnapshotError> {
             }
         }
         for p in &e.partitions {
-            for a in ["partition", "dev", "size", "holders"] {
+            for a in ["partition", "dev", "size", "start", "holders"] {
                 try_replicate(src, out, base.join(&p.name).join(a));
             }
         }
@@ -187,20 +196,21 @@ pub fn snapshot(root: &HostRoot, out: &Path) -> Result<usize, SnapshotError> {
         .iter()
         .filter(|d| d.transport == Transport::Nvme)
     {
+        // Every window the probe reads of the disk and of each partition any table describes,
+        // with an index saying where each lies on the disk.
+        let mut disk = d.clone();
         let node = root.path(&d.dev_node);
-        let (head, tail) = super::read_windows(&node).map_err(reading(&node))?;
-        let bytes = if d.size_bytes as usize <= head.len() {
-            head
-        } else {
-            [head, tail].concat()
-        };
-        write(&out.join("dev").join(&d.name), &bytes)?;
-        // Each partition's own two windows: a whole-disk pool's labels sit inside partition 1,
-        // beyond the disk's first and last MiB.
-        for p in &d.partitions {
+        let bytes = super::read_disk(root, &mut disk).map_err(reading(&node))?;
+        write_capture(&out.join("dev").join(&d.name), &bytes)?;
+        // A partition of a capture by an older version has no start: its own windows instead.
+        for p in disk
+            .partitions
+            .iter()
+            .filter(|p| p.start_bytes.is_none() && p.has_node())
+        {
             let node = root.path(&format!("/dev/{}", p.name));
-            let (head, tail) = super::read_windows(&node).map_err(reading(&node))?;
-            write(&out.join("dev").join(&p.name), &[head, tail].concat())?;
+            let bytes = super::read_own_node(root, p).map_err(reading(&node))?;
+            write_capture(&out.join("dev").join(&p.name), &bytes)?;
         }
     }
     Ok(entries.len())

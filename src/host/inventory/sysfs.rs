@@ -43,6 +43,8 @@ pub struct PartitionEntry {
     pub number: Option<u32>,
     /// In 512-byte sectors, like the disk's.
     pub size_sectors: Option<u64>,
+    /// Where it starts on the disk, in 512-byte sectors (absent in captures of older versions).
+    pub start_sectors: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -147,6 +149,7 @@ fn read_entry(block: &Path, name: String) -> BlockEntry {
                 holders: dir_names(&pdir.join("holders")),
                 number: attr_num(&pdir, "partition"),
                 size_sectors: attr_num(&pdir, "size"),
+                start_sectors: attr_num(&pdir, "start"),
                 name: p,
             }
         })

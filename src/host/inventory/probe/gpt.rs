@@ -13,7 +13,7 @@ use super::fields::{array, skip, Parsed};
 use super::partition_types::{gpt_type_name, ZFS_DATA, ZFS_RESERVED};
 use super::text::{efi_guid, human_size};
 use super::window::DeviceWindow;
-use super::{Signature, SignatureKind};
+use super::{Extent, PartitionSource, Signature, SignatureKind, TablePartition};
 
 const SIGNATURE: &[u8; 8] = b"EFI PART";
 /// The header fields up to the entry array checksum; the rest of the block is reserved.
@@ -76,6 +76,17 @@ struct Partition {
     first_lba: u64,
     last_lba: u64,
     name: String,
+}
+
+impl Partition {
+    fn key(&self) -> (u32, String, u64, u64) {
+        (
+            self.number,
+            self.type_guid.clone(),
+            self.first_lba,
+            self.last_lba,
+        )
+    }
 }
 
 fn entry(input: &[u8]) -> Parsed<'_, ([u8; 16], u64, u64, [u8; 72])> {
@@ -231,37 +242,59 @@ fn read_partitions(
     Ok(partitions)
 }
 
-pub(super) fn probe(device: &DeviceWindow, logical_block_size: u32) -> Vec<Signature> {
-    let reported = valid_block_size(logical_block_size);
-    let found = probe_with_block_size(device, reported, None);
-    if !found.is_empty() {
-        return found;
+/// What the two GPT positions of a device hold, read with one block size.
+struct Tables {
+    block_size: u32,
+    /// The block size the device reports, when the tables were found with another one.
+    reported_block_size: Option<u32>,
+    primary: Copy,
+    backup: Copy,
+    /// Entry arrays at the places a header points to, with no valid header describing them.
+    orphans: Vec<OrphanArray>,
+}
+
+/// A partition entry array with no valid header in front of it: `wipefs --all` erases the
+/// "EFI PART" magic of both headers and leaves the arrays, and with them every partition.
+struct OrphanArray {
+    lba: u64,
+    partitions: Vec<Partition>,
+    /// A valid copy lists the same partitions (the other copy of a table whose header was
+    /// damaged): its bytes are accounted for, and it says nothing new.
+    repeats_a_valid_copy: bool,
+}
+
+impl Tables {
+    fn is_empty(&self) -> bool {
+        !matches!(self.primary, Copy::Valid(_))
+            && !matches!(self.backup, Copy::Valid(_))
+            && self.orphans.is_empty()
     }
-    // An image copied from a disk with other sectors still carries its GPT at that disk's LBA 1.
+}
+
+/// The tables of a device: with the block size it reports, else (an image copied from a disk
+/// with other sectors still carries its GPT at that disk's LBA 1) with the other common one.
+fn tables(device: &DeviceWindow, logical_block_size: u32) -> Option<Tables> {
+    let reported = valid_block_size(logical_block_size);
+    let found = read_tables(device, reported, None)?;
+    if !found.is_empty() {
+        return Some(found);
+    }
     [512, 4096]
         .into_iter()
         .filter(|&other| other != reported)
-        .map(|other| probe_with_block_size(device, other, Some(reported)))
-        .find(|found| !found.is_empty())
-        .unwrap_or_default()
+        .filter_map(|other| read_tables(device, other, Some(reported)))
+        .find(|tables| !tables.is_empty())
+        .or(Some(found))
 }
 
-fn valid_block_size(logical_block_size: u32) -> u32 {
-    if logical_block_size.is_power_of_two() && (512..=65536).contains(&logical_block_size) {
-        logical_block_size
-    } else {
-        512
-    }
-}
-
-fn probe_with_block_size(
+fn read_tables(
     device: &DeviceWindow,
     block_size: u32,
     reported_block_size: Option<u32>,
-) -> Vec<Signature> {
+) -> Option<Tables> {
     let blocks = device.size() / u64::from(block_size);
     if blocks < 3 {
-        return Vec::new();
+        return None;
     }
     let last_lba = blocks - 1;
     let primary = read_copy(device, 1, block_size, last_lba);
@@ -272,14 +305,98 @@ fn probe_with_block_size(
             backup = read_copy(device, alternate, block_size, last_lba);
         }
     }
-    let sector_note = reported_block_size.map(|reported| {
+    let array_blocks = STANDARD_ARRAY_BYTES / u64::from(block_size);
+    let described: Vec<u64> = [&primary, &backup]
+        .into_iter()
+        .filter_map(|copy| match copy {
+            Copy::Valid(table) => Some(table.header.entries_lba),
+            _ => None,
+        })
+        .collect();
+    let valid_lists: Vec<Vec<(u32, String, u64, u64)>> = [&primary, &backup]
+        .into_iter()
+        .filter_map(|copy| match copy {
+            Copy::Valid(Table {
+                partitions: Ok(partitions),
+                ..
+            }) => Some(partitions.iter().map(Partition::key).collect()),
+            _ => None,
+        })
+        .collect();
+    let orphans = [2, last_lba.saturating_sub(array_blocks)]
+        .into_iter()
+        .filter(|lba| *lba > 1 && !described.contains(lba))
+        .filter_map(|lba| orphan_array(device, lba, block_size, last_lba))
+        .map(|mut orphan| {
+            let key: Vec<_> = orphan.partitions.iter().map(Partition::key).collect();
+            orphan.repeats_a_valid_copy = valid_lists.contains(&key);
+            orphan
+        })
+        .collect();
+    Some(Tables {
+        block_size,
+        reported_block_size,
+        primary,
+        backup,
+        orphans,
+    })
+}
+
+/// The entry array every partitioning tool writes: 128 entries of 128 bytes.
+const STANDARD_ARRAY_BYTES: u64 = 128 * 128;
+
+/// The used entries of a standard entry array at `lba`, when they all describe partitions that
+/// fit the device: random bytes never do, so an array is recognised by its entries alone.
+fn orphan_array(
+    device: &DeviceWindow,
+    lba: u64,
+    block_size: u32,
+    last_lba: u64,
+) -> Option<OrphanArray> {
+    let bytes = device.bytes(
+        lba.checked_mul(u64::from(block_size))?,
+        STANDARD_ARRAY_BYTES as usize,
+    )?;
+    let mut partitions = Vec::new();
+    for (number, raw) in (1u32..).zip(bytes.chunks_exact(MIN_ENTRY_SIZE as usize)) {
+        let (_, (type_guid, first_lba, entry_last_lba, name)) = entry(raw).ok()?;
+        if type_guid == [0; 16] {
+            if raw.iter().any(|&b| b != 0) {
+                return None;
+            }
+            continue;
+        }
+        if first_lba < 2 || first_lba > entry_last_lba || entry_last_lba > last_lba {
+            return None;
+        }
+        partitions.push(Partition {
+            number,
+            type_guid: efi_guid(&type_guid),
+            first_lba,
+            last_lba: entry_last_lba,
+            name: utf16le_name(&name),
+        });
+    }
+    (!partitions.is_empty()).then_some(OrphanArray {
+        lba,
+        partitions,
+        repeats_a_valid_copy: false,
+    })
+}
+
+pub(super) fn probe(device: &DeviceWindow, logical_block_size: u32) -> Vec<Signature> {
+    let Some(tables) = tables(device, logical_block_size) else {
+        return Vec::new();
+    };
+    let block_size = tables.block_size;
+    let sector_note = tables.reported_block_size.map(|reported| {
         format!(
             "found with {block_size}-byte sectors although the device reports {reported}-byte sectors"
         )
     });
     let mut found = Vec::new();
-    if let Copy::Valid(table) = &primary {
-        let backup_state = match &backup {
+    if let Copy::Valid(table) = &tables.primary {
+        let backup_state = match &tables.backup {
             Copy::Valid(backup) => format!("backup header at LBA {} is valid", backup.lba),
             Copy::Damaged(problem) => format!("backup header damaged: {problem}"),
             Copy::Absent => format!(
@@ -296,9 +413,9 @@ fn probe_with_block_size(
             notes,
         ));
     }
-    if let Copy::Valid(table) = &backup {
+    if let Copy::Valid(table) = &tables.backup {
         let partitions = describe_partitions(table, block_size);
-        let (partitions, primary_state) = match &primary {
+        let (partitions, primary_state) = match &tables.primary {
             Copy::Valid(primary) if describe_partitions(primary, block_size) == partitions => (
                 None,
                 "backup copy of the primary header, same partitions".to_owned(),
@@ -316,7 +433,7 @@ fn probe_with_block_size(
                 "backup header only: no primary header at LBA 1".to_owned(),
             ),
         };
-        let notes = [partitions, Some(primary_state), sector_note];
+        let notes = [partitions, Some(primary_state), sector_note.clone()];
         found.push(table_signature(
             SignatureKind::GptBackup,
             table,
@@ -324,7 +441,157 @@ fn probe_with_block_size(
             notes,
         ));
     }
+    for orphan in tables.orphans.iter().filter(|o| !o.repeats_a_valid_copy) {
+        let mut lines: Vec<String> = orphan
+            .partitions
+            .iter()
+            .map(|partition| describe_partition(partition, block_size))
+            .collect();
+        lines.insert(
+            0,
+            "partition entries with no valid GPT header (erased or damaged): the partitions and what they hold are still there".to_owned(),
+        );
+        lines.extend(sector_note.clone());
+        found.push(Signature {
+            kind: SignatureKind::GptEntries,
+            offset: orphan.lba.saturating_mul(u64::from(block_size)),
+            label: None,
+            uuid: None,
+            detail: Some(lines.join("; ")),
+        });
+    }
     found
+}
+
+/// Where a table says a partition lies on the device, and which table says so.
+pub(super) fn partitions(device: &DeviceWindow, logical_block_size: u32) -> Vec<TablePartition> {
+    let Some(tables) = tables(device, logical_block_size) else {
+        return Vec::new();
+    };
+    let block = u64::from(tables.block_size);
+    let extent = |partition: &Partition| Extent {
+        offset: partition.first_lba.saturating_mul(block),
+        len: (partition.last_lba.saturating_sub(partition.first_lba) + 1).saturating_mul(block),
+    };
+    let mut listed = Vec::new();
+    let copies = [
+        (&tables.primary, PartitionSource::Gpt),
+        (&tables.backup, PartitionSource::GptBackup),
+    ];
+    for (copy, source) in copies {
+        if let Copy::Valid(Table {
+            partitions: Ok(partitions),
+            ..
+        }) = copy
+        {
+            listed.extend(partitions.iter().map(|p| TablePartition {
+                number: p.number,
+                extent: extent(p),
+                source,
+            }));
+        }
+    }
+    for orphan in tables.orphans.iter().filter(|o| !o.repeats_a_valid_copy) {
+        listed.extend(orphan.partitions.iter().map(|p| TablePartition {
+            number: p.number,
+            extent: extent(p),
+            source: PartitionSource::GptEntries,
+        }));
+    }
+    listed
+}
+
+/// The bytes the GPT structures occupy: each valid header's block and its entry array, and
+/// each entry array found without a header.
+pub(super) fn structures(device: &DeviceWindow, logical_block_size: u32) -> Vec<Extent> {
+    let Some(tables) = tables(device, logical_block_size) else {
+        return Vec::new();
+    };
+    let block = u64::from(tables.block_size);
+    let mut claimed = Vec::new();
+    for copy in [&tables.primary, &tables.backup] {
+        if let Copy::Valid(table) = copy {
+            claimed.push(Extent {
+                offset: table.lba.saturating_mul(block),
+                len: block,
+            });
+            let array = u64::from(table.header.entry_count) * u64::from(table.header.entry_size);
+            claimed.push(Extent {
+                offset: table.header.entries_lba.saturating_mul(block),
+                len: array.div_ceil(block) * block,
+            });
+        }
+    }
+    for orphan in &tables.orphans {
+        claimed.push(Extent {
+            offset: orphan.lba.saturating_mul(block),
+            len: STANDARD_ARRAY_BYTES,
+        });
+    }
+    claimed
+}
+
+/// Whether the device holds exactly the table `zpool create` writes on a whole disk, in both
+/// copies: partition 1 (ZFS data, named `zfs-` and 16 hex digits) from 1 MiB, partition 9 (8 MiB
+/// reserved) right after it, nothing else.
+pub(super) fn is_zpool_whole_disk_table(device: &DeviceWindow, logical_block_size: u32) -> bool {
+    let Some(tables) = tables(device, logical_block_size) else {
+        return false;
+    };
+    let (
+        Copy::Valid(Table {
+            partitions: Ok(primary),
+            ..
+        }),
+        Copy::Valid(Table {
+            partitions: Ok(backup),
+            ..
+        }),
+    ) = (&tables.primary, &tables.backup)
+    else {
+        return false;
+    };
+    if !tables.orphans.is_empty() || tables.reported_block_size.is_some() {
+        return false;
+    }
+    let block = u64::from(tables.block_size);
+    let same = |a: &Partition, b: &Partition| {
+        (a.number, &a.type_guid, a.first_lba, a.last_lba, &a.name)
+            == (b.number, &b.type_guid, b.first_lba, b.last_lba, &b.name)
+    };
+    if primary.len() != backup.len() || !primary.iter().zip(backup).all(|(a, b)| same(a, b)) {
+        return false;
+    }
+    let [data, reserved] = primary.as_slice() else {
+        return false;
+    };
+    let zfs_name = data
+        .name
+        .strip_prefix("zfs-")
+        .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+    let data_start =
+        data.first_lba == ZPOOL_START_BLOCK || data.first_lba.saturating_mul(block) == 1 << 20;
+    let reserved_len = reserved.last_lba.saturating_sub(reserved.first_lba) + 1;
+    (data.number, reserved.number) == (1, 9)
+        && data.type_guid == ZFS_DATA
+        && reserved.type_guid == ZFS_RESERVED
+        && zfs_name
+        && reserved.name.is_empty()
+        && data_start
+        && reserved.first_lba == data.last_lba.saturating_add(1)
+        && (reserved_len == ZPOOL_RESERVED_BLOCKS || reserved_len.saturating_mul(block) == 8 << 20)
+}
+
+/// libzfs's NEW_START_BLOCK and EFI_MIN_RESV_SIZE, in the disk's blocks (zpool_label_disk).
+const ZPOOL_START_BLOCK: u64 = 2048;
+const ZPOOL_RESERVED_BLOCKS: u64 = 16 * 1024;
+
+fn valid_block_size(logical_block_size: u32) -> u32 {
+    if logical_block_size.is_power_of_two() && (512..=65536).contains(&logical_block_size) {
+        logical_block_size
+    } else {
+        512
+    }
 }
 
 fn table_signature(

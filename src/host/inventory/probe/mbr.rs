@@ -10,7 +10,7 @@ use super::fields::{array, skip, Parsed};
 use super::partition_types::{is_mbr_extended, mbr_type_name};
 use super::text::human_size;
 use super::window::DeviceWindow;
-use super::{Signature, SignatureKind};
+use super::{Extent, PartitionSource, Signature, SignatureKind, TablePartition};
 
 const SIGNATURE_OFFSET: u64 = 510;
 const GPT_PROTECTIVE: u8 = 0xee;
@@ -59,12 +59,7 @@ fn boot_record(sector: &[u8]) -> Parsed<'_, BootRecord> {
 pub(super) fn probe(device: &DeviceWindow, logical_block_size: u32) -> Option<Signature> {
     let sector = device.bytes(0, 512)?;
     let (_, record) = boot_record(sector).ok()?;
-    let block_size =
-        if logical_block_size.is_power_of_two() && (512..=65536).contains(&logical_block_size) {
-            u64::from(logical_block_size)
-        } else {
-            512
-        };
+    let block_size = block_size(logical_block_size);
     let used: Vec<&Entry> = record
         .entries
         .iter()
@@ -99,6 +94,41 @@ pub(super) fn probe(device: &DeviceWindow, logical_block_size: u32) -> Option<Si
         uuid: (record.disk_id != 0).then(|| format!("{:08x}", record.disk_id)),
         detail: Some(detail),
     })
+}
+
+/// The primary partitions a DOS table (not a protective MBR) describes, where they lie.
+pub(super) fn partitions(device: &DeviceWindow, logical_block_size: u32) -> Vec<TablePartition> {
+    let Some(signature) = probe(device, logical_block_size) else {
+        return Vec::new();
+    };
+    if signature.kind != SignatureKind::Mbr {
+        return Vec::new();
+    }
+    let Some((_, record)) = device.bytes(0, 512).and_then(|s| boot_record(s).ok()) else {
+        return Vec::new();
+    };
+    let block_size = block_size(logical_block_size);
+    record
+        .entries
+        .iter()
+        .filter(|entry| entry.system_id != 0 && entry.sectors != 0)
+        .map(|entry| TablePartition {
+            number: entry.number as u32,
+            extent: Extent {
+                offset: u64::from(entry.first_sector).saturating_mul(block_size),
+                len: u64::from(entry.sectors).saturating_mul(block_size),
+            },
+            source: PartitionSource::Mbr,
+        })
+        .collect()
+}
+
+fn block_size(logical_block_size: u32) -> u64 {
+    if logical_block_size.is_power_of_two() && (512..=65536).contains(&logical_block_size) {
+        u64::from(logical_block_size)
+    } else {
+        512
+    }
 }
 
 fn protective(used: &[&Entry], block_size: u64) -> Signature {

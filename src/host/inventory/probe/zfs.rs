@@ -12,7 +12,7 @@ use super::nvlist::{self, find_str, find_u64, NvlistError};
 use super::window::DeviceWindow;
 use super::{Signature, SignatureKind};
 
-const LABEL_SIZE: u64 = 256 * 1024;
+pub(super) const LABEL_SIZE: u64 = 256 * 1024;
 const NVLIST_OFFSET: u64 = 16 * 1024;
 /// vdev_phys_t is 112 KiB, of which the last 40 bytes are its embedded checksum.
 const NVLIST_SIZE: usize = 112 * 1024 - 40;
