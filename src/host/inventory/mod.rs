@@ -219,7 +219,7 @@ pub struct BlkidView {
 }
 
 impl BlkidView {
-    fn of(record: &udev::UdevRecord) -> BlkidView {
+    pub(crate) fn of(record: &udev::UdevRecord) -> BlkidView {
         let prop = |k: &str| record.property(k).map(str::to_string);
         BlkidView {
             fs_type: prop("ID_FS_TYPE"),
@@ -233,7 +233,10 @@ impl BlkidView {
     /// `ID_*` properties (all but `ID_FS_*`) into every partition's record, so a partition shows
     /// its disk's `ID_PART_TABLE_TYPE`; only a table of the partition's own (a different type or
     /// UUID than the disk's) is the partition's.
-    fn of_partition(record: &udev::UdevRecord, disk: Option<&udev::UdevRecord>) -> BlkidView {
+    pub(crate) fn of_partition(
+        record: &udev::UdevRecord,
+        disk: Option<&udev::UdevRecord>,
+    ) -> BlkidView {
         let mut view = BlkidView::of(record);
         let inherited = |key: &str| {
             disk.and_then(|d| d.property(key)) == record.property(key)
@@ -820,7 +823,7 @@ pub fn probe_candidates(root: &HostRoot, inventory: &mut Inventory) {
 /// Reads and surveys a disk and every partition anyone describes: the kernel, either GPT copy, a
 /// GPT entry array whose headers are gone, a DOS table. A partition's bytes are read through
 /// the disk at its offset, so one that only a table describes (no device node) is read too.
-fn probe_disk(root: &HostRoot, disk: &mut Disk) {
+pub(crate) fn probe_disk(root: &HostRoot, disk: &mut Disk) {
     let lbs = disk.logical_block_size;
     let bytes = match read_disk(root, disk) {
         Ok(bytes) => bytes,
@@ -1023,6 +1026,171 @@ impl DeviceSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    /// A signature fixture's first MiB (tests/fixtures/signatures, made by real tools).
+    fn fixture(name: &str, end: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/fixtures/signatures/{name}.{end}.gz"));
+        let mut bytes = Vec::new();
+        flate2::read::GzDecoder::new(fs::File::open(&path).unwrap())
+            .read_to_end(&mut bytes)
+            .unwrap();
+        bytes
+    }
+
+    /// A host root with one NVMe drive whose device node is a sparse image of `size` bytes
+    /// holding `writes`; the drive as the inventory would list it, not yet probed.
+    fn drive_image(size: u64, writes: &[(u64, &[u8])]) -> (tempfile::TempDir, HostRoot, Disk) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("dev")).unwrap();
+        let mut file = fs::File::create(dir.path().join("dev/nvme0n1")).unwrap();
+        file.set_len(size).unwrap();
+        for (offset, bytes) in writes {
+            file.seek(SeekFrom::Start(*offset)).unwrap();
+            file.write_all(bytes).unwrap();
+        }
+        let root = HostRoot(dir.path().to_path_buf());
+        let disk = Disk::test_nvme("nvme0n1", "QEMU NVMe Ctrl", "S2TA0001", size);
+        (dir, root, disk)
+    }
+
+    /// gpt.img of the signature fixtures (1 GiB, five partitions from 1 MiB) with ext4 made in
+    /// partition 1, as `sgdisk` and `mkfs.ext4` leave it.
+    fn gpt_with_ext4_in_partition_1() -> (u64, Vec<(u64, Vec<u8>)>) {
+        let size = 1 << 30;
+        let writes = vec![
+            (0, fixture("gpt", "head")),
+            (size - (1 << 20), fixture("gpt", "tail")),
+            (1 << 20, fixture("ext4", "head")),
+        ];
+        (size, writes)
+    }
+
+    fn kinds(probe: &ProbeState) -> Vec<probe::SignatureKind> {
+        probe
+            .signatures()
+            .unwrap_or_default()
+            .iter()
+            .map(|s| s.kind)
+            .collect()
+    }
+
+    #[test]
+    fn a_file_system_behind_an_erased_partition_table_is_found() {
+        let (size, mut writes) = gpt_with_ext4_in_partition_1();
+        // `wipefs --all` on the disk: the protective MBR's 55 AA and both headers' "EFI PART".
+        let erase = |writes: &mut Vec<(u64, Vec<u8>)>, offset: u64, len: usize| {
+            writes.push((offset, vec![0u8; len]));
+        };
+        erase(&mut writes, 510, 2);
+        erase(&mut writes, 512, 8);
+        erase(&mut writes, size - 512, 8);
+        let borrowed: Vec<(u64, &[u8])> = writes.iter().map(|(o, b)| (*o, b.as_slice())).collect();
+        let (_dir, root, mut disk) = drive_image(size, &borrowed);
+        probe_disk(&root, &mut disk);
+
+        assert_eq!(
+            kinds(&disk.probe),
+            [
+                probe::SignatureKind::GptEntries,
+                probe::SignatureKind::GptEntries
+            ],
+            "{:#?}",
+            disk.probe
+        );
+        let first = &disk.partitions[0];
+        assert_eq!(first.name, "nvme0n1 partition 1");
+        assert_eq!(first.start_bytes, Some(1 << 20));
+        assert_eq!(first.listed_by, [probe::PartitionSource::GptEntries]);
+        assert!(!first.has_node());
+        assert_eq!(kinds(&first.probe), [probe::SignatureKind::Ext]);
+        assert_eq!(disk.partitions.len(), 5);
+        let found = crate::contents::findings(&disk);
+        assert!(
+            found
+                .iter()
+                .any(|f| f.device == "nvme0n1 partition 1" && f.what.starts_with("ext4 `phx-ext4`")),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn partitions_a_table_describes_are_read_through_the_disk() {
+        let (size, writes) = gpt_with_ext4_in_partition_1();
+        let borrowed: Vec<(u64, &[u8])> = writes.iter().map(|(o, b)| (*o, b.as_slice())).collect();
+        let (_dir, root, mut disk) = drive_image(size, &borrowed);
+        probe_disk(&root, &mut disk);
+        assert_eq!(
+            kinds(&disk.probe),
+            [
+                probe::SignatureKind::ProtectiveMbr,
+                probe::SignatureKind::Gpt,
+                probe::SignatureKind::GptBackup
+            ]
+        );
+        let first = &disk.partitions[0];
+        assert_eq!(
+            first.listed_by,
+            [
+                probe::PartitionSource::Gpt,
+                probe::PartitionSource::GptBackup
+            ]
+        );
+        assert_eq!(kinds(&first.probe), [probe::SignatureKind::Ext]);
+        // Nothing else is there: every other byte read is accounted for or zero.
+        assert!(
+            matches!(&disk.probe, ProbeState::Read { unrecognised, .. } if unrecognised.is_empty())
+        );
+    }
+
+    #[test]
+    fn a_byte_no_probe_recognises_makes_the_drive_hold_data() {
+        let size = 4 << 30;
+        for offset in [2 << 20, size - (15 << 20), size - 1] {
+            let (_dir, root, mut disk) = drive_image(size, &[(offset, &[0x5a])]);
+            probe_disk(&root, &mut disk);
+            let ProbeState::Read {
+                signatures,
+                unrecognised,
+                unrecognised_bytes,
+                ..
+            } = &disk.probe
+            else {
+                panic!("{:?}", disk.probe);
+            };
+            assert!(signatures.is_empty());
+            assert_eq!(unrecognised[0].offset, offset);
+            assert_eq!(*unrecognised_bytes, 1);
+            let found = crate::contents::findings(&disk);
+            assert_eq!(found.len(), 1, "{found:#?}");
+            assert!(
+                found[0]
+                    .what
+                    .starts_with(&format!("unrecognised data at byte {offset}")),
+                "{found:#?}"
+            );
+        }
+        // Zeros everywhere it reads: blank by the probe.
+        let (_dir, root, mut disk) = drive_image(size, &[]);
+        probe_disk(&root, &mut disk);
+        assert!(disk.probe.is_zero());
+        assert!(crate::contents::findings(&disk).is_empty());
+    }
+
+    #[test]
+    fn the_windows_reach_where_zpool_create_writes_first() {
+        // A whole-disk vdev of a 2 TB drive: partition 1's first labels at 1 MiB, its last
+        // labels just below partition 9 (8 MiB) at the end.
+        let size = 2_000_398_934_016u64;
+        let windows = probe::disk_windows(size);
+        let covered = |offset: u64| windows.iter().any(|w| w.contains(offset));
+        assert!(covered((1 << 20) + 512 * 1024 - 1));
+        let part9 = size - (8 << 20) - 33 * 512;
+        assert!(covered(part9 - 512 * 1024));
+        assert!(!covered(4 << 20));
+        assert!(!covered(size - (16 << 20) - 1));
+    }
 
     #[test]
     fn a_device_a_failed_create_partitioned_is_not_blank() {
@@ -1031,7 +1199,7 @@ mod tests {
         let file = fs::File::create(&device).unwrap();
         file.set_len(64 << 20).unwrap();
         let root = HostRoot(dir.path().to_path_buf());
-        assert!(device_is_blank(&root, "/nvme0n1", 512));
+        assert!(device_is_blank(&root, "/nvme0n1", 64 << 20));
         // What `zpool create` writes first: a protective MBR (type 0xEE) in front of its GPT.
         let mut sector = vec![0u8; 512];
         sector[446 + 4] = 0xee;
@@ -1039,8 +1207,8 @@ mod tests {
         sector[446 + 12..446 + 16].copy_from_slice(&((64u32 << 11) - 1).to_le_bytes());
         sector[510..].copy_from_slice(&[0x55, 0xaa]);
         std::fs::write(&device, [sector, vec![0u8; (64 << 20) - 512]].concat()).unwrap();
-        assert!(!device_is_blank(&root, "/nvme0n1", 512));
-        assert!(!device_is_blank(&root, "/absent", 512));
+        assert!(!device_is_blank(&root, "/nvme0n1", 64 << 20));
+        assert!(!device_is_blank(&root, "/absent", 64 << 20));
     }
 
     #[test]

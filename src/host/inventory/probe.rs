@@ -188,6 +188,12 @@ pub fn probe(head: &[u8], tail: &[u8], size: u64, logical_block_size: u32) -> Ve
     found
 }
 
+/// A ZFS label of `pool` as `zpool create` first writes it, for tests that build drive images.
+#[cfg(test)]
+pub(crate) fn zfs_label_for_tests(pool: &str, guid: u64) -> Vec<u8> {
+    zfs::label_for_tests(pool, guid)
+}
+
 /// Where the partition tables in `head` and `tail` (as for [`probe`]) say partitions lie: every
 /// valid GPT copy, every GPT entry array without a header, the primary entries of a DOS table.
 pub fn table_partitions(

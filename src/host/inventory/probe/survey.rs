@@ -187,10 +187,17 @@ impl ReadBytes {
 
     /// Whether every byte read is zero.
     pub fn is_all_zero(&self) -> bool {
-        self.chunks
-            .iter()
-            .all(|(_, chunk)| chunk.iter().all(|&b| b == 0))
+        self.chunks.iter().all(|(_, chunk)| all_zero(chunk))
     }
+}
+
+/// Whether `bytes` are all zero, sixteen at a time: tens of MiB per drive are checked.
+fn all_zero(bytes: &[u8]) -> bool {
+    let mut wide = bytes.chunks_exact(16);
+    let words_zero = wide
+        .by_ref()
+        .all(|w| u128::from_ne_bytes(w.try_into().unwrap_or([1; 16])) == 0);
+    words_zero && wide.remainder().iter().all(|&b| b == 0)
 }
 
 /// What the bytes read of a device show.
@@ -219,7 +226,7 @@ pub fn survey(bytes: &ReadBytes, logical_block_size: u32, delegated: &[Extent]) 
     let mut unrecognised_bytes = 0u64;
     for (at, chunk) in bytes.chunks() {
         for (index, sector) in chunk.chunks(SECTOR as usize).enumerate() {
-            if sector.iter().all(|&b| b == 0) {
+            if all_zero(sector) {
                 continue;
             }
             let start = at + index as u64 * SECTOR;

@@ -160,6 +160,25 @@ fn probe_label(device: &DeviceWindow, index: usize, label: u64) -> Option<Signat
     })
 }
 
+/// A 256 KiB label of pool `pool` (guid `guid`) as `zpool create` writes it before the pool's
+/// first transaction group: the config, no uberblock yet.
+#[cfg(test)]
+pub(crate) fn label_for_tests(pool: &str, guid: u64) -> Vec<u8> {
+    use super::nvlist::build::{packed, TestValue};
+    let config = packed(&[
+        ("version", TestValue::U64(5000)),
+        ("name", TestValue::Str(pool)),
+        ("state", TestValue::U64(0)),
+        ("txg", TestValue::U64(4)),
+        ("pool_guid", TestValue::U64(guid)),
+        ("guid", TestValue::U64(guid ^ 0x5a5a)),
+    ]);
+    let mut label = vec![0u8; LABEL_SIZE as usize];
+    let at = NVLIST_OFFSET as usize;
+    label[at..at + config.len()].copy_from_slice(&config);
+    label
+}
+
 fn describe_config(pairs: &[nvlist::Pair]) -> String {
     let mut facts = Vec::new();
     match find_str(pairs, "name") {
