@@ -185,7 +185,7 @@ const LINUX_FS: [u8; 16] = [
 
 /// The writes of a GPT (UEFI 2.10, 5.3) on a disk of `size` bytes: protective MBR, both headers
 /// and both entry arrays of 128 entries.
-fn gpt(size: u64, entries: &[GptEntry]) -> Vec<(u64, Vec<u8>)> {
+fn gpt(size: u64, entries: &[GptEntry]) -> Writes {
     let last = size / SECTOR - 1;
     let mut array = vec![0u8; 128 * 128];
     for &(number, type_guid, first, end, name) in entries {
@@ -254,9 +254,14 @@ fn fixture(name: &str) -> Vec<u8> {
     bytes
 }
 
-/// The bytes of a drive with `content`, and the partitions the kernel lists on it (number,
-/// first byte, length): the kernel reads a valid GPT, and nothing where it was erased.
-fn image(size: u64, content: &Content) -> (Vec<(u64, Vec<u8>)>, Vec<(u32, u64, u64)>) {
+/// Bytes to write into an image, by offset.
+type Writes = Vec<(u64, Vec<u8>)>;
+/// A partition the kernel lists: number, first byte, length.
+type KernelPartition = (u32, u64, u64);
+
+/// The bytes of a drive with `content`, and the partitions the kernel lists on it: the kernel
+/// reads a valid GPT, and nothing where it was erased.
+fn image(size: u64, content: &Content) -> (Writes, Vec<KernelPartition>) {
     match content {
         Content::Blank => (Vec::new(), Vec::new()),
         Content::Data(placed) => {
