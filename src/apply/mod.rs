@@ -208,6 +208,77 @@ pub struct NotBegun {
     source: crate::apply::journal::JournalError,
 }
 
+/// The drives and partitions an action writes, by the path it names them with.
+fn written_paths(action: &Action) -> Vec<&str> {
+    match action {
+        Action::WipeDrive { path, .. } | Action::ClearZfsLabels { path, .. } => vec![path],
+        Action::CreatePool { devices, .. } => devices.iter().map(String::as_str).collect(),
+        Action::ReplaceMember { new_device, .. } => vec![new_device],
+        _ => Vec::new(),
+    }
+}
+
+/// Why `path` no longer names the device the witnesses read (a drive pulled, swapped or
+/// renumbered since), or None when it still does: the same kernel name and, on the host itself,
+/// the same device number.
+fn device_moved(root: &HostRoot, inventory: &Inventory, path: &str) -> Option<String> {
+    let (disk_path, number) = match path.rsplit_once("-part") {
+        Some((disk, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+            (disk, n.parse::<u32>().ok())
+        }
+        _ => (path, None),
+    };
+    let Some(disk) = inventory
+        .disks
+        .iter()
+        .find(|d| d.preferred_path == disk_path)
+    else {
+        return Some(format!("{path} is not a drive phoenix-zfs read"));
+    };
+    let (name, major_minor) = match number {
+        None => (disk.name.as_str(), disk.major_minor.as_deref()),
+        Some(n) => match disk
+            .partitions
+            .iter()
+            .find(|p| p.number == Some(n) && p.has_node())
+        {
+            Some(p) => (p.name.as_str(), None),
+            None => return Some(format!("{path}: {} had no partition {n}", disk.name)),
+        },
+    };
+    let now = match crate::host::identity::resolve(root, path) {
+        Ok(now) => now,
+        Err(e) => return Some(e.to_string()),
+    };
+    let same_number = match (now.major_minor.as_deref(), major_minor) {
+        (Some(now), Some(then)) => now == then,
+        _ => true,
+    };
+    if now.name == name && same_number {
+        return None;
+    }
+    Some(format!(
+        "{path} now leads to {} ({}), not to {name} ({}) that phoenix-zfs read and proved writable",
+        now.name,
+        now.major_minor.as_deref().unwrap_or("no device number"),
+        major_minor.unwrap_or("no device number")
+    ))
+}
+
+/// Why the round must not begin: a drive it would write is not the one read any more.
+fn devices_moved(root: &HostRoot, inventory: &Inventory, actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .flat_map(written_paths)
+        .filter_map(|path| device_moved(root, inventory, path))
+        .map(|why| {
+            format!(
+                "{why}: nothing was written to it; run phoenix-zfs again to read the drives anew"
+            )
+        })
+        .collect()
+}
+
 /// Runs one action: the command, or the file it writes; a pool's creation written into the
 /// journal before, with the serial of the drive at each path as `inventory` read it, and cleared
 /// from it after, unless the create failed after it began to write the drives.
@@ -219,6 +290,20 @@ fn execute(
     inventory: &Inventory,
     action: &Action,
 ) -> Executed {
+    // Checked again right before the write: the round's own check may be seconds old.
+    let moved = devices_moved(root, inventory, std::slice::from_ref(action));
+    if !moved.is_empty() {
+        let record = ActionRecord {
+            summary: action.summary(),
+            argv: action.argv(),
+            started_at: now_rfc3339(),
+            duration_ms: 0,
+            result: ActionResult::Failed,
+            exit_code: None,
+            error: Some(moved.join("; ")),
+        };
+        return Ok((record, None));
+    }
     if let Action::CreatePool { pool, devices, .. } = action {
         let drives = devices
             .iter()
@@ -364,6 +449,15 @@ pub fn apply(
             }
             return ApplyReport::ended(Ending::Converged { changed }, records, first, assessment);
         }
+        let moved = devices_moved(root, &assessment.inventory, &assessment.plan.actions);
+        if !moved.is_empty() {
+            return ApplyReport::ended(
+                Ending::Failed { reasons: moved },
+                records,
+                first,
+                assessment,
+            );
+        }
         progress.round(&assessment.plan.actions);
         let actions = &assessment.plan.actions;
         let base = records.len();
@@ -468,4 +562,77 @@ fn run_afterwards(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::inventory::probe::PartitionSource;
+    use crate::host::inventory::{Disk, Partition, ProbeState};
+    use std::os::unix::fs::symlink;
+
+    fn inventory(disks: Vec<Disk>) -> Inventory {
+        Inventory {
+            root: "/".into(),
+            udev_database: true,
+            notes: Vec::new(),
+            disks,
+            zvols: 0,
+            udev_zfs: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_link_that_leads_elsewhere_now_stops_the_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = HostRoot(dir.path().to_path_buf());
+        std::fs::create_dir_all(dir.path().join("dev/disk/by-id")).unwrap();
+        for node in ["nvme0n1", "nvme0n1p1", "nvme1n1"] {
+            std::fs::write(dir.path().join("dev").join(node), b"").unwrap();
+        }
+        let mut disk = Disk::test_nvme("nvme0n1", "X", "S1", 1 << 40);
+        disk.partitions = vec![Partition {
+            name: "nvme0n1p1".into(),
+            number: Some(1),
+            start_bytes: Some(1 << 20),
+            size_bytes: 1 << 30,
+            listed_by: vec![PartitionSource::Kernel],
+            probe: ProbeState::NotProbed,
+            udev: None,
+        }];
+        let link = dir.path().join(disk.preferred_path.trim_start_matches('/'));
+        let part_link = format!("{}-part1", link.display());
+        let path = disk.preferred_path.clone();
+        let inventory = inventory(vec![disk]);
+
+        symlink("../../nvme0n1", &link).unwrap();
+        symlink("../../nvme0n1p1", &part_link).unwrap();
+        assert_eq!(device_moved(&root, &inventory, &path), None);
+        assert_eq!(
+            device_moved(&root, &inventory, &format!("{path}-part1")),
+            None
+        );
+
+        std::fs::remove_file(&link).unwrap();
+        symlink("../../nvme1n1", &link).unwrap();
+        let why = device_moved(&root, &inventory, &path).expect("moved");
+        assert!(why.contains("now leads to nvme1n1"), "{why}");
+        std::fs::remove_file(&link).unwrap();
+        assert!(device_moved(&root, &inventory, &path).is_some(), "gone");
+        assert!(device_moved(&root, &inventory, &format!("{path}-part2")).is_some());
+        assert!(device_moved(&root, &inventory, "/dev/disk/by-id/other").is_some());
+
+        let create = Action::CreatePool {
+            pool: "quickOS".into(),
+            vdev: crate::layout::VdevLayout::Single,
+            devices: vec![path.clone()],
+            properties: Default::default(),
+            filesystem_properties: Default::default(),
+            altroot: None,
+        };
+        let reasons = devices_moved(&root, &inventory, &[create]);
+        assert_eq!(reasons.len(), 1);
+        assert!(reasons[0]
+            .ends_with("nothing was written to it; run phoenix-zfs again to read the drives anew"));
+    }
 }

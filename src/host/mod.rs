@@ -10,6 +10,7 @@
 //! with `--root`; the host itself is left as it was.
 
 pub mod assess;
+pub mod identity;
 pub mod inventory;
 pub mod services;
 pub mod target;
