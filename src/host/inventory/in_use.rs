@@ -205,8 +205,36 @@ pub(super) fn read_host_use(
 }
 
 /// The link /proc/PID/ns/mnt points at (`mnt:[4026531841]`): one per mount namespace.
-fn namespace_of(proc_dir: &Path) -> io::Result<PathBuf> {
+pub(super) fn namespace_of(proc_dir: &Path) -> io::Result<PathBuf> {
     fs::read_link(proc_dir.join("ns/mnt"))
+}
+
+/// Every mount namespace but `own`, with the processes in it, lowest pid first; and how many
+/// processes' namespaces could not be read for want of permission. A process that ended since
+/// /proc was listed is simply not there.
+pub(super) fn other_namespaces(
+    root: &HostRoot,
+    own: &Path,
+) -> (BTreeMap<PathBuf, Vec<u32>>, usize) {
+    let proc = root.path("proc");
+    let mut pids: Vec<u32> = fs::read_dir(&proc)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    let mut namespaces: BTreeMap<PathBuf, Vec<u32>> = BTreeMap::new();
+    let mut denied = 0;
+    for pid in pids {
+        match namespace_of(&proc.join(pid.to_string())) {
+            Ok(namespace) if namespace != own => namespaces.entry(namespace).or_default().push(pid),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => denied += 1,
+            Err(_) => {}
+        }
+    }
+    (namespaces, denied)
 }
 
 fn read_mounts(root: &HostRoot, notes: &mut Vec<String>) -> Vec<SeenMount> {
@@ -224,51 +252,35 @@ fn read_mounts(root: &HostRoot, notes: &mut Vec<String>) -> Vec<SeenMount> {
         ));
         return seen;
     };
-    let mut namespaces = BTreeSet::from([own_namespace]);
-    let mut denied = 0;
-    let proc = root.path("proc");
-    let mut pids: Vec<u32> = fs::read_dir(&proc)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect();
-    pids.sort_unstable();
-    for pid in pids {
-        let dir = proc.join(pid.to_string());
-        // A process that ended since the directory was listed is simply gone.
-        let namespace = match namespace_of(&dir) {
-            Ok(namespace) => namespace,
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                denied += 1;
+    let (others, denied) = other_namespaces(root, &own_namespace);
+    let mut others: Vec<Vec<u32>> = others.into_values().collect();
+    others.sort_unstable();
+    for pids in &others {
+        // The first process of the namespace that is still there to be read speaks for it.
+        for &pid in pids {
+            let dir = root.path(&format!("proc/{pid}"));
+            let Ok(text) = fs::read_to_string(dir.join("mountinfo")) else {
                 continue;
-            }
-            Err(_) => continue,
-        };
-        if namespaces.contains(&namespace) {
-            continue;
+            };
+            let comm = fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            let process = NamespaceProcess {
+                pid,
+                comm: comm.trim_end_matches('\n').to_string(),
+            };
+            add_mountinfo(
+                &mut seen,
+                &dir.join("mountinfo"),
+                &text,
+                Some(process),
+                notes,
+            );
+            break;
         }
-        let Ok(text) = fs::read_to_string(dir.join("mountinfo")) else {
-            continue;
-        };
-        namespaces.insert(namespace);
-        let comm = fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        let process = NamespaceProcess {
-            pid,
-            comm: comm.trim_end_matches('\n').to_string(),
-        };
-        add_mountinfo(
-            &mut seen,
-            &dir.join("mountinfo"),
-            &text,
-            Some(process),
-            notes,
-        );
     }
     if denied > 0 {
         notes.push(format!(
             "cannot read the mount namespace of {denied} process(es) under {} (run as root): mounts only they see are not known",
-            proc.display()
+            root.path("proc").display()
         ));
     }
     seen

@@ -117,12 +117,17 @@ pub fn snapshot(root: &HostRoot, out: &Path) -> Result<usize, SnapshotError> {
         "eui",
         "nguid",
         "dm/name",
+        "dm/uuid",
+        "loop/backing_file",
         "device/model",
         "device/rev",
     ];
+    // bcache's own directory on a device it claimed, and its links to the bcacheN device and the
+    // cache set.
+    const BCACHE: &[&str] = &["bcache", "bcache/dev", "bcache/set"];
     for e in &entries {
         let base = PathBuf::from("sys/block").join(&e.name);
-        for a in ATTRS {
+        for a in ATTRS.iter().chain(BCACHE) {
             try_replicate(src, out, base.join(a));
         }
         for dir in ["holders", "slaves"] {
@@ -136,8 +141,19 @@ pub fn snapshot(root: &HostRoot, out: &Path) -> Result<usize, SnapshotError> {
             }
         }
         for p in &e.partitions {
-            for a in ["partition", "dev", "size", "holders"] {
+            for a in ["partition", "dev", "size", "holders"].iter().chain(BCACHE) {
                 try_replicate(src, out, base.join(&p.name).join(a));
+            }
+            for name in fs::read_dir(src.join(&base).join(&p.name).join("holders"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                try_replicate(
+                    src,
+                    out,
+                    base.join(&p.name).join("holders").join(name.file_name()),
+                );
             }
         }
         if e.nvme.is_some() {
@@ -182,6 +198,7 @@ pub fn snapshot(root: &HostRoot, out: &Path) -> Result<usize, SnapshotError> {
     if let Ok(swaps) = fs::read(src.join("proc/swaps")) {
         write(&out.join("proc/swaps"), &swaps)?;
     }
+    copy_mount_namespaces(root, out)?;
     for d in inventory
         .disks
         .iter()
@@ -204,6 +221,47 @@ pub fn snapshot(root: &HostRoot, out: &Path) -> Result<usize, SnapshotError> {
         }
     }
     Ok(entries.len())
+}
+
+/// The mount table of phoenix-zfs's own namespace (proc/self/mountinfo) and of one process in
+/// each other namespace (proc/PID/mountinfo, comm), each with its ns/mnt link, which is how the
+/// reader tells the namespaces apart. A process that ends meanwhile is left out; one that stands
+/// for a namespace is the first of it still there.
+fn copy_mount_namespaces(root: &HostRoot, out: &Path) -> Result<(), SnapshotError> {
+    let own = root.path("proc/self");
+    let Ok(mountinfo) = fs::read(own.join("mountinfo")) else {
+        return Ok(());
+    };
+    write(&out.join("proc/self/mountinfo"), &mountinfo)?;
+    let Ok(own_namespace) = super::in_use::namespace_of(&own) else {
+        return Ok(());
+    };
+    let link = |target: &Path, at: PathBuf| -> Result<(), SnapshotError> {
+        let made = at
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|()| symlink(target, &at));
+        made.map_err(|source| SnapshotError::Write { path: at, source })
+    };
+    link(&own_namespace, out.join("proc/self/ns/mnt"))?;
+    let (others, _denied) = super::in_use::other_namespaces(root, &own_namespace);
+    for (namespace, pids) in others {
+        for pid in pids {
+            let dir = root.path(&format!("proc/{pid}"));
+            let Ok(mountinfo) = fs::read(dir.join("mountinfo")) else {
+                continue;
+            };
+            let copy = out.join(format!("proc/{pid}"));
+            write(&copy.join("mountinfo"), &mountinfo)?;
+            write(
+                &copy.join("comm"),
+                &fs::read(dir.join("comm")).unwrap_or_default(),
+            )?;
+            link(&namespace, copy.join("ns/mnt"))?;
+            break;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
