@@ -42,7 +42,7 @@ pub enum Transport {
     Virtio,
     Mmc,
     Optical,
-    /// loop, zram, device-mapper, md, nbd, ram disks.
+    /// loop, zram, device-mapper, md, nbd, ram disks, bcache.
     Virtual,
 }
 
@@ -406,7 +406,7 @@ fn transport_of(entry: &sysfs::BlockEntry, udev: Option<&udev::UdevRecord>) -> T
         Transport::Mmc
     } else if name.starts_with("sr") {
         Transport::Optical
-    } else if ["loop", "zram", "dm-", "md", "nbd", "ram"]
+    } else if ["loop", "zram", "dm-", "md", "nbd", "ram", "bcache"]
         .iter()
         .any(|p| name.starts_with(p))
     {
