@@ -617,12 +617,17 @@ fn refused_whatever_wipe_says(host: &str, serials: &[&str], said: &[&str]) {
         let actions = json["actions"].as_array().unwrap();
         for serial in serials {
             assert!(
-                !actions.iter().any(|a| a["argv"].to_string().contains(serial)),
+                !actions
+                    .iter()
+                    .any(|a| a["argv"].to_string().contains(serial)),
                 "an action names {serial}: {actions:#?}"
             );
         }
         let message = json["blockers"][0]["message"].as_str().unwrap();
-        assert!(message.starts_with("pool `quickOS` needs 2 drive(s)"), "{message}");
+        assert!(
+            message.starts_with("pool `quickOS` needs 2 drive(s)"),
+            "{message}"
+        );
         for text in said {
             assert!(message.contains(text), "`{text}` not in: {message}");
         }
@@ -660,7 +665,10 @@ fn drives_held_by_lvm_luks_md_bcache_and_device_mapper_say_by_what_and_how_to_re
             ("S2TA0004", vec![("bcache-backing", "nvme3n1")]),
             (
                 "S2TA0005",
-                vec![("device-mapper", "nvme4n1p2"), ("bcache-cache", "nvme4n1p1")]
+                vec![
+                    ("device-mapper", "nvme4n1p2"),
+                    ("bcache-cache", "nvme4n1p1")
+                ]
             ),
             ("S4TB0001", vec![]),
         ]
@@ -672,7 +680,10 @@ fn drives_held_by_lvm_luks_md_bcache_and_device_mapper_say_by_what_and_how_to_re
     assert_eq!(remedy("S2TA0001", 0), ["lvchange", "-an", "data/backups"]);
     assert_eq!(remedy("S2TA0002", 0), ["vgchange", "-an", "oldvg"]);
     assert_eq!(remedy("S2TA0003", 0), ["mdadm", "--stop", "/dev/md/data"]);
-    assert_eq!(remedy("S2TA0004", 0), ["tee", "/sys/block/bcache0/bcache/stop"]);
+    assert_eq!(
+        remedy("S2TA0004", 0),
+        ["tee", "/sys/block/bcache0/bcache/stop"]
+    );
     assert_eq!(remedy("S2TA0005", 0), ["dmsetup", "remove", "scratch"]);
     refused_whatever_wipe_says(
         "in-use-holders",
@@ -698,7 +709,10 @@ fn a_loop_device_and_a_mount_only_another_namespace_has_hold_their_drives() {
         .map(|(serial, reasons)| {
             (
                 serial.as_str(),
-                reasons.iter().map(|r| r["reason"].as_str().unwrap()).collect(),
+                reasons
+                    .iter()
+                    .map(|r| r["reason"].as_str().unwrap())
+                    .collect(),
             )
         })
         .collect();
@@ -714,9 +728,15 @@ fn a_loop_device_and_a_mount_only_another_namespace_has_hold_their_drives() {
     let s1 = &reasons[0].1;
     assert_eq!(s1[0]["mountpoint"], "/mnt/old image");
     assert_eq!(s1[1]["holder"]["backing_file"], "/dev/nvme0n1p1");
-    assert_eq!(strings(&s1[1]["remedy"]["argv"]), ["losetup", "-d", "/dev/loop0"]);
+    assert_eq!(
+        strings(&s1[1]["remedy"]["argv"]),
+        ["losetup", "-d", "/dev/loop0"]
+    );
     let s2 = &reasons[1].1[0];
-    assert_eq!((s2["pid"].as_u64(), s2["comm"].as_str()), (Some(1234), Some("nginx")));
+    assert_eq!(
+        (s2["pid"].as_u64(), s2["comm"].as_str()),
+        (Some(1234), Some("nginx"))
+    );
     // The loop device over a regular file holds no drive: its file's mount would.
     for (serial, reasons) in &reasons {
         let said = Value::Array(reasons.clone()).to_string();

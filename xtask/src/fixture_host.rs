@@ -917,7 +917,10 @@ fn stacked(sys: &Path, udev: &Path, device: &StackedSpec) -> Result<()> {
     )?;
     for slave in &device.slaves {
         let slave_dir = device_dir(sys, slave)?;
-        link(&sys_link(&rel.join("slaves"), &slave_dir), &dir.join("slaves").join(slave))?;
+        link(
+            &sys_link(&rel.join("slaves"), &slave_dir),
+            &dir.join("slaves").join(slave),
+        )?;
         link(
             &sys_link(&slave_dir.join("holders"), &rel),
             &sys.join(&slave_dir).join("holders").join(&device.name),
@@ -962,7 +965,10 @@ fn bcache(sys: &Path, registration: &BcacheSpec) -> Result<()> {
             attr(&sys.join(&own), "state", "clean")?;
             attr(&sys.join(&own), "running", "1")?;
             link(&sys_link(&own, &device_rel), &sys.join(&own).join("dev"))?;
-            link(&sys_link(&device_rel, &own), &sys.join(&device_rel).join("bcache"))
+            link(
+                &sys_link(&device_rel, &own),
+                &sys.join(&device_rel).join("bcache"),
+            )
         }
         (None, Some(set)) => {
             attr(&sys.join(&own), "bucket_size", "512.0k")?;
@@ -1033,7 +1039,10 @@ fn mount_namespaces(spec: &HostSpec, out: &Path) -> Result<()> {
         let dir = proc.join(namespace.pid.to_string());
         write(&dir.join("mountinfo"), table(&namespace.mounts)?)?;
         write(&dir.join("comm"), format!("{}\n", namespace.comm))?;
-        link(&format!("mnt:[{}]", 4026532174 + index), &dir.join("ns/mnt"))?;
+        link(
+            &format!("mnt:[{}]", 4026532174 + index),
+            &dir.join("ns/mnt"),
+        )?;
     }
     Ok(())
 }

@@ -369,7 +369,8 @@ fn resolve_block_device(
     by_dev: &BTreeMap<DeviceNumber, String>,
 ) -> Option<String> {
     let mut current = normalize(Path::new(path));
-    // Links lead to links (by-id -> ../../nvme0n1p1); a loop of them ends the walk.
+    // A by-id link leads to the device node, a link may lead to another; a loop of them ends
+    // the walk.
     for _ in 0..16 {
         let Ok(target) = fs::read_link(root.path(&current.to_string_lossy())) else {
             break;
