@@ -122,9 +122,16 @@ pub fn snapshot(root: &HostRoot, out: &Path) -> Result<usize, SnapshotError> {
         "device/model",
         "device/rev",
     ];
-    // bcache's own directory on a device it claimed, and its links to the bcacheN device and the
-    // cache set.
-    const BCACHE: &[&str] = &["bcache", "bcache/dev", "bcache/set"];
+    // bcache's own directory on a device it claimed, its links to the bcacheN device and the
+    // cache set, and a backing device's state (which keeps the directory of one that waits for
+    // its cache from being empty, as git would drop it from a fixture).
+    const BCACHE: &[&str] = &[
+        "bcache",
+        "bcache/dev",
+        "bcache/set",
+        "bcache/state",
+        "bcache/running",
+    ];
     for e in &entries {
         let base = PathBuf::from("sys/block").join(&e.name);
         for a in ATTRS.iter().chain(BCACHE) {
