@@ -27,7 +27,8 @@ pub struct Remedy {
 }
 
 impl Remedy {
-    fn run(argv: &[&str]) -> Remedy {
+    /// `argv`, nothing on its standard input.
+    pub fn run(argv: &[&str]) -> Remedy {
         Remedy {
             argv: argv.iter().map(|a| a.to_string()).collect(),
             stdin: None,

@@ -99,10 +99,7 @@ impl Ineligible {
     /// The command that would release the drive from this use, runnable as printed; None for a
     /// reason no command of the administrator's changes here (or should: the system disk).
     pub fn remedy(&self) -> Option<in_use::Remedy> {
-        let run = |argv: &[&str]| in_use::Remedy {
-            argv: argv.iter().map(|a| a.to_string()).collect(),
-            stdin: None,
-        };
+        let run = in_use::Remedy::run;
         match self {
             Ineligible::Mounted { mountpoint, via } if mountpoint == mounts::SWAP => {
                 Some(run(&["swapoff", via]))
