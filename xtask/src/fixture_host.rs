@@ -3,7 +3,12 @@
 //!
 //! A fixture host is the part of a root file system phoenix-zfs reads: sys/ (block devices),
 //! run/udev/data/ (as systemd 252 writes it), dev/disk/by-id/ links, proc/mounts, and for each
-//! NVMe drive and each of its partitions dev/NAME holding what its first and last MiB hold.
+//! NVMe drive and each of its partitions dev/NAME holding what its first and last MiB hold. A
+//! spec may add what keeps drives in use: devices stacked on them under
+//! /sys/devices/virtual/block (device-mapper, md, loop, bcache; each listed in its slaves'
+//! `holders/`, as bd_link_disk_holder does, a loop device in none), bcache registrations, and
+//! mount namespaces (proc/self/mountinfo and proc/PID/mountinfo with their ns/mnt links, as
+//! snapshot-host records them).
 //!
 //! Synthesized hosts stand for hardware this project cannot run on; recorded hosts (captured
 //! with `phoenix-zfs debug snapshot-host`, such as qemu-recorded) have no spec. Every shape here
