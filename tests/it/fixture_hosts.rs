@@ -602,3 +602,174 @@ fn a_target_root_that_is_not_an_installed_root_is_a_usage_error_that_says_what_t
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("leave out --target-root"));
 }
+
+/// Each drive's ineligible reasons in `json` (detect's), by serial.
+fn reasons_by_serial(json: &Value) -> Vec<(String, Vec<Value>)> {
+    json["inventory"]["disks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["transport"] == "nvme")
+        .map(|d| {
+            (
+                d["serial"].as_str().unwrap().to_string(),
+                d["ineligible"].as_array().unwrap().clone(),
+            )
+        })
+        .collect()
+}
+
+/// `plan --json --root HOST` with `--wipe` for each of `serials`.
+fn plan_with_wipe(host: &str, serials: &[&str]) -> (i32, Value) {
+    let root = fixtures::path("hosts").join(host);
+    let mut args = vec!["plan", "--json", "--root", root.to_str().unwrap()];
+    for s in serials {
+        args.extend(["--wipe", s]);
+    }
+    run(&args)
+}
+
+/// A drive in use is refused with exit 3 (the hardware does not fit), `--wipe` of every serial
+/// or not, and no action names it; the refusal says what holds each drive and how to release it.
+fn refused_whatever_wipe_says(host: &str, serials: &[&str], said: &[&str]) {
+    for wipe in [&[][..], serials] {
+        let (code, json) = plan_with_wipe(host, wipe);
+        assert_eq!(code, 3, "--wipe {wipe:?}: {json:#}");
+        let actions = json["actions"].as_array().unwrap();
+        for serial in serials {
+            assert!(
+                !actions
+                    .iter()
+                    .any(|a| a["argv"].to_string().contains(serial)),
+                "an action names {serial}: {actions:#?}"
+            );
+        }
+        let message = json["blockers"][0]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("pool `quickOS` needs 2 drive(s)"),
+            "{message}"
+        );
+        for text in said {
+            assert!(message.contains(text), "`{text}` not in: {message}");
+        }
+    }
+}
+
+#[test]
+fn drives_held_by_lvm_luks_md_bcache_and_device_mapper_say_by_what_and_how_to_release_them() {
+    let (code, json) = detect("in-use-holders", None);
+    assert_eq!(code, 3, "{json:#}");
+    let reasons = reasons_by_serial(&json);
+    let holders: Vec<(&str, Vec<(&str, &str)>)> = reasons
+        .iter()
+        .map(|(serial, reasons)| {
+            let said = reasons
+                .iter()
+                .map(|r| {
+                    assert_eq!(r["reason"], "in-use", "{r}");
+                    (
+                        r["holder"]["kind"].as_str().unwrap(),
+                        r["held"][0].as_str().unwrap(),
+                    )
+                })
+                .collect();
+            (serial.as_str(), said)
+        })
+        .collect();
+    assert_eq!(
+        holders,
+        [
+            // The LV is the top of LV-on-LUKS-on-partition: it goes first.
+            ("S2TA0001", vec![("logical-volumes", "nvme0n1p1")]),
+            ("S2TA0002", vec![("logical-volumes", "nvme1n1")]),
+            ("S2TA0003", vec![("md-array", "nvme2n1p1")]),
+            ("S2TA0004", vec![("bcache-backing", "nvme3n1")]),
+            (
+                "S2TA0005",
+                vec![
+                    ("device-mapper", "nvme4n1p2"),
+                    ("bcache-cache", "nvme4n1p1")
+                ]
+            ),
+            ("S4TB0001", vec![]),
+        ]
+    );
+    let remedy = |serial: &str, index: usize| -> Vec<&str> {
+        let r = &reasons.iter().find(|(s, _)| s == serial).unwrap().1[index];
+        strings(&r["remedy"]["argv"])
+    };
+    assert_eq!(remedy("S2TA0001", 0), ["lvchange", "-an", "data/backups"]);
+    assert_eq!(remedy("S2TA0002", 0), ["vgchange", "-an", "oldvg"]);
+    assert_eq!(remedy("S2TA0003", 0), ["mdadm", "--stop", "/dev/md/data"]);
+    assert_eq!(
+        remedy("S2TA0004", 0),
+        ["tee", "/sys/block/bcache0/bcache/stop"]
+    );
+    assert_eq!(remedy("S2TA0005", 0), ["dmsetup", "remove", "scratch"]);
+    refused_whatever_wipe_says(
+        "in-use-holders",
+        &["S2TA0001", "S2TA0002", "S2TA0003", "S2TA0004", "S2TA0005"],
+        &[
+            "LV data/backups (dm-1) holds nvme0n1p1; deactivate it: `lvchange -an data/backups`",
+            "LVs oldvg/root, oldvg/vm-100-disk-0 (dm-2, dm-3) hold nvme1n1; deactivate them: `vgchange -an oldvg`",
+            "md array /dev/md/data (md127) holds nvme2n1p1; stop it: `mdadm --stop /dev/md/data`",
+            "bcache0 runs on nvme3n1, its backing device; stop bcache0: `echo 1 | tee /sys/block/bcache0/bcache/stop`",
+            "/dev/mapper/scratch (dm-4) holds nvme4n1p2; remove it: `dmsetup remove scratch`",
+            "nvme4n1p1 is a cache device of bcache cache set 6f0c8e2b-7d1c-4a0e-9a57-2c1b1f1d9e3a; unregister the cache set: `echo 1 | tee /sys/fs/bcache/6f0c8e2b-7d1c-4a0e-9a57-2c1b1f1d9e3a/unregister`",
+        ],
+    );
+}
+
+#[test]
+fn a_loop_device_and_a_mount_only_another_namespace_has_hold_their_drives() {
+    let (code, json) = detect("in-use-loop-namespace", None);
+    assert_eq!(code, 3, "{json:#}");
+    let reasons = reasons_by_serial(&json);
+    let kinds: Vec<(&str, Vec<&str>)> = reasons
+        .iter()
+        .map(|(serial, reasons)| {
+            (
+                serial.as_str(),
+                reasons
+                    .iter()
+                    .map(|r| r["reason"].as_str().unwrap())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            // The loop device's mount first, then the loop device.
+            ("S2TA0001", vec!["mounted", "in-use"]),
+            ("S2TA0002", vec!["mounted-in-namespace"]),
+            ("S4TB0001", vec![]),
+        ]
+    );
+    let s1 = &reasons[0].1;
+    assert_eq!(s1[0]["mountpoint"], "/mnt/old image");
+    assert_eq!(s1[1]["holder"]["backing_file"], "/dev/nvme0n1p1");
+    assert_eq!(
+        strings(&s1[1]["remedy"]["argv"]),
+        ["losetup", "-d", "/dev/loop0"]
+    );
+    let s2 = &reasons[1].1[0];
+    assert_eq!(
+        (s2["pid"].as_u64(), s2["comm"].as_str()),
+        (Some(1234), Some("nginx"))
+    );
+    // The loop device over a regular file holds no drive: its file's mount would.
+    for (serial, reasons) in &reasons {
+        let said = Value::Array(reasons.clone()).to_string();
+        assert!(!said.contains("loop1"), "{serial}: {said}");
+    }
+    refused_whatever_wipe_says(
+        "in-use-loop-namespace",
+        &["S2TA0001", "S2TA0002"],
+        &[
+            "/mnt/old image is mounted from /dev/loop0; unmount it: `umount '/mnt/old image'`",
+            "loop0 (backed by /dev/nvme0n1p1) reads nvme0n1p1; detach it: `losetup -d /dev/loop0`",
+            "/dev/nvme1n1p1 is mounted at /srv in another mount namespace (pid 1234, comm nginx); unmount it: `nsenter -t 1234 -m umount /srv`",
+        ],
+    );
+}

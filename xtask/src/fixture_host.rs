@@ -4,7 +4,11 @@
 //! A fixture host is the part of a root file system phoenix-zfs reads: sys/ (block devices),
 //! run/udev/data/ (as systemd 252 writes it), dev/disk/by-id/ links, proc/mounts, and for each
 //! NVMe drive and each of its partitions dev/NAME holding what the probe reads of it, as
-//! `debug snapshot-host` captures it (with its dev/NAME.windows index).
+//! `debug snapshot-host` captures it (with its dev/NAME.windows index). A spec may add what keeps
+//! drives in use: devices stacked on them under /sys/devices/virtual/block (device-mapper, md,
+//! loop, bcache; each listed in its slaves' `holders/`, as bd_link_disk_holder does, a loop device
+//! in none), bcache registrations, and mount namespaces (proc/self/mountinfo and proc/PID/mountinfo
+//! with their ns/mnt links, as snapshot-host records them).
 //!
 //! Synthesized hosts stand for hardware this project cannot run on; recorded hosts (captured
 //! with `phoenix-zfs debug snapshot-host`, such as qemu-recorded) have no spec. Every shape here
@@ -41,6 +45,73 @@ struct HostSpec {
     multipath: bool,
     #[serde(default, rename = "disk")]
     disks: Vec<DiskSpec>,
+    #[serde(default, rename = "mount")]
+    mounts: Vec<MountSpec>,
+    /// Block devices stacked on the drives (device-mapper, md, loop, bcache), in the order the
+    /// kernel made them: a device's slaves are defined before it.
+    #[serde(default, rename = "stacked")]
+    stacked: Vec<StackedSpec>,
+    /// Devices bcache has registered.
+    #[serde(default, rename = "bcache")]
+    bcache: Vec<BcacheSpec>,
+    /// Mount namespaces besides the host's own. With any (or `mountinfo = true`), the host's
+    /// mounts are also written as proc/self/mountinfo, as snapshot-host records them.
+    #[serde(default, rename = "namespace")]
+    namespaces: Vec<NamespaceSpec>,
+    #[serde(default)]
+    mountinfo: bool,
+}
+
+/// A virtual block device over the drives, under /sys/devices/virtual/block.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StackedSpec {
+    /// Kernel name: dm-0, md127, loop0, bcache0.
+    name: String,
+    /// Its device number (253:N device-mapper, 9:N md, 7:N loop, bcache's dynamic major).
+    dev: String,
+    /// In bytes.
+    size: u64,
+    /// What it stands on: each is linked in its `slaves/` and lists it in `holders/`. A loop
+    /// device has none (the kernel links neither way; its backing file names what it reads).
+    #[serde(default)]
+    slaves: Vec<String>,
+    /// device-mapper's `dm/name` and `dm/uuid` (udev's DM_NAME and DM_UUID).
+    #[serde(default)]
+    dm_name: Option<String>,
+    #[serde(default)]
+    dm_uuid: Option<String>,
+    /// A loop device's `loop/backing_file`.
+    #[serde(default)]
+    backing_file: Option<String>,
+    /// Further properties of its udev record (DM_VG_NAME, MD_DEVNAME, ...).
+    #[serde(default)]
+    udev: std::collections::BTreeMap<String, String>,
+    /// Its udev record's links, relative to /dev (`mapper/NAME`, `md/NAME`).
+    #[serde(default)]
+    links: Vec<String>,
+}
+
+/// A disk or partition bcache registered (drivers/md/bcache/super.c: a `bcache` directory in
+/// the device's own).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BcacheSpec {
+    device: String,
+    /// A backing device running as this bcacheN (a [[stacked]] device over it).
+    #[serde(default)]
+    runs_as: Option<String>,
+    /// A cache device of this cache set. Neither key: a backing device waiting for its cache.
+    #[serde(default)]
+    cache_set: Option<String>,
+}
+
+/// A mount namespace other than the host's, as one process in it shows it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NamespaceSpec {
+    pid: u32,
+    comm: String,
     #[serde(default, rename = "mount")]
     mounts: Vec<MountSpec>,
 }
@@ -137,6 +208,10 @@ struct MountSpec {
     source: String,
     mountpoint: String,
     fstype: String,
+    /// mountinfo's device number; absent, the number of the device `source` names (a synthesized
+    /// one), else an anonymous one (major 0).
+    #[serde(default)]
+    dev: Option<String>,
 }
 
 fn yes() -> bool {
@@ -275,6 +350,16 @@ fn write_host(spec: &HostSpec, out: &Path) -> Result<()> {
             Bus::Virtio => host.virtio(disk, &mut numbers),
         }
         .with_context(|| format!("disk {}", disk.name))?;
+    }
+    for device in &spec.stacked {
+        stacked(&sys, &udev, device).with_context(|| format!("stacked device {}", device.name))?;
+    }
+    for registration in &spec.bcache {
+        bcache(&sys, registration)
+            .with_context(|| format!("bcache registration of {}", registration.device))?;
+    }
+    if spec.mountinfo || !spec.namespaces.is_empty() {
+        mount_namespaces(spec, out)?;
     }
     Ok(())
 }
@@ -796,6 +881,201 @@ fn write_windows(
     let mut index_path = path.as_os_str().to_owned();
     index_path.push(capture::INDEX_SUFFIX);
     write(Path::new(&index_path), index)
+}
+
+/// The sysfs directory of a block device or partition the host already has, relative to sys/.
+fn device_dir(sys: &Path, name: &str) -> Result<PathBuf> {
+    let block = sys.join("block");
+    let canonical = |name: &str| -> Option<PathBuf> {
+        let target = fs::read_link(block.join(name)).ok()?;
+        Some(normalize(&Path::new("block").join(target)))
+    };
+    if let Some(dir) = canonical(name) {
+        return Ok(dir);
+    }
+    for entry in fs::read_dir(&block)?.flatten() {
+        let disk = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&disk) {
+            if let Some(dir) = canonical(&disk).map(|d| d.join(name)) {
+                if sys.join(&dir).join("partition").is_file() {
+                    return Ok(dir);
+                }
+            }
+        }
+    }
+    bail!("no device or partition `{name}` is defined before it")
+}
+
+/// Resolves `..` lexically.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The link target from directory `from` to `to`, both relative to sys/, as sysfs writes its
+/// links: up to the common root, then down.
+fn sys_link(from: &Path, to: &Path) -> String {
+    let ups = from.components().count();
+    let mut target = "../".repeat(ups);
+    target.push_str(&to.to_string_lossy());
+    target
+}
+
+/// A device under /sys/devices/virtual/block: its attributes, its place in its slaves'
+/// `holders/`, its udev record as 10-dm.rules (DM_NAME, DM_UUID, the mapper/ link) and the
+/// spec's extra properties make it.
+fn stacked(sys: &Path, udev: &Path, device: &StackedSpec) -> Result<()> {
+    let rel = Path::new("devices/virtual/block").join(&device.name);
+    let dir = sys.join(&rel);
+    attr(&dir, "dev", &device.dev)?;
+    attr(&dir, "size", &(device.size / 512).to_string())?;
+    attr(&dir, "removable", "0")?;
+    attr(&dir, "ro", "0")?;
+    attr(&dir, "queue/logical_block_size", "512")?;
+    attr(&dir, "queue/physical_block_size", "512")?;
+    fs::create_dir_all(dir.join("holders"))?;
+    link(
+        &format!("../{}", rel.display()),
+        &sys.join("block").join(&device.name),
+    )?;
+    for slave in &device.slaves {
+        let slave_dir = device_dir(sys, slave)?;
+        link(
+            &sys_link(&rel.join("slaves"), &slave_dir),
+            &dir.join("slaves").join(slave),
+        )?;
+        link(
+            &sys_link(&slave_dir.join("holders"), &rel),
+            &sys.join(&slave_dir).join("holders").join(&device.name),
+        )?;
+    }
+    let mut props: Vec<(&str, String)> = Vec::new();
+    if let Some(name) = &device.dm_name {
+        attr(&dir, "dm/name", name)?;
+        attr(&dir, "dm/suspended", "0")?;
+        props.push(("DM_NAME", name.clone()));
+    }
+    if let Some(uuid) = &device.dm_uuid {
+        attr(&dir, "dm/uuid", uuid)?;
+        props.push(("DM_UUID", uuid.clone()));
+    }
+    if let Some(file) = &device.backing_file {
+        attr(&dir, "loop/backing_file", file)?;
+        for (name, value) in [("offset", "0"), ("sizelimit", "0"), ("autoclear", "0")] {
+            attr(&dir, &format!("loop/{name}"), value)?;
+        }
+    }
+    props.extend(device.udev.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    write(
+        &udev.join(format!("b{}", device.dev)),
+        udev_record(&device.links, &props),
+    )
+}
+
+/// bcache's directory in a registered device's own: a backing device's `state` and `running`
+/// and, while it runs, its `dev` link to the bcacheN device (which links back as `bcache`); a
+/// cache device's `set` link to /sys/fs/bcache/SET.
+fn bcache(sys: &Path, registration: &BcacheSpec) -> Result<()> {
+    let dir = device_dir(sys, &registration.device)?;
+    let own = dir.join("bcache");
+    match (&registration.runs_as, &registration.cache_set) {
+        (Some(device), None) => {
+            let device_rel = Path::new("devices/virtual/block").join(device);
+            ensure!(
+                sys.join(&device_rel).is_dir(),
+                "`{device}` is not a [[stacked]] device defined before"
+            );
+            attr(&sys.join(&own), "state", "clean")?;
+            attr(&sys.join(&own), "running", "1")?;
+            link(&sys_link(&own, &device_rel), &sys.join(&own).join("dev"))?;
+            link(
+                &sys_link(&device_rel, &own),
+                &sys.join(&device_rel).join("bcache"),
+            )
+        }
+        (None, Some(set)) => {
+            attr(&sys.join(&own), "bucket_size", "512.0k")?;
+            link(
+                &sys_link(&own, &Path::new("fs/bcache").join(set)),
+                &sys.join(&own).join("set"),
+            )
+        }
+        (None, None) => {
+            attr(&sys.join(&own), "state", "dirty")?;
+            attr(&sys.join(&own), "running", "0")
+        }
+        (Some(_), Some(_)) => bail!("runs_as is for backing devices, cache_set for cache devices"),
+    }
+}
+
+/// A path as the kernel writes it in mountinfo: space, tab, newline and backslash in octal.
+fn mangle(path: &str) -> String {
+    path.chars()
+        .map(|c| match c {
+            ' ' | '\t' | '\n' | '\\' => format!("\\{:03o}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// proc/self/mountinfo of the host's mounts, and for each other namespace proc/PID/mountinfo,
+/// comm and the ns/mnt link that tells the namespaces apart.
+fn mount_namespaces(spec: &HostSpec, out: &Path) -> Result<()> {
+    let sys = out.join("sys");
+    let mut anonymous = 40;
+    let mut number = |m: &MountSpec| -> Result<String> {
+        if let Some(dev) = &m.dev {
+            return Ok(dev.clone());
+        }
+        if let Some(name) = m.source.strip_prefix("/dev/") {
+            if let Ok(dir) = device_dir(&sys, name) {
+                let dev = fs::read_to_string(sys.join(dir).join("dev"))?;
+                return Ok(dev.trim().to_string());
+            }
+        }
+        anonymous += 1;
+        Ok(format!("0:{anonymous}"))
+    };
+    let mut table = |mounts: &[MountSpec]| -> Result<String> {
+        let mut text = String::new();
+        for (index, m) in mounts.iter().enumerate() {
+            let (id, parent) = if m.mountpoint == "/" {
+                (21 + index, 1)
+            } else {
+                (21 + index, 21)
+            };
+            text.push_str(&format!(
+                "{id} {parent} {} / {} rw,relatime shared:{} - {} {} rw\n",
+                number(m)?,
+                mangle(&m.mountpoint),
+                index + 1,
+                m.fstype,
+                mangle(&m.source)
+            ));
+        }
+        Ok(text)
+    };
+    let proc = out.join("proc");
+    write(&proc.join("self/mountinfo"), table(&spec.mounts)?)?;
+    link("mnt:[4026531841]", &proc.join("self/ns/mnt"))?;
+    for (index, namespace) in spec.namespaces.iter().enumerate() {
+        let dir = proc.join(namespace.pid.to_string());
+        write(&dir.join("mountinfo"), table(&namespace.mounts)?)?;
+        write(&dir.join("comm"), format!("{}\n", namespace.comm))?;
+        link(
+            &format!("mnt:[{}]", 4026532174 + index),
+            &dir.join("ns/mnt"),
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! live host take the same path.
 
 pub mod capture;
+pub mod in_use;
 pub mod mounts;
 pub mod probe;
 pub mod snapshot;
@@ -42,7 +43,7 @@ pub enum Transport {
     Virtio,
     Mmc,
     Optical,
-    /// loop, zram, device-mapper, md, nbd, ram disks.
+    /// loop, zram, device-mapper, md, nbd, ram disks, bcache.
     Virtual,
 }
 
@@ -60,14 +61,31 @@ pub enum Ineligible {
         mountpoint: String,
         via: String,
     },
-    /// Holds another mounted file system.
+    /// Holds another file system mounted in phoenix-zfs's own mount namespace, or active swap
+    /// (`mountpoint` [`mounts::SWAP`]).
     Mounted {
         mountpoint: String,
         via: String,
     },
-    /// Claimed by device-mapper, md, LVM or similar (`holders/` in sysfs).
+    /// Holds a file system mounted only in another mount namespace (a container's, a service's
+    /// private one), which `pid` is in.
+    MountedInNamespace {
+        mountpoint: String,
+        via: String,
+        pid: u32,
+        comm: String,
+    },
+    /// Held by another device: the top-most of a stack over the drive or a partition (device-
+    /// mapper, md, a loop device, bcache), which has to be released first.
     InUse {
-        holders: Vec<String>,
+        holder: in_use::Holder,
+        /// The holding devices' kernel names (`dm-0`, `md127`, `loop0`, `bcache0`).
+        devices: Vec<String>,
+        /// The drive's own devices under it (`nvme1n1p1`).
+        held: Vec<String>,
+        /// The command that releases it, where there is one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        remedy: Option<in_use::Remedy>,
     },
     TooSmall {
         bytes: u64,
@@ -78,26 +96,104 @@ pub enum Ineligible {
     },
 }
 
+impl Ineligible {
+    /// The command that would release the drive from this use, runnable as printed; None for a
+    /// reason no command of the administrator's changes here (or should: the system disk).
+    pub fn remedy(&self) -> Option<in_use::Remedy> {
+        let run = in_use::Remedy::run;
+        match self {
+            Ineligible::Mounted { mountpoint, via } if mountpoint == mounts::SWAP => {
+                Some(run(&["swapoff", via]))
+            }
+            Ineligible::Mounted { mountpoint, .. } => Some(run(&["umount", mountpoint])),
+            Ineligible::MountedInNamespace {
+                mountpoint, pid, ..
+            } => Some(run(&[
+                "nsenter",
+                "-t",
+                &pid.to_string(),
+                "-m",
+                "umount",
+                mountpoint,
+            ])),
+            Ineligible::InUse { remedy, .. } => remedy.clone(),
+            _ => None,
+        }
+    }
+
+    /// How [`Self::remedy`] is introduced in a sentence: `unmount it`, `stop bcache0`.
+    fn release_verb(&self) -> String {
+        match self {
+            Ineligible::Mounted { mountpoint, .. } if mountpoint == mounts::SWAP => {
+                "turn it off".into()
+            }
+            Ineligible::Mounted { .. } | Ineligible::MountedInNamespace { .. } => {
+                "unmount it".into()
+            }
+            Ineligible::InUse { holder, .. } => holder.release_verb(),
+            _ => "release it".into(),
+        }
+    }
+}
+
 impl std::fmt::Display for Ineligible {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Ineligible::NotNvme { transport } => write!(f, "not NVMe ({transport:?})"),
-            Ineligible::Removable => f.write_str("removable"),
-            Ineligible::ReadOnly => f.write_str("read-only"),
+            Ineligible::NotNvme { transport } => write!(f, "not NVMe ({transport:?})")?,
+            Ineligible::Removable => f.write_str("removable")?,
+            Ineligible::ReadOnly => f.write_str("read-only")?,
             Ineligible::SystemDisk { mountpoint, via } => {
-                write!(f, "system disk: {mountpoint} is mounted from {via}")
+                write!(f, "system disk: {mountpoint} is mounted from {via}")?
             }
             Ineligible::Mounted { mountpoint, via } if mountpoint == mounts::SWAP => {
-                write!(f, "in use: {via} is active swap")
+                write!(f, "in use: {via} is active swap")?
             }
             Ineligible::Mounted { mountpoint, via } => {
-                write!(f, "in use: {mountpoint} is mounted from {via}")
+                write!(f, "in use: {mountpoint} is mounted from {via}")?
             }
-            Ineligible::InUse { holders } => write!(f, "in use by {}", holders.join(", ")),
+            Ineligible::MountedInNamespace {
+                mountpoint,
+                via,
+                pid,
+                comm,
+            } => write!(
+                f,
+                "in use: {via} is mounted at {mountpoint} in another mount namespace (pid {pid}, comm {comm})"
+            )?,
+            Ineligible::InUse {
+                holder,
+                devices,
+                held,
+                ..
+            } => {
+                let what = holder.describe(devices);
+                let held = held.join(", ");
+                match holder {
+                    in_use::Holder::Loop { .. } => write!(f, "in use: {what} reads {held}")?,
+                    in_use::Holder::BcacheBacking { device: Some(_) } => {
+                        write!(f, "in use: {what} runs on {held}, its backing device")?
+                    }
+                    in_use::Holder::BcacheBacking { device: None } => {
+                        write!(f, "in use: {held} is a registered bcache backing device, waiting for its cache")?
+                    }
+                    in_use::Holder::BcacheCache { set } => {
+                        write!(f, "in use: {held} is a cache device of bcache cache set {set}")?
+                    }
+                    in_use::Holder::Other => write!(f, "in use: {what} holds {held}")?,
+                    in_use::Holder::LogicalVolumes { lvs, .. } if lvs.len() > 1 => {
+                        write!(f, "in use: {what} ({}) hold {held}", devices.join(", "))?
+                    }
+                    _ => write!(f, "in use: {what} ({}) holds {held}", devices.join(", "))?,
+                }
+            }
             Ineligible::TooSmall { bytes } => {
-                write!(f, "too small ({})", crate::formats::size::decimal(*bytes))
+                write!(f, "too small ({})", crate::formats::size::decimal(*bytes))?
             }
-            Ineligible::Unreadable { what } => write!(f, "cannot be judged: {what}"),
+            Ineligible::Unreadable { what } => write!(f, "cannot be judged: {what}")?,
+        }
+        match self.remedy() {
+            Some(remedy) => write!(f, "; {}: `{remedy}`", self.release_verb()),
+            None => Ok(()),
         }
     }
 }
@@ -401,7 +497,7 @@ fn transport_of(entry: &sysfs::BlockEntry, udev: Option<&udev::UdevRecord>) -> T
         Transport::Mmc
     } else if name.starts_with("sr") {
         Transport::Optical
-    } else if ["loop", "zram", "dm-", "md", "nbd", "ram"]
+    } else if ["loop", "zram", "dm-", "md", "nbd", "ram", "bcache"]
         .iter()
         .any(|p| name.starts_with(p))
     {
@@ -521,24 +617,10 @@ pub fn read(root: &HostRoot) -> Inventory {
             root.path("run/udev/data").display()
         ));
     }
-    let mounts = match fs::read_to_string(root.path("proc/mounts")) {
-        Ok(text) => mounts::parse(&text),
-        Err(e) => {
-            notes.push(format!(
-                "cannot read {}: {e}; mounted disks cannot be recognised",
-                root.path("proc/mounts").display()
-            ));
-            Vec::new()
-        }
-    };
-    // Active swap is in use like a mount; a host tree without /proc/swaps (a synthesized one, or
-    // one recorded before snapshot-host kept it) has none.
-    let mut mounts = mounts;
-    if let Ok(text) = fs::read_to_string(root.path("proc/swaps")) {
-        mounts.extend(mounts::parse_swaps(&text));
-    }
+    let host_use = in_use::read_host_use(root, &entries, &mut notes);
     let records = UdevRecords::read(root, &entries, &mut notes);
-    let (usage, udev_zfs) = MountUsage::new(&entries, &mounts, root, &records);
+    let (zfs_pools, udev_zfs) = zfs_pool_members(&entries, &records);
+    let usage = in_use::Usage::judge(&entries, &host_use, &records, &zfs_pools);
     let dev_by_id = DevById::new(root);
     let disks = entries
         .iter()
@@ -580,7 +662,7 @@ impl UdevRecords {
 fn build_disk(
     e: &sysfs::BlockEntry,
     records: &UdevRecords,
-    usage: &MountUsage,
+    usage: &in_use::Usage,
     dev_by_id: &DevById,
 ) -> Disk {
     let u = records.of(&e.name);
@@ -610,12 +692,8 @@ fn build_disk(
     if e.read_only {
         ineligible.push(Ineligible::ReadOnly);
     }
+    // Mounts first, then what holds the drive, top-most first: the order they are released in.
     ineligible.extend(usage.reasons_for(&e.name));
-    let mut holders: Vec<String> = e.holders.clone();
-    holders.extend(e.partitions.iter().flat_map(|p| p.holders.iter().cloned()));
-    if !holders.is_empty() {
-        ineligible.push(Ineligible::InUse { holders });
-    }
     if e.size_sectors.is_some() && size_bytes < MIN_CANDIDATE_BYTES {
         ineligible.push(Ineligible::TooSmall { bytes: size_bytes });
     }
@@ -670,109 +748,6 @@ fn build_disk(
         dev_node,
         name: e.name.clone(),
     }
-}
-
-/// Which disks hold mounted file systems, through partitions, device-mapper stacks and ZFS pools.
-struct MountUsage {
-    /// disk name -> (mountpoint, what it is mounted from, is a system mount)
-    by_disk: BTreeMap<String, Vec<(String, String, bool)>>,
-}
-
-impl MountUsage {
-    fn new(
-        entries: &[sysfs::BlockEntry],
-        mounts: &[mounts::Mount],
-        root: &HostRoot,
-        records: &UdevRecords,
-    ) -> (MountUsage, UdevZfs) {
-        // Any device name (disk, partition, dm-N, mapper name) -> the disks under it.
-        let mut owner: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for e in entries {
-            owner
-                .entry(e.name.clone())
-                .or_default()
-                .insert(e.name.clone());
-            for p in &e.partitions {
-                owner
-                    .entry(p.name.clone())
-                    .or_default()
-                    .insert(e.name.clone());
-            }
-        }
-        // Stacked devices (dm, md) own what their slaves' disks are; resolve a few levels deep.
-        for _ in 0..4 {
-            for e in entries.iter().filter(|e| !e.slaves.is_empty()) {
-                let below: BTreeSet<String> = e
-                    .slaves
-                    .iter()
-                    .flat_map(|s| owner.get(s).cloned().unwrap_or_default())
-                    .collect();
-                owner
-                    .entry(e.name.clone())
-                    .or_default()
-                    .extend(below.iter().cloned());
-                if let Some(dm) = &e.dm_name {
-                    owner
-                        .entry(format!("mapper/{dm}"))
-                        .or_default()
-                        .extend(below);
-                }
-            }
-        }
-        let (zfs_pools, udev_zfs) = zfs_pool_members(entries, records);
-        let mut by_disk: BTreeMap<String, Vec<(String, String, bool)>> = BTreeMap::new();
-        for m in mounts {
-            let disks: BTreeSet<String> = if m.fstype == "zfs" {
-                let pool = m.source.split('/').next().unwrap_or_default();
-                zfs_pools.get(pool).cloned().unwrap_or_default()
-            } else if let Some(dev) = m.source.strip_prefix("/dev/") {
-                let name = resolve_dev_link(root, dev);
-                owner.get(&name).cloned().unwrap_or_default()
-            } else {
-                BTreeSet::new()
-            };
-            for d in disks {
-                by_disk.entry(d).or_default().push((
-                    m.mountpoint.clone(),
-                    m.source.clone(),
-                    m.is_system(),
-                ));
-            }
-        }
-        (MountUsage { by_disk }, udev_zfs)
-    }
-
-    fn reasons_for(&self, disk: &str) -> Vec<Ineligible> {
-        let Some(uses) = self.by_disk.get(disk) else {
-            return Vec::new();
-        };
-        // One reason is enough to explain; the system mount is the one that matters most.
-        let first = uses.iter().find(|u| u.2).or_else(|| uses.first());
-        first
-            .map(|(mountpoint, via, system)| {
-                let (mountpoint, via) = (mountpoint.clone(), via.clone());
-                if *system {
-                    Ineligible::SystemDisk { mountpoint, via }
-                } else {
-                    Ineligible::Mounted { mountpoint, via }
-                }
-            })
-            .into_iter()
-            .collect()
-    }
-}
-
-/// `/dev/disk/by-uuid/...` and other links resolve to the kernel name they point at; `mapper/X`
-/// stays as it is (it is keyed that way); `nvme0n1p2` stays.
-fn resolve_dev_link(root: &HostRoot, dev: &str) -> String {
-    if dev.starts_with("disk/") {
-        if let Ok(target) = fs::read_link(root.path(&format!("dev/{dev}"))) {
-            if let Some(name) = target.file_name() {
-                return name.to_string_lossy().into_owned();
-            }
-        }
-    }
-    dev.to_string()
 }
 
 /// Pool name -> disks whose partitions (or themselves) udev recognised as members of that pool;

@@ -126,12 +126,24 @@ pub fn snapshot(root: &HostRoot, out: &Path) -> Result<usize, SnapshotError> {
         "eui",
         "nguid",
         "dm/name",
+        "dm/uuid",
+        "loop/backing_file",
         "device/model",
         "device/rev",
     ];
+    // bcache's own directory on a device it claimed, its links to the bcacheN device and the
+    // cache set, and a backing device's state (which keeps the directory of one that waits for
+    // its cache from being empty, as git would drop it from a fixture).
+    const BCACHE: &[&str] = &[
+        "bcache",
+        "bcache/dev",
+        "bcache/set",
+        "bcache/state",
+        "bcache/running",
+    ];
     for e in &entries {
         let base = PathBuf::from("sys/block").join(&e.name);
-        for a in ATTRS {
+        for a in ATTRS.iter().chain(BCACHE) {
             try_replicate(src, out, base.join(a));
         }
         for dir in ["holders", "slaves"] {
@@ -145,8 +157,22 @@ pub fn snapshot(root: &HostRoot, out: &Path) -> Result<usize, SnapshotError> {
             }
         }
         for p in &e.partitions {
-            for a in ["partition", "dev", "size", "start", "holders"] {
+            for a in ["partition", "dev", "size", "start", "holders"]
+                .iter()
+                .chain(BCACHE)
+            {
                 try_replicate(src, out, base.join(&p.name).join(a));
+            }
+            for name in fs::read_dir(src.join(&base).join(&p.name).join("holders"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                try_replicate(
+                    src,
+                    out,
+                    base.join(&p.name).join("holders").join(name.file_name()),
+                );
             }
         }
         if e.nvme.is_some() {
@@ -191,6 +217,7 @@ pub fn snapshot(root: &HostRoot, out: &Path) -> Result<usize, SnapshotError> {
     if let Ok(swaps) = fs::read(src.join("proc/swaps")) {
         write(&out.join("proc/swaps"), &swaps)?;
     }
+    copy_mount_namespaces(root, out)?;
     for d in inventory
         .disks
         .iter()
@@ -216,22 +243,76 @@ pub fn snapshot(root: &HostRoot, out: &Path) -> Result<usize, SnapshotError> {
     Ok(entries.len())
 }
 
+/// The mount table of phoenix-zfs's own namespace (proc/self/mountinfo) and of one process in
+/// each other namespace (proc/PID/mountinfo, comm), each with its ns/mnt link, which is how the
+/// reader tells the namespaces apart. A process that ends meanwhile is left out; one that stands
+/// for a namespace is the first of it still there.
+fn copy_mount_namespaces(root: &HostRoot, out: &Path) -> Result<(), SnapshotError> {
+    let own = root.path("proc/self");
+    let Ok(mountinfo) = fs::read(own.join("mountinfo")) else {
+        return Ok(());
+    };
+    write(&out.join("proc/self/mountinfo"), &mountinfo)?;
+    let Ok(own_namespace) = super::in_use::namespace_of(&own) else {
+        return Ok(());
+    };
+    let link = |target: &Path, at: PathBuf| -> Result<(), SnapshotError> {
+        let made = at
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|()| symlink(target, &at));
+        made.map_err(|source| SnapshotError::Write { path: at, source })
+    };
+    link(&own_namespace, out.join("proc/self/ns/mnt"))?;
+    let (others, _denied) = super::in_use::other_namespaces(root, &own_namespace);
+    for (namespace, pids) in others {
+        for pid in pids {
+            let dir = root.path(&format!("proc/{pid}"));
+            let Ok(mountinfo) = fs::read(dir.join("mountinfo")) else {
+                continue;
+            };
+            let copy = out.join(format!("proc/{pid}"));
+            write(&copy.join("mountinfo"), &mountinfo)?;
+            write(
+                &copy.join("comm"),
+                &fs::read(dir.join("comm")).unwrap_or_default(),
+            )?;
+            link(&namespace, copy.join("ns/mnt"))?;
+            break;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Also the hosts whose drives are in use in every way the inventory reads: mount
+    /// namespaces, loop devices, device-mapper and md stacks, bcache.
     #[test]
     fn a_snapshot_of_a_fixture_host_reads_the_same() {
-        let fixture = HostRoot(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/realistic"),
-        );
-        let dir = tempfile::tempdir().unwrap();
-        snapshot(&fixture, dir.path()).unwrap();
-        let original = serde_json::to_value(super::super::read(&fixture).disks).unwrap();
-        let copy =
-            serde_json::to_value(super::super::read(&HostRoot(dir.path().to_path_buf())).disks)
-                .unwrap();
-        assert_eq!(original, copy);
+        for host in ["realistic", "in-use-holders", "in-use-loop-namespace"] {
+            let fixture = HostRoot(
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures/hosts")
+                    .join(host),
+            );
+            let dir = tempfile::tempdir().unwrap();
+            snapshot(&fixture, dir.path()).unwrap();
+            let original = super::super::read(&fixture);
+            let copy = super::super::read(&HostRoot(dir.path().to_path_buf()));
+            assert_eq!(copy.notes, original.notes, "{host}");
+            let (original, copy) = (
+                serde_json::to_value(original.disks).unwrap(),
+                serde_json::to_value(copy.disks).unwrap(),
+            );
+            assert_eq!(original, copy, "{host}");
+            assert!(
+                host == "realistic" || original.to_string().contains("\"in-use\""),
+                "{host}: nothing in use"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Block devices as sysfs shows them: /sys/block/NAME, its attributes, partitions, holders, and
-//! for NVMe the controller and subsystem attributes (model, serial, firmware revision).
+//! for NVMe the controller and subsystem attributes (model, serial, firmware revision); for the
+//! devices that can hold a drive, what names them (device-mapper's name and uuid, a loop device's
+//! backing file, a bcache registration).
 //!
 //! With NVMe multipath on (Debian's and Proxmox's kernels), /sys/block/nvme0n1 lives under the
 //! virtual nvme-subsystem, and hidden per-controller paths `nvme0c0n1` sit beside it: only
@@ -28,6 +30,13 @@ pub struct BlockEntry {
     pub slaves: Vec<String>,
     /// device-mapper name (`dm/name`), for /dev/mapper/NAME mounts.
     pub dm_name: Option<String>,
+    /// device-mapper uuid (`dm/uuid`): its prefix says who made the device (`LVM-`, `CRYPT-`).
+    pub dm_uuid: Option<String>,
+    /// A loop device's `loop/backing_file`: the path of the file it reads, as the kernel
+    /// resolved it when the device was set up (`/dev/nvme0n1p1` for a partition).
+    pub loop_backing_file: Option<String>,
+    /// The device is registered with bcache (`bcache/` in its sysfs directory).
+    pub bcache: Option<BcacheRegistration>,
     pub nvme: Option<NvmeIdentity>,
     /// SCSI/SATA `device/model` and `device/rev`.
     pub scsi_model: Option<String>,
@@ -45,6 +54,42 @@ pub struct PartitionEntry {
     pub size_sectors: Option<u64>,
     /// Where it starts on the disk, in 512-byte sectors (absent in captures of older versions).
     pub start_sectors: Option<u64>,
+    /// The partition is registered with bcache (`bcache/` in its sysfs directory).
+    pub bcache: Option<BcacheRegistration>,
+}
+
+/// A device bcache has claimed: the kernel adds a `bcache` directory to it (drivers/md/bcache/
+/// super.c, `register_bdev` and `register_cache`), linking a backing device to the bcacheN device
+/// it runs as (`dev`), and a cache device to its cache set (`set`, /sys/fs/bcache/UUID).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BcacheRegistration {
+    /// A backing device: `device` is its bcacheN while it runs (None while it waits for its
+    /// cache).
+    Backing { device: Option<String> },
+    /// A cache device of the cache set with this uuid (`register_cache` links every cache
+    /// device to its set as it registers it).
+    Cache { set: String },
+}
+
+/// `bcache/` of a device directory: a directory of its own, not the link a bcacheN device has
+/// back to its backing device's.
+fn read_bcache(dir: &Path) -> Option<BcacheRegistration> {
+    let bcache = dir.join("bcache");
+    let meta = fs::symlink_metadata(&bcache).ok()?;
+    if !meta.is_dir() {
+        return None;
+    }
+    let link_name = |name: &str| {
+        fs::read_link(bcache.join(name))
+            .ok()
+            .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
+    };
+    Some(match link_name("set") {
+        Some(set) => BcacheRegistration::Cache { set },
+        None => BcacheRegistration::Backing {
+            device: link_name("dev"),
+        },
+    })
 }
 
 #[derive(Debug, Clone, Default)]
@@ -150,6 +195,7 @@ fn read_entry(block: &Path, name: String) -> BlockEntry {
                 number: attr_num(&pdir, "partition"),
                 size_sectors: attr_num(&pdir, "size"),
                 start_sectors: attr_num(&pdir, "start"),
+                bcache: read_bcache(&pdir),
                 name: p,
             }
         })
@@ -165,6 +211,12 @@ fn read_entry(block: &Path, name: String) -> BlockEntry {
         holders: dir_names(&dir.join("holders")),
         slaves: dir_names(&dir.join("slaves")),
         dm_name: attr(&dir, "dm/name"),
+        dm_uuid: attr(&dir, "dm/uuid"),
+        loop_backing_file: name
+            .starts_with("loop")
+            .then(|| loop_backing_file(&dir))
+            .flatten(),
+        bcache: read_bcache(&dir),
         scsi_model: attr(&dir, "device/model"),
         scsi_revision: attr(&dir, "device/rev"),
         partitions,
@@ -172,6 +224,14 @@ fn read_entry(block: &Path, name: String) -> BlockEntry {
         sys_path: dir,
         name,
     }
+}
+
+/// `loop/backing_file` without the newline the kernel ends it with; trailing spaces belong to
+/// the path.
+fn loop_backing_file(dir: &Path) -> Option<String> {
+    let text = fs::read_to_string(dir.join("loop/backing_file")).ok()?;
+    let path = text.strip_suffix('\n').unwrap_or(&text);
+    (!path.is_empty()).then(|| path.to_string())
 }
 
 /// The namespace's parent directory is the subsystem (multipath) or the controller itself; both
