@@ -31,48 +31,49 @@ pub enum IdentityError {
 
 const MAX_HOPS: usize = 16;
 
-/// Follows `path` (absolute, as the host knows it) through its symbolic links, inside `root`.
-pub fn resolve(root: &HostRoot, path: &str) -> Result<DeviceIdentity, IdentityError> {
-    let io = |source| IdentityError::Io {
-        path: path.to_string(),
-        source,
-    };
-    let mut current = PathBuf::from(path);
+/// Follows `path` (absolute, as the host knows it) through its symbolic links, inside `root`,
+/// as far as they lead: the path of what is at the end (which may not exist).
+pub fn follow_links(root: &HostRoot, path: &str) -> Result<PathBuf, IdentityError> {
+    let mut current = lexical(Path::new(path));
     for _ in 0..MAX_HOPS {
-        let on_host = root.path(&current.to_string_lossy());
-        let metadata = std::fs::symlink_metadata(&on_host).map_err(io)?;
-        if !metadata.file_type().is_symlink() {
-            use std::os::unix::fs::{FileTypeExt, MetadataExt};
-            let major_minor = metadata.file_type().is_block_device().then(|| {
-                let rdev = metadata.rdev();
-                format!(
-                    "{}:{}",
-                    nix::sys::stat::major(rdev),
-                    nix::sys::stat::minor(rdev)
-                )
-            });
-            let name = current
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            return Ok(DeviceIdentity { name, major_minor });
-        }
-        let target = std::fs::read_link(&on_host).map_err(io)?;
-        let joined = if target.is_absolute() {
-            target
-        } else {
-            current.parent().unwrap_or(Path::new("/")).join(target)
+        let Ok(target) = std::fs::read_link(root.path(&current.to_string_lossy())) else {
+            return Ok(current);
         };
-        current = lexical(&joined);
+        let parent = current.parent().unwrap_or(Path::new("/")).to_path_buf();
+        current = lexical(&parent.join(target));
     }
     Err(IdentityError::Loop {
         path: path.to_string(),
     })
 }
 
+/// The device `path` leads to: it must exist.
+pub fn resolve(root: &HostRoot, path: &str) -> Result<DeviceIdentity, IdentityError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let end = follow_links(root, path)?;
+    let metadata =
+        std::fs::metadata(root.path(&end.to_string_lossy())).map_err(|source| IdentityError::Io {
+            path: path.to_string(),
+            source,
+        })?;
+    let major_minor = metadata.file_type().is_block_device().then(|| {
+        let rdev = metadata.rdev();
+        format!(
+            "{}:{}",
+            nix::sys::stat::major(rdev),
+            nix::sys::stat::minor(rdev)
+        )
+    });
+    let name = end
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(DeviceIdentity { name, major_minor })
+}
+
 /// `..` and `.` taken away without looking at the file system (the links under /dev are
 /// relative to their own directory).
-fn lexical(path: &Path) -> PathBuf {
+pub fn lexical(path: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
     for component in path.components() {
         match component {

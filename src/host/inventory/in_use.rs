@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// A command that releases what holds a drive, runnable as printed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -343,20 +343,6 @@ fn device_names(entries: &[BlockEntry]) -> BTreeMap<DeviceNumber, String> {
     names
 }
 
-/// Lexically resolves `..` and `.` of an absolute path.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(n) => out.push(n),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    out
-}
 
 /// The block device a path names (`/dev/nvme0n1p1`, `/dev/disk/by-id/...-part1`,
 /// `/dev/mapper/NAME`, `/dev/block/259:1`), as the kernel name of a listed device: the links are
@@ -369,16 +355,7 @@ fn resolve_block_device(
     entries: &[BlockEntry],
     by_dev: &BTreeMap<DeviceNumber, String>,
 ) -> Option<String> {
-    let mut current = normalize(Path::new(path));
-    // A by-id link leads to the device node, a link may lead to another; a loop of them ends
-    // the walk.
-    for _ in 0..16 {
-        let Ok(target) = fs::read_link(root.path(&current.to_string_lossy())) else {
-            break;
-        };
-        let parent = current.parent().unwrap_or(Path::new("/")).to_path_buf();
-        current = normalize(&parent.join(target));
-    }
+    let current = crate::host::identity::follow_links(root, path).ok()?;
     if let Ok(meta) = fs::metadata(root.path(&current.to_string_lossy())) {
         if meta.file_type().is_block_device() {
             let number = DeviceNumber {
