@@ -56,7 +56,13 @@ pub enum Ending {
     /// The host matches the layout; `changed` says whether this run made changes.
     Converged { changed: bool },
     /// Blockers stopped the run before any change (their exit code: 3, 4 or 5).
-    Refused { exit: Exit, reasons: Vec<String> },
+    Refused {
+        exit: Exit,
+        /// What the manifest records: each blocker's message.
+        reasons: Vec<String>,
+        /// The blockers themselves, for the refusal as a person reads it.
+        blockers: Vec<crate::plan::Blocker>,
+    },
     /// A command failed (exit 6); a rerun resumes.
     Failed { reasons: Vec<String> },
     /// The state could not be read (exit 1).
@@ -434,7 +440,11 @@ pub fn apply(
                 .map(|b| b.message())
                 .collect();
             return ApplyReport::ended(
-                Ending::Refused { exit, reasons },
+                Ending::Refused {
+                    exit,
+                    reasons,
+                    blockers: assessment.plan.blockers.clone(),
+                },
                 records,
                 first,
                 assessment,

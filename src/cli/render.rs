@@ -217,7 +217,18 @@ fn verdict(a: &Assessment) {
         return;
     }
     for b in &a.plan.blockers {
-        println!("refused: {}", b.message());
+        refusal(b);
+    }
+}
+
+/// A refusal: its first line after `refused:`, the rest indented under it.
+pub fn refusal(blocker: &phoenix_zfs::plan::Blocker) {
+    for (i, line) in blocker.lines().iter().enumerate() {
+        if i == 0 {
+            println!("refused: {line}");
+        } else {
+            println!("    {line}");
+        }
     }
 }
 

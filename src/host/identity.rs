@@ -51,11 +51,12 @@ pub fn follow_links(root: &HostRoot, path: &str) -> Result<PathBuf, IdentityErro
 pub fn resolve(root: &HostRoot, path: &str) -> Result<DeviceIdentity, IdentityError> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let end = follow_links(root, path)?;
-    let metadata =
-        std::fs::metadata(root.path(&end.to_string_lossy())).map_err(|source| IdentityError::Io {
+    let metadata = std::fs::metadata(root.path(&end.to_string_lossy())).map_err(|source| {
+        IdentityError::Io {
             path: path.to_string(),
             source,
-        })?;
+        }
+    })?;
     let major_minor = metadata.file_type().is_block_device().then(|| {
         let rdev = metadata.rdev();
         format!(

@@ -1,5 +1,6 @@
 //! Why a run stops before it changes anything, each with its exit code.
 
+use crate::contents::Finding;
 use crate::exit::Exit;
 use crate::matching::MatchProblem;
 use serde::Serialize;
@@ -28,9 +29,14 @@ pub enum Blocker {
     },
     /// Exit 5: a drive chosen for a pool holds data, and was not named with --wipe.
     DriveHoldsData {
-        drive: String,
+        /// The kernel's name for it (`nvme0n1`).
+        disk: String,
+        model: Option<String>,
         serial: Option<String>,
-        found: Vec<String>,
+        /// The by-id path a write would take.
+        path: String,
+        /// What each witness found, the first first.
+        found: Vec<Finding>,
         /// Everything on it could be read: only then can --wipe say what it erases.
         readable: bool,
     },
@@ -43,6 +49,58 @@ pub enum Blocker {
 }
 
 impl Blocker {
+    /// The refusal as a person reads it: one short line saying what and where, the details
+    /// below it (indented), and what to do last, as a command that runs as printed.
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            Blocker::DriveHoldsData {
+                disk,
+                model,
+                serial,
+                path,
+                found,
+                readable,
+            } => {
+                let who = format!(
+                    "{} ({disk}, {})",
+                    serial.as_deref().unwrap_or("a drive without serial"),
+                    model.as_deref().unwrap_or("unknown model")
+                );
+                let first = found.first().map_or_else(String::new, |f| {
+                    format!(": {} on {} ({})", f.what, f.device, f.witness)
+                });
+                let more = match found.len() {
+                    0 | 1 => String::new(),
+                    n => format!(", and {} more", n - 1),
+                };
+                let mut lines = vec![if *readable {
+                    format!("{who} holds data{first}{more}")
+                } else {
+                    format!("{who} cannot be proven blank{first}{more}")
+                }];
+                lines.extend(
+                    found.iter().map(|f| {
+                        format!("  {:<10} {}: {}", f.witness.to_string(), f.device, f.what)
+                    }),
+                );
+                lines.push(format!("  {:<10} {path}", "path"));
+                lines.push(match (readable, serial) {
+                    (true, Some(serial)) => format!(
+                        "if its data may be erased: phoenix-zfs apply --wipe {serial}"
+                    ),
+                    (true, None) => format!(
+                        "it reports no serial for --wipe to name: if its data may be erased, erase it yourself (wipefs --all {path}) and run phoenix-zfs again"
+                    ),
+                    (false, _) => format!(
+                        "nothing is written to a drive that cannot be read, not even with --wipe: check it (dmesg; smartctl -a /dev/{disk}) and run phoenix-zfs again"
+                    ),
+                });
+                lines
+            }
+            other => vec![other.message()],
+        }
+    }
+
     pub fn exit(&self) -> Exit {
         match self {
             Blocker::Hardware { .. } | Blocker::PoolElsewhere { .. } => Exit::HardwareMismatch,
@@ -61,12 +119,13 @@ impl Blocker {
                 let said: Vec<&str> = reasons.iter().map(|r| r.describe()).collect();
                 format!("{drive}: its controller reports critical warning 0x{critical_warning:02x} ({}); it must not hold a pool. Replace the drive (see `smartctl -a` for its log)", said.join(", "))
             }
-            Blocker::DriveHoldsData { drive, serial, found, readable: true } => {
-                let serial = serial.as_deref().unwrap_or("SERIAL");
-                format!("{drive} holds data: {}. If it may be erased, run `phoenix-zfs apply --wipe {serial}`", found.join("; "))
-            }
-            Blocker::DriveHoldsData { drive, found, readable: false, .. } => {
-                format!("{drive} cannot be proven blank: {}. Nothing is written to a drive that cannot be read (not even with --wipe): check the drive (`dmesg`, `smartctl -a`) and run phoenix-zfs again", found.join("; "))
+            Blocker::DriveHoldsData { .. } => {
+                let lines = self.lines();
+                let [headline, details @ .., remedy] = lines.as_slice() else {
+                    return String::new();
+                };
+                let details: Vec<&str> = details.iter().map(|d| d.trim()).collect();
+                format!("{headline}: {}. {remedy}", details.join("; "))
             }
             Blocker::PoolElsewhere { pool, devices } => format!(
                 "pool `{pool}` exists on {}, not on the drives the layout matched; import or rename it by hand, phoenix-zfs will not touch it",

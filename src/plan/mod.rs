@@ -350,9 +350,11 @@ fn clear_to_write(
         return true;
     }
     plan.blockers.push(Blocker::DriveHoldsData {
-        drive: format!("{} at {path}", disk.describe()),
+        disk: disk.name.clone(),
+        model: disk.model.clone(),
         serial: disk.serial.clone(),
-        found: found.iter().map(ToString::to_string).collect(),
+        path: path.to_string(),
+        found,
         readable,
     });
     false

@@ -52,6 +52,7 @@ fn manifest_of(hostname: &str, key: &PrivateKey, run: Run<'_>) -> Manifest {
         Ending::Refused { reasons, .. } if reasons.is_empty() => Ending::Refused {
             exit: a.plan.exit().unwrap(),
             reasons: a.plan.blockers.iter().map(|b| b.message()).collect(),
+            blockers: a.plan.blockers.clone(),
         },
         other => other,
     };
@@ -348,6 +349,7 @@ fn the_readme_fleet_example_is_what_the_binary_prints() {
             // Replaced by the plan's own exit and reasons when the manifest is built.
             exit: Exit::Done,
             reasons: Vec::new(),
+            blockers: Vec::new(),
         },
         pools: &[],
         deferred: &[],

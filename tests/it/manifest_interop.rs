@@ -49,7 +49,11 @@ fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
         .map(|b| b.message())
         .collect();
     let report = ApplyReport {
-        ending: Ending::Refused { exit, reasons },
+        ending: Ending::Refused {
+            exit,
+            reasons,
+            blockers: Vec::new(),
+        },
         actions: Vec::new(),
         first: Some(assessment.clone()),
         last: Some(assessment),

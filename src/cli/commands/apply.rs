@@ -137,9 +137,9 @@ pub fn run(
             println!("done: {} action(s); {matches}", report.actions.len())
         }
         Ending::Converged { changed: false } => println!("nothing to do: {matches}"),
-        Ending::Refused { reasons, .. } => {
-            for r in reasons {
-                println!("refused: {r}");
+        Ending::Refused { blockers, .. } => {
+            for b in blockers {
+                crate::render::refusal(b);
             }
             // An earlier round of this run may have changed the host before the refusal.
             if report.actions.is_empty() {

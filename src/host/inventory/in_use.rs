@@ -343,7 +343,6 @@ fn device_names(entries: &[BlockEntry]) -> BTreeMap<DeviceNumber, String> {
     names
 }
 
-
 /// The block device a path names (`/dev/nvme0n1p1`, `/dev/disk/by-id/...-part1`,
 /// `/dev/mapper/NAME`, `/dev/block/259:1`), as the kernel name of a listed device: the links are
 /// followed under the root; where a device node is there (a live host), its device number
