@@ -7,11 +7,12 @@
 use super::*;
 use crate::apply::journal::JournaledDrive;
 use crate::contents::{findings, foreign_to_create};
+use crate::formats::zfs::VdevClass;
 use crate::host::inventory::probe::Signature;
 use crate::host::inventory::{BlkidView, Disk, Ineligible, Partition};
 use crate::host::services::HostServices;
 use crate::host::target::Target;
-use crate::host::zfs_state::{ImportablePool, OtherPool};
+use crate::host::zfs_state::{ImportablePool, OtherPool, PoolMember, Presence};
 use crate::matching::match_drives;
 use proptest::prelude::*;
 
@@ -76,6 +77,7 @@ fn partition(disk: usize) -> impl Strategy<Value = Partition> {
             size_bytes: 1 << 30,
             probe,
             udev,
+            major_minor: None,
         },
     )
 }
@@ -126,24 +128,41 @@ fn disk(i: usize) -> impl Strategy<Value = Disk> {
         })
 }
 
-/// A pool the layout does not describe on some of the drives, imported or only importable.
+/// A pool the layout does not describe on some of the drives, imported, importable or
+/// destroyed, the drives in one vdev class of it.
 #[derive(Debug, Clone)]
 struct Foreign {
     drives: Vec<usize>,
-    imported: bool,
+    presence: Presence,
+    class: VdevClass,
     short_names: bool,
 }
 
 fn foreign() -> impl Strategy<Value = Option<Foreign>> {
+    let presence = prop_oneof![
+        Just(Presence::Imported),
+        Just(Presence::Exported),
+        Just(Presence::Destroyed)
+    ];
+    let class = prop_oneof![
+        Just(VdevClass::Data),
+        Just(VdevClass::Dedup),
+        Just(VdevClass::Special),
+        Just(VdevClass::Log),
+        Just(VdevClass::Cache),
+        Just(VdevClass::Spare),
+    ];
     prop::option::of(
         (
             prop::sample::subsequence(vec![0usize, 1, 2], 1..=2),
-            any::<bool>(),
+            presence,
+            class,
             any::<bool>(),
         )
-            .prop_map(|(drives, imported, short_names)| Foreign {
+            .prop_map(|(drives, presence, class, short_names)| Foreign {
                 drives,
-                imported,
+                presence,
+                class,
                 short_names,
             }),
     )
@@ -205,24 +224,29 @@ proptest! {
         };
         let mut observed = Observed::default();
         if let Some(f) = &foreign {
-            let device_paths: Vec<String> = f
+            let members: Vec<PoolMember> = f
                 .drives
                 .iter()
                 .map(|&i| {
                     let p = format!("{}-part1", path(i));
-                    if f.short_names { p.rsplit('/').next().unwrap().to_string() } else { p }
+                    let p = if f.short_names { p.rsplit('/').next().unwrap().to_string() } else { p };
+                    PoolMember::new(p, f.class)
                 })
                 .collect();
-            if f.imported {
-                observed.other_pools.push(OtherPool { name: "tank".into(), device_paths });
-            } else {
-                observed.importable.push(ImportablePool {
-                    name: "tank".into(),
-                    guid: 7,
-                    state: "ONLINE".into(),
-                    device_paths,
-                    last_used_elsewhere: false,
-                });
+            let listed = ImportablePool {
+                name: "tank".into(),
+                guid: 7,
+                state: "ONLINE".into(),
+                members: members.clone(),
+                data_vdevs: Vec::new(),
+                last_used_elsewhere: false,
+            };
+            match f.presence {
+                Presence::Imported => {
+                    observed.other_pools.push(OtherPool { name: "tank".into(), members })
+                }
+                Presence::Exported => observed.importable.push(listed),
+                Presence::Destroyed => observed.destroyed.push(listed),
             }
         }
         let consent = Consent { wipe: wipe.iter().map(|&i| serial(i)).collect(), force_import: false };

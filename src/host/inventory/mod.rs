@@ -216,6 +216,8 @@ pub struct Partition {
     pub probe: ProbeState,
     /// udev's blkid view; None when udev has no record of it.
     pub udev: Option<BlkidView>,
+    /// sysfs's `dev` of the partition: how a pool member on it is recognised.
+    pub major_minor: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -563,6 +565,7 @@ fn build_disk(
                 size_bytes: p.size_sectors.unwrap_or(0).saturating_mul(512),
                 probe: ProbeState::NotProbed,
                 udev: records.of(&p.name).map(BlkidView::of),
+                major_minor: p.dev.clone(),
             })
             .collect(),
         ineligible,
