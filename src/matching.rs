@@ -563,7 +563,7 @@ pub fn match_drives(
                     // The layout describes its pools' data vdevs; one the administrator added
                     // (a log, a cache, a spare...) is the pool's and stays as it is.
                     let why = format!(
-                        "is in the {} vdev of pool `{pool}`, which the layout does not describe; phoenix-zfs leaves it there",
+                        "is in the {} vdev of pool `{pool}`; the layout describes its data vdevs only, and phoenix-zfs leaves this one as it is",
                         member.class
                     );
                     note_unusable(disk, why.clone());
@@ -882,6 +882,49 @@ mod tests {
         assert_eq!(
             not_the_layouts(&quick, &pool, &disks(), 0.01),
             ["nvme1n1: serial S2TA0002 is not pinned for pool `quickOS`"]
+        );
+    }
+
+    #[test]
+    fn a_layout_pools_own_log_drive_is_neither_in_place_nor_a_candidate() {
+        let mut layout = Layout::default_layout();
+        for pool in &mut layout.pools {
+            pool.models.clear();
+        }
+        let inventory = Inventory {
+            root: "/".into(),
+            udev_database: true,
+            notes: Vec::new(),
+            disks: disks(),
+            zvols: 0,
+            udev_zfs: Default::default(),
+        };
+        let quick = ExistingPool {
+            presence: Presence::Imported,
+            ..existing(
+                mirror(2),
+                vec![
+                    member(Some("259:10"), VdevClass::Data),
+                    member(Some("259:11"), VdevClass::Data),
+                    member(Some("259:12"), VdevClass::Log),
+                ],
+            )
+        };
+        let report = match_drives(&layout, &inventory, &[quick]);
+        assert_eq!(report.found("quickOS").map(|f| f.guid), Some(Some(1)));
+        let quick = report
+            .assignments
+            .iter()
+            .find(|a| a.pool == "quickOS")
+            .unwrap();
+        assert!(quick.drives.iter().all(|d| d.in_place) && quick.drives.len() == 2);
+        let [MatchProblem::Missing { pool, unusable, .. }] = report.problems.as_slice() else {
+            panic!("{:#?}", report.problems);
+        };
+        assert_eq!(pool, "fastData");
+        assert!(
+            unusable[0].contains("is in the log vdev of pool `quickOS`"),
+            "{unusable:?}"
         );
     }
 }
