@@ -8,9 +8,10 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use phoenix_zfs::firmware;
 use phoenix_zfs::formats::zfs;
+use phoenix_zfs::formats::zfs::{VdevClass, VdevKind};
 use phoenix_zfs::host::inventory::{self, HostRoot};
 use phoenix_zfs::host::zfs_state::{
-    DatasetKind, Observed, ObservedDataset, ObservedPool, ObservedValue,
+    DataVdev, DatasetKind, Observed, ObservedDataset, ObservedPool, ObservedValue, PoolMember,
 };
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::matching;
@@ -353,7 +354,14 @@ fn big_observed(n: usize, drive_paths: &[(String, Vec<String>)]) -> Observed {
                 name: pool.clone(),
                 guid: Some(42),
                 health: "ONLINE".into(),
-                device_paths: paths.iter().map(|p| format!("{p}-part1")).collect(),
+                members: paths
+                    .iter()
+                    .map(|p| PoolMember::new(format!("{p}-part1"), VdevClass::Data))
+                    .collect(),
+                data_vdevs: vec![match paths.len() {
+                    1 => DataVdev::new(VdevKind::Disk, 1),
+                    n => DataVdev::new(VdevKind::Mirror, n),
+                }],
                 properties: BTreeMap::from([
                     ("ashift".to_string(), "12".to_string()),
                     ("autotrim".to_string(), "on".to_string()),
@@ -366,6 +374,8 @@ fn big_observed(n: usize, drive_paths: &[(String, Vec<String>)]) -> Observed {
         other_pools: Vec::new(),
         other_pools_unknown: false,
         importable: Vec::new(),
+        destroyed: Vec::new(),
+        destroyed_unknown: false,
         import_scan_skipped: None,
     }
 }

@@ -7,13 +7,15 @@
 //! - the kernel's partition list in sysfs;
 //! - udev's blkid view of the disk and of every partition (ID_FS_TYPE, ID_FS_LABEL, ID_FS_UUID,
 //!   ID_PART_TABLE_TYPE), which reads further into a device than our windows;
-//! - ZFS's own view: the members of every imported and every importable pool
-//!   ([`member_of`]), asked of `zpool status` and `zpool import`.
+//! - ZFS's own view: the members of every vdev class (data, special, dedup, log, cache, spare)
+//!   of every imported, importable and destroyed pool ([`member_of`]), asked of
+//!   `zpool status`, `zpool import` and `zpool import -D`.
 //!
 //! Any one of them finding something makes the drive "hold data".
 
 use crate::host::inventory::probe::SignatureKind;
 use crate::host::inventory::{BlkidView, Disk, ProbeState};
+use crate::host::zfs_state::PoolMember;
 use crate::matching::ExistingPool;
 use serde::Serialize;
 use std::fmt;
@@ -262,16 +264,43 @@ pub fn label_pool_guids(disk: &Disk) -> Vec<String> {
     guids
 }
 
-/// The pool `disk` (or one of its partitions) is a member of, as ZFS names its devices: a full
-/// path (`/dev/disk/by-id/LINK`, `-partN` for a partition; `/dev/nvme0n1p1`) from `zpool status
-/// -P`, or the bare name (`nvme-LINK-part1`, `nvme0n1p1`) that `zpool import` prints.
-pub fn member_of<'a>(disk: &Disk, pools: &'a [ExistingPool]) -> Option<&'a ExistingPool> {
-    pools
-        .iter()
-        .find(|p| p.device_paths.iter().any(|path| path_is_on(path, disk)))
+/// The pool `disk` (or one of its partitions) is a member of, and which member of it: the first
+/// of `pools` with a member of any class on the disk ([`member_is_on`]).
+pub fn member_of<'a>(
+    disk: &Disk,
+    pools: &'a [ExistingPool],
+) -> Option<(&'a ExistingPool, &'a PoolMember)> {
+    pools.iter().find_map(|pool| {
+        pool.members
+            .iter()
+            .find(|member| member_is_on(member, disk))
+            .map(|member| (pool, member))
+    })
 }
 
-/// Whether a member path as ZFS prints it is `disk` or one of its partitions.
+/// Whether `member` is `disk` or one of its partitions: the same device number, whatever names
+/// ZFS and udev give the device.
+pub fn member_is_on(member: &PoolMember, disk: &Disk) -> bool {
+    match (&member.major_minor, &disk.major_minor) {
+        (Some(member), Some(whole)) => {
+            member == whole
+                || disk
+                    .partitions
+                    .iter()
+                    .any(|p| p.major_minor.as_ref() == Some(member))
+        }
+        // The member's path led to no device of this host (zpool names a gone device by its
+        // GUID; a copy read with `--root` may lack the link), or sysfs gave the disk no number:
+        // the names are all there is to compare.
+        _ => path_is_on(&member.path, disk),
+    }
+}
+
+/// Whether a member path as ZFS prints it names `disk` or one of its partitions: a full path
+/// (`/dev/disk/by-id/LINK`, `-partN` for a partition; `/dev/nvme0n1p1`) from `zpool status -P`,
+/// or the bare name (`nvme-LINK-part1`, `nvme0n1p1`) that `zpool import` prints. Only by-id
+/// links and kernel names are known to the inventory: a by-path, by-uuid or mapper name is not
+/// recognised here, which is why a member's device number comes first.
 pub fn path_is_on(path: &str, disk: &Disk) -> bool {
     let name = path
         .strip_prefix("/dev/disk/by-id/")
@@ -322,6 +351,7 @@ mod tests {
             listed_by: vec![PartitionSource::Kernel],
             probe: ProbeState::read(probe),
             udev: Some(udev),
+            major_minor: Some(format!("259:{}", number + 10)),
         }
     }
 
@@ -400,6 +430,7 @@ mod tests {
                 error: "EIO".into(),
             },
             udev: None,
+            major_minor: Some("259:11".into()),
         }];
         let found = findings(&d);
         assert!(found.iter().any(|f| f.what.contains("could not be read")));
@@ -465,5 +496,78 @@ mod tests {
         ] {
             assert!(!path_is_on(path, &d), "{path}");
         }
+    }
+
+    fn member(path: &str, major_minor: Option<&str>) -> PoolMember {
+        PoolMember {
+            major_minor: major_minor.map(str::to_string),
+            ..PoolMember::new(path, crate::formats::zfs::VdevClass::Special)
+        }
+    }
+
+    #[test]
+    fn a_member_is_its_device_whatever_it_is_called() {
+        // nvme0n1 is 259:0, its partitions 259:11 and 259:19.
+        let d = whole_disk_vdev("tank");
+        for on in [
+            member(
+                "/dev/disk/by-path/pci-0000:00:04.0-nvme-1-part1",
+                Some("259:11"),
+            ),
+            member("/dev/mapper/anything", Some("259:19")),
+            member("/dev/disk/by-uuid/1234", Some("259:0")),
+            // Led to no device here: the name is compared.
+            member("nvme-QEMU_NVMe_Ctrl_S2TA0001-part1", None),
+        ] {
+            assert!(member_is_on(&on, &d), "{on:?}");
+        }
+        for off in [
+            // A by-id name of this disk, but the link leads to another device now.
+            member(
+                "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001-part1",
+                Some("259:3"),
+            ),
+            member("/dev/disk/by-path/pci-0000:00:05.0-nvme-1", None),
+            member("9962378560323266958", None),
+        ] {
+            assert!(!member_is_on(&off, &d), "{off:?}");
+        }
+        // sysfs gave the disk no number: names again.
+        let mut unnumbered = whole_disk_vdev("tank");
+        unnumbered.major_minor = None;
+        assert!(member_is_on(
+            &member(
+                "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001-part1",
+                Some("259:3")
+            ),
+            &unnumbered
+        ));
+    }
+
+    #[test]
+    fn the_pool_and_the_member_on_a_disk_are_both_named() {
+        use crate::host::zfs_state::Presence;
+        let pool = |name: &str, members: Vec<PoolMember>| ExistingPool {
+            name: name.into(),
+            guid: Some(7),
+            presence: Presence::Exported,
+            members,
+            data_vdevs: Vec::new(),
+            missing: 0,
+        };
+        let pools = [
+            pool("fast", vec![member("/dev/nvme2n1", Some("259:2"))]),
+            pool(
+                "tank",
+                vec![
+                    member("/dev/nvme2n1p1", Some("259:5")),
+                    member("/dev/nvme0n1p1", Some("259:11")),
+                ],
+            ),
+        ];
+        let (home, as_member) = member_of(&whole_disk_vdev("tank"), &pools).unwrap();
+        assert_eq!(home.name, "tank");
+        assert_eq!(as_member.path, "/dev/nvme0n1p1");
+        assert_eq!(member_of(&disk("nvme0n1"), &pools[..1]), None);
     }
 }

@@ -2,22 +2,36 @@
 //! layout pins them, serial. Every drive gets a stated reason for being chosen or not, and any
 //! doubt (a drive missing, one too many, one drive fitting two pools) stops the run with an
 //! explanation instead of a guess.
+//!
+//! Pools that exist come first. A member of any class of a pool the layout does not describe,
+//! imported, exported or destroyed, is never a candidate. A pool with a layout pool's name is
+//! that pool only when it has the layout's shape on drives the layout would choose
+//! ([`not_the_layouts`]); its data drives are then in place, and otherwise it is named as a
+//! problem and its drives are another pool's.
 
+use crate::contents::{member_is_on, member_of};
 use crate::formats::size::{self, SizeClass};
+use crate::formats::zfs::{VdevClass, VdevKind};
 use crate::glob;
 use crate::host::inventory::{Disk, Inventory, Transport};
-use crate::layout::{Layout, PoolSpec};
+use crate::host::zfs_state::{DataVdev, PoolMember, Presence};
+use crate::layout::{Layout, PoolSpec, VdevLayout};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// A pool that already exists on the host (imported or importable), with its member devices as
-/// `zpool status -P` / `zpool import` print them.
+/// A pool that exists on the host (imported, importable or destroyed), with every member
+/// device of every class: what drives are compared with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExistingPool {
     pub name: String,
-    pub device_paths: Vec<String>,
-    /// Imported on this host now (as opposed to only visible to `zpool import`).
-    pub imported: bool,
+    /// Known for importable and destroyed pools, which are imported by it, and for the
+    /// layout's imported ones.
+    pub guid: Option<u64>,
+    pub presence: Presence,
+    pub members: Vec<PoolMember>,
+    /// The top-level vdevs of its main tree; empty for an imported pool the layout does not
+    /// describe, whose shape nothing asks.
+    pub data_vdevs: Vec<DataVdev>,
     /// Mirror members zpool reports gone or failed, which a new drive may replace.
     pub missing: usize,
 }
@@ -63,6 +77,18 @@ pub enum MatchProblem {
         drive: String,
         pools: Vec<String>,
     },
+    /// A pool with a layout pool's name that is not that pool: another shape, drives the layout
+    /// would not choose, or another of the name fits as well. Neither it nor the layout's pool
+    /// is touched.
+    NotTheLayoutsPool {
+        pool: String,
+        presence: Presence,
+        guid: Option<u64>,
+        /// The drives it is on, described, and the paths of members on none of the host's drives.
+        drives: Vec<String>,
+        /// What differs from the layout's pool.
+        why: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for MatchProblem {
@@ -89,7 +115,51 @@ impl std::fmt::Display for MatchProblem {
                 "{drive} fits pools {}; pin it with `serials = [...]` in the pool it belongs to",
                 pools.join(" and ")
             ),
+            MatchProblem::NotTheLayoutsPool { pool, presence, guid, drives, why } => {
+                let on = if drives.is_empty() { "no drive of this host".to_string() } else { drives.join(", ") };
+                let known = guid.map(|g| format!(" (guid {g})")).unwrap_or_default();
+                write!(
+                    f,
+                    "the {} pool `{pool}`{known} on {on} is not the layout's `{pool}`: {}. phoenix-zfs leaves it and its drives alone and makes no other `{pool}`. To keep its data under another name: {}; if it and its data may go: {}; then run phoenix-zfs again",
+                    presence.as_str(),
+                    why.join("; "),
+                    rename_commands(pool, *presence, *guid),
+                    destroy_commands(pool, *presence, *guid)
+                )
+            }
         }
+    }
+}
+
+/// `zpool import -d /dev/disk/by-id GUID` (or the pool's name when its GUID is not known).
+fn import_command(pool: &str, guid: Option<u64>) -> String {
+    let which = guid.map_or_else(|| pool.to_string(), |g| g.to_string());
+    format!("zpool import -d {} {which}", crate::formats::zfs::BY_ID_DIR)
+}
+
+/// The commands that destroy the pool `pool`, as an administrator runs them.
+fn destroy_commands(pool: &str, presence: Presence, guid: Option<u64>) -> String {
+    match presence {
+        Presence::Imported => format!("`zpool destroy {pool}`"),
+        Presence::Exported | Presence::Destroyed => {
+            format!("`{} && zpool destroy {pool}`", import_command(pool, guid))
+        }
+    }
+}
+
+/// The commands that give the pool `pool` another name and leave it exported, as an
+/// administrator runs them.
+fn rename_commands(pool: &str, presence: Presence, guid: Option<u64>) -> String {
+    let new_name = format!("{pool}-old");
+    let which = guid.map_or_else(|| pool.to_string(), |g| g.to_string());
+    let import = format!(
+        "zpool import -d {} {which} {new_name}",
+        crate::formats::zfs::BY_ID_DIR
+    );
+    let export = format!("zpool export {new_name}");
+    match presence {
+        Presence::Imported => format!("`zpool export {pool} && {import} && {export}`"),
+        Presence::Exported | Presence::Destroyed => format!("`{import} && {export}`"),
     }
 }
 
@@ -101,16 +171,42 @@ pub struct DriveDecision {
     pub reason: String,
 }
 
+/// A pool of the layout that exists on this host as the layout describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LayoutPoolFound {
+    pub pool: String,
+    pub presence: Presence,
+    /// What an exported one is imported by.
+    pub guid: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MatchReport {
     pub assignments: Vec<Assignment>,
     pub decisions: Vec<DriveDecision>,
     pub problems: Vec<MatchProblem>,
+    /// The layout's pools that exist here, imported or importable, with its shape on drives it
+    /// would choose.
+    pub found: Vec<LayoutPoolFound>,
 }
 
 impl MatchReport {
     pub fn fits(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// The existing pool that is the layout's `pool`, if any.
+    pub fn found(&self, pool: &str) -> Option<&LayoutPoolFound> {
+        self.found.iter().find(|f| f.pool == pool)
+    }
+
+    /// Whether a pool that is not the layout's `pool` holds its name, and none that is: nothing
+    /// may then be made or imported under that name.
+    pub fn name_taken(&self, pool: &str) -> bool {
+        self.found(pool).is_none()
+            && self.problems.iter().any(
+                |p| matches!(p, MatchProblem::NotTheLayoutsPool { pool: name, .. } if name == pool),
+            )
     }
 
     pub fn pool_of(&self, drive: &str) -> Option<&str> {
@@ -176,19 +272,244 @@ fn misfit(disk: &Disk, pool: &PoolSpec, tolerance: f64) -> Option<String> {
     None
 }
 
-/// Why a member of a pool the layout does not describe stays out, with what the administrator
-/// could do himself: phoenix-zfs never destroys another pool.
-fn foreign_member(pool: &ExistingPool) -> String {
-    let name = &pool.name;
-    if pool.imported {
-        format!(
-            "is a member of the imported pool `{name}`, which the layout does not describe; phoenix-zfs never uses another pool's drive, --wipe or not. If `{name}` and its data may go, run `zpool destroy {name}` yourself, then run phoenix-zfs again"
-        )
-    } else {
-        format!(
-            "is a member of the exported pool `{name}` (`zpool import` lists it), which the layout does not describe; phoenix-zfs never uses another pool's drive, --wipe or not. If `{name}` and its data may go, run `zpool import {name} && zpool destroy {name}` yourself, then run phoenix-zfs again"
-        )
+/// "the special vdev of", "a member of": how a member serves its pool, in words.
+fn role(member: &PoolMember) -> String {
+    match member.class {
+        VdevClass::Data => "a member of".to_string(),
+        class => format!("in the {class} vdev of"),
     }
+}
+
+/// The path of the device `member` is on `disk`, as an administrator passes it to a command: the
+/// partition it is (a whole-disk vdev's labels are in partition 1, whichever of the two zpool
+/// names), by its by-id link where the disk has one.
+fn device_path(disk: &Disk, member: &PoolMember) -> String {
+    let by_number = member.major_minor.as_ref().and_then(|dev| {
+        disk.partitions
+            .iter()
+            .find(|p| p.major_minor.as_ref() == Some(dev))
+    });
+    let by_name = || {
+        disk.partitions.iter().find(|p| {
+            let number = p.number.map(|n| format!("-part{n}"));
+            member.path.rsplit('/').next() == Some(p.name.as_str())
+                || number.is_some_and(|n| member.path.ends_with(&n))
+        })
+    };
+    let whole_disk_vdev = || disk.partitions.iter().find(|p| p.number == Some(1));
+    let Some(partition) = by_number.or_else(by_name).or_else(whole_disk_vdev) else {
+        return disk.preferred_path.clone();
+    };
+    match partition.number {
+        Some(n) if disk.preferred_path.starts_with("/dev/disk/") => {
+            format!("{}-part{n}", disk.preferred_path)
+        }
+        _ => format!("/dev/{}", partition.name),
+    }
+}
+
+/// Why a drive holding a member of a pool that is not the layout's stays out, with what the
+/// administrator could do himself: phoenix-zfs never destroys another pool. A pool with a
+/// layout pool's name (`named_like_ours`) is refused on its own, with what to do about it.
+fn foreign_member(
+    pool: &ExistingPool,
+    member: &PoolMember,
+    disk: &Disk,
+    named_like_ours: bool,
+) -> String {
+    let name = &pool.name;
+    let role = role(member);
+    let presence = pool.presence.as_str();
+    let never = "phoenix-zfs never uses another pool's drive, --wipe or not";
+    if named_like_ours {
+        return format!(
+            "is {role} the {presence} pool `{name}`, which is not the layout's `{name}` (see its refusal); {never}"
+        );
+    }
+    let destroy = destroy_commands(name, pool.presence, pool.guid);
+    match pool.presence {
+        Presence::Imported => format!(
+            "is {role} the imported pool `{name}`, which the layout does not describe; {never}. If `{name}` and its data may go, run {destroy} yourself, then run phoenix-zfs again"
+        ),
+        Presence::Exported => format!(
+            "is {role} the exported pool `{name}` (`zpool import` lists it), which the layout does not describe; {never}. If `{name}` and its data may go, run {destroy} yourself, then run phoenix-zfs again"
+        ),
+        Presence::Destroyed => format!(
+            "is {role} the destroyed pool `{name}`, whose data `zpool import -D` can still bring back; {never}. To recover it: `zpool import -D -d {} {}`. If its data may go, run `zpool labelclear -f {}` yourself, then run phoenix-zfs again",
+            crate::formats::zfs::BY_ID_DIR,
+            pool.guid.map_or_else(|| name.clone(), |g| g.to_string()),
+            device_path(disk, member)
+        ),
+    }
+}
+
+/// The layout's `pool` as a pool's main tree shows it: one device, or one mirror of its drives.
+fn layout_shape(pool: &PoolSpec) -> DataVdev {
+    let drives = *pool.drives.get_ref() as usize;
+    match pool.vdev {
+        VdevLayout::Single => DataVdev::new(VdevKind::Disk, 1),
+        VdevLayout::Mirror => DataVdev::new(VdevKind::Mirror, drives),
+    }
+}
+
+/// A pool's main tree in words: "a single device", "a mirror of 3", "2 top-level vdevs (...)".
+fn describe_shape(vdevs: &[DataVdev]) -> String {
+    let one = |v: &DataVdev| match v.kind {
+        // A single device being replaced is still one device.
+        VdevKind::Disk | VdevKind::Replacing | VdevKind::Spare => "a single device".to_string(),
+        VdevKind::File => "a file".to_string(),
+        VdevKind::Mirror => format!("a mirror of {}", v.devices),
+        VdevKind::RaidZ { parity } => format!("a raidz{parity} of {}", v.devices),
+        VdevKind::DRaid { parity, .. } => format!("a draid{parity} of {}", v.devices),
+        // Neither is ever a top-level vdev of a pool's main tree.
+        VdevKind::Root | VdevKind::DraidSpare => "another kind of vdev".to_string(),
+    };
+    match vdevs {
+        [] => "of a shape zpool did not show".to_string(),
+        [single] => one(single),
+        several => format!(
+            "{} top-level vdevs ({})",
+            several.len(),
+            several.iter().map(one).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// Why `existing`, a pool with the name of the layout's `pool`, is not that pool, or nothing when
+/// it is: the layout's shape (one device, or one mirror of its drive count), and every data
+/// member on a drive of its own that the layout would choose ([`misfit`]: size class, models,
+/// pinned serials). A member on none of the host's devices is gone (a degraded mirror) and is
+/// not held against it. The one place that decides whether an existing pool fits a layout pool.
+pub fn not_the_layouts(
+    pool: &PoolSpec,
+    existing: &ExistingPool,
+    disks: &[Disk],
+    tolerance: f64,
+) -> Vec<String> {
+    let mut why = Vec::new();
+    let wanted_shape = layout_shape(pool);
+    let shape_fits = match existing.data_vdevs.as_slice() {
+        [only] if wanted_shape.kind == VdevKind::Disk => matches!(
+            only.kind,
+            VdevKind::Disk | VdevKind::Replacing | VdevKind::Spare
+        ),
+        [only] => *only == wanted_shape,
+        _ => false,
+    };
+    if !shape_fits {
+        why.push(format!(
+            "it is {}, the layout's is {}",
+            describe_shape(&existing.data_vdevs),
+            describe_shape(&[wanted_shape])
+        ));
+    }
+    let mut held: BTreeMap<&str, usize> = BTreeMap::new();
+    for member in existing
+        .members
+        .iter()
+        .filter(|m| m.class == VdevClass::Data)
+    {
+        match disks.iter().find(|d| member_is_on(member, d)) {
+            Some(disk) => *held.entry(disk.name.as_str()).or_default() += 1,
+            None if member.major_minor.is_some() => why.push(format!(
+                "its member {} is none of the host's drives",
+                member.path
+            )),
+            None => {}
+        }
+    }
+    for (name, count) in &held {
+        let Some(disk) = disks.iter().find(|d| d.name == *name) else {
+            continue;
+        };
+        if disk.transport != Transport::Nvme {
+            why.push(format!("{} is not an NVMe drive", disk.name));
+        } else if let Some(misfit) = misfit(disk, pool, tolerance) {
+            why.push(format!("{}: {misfit}", disk.name));
+        }
+        if *count > 1 {
+            why.push(format!("{} holds {count} of its members", disk.name));
+        }
+    }
+    why
+}
+
+/// The drives `existing` is on, described, and the paths of members on none of them.
+fn drives_of(existing: &ExistingPool, disks: &[Disk]) -> Vec<String> {
+    let mut drives: Vec<String> = Vec::new();
+    for member in &existing.members {
+        let said = match disks.iter().find(|d| member_is_on(member, d)) {
+            Some(disk) => disk.describe(),
+            None if member.major_minor.is_some() => member.path.clone(),
+            None => continue,
+        };
+        if !drives.contains(&said) {
+            drives.push(said);
+        }
+    }
+    drives
+}
+
+/// Which existing pool each layout pool is, and the pools with a layout pool's name that are
+/// not it (with why). An imported pool is the name's, as zpool sees it; among exported ones, the
+/// one that fits, and none when several do: phoenix-zfs does not choose between them.
+fn layout_pools_found<'e>(
+    layout: &Layout,
+    inventory: &Inventory,
+    existing: &'e [ExistingPool],
+) -> (Vec<(&'e ExistingPool, LayoutPoolFound)>, Vec<MatchProblem>) {
+    let tolerance = layout.matching.tolerance();
+    let mut found = Vec::new();
+    let mut problems = Vec::new();
+    for pool in &layout.pools {
+        let named = |presence: Presence| {
+            existing
+                .iter()
+                .filter(move |e| e.name == pool.name() && e.presence == presence)
+        };
+        let judged: Vec<(&ExistingPool, Vec<String>)> = match named(Presence::Imported).next() {
+            Some(imported) => vec![(
+                imported,
+                not_the_layouts(pool, imported, &inventory.disks, tolerance),
+            )],
+            None => named(Presence::Exported)
+                .map(|e| (e, not_the_layouts(pool, e, &inventory.disks, tolerance)))
+                .collect(),
+        };
+        let fitting: Vec<&ExistingPool> = judged
+            .iter()
+            .filter(|(_, why)| why.is_empty())
+            .map(|(e, _)| *e)
+            .collect();
+        if let [adopted] = fitting.as_slice() {
+            found.push((
+                *adopted,
+                LayoutPoolFound {
+                    pool: pool.name().to_string(),
+                    presence: adopted.presence,
+                    guid: adopted.guid,
+                },
+            ));
+            continue;
+        }
+        for (stranger, mut why) in judged {
+            if why.is_empty() {
+                why.push(format!(
+                    "{} pools named `{}` fit the layout, and phoenix-zfs does not choose between them",
+                    fitting.len(),
+                    pool.name()
+                ));
+            }
+            problems.push(MatchProblem::NotTheLayoutsPool {
+                pool: stranger.name.clone(),
+                presence: stranger.presence,
+                guid: stranger.guid,
+                drives: drives_of(stranger, &inventory.disks),
+                why,
+            });
+        }
+    }
+    (found, problems)
 }
 
 pub fn match_drives(
@@ -202,10 +523,10 @@ pub fn match_drives(
         .iter()
         .filter(|d| d.transport == Transport::Nvme)
         .collect();
+    let (found, mut problems) = layout_pools_found(layout, inventory, existing);
     let mut decisions = Vec::new();
     let mut in_place: BTreeMap<&str, &str> = BTreeMap::new();
     let mut fitting: BTreeMap<&str, Vec<&Disk>> = BTreeMap::new();
-    let mut problems = Vec::new();
 
     // Drives that fit a pool by size and model but may not be used, by pool: said in `Missing`.
     let mut unusable: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -222,30 +543,50 @@ pub fn match_drives(
         }
     };
     for disk in &nvme {
-        let home = crate::contents::member_of(disk, existing);
         // Membership comes first: a layout pool's own drives are "mounted" through that pool's
         // datasets, which must not make them strangers to it.
-        if let Some(home) = home.filter(|h| layout.pool(&h.name).is_some()) {
-            in_place.insert(
-                disk.name.as_str(),
-                layout.pool(&home.name).map_or("", |p| p.name()),
-            );
-            decisions.push(DriveDecision {
-                drive: disk.describe(),
-                pool: Some(home.name.clone()),
-                reason: format!("already a member of pool `{}`", home.name),
-            });
-            continue;
-        }
-        if let Some(foreign) = home {
-            // Another pool's drive, imported or not: never a candidate, whatever --wipe says.
-            let why = foreign_member(foreign);
-            note_unusable(disk, why.clone());
-            decisions.push(DriveDecision {
-                drive: disk.describe(),
-                pool: None,
-                reason: format!("ineligible: {why}"),
-            });
+        if let Some((home, member)) = member_of(disk, existing) {
+            let ours = found
+                .iter()
+                .find(|(pool, _)| std::ptr::eq(*pool, home))
+                .map(|(_, f)| f.pool.as_str());
+            match ours {
+                Some(pool) if member.class == VdevClass::Data => {
+                    in_place.insert(disk.name.as_str(), pool);
+                    decisions.push(DriveDecision {
+                        drive: disk.describe(),
+                        pool: Some(pool.to_string()),
+                        reason: format!("already a member of pool `{pool}`"),
+                    });
+                }
+                Some(pool) => {
+                    // The layout describes its pools' data vdevs; one the administrator added
+                    // (a log, a cache, a spare...) is the pool's and stays as it is.
+                    let why = format!(
+                        "is in the {} vdev of pool `{pool}`; the layout describes its data vdevs only, and phoenix-zfs leaves this one as it is",
+                        member.class
+                    );
+                    note_unusable(disk, why.clone());
+                    decisions.push(DriveDecision {
+                        drive: disk.describe(),
+                        pool: None,
+                        reason: format!("ineligible: {why}"),
+                    });
+                }
+                None => {
+                    // Another pool's drive, imported, exported or destroyed, or one of a layout
+                    // pool's name that is not it: never a candidate, whatever --wipe says.
+                    let named_like_ours =
+                        home.presence != Presence::Destroyed && layout.pool(&home.name).is_some();
+                    let why = foreign_member(home, member, disk, named_like_ours);
+                    note_unusable(disk, why.clone());
+                    decisions.push(DriveDecision {
+                        drive: disk.describe(),
+                        pool: None,
+                        reason: format!("ineligible: {why}"),
+                    });
+                }
+            }
             continue;
         }
         if !disk.is_candidate() {
@@ -289,6 +630,25 @@ pub fn match_drives(
 
     let mut assignments = Vec::new();
     for pool in &layout.pools {
+        let name_taken = !found.iter().any(|(_, f)| f.pool == pool.name())
+            && problems.iter().any(|p| {
+                matches!(p, MatchProblem::NotTheLayoutsPool { pool: held, .. } if held == pool.name())
+            });
+        if name_taken {
+            // Nothing is made under a name another pool holds: its refusal says why, and no
+            // drive is missing or in excess for a pool that will not be made.
+            for d in fitting.remove(pool.name()).unwrap_or_default() {
+                decisions.push(DriveDecision {
+                    drive: d.describe(),
+                    pool: None,
+                    reason: format!(
+                        "left alone: fits pool `{}`, whose name a pool that is not the layout's holds",
+                        pool.name()
+                    ),
+                });
+            }
+            continue;
+        }
         let needed = *pool.drives.get_ref() as usize;
         let mut drives: Vec<AssignedDrive> = nvme
             .iter()
@@ -299,10 +659,10 @@ pub fn match_drives(
         let free_slots = needed.saturating_sub(drives.len());
         // An imported pool with some of its drives here and members zpool reports missing is
         // degraded, not absent: the plan replaces what it can and warns about the rest.
-        let missing_members = existing
+        let missing_members = found
             .iter()
-            .find(|p| p.imported && p.name == pool.name())
-            .map_or(0, |p| p.missing);
+            .find(|(e, f)| f.pool == pool.name() && e.presence == Presence::Imported)
+            .map_or(0, |(e, _)| e.missing);
         let degraded = !drives.is_empty() && missing_members > 0;
         let names: Vec<String> = candidates.iter().map(|d| d.describe()).collect();
         if free_slots == 0 {
@@ -364,6 +724,7 @@ pub fn match_drives(
         assignments,
         decisions,
         problems,
+        found: found.into_iter().map(|(_, f)| f).collect(),
     }
 }
 
@@ -375,5 +736,197 @@ fn assigned(d: &Disk, in_place: bool) -> AssignedDrive {
         path: d.preferred_path.clone(),
         size_bytes: d.size_bytes,
         in_place,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::inventory::{Ineligible, Partition, ProbeState};
+
+    const TB2: u64 = 2_000_398_934_016;
+    const TB4: u64 = 4_000_787_030_016;
+
+    /// nvme0n1 and nvme1n1 (2 TB, S2TA0001/2), nvme2n1 (4 TB), sda (a SATA disk), numbered
+    /// 259:N and 8:0, each with a partition 1 numbered 259:1N (8:1).
+    fn disks() -> Vec<Disk> {
+        let disk = |i: u32, serial: &str, size| {
+            let mut d = Disk::test_nvme(&format!("nvme{i}n1"), "QEMU NVMe Ctrl", serial, size);
+            d.major_minor = Some(format!("259:{i}"));
+            d.partitions = vec![Partition {
+                name: format!("nvme{i}n1p1"),
+                number: Some(1),
+                start_bytes: Some(1 << 20),
+                size_bytes: size - (8 << 20),
+                listed_by: vec![crate::host::inventory::probe::PartitionSource::Kernel],
+                probe: ProbeState::NotProbed,
+                udev: None,
+                major_minor: Some(format!("259:1{i}")),
+            }];
+            d
+        };
+        let mut sata = disk(9, "SATA0001", TB2);
+        sata.name = "sda".into();
+        sata.transport = Transport::Sata;
+        sata.major_minor = Some("8:0".into());
+        sata.partitions[0].major_minor = Some("8:1".into());
+        sata.ineligible = vec![Ineligible::NotNvme {
+            transport: Transport::Sata,
+        }];
+        vec![
+            disk(0, "S2TA0001", TB2),
+            disk(1, "S2TA0002", TB2),
+            disk(2, "S4TB0001", TB4),
+            sata,
+        ]
+    }
+
+    fn member(dev: Option<&str>, class: VdevClass) -> PoolMember {
+        PoolMember {
+            major_minor: dev.map(str::to_string),
+            ..PoolMember::new(dev.unwrap_or("9962378560323266958"), class)
+        }
+    }
+
+    fn existing(data_vdevs: Vec<DataVdev>, members: Vec<PoolMember>) -> ExistingPool {
+        ExistingPool {
+            name: "quickOS".into(),
+            guid: Some(1),
+            presence: Presence::Exported,
+            members,
+            data_vdevs,
+            missing: 0,
+        }
+    }
+
+    fn why(existing: &ExistingPool) -> Vec<String> {
+        let layout = Layout::default_layout();
+        let mut quick = layout.pools[0].clone();
+        quick.models.clear();
+        not_the_layouts(&quick, existing, &disks(), 0.01)
+    }
+
+    fn mirror(n: usize) -> Vec<DataVdev> {
+        vec![DataVdev::new(VdevKind::Mirror, n)]
+    }
+
+    #[test]
+    fn the_layouts_shape_on_drives_it_would_choose_fits() {
+        let data = |dev| member(Some(dev), VdevClass::Data);
+        let fits = existing(mirror(2), vec![data("259:10"), data("259:11")]);
+        assert_eq!(why(&fits), Vec::<String>::new());
+        // A member gone (named by its GUID) is not held against a mirror; a log beside it
+        // on any drive is the administrator's.
+        let degraded = existing(
+            mirror(2),
+            vec![
+                data("259:10"),
+                member(None, VdevClass::Data),
+                member(Some("259:12"), VdevClass::Log),
+            ],
+        );
+        assert_eq!(why(&degraded), Vec::<String>::new());
+    }
+
+    #[test]
+    fn another_shape_or_drive_is_not_the_layouts() {
+        let data = |dev| member(Some(dev), VdevClass::Data);
+        let cases: [(ExistingPool, &str); 6] = [
+            (
+                existing(vec![DataVdev::new(VdevKind::Disk, 1)], vec![data("259:10")]),
+                "it is a single device, the layout's is a mirror of 2",
+            ),
+            (
+                existing(mirror(3), vec![data("259:10"), data("259:11"), data("259:12")]),
+                "it is a mirror of 3, the layout's is a mirror of 2",
+            ),
+            (
+                existing(
+                    vec![
+                        DataVdev::new(VdevKind::Disk, 1),
+                        DataVdev::new(VdevKind::Disk, 1),
+                    ],
+                    vec![data("259:10"), data("259:11")],
+                ),
+                "it is 2 top-level vdevs (a single device, a single device), the layout's is a mirror of 2",
+            ),
+            (
+                existing(mirror(2), vec![data("259:10"), data("259:12")]),
+                "nvme2n1: 4.00 TB is class 4TB, pool `quickOS` wants 2TB",
+            ),
+            (
+                existing(mirror(2), vec![data("259:10"), data("259:0")]),
+                "nvme0n1 holds 2 of its members",
+            ),
+            (
+                existing(mirror(2), vec![data("259:10"), data("8:1")]),
+                "sda is not an NVMe drive",
+            ),
+        ];
+        for (pool, expected) in cases {
+            let said = why(&pool);
+            assert!(said.iter().any(|w| w == expected), "{expected}: {said:?}");
+        }
+        let elsewhere = existing(mirror(2), vec![data("259:10"), data("7:3")]);
+        assert_eq!(
+            why(&elsewhere),
+            ["its member 7:3 is none of the host's drives"]
+        );
+    }
+
+    #[test]
+    fn pinned_serials_decide_too() {
+        let data = |dev| member(Some(dev), VdevClass::Data);
+        let mut quick = Layout::default_layout().pools[0].clone();
+        quick.models.clear();
+        quick.serials = vec!["S2TA0001".into(), "S2TA0003".into()];
+        let pool = existing(mirror(2), vec![data("259:10"), data("259:11")]);
+        assert_eq!(
+            not_the_layouts(&quick, &pool, &disks(), 0.01),
+            ["nvme1n1: serial S2TA0002 is not pinned for pool `quickOS`"]
+        );
+    }
+
+    #[test]
+    fn a_layout_pools_own_log_drive_is_neither_in_place_nor_a_candidate() {
+        let mut layout = Layout::default_layout();
+        for pool in &mut layout.pools {
+            pool.models.clear();
+        }
+        let inventory = Inventory {
+            root: "/".into(),
+            udev_database: true,
+            notes: Vec::new(),
+            disks: disks(),
+            zvols: 0,
+            udev_zfs: Default::default(),
+        };
+        let quick = ExistingPool {
+            presence: Presence::Imported,
+            ..existing(
+                mirror(2),
+                vec![
+                    member(Some("259:10"), VdevClass::Data),
+                    member(Some("259:11"), VdevClass::Data),
+                    member(Some("259:12"), VdevClass::Log),
+                ],
+            )
+        };
+        let report = match_drives(&layout, &inventory, &[quick]);
+        assert_eq!(report.found("quickOS").map(|f| f.guid), Some(Some(1)));
+        let quick = report
+            .assignments
+            .iter()
+            .find(|a| a.pool == "quickOS")
+            .unwrap();
+        assert!(quick.drives.iter().all(|d| d.in_place) && quick.drives.len() == 2);
+        let [MatchProblem::Missing { pool, unusable, .. }] = report.problems.as_slice() else {
+            panic!("{:#?}", report.problems);
+        };
+        assert_eq!(pool, "fastData");
+        assert!(
+            unusable[0].contains("is in the log vdev of pool `quickOS`"),
+            "{unusable:?}"
+        );
     }
 }

@@ -1,9 +1,12 @@
 #!/bin/sh
 # Records real OpenZFS 2.3 command transcripts in the test guest, for the parsers' fixtures.
 # Run from the host:
-#   cargo xtask guest-run --script qemu-tests/record/zfs-transcripts.sh --out DIR
+#   cargo xtask guest-run --script qemu-tests/record/zfs-transcripts.sh --out DIR --timeout 1800 \
+#     --disk zc-data:128M --disk zc-special1:128M --disk zc-special2:128M --disk zc-dedup:128M \
+#     --disk zc-log:128M --disk zc-cache:128M --disk zc-spare:128M
 # then copy DIR/zfs/openzfs-2.3/ to tests/fixtures/zfs/openzfs-2.3/.
-# Needs the default drives: S2TA0001 and S2TA0002 (2 TB), S4TB0001 (4 TB).
+# Needs the default drives: S2TA0001 and S2TA0002 (2 TB), S4TB0001 (4 TB); and the seven small
+# virtio disks above for the pool with a vdev of every class.
 set -eu
 
 fixtures="$PHX_OUT/zfs/openzfs-2.3"
@@ -12,6 +15,10 @@ B=/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0002
 C=/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S4TB0001
 for disk in "$A" "$B" "$C"; do
     [ -b "$disk" ] || { echo "missing drive $disk: boot with the default NVMe drives" >&2; exit 2; }
+done
+small() { echo "/dev/disk/by-id/virtio-zc-$1"; }
+for class in data special1 special2 dedup log cache spare; do
+    [ -b "$(small "$class")" ] || { echo "missing disk zc-$class: see the usage at the top" >&2; exit 2; }
 done
 
 # record STATE SLUG ARGV...: one transcript; a failing command is recorded, not fatal.
@@ -95,3 +102,51 @@ must exported zpool-export zpool export quickOS fastData
 record exported zpool-import zpool import
 record exported zpool-import-by-id zpool import -d /dev/disk/by-id
 record exported zpool-list zpool list -H -p -o name,size,allocated,free,health,guid
+
+# --- classes: one pool with a vdev of every class (data, special mirror, dedup, log, cache,
+# spare) on the small virtio disks; -f because the special mirror's redundancy differs from the
+# data's. quickOS and fastData stay exported beside it.
+must classes zpool-create-tank zpool create -f tank "$(small data)" \
+    special mirror "$(small special1)" "$(small special2)" dedup "$(small dedup)" \
+    log "$(small log)" cache "$(small cache)" spare "$(small spare)"
+udevadm settle
+record classes zpool-status-P-p zpool status -P -p tank
+must classes zpool-export zpool export tank
+record classes zpool-import zpool import -d /dev/disk/by-id
+record classes zpool-import-destroyed-none zpool import -D -d /dev/disk/by-id
+
+# --- destroyed: the same pool destroyed, which `zpool import -D` still lists (and only it) ---
+must destroyed zpool-import-tank zpool import -d /dev/disk/by-id tank
+must destroyed zpool-destroy zpool destroy tank
+record destroyed zpool-import-destroyed zpool import -D -d /dev/disk/by-id
+record destroyed zpool-import zpool import -d /dev/disk/by-id
+
+# exported_pool STATE POOL VDEV-WORDS...: POOL made anew over what the drives hold (-f: an
+# exported pool), its status imported, then exported and the listing of `zpool import`.
+exported_pool() {
+    state=$1
+    pool=$2
+    shift 2
+    must "$state" "zpool-create-$pool" zpool create -f "$pool" "$@"
+    udevadm settle
+    record "$state" zpool-status-P-p zpool status -P -p "$pool"
+    must "$state" zpool-export zpool export "$pool"
+    record "$state" zpool-import zpool import -d /dev/disk/by-id
+}
+
+# --- A pool `tank` with its data on the 4 TB drive and another class on the 2 TB pair, the
+# drives the layout's quickOS wants; each state over the last.
+exported_pool special-2tb tank "$C" special mirror "$A" "$B"
+exported_pool log-2tb tank "$C" log mirror "$A" "$B"
+exported_pool dedup-2tb tank "$C" dedup mirror "$A" "$B"
+exported_pool cache-spare-2tb tank "$C" cache "$A" spare "$B"
+
+# --- destroyed-2tb: the last tank destroyed: its cache and spare drives still carry its labels ---
+must destroyed-2tb zpool-import-tank zpool import -d /dev/disk/by-id tank
+must destroyed-2tb zpool-destroy zpool destroy tank
+record destroyed-2tb zpool-import-destroyed zpool import -D -d /dev/disk/by-id
+
+# --- Pools named quickOS that are not the layout's: one drive, the 4 TB one; then a mirror of a
+# 2 TB and the 4 TB drive.
+exported_pool quickos-4tb quickOS "$C"
+exported_pool quickos-mixed-mirror quickOS mirror "$A" "$C"

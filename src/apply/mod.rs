@@ -609,6 +609,7 @@ mod tests {
             listed_by: vec![PartitionSource::Kernel],
             probe: ProbeState::NotProbed,
             udev: None,
+            major_minor: None,
         }];
         let link = dir.path().join(disk.preferred_path.trim_start_matches('/'));
         let part_link = format!("{}-part1", link.display());

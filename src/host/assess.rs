@@ -68,7 +68,12 @@ pub fn assess(
             // drives that look about to be written while the drives are probed. Only the import
             // scan, asked for when a layout pool is missing, needs both halves.
             let observing = scope.spawn(|| {
-                crate::host::zfs_state::read::observe_imported(runner, layout, expected.as_ref())
+                crate::host::zfs_state::read::observe_imported(
+                    root,
+                    runner,
+                    layout,
+                    expected.as_ref(),
+                )
             });
             let network =
                 scope.spawn(|| services::read_network_ahead(root, target, runner, layout, earlier));
@@ -87,9 +92,13 @@ pub fn assess(
                 services::observe_healths(root, runner, &likely)
             });
             inventory::probe_candidates(root, &mut inventory);
-            crate::host::zfs_state::read::scan_importable(runner, layout, &mut observed, || {
-                crate::import_scan::skip_reason(&inventory)
-            })?;
+            crate::host::zfs_state::read::scan_importable(
+                root,
+                runner,
+                layout,
+                &mut observed,
+                || crate::import_scan::skip_reason(&inventory),
+            )?;
             let read_ahead = services::ReadAhead {
                 network: joined(network),
                 health: joined(health),

@@ -159,7 +159,7 @@ pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {
             name: p.name.clone(),
             guid: p.guid.map(|g| g.to_string()),
             health: p.health.clone(),
-            devices: p.device_paths.clone(),
+            devices: p.members.iter().map(|m| m.path.clone()).collect(),
             scan: p.scan.clone(),
             properties: p
                 .properties

@@ -19,6 +19,7 @@ use crate::host::inventory::probe::{zfs_label_for_tests, PartitionSource};
 use crate::host::inventory::{udev, BlkidView, Disk, HostRoot, Ineligible, Partition};
 use crate::host::services::HostServices;
 use crate::host::target::Target;
+use crate::host::zfs_state::{ImportablePool, OtherPool, Presence};
 use crate::matching::match_drives;
 use proptest::prelude::*;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -362,6 +363,7 @@ fn drive(root: &HostRoot, i: usize, content: &Content, mounted: bool) -> Disk {
                 &partition_record(content, number),
                 Some(&disk_udev),
             )),
+            major_minor: None,
         })
         .collect();
     if mounted {
@@ -369,6 +371,17 @@ fn drive(root: &HostRoot, i: usize, content: &Content, mounted: bool) -> Disk {
             mountpoint: "/mnt".into(),
             via: format!("/dev/{name}"),
         }];
+    }
+    let by_id = root.path("/dev/disk/by-id");
+    std::fs::create_dir_all(&by_id).unwrap();
+    let link = by_id.join(path_of(i));
+    if !link.exists() {
+        std::os::unix::fs::symlink(format!("../../{name}"), &link).unwrap();
+        std::os::unix::fs::symlink(
+            format!("../../{name}p1"),
+            by_id.join(format!("{}-part1", path_of(i))),
+        )
+        .unwrap();
     }
     crate::host::inventory::probe_disk(root, &mut disk);
     disk
@@ -409,6 +422,91 @@ fn journal() -> impl Strategy<Value = Vec<PendingCreate>> {
         .prop_map(|(q, f)| q.into_iter().chain(f).collect())
 }
 
+/// A pool the layout does not describe, `tank`, as the guest recorded it (OpenZFS 2.3): its data
+/// on a drive of its own and a vdev of one class on the 2 TB pair; imported, exported or
+/// destroyed.
+#[derive(Debug, Clone, Copy)]
+struct Foreign {
+    recording: &'static str,
+    presence: Presence,
+}
+
+fn foreign() -> impl Strategy<Value = Option<Foreign>> {
+    let recording =
+        prop::sample::select(&["special-2tb", "log-2tb", "dedup-2tb", "cache-spare-2tb"][..]);
+    let presence = prop_oneof![
+        Just(Presence::Imported),
+        Just(Presence::Exported),
+        Just(Presence::Destroyed)
+    ];
+    prop::option::weighted(
+        0.3,
+        (recording, presence).prop_map(|(recording, presence)| Foreign {
+            recording,
+            presence,
+        }),
+    )
+}
+
+/// The recording's text with the guest's drive names turned into this test's.
+fn recorded(recording: &str, file: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/fixtures/zfs/openzfs-2.3/{recording}/{file}"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    // tank's data drive is a fourth drive, which the layout does not take: only the 2 TB pair
+    // is at stake, as on the host where wiping them destroyed tank.
+    [
+        ("S2TA0001", path_of(0)),
+        ("S2TA0002", path_of(1)),
+        ("S4TB0001", "nvme-Other_Drive_S9_1"),
+    ]
+    .iter()
+    .fold(text, |text, (guest, link)| {
+        text.replace(&format!("nvme-QEMU_NVMe_Ctrl_{guest}"), link)
+    })
+}
+
+fn path_of(i: usize) -> &'static str {
+    [
+        "nvme-Samsung_SSD_990_EVO_Plus_2TB_S0_1",
+        "nvme-Samsung_SSD_990_EVO_Plus_2TB_S1_1",
+        "nvme-Samsung_SSD_990_EVO_Plus_4TB_S2_1",
+    ][i]
+}
+
+/// ZFS's view of the host with `foreign`, read by the real parsers from what zpool printed, its
+/// members looked up under `root` as on a host.
+fn observed(root: &HostRoot, foreign: Option<Foreign>) -> Observed {
+    let mut observed = Observed::default();
+    let Some(f) = foreign else {
+        return observed;
+    };
+    match f.presence {
+        Presence::Imported => {
+            let text = recorded(f.recording, "zpool-status-P-p.stdout");
+            let status = crate::formats::zfs::parse_zpool_status(&text).unwrap();
+            observed
+                .other_pools
+                .push(OtherPool::from_status("tank".into(), status.first()));
+        }
+        Presence::Exported | Presence::Destroyed => {
+            let mut text = recorded(f.recording, "zpool-import.stdout");
+            if f.presence == Presence::Destroyed {
+                text = text.replace(" state: ONLINE\n", " state: ONLINE (DESTROYED)\n");
+            }
+            let scanned = crate::formats::zfs::parse_zpool_import_scan(&text).unwrap();
+            let pools = scanned.into_iter().map(ImportablePool::from_scan);
+            if f.presence == Presence::Destroyed {
+                observed.destroyed.extend(pools);
+            } else {
+                observed.importable.extend(pools);
+            }
+        }
+    }
+    crate::host::zfs_state::devices::resolve(root, observed.members_mut());
+    observed
+}
+
 /// The drive an action writes, by by-id path (a partition's `-partN` path names its disk).
 fn targets(action: &Action) -> Vec<String> {
     let disk_of = |p: &str| match p.rfind("-part") {
@@ -447,9 +545,14 @@ fn may_write(
     i: usize,
     pool: Option<&str>,
     contents: &[Content; 3],
+    foreign: Option<Foreign>,
     wipe: &[usize],
     pending: &[PendingCreate],
 ) -> bool {
+    // Every recording puts one of tank's vdevs on the 2 TB pair.
+    if foreign.is_some() && i < 2 {
+        return false;
+    }
     if contents[i].is_blank() || wipe.contains(&i) {
         return true;
     }
@@ -487,6 +590,7 @@ proptest! {
     fn nothing_is_written_that_the_bytes_and_no_consent_allow(
         contents in (content(0), content(1), content(2)),
         mounted in prop::sample::subsequence(vec![0usize, 1, 2], 0..=1),
+        foreign in foreign(),
         pending in journal(),
         wipe in prop::sample::subsequence(vec![0usize, 1, 2], 0..=3),
     ) {
@@ -506,7 +610,7 @@ proptest! {
             zvols: 0,
             udev_zfs: Default::default(),
         };
-        let observed = Observed::default();
+        let observed = observed(&root, foreign);
         let consent = Consent { wipe: wipe.iter().map(|&i| serial(i)).collect(), force_import: false };
         let matches = match_drives(&layout, &inventory, &observed.existing_pools());
         let firmware = crate::firmware::judge(&inventory, &layout.firmware.rules);
@@ -526,13 +630,14 @@ proptest! {
         // must go ahead exactly when each of them is free and may be written for its pool.
         let pool_of = |i: usize| if i == 2 { "fastData" } else { "quickOS" };
         let writable = (0..3).all(|i| {
-            !mounted.contains(&i) && may_write(i, Some(pool_of(i)), &contents, &wipe, &pending)
+            !mounted.contains(&i)
+                && may_write(i, Some(pool_of(i)), &contents, foreign, &wipe, &pending)
         });
         prop_assert_eq!(
             plan.exit_code().is_none(),
             writable,
-            "contents {:?}, mounted {:?}, wipe {:?}, journal {:?}: blockers {:#?}",
-            contents, mounted, wipe, pending, plan.blockers
+            "contents {:?}, mounted {:?}, foreign {:?}, wipe {:?}, journal {:?}: blockers {:#?}",
+            contents, mounted, foreign, wipe, pending, plan.blockers
         );
         if plan.exit_code().is_some() {
             // A refused plan runs nothing at all.
@@ -548,7 +653,7 @@ proptest! {
                 let i = (0..3).find(|&i| path(i) == target).expect("a known drive");
                 prop_assert!(!mounted.contains(&i), "{action:?} writes a drive in use");
                 prop_assert!(
-                    may_write(i, action_pool(action, &plan), &contents, &wipe, &pending),
+                    may_write(i, action_pool(action, &plan), &contents, foreign, &wipe, &pending),
                     "{action:?} writes drive {i} holding {:?}", contents[i]
                 );
             }

@@ -93,6 +93,11 @@ pub fn plan(facts: &Facts) -> Plan {
             "this --root host's transcripts ask `zpool list` for the layout's pools only: pools the layout does not describe are unknown here".into(),
         );
     }
+    if facts.observed.destroyed_unknown {
+        plan.notes.push(
+            "this --root host's transcripts hold no `zpool import -D`: destroyed pools, which `zpool import -D` could bring back, are unknown here".into(),
+        );
+    }
     for problem in &facts.matches.problems {
         plan.blockers.push(Blocker::Hardware {
             message: problem.to_string(),
@@ -220,11 +225,15 @@ fn plan_pool(
     plan: &mut Plan,
 ) {
     let name = pool.name();
+    if facts.matches.name_taken(name) {
+        // A pool that is not the layout's has the name: matching's refusal says whose it is.
+        return;
+    }
     if let Some(observed) = facts.observed.pool(name) {
         if assignment.is_some_and(|a| !a.drives.iter().any(|d| d.in_place)) {
             plan.blockers.push(Blocker::PoolElsewhere {
                 pool: name.into(),
-                devices: observed.device_paths.clone(),
+                devices: observed.members.iter().map(|m| m.path.clone()).collect(),
             });
             return;
         }
@@ -233,7 +242,15 @@ fn plan_pool(
         plan_datasets(facts, pool, sharenfs, plan);
         return;
     }
-    if let Some(importable) = facts.observed.importable(name) {
+    // The exported pool matching found to be the layout's, by its guid.
+    let importable = facts.matches.found(name).and_then(|found| {
+        facts
+            .observed
+            .importable
+            .iter()
+            .find(|p| Some(p.guid) == found.guid)
+    });
+    if let Some(importable) = importable {
         if importable.last_used_elsewhere && !facts.consent.force_import {
             plan.blockers.push(Blocker::PoolLastUsedElsewhere {
                 pool: name.into(),

@@ -129,7 +129,8 @@ pub fn is_read_only(argv: &[String]) -> bool {
     match program(argv) {
         "zpool" => match sub {
             "list" | "get" | "status" | "iostat" | "history" | "events" | "version" => true,
-            // `zpool import` alone, or with only options, scans; naming a pool imports it.
+            // `zpool import` alone, or with only options (`-D`: destroyed pools), scans; naming
+            // a pool imports it.
             "import" => !names_an_operand(rest, &["-d", "-R", "-o", "-c"]),
             _ => false,
         },
@@ -224,6 +225,19 @@ mod tests {
         assert!(is_mutating(&argv(
             "zpool import -R /mnt -f -d /dev/disk/by-id 1234"
         )));
+        // -D lists destroyed pools; naming one brings it back.
+        assert!(!is_mutating(&argv("zpool import -D -d /dev/disk/by-id")));
+        assert!(!is_mutating(&argv("zpool import -D")));
+        assert!(is_mutating(&argv("zpool import -D tank")));
+        assert!(is_mutating(&argv(
+            "zpool import -D -d /dev/disk/by-id 1234"
+        )));
+        assert!(is_mutating(&argv(
+            "zpool import -D -f -d /dev/disk/by-id 1234 tank-old"
+        )));
+        assert!(!is_mutating(
+            &crate::formats::zfs::zpool_import_destroyed_scan_argv()
+        ));
         assert!(is_mutating(&argv("zpool create quickOS mirror a b")));
         assert!(is_mutating(&argv("zfs create -o quota=1G quickOS/x")));
         assert!(!is_mutating(&argv("zfs get -H -p all quickOS")));

@@ -38,6 +38,14 @@ struct Case {
 /// only the ZFS side (and the `ip` call that finds the export network) is replayed.
 const NOT_ON_THE_REPLAY_HOST: &[&str] = &["smartctl", "pvesm", "systemctl"];
 
+/// Reads phoenix-zfs makes that some cases were recorded without (the run that recorded them did
+/// not ask yet). The replay answers such a read "not recorded", which phoenix-zfs takes as
+/// "unknown on this host" (a plan note), as for any `--root` host an older version recorded; it is
+/// left out of the comparison only for a case whose recording lacks it, and a case recorded
+/// since shows it in its place.
+const ASKED_SINCE_SOME_RECORDINGS: &[&[&str]] =
+    &[&["zpool", "import", "-D", "-d", "/dev/disk/by-id"]];
+
 /// A copy of the fixture host with what the guest's network and NFS server look like from the
 /// files phoenix-zfs reads: the default route through vmbr0, and exportfs installed.
 fn with_guest_network(host: &Path, scratch: &Path) -> Result<PathBuf, String> {
@@ -215,7 +223,10 @@ fn replay(dir: &Path) -> Result<(), String> {
         &journal,
         &mut Silent,
     );
-    let seen = runner.seen();
+    let mut seen = runner.seen();
+    seen.retain(|argv| {
+        recorded.contains(argv) || !ASKED_SINCE_SOME_RECORDINGS.iter().any(|a| argv == a)
+    });
     if changes_in_order(&seen) != changes_in_order(&recorded) {
         return Err(format!("({}) commands differ from the recording:\n  ran:      {seen:?}\n  recorded: {recorded:?}", case.recorded_by));
     }

@@ -11,4 +11,5 @@ mod manifest_interop;
 mod plan_cases;
 mod probe;
 mod proxmox;
+mod zfs_membership;
 mod zfs_parsers;

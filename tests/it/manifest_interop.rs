@@ -4,7 +4,8 @@
 
 use crate::fixtures;
 use phoenix_zfs::apply::{ApplyReport, Ending};
-use phoenix_zfs::host::zfs_state::ObservedPool;
+use phoenix_zfs::formats::zfs::{VdevClass, VdevKind};
+use phoenix_zfs::host::zfs_state::{DataVdev, ObservedPool, PoolMember};
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::manifest::{self, signature_path, RunInfo};
 use phoenix_zfs::plan::Deferred;
@@ -28,11 +29,14 @@ fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
         name: "quickOS".into(),
         guid: Some(6718951398331228127),
         health: "DEGRADED".into(),
-        device_paths: vec![
-            "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0001_1-part1".into(),
-            "1111111111111111111".into(),
-            "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0003_1-part1".into(),
-        ],
+        members: [
+            "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0001_1-part1",
+            "1111111111111111111",
+            "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0003_1-part1",
+        ]
+        .map(|path| PoolMember::new(path, VdevClass::Data))
+        .to_vec(),
+        data_vdevs: vec![DataVdev::new(VdevKind::Mirror, 2)],
         properties: [("ashift".to_string(), "12".to_string())].into(),
         scan: Some("resilver in progress since Tue Nov 24 10:00:00 2026".into()),
         missing: Vec::new(),

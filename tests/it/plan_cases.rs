@@ -7,12 +7,14 @@ use phoenix_zfs::firmware;
 use phoenix_zfs::formats::nfs;
 use phoenix_zfs::formats::proxmox::storage_cfg::StorageConfig;
 use phoenix_zfs::formats::wear::WearBaseline;
+use phoenix_zfs::formats::zfs::{VdevClass, VdevKind};
 use phoenix_zfs::host::inventory::probe::{Signature, SignatureKind};
 use phoenix_zfs::host::inventory::{Inventory, ProbeState};
 use phoenix_zfs::host::services::{Availability, DriveHealth, HostServices, NfsServer};
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::host::zfs_state::{
-    DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
+    DataVdev, DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
+    PoolMember,
 };
 use phoenix_zfs::layout::properties::{normalize, PropertyScope};
 use phoenix_zfs::layout::Layout;
@@ -88,6 +90,22 @@ const QUICK: [&str; 2] = [
 ];
 const FAST: &str = "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_4TB_S4TB0001_1-part1";
 
+/// Data members named as zpool prints them, not looked up on a host.
+fn data_members<S: AsRef<str>>(paths: &[S]) -> Vec<PoolMember> {
+    paths
+        .iter()
+        .map(|p| PoolMember::new(p.as_ref(), VdevClass::Data))
+        .collect()
+}
+
+/// The main tree the layout makes for these member paths: a mirror of them, or the one device.
+fn shape_of<S>(paths: &[S]) -> Vec<DataVdev> {
+    vec![match paths.len() {
+        1 => DataVdev::new(VdevKind::Disk, 1),
+        n => DataVdev::new(VdevKind::Mirror, n),
+    }]
+}
+
 /// What `observe` returns on a host where the layout was applied exactly.
 fn converged(layout: &Layout) -> Observed {
     let mut observed = Observed::default();
@@ -106,7 +124,8 @@ fn converged(layout: &Layout) -> Observed {
             name: pool.name().into(),
             guid: Some(42),
             health: "ONLINE".into(),
-            device_paths: devices,
+            members: data_members(&devices),
+            data_vdevs: shape_of(&devices),
             properties,
             scan: None,
             missing: Vec::new(),
@@ -244,14 +263,16 @@ fn exported_pools_are_imported_by_guid_and_never_created_over() {
                 name: "quickOS".into(),
                 guid: 111,
                 state: "ONLINE".into(),
-                device_paths: QUICK.iter().map(|s| s.to_string()).collect(),
+                members: data_members(&QUICK),
+                data_vdevs: shape_of(&QUICK),
                 last_used_elsewhere: false,
             },
             ImportablePool {
                 name: "fastData".into(),
                 guid: 222,
                 state: "ONLINE".into(),
-                device_paths: vec![FAST.into()],
+                members: data_members(&[FAST]),
+                data_vdevs: shape_of(&[FAST]),
                 last_used_elsewhere: false,
             },
         ],
@@ -285,10 +306,10 @@ fn gpt() -> Signature {
 fn a_pool_of_the_layout_on_other_drives_is_refused() {
     let layout = Layout::default_layout();
     let mut observed = converged(&layout);
-    observed.pools[0].device_paths = vec![
-        "/dev/disk/by-id/nvme-Other_Drive_X1-part1".into(),
-        "/dev/disk/by-id/nvme-Other_Drive_X2-part1".into(),
-    ];
+    observed.pools[0].members = data_members(&[
+        "/dev/disk/by-id/nvme-Other_Drive_X1-part1",
+        "/dev/disk/by-id/nvme-Other_Drive_X2-part1",
+    ]);
     let p = plan_for(&layout, &host("qemu-default"), &observed, &[]);
     assert_eq!(p.exit_code(), Some(3), "{p:#?}");
     assert!(p
@@ -390,7 +411,8 @@ fn a_member_of_a_foreign_imported_pool_is_never_a_candidate() {
             name: "tank".into(),
             guid: Some(7),
             health: "ONLINE".into(),
-            device_paths: vec![QUICK[0].into()],
+            members: data_members(&QUICK[..1]),
+            data_vdevs: shape_of(&QUICK[..1]),
             properties: BTreeMap::new(),
             scan: None,
             missing: Vec::new(),
@@ -1091,14 +1113,16 @@ fn a_pool_another_system_imported_last_needs_force_import() {
                 name: "quickOS".into(),
                 guid: 111,
                 state: "ONLINE".into(),
-                device_paths: QUICK.iter().map(|s| s.to_string()).collect(),
+                members: data_members(&QUICK),
+                data_vdevs: shape_of(&QUICK),
                 last_used_elsewhere: true,
             },
             ImportablePool {
                 name: "fastData".into(),
                 guid: 222,
                 state: "ONLINE".into(),
-                device_paths: vec![FAST.into()],
+                members: data_members(&[FAST]),
+                data_vdevs: shape_of(&[FAST]),
                 last_used_elsewhere: false,
             },
         ],
@@ -1326,7 +1350,8 @@ fn from_a_live_system_exported_pools_are_imported_under_the_target_root() {
             name: "fastData".into(),
             guid: 222,
             state: "ONLINE".into(),
-            device_paths: vec![FAST.into()],
+            members: data_members(&[FAST]),
+            data_vdevs: shape_of(&[FAST]),
             last_used_elsewhere: false,
         }],
         ..converged(&layout)

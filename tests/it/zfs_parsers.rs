@@ -11,8 +11,8 @@ use crate::fixtures;
 use phoenix_zfs::formats::zfs::{
     classify_stderr, parse_property_table, parse_zfs_list, parse_zfs_size, parse_zpool_import_scan,
     parse_zpool_list, parse_zpool_list_props, parse_zpool_status, DatasetType, DeviceHolder,
-    PropertySource, VdevKind, VdevState, ZfsFailure, DATASET_LIST_COLUMNS, POOL_LIST_COLUMNS,
-    PROPERTY_COLUMNS,
+    PropertySource, VdevClass, VdevKind, VdevNode, VdevState, ZfsFailure, DATASET_LIST_COLUMNS,
+    POOL_LIST_COLUMNS, PROPERTY_COLUMNS,
 };
 use phoenix_zfs::runner;
 
@@ -692,4 +692,143 @@ fn recorded_failures_are_named() {
             pool: "quickOS".into()
         }
     );
+}
+
+/// Each device as (class, name, state), in printed order.
+fn devices(found: Vec<(VdevClass, &VdevNode)>) -> Vec<(VdevClass, String, Option<VdevState>)> {
+    found
+        .into_iter()
+        .map(|(class, leaf)| (class, leaf.name.clone(), leaf.state))
+        .collect()
+}
+
+/// The pool with a device of every class on the small virtio disks (qemu-tests/record/
+/// zfs-transcripts.sh, state `classes`), imported, exported and destroyed.
+#[test]
+fn recorded_pool_with_a_vdev_of_every_class() {
+    use VdevClass::*;
+    let online = Some(VdevState::Online);
+    let status =
+        parse_zpool_status(&load_one("openzfs-2.3/classes/zpool-status-P-p").stdout).unwrap();
+    let path = |disk: &str| format!("/dev/disk/by-id/virtio-zc-{disk}-part1");
+    assert_eq!(
+        devices(status[0].devices()),
+        [
+            (Data, path("data"), online),
+            (Dedup, path("dedup"), online),
+            (Special, path("special1"), online),
+            (Special, path("special2"), online),
+            (Log, path("log"), online),
+            (Cache, path("cache"), online),
+            (Spare, path("spare"), Some(VdevState::Avail)),
+        ]
+    );
+    assert_eq!(status[0].sections.special[0].kind, VdevKind::Mirror);
+
+    // zpool import names them without a path, cache and spares without a state (and prints
+    // them before the other classes); -D lists the pool once it is destroyed, and only then.
+    let name = |disk: &str| format!("virtio-zc-{disk}");
+    let listed = [
+        (Data, name("data"), online),
+        (Dedup, name("dedup"), online),
+        (Special, name("special1"), online),
+        (Special, name("special2"), online),
+        (Log, name("log"), online),
+        (Cache, name("cache"), None),
+        (Spare, name("spare"), None),
+    ];
+    let exported =
+        parse_zpool_import_scan(&load_one("openzfs-2.3/classes/zpool-import").stdout).unwrap();
+    let tank = exported.iter().find(|p| p.name == "tank").unwrap();
+    assert!(!tank.destroyed);
+    assert_eq!(devices(tank.devices()), listed);
+    let none = load_one("openzfs-2.3/classes/zpool-import-destroyed-none");
+    assert_eq!(
+        (none.status, none.stderr.trim()),
+        (0, "no pools available to import")
+    );
+    assert_eq!(parse_zpool_import_scan(&none.stdout), Ok(vec![]));
+
+    let destroyed =
+        parse_zpool_import_scan(&load_one("openzfs-2.3/destroyed/zpool-import-destroyed").stdout)
+            .unwrap();
+    assert_eq!(destroyed.len(), 1);
+    assert!(destroyed[0].destroyed);
+    assert_eq!(
+        (destroyed[0].name.as_str(), destroyed[0].guid),
+        ("tank", tank.guid)
+    );
+    assert_eq!(devices(destroyed[0].devices()), listed);
+    let after =
+        parse_zpool_import_scan(&load_one("openzfs-2.3/destroyed/zpool-import").stdout).unwrap();
+    assert!(
+        after.iter().all(|p| p.name != "tank" && !p.destroyed),
+        "{after:?}"
+    );
+}
+
+/// tank with its data on the 4 TB drive and one class on the 2 TB pair, each as `zpool status
+/// -P -p` shows it imported and `zpool import` exported.
+#[test]
+fn recorded_classes_on_the_2tb_pair() {
+    use VdevClass::*;
+    let a = "nvme-QEMU_NVMe_Ctrl_S2TA0001";
+    let b = "nvme-QEMU_NVMe_Ctrl_S2TA0002";
+    let c = "nvme-QEMU_NVMe_Ctrl_S4TB0001";
+    for (state, on_pair) in [
+        ("special-2tb", [Special, Special]),
+        ("log-2tb", [Log, Log]),
+        ("dedup-2tb", [Dedup, Dedup]),
+        ("cache-spare-2tb", [Cache, Spare]),
+    ] {
+        let expected = |name: &dyn Fn(&str) -> String| {
+            vec![
+                (Data, name(c)),
+                (on_pair[0], name(a)),
+                (on_pair[1], name(b)),
+            ]
+        };
+        let class_and_name = |found: Vec<(VdevClass, &VdevNode)>| -> Vec<(VdevClass, String)> {
+            found
+                .into_iter()
+                .map(|(class, leaf)| (class, leaf.name.clone()))
+                .collect()
+        };
+        let status =
+            parse_zpool_status(&load_one(&format!("openzfs-2.3/{state}/zpool-status-P-p")).stdout)
+                .unwrap();
+        assert_eq!(status.len(), 1, "{state}");
+        assert_eq!(
+            class_and_name(status[0].devices()),
+            expected(&|disk| format!("/dev/disk/by-id/{disk}-part1")),
+            "{state}"
+        );
+        let scan =
+            parse_zpool_import_scan(&load_one(&format!("openzfs-2.3/{state}/zpool-import")).stdout)
+                .unwrap();
+        assert_eq!(scan.len(), 1, "{state}");
+        assert_eq!(
+            class_and_name(scan[0].devices()),
+            expected(&|disk| disk.to_string()),
+            "{state}"
+        );
+    }
+    // Both destroyed tanks, the small disks' and the last one on the NVMe drives, with their
+    // own GUIDs under one name.
+    let destroyed = parse_zpool_import_scan(
+        &load_one("openzfs-2.3/destroyed-2tb/zpool-import-destroyed").stdout,
+    )
+    .unwrap();
+    assert_eq!(destroyed.len(), 2);
+    assert!(destroyed.iter().all(|p| p.name == "tank" && p.destroyed));
+    assert_ne!(destroyed[0].guid, destroyed[1].guid);
+    let last = class_names(&destroyed[1]);
+    assert_eq!(last, [(Data, c), (Cache, a), (Spare, b)]);
+}
+
+fn class_names(pool: &phoenix_zfs::formats::zfs::ImportablePool) -> Vec<(VdevClass, &str)> {
+    pool.devices()
+        .into_iter()
+        .map(|(class, leaf)| (class, leaf.name.as_str()))
+        .collect()
 }

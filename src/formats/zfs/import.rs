@@ -1,6 +1,7 @@
 //! `zpool import -d DIR` without a pool argument: the pools that could be imported, each with
 //! its GUID, state, what zpool advises, and the same vdev tree `zpool status` prints (without
-//! error counts).
+//! error counts). With `-D` it lists only destroyed pools (`state: ONLINE (DESTROYED)`), and
+//! without it never one (`zpool_do_import` skips the other kind), in the same format.
 
 use nom::bytes::complete::tag;
 use nom::combinator::{all_consuming, opt};
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::error::ParseError;
 use super::report::{parse_reports, Field, PoolReport, ReportField, ReportKind};
 use super::state::{VdevState, STATE_EXPECTED};
-use super::vdev::{VdevNode, VdevSections};
+use super::vdev::{pool_devices, VdevClass, VdevNode, VdevSections};
 
 /// One pool `zpool import` found on the scanned devices.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +36,13 @@ pub struct ImportablePool {
     pub notes: Option<String>,
     /// Other `key: text` lines.
     pub other_fields: Vec<ReportField>,
+}
+
+impl ImportablePool {
+    /// Every device of the pool, of every class, in printed order.
+    pub fn devices(&self) -> Vec<(VdevClass, &VdevNode)> {
+        pool_devices(&self.config, &self.sections)
+    }
 }
 
 /// Parses the output of `zpool import` with no pool named. No pools to import prints nothing

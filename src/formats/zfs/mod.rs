@@ -34,9 +34,10 @@ pub use report::ReportField;
 pub use state::VdevState;
 pub use status::{parse_zpool_status, PoolStatus};
 pub use units::{parse_zfs_size, same_zfs_size};
-pub use vdev::{VdevErrorCounts, VdevKind, VdevNode, VdevSections};
+pub use vdev::{pool_devices, VdevClass, VdevErrorCounts, VdevKind, VdevNode, VdevSections};
 pub use zpool::{
     parse_zpool_list, zpool_create, zpool_export, zpool_get_argv, zpool_import,
-    zpool_import_forced, zpool_import_scan_argv, zpool_list_argv, zpool_replace, zpool_set,
-    zpool_status_argv, PoolListRow, Topology, TopologyKind, BY_ID_DIR, POOL_LIST_COLUMNS,
+    zpool_import_destroyed_scan_argv, zpool_import_forced, zpool_import_scan_argv, zpool_list_argv,
+    zpool_replace, zpool_set, zpool_status_argv, PoolListRow, Topology, TopologyKind, BY_ID_DIR,
+    POOL_LIST_COLUMNS,
 };

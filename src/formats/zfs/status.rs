@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::error::ParseError;
 use super::report::{parse_reports, Field, PoolReport, ReportField, ReportKind};
 use super::state::{VdevState, STATE_EXPECTED};
-use super::vdev::{VdevNode, VdevSections};
+use super::vdev::{pool_devices, VdevClass, VdevNode, VdevSections};
 
 /// One pool of `zpool status` output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +37,11 @@ impl PoolStatus {
     /// True when zpool reports no data errors (an `errors:` line saying so).
     pub fn has_no_known_data_errors(&self) -> bool {
         self.errors.as_deref() == Some("No known data errors")
+    }
+
+    /// Every device of the pool, of every class, in printed order.
+    pub fn devices(&self) -> Vec<(VdevClass, &VdevNode)> {
+        pool_devices(&self.config, &self.sections)
     }
 }
 

@@ -5,6 +5,11 @@
 //! WRITE and CKSUM counts), then an optional note ("was /dev/...", "(resilvering)", ...).
 //! Top-level rows of the allocation classes and of cache and spares follow under a bare
 //! header row ("logs", "cache", ...). Names are taken to hold no whitespace.
+//!
+//! Every row under any header is a device of the pool as much as a row of the main tree: a
+//! special or dedup vdev holds the pool's metadata, a log its last synchronous writes, and a
+//! cache or spare device carries the pool's label. [`pool_devices`] lists them all, each with
+//! its [`VdevClass`].
 
 use nom::bytes::complete::{tag, take_till1, take_while, take_while1};
 use nom::character::complete::{char, space1, u64 as decimal, u8 as small};
@@ -101,6 +106,65 @@ pub struct VdevSections {
     pub logs: Vec<VdevNode>,
     pub cache: Vec<VdevNode>,
     pub spares: Vec<VdevNode>,
+}
+
+/// What a device does for its pool: the main tree's data, or the class whose header zpool
+/// prints it under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VdevClass {
+    Data,
+    Dedup,
+    Special,
+    Log,
+    Cache,
+    Spare,
+}
+
+impl VdevClass {
+    /// The word for it in messages: "the special vdev of pool `tank`".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VdevClass::Data => "data",
+            VdevClass::Dedup => "dedup",
+            VdevClass::Special => "special",
+            VdevClass::Log => "log",
+            VdevClass::Cache => "cache",
+            VdevClass::Spare => "spare",
+        }
+    }
+}
+
+impl std::fmt::Display for VdevClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every device row of a pool, in printed order with its class: the leaves of the main tree
+/// (none when `zpool import` printed the pool's row alone), then those under each header.
+pub fn pool_devices<'a>(
+    root: &'a VdevNode,
+    sections: &'a VdevSections,
+) -> Vec<(VdevClass, &'a VdevNode)> {
+    let data = root
+        .children
+        .iter()
+        .flat_map(VdevNode::leaves)
+        .map(|leaf| (VdevClass::Data, leaf));
+    let classes = [
+        (VdevClass::Dedup, &sections.dedup),
+        (VdevClass::Special, &sections.special),
+        (VdevClass::Log, &sections.logs),
+        (VdevClass::Cache, &sections.cache),
+        (VdevClass::Spare, &sections.spares),
+    ];
+    let others = classes.into_iter().flat_map(|(class, tops)| {
+        tops.iter()
+            .flat_map(VdevNode::leaves)
+            .map(move |leaf| (class, leaf))
+    });
+    data.chain(others).collect()
 }
 
 /// Which command printed the tree, and so which columns its rows have.
@@ -577,5 +641,37 @@ mod tests {
             TreeStyle::Import
         )
         .is_err());
+    }
+
+    #[test]
+    fn every_class_is_a_device_of_the_pool() {
+        // The shape print_import_config and print_class_vdevs give a pool with every class:
+        // cache and spares inside the main tree's printing, then dedup, special and logs.
+        let import = parse_config_tree(
+            &numbered(
+                "\ttank            ONLINE\n\t  d               ONLINE\n\tcache\n\t  c\n\tspares\n\t  s\n\tdedup\t\n\t  u               ONLINE\n\tspecial\t\n\t  mirror-1        ONLINE\n\t    p1            ONLINE\n\t    p2            ONLINE\n\tlogs\t\n\t  l               ONLINE\n",
+            ),
+            TreeStyle::Import,
+        )
+        .unwrap();
+        let devices: Vec<(VdevClass, &str)> = pool_devices(&import.root, &import.sections)
+            .into_iter()
+            .map(|(class, leaf)| (class, leaf.name.as_str()))
+            .collect();
+        assert_eq!(
+            devices,
+            [
+                (VdevClass::Data, "d"),
+                (VdevClass::Dedup, "u"),
+                (VdevClass::Special, "p1"),
+                (VdevClass::Special, "p2"),
+                (VdevClass::Log, "l"),
+                (VdevClass::Cache, "c"),
+                (VdevClass::Spare, "s"),
+            ]
+        );
+        // A pool printed as its row alone has no device, not itself.
+        let bare = parse_config_tree(&numbered("\ttank  UNAVAIL\n"), TreeStyle::Import).unwrap();
+        assert!(pool_devices(&bare.root, &bare.sections).is_empty());
     }
 }

@@ -156,6 +156,13 @@ pub fn zpool_import_scan_argv() -> Vec<String> {
     strings(&["zpool", "import", "-d", BY_ID_DIR])
 }
 
+/// `zpool import -D -d /dev/disk/by-id`: lists the destroyed pools whose labels are still there
+/// (which `zpool import -D POOL` would bring back), and only those; read by
+/// [`super::parse_zpool_import_scan`].
+pub fn zpool_import_destroyed_scan_argv() -> Vec<String> {
+    strings(&["zpool", "import", "-D", "-d", BY_ID_DIR])
+}
+
 /// One pool as `zpool list -H -p -o name,size,alloc,free,health,guid` prints it. Sizes are bytes;
 /// they are `None` ("-") for a pool that is not available.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -392,6 +392,8 @@ pub struct Partition {
     pub probe: ProbeState,
     /// udev's blkid view; None when udev has no record of it.
     pub udev: Option<BlkidView>,
+    /// sysfs's `dev` of the partition: how a pool member on it is recognised.
+    pub major_minor: Option<String>,
 }
 
 impl Partition {
@@ -739,6 +741,7 @@ fn build_disk(
                 udev: records
                     .of(&p.name)
                     .map(|record| BlkidView::of_partition(record, u)),
+                major_minor: p.dev.clone(),
             })
             .collect(),
         ineligible,
@@ -890,6 +893,7 @@ fn add_table_partitions(disk: &mut Disk, bytes: &probe::ReadBytes) {
                 listed_by: vec![table.source],
                 probe: ProbeState::NotProbed,
                 udev: None,
+                major_minor: None,
             }),
         }
     }

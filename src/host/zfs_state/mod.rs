@@ -1,20 +1,93 @@
-//! What exists now, as far as the plan cares: pools (imported and importable), datasets and their
-//! effective property values in `-p` form. Built from zpool/zfs output by [`read`], or empty
-//! on a blank host.
+//! What exists now, as far as the plan cares: pools (imported, importable and destroyed but
+//! still importable), every device of each in every vdev class, datasets and their effective
+//! property values in `-p` form. Built from zpool/zfs output by [`read`], with each device's
+//! number found on the host by [`devices`], or empty on a blank host.
 
+pub mod devices;
 pub mod read;
 
-use crate::formats::zfs::{PoolStatus, VdevKind, VdevNode, VdevState};
+use crate::formats::zfs::{
+    pool_devices, PoolStatus, VdevClass, VdevKind, VdevNode, VdevSections, VdevState,
+};
+use crate::matching::ExistingPool;
 use serde::Serialize;
 use std::collections::BTreeMap;
+
+/// One device of a pool: how zpool names it, the class of vdev it serves in, and which block
+/// device of this host it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PoolMember {
+    /// As zpool prints it: a path (`zpool status -P`: by-id, `-part1` for a whole disk), the
+    /// last part of one (`zpool import`), or the vdev GUID of a device that is gone.
+    pub path: String,
+    pub class: VdevClass,
+    /// The block device's `major:minor` on this host, resolved from `path` ([`devices`]); None
+    /// where it cannot be: a device named by its GUID, or a path this host (or the copy of it
+    /// read with `--root`) does not have.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub major_minor: Option<String>,
+}
+
+impl PoolMember {
+    /// A member as zpool printed it, its device not looked up yet.
+    pub fn new(path: impl Into<String>, class: VdevClass) -> PoolMember {
+        PoolMember {
+            path: path.into(),
+            class,
+            major_minor: None,
+        }
+    }
+}
+
+/// One top-level vdev of a pool's main tree: what a layout's pool is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DataVdev {
+    pub kind: VdevKind,
+    /// How many devices it is made of: a group's members (one being replaced, under
+    /// `replacing-N` or `spare-N`, counts once), 1 for a device.
+    pub devices: usize,
+}
+
+impl DataVdev {
+    /// A top-level vdev of `kind` made of `devices`.
+    pub fn new(kind: VdevKind, devices: usize) -> DataVdev {
+        DataVdev { kind, devices }
+    }
+}
+
+/// Every device of the pool printed as `root` and `sections`, with its class.
+fn members(root: &VdevNode, sections: &VdevSections) -> Vec<PoolMember> {
+    pool_devices(root, sections)
+        .into_iter()
+        .map(|(class, leaf)| PoolMember::new(leaf.name.clone(), class))
+        .collect()
+}
+
+/// The top-level vdevs of the main tree.
+fn data_vdevs(root: &VdevNode) -> Vec<DataVdev> {
+    root.children
+        .iter()
+        .map(|top| DataVdev {
+            kind: top.kind,
+            devices: match top.kind {
+                VdevKind::Mirror | VdevKind::RaidZ { .. } | VdevKind::DRaid { .. } => {
+                    top.children.len()
+                }
+                _ => 1,
+            },
+        })
+        .collect()
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ObservedPool {
     pub name: String,
     pub guid: Option<u64>,
     pub health: String,
-    /// Leaf devices as `zpool status -P` prints them (by-id paths, `-part1` for whole disks).
-    pub device_paths: Vec<String>,
+    /// Every device of every class, as `zpool status -P` prints them.
+    pub members: Vec<PoolMember>,
+    /// The top-level vdevs of its main tree.
+    pub data_vdevs: Vec<DataVdev>,
     /// Pool properties, `zpool get -p` values.
     pub properties: BTreeMap<String, String>,
     /// The `scan:` line of `zpool status`: the last or running scrub or resilver, which is how
@@ -46,9 +119,10 @@ impl ObservedPool {
         ObservedPool {
             guid: properties.get("guid").and_then(|g| g.parse().ok()),
             health: properties.get("health").cloned().unwrap_or_default(),
-            device_paths: status
-                .map(|s| s.config.leaves().iter().map(|l| l.name.clone()).collect())
+            members: status
+                .map(|s| members(&s.config, &s.sections))
                 .unwrap_or_default(),
+            data_vdevs: status.map(|s| data_vdevs(&s.config)).unwrap_or_default(),
             scan: status.and_then(|s| s.scan.clone()),
             missing: status
                 .map(|s| missing_members(&s.config))
@@ -108,16 +182,40 @@ pub struct ObservedDataset {
     pub properties: BTreeMap<String, ObservedValue>,
 }
 
-/// A pool `zpool import` can see but that is not imported.
+/// A pool `zpool import` can see but that is not imported (or, listed by `zpool import -D`,
+/// one that was destroyed and can still be brought back).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImportablePool {
     pub name: String,
     pub guid: u64,
     pub state: String,
-    pub device_paths: Vec<String>,
+    /// Every device of every class, as `zpool import` prints them (the last part of each path).
+    pub members: Vec<PoolMember>,
+    /// The top-level vdevs of its main tree.
+    pub data_vdevs: Vec<DataVdev>,
     /// zpool import asks for `-f`: another host (or this host's earlier installation, seen
     /// from a live system) had it imported last.
     pub last_used_elsewhere: bool,
+}
+
+impl ImportablePool {
+    /// The pool as `zpool import` (or `zpool import -D`) listed it.
+    pub fn from_scan(pool: crate::formats::zfs::ImportablePool) -> ImportablePool {
+        ImportablePool {
+            members: members(&pool.config, &pool.sections),
+            data_vdevs: data_vdevs(&pool.config),
+            // zpool import's own advice: "... can be imported using its name or numeric
+            // identifier and the '-f' flag", after "The pool was last accessed by another
+            // system".
+            last_used_elsewhere: pool
+                .action
+                .as_deref()
+                .is_some_and(|a| a.contains("'-f' flag")),
+            state: pool.state.as_str().to_string(),
+            guid: pool.guid,
+            name: pool.name,
+        }
+    }
 }
 
 /// An imported pool the layout does not describe: only its members matter, which no plan
@@ -125,8 +223,20 @@ pub struct ImportablePool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OtherPool {
     pub name: String,
-    /// Leaf devices as `zpool status -P` prints them.
-    pub device_paths: Vec<String>,
+    /// Every device of every class, as `zpool status -P` prints them.
+    pub members: Vec<PoolMember>,
+}
+
+impl OtherPool {
+    /// The pool as `zpool status -P` showed it (no members when it was not shown).
+    pub fn from_status(name: String, status: Option<&PoolStatus>) -> OtherPool {
+        OtherPool {
+            members: status
+                .map(|s| members(&s.config, &s.sections))
+                .unwrap_or_default(),
+            name,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -142,6 +252,14 @@ pub struct Observed {
     /// Datasets of the layout's pools (and their root datasets), nothing else.
     pub datasets: Vec<ObservedDataset>,
     pub importable: Vec<ImportablePool>,
+    /// Destroyed pools `zpool import -D` still finds: `zpool import -D` brings one back, so its
+    /// members hold data as much as any other pool's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub destroyed: Vec<ImportablePool>,
+    /// A host read with `--root` whose transcripts do not hold `zpool import -D` (recorded before
+    /// phoenix-zfs asked it): destroyed pools are unknown there.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub destroyed_unknown: bool,
     /// Why `zpool import` was not asked for importable pools, when a layout pool was missing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub import_scan_skipped: Option<String>,
@@ -160,33 +278,78 @@ impl Observed {
         self.importable.iter().find(|p| p.name == name)
     }
 
-    /// Every pool with its member devices, imported or not, for matching drives to pools.
-    pub fn existing_pools(&self) -> Vec<crate::matching::ExistingPool> {
-        let imported = self.pools.iter().map(|p| crate::matching::ExistingPool {
+    /// Every pool with its members, imported, exported or destroyed, for matching drives to
+    /// pools.
+    pub fn existing_pools(&self) -> Vec<ExistingPool> {
+        let imported = self.pools.iter().map(|p| ExistingPool {
             name: p.name.clone(),
-            device_paths: p.device_paths.clone(),
-            imported: true,
+            guid: p.guid,
+            presence: Presence::Imported,
+            members: p.members.clone(),
+            data_vdevs: p.data_vdevs.clone(),
             missing: p.missing.len(),
         });
+        let others = self.other_pools.iter().map(|p| ExistingPool {
+            name: p.name.clone(),
+            guid: None,
+            presence: Presence::Imported,
+            members: p.members.clone(),
+            data_vdevs: Vec::new(),
+            missing: 0,
+        });
+        let listed = |presence: Presence| {
+            move |p: &ImportablePool| ExistingPool {
+                name: p.name.clone(),
+                guid: Some(p.guid),
+                presence,
+                members: p.members.clone(),
+                data_vdevs: p.data_vdevs.clone(),
+                missing: 0,
+            }
+        };
+        let importable = self.importable.iter().map(listed(Presence::Exported));
+        let destroyed = self.destroyed.iter().map(listed(Presence::Destroyed));
+        imported
+            .chain(others)
+            .chain(importable)
+            .chain(destroyed)
+            .collect()
+    }
+
+    /// Every member of every pool, to look their devices up on the host.
+    pub fn members_mut(&mut self) -> impl Iterator<Item = &mut PoolMember> {
+        let imported = self.pools.iter_mut().flat_map(|p| p.members.iter_mut());
         let others = self
             .other_pools
-            .iter()
-            .map(|p| crate::matching::ExistingPool {
-                name: p.name.clone(),
-                device_paths: p.device_paths.clone(),
-                imported: true,
-                missing: 0,
-            });
-        let importable = self
+            .iter_mut()
+            .flat_map(|p| p.members.iter_mut());
+        let listed = self
             .importable
-            .iter()
-            .map(|p| crate::matching::ExistingPool {
-                name: p.name.clone(),
-                device_paths: p.device_paths.clone(),
-                imported: false,
-                missing: 0,
-            });
-        imported.chain(others).chain(importable).collect()
+            .iter_mut()
+            .chain(self.destroyed.iter_mut())
+            .flat_map(|p| p.members.iter_mut());
+        imported.chain(others).chain(listed)
+    }
+}
+
+/// How a pool is on this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Presence {
+    Imported,
+    /// Not imported; `zpool import` lists it.
+    Exported,
+    /// Destroyed; `zpool import -D` lists it and can bring it back.
+    Destroyed,
+}
+
+impl Presence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::Imported => "imported",
+            Presence::Exported => "exported",
+            Presence::Destroyed => "destroyed",
+        }
     }
 }
 

@@ -1,11 +1,15 @@
 //! Reads the ZFS state the layout cares about, with as few and as narrow zpool/zfs calls as
 //! possible: the layout's pools by name, its datasets by name, only the properties it sets, no
 //! recursion and so never a walk over snapshots or zvols. A converged host costs three commands.
+//! Every member of every pool it reads, of every vdev class, is looked up on the host
+//! ([`super::devices`]) before it is returned.
 
-use crate::formats::zfs::{self, DatasetType, VdevNode};
+use crate::formats::zfs::{self, DatasetType};
+use crate::host::inventory::HostRoot;
 use crate::host::judge;
 use crate::host::zfs_state::{
-    DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue, OtherPool,
+    devices, DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
+    OtherPool,
 };
 use crate::host::ObserveError;
 use crate::layout::Layout;
@@ -21,18 +25,15 @@ fn read(runner: &dyn Runner, argv: &[String], tolerated: &[&str]) -> Result<Outp
     crate::host::read(runner, argv, READ_TIMEOUT, tolerated)
 }
 
-fn leaf_paths(node: &VdevNode) -> Vec<String> {
-    node.leaves()
-        .into_iter()
-        .map(|leaf| leaf.name.clone())
-        .collect()
-}
-
-/// The whole observation, the import scan always run when a layout pool is missing: for a
-/// caller without an inventory to judge the scan by. assess runs the two halves itself.
-pub fn observe(runner: &dyn Runner, layout: &Layout) -> Result<Observed, ObserveError> {
-    let mut observed = observe_imported(runner, layout, None)?;
-    scan_importable(runner, layout, &mut observed, || None)?;
+/// The whole observation, the import scans always run when a layout pool is missing: for a
+/// caller without an inventory to judge the scans by. assess runs the two halves itself.
+pub fn observe(
+    root: &HostRoot,
+    runner: &dyn Runner,
+    layout: &Layout,
+) -> Result<Observed, ObserveError> {
+    let mut observed = observe_imported(root, runner, layout, None)?;
+    scan_importable(root, runner, layout, &mut observed, || None)?;
     Ok(observed)
 }
 
@@ -43,6 +44,7 @@ pub fn observe(runner: &dyn Runner, layout: &Layout) -> Result<Observed, Observe
 /// status and datasets are read while `zpool list` runs, and used only when it lists exactly
 /// them; otherwise they are read again for what it lists.
 pub fn observe_imported(
+    root: &HostRoot,
     runner: &dyn Runner,
     layout: &Layout,
     expected: Option<&BTreeSet<String>>,
@@ -88,13 +90,13 @@ pub fn observe_imported(
                 .pools
                 .push(ObservedPool::from_status(name, properties, status));
         } else {
-            observed.other_pools.push(OtherPool {
-                device_paths: status.map(|s| leaf_paths(&s.config)).unwrap_or_default(),
-                name,
-            });
+            observed
+                .other_pools
+                .push(OtherPool::from_status(name, status));
         }
     }
     observed.datasets = datasets?;
+    devices::resolve(root, observed.members_mut());
     Ok(observed)
 }
 
@@ -162,10 +164,12 @@ fn read_pools(
 }
 
 /// When a layout pool is not imported, or one has a member to replace (so that a drive may be
-/// written), the pools `zpool import` finds: their members are never written. `skip` is asked first:
-/// why the scan can find nothing here ([`crate::import_scan`]), or None to scan; a skipped
-/// scan's reason is kept in the observation.
+/// written), the pools `zpool import` finds and the destroyed ones `zpool import -D` finds (it
+/// lists those alone): their members are never written. `skip` is asked first: why the scans
+/// can find nothing here ([`crate::import_scan`]: a destroyed pool keeps its labels like any
+/// other), or None to scan; a skipped scan's reason is kept in the observation.
 pub fn scan_importable(
+    root: &HostRoot,
     runner: &dyn Runner,
     layout: &Layout,
     observed: &mut Observed,
@@ -184,25 +188,56 @@ pub fn scan_importable(
         observed.import_scan_skipped = Some(why);
         return Ok(());
     }
-    let argv = zfs::zpool_import_scan_argv();
-    let out = read(runner, &argv, &["no pools available to import"])?;
-    let scan =
-        zfs::parse_zpool_import_scan(&out.stdout).map_err(|e| ObserveError::output(&argv, e))?;
-    observed.importable = scan
+    // Two processes, side by side: each reads every label of every device.
+    let (importable, destroyed) = std::thread::scope(|scope| {
+        let destroyed = scope.spawn(|| scan_destroyed(runner));
+        let importable = scan(runner);
+        let destroyed = destroyed
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (importable, destroyed)
+    });
+    observed.importable = importable?
         .into_iter()
         .filter(|p| !p.destroyed)
-        .map(|p| ImportablePool {
-            device_paths: leaf_paths(&p.config),
-            // zpool import's own advice: "... can be imported using its name or numeric
-            // identifier and the '-f' flag", after "The pool was last accessed by another
-            // system".
-            last_used_elsewhere: p.action.as_deref().is_some_and(|a| a.contains("'-f' flag")),
-            state: p.state.as_str().to_string(),
-            guid: p.guid,
-            name: p.name,
-        })
+        .map(ImportablePool::from_scan)
         .collect();
+    match destroyed? {
+        Some(pools) => {
+            observed.destroyed = pools
+                .into_iter()
+                .filter(|p| p.destroyed)
+                .map(ImportablePool::from_scan)
+                .collect();
+        }
+        None => observed.destroyed_unknown = true,
+    }
+    devices::resolve(root, observed.members_mut());
     Ok(())
+}
+
+/// What zpool says when a scan finds nothing, on stderr (exit 0).
+const NOTHING_TO_IMPORT: &str = "no pools available to import";
+
+/// The pools `zpool import` lists.
+fn scan(runner: &dyn Runner) -> Result<Vec<zfs::ImportablePool>, ObserveError> {
+    let argv = zfs::zpool_import_scan_argv();
+    let out = read(runner, &argv, &[NOTHING_TO_IMPORT])?;
+    zfs::parse_zpool_import_scan(&out.stdout).map_err(|e| ObserveError::output(&argv, e))
+}
+
+/// The destroyed pools `zpool import -D` lists; None on a host read with `--root` whose
+/// transcripts were recorded by a phoenix-zfs that did not ask it, which is read for what it
+/// has, like `zpool list` there.
+fn scan_destroyed(runner: &dyn Runner) -> Result<Option<Vec<zfs::ImportablePool>>, ObserveError> {
+    let argv = zfs::zpool_import_destroyed_scan_argv();
+    let out = match runner.run(&argv, READ_TIMEOUT) {
+        Err(runner::RunError::NotRecorded { .. }) => return Ok(None),
+        ran => judge(&argv, ran, &[NOTHING_TO_IMPORT])?,
+    };
+    zfs::parse_zpool_import_scan(&out.stdout)
+        .map(Some)
+        .map_err(|e| ObserveError::output(&argv, e))
 }
 
 /// One `zfs get` naming each dataset of the imported pools (their root datasets included).
@@ -277,7 +312,17 @@ fn observe_datasets(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::zfs::VdevClass;
+    use crate::host::zfs_state::{PoolMember, Presence};
     use crate::runner::{ReplayRunner, Transcript};
+
+    /// The fixture host qemu-default: nvme0n1 (S2TA0001) and its by-id links, no partitions.
+    fn host() -> HostRoot {
+        HostRoot(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/hosts/qemu-default"),
+        )
+    }
 
     fn transcript(argv: &[&str], code: i32, stdout: &str, stderr: &str) -> Transcript {
         Transcript {
@@ -305,13 +350,16 @@ mod tests {
             ),
             transcript(&["zpool", "status", "-P", "-p", "tank"], 0, status, ""),
         ]);
-        let observed = observe_imported(&runner, &Layout::default_layout(), None).unwrap();
+        let observed = observe_imported(&host(), &runner, &Layout::default_layout(), None).unwrap();
         assert!(observed.pools.is_empty());
         assert_eq!(
             observed.other_pools,
             [OtherPool {
                 name: "tank".into(),
-                device_paths: vec!["/dev/disk/by-id/nvme-X_S1-part1".into()]
+                members: vec![PoolMember::new(
+                    "/dev/disk/by-id/nvme-X_S1-part1",
+                    VdevClass::Data
+                )]
             }]
         );
         // No dataset of the layout can be in another pool: no `zfs get` was asked.
@@ -328,8 +376,124 @@ mod tests {
             "",
             "cannot open 'quickOS': no such pool\ncannot open 'fastData': no such pool\n",
         )]);
-        let observed = observe_imported(&runner, &Layout::default_layout(), None).unwrap();
+        let observed = observe_imported(&host(), &runner, &Layout::default_layout(), None).unwrap();
         assert!(observed.pools.is_empty() && observed.other_pools_unknown);
+    }
+
+    /// `zpool import` output of one pool `name` with a special vdev on the 2 TB drive S2TA0001
+    /// of the fixture host (bare names, as the scan prints them), `destroyed` or not.
+    fn listing(name: &str, guid: u64, destroyed: bool) -> String {
+        let state = if destroyed {
+            "ONLINE (DESTROYED)"
+        } else {
+            "ONLINE"
+        };
+        format!(
+            "  pool: {name}\n    id: {guid}\n state: {state}\naction: The pool can be imported using its name or numeric identifier.\nconfig:\n\n\t{name}                                          ONLINE\n\t  nvme-Samsung_SSD_990_EVO_Plus_4TB_S4TB0001  ONLINE\n\tspecial\t\n\t  nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0001  ONLINE\n"
+        )
+    }
+
+    fn scan_argv(destroyed: bool) -> Vec<String> {
+        if destroyed {
+            zfs::zpool_import_destroyed_scan_argv()
+        } else {
+            zfs::zpool_import_scan_argv()
+        }
+    }
+
+    fn scanned(transcripts: Vec<Transcript>) -> Result<Observed, ObserveError> {
+        let runner = ReplayRunner::new(transcripts);
+        let mut observed = Observed::default();
+        scan_importable(
+            &host(),
+            &runner,
+            &Layout::default_layout(),
+            &mut observed,
+            || None,
+        )?;
+        Ok(observed)
+    }
+
+    fn answer(destroyed: bool, stdout: &str) -> Transcript {
+        let argv = scan_argv(destroyed);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let stderr = if stdout.is_empty() {
+            "no pools available to import\n"
+        } else {
+            ""
+        };
+        transcript(&argv, 0, stdout, stderr)
+    }
+
+    #[test]
+    fn exported_and_destroyed_pools_are_read_with_every_member_and_its_device() {
+        let observed = scanned(vec![
+            answer(false, &listing("tank", 7, false)),
+            answer(true, &listing("old", 9, true)),
+        ])
+        .unwrap();
+        assert_eq!(observed.importable.len(), 1);
+        assert_eq!(observed.destroyed.len(), 1);
+        assert!(!observed.destroyed_unknown);
+        let old = &observed.destroyed[0];
+        assert_eq!((old.name.as_str(), old.guid), ("old", 9));
+        let classes: Vec<(VdevClass, Option<&str>)> = old
+            .members
+            .iter()
+            .map(|m| (m.class, m.major_minor.as_deref()))
+            .collect();
+        // Through the fixture host's by-id links to nvme2n1 and nvme0n1, and their sysfs `dev`.
+        assert_eq!(
+            classes,
+            [
+                (VdevClass::Data, Some("259:5")),
+                (VdevClass::Special, Some("259:1"))
+            ]
+        );
+        let existing = observed.existing_pools();
+        let presences: Vec<(&str, Presence)> = existing
+            .iter()
+            .map(|p| (p.name.as_str(), p.presence))
+            .collect();
+        assert_eq!(
+            presences,
+            [("tank", Presence::Exported), ("old", Presence::Destroyed)]
+        );
+    }
+
+    #[test]
+    fn nothing_destroyed_is_an_empty_list() {
+        let observed = scanned(vec![answer(false, ""), answer(true, "")]).unwrap();
+        assert!(observed.importable.is_empty() && observed.destroyed.is_empty());
+        assert!(!observed.destroyed_unknown);
+    }
+
+    #[test]
+    fn a_recording_without_the_destroyed_scan_is_read_for_what_it_has() {
+        let observed = scanned(vec![answer(false, &listing("tank", 7, false))]).unwrap();
+        assert_eq!(observed.importable.len(), 1);
+        assert!(observed.destroyed_unknown);
+        // The scan of importable pools is no less needed than before.
+        let error = scanned(vec![answer(true, "")]).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ObserveError::Run(runner::RunError::NotRecorded { .. })
+            ),
+            "{error}"
+        );
+        // A destroyed scan that ran and failed is an error like any other read's.
+        let failed = transcript(
+            &scan_argv(true)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            1,
+            "",
+            "internal error: out of memory\n",
+        );
+        let error = scanned(vec![answer(false, ""), failed]).unwrap_err();
+        assert!(error.to_string().contains("zpool import -D"), "{error}");
     }
 
     /// Answers zpool list with `listed`, zpool status with a one-disk tree for each pool it
@@ -389,12 +553,15 @@ mod tests {
         let runner = pools(&["fastData", "quickOS"]);
         let layout = Layout::default_layout();
         let expected = expecting(&["quickOS", "fastData"]);
-        let observed = observe_imported(&runner, &layout, Some(&expected)).unwrap();
+        let observed = observe_imported(&host(), &runner, &layout, Some(&expected)).unwrap();
         let names: Vec<&str> = observed.pools.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["fastData", "quickOS"]);
         assert_eq!(
-            observed.pools[1].device_paths,
-            ["/dev/disk/by-id/nvme-X_quickOS-part1"]
+            observed.pools[1].members,
+            [PoolMember::new(
+                "/dev/disk/by-id/nvme-X_quickOS-part1",
+                VdevClass::Data
+            )]
         );
         let seen = runner.seen.lock().unwrap();
         assert_eq!(seen.len(), 3, "{seen:?}");
@@ -407,14 +574,17 @@ mod tests {
         let runner = pools(&["quickOS", "tank"]);
         let layout = Layout::default_layout();
         let expected = expecting(&["quickOS", "fastData"]);
-        let observed = observe_imported(&runner, &layout, Some(&expected)).unwrap();
+        let observed = observe_imported(&host(), &runner, &layout, Some(&expected)).unwrap();
         let names: Vec<&str> = observed.pools.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["quickOS"]);
         assert_eq!(
             observed.other_pools,
             [OtherPool {
                 name: "tank".into(),
-                device_paths: vec!["/dev/disk/by-id/nvme-X_tank-part1".into()]
+                members: vec![PoolMember::new(
+                    "/dev/disk/by-id/nvme-X_tank-part1",
+                    VdevClass::Data
+                )]
             }]
         );
         let seen = runner.seen.lock().unwrap();
@@ -431,8 +601,13 @@ mod tests {
     #[test]
     fn without_an_expectation_nothing_is_read_ahead() {
         let runner = pools(&[]);
-        let observed =
-            observe_imported(&runner, &Layout::default_layout(), Some(&BTreeSet::new())).unwrap();
+        let observed = observe_imported(
+            &host(),
+            &runner,
+            &Layout::default_layout(),
+            Some(&BTreeSet::new()),
+        )
+        .unwrap();
         assert!(observed.pools.is_empty());
         assert_eq!(runner.seen.lock().unwrap().len(), 1);
     }
