@@ -122,25 +122,51 @@ fn program(argv: &[String]) -> &str {
 }
 
 /// The invocations phoenix-zfs (and an administrator's usual reading) makes that cannot change
-/// anything. Everything else is mutating.
+/// anything, by their exact shape: the program, its subcommand, the options known to only read
+/// (an option not listed, such as `zpool import -a`, `zpool status -c SCRIPT`, `udevadm info
+/// --cleanup-db`, makes the command mutating) and whether operands may follow (`hostname NAME`
+/// sets the name). Everything else is mutating.
 pub fn is_read_only(argv: &[String]) -> bool {
     let sub = argv.get(1).map(String::as_str).unwrap_or("");
     let rest = argv.get(2..).unwrap_or(&[]);
+    let all = argv.get(1..).unwrap_or(&[]);
     match program(argv) {
         "zpool" => match sub {
-            "list" | "get" | "status" | "iostat" | "history" | "events" | "version" => true,
-            // `zpool import` alone, or with only options (`-D`: destroyed pools), scans; naming
-            // a pool imports it.
-            "import" => !names_an_operand(rest, &["-d", "-R", "-o", "-c"]),
+            "list" => Shape::new("HpPvgL", &["-o", "-T"])
+                .any_operands()
+                .fits(rest),
+            "get" => Shape::new("Hp", &["-o"]).any_operands().fits(rest),
+            // Not -c: it runs scripts from zpool.d for every vdev.
+            "status" => Shape::new("PpvxgLDtsei", &["-T"]).any_operands().fits(rest),
+            "iostat" => Shape::new("vHpPgLylqrw", &["-T"]).any_operands().fits(rest),
+            "history" => Shape::new("il", &[]).any_operands().fits(rest),
+            // Not -c: it clears the events.
+            "events" => Shape::new("vHf", &[]).fits(rest),
+            "version" => Shape::new("", &[]).fits(rest),
+            // A scan lists pools; naming one (or -a, all of them) imports it.
+            "import" => Shape::new("D", &["-d", "-R", "-o", "-c"]).fits(rest),
             _ => false,
         },
-        "zfs" => matches!(
-            sub,
-            "list" | "get" | "version" | "holds" | "userspace" | "groupspace" | "projectspace"
-        ),
-        "wipefs" => argv.iter().any(|a| a == "--no-act" || a == "-n"),
+        "zfs" => match sub {
+            "list" => Shape::new("Hpr", &["-o", "-t", "-s", "-S", "-d"])
+                .any_operands()
+                .fits(rest),
+            "get" => Shape::new("Hpr", &["-o", "-t", "-s", "-d"])
+                .any_operands()
+                .fits(rest),
+            "version" => Shape::new("", &[]).fits(rest),
+            "holds" => Shape::new("rHp", &[]).any_operands().fits(rest),
+            "userspace" | "groupspace" | "projectspace" => {
+                Shape::new("Hpni", &["-o", "-s", "-S", "-t"])
+                    .any_operands()
+                    .fits(rest)
+            }
+            _ => false,
+        },
+        // --no-act does everything but the write.
+        "wipefs" => all.iter().any(|a| a == "--no-act" || a == "-n"),
         "pvesm" => matches!(sub, "status" | "list" | "path" | "scan"),
-        "exportfs" => argv.len() > 1 && argv[1..].iter().all(|a| a == "-v" || a == "-s"),
+        "exportfs" => !all.is_empty() && all.iter().all(|a| a == "-v" || a == "-s"),
         "systemctl" => matches!(
             sub,
             "is-active"
@@ -153,14 +179,14 @@ pub fn is_read_only(argv: &[String]) -> bool {
                 | "cat"
         ),
         // Reading a drive's identity and health: every option phoenix-zfs passes reads.
-        "smartctl" => argv[1..].iter().all(|a| {
+        "smartctl" => all.iter().all(|a| {
             matches!(
                 a.as_str(),
                 "-j" | "-a" | "-x" | "-i" | "-H" | "-A" | "-B" | "/dev/null"
             ) || a.starts_with("/dev/")
         }),
         "ip" => {
-            let words: Vec<&str> = argv[1..]
+            let words: Vec<&str> = all
                 .iter()
                 .map(String::as_str)
                 .filter(|a| !a.starts_with('-'))
@@ -170,27 +196,117 @@ pub fn is_read_only(argv: &[String]) -> bool {
                 Some(&("addr" | "address" | "route" | "link"))
             ) && matches!(words.get(1), None | Some(&("show" | "list" | "dev")))
         }
-        "udevadm" => matches!(sub, "settle" | "info"),
+        "udevadm" => match sub {
+            "settle" => Shape::new("", &["-t", "--timeout", "-E", "--exit-if-exists"]).fits(rest),
+            // Not --cleanup-db (-c): it deletes the database.
+            "info" => Shape::new(
+                "raxte",
+                &[
+                    "-q",
+                    "--query",
+                    "-p",
+                    "--path",
+                    "-n",
+                    "--name",
+                    "-P",
+                    "--export-prefix",
+                    "-d",
+                    "--device-id-of-file",
+                    "--property",
+                ],
+            )
+            .with_long(&[
+                "--root",
+                "--attribute-walk",
+                "--export",
+                "--tree",
+                "--export-db",
+                "--value",
+            ])
+            .any_operands()
+            .fits(rest),
+            _ => false,
+        },
         "nvme" => matches!(
             sub,
             "list" | "id-ctrl" | "id-ns" | "fw-log" | "smart-log" | "error-log"
         ),
-        "blkid" | "lsblk" | "findmnt" | "cat" | "stat" | "uname" | "hostname" => true,
+        "blkid" | "lsblk" | "findmnt" | "cat" | "stat" | "uname" => true,
+        // Without an operand or -F/-b it only prints.
+        "hostname" => Shape::new("sfdiIAya", &[])
+            .with_long(&[
+                "--short",
+                "--fqdn",
+                "--domain",
+                "--ip-address",
+                "--all-ip-addresses",
+                "--all-fqdns",
+                "--yp",
+                "--alias",
+            ])
+            .fits(all),
         _ => false,
     }
 }
 
-/// Whether `args` hold an operand besides the options and the values of `with_value`.
-fn names_an_operand(args: &[String], with_value: &[&str]) -> bool {
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        if with_value.contains(&arg.as_str()) {
-            rest.next();
-        } else if !arg.starts_with('-') {
-            return true;
+/// The options and operands of a read-only invocation: single-letter flags (which may be
+/// combined, `-Hp`), options that take a value (as the next argument, or `--opt=value`), long
+/// flags, and whether operands may follow.
+struct Shape<'a> {
+    flags: &'a str,
+    with_value: &'a [&'a str],
+    long: &'a [&'a str],
+    operands: bool,
+}
+
+impl<'a> Shape<'a> {
+    fn new(flags: &'a str, with_value: &'a [&'a str]) -> Shape<'a> {
+        Shape {
+            flags,
+            with_value,
+            long: &[],
+            operands: false,
         }
     }
-    false
+
+    fn with_long(self, long: &'a [&'a str]) -> Shape<'a> {
+        Shape { long, ..self }
+    }
+
+    fn any_operands(self) -> Shape<'a> {
+        Shape {
+            operands: true,
+            ..self
+        }
+    }
+
+    fn fits(&self, args: &[String]) -> bool {
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let arg = arg.as_str();
+            if self.with_value.contains(&arg) {
+                if args.next().is_none() {
+                    return false;
+                }
+            } else if let Some((option, _)) = arg.split_once('=').filter(|_| arg.starts_with("--"))
+            {
+                if !self.with_value.contains(&option) {
+                    return false;
+                }
+            } else if arg.starts_with("--") {
+                if !self.long.contains(&arg) {
+                    return false;
+                }
+            } else if let Some(letters) = arg.strip_prefix('-').filter(|l| !l.is_empty()) {
+                if !letters.chars().all(|c| self.flags.contains(c)) {
+                    return false;
+                }
+            } else if !self.operands {
+                return false;
+            }
+        }
+        true
+    }
 }
 
 /// Sync: independent reads (the drives' health, a pool's status and its datasets) run at once.
@@ -211,6 +327,43 @@ mod tests {
 
     pub(super) fn argv(s: &str) -> Vec<String> {
         s.split(' ').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn only_the_exact_shapes_of_reading_are_read_only() {
+        for reading in [
+            "zpool list -H -p -o name,ashift,autotrim,guid,health quickOS",
+            "zpool list -Hp",
+            "zpool status -P -p quickOS fastData",
+            "zpool import -d /dev/disk/by-id",
+            "zpool import -D -d /dev/disk/by-id",
+            "zfs get -H -p -o name,property,value,source -t filesystem,volume recordsize quickOS",
+            "udevadm settle --timeout=60",
+            "udevadm info --query=property --name=/dev/nvme0n1",
+            "udevadm info -q property -n /dev/nvme0n1",
+            "hostname",
+            "hostname --fqdn",
+            "wipefs --no-act /dev/nvme0n1",
+        ] {
+            assert!(is_read_only(&argv(reading)), "{reading}");
+        }
+        for changing in [
+            "zpool import -a",
+            "zpool import -a -d /dev/disk/by-id",
+            "zpool status -c smart",
+            "zpool status -P -c lsblk quickOS",
+            "zpool events -c",
+            "udevadm info --cleanup-db",
+            "udevadm info -c",
+            "udevadm trigger",
+            "hostname pve1",
+            "hostname -F /etc/hostname",
+            "zpool list -H -o name quickOS -Z",
+            "zfs get -H -o",
+            "zpool frobnicate",
+        ] {
+            assert!(is_mutating(&argv(changing)), "{changing}");
+        }
     }
 
     #[test]
