@@ -73,6 +73,13 @@ pub enum MatchProblem {
         found: Vec<String>,
         wanted: String,
     },
+    /// Two namespaces of one drive (one controller serial) would be the same mirror: it would
+    /// lose both copies with that drive.
+    MirrorOnOneDrive {
+        pool: String,
+        serial: String,
+        namespaces: Vec<String>,
+    },
     FitsSeveralPools {
         drive: String,
         pools: Vec<String>,
@@ -109,6 +116,11 @@ impl std::fmt::Display for MatchProblem {
                 "pool `{pool}` needs {needed} drive(s) of {wanted}, and {} fit: {}; name the ones to use with `serials = [...]` in the layout",
                 found.len(),
                 found.join(", ")
+            ),
+            MatchProblem::MirrorOnOneDrive { pool, serial, namespaces } => write!(
+                f,
+                "pool `{pool}` is a mirror, but {} are namespaces of one drive (serial {serial}): a mirror on one drive dies with it. Pin distinct drives with `serials = [...]` in the layout",
+                namespaces.join(" and ")
             ),
             MatchProblem::FitsSeveralPools { drive, pools } => write!(
                 f,
@@ -704,6 +716,12 @@ pub fn match_drives(
                 drives.push(assigned(d, false));
             }
         }
+        if pool.vdev == VdevLayout::Mirror {
+            if let Some(problem) = one_drive_twice(pool.name(), &drives) {
+                problems.push(problem);
+                continue;
+            }
+        }
         if drives.len() < needed && !(degraded && needed - drives.len() <= missing_members) {
             let found = drives.iter().map(|d| d.name.clone()).collect();
             problems.push(MatchProblem::Missing {
@@ -726,6 +744,23 @@ pub fn match_drives(
         problems,
         found: found.into_iter().map(|(_, f)| f).collect(),
     }
+}
+
+/// Namespaces of one drive among a mirror's drives: the controller serial they share names it.
+fn one_drive_twice(pool: &str, drives: &[AssignedDrive]) -> Option<MatchProblem> {
+    drives.iter().find_map(|d| {
+        let serial = d.serial.as_deref()?;
+        let namespaces: Vec<String> = drives
+            .iter()
+            .filter(|other| other.serial.as_deref() == Some(serial))
+            .map(|other| other.name.clone())
+            .collect();
+        (namespaces.len() > 1).then(|| MatchProblem::MirrorOnOneDrive {
+            pool: pool.into(),
+            serial: serial.into(),
+            namespaces,
+        })
+    })
 }
 
 fn assigned(d: &Disk, in_place: bool) -> AssignedDrive {
@@ -927,6 +962,48 @@ mod tests {
         assert!(
             unusable[0].contains("is in the log vdev of pool `quickOS`"),
             "{unusable:?}"
+        );
+    }
+
+    #[test]
+    fn two_namespaces_of_one_drive_are_never_one_mirror() {
+        let model = "Samsung SSD 990 EVO Plus 2TB";
+        let mut second = Disk::test_nvme("nvme0n2", model, "S2TA0001", TB2);
+        second.preferred_path =
+            "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0001_2".into();
+        let inventory = Inventory {
+            root: "/".into(),
+            udev_database: true,
+            notes: Vec::new(),
+            disks: vec![
+                Disk::test_nvme("nvme0n1", model, "S2TA0001", TB2),
+                second,
+                Disk::test_nvme(
+                    "nvme1n1",
+                    "Samsung SSD 990 EVO Plus 4TB",
+                    "S4TA0001",
+                    4_000_787_030_016,
+                ),
+            ],
+            zvols: 0,
+            udev_zfs: Default::default(),
+        };
+        let report = match_drives(&Layout::default_layout(), &inventory, &[]);
+        let [MatchProblem::MirrorOnOneDrive {
+            pool,
+            serial,
+            namespaces,
+        }] = report.problems.as_slice()
+        else {
+            panic!("{:#?}", report.problems);
+        };
+        assert_eq!((pool.as_str(), serial.as_str()), ("quickOS", "S2TA0001"));
+        assert_eq!(namespaces, &["nvme0n1", "nvme0n2"]);
+        assert!(report.assignments.iter().all(|a| a.pool != "quickOS"));
+        let said = report.problems[0].to_string();
+        assert!(
+            said.contains("namespaces of one drive (serial S2TA0001)"),
+            "{said}"
         );
     }
 }

@@ -44,7 +44,8 @@ pub enum Command {
         layout: Option<PathBuf>,
         #[arg(long)]
         json: bool,
-        /// Allow wiping the drive with this serial (repeatable); shown as a planned action.
+        /// Allow wiping the drive with this serial (repeatable; SERIAL/NSID for one namespace
+        /// of a drive with several); shown as a planned action.
         #[arg(long, value_name = "SERIAL")]
         wipe: Vec<String>,
         /// Plan `zpool import -f` for pools another system had imported last.
@@ -58,7 +59,8 @@ pub enum Command {
         /// Do not ask: the first-boot unit passes this.
         #[arg(long)]
         yes: bool,
-        /// Allow wiping the drive with this serial when it holds data (repeatable).
+        /// Allow wiping the drive with this serial when it holds data (repeatable; SERIAL/NSID
+        /// for one namespace of a drive with several).
         #[arg(long, value_name = "SERIAL")]
         wipe: Vec<String>,
         /// Import pools that another system had imported last (zpool import -f); only for

@@ -33,6 +33,9 @@ pub enum Blocker {
         disk: String,
         model: Option<String>,
         serial: Option<String>,
+        /// What `--wipe` names it with: the serial, or `SERIAL/NSID` for one namespace of
+        /// several.
+        wipe_name: Option<String>,
         /// The by-id path a write would take.
         path: String,
         /// What each witness found, the first first.
@@ -57,6 +60,7 @@ impl Blocker {
                 disk,
                 model,
                 serial,
+                wipe_name,
                 path,
                 found,
                 readable,
@@ -84,12 +88,12 @@ impl Blocker {
                     }),
                 );
                 lines.push(format!("  {:<10} {path}", "path"));
-                lines.push(match (readable, serial) {
-                    (true, Some(serial)) => format!(
-                        "if its data may be erased: phoenix-zfs apply --wipe {serial}"
+                lines.push(match (readable, wipe_name) {
+                    (true, Some(name)) => format!(
+                        "if its data may be erased: phoenix-zfs apply --wipe {name}"
                     ),
                     (true, None) => format!(
-                        "it reports no serial for --wipe to name: if its data may be erased, erase it yourself (wipefs --all {path}) and run phoenix-zfs again"
+                        "--wipe has no serial to name it by: if its data may be erased, erase it yourself (wipefs --all {path}) and run phoenix-zfs again"
                     ),
                     (false, _) => format!(
                         "nothing is written to a drive that cannot be read, not even with --wipe: check it (dmesg; smartctl -a /dev/{disk}) and run phoenix-zfs again"

@@ -360,7 +360,10 @@ fn clear_to_write(
             foreign.join("; ")
         ));
     }
-    let named = serial.is_some_and(|s| facts.consent.wipe.iter().any(|w| w == s));
+    let wipe_name = disk.wipe_name(&facts.inventory.disks);
+    let named = wipe_name
+        .as_deref()
+        .is_some_and(|name| facts.consent.wipe.iter().any(|w| w == name));
     let readable = crate::contents::fully_read(disk);
     if named && readable {
         plan_wipe(disk, path, found, plan);
@@ -370,6 +373,7 @@ fn clear_to_write(
         disk: disk.name.clone(),
         model: disk.model.clone(),
         serial: disk.serial.clone(),
+        wipe_name,
         path: path.to_string(),
         found,
         readable,

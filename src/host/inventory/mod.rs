@@ -216,6 +216,7 @@ impl Disk {
             serial: Some(serial.into()),
             firmware: None,
             wwn: None,
+            nsid: Some(1),
             by_id: vec![link.clone()],
             preferred_path: link,
             size_bytes,
@@ -420,6 +421,9 @@ pub struct Disk {
     pub serial: Option<String>,
     pub firmware: Option<String>,
     pub wwn: Option<String>,
+    /// The NVMe namespace id: a drive with several namespaces shares one serial among them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nsid: Option<u32>,
     pub by_id: Vec<String>,
     /// The path pools are built on: a stable /dev/disk/by-id link, else the device node.
     pub preferred_path: String,
@@ -446,6 +450,21 @@ impl Disk {
 
     pub fn partition_names(&self) -> Vec<&str> {
         self.partitions.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    /// The word `--wipe` names this namespace with: its serial, or `SERIAL/NSID` when another
+    /// namespace of `disks` shares the serial (consent is given per namespace). None without a
+    /// serial.
+    pub fn wipe_name(&self, disks: &[Disk]) -> Option<String> {
+        let serial = self.serial.as_deref()?;
+        let shared = disks
+            .iter()
+            .any(|d| d.name != self.name && d.serial.as_deref() == Some(serial));
+        match (shared, self.nsid) {
+            (false, _) => Some(serial.to_string()),
+            (true, Some(nsid)) => Some(format!("{serial}/{nsid}")),
+            (true, None) => None,
+        }
     }
 
     /// A short identity for messages: `nvme0n1 (Samsung SSD 990 PRO 2TB, serial S7...)`.
@@ -716,6 +735,7 @@ fn build_disk(
             .or(nvme.eui.clone())
             .or(nvme.nguid.clone()),
         preferred_path: preferred_path(&dev_node, &by_id, nvme.nsid),
+        nsid: nvme.nsid,
         by_id,
         major_minor: e.dev.clone(),
         size_bytes,
@@ -1155,6 +1175,22 @@ mod tests {
         probe_disk(&root, &mut disk);
         assert!(disk.probe.is_zero());
         assert!(crate::contents::findings(&disk).is_empty());
+    }
+
+    #[test]
+    fn wipe_consent_names_one_namespace() {
+        let one = Disk::test_nvme("nvme0n1", "M", "S1", 1 << 40);
+        let mut two = Disk::test_nvme("nvme0n2", "M", "S1", 1 << 40);
+        two.nsid = Some(2);
+        let other = Disk::test_nvme("nvme1n1", "M", "S2", 1 << 40);
+        let alone = [one.clone(), other.clone()];
+        assert_eq!(one.wipe_name(&alone).as_deref(), Some("S1"));
+        let shared = [one.clone(), two.clone(), other];
+        assert_eq!(one.wipe_name(&shared).as_deref(), Some("S1/1"));
+        assert_eq!(two.wipe_name(&shared).as_deref(), Some("S1/2"));
+        let mut no_serial = one;
+        no_serial.serial = None;
+        assert_eq!(no_serial.wipe_name(&shared), None);
     }
 
     #[test]
