@@ -3,7 +3,9 @@
 //! interrupted `zpool create`? Pure: it reads the inventory and the observed pools, nothing else.
 //!
 //! The witnesses:
-//! - our probe of the whole disk and of every partition (the first and last MiB of each);
+//! - our probe of the bytes read of the disk and of every partition anyone describes
+//!   ([`crate::host::inventory::probe::survey`]): what it recognises, and non-zero bytes it does
+//!   not (unrecognised data);
 //! - the kernel's partition list in sysfs;
 //! - udev's blkid view of the disk and of every partition (ID_FS_TYPE, ID_FS_LABEL, ID_FS_UUID,
 //!   ID_PART_TABLE_TYPE), which reads further into a device than our windows;

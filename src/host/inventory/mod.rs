@@ -437,7 +437,7 @@ pub struct Disk {
     pub partitions: Vec<Partition>,
     /// Empty for candidates.
     pub ineligible: Vec<Ineligible>,
-    /// Our probe of the whole disk's first and last MiB.
+    /// Our probe of the disk's windows (its first 4 MiB and last 16 MiB).
     pub probe: ProbeState,
     /// udev's blkid view of the whole disk; None when udev has no record of it.
     pub udev: Option<BlkidView>,
@@ -491,7 +491,7 @@ pub struct Inventory {
 }
 
 /// What udev's own probe (blkid, which reads every label of a whole partition, where ours sees
-/// only the first and last MiB of a drive) says about ZFS on the listed devices and their
+/// only the windows of a drive) says about ZFS on the listed devices and their
 /// partitions: where `zpool import` could find a pool.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct UdevZfs {
