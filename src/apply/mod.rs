@@ -248,7 +248,7 @@ fn device_moved(root: &HostRoot, inventory: &Inventory, path: &str) -> Option<St
             .iter()
             .find(|p| p.number == Some(n) && p.has_node())
         {
-            Some(p) => (p.name.as_str(), None),
+            Some(p) => (p.name.as_str(), p.major_minor.as_deref()),
             None => return Some(format!("{path}: {} had no partition {n}", disk.name)),
         },
     };
