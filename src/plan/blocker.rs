@@ -101,6 +101,30 @@ impl Blocker {
                 });
                 lines
             }
+            Blocker::Hardware {
+                problem:
+                    MatchProblem::Missing {
+                        pool,
+                        needed,
+                        found,
+                        wanted,
+                        unusable,
+                    },
+                ..
+            } if !unusable.is_empty() => {
+                let mut lines = vec![format!(
+                    "pool `{pool}` needs {needed} drive(s) of {wanted}, found {} usable{}; {} present but not usable:",
+                    found.len(),
+                    if found.is_empty() { String::new() } else { format!(" ({})", found.join(", ")) },
+                    unusable.len()
+                )];
+                lines.extend(unusable.iter().map(|u| format!("  {u}")));
+                lines.push(
+                    "release them as said above (phoenix-zfs never does), or install the missing drive(s); then run phoenix-zfs again"
+                        .into(),
+                );
+                lines
+            }
             other => vec![other.message()],
         }
     }
