@@ -202,3 +202,34 @@ fn the_hook_check_fails_on_a_payload_that_does_not_run() {
     let err = check_wrapper("9.9.9", &payload, dir.path()).unwrap_err();
     assert!(format!("{err:#}").contains("--version` failed"), "{err:#}");
 }
+
+#[test]
+fn a_hook_over_the_budget_fails_the_build_and_says_by_how_much() {
+    assert!(within_budget(HOOK_BUDGET, 1, 1).is_ok());
+    let over = within_budget(HOOK_BUDGET + 1, 1_321_344, HOOK_BUDGET + 1).unwrap_err();
+    let said = over.to_string();
+    assert!(
+        said.contains("1 over this project's budget of 655360 bytes"),
+        "{said}"
+    );
+    let refused = within_budget(FIRST_BOOT_HOOK_LIMIT + 5, 1, 1).unwrap_err();
+    assert!(refused
+        .to_string()
+        .contains("5 over the 1048576-byte first-boot hook limit"));
+}
+
+#[test]
+fn the_payload_is_gzip_that_gzip_unpacks() {
+    let binary: Vec<u8> = (0..200_000u32)
+        .flat_map(|i| (i % 251).to_le_bytes())
+        .collect();
+    let packed = gzip(&binary).unwrap();
+    assert!(packed.len() < binary.len() / 4);
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&packed[..]),
+        &mut unpacked,
+    )
+    .unwrap();
+    assert_eq!(unpacked, binary);
+}
