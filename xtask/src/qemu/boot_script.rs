@@ -4,6 +4,11 @@
 use crate::qemu::scenario::{Content, Scenario, Step};
 use std::fmt::Write;
 
+/// How much of each drive's start and end `hash_drives` in PRELUDE hashes for `unchanged`: at
+/// least the first 4 MiB and the last 16 MiB that phoenix-zfs reads to prove a drive blank.
+pub const HASHED_HEAD_MIB: u64 = 4;
+pub const HASHED_TAIL_MIB: u64 = 16;
+
 /// Where the scenario's layout file lands in the guest.
 pub const GUEST_LAYOUT: &str = "/run/phx/layout.toml";
 
@@ -44,8 +49,12 @@ dev_of() {
     return 1
 }
 
-# sha256 of the first and of the last MiB of every drive of this boot, one line per serial; a
-# drive without its by-id link gets a line saying so, which fails any `unchanged` check.
+# sha256 of the first $hashed_head_mib MiB and of the last $hashed_tail_mib MiB of every drive of
+# this boot, one line per serial: at least the windows phoenix-zfs reads to prove a drive blank,
+# where any write of its lands first. A drive without its by-id link gets a line saying so, which
+# fails any `unchanged` check.
+hashed_head_mib=4
+hashed_tail_mib=16
 hash_drives() {
     for serial in $serials; do
         if ! dev=$(dev_of "$serial"); then
@@ -53,8 +62,10 @@ hash_drives() {
             continue
         fi
         size=$(blockdev --getsize64 "$dev")
-        head=$(dd if="$dev" bs=1M count=1 status=none | sha256sum | cut -d' ' -f1)
-        tail=$(dd if="$dev" iflag=skip_bytes,count_bytes skip=$((size - 1048576)) count=1048576 bs=64K status=none | sha256sum | cut -d' ' -f1)
+        tail_bytes=$((hashed_tail_mib * 1048576))
+        tail_at=$((size > tail_bytes ? size - tail_bytes : 0))
+        head=$(dd if="$dev" bs=1M count="$hashed_head_mib" status=none | sha256sum | cut -d' ' -f1)
+        tail=$(dd if="$dev" iflag=skip_bytes skip="$tail_at" bs=1M status=none | sha256sum | cut -d' ' -f1)
         echo "$serial $head $tail"
     done > "$1"
 }
@@ -321,6 +332,60 @@ mod tests {
             text,
             "PHXNOSUCHSERIAL1 no-by-id-link\nPHXNOSUCHSERIAL2 no-by-id-link\n"
         );
+    }
+
+    /// The head and tail digests of the one drive's `hash_drives` line in `dir`'s file `name`.
+    fn digests(dir: &tempfile::TempDir, name: &str) -> (String, String) {
+        let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        assert_eq!(fields.len(), 3, "{name}: {text}");
+        (fields[1].to_string(), fields[2].to_string())
+    }
+
+    #[test]
+    fn the_hashes_cover_exactly_the_first_and_last_windows() {
+        const MIB: u64 = 1 << 20;
+        // A 32 MiB drive: the windows [0, 4 MiB) and [16 MiB, 32 MiB), a gap between them.
+        let head_end = HASHED_HEAD_MIB * MIB;
+        let tail_start = 32 * MIB - HASHED_TAIL_MIB * MIB;
+        assert!(head_end < tail_start);
+        let dir = run_prelude(&format!(
+            "f=\"$out/drive\"\n\
+             truncate -s 32M \"$f\"\n\
+             dev_of() {{ echo \"$f\"; }}\n\
+             blockdev() {{ stat -c %s \"$2\"; }}\n\
+             poke() {{ printf x | dd of=\"$f\" bs=1 seek=\"$1\" conv=notrunc status=none; }}\n\
+             serials=D1\n\
+             hash_drives \"$out/zero\"\n\
+             poke {head_end}\n\
+             poke {}\n\
+             hash_drives \"$out/between\"\n\
+             poke {}\n\
+             hash_drives \"$out/head\"\n\
+             poke {tail_start}\n\
+             hash_drives \"$out/tail\"\n\
+             truncate -s 8M \"$out/small\"\n\
+             dev_of() {{ echo \"$out/small\"; }}\n\
+             hash_drives \"$out/small-hashes\"",
+            tail_start - 1,
+            head_end - 1,
+        ));
+        let zero = digests(&dir, "zero");
+        assert_eq!(digests(&dir, "between"), zero, "bytes between the windows");
+        let head = digests(&dir, "head");
+        assert!(
+            head.0 != zero.0 && head.1 == zero.1,
+            "the head window's last byte"
+        );
+        let tail = digests(&dir, "tail");
+        assert!(
+            tail.0 == head.0 && tail.1 != head.1,
+            "the tail window's first byte"
+        );
+        // A drive smaller than the tail window is hashed whole.
+        use sha2::{Digest, Sha256};
+        let whole = format!("{:x}", Sha256::digest(vec![0u8; 8 << 20]));
+        assert_eq!(digests(&dir, "small-hashes").1, whole);
     }
 
     #[test]

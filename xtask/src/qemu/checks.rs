@@ -2,6 +2,7 @@
 //! codes and drive hashes, the pools and datasets zpool/zfs report, the signed manifest (with
 //! stock ssh-keygen), and drives compared byte for byte on the host.
 
+use crate::qemu::boot_script::{HASHED_HEAD_MIB, HASHED_TAIL_MIB};
 use crate::qemu::scenario::{Boot, Scenario};
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
@@ -247,9 +248,10 @@ fn unchanged_failures(
                 ))
             }
             (Some(b), Some(a)) if b == a => {}
-            (Some(_), Some(_)) => {
-                failures.push(format!("drive {serial}: its first or last MiB changed"))
-            }
+            (Some(_), Some(_)) => failures.push(format!(
+                "drive {serial}: its first {HASHED_HEAD_MIB} MiB or last {HASHED_TAIL_MIB} MiB \
+                 changed"
+            )),
             _ => failures.push(format!(
                 "drive {serial} is missing from the hashes before or after the step"
             )),
@@ -776,7 +778,7 @@ size = 2000398934016
         let changed = "S2TA0001 aa bb\nS2TA0002 cc XX\n";
         let f = step_failures(step, result(0, "", SAME, changed));
         assert!(
-            f.len() == 1 && f[0].contains("drive S2TA0002: its first or last MiB changed"),
+            f.len() == 1 && f[0].contains("drive S2TA0002: its first 4 MiB or last 16 MiB changed"),
             "{f:?}"
         );
         // A drive without its by-id link was not hashed: that is no proof it is unchanged.
