@@ -188,15 +188,12 @@ pub fn scan_importable(
         observed.import_scan_skipped = Some(why);
         return Ok(());
     }
-    // Two processes, side by side: each reads every label of every device.
-    let (importable, destroyed) = std::thread::scope(|scope| {
-        let destroyed = scope.spawn(|| scan_destroyed(runner));
-        let importable = scan(runner);
-        let destroyed = destroyed
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (importable, destroyed)
-    });
+    // One after the other, never side by side: each scan has the kernel try every pool it finds
+    // under the one temporary name `$import`, and since OpenZFS 2.3 lets imports run at once
+    // (docs/facts.md), two scans together silently lose pools ("no pools available to import"
+    // for a pool that is there).
+    let importable = scan(runner);
+    let destroyed = scan_destroyed(runner);
     observed.importable = importable?
         .into_iter()
         .filter(|p| !p.destroyed)
