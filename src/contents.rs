@@ -59,37 +59,18 @@ impl fmt::Display for Finding {
 }
 
 fn probe_findings(device: &str, probe: &ProbeState, out: &mut Vec<Finding>) {
-    let mut say = |what: String| {
-        out.push(Finding {
-            witness: Witness::Probe,
-            device: device.to_string(),
-            what,
-        })
-    };
-    match probe {
-        ProbeState::Read {
-            signatures,
-            unrecognised,
-            unrecognised_bytes,
-            ..
-        } => {
-            for s in signatures {
-                let label = s
-                    .label
-                    .as_deref()
-                    .map(|l| format!(" `{l}`"))
-                    .unwrap_or_default();
-                say(format!("{}{label} at byte {}", s.kind, s.offset));
-            }
-            if let Some(first) = unrecognised.first() {
-                say(unrecognised_data(first.offset, *unrecognised_bytes));
-            }
-        }
+    let what = match probe {
+        ProbeState::Read { .. } => return not_ours(device, probe, out, |_| false),
         ProbeState::Unreadable { error } => {
-            say(format!("could not be read to prove it blank: {error}"))
+            format!("could not be read to prove it blank: {error}")
         }
-        ProbeState::NotProbed => say("not probed, so not proven blank".into()),
-    }
+        ProbeState::NotProbed => "not probed, so not proven blank".into(),
+    };
+    out.push(Finding {
+        witness: Witness::Probe,
+        device: device.to_string(),
+        what,
+    });
 }
 
 fn unrecognised_data(offset: u64, bytes: u64) -> String {
@@ -144,100 +125,40 @@ pub fn fully_read(disk: &Disk) -> bool {
 /// is all there is.
 pub fn foreign_to_create(disk: &Disk, pool: &str) -> Vec<Finding> {
     let mut foreign = Vec::new();
-    let mut refuse = |witness, device: &str, what: String| {
-        foreign.push(Finding {
-            witness,
-            device: device.to_string(),
-            what,
-        })
-    };
-    match &disk.probe {
+    let zpool_table = matches!(
+        disk.probe,
         ProbeState::Read {
-            signatures,
-            unrecognised,
-            unrecognised_bytes,
-            zpool_whole_disk_table,
+            zpool_whole_disk_table: true,
             ..
-        } => {
-            for s in signatures {
-                let table = matches!(
-                    s.kind,
-                    SignatureKind::ProtectiveMbr | SignatureKind::Gpt | SignatureKind::GptBackup
-                );
-                if !(table && *zpool_whole_disk_table) {
-                    refuse(
-                        Witness::Probe,
-                        &disk.name,
-                        format!(
-                            "{} at byte {} (not the GPT zpool create writes)",
-                            s.kind, s.offset
-                        ),
-                    );
-                }
-            }
-            if let Some(first) = unrecognised.first() {
-                refuse(
-                    Witness::Probe,
-                    &disk.name,
-                    unrecognised_data(first.offset, *unrecognised_bytes),
-                );
-            }
         }
-        other => {
-            let mut said = Vec::new();
-            probe_findings(&disk.name, other, &mut said);
-            for f in said {
-                refuse(f.witness, &f.device, f.what);
-            }
-        }
-    }
+    );
+    not_ours(&disk.name, &disk.probe, &mut foreign, |s| {
+        zpool_table
+            && matches!(
+                s.kind,
+                SignatureKind::ProtectiveMbr | SignatureKind::Gpt | SignatureKind::GptBackup
+            )
+    });
     if let Some(view) = &disk.udev {
         let own_table = view.part_table_type.as_deref().is_none_or(|t| t == "gpt");
         if view.fs_type.is_some() || view.fs_uuid.is_some() || !own_table {
-            refuse(Witness::Udev, &disk.name, view.describe().join(", "));
+            foreign.push(udev_finding(&disk.name, view));
         }
     }
     for p in &disk.partitions {
         let number = p.number.filter(|n| matches!(n, 1 | 9));
         if number.is_none() {
-            refuse(
-                Witness::Kernel,
-                &p.name,
-                "a partition zpool create does not make".into(),
-            );
+            foreign.push(Finding {
+                witness: Witness::Kernel,
+                device: p.name.clone(),
+                what: "a partition zpool create does not make".into(),
+            });
         }
-        match &p.probe {
-            ProbeState::Read {
-                signatures,
-                unrecognised,
-                unrecognised_bytes,
-                ..
-            } => {
-                for s in signatures {
-                    let ours = number == Some(1)
-                        && s.kind == SignatureKind::ZfsLabel
-                        && s.label.as_deref() == Some(pool);
-                    if !ours {
-                        let label = s.label.as_deref().unwrap_or("");
-                        refuse(Witness::Probe, &p.name, format!("{} `{label}`", s.kind));
-                    }
-                }
-                if let Some(first) = unrecognised.first() {
-                    refuse(
-                        Witness::Probe,
-                        &p.name,
-                        unrecognised_data(first.offset, *unrecognised_bytes),
-                    );
-                }
-            }
-            other => {
-                let mut said = Vec::new();
-                probe_findings(&p.name, other, &mut said);
-                for f in said {
-                    refuse(f.witness, &f.device, f.what);
-                }
-            }
-        }
+        not_ours(&p.name, &p.probe, &mut foreign, |s| {
+            number == Some(1)
+                && s.kind == SignatureKind::ZfsLabel
+                && s.label.as_deref() == Some(pool)
+        });
         if let Some(view) = &p.udev {
             let ours = match view.fs_type.as_deref() {
                 None => view.fs_uuid.is_none(),
@@ -245,11 +166,57 @@ pub fn foreign_to_create(disk: &Disk, pool: &str) -> Vec<Finding> {
                 Some(_) => false,
             };
             if !ours || view.part_table_type.is_some() {
-                refuse(Witness::Udev, &p.name, view.describe().join(", "));
+                foreign.push(udev_finding(&p.name, view));
             }
         }
     }
     foreign
+}
+
+/// What the probe found on `device` that `ours` does not account for: signatures it rejects,
+/// unrecognised data, or a probe that could not read (which proves nothing).
+fn not_ours(
+    device: &str,
+    probe: &ProbeState,
+    out: &mut Vec<Finding>,
+    ours: impl Fn(&crate::host::inventory::probe::Signature) -> bool,
+) {
+    let ProbeState::Read {
+        signatures,
+        unrecognised,
+        unrecognised_bytes,
+        ..
+    } = probe
+    else {
+        return probe_findings(device, probe, out);
+    };
+    for s in signatures.iter().filter(|s| !ours(s)) {
+        let label = s
+            .label
+            .as_deref()
+            .map(|l| format!(" `{l}`"))
+            .unwrap_or_default();
+        out.push(Finding {
+            witness: Witness::Probe,
+            device: device.to_string(),
+            what: format!("{}{label} at byte {}", s.kind, s.offset),
+        });
+    }
+    if let Some(first) = unrecognised.first() {
+        out.push(Finding {
+            witness: Witness::Probe,
+            device: device.to_string(),
+            what: unrecognised_data(first.offset, *unrecognised_bytes),
+        });
+    }
+}
+
+fn udev_finding(device: &str, view: &BlkidView) -> Finding {
+    Finding {
+        witness: Witness::Udev,
+        device: device.to_string(),
+        what: view.describe().join(", "),
+    }
 }
 
 /// The pool GUIDs the ZFS labels on `disk` carry (in any partition or on the disk itself).
