@@ -417,3 +417,62 @@ fn the_readme_fleet_example_is_what_the_binary_prints() {
         );
     }
 }
+
+/// Keys of every kind ssh-keygen makes are read from allowed_signers as OpenSSH reads them: the
+/// same SHA256 fingerprint as `ssh-keygen -l`, and the same refusal of a host whose line names
+/// another kind of key, even though the binary decodes only Ed25519 keys.
+#[test]
+fn allowed_signers_keys_of_every_kind_have_ssh_keygens_fingerprints() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = String::new();
+    let mut expected = Vec::new();
+    for (kind, bits) in [
+        ("ecdsa", "256"),
+        ("ecdsa", "521"),
+        ("rsa", "2048"),
+        ("ed25519", "256"),
+    ] {
+        let path = dir.path().join(format!("{kind}{bits}"));
+        let made = Command::new("ssh-keygen")
+            .args(["-q", "-N", "", "-t", kind, "-b", bits, "-f"])
+            .arg(&path)
+            .status()
+            .expect("ssh-keygen runs");
+        assert!(made.success());
+        let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
+        lines.push_str(&format!("host-{kind}{bits} {public}"));
+        let listed = Command::new("ssh-keygen")
+            .args(["-l", "-E", "sha256", "-f"])
+            .arg(path.with_extension("pub"))
+            .output()
+            .expect("ssh-keygen runs");
+        let listed = String::from_utf8(listed.stdout).unwrap();
+        expected.push(listed.split_whitespace().nth(1).unwrap().to_string());
+    }
+    let signers = manifest::allowed_signers::AllowedSigners::parse("allowed_signers", &lines)
+        .expect("ssh-keygen's own public keys parse");
+    let got: Vec<String> = signers
+        .entries
+        .iter()
+        .map(|e| e.fingerprint.clone())
+        .collect();
+    assert_eq!(got, expected);
+
+    let signer = ssh_keygen_key(dir.path(), "host");
+    let refused = signers
+        .allows(
+            "host-ecdsa256",
+            signer.public_key(),
+            "phoenix-zfs-manifest",
+            0,
+        )
+        .unwrap_err();
+    assert!(refused.contains(&expected[0]), "{refused}");
+
+    let bad = "host-x ecdsa-sha2-nistp256 AAAAC3NzaC1lZDI1NTE5AAAAILM+rvN+ot98qgEN796jTiQfZfG1KaT0PtFDJ/XFSqti\n";
+    let err = manifest::allowed_signers::AllowedSigners::parse("f", bad).unwrap_err();
+    assert!(
+        err.to_string().contains("it encodes a ssh-ed25519 key"),
+        "{err}"
+    );
+}
