@@ -42,19 +42,37 @@ impl Transcript {
         })
     }
 
-    /// Every transcript in a directory (files ending in .argv).
+    /// Every transcript in a directory (files ending in .argv), in the order they were recorded.
     pub fn load_dir(dir: &Path) -> io::Result<Vec<Transcript>> {
-        let mut stems: Vec<_> = std::fs::read_dir(dir)?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "argv"))
-            .collect();
-        stems.sort();
-        stems
+        recorded_stems(dir)?
             .iter()
-            .map(|s| Transcript::load(&s.with_extension("")))
+            .map(|s| Transcript::load(s))
             .collect()
     }
+
+    /// The argv of every command recorded in a directory, in order, finished or not: a power cut
+    /// leaves the argv of the command it interrupted and no status.
+    pub fn argvs_in(dir: &Path) -> io::Result<Vec<Vec<String>>> {
+        recorded_stems(dir)?
+            .iter()
+            .map(|s| {
+                let text = std::fs::read_to_string(s.with_extension("argv"))?;
+                Ok(text.lines().map(str::to_string).collect())
+            })
+            .collect()
+    }
+}
+
+/// The recording's stems (NNNN-TOOL-SUB), sorted: the number is the order of the commands.
+fn recorded_stems(dir: &Path) -> io::Result<Vec<std::path::PathBuf>> {
+    let mut stems: Vec<_> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "argv"))
+        .map(|p| p.with_extension(""))
+        .collect();
+    stems.sort();
+    Ok(stems)
 }
 
 /// Answers from transcripts and remembers every command it was asked to run, in order.

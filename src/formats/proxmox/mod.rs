@@ -257,6 +257,13 @@ pub const BLOCKSIZE_SYNTAX: &str =
 /// pattern `^([1-9][0-9]*)([km])?$` (case-insensitive), and a power of two (ZFSPoolPlugin.pm).
 /// `16KB`, `16KiB`, `0.5K`, `16384B` and `016k` are refused there, so they are refused here.
 pub fn blocksize_bytes(text: &str) -> Option<u64> {
+    blocksize_number(text).filter(|bytes| bytes.is_power_of_two())
+}
+
+/// The bytes a `blocksize` names when it matches pve-storage's pattern, power of two or not: the
+/// schema's check, which pve-storage reports apart from the plugin's (the pvesm stand-in says
+/// which one refused).
+pub fn blocksize_number(text: &str) -> Option<u64> {
     let lower = text.to_ascii_lowercase();
     let (digits, scale) = match lower.strip_suffix('k') {
         Some(d) => (d, 1024),
@@ -270,8 +277,7 @@ pub fn blocksize_bytes(text: &str) -> Option<u64> {
     if !well_formed {
         return None;
     }
-    let bytes = digits.parse::<u64>().ok()?.checked_mul(scale)?;
-    bytes.is_power_of_two().then_some(bytes)
+    digits.parse::<u64>().ok()?.checked_mul(scale)
 }
 
 #[cfg(test)]

@@ -259,31 +259,19 @@ fn valid_node_name(name: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
 }
 
-/// ZFSPoolPlugin.pm verify_zfs_blocksize.
+/// ZFSPoolPlugin.pm verify_zfs_blocksize, over the library's reading of pve-storage's pattern.
 fn check_blocksize(value: &str) -> Result<String, String> {
-    let lower = value.to_ascii_lowercase();
-    let (digits, scale) = match lower.as_bytes().last() {
-        Some(b'k') => (lower.get(..lower.len() - 1).unwrap_or(""), 1024u64),
-        Some(b'm') => (lower.get(..lower.len() - 1).unwrap_or(""), 1024 * 1024),
-        _ => (lower.as_str(), 1),
-    };
-    let well_formed = !digits.is_empty()
-        && !digits.starts_with('0')
-        && digits.bytes().all(|b| b.is_ascii_digit());
-    if !well_formed {
+    let Some(bytes) = phoenix_zfs::formats::proxmox::blocksize_number(value) else {
         return Err(format!(
             "invalid ZFS blocksize format '{value}'. Use a positive number (no leading zeros) with an optional 'k' or 'm' suffix."
         ));
-    }
-    let bytes = digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(scale));
-    match bytes {
-        Some(n) if (512..=16 << 20).contains(&n) && n.is_power_of_two() => Ok(value.to_string()),
-        _ => Err(format!(
+    };
+    if (512..=16 << 20).contains(&bytes) && bytes.is_power_of_two() {
+        Ok(value.to_string())
+    } else {
+        Err(format!(
             "value '{value}' is not a valid ZFS blocksize. Must be a power of 2 between 512B and 16MiB (e.g., 4k, 8k, 16k, 64k, 1m)."
-        )),
+        ))
     }
 }
 

@@ -16,6 +16,7 @@ use crate::guest::final_image;
 use crate::qemu::{Accel, Machine, ScriptOutcome, ScriptRun};
 use crate::util::workspace_root;
 use anyhow::{bail, Context, Result};
+use phoenix_zfs::runner::Transcript;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -152,14 +153,11 @@ fn median(runs: &[Duration]) -> Duration {
 /// zpool and zfs processes a recorded run spawned (PHOENIX_ZFS_RECORD writes one NNNN-TOOL-SUB.argv
 /// per command, whatever its tool).
 fn zfs_spawns(dir: &Path) -> Result<(usize, Vec<String>)> {
-    let mut commands = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("no {}", dir.display()))? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "argv") {
-            commands.push(std::fs::read_to_string(&path)?.trim().replace('\n', " "));
-        }
-    }
-    commands.sort();
+    let commands: Vec<String> = Transcript::argvs_in(dir)
+        .with_context(|| format!("no {}", dir.display()))?
+        .iter()
+        .map(|argv| argv.join(" "))
+        .collect();
     let zfs = commands
         .iter()
         .filter(|c| {

@@ -232,7 +232,12 @@ pub fn boot_script(scenario: &Scenario, boot_index: usize) -> String {
             .map(|a| quote(a))
             .collect();
         let command = argv.join(" ");
-        let _ = writeln!(script, "\n# step {n}: {}", step.run.join(" "));
+        // Every line: an argument with a newline (a `sh -c` script) must not leak into the
+        // boot script, where its `exit` would end the boot before the results are collected.
+        let _ = writeln!(script, "\n# step {n}:");
+        for line in step.run.join(" ").lines() {
+            let _ = writeln!(script, "#   {line}");
+        }
         let _ = writeln!(script, "hash_drives \"$out/step-{n}.before\"");
         let _ = writeln!(script, "mkdir -p \"$out/step-{n}.zfs\"");
         match step.power_cut_after_action {
@@ -307,6 +312,41 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A step's `sh -c` script of several lines, with quotes and `$`, runs as the step, once:
+    /// the comment naming the step holds none of it as a command.
+    #[test]
+    fn a_multi_line_step_runs_once_as_its_argv() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(
+            &file,
+            r#"description = "multi-line step"
+[[drive]]
+serial = "PHXNOSUCHSERIAL1"
+size = 1048576
+model = "none"
+[[boot]]
+[[boot.step]]
+run = ["sh", "-c", "echo \"it's $0\" >> \"$PHX_OUT/ran\"\nexit 3"]
+"#,
+        )
+        .unwrap();
+        let scenario = Scenario::load(&file).unwrap();
+        let script = boot_script(&scenario, 0)
+            .replace("\ncollect_state\n", "\necho finished > \"$out/finished\"\n");
+        let out = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .env("PHX_OUT", out.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "the boot script ended early:\n{script}");
+        let read = |name: &str| std::fs::read_to_string(out.path().join(name)).unwrap();
+        assert_eq!(read("ran"), "it's sh\n");
+        assert_eq!(read("step-1.status"), "3\n");
+        assert_eq!(read("finished"), "finished\n");
     }
 
     /// Runs `body` after the script's PRELUDE in sh on the host, with $PHX_OUT in a temporary

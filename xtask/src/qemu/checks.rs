@@ -5,6 +5,7 @@
 use crate::qemu::boot_script::{HASHED_HEAD_MIB, HASHED_TAIL_MIB};
 use crate::qemu::scenario::{Boot, Scenario};
 use anyhow::{Context, Result};
+use phoenix_zfs::runner::Transcript;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
@@ -84,20 +85,8 @@ impl BootResults {
         let mut manifests = Vec::new();
         for n in 1..=boot.steps.len() {
             let stem = |ext: &str| out.join(format!("step-{n}.{ext}"));
-            let mut commands = Vec::new();
-            let mut argv_files: Vec<_> = fs::read_dir(stem("zfs"))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| e.path())
-                .collect();
-            argv_files.sort();
-            for f in argv_files
-                .iter()
-                .filter(|p| p.extension().is_some_and(|e| e == "argv"))
-            {
-                commands.push(read(f).lines().map(str::to_string).collect());
-            }
+            // A step that recorded nothing (it ran no zpool or zfs) has no directory.
+            let commands = Transcript::argvs_in(&stem("zfs")).unwrap_or_default();
             if stem("manifest.json").exists() {
                 manifests.push(stem("manifest.json"));
             }
