@@ -139,7 +139,10 @@ impl Ineligible {
 impl std::fmt::Display for Ineligible {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Ineligible::NotNvme { transport } => write!(f, "not NVMe ({transport:?})")?,
+            Ineligible::NotNvme { transport } => {
+                // As in JSON: `sata`, `usb`.
+                write!(f, "not NVMe ({})", format!("{transport:?}").to_lowercase())?
+            }
             Ineligible::Removable => f.write_str("removable")?,
             Ineligible::ReadOnly => f.write_str("read-only")?,
             Ineligible::SystemDisk { mountpoint, via } => {
