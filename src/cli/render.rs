@@ -45,8 +45,9 @@ pub fn detect_json(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) -
     })
 }
 
-/// Each drive's firmware verdict, its fields (`verdict`, and `finding` or `minimum`) beside the
-/// drive's rather than nested under it.
+/// Each drive's firmware verdict (`verdict`, and `finding` or `minimum`) with the drive's kernel
+/// name beside it, as matching's decisions have it: the inventory has its serial, model and
+/// revision.
 fn firmware_json(a: &Assessment) -> Vec<Value> {
     a.firmware
         .iter()
@@ -54,9 +55,6 @@ fn firmware_json(a: &Assessment) -> Vec<Value> {
             let mut v = serde_json::to_value(&f.verdict).unwrap_or(Value::Null);
             if let Value::Object(map) = &mut v {
                 map.insert("name".into(), json!(f.name));
-                map.insert("serial".into(), json!(f.serial));
-                map.insert("model".into(), json!(f.model));
-                map.insert("revision".into(), json!(f.revision));
             }
             v
         })
@@ -116,9 +114,6 @@ pub fn detect(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) {
     for note in &a.inventory.notes {
         println!("note: {note}");
     }
-    if let Some(why) = &a.observed.import_scan_skipped {
-        println!("note: `zpool import` was not asked for exported pools: {why}");
-    }
     println!();
     let row = |cells: [&str; 7]| {
         println!(
@@ -145,15 +140,14 @@ pub fn detect(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) {
             role,
         ]);
     }
-    let pools = a.observed.existing_pools();
     for d in &a.inventory.disks {
         println!();
-        drive_details(a, d, &pools);
+        drive_details(a, d);
     }
     println!();
     pool_states(a);
     health(a, baselines);
-    journal_notes(a);
+    notes(a);
     if a.plan.blockers.is_empty() {
         println!("result: the drives fit the layout");
     }
@@ -163,9 +157,9 @@ pub fn detect(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) {
 }
 
 /// Under the table, one drive: its path and class, what matching and the firmware policy made
-/// of it, its partitions, what each witness found (with what the probe read of it), and the
-/// pool it belongs to.
-fn drive_details(a: &Assessment, d: &Disk, pools: &[phoenix_zfs::matching::ExistingPool]) {
+/// of it (a pool's member: whose), its partitions, what each witness found (with what the probe
+/// read of it).
+fn drive_details(a: &Assessment, d: &Disk) {
     let class = SizeClass::of_drive(d.size_bytes, 0.01)
         .map_or_else(|| "no size class".into(), |c| format!("class {c}"));
     println!(
@@ -214,68 +208,44 @@ fn drive_details(a: &Assessment, d: &Disk, pools: &[phoenix_zfs::matching::Exist
             );
         }
     }
-    if let Some((pool, member)) = contents::member_of(d, pools) {
-        line(
-            "pool",
-            &format!(
-                "{} is a {} member of pool `{}` ({})",
-                member.path,
-                member.class,
-                pool.name,
-                pool.presence.as_str()
-            ),
-        );
-    }
 }
 
 /// Every pool ZFS knows of here, with its state: imported ones with their health, the ones
 /// `zpool import` lists and whether another system had them last.
 fn pool_states(a: &Assessment) {
     let o = &a.observed;
-    let mut said: Vec<String> = o
-        .pools
-        .iter()
-        .map(|p| format!("{}: imported, {}", p.name, p.health))
-        .chain(
-            o.other_pools
-                .iter()
-                .map(|p| format!("{}: imported, not the layout's", p.name)),
-        )
-        .collect();
-    let listed = o.importable.iter().map(|p| (p, "exported"));
-    for (p, presence) in listed.chain(o.destroyed.iter().map(|p| (p, "destroyed"))) {
-        said.push(format!(
-            "{}: {presence}, {}, guid {}{}",
-            p.name,
-            p.state,
-            p.guid,
-            if p.last_used_elsewhere {
-                ", last imported by another system"
-            } else {
-                ""
-            }
-        ));
-    }
-    if said.is_empty() {
+    if o.pools.is_empty()
+        && o.other_pools.is_empty()
+        && o.importable.is_empty()
+        && o.destroyed.is_empty()
+    {
         return;
     }
     println!("Pools:");
-    for s in said {
-        println!("  {s}");
+    for p in &o.pools {
+        println!("  {}: imported, {}", p.name, p.health);
+    }
+    for p in &o.other_pools {
+        println!("  {}: imported, not the layout's", p.name);
+    }
+    let listed = o.importable.iter().map(|p| (p, "exported"));
+    for (p, presence) in listed.chain(o.destroyed.iter().map(|p| (p, "destroyed"))) {
+        let elsewhere = match p.last_used_elsewhere {
+            true => ", last imported by another system",
+            false => "",
+        };
+        println!(
+            "  {}: {presence}, {}, guid {}{elsewhere}",
+            p.name, p.state, p.guid
+        );
     }
     println!();
 }
 
-/// What apply will make of the journal's entries (an interrupted create honoured or not), and
-/// what a host read with `--root` cannot show.
-fn journal_notes(a: &Assessment) {
-    let journal = phoenix_zfs::apply::journal::PATH;
-    for note in a
-        .plan
-        .notes
-        .iter()
-        .filter(|n| n.contains(journal) || n.contains("--root"))
-    {
+/// The plan's notes: what apply will make of the journal's entries, what a host read with
+/// `--root` cannot show, what was not asked.
+fn notes(a: &Assessment) {
+    for note in &a.plan.notes {
         println!("note: {note}");
     }
 }
@@ -340,87 +310,94 @@ fn count(n: usize, noun: &str) -> String {
     }
 }
 
-/// What `actions` do, counted by verb and noun in the order they first come, then the drives
-/// they wipe: `create 2 pools and 8 datasets, register 4 storages`, `wipe 2 drives (S1, S2)`.
-fn what_it_does(actions: &[Action], said: &mut Vec<String>) {
-    let mut verbs: Vec<(&str, Vec<(&str, usize)>)> = Vec::new();
-    let mut add = |verb: &'static str, noun: &'static str| {
-        let at = verbs.iter().position(|v| v.0 == verb).unwrap_or_else(|| {
-            verbs.push((verb, Vec::new()));
-            verbs.len() - 1
-        });
-        let nouns = &mut verbs[at].1;
-        match nouns.iter_mut().find(|n| n.0 == noun) {
-            Some(n) => n.1 += 1,
-            None => nouns.push((noun, 1)),
-        }
-    };
+/// What plan's first line counts, by verb and noun, in the order it says them; a verb said twice
+/// in a row is said once (`create 2 pools and 8 datasets`).
+const COUNTED: [(&str, &str); 16] = [
+    ("import", "pool"),
+    ("create", "pool"),
+    ("create", "dataset"),
+    ("replace", "mirror member"),
+    ("change", "dataset"),
+    ("change", "storage"),
+    ("set", "pool property"),
+    ("set", "NFS export"),
+    ("set", "module parameter"),
+    ("register", "storage"),
+    ("install", "package"),
+    ("write", "file"),
+    ("reload", "service"),
+    ("update", "initramfs"),
+    ("bind", "dataset"),
+    ("export", "pool"),
+];
+
+/// What `actions` do, counted (`create 2 pools and 8 datasets, register 4 storages`), then the
+/// drives they wipe (`; wipe 2 drives (S1, S2)`).
+fn what_it_does(actions: &[Action]) -> String {
+    let mut counts = [0usize; COUNTED.len()];
     for action in actions {
-        let (verb, noun) = match action {
+        counts[match action {
             Action::ClearZfsLabels { .. } | Action::WipeDrive { .. } => continue,
-            Action::ImportPool { .. } => ("import", "pool"),
-            Action::CreatePool { .. } => ("create", "pool"),
-            Action::ExportPool { .. } => ("export", "pool"),
-            Action::ReplaceMember { .. } => ("replace", "mirror member"),
-            Action::SetPoolProperty { .. } => ("set", "pool property"),
-            Action::CreateDataset { .. } => ("create", "dataset"),
-            Action::SetDatasetProperties { .. } => ("change", "dataset"),
-            Action::BindMount { .. } => ("bind", "dataset"),
-            Action::InstallPackages { .. } => ("install", "package"),
-            Action::RegisterStorage { change, .. } if change == "add" => ("register", "storage"),
-            Action::RegisterStorage { .. } => ("change", "storage"),
-            Action::WriteFile { .. } => ("write", "file"),
-            Action::ReloadService { .. } => ("reload", "service"),
-            Action::SetModuleParameter { .. } => ("set", "module parameter"),
-            Action::RefreshInitramfs { .. } => ("update", "initramfs"),
-        };
-        add(verb, noun);
-        let shares = match action {
-            Action::CreateDataset { properties, .. } => properties.contains_key("sharenfs"),
-            Action::SetDatasetProperties { changes, .. } => {
-                changes.iter().any(|c| c.property == "sharenfs")
+            Action::ImportPool { .. } => 0,
+            Action::CreatePool { .. } => 1,
+            Action::CreateDataset { properties, .. } => {
+                counts[7] += usize::from(properties.contains_key("sharenfs"));
+                2
             }
-            _ => false,
-        };
-        if shares {
-            add("set", "NFS export");
-        }
+            Action::ReplaceMember { .. } => 3,
+            Action::SetDatasetProperties { changes, .. } => {
+                counts[7] += usize::from(changes.iter().any(|c| c.property == "sharenfs"));
+                4
+            }
+            Action::RegisterStorage { change, .. } if change != "add" => 5,
+            Action::SetPoolProperty { .. } => 6,
+            Action::SetModuleParameter { .. } => 8,
+            Action::RegisterStorage { .. } => 9,
+            Action::InstallPackages { .. } => 10,
+            Action::WriteFile { .. } => 11,
+            Action::ReloadService { .. } => 12,
+            Action::RefreshInitramfs { .. } => 13,
+            Action::BindMount { .. } => 14,
+            Action::ExportPool { .. } => 15,
+        }] += 1;
     }
-    let verbs: Vec<String> = verbs
-        .iter()
-        .map(|(verb, nouns)| {
-            let nouns: Vec<String> = nouns.iter().map(|(noun, n)| count(*n, noun)).collect();
-            format!("{verb} {}", nouns.join(" and "))
-        })
-        .collect();
-    if !verbs.is_empty() {
-        said.push(verbs.join(", "));
+    let mut text = String::new();
+    let mut last = "";
+    for ((verb, noun), n) in COUNTED.iter().zip(counts) {
+        if n == 0 {
+            continue;
+        }
+        if *verb == last {
+            text.push_str(" and ");
+        } else {
+            if !text.is_empty() {
+                text.push_str(", ");
+            }
+            text.push_str(verb);
+            text.push(' ');
+        }
+        text.push_str(&count(n, noun));
+        last = verb;
     }
     let wiped = phoenix_zfs::plan::wiped_drives(actions);
     if !wiped.is_empty() {
-        said.push(format!(
+        if !text.is_empty() {
+            text.push_str("; ");
+        }
+        text.push_str(&format!(
             "wipe {} ({})",
             count(wiped.len(), "drive"),
             wiped.join(", ")
         ));
     }
+    text
 }
 
 /// The plan: first what apply would do (or that it would do nothing, and why), then each action
 /// with its command, those that erase a drive marked, then notes, deferred steps and warnings.
 pub fn plan(a: &Assessment) {
     let p = &a.plan;
-    let mut said = Vec::new();
-    what_it_does(&p.actions, &mut said);
-    if !p.afterwards.is_empty() {
-        let mut then = Vec::new();
-        what_it_does(&p.afterwards, &mut then);
-        said.push(format!("then {}", then.join("; ")));
-    }
-    if !p.deferred.is_empty() {
-        said.push(format!("{} deferred", count(p.deferred.len(), "step")));
-    }
-    let would = said.join("; ");
+    let would = what_it_does(&p.actions);
     if !p.blockers.is_empty() {
         println!(
             "apply would change nothing: refused (exit {})",
@@ -432,10 +409,8 @@ pub fn plan(a: &Assessment) {
         if !p.actions.is_empty() {
             println!("once that is resolved, apply would: {would}");
         }
-    } else if p.actions.is_empty() && p.deferred.is_empty() {
-        println!("nothing to do: the host matches the layout");
     } else if p.actions.is_empty() {
-        println!("nothing to do: the pools and datasets match the layout; {would}");
+        println!("nothing to do: the host matches the layout");
     } else {
         println!("apply would: {would}");
     }
@@ -454,9 +429,7 @@ pub fn plan(a: &Assessment) {
             println!("     $ {}", runner::display(&argv));
         }
     }
-    for note in &p.notes {
-        println!("note: {note}");
-    }
+    notes(a);
     for d in &p.deferred {
         println!("deferred: {}: {}", d.subject, d.why);
     }
@@ -467,17 +440,17 @@ pub fn plan(a: &Assessment) {
 
 /// Every difference the plan's actions say there is, in their order.
 fn differences(a: &Assessment) -> Vec<Difference> {
-    a.plan
-        .actions
-        .iter()
-        .flat_map(Action::differences)
-        .collect()
+    let mut found = Vec::new();
+    for action in &a.plan.actions {
+        action.differences(&mut found);
+    }
+    found
 }
 
-/// verify: notes, one `differs:` line per difference, refusals, the deferred steps by reason, and
-/// last one verdict that matches `exit`.
+/// verify: notes, one `differs:` line per difference, refusals, the deferred steps under their
+/// own heading, and last the one verdict that matches `exit`.
 pub fn verify(a: &Assessment, exit: Exit) {
-    journal_notes(a);
+    notes(a);
     // A limit OpenZFS would ignore is not set, so it is no difference either; said here so that
     // `in sync` is not read as the ARC being limited.
     for w in a
@@ -495,18 +468,11 @@ pub fn verify(a: &Assessment, exit: Exit) {
     for b in &a.plan.blockers {
         refusal(b);
     }
-    let mut by_reason: Vec<(&str, Vec<&str>)> = Vec::new();
-    for d in &a.plan.deferred {
-        match by_reason.iter_mut().find(|r| r.0 == d.why) {
-            Some(r) => r.1.push(&d.subject),
-            None => by_reason.push((&d.why, vec![&d.subject])),
-        }
-    }
-    if !by_reason.is_empty() {
+    if !a.plan.deferred.is_empty() {
         println!("deferred (not differences: apply does them once the host allows):");
-        for (why, subjects) in by_reason {
-            println!("  {}: {why}", subjects.join(", "));
-        }
+    }
+    for d in &a.plan.deferred {
+        println!("  {}: {}", d.subject, d.why);
     }
     let differ = count(differences.len(), "difference");
     match exit {

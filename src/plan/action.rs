@@ -425,20 +425,25 @@ impl Action {
         )
     }
 
-    /// What this action says about the host, as differences from the layout. None for the steps
-    /// that follow another (a reload after its file) or come after convergence (an export).
-    pub fn differences(&self) -> Vec<Difference> {
-        let one = |kind, object: &str, property: Option<&str>, found: Option<String>, wanted| {
-            vec![Difference {
-                kind,
-                object: object.to_string(),
-                property: property.map(str::to_string),
-                found,
-                wanted,
-            }]
-        };
-        match self {
-            Action::ClearZfsLabels { path, .. } => one(
+    /// What this action says about the host, as differences from the layout, added to `out`.
+    /// None for the steps that follow another (a reload after its file) or come after
+    /// convergence (an export).
+    pub fn differences(&self, out: &mut Vec<Difference>) {
+        if let Action::SetDatasetProperties { dataset, changes } = self {
+            for c in changes {
+                out.push(Difference {
+                    kind: "dataset",
+                    object: dataset.clone(),
+                    property: Some(c.property.clone()),
+                    found: Some(c.from.clone()),
+                    wanted: Some(c.to.clone()),
+                });
+            }
+            return;
+        }
+        let owned = |s: &String| Some(s.clone());
+        let (kind, object, property, found, wanted) = match self {
+            Action::ClearZfsLabels { path, .. } => (
                 "drive",
                 path,
                 None,
@@ -450,63 +455,45 @@ impl Action {
                 path,
                 consent,
                 ..
-            } => one(
+            } => (
                 "drive",
                 if serial.is_empty() { path } else { serial },
                 None,
                 Some(format!("holding data ({consent})")),
                 None,
             ),
-            Action::ImportPool { pool, .. } => one(
+            Action::ImportPool { pool, .. } => (
                 "pool",
                 pool,
                 None,
                 Some("exported".into()),
                 Some("imported".into()),
             ),
-            Action::CreatePool { pool, .. } => one("pool", pool, None, None, None),
+            Action::CreatePool { pool, .. } => ("pool", pool, None, None, None),
             Action::ReplaceMember {
                 pool,
                 missing,
                 was,
                 new_device,
                 ..
-            } => one(
+            } => (
                 "pool",
                 pool,
-                Some(&format!("member {missing}")),
+                Some(format!("member {missing}")),
                 Some(match was {
                     Some(was) => format!("missing (was {was})"),
                     None => "missing".into(),
                 }),
-                Some(new_device.clone()),
+                owned(new_device),
             ),
             Action::SetPoolProperty {
                 pool,
                 property,
                 from,
                 to,
-            } => one(
-                "pool",
-                pool,
-                Some(property),
-                Some(from.clone()),
-                Some(to.clone()),
-            ),
-            Action::CreateDataset { dataset, .. } => one("dataset", dataset, None, None, None),
-            Action::SetDatasetProperties { dataset, changes } => changes
-                .iter()
-                .flat_map(|c| {
-                    one(
-                        "dataset",
-                        dataset,
-                        Some(&c.property),
-                        Some(c.from.clone()),
-                        Some(c.to.clone()),
-                    )
-                })
-                .collect(),
-            Action::InstallPackages { packages, .. } => one(
+            } => ("pool", pool, owned(property), owned(from), owned(to)),
+            Action::CreateDataset { dataset, .. } => ("dataset", dataset, None, None, None),
+            Action::InstallPackages { packages, .. } => (
                 "package",
                 &packages.join(" "),
                 None,
@@ -515,41 +502,44 @@ impl Action {
             ),
             Action::RegisterStorage {
                 storage, change, ..
-            } => match change.strip_prefix("set ") {
-                None => one("storage", storage, None, None, None),
-                Some(what) => one(
-                    "storage",
-                    storage,
-                    None,
-                    Some(format!("different {what}")),
-                    None,
-                ),
-            },
-            Action::WriteFile { path, purpose, .. } => one(
+            } => (
+                "storage",
+                storage,
+                None,
+                change
+                    .strip_prefix("set ")
+                    .map(|what| format!("different {what}")),
+                None,
+            ),
+            Action::WriteFile { path, purpose, .. } => (
                 "file",
                 path,
                 None,
                 Some("not as phoenix-zfs writes it".into()),
-                Some(purpose.clone()),
+                owned(purpose),
             ),
-            Action::SetModuleParameter { path, from, to } => one(
-                "parameter",
-                path,
-                None,
-                Some(from.clone()),
-                Some(to.clone()),
-            ),
-            Action::BindMount { ctid, dataset, .. } => one(
+            Action::SetModuleParameter { path, from, to } => {
+                ("parameter", path, None, owned(from), owned(to))
+            }
+            Action::BindMount { ctid, dataset, .. } => (
                 "dataset",
                 dataset,
                 None,
                 Some(format!("not bound into container {ctid}")),
                 None,
             ),
-            Action::ReloadService { .. }
+            Action::SetDatasetProperties { .. }
+            | Action::ReloadService { .. }
             | Action::RefreshInitramfs { .. }
-            | Action::ExportPool { .. } => Vec::new(),
-        }
+            | Action::ExportPool { .. } => return,
+        };
+        out.push(Difference {
+            kind,
+            object: object.to_string(),
+            property,
+            found,
+            wanted,
+        });
     }
 }
 
@@ -557,9 +547,14 @@ impl Action {
 mod tests {
     use super::*;
 
+    fn differences(action: &Action) -> Vec<Difference> {
+        let mut found = Vec::new();
+        action.differences(&mut found);
+        found
+    }
+
     fn said(action: &Action) -> Vec<String> {
-        action
-            .differences()
+        differences(action)
             .iter()
             .map(ToString::to_string)
             .collect()
@@ -579,7 +574,7 @@ mod tests {
             said(&changed),
             ["dataset quickOS/x: recordsize is 1M, the layout says 16K"]
         );
-        let d = &changed.differences()[0];
+        let d = &differences(&changed)[0];
         assert_eq!(
             (
                 d.kind,
@@ -594,7 +589,7 @@ mod tests {
             properties: BTreeMap::new(),
         };
         assert_eq!(said(&missing), ["dataset fastData/iso does not exist"]);
-        assert_eq!(missing.differences()[0].found, None);
+        assert_eq!(differences(&missing)[0].found, None);
         let exported = Action::ImportPool {
             pool: "quickOS".into(),
             guid: 1,
@@ -610,7 +605,7 @@ mod tests {
             pool: "quickOS".into(),
             why: String::new(),
         };
-        assert!(export.differences().is_empty());
+        assert!(differences(&export).is_empty());
     }
 
     #[test]

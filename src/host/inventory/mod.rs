@@ -141,7 +141,9 @@ impl std::fmt::Display for Ineligible {
         match self {
             Ineligible::NotNvme { transport } => {
                 // As in JSON: `sata`, `usb`.
-                write!(f, "not NVMe ({})", format!("{transport:?}").to_lowercase())?
+                let mut name = format!("{transport:?}");
+                name.make_ascii_lowercase();
+                write!(f, "not NVMe ({name})")?
             }
             Ineligible::Removable => f.write_str("removable")?,
             Ineligible::ReadOnly => f.write_str("read-only")?,

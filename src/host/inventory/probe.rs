@@ -58,7 +58,8 @@ impl Extent {
 
 /// Who says a partition is there. Spelt alike in text and JSON: `kernel`, `gpt`, `gpt-backup`,
 /// `gpt-entries`, `dos` (blkid's word for a DOS table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum PartitionSource {
     /// The kernel lists it (/sys/block/DISK/PART): it has a device node.
     Kernel,
@@ -69,6 +70,7 @@ pub enum PartitionSource {
     /// A GPT entry array with no valid header in front of it.
     GptEntries,
     /// A DOS partition table's primary entry.
+    #[serde(rename = "dos")]
     Mbr,
 }
 
@@ -81,12 +83,6 @@ impl std::fmt::Display for PartitionSource {
             PartitionSource::GptEntries => "gpt-entries",
             PartitionSource::Mbr => "dos",
         })
-    }
-}
-
-impl serde::Serialize for PartitionSource {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }
 
