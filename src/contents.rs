@@ -33,12 +33,13 @@ pub enum Witness {
     Udev,
 }
 
+/// Spelt as in JSON: `probe`, `kernel`, `udev`.
 impl fmt::Display for Witness {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Witness::Probe => "probe",
             Witness::Kernel => "kernel",
-            Witness::Udev => "udev/blkid",
+            Witness::Udev => "udev",
         })
     }
 }
@@ -50,6 +51,10 @@ pub struct Finding {
     /// The disk or partition it was found on (`nvme0n1`, `nvme0n1p1`).
     pub device: String,
     pub what: String,
+    /// What the probe read of a signature (a ZFS label's pool, state and last host; a GPT's
+    /// partitions), for `detect`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl fmt::Display for Finding {
@@ -70,6 +75,7 @@ fn probe_findings(device: &str, probe: &ProbeState, out: &mut Vec<Finding>) {
         witness: Witness::Probe,
         device: device.to_string(),
         what,
+        detail: None,
     });
 }
 
@@ -83,6 +89,7 @@ fn udev_findings(device: &str, view: Option<&BlkidView>, out: &mut Vec<Finding>)
             witness: Witness::Udev,
             device: device.to_string(),
             what,
+            detail: None,
         });
     }
 }
@@ -102,6 +109,7 @@ pub fn findings(disk: &Disk) -> Vec<Finding> {
                     "partition {}",
                     p.number.map_or_else(|| "?".to_string(), |n| n.to_string())
                 ),
+                detail: None,
             });
         }
         probe_findings(&p.name, &p.probe, &mut found);
@@ -152,6 +160,7 @@ pub fn foreign_to_create(disk: &Disk, pool: &str) -> Vec<Finding> {
                 witness: Witness::Kernel,
                 device: p.name.clone(),
                 what: "a partition zpool create does not make".into(),
+                detail: None,
             });
         }
         not_ours(&p.name, &p.probe, &mut foreign, |s| {
@@ -191,15 +200,11 @@ fn not_ours(
         return probe_findings(device, probe, out);
     };
     for s in signatures.iter().filter(|s| !ours(s)) {
-        let label = s
-            .label
-            .as_deref()
-            .map(|l| format!(" `{l}`"))
-            .unwrap_or_default();
         out.push(Finding {
             witness: Witness::Probe,
             device: device.to_string(),
-            what: format!("{}{label} at byte {}", s.kind, s.offset),
+            what: where_found(s),
+            detail: s.detail.clone(),
         });
     }
     if let Some(first) = unrecognised.first() {
@@ -207,7 +212,24 @@ fn not_ours(
             witness: Witness::Probe,
             device: device.to_string(),
             what: unrecognised_data(first.offset, *unrecognised_bytes),
+            detail: None,
         });
+    }
+}
+
+/// `zfs_member `tank` at byte 0`: the kind as blkid names it, its label, and where. The probe
+/// reads a device's first 4 MiB and its last 16: an offset past 16 MiB is in the last ones,
+/// where the thirteen digits of a byte number only hide that it is the end.
+pub fn where_found(s: &crate::host::inventory::probe::Signature) -> String {
+    let label = s
+        .label
+        .as_deref()
+        .map(|l| format!(" `{l}`"))
+        .unwrap_or_default();
+    if s.offset < 16 << 20 {
+        format!("{}{label} at byte {}", s.kind, s.offset)
+    } else {
+        format!("{}{label} at the end", s.kind)
     }
 }
 
@@ -216,6 +238,7 @@ fn udev_finding(device: &str, view: &BlkidView) -> Finding {
         witness: Witness::Udev,
         device: device.to_string(),
         what: view.describe().join(", "),
+        detail: None,
     }
 }
 

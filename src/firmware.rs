@@ -190,13 +190,14 @@ impl FirmwareVerdict {
     }
 }
 
+/// Each verdict first by its JSON name (`known-bad`, `not-in-policy`...), then what it rests on.
 impl fmt::Display for FirmwareVerdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FirmwareVerdict::NoKnownIssue => f.write_str("no known issue"),
-            FirmwareVerdict::NotInPolicy => f.write_str("model not in policy"),
+            FirmwareVerdict::NoKnownIssue => f.write_str("no-known-issue"),
+            FirmwareVerdict::NotInPolicy => f.write_str("not-in-policy: no rule covers the model"),
             FirmwareVerdict::KnownBad { finding } => {
-                write!(f, "known bad: {}", finding.reason)?;
+                write!(f, "known-bad: {}", finding.reason)?;
                 if let Some(fix) = &finding.fixed_by {
                     write!(f, "; fixed by {fix}")?;
                 }
@@ -205,12 +206,12 @@ impl fmt::Display for FirmwareVerdict {
             FirmwareVerdict::BelowMinimum { finding } => {
                 write!(
                     f,
-                    "older than {}: {} (source: {})",
+                    "below-minimum: older than {}: {} (source: {})",
                     finding.revision, finding.reason, finding.source
                 )
             }
             FirmwareVerdict::NotComparable { minimum } => {
-                write!(f, "cannot be compared with the minimum {minimum}")
+                write!(f, "not-comparable with the minimum {minimum}")
             }
         }
     }
@@ -304,11 +305,13 @@ fn compare_revisions(a: &str, b: &str) -> Ordering {
     Ordering::Equal
 }
 
-/// The verdict on one drive chosen for a pool, for the plan, `detect` and the manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The verdict on one drive chosen for a pool, for the plan, `detect` and the manifest. In
+/// detect's JSON, the verdict's fields stand beside the drive's (`cli/render.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DriveFirmware {
     /// Kernel name (`nvme0n1`), to find the drive in the match report.
     pub name: String,
+    /// The drive in words, for messages.
     pub drive: String,
     pub serial: Option<String>,
     pub model: String,

@@ -98,6 +98,19 @@ pub enum MatchProblem {
     },
 }
 
+impl MatchProblem {
+    /// The one pool the problem is about; None for a drive that fits several.
+    pub fn pool(&self) -> Option<&str> {
+        match self {
+            MatchProblem::Missing { pool, .. }
+            | MatchProblem::ExtraCandidates { pool, .. }
+            | MatchProblem::MirrorOnOneDrive { pool, .. }
+            | MatchProblem::NotTheLayoutsPool { pool, .. } => Some(pool),
+            MatchProblem::FitsSeveralPools { .. } => None,
+        }
+    }
+}
+
 impl std::fmt::Display for MatchProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -178,7 +191,8 @@ fn rename_commands(pool: &str, presence: Presence, guid: Option<u64>) -> String 
 /// The decision about one drive, in words, for `detect`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DriveDecision {
-    pub drive: String,
+    /// The drive's kernel name: the inventory has its model, serial, path and size.
+    pub name: String,
     pub pool: Option<String>,
     pub reason: String,
 }
@@ -566,7 +580,7 @@ pub fn match_drives(
                 Some(pool) if member.class == VdevClass::Data => {
                     in_place.insert(disk.name.as_str(), pool);
                     decisions.push(DriveDecision {
-                        drive: disk.describe(),
+                        name: disk.name.clone(),
                         pool: Some(pool.to_string()),
                         reason: format!("already a member of pool `{pool}`"),
                     });
@@ -580,7 +594,7 @@ pub fn match_drives(
                     );
                     note_unusable(disk, why.clone());
                     decisions.push(DriveDecision {
-                        drive: disk.describe(),
+                        name: disk.name.clone(),
                         pool: None,
                         reason: format!("ineligible: {why}"),
                     });
@@ -593,7 +607,7 @@ pub fn match_drives(
                     let why = foreign_member(home, member, disk, named_like_ours);
                     note_unusable(disk, why.clone());
                     decisions.push(DriveDecision {
-                        drive: disk.describe(),
+                        name: disk.name.clone(),
                         pool: None,
                         reason: format!("ineligible: {why}"),
                     });
@@ -605,7 +619,7 @@ pub fn match_drives(
             let reasons: Vec<String> = disk.ineligible.iter().map(ToString::to_string).collect();
             note_unusable(disk, format!("is {}", reasons.join("; ")));
             decisions.push(DriveDecision {
-                drive: disk.describe(),
+                name: disk.name.clone(),
                 pool: None,
                 reason: format!("ineligible: {}", reasons.join("; ")),
             });
@@ -624,7 +638,7 @@ pub fn match_drives(
                     .filter_map(|p| misfit(disk, p, tolerance))
                     .collect();
                 decisions.push(DriveDecision {
-                    drive: disk.describe(),
+                    name: disk.name.clone(),
                     pool: None,
                     reason: format!("left alone: {}", why.join("; ")),
                 });
@@ -651,7 +665,7 @@ pub fn match_drives(
             // drive is missing or in excess for a pool that will not be made.
             for d in fitting.remove(pool.name()).unwrap_or_default() {
                 decisions.push(DriveDecision {
-                    drive: d.describe(),
+                    name: d.name.clone(),
                     pool: None,
                     reason: format!(
                         "left alone: fits pool `{}`, whose name a pool that is not the layout's holds",
@@ -681,7 +695,7 @@ pub fn match_drives(
             // Complete with members already in place: further fitting drives stay alone.
             for d in &candidates {
                 decisions.push(DriveDecision {
-                    drive: d.describe(),
+                    name: d.name.clone(),
                     pool: None,
                     reason: format!(
                         "left alone: pool `{}` already has its {needed} drive(s)",
@@ -709,7 +723,7 @@ pub fn match_drives(
                     format!("fits pool `{}` ({})", pool.name(), wanted(pool))
                 };
                 decisions.push(DriveDecision {
-                    drive: d.describe(),
+                    name: d.name.clone(),
                     pool: Some(pool.name().into()),
                     reason,
                 });

@@ -1,15 +1,18 @@
-//! Human and JSON output of detect and plan. Human output is for a terminal or a journal: one
-//! fact per line, the important word first.
+//! Human and JSON output of detect, plan and verify. Human output is for a terminal or a journal:
+//! one fact per line, the important word first. JSON output is an interface: each document names
+//! its `schema` (schema/detect.schema.json and its siblings describe them), and says what the
+//! text says, with the same words.
 
 use crate::failure::print_error;
 use phoenix_zfs::contents;
 use phoenix_zfs::exit::Exit;
 use phoenix_zfs::formats::size::{self, SizeClass};
 use phoenix_zfs::host::assess::Assessment;
-use phoenix_zfs::host::inventory::{Disk, ProbeState, Transport};
+use phoenix_zfs::host::inventory::{Disk, ProbeState};
 use phoenix_zfs::host::services::Availability;
 use phoenix_zfs::host::target::Situation;
 use phoenix_zfs::manifest::HealthRecord;
+use phoenix_zfs::plan::{Action, Difference};
 use phoenix_zfs::runner;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -22,35 +25,59 @@ pub fn json(value: &impl Serialize) {
     }
 }
 
+fn exit_code(a: &Assessment) -> u8 {
+    a.plan.exit().unwrap_or(Exit::Done).code()
+}
+
 pub fn detect_json(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) -> Value {
     json!({
+        "schema": "phoenix-zfs/detect/1",
+        "exit_code": exit_code(a),
         "inventory": a.inventory,
         "matching": a.matching,
-        "firmware": a.firmware,
+        "firmware": firmware_json(a),
         "health": a.services.health,
         "health_baselines": baselines,
         "pools": a.observed.pools,
         "importable_pools": a.observed.importable,
         "import_scan_skipped": a.observed.import_scan_skipped,
         "blockers": a.plan.blockers,
-        "exit_code": a.plan.exit().unwrap_or(Exit::Done).code(),
     })
 }
 
+/// Each drive's firmware verdict (`verdict`, and `finding` or `minimum`) with the drive's kernel
+/// name beside it, as matching's decisions have it: the inventory has its serial, model and
+/// revision.
+fn firmware_json(a: &Assessment) -> Vec<Value> {
+    a.firmware
+        .iter()
+        .map(|f| {
+            let mut v = serde_json::to_value(&f.verdict).unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut v {
+                map.insert("name".into(), json!(f.name));
+            }
+            v
+        })
+        .collect()
+}
+
 pub fn plan_json(a: &Assessment, situation: &Situation) -> Value {
-    let with_argv = |actions: &[phoenix_zfs::plan::Action]| -> Vec<Value> {
+    let with_argv = |actions: &[Action]| -> Vec<Value> {
         actions
             .iter()
             .map(|action| {
                 let mut v = serde_json::to_value(action).unwrap_or(Value::Null);
                 if let Value::Object(map) = &mut v {
                     map.insert("argv".into(), json!(action.argv()));
+                    map.insert("destroys_data".into(), json!(action.destroys_data()));
                 }
                 v
             })
             .collect()
     };
     json!({
+        "schema": "phoenix-zfs/plan/1",
+        "exit_code": exit_code(a),
         "situation": situation,
         "actions": with_argv(&a.plan.actions),
         "afterwards": with_argv(&a.plan.afterwards),
@@ -58,36 +85,28 @@ pub fn plan_json(a: &Assessment, situation: &Situation) -> Value {
         "blockers": a.plan.blockers,
         "notes": a.plan.notes,
         "deferred": a.plan.deferred,
-        "exit_code": a.plan.exit().unwrap_or(Exit::Done).code(),
     })
 }
 
-fn probe_summary(d: &Disk) -> String {
+/// `exit` is the one verify exits with.
+pub fn verify_json(a: &Assessment, exit: Exit) -> Value {
+    json!({
+        "schema": "phoenix-zfs/verify/1",
+        "exit_code": exit.code(),
+        "differences": differences(a),
+        "deferred": a.plan.deferred,
+        "blockers": a.plan.blockers,
+    })
+}
+
+/// What the probe's reading of a drive comes to, in one word or two.
+fn contents_in_brief(d: &Disk) -> &'static str {
     match &d.probe {
-        ProbeState::NotProbed => "not probed".into(),
-        ProbeState::Unreadable { error } => format!("unreadable: {error}"),
-        ProbeState::Read { .. } if contents::findings(d).is_empty() => "blank".into(),
-        ProbeState::Read { .. } => "holds data (see below)".into(),
+        ProbeState::NotProbed => "not-probed",
+        ProbeState::Unreadable { .. } => "unreadable",
+        ProbeState::Read { .. } if contents::findings(d).is_empty() => "blank",
+        ProbeState::Read { .. } => "holds data",
     }
-}
-
-/// What each witness found on a drive that is not blank, one line each.
-fn findings(d: &Disk) {
-    if !matches!(d.probe, ProbeState::Read { .. }) {
-        return;
-    }
-    for f in contents::findings(d) {
-        println!(
-            "            {:<10} {}: {}",
-            f.witness.to_string(),
-            f.device,
-            f.what
-        );
-    }
-}
-
-fn class(bytes: u64) -> String {
-    SizeClass::of_drive(bytes, 0.01).map_or_else(|| "no class".into(), |c| format!("class {c}"))
 }
 
 pub fn detect(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) {
@@ -95,78 +114,138 @@ pub fn detect(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) {
     for note in &a.inventory.notes {
         println!("note: {note}");
     }
-    if let Some(why) = &a.observed.import_scan_skipped {
-        println!("note: `zpool import` was not asked for exported pools: {why}");
+    println!();
+    let row = |cells: [&str; 7]| {
+        println!(
+            "{:<9} {:<30} {:<16} {:>9}  {:<10} {:<10}  {}",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6]
+        )
+    };
+    row([
+        "DEVICE", "MODEL", "SERIAL", "SIZE", "FIRMWARE", "CONTENTS", "ROLE",
+    ]);
+    for d in &a.inventory.disks {
+        let role = match a.matching.pool_of(&d.name) {
+            Some(pool) => pool,
+            None if d.is_candidate() => "-",
+            None => "not usable",
+        };
+        row([
+            &d.name,
+            d.model.as_deref().unwrap_or("-"),
+            d.serial.as_deref().unwrap_or("-"),
+            &size::decimal(d.size_bytes),
+            d.firmware.as_deref().unwrap_or("-"),
+            contents_in_brief(d),
+            role,
+        ]);
+    }
+    for d in &a.inventory.disks {
+        println!();
+        drive_details(a, d);
     }
     println!();
-    println!("NVMe drives:");
-    for d in a
-        .inventory
-        .disks
-        .iter()
-        .filter(|d| d.transport == Transport::Nvme)
-    {
-        let role = a
-            .matching
-            .pool_of(&d.name)
-            .map_or("-".to_string(), |p| format!("-> {p}"));
-        println!(
-            "  {:<9} {:<32} serial {:<16} fw {:<10} {} ({}) lbs {}  {}  {role}",
-            d.name,
-            d.model.as_deref().unwrap_or("?"),
-            d.serial.as_deref().unwrap_or("?"),
-            d.firmware.as_deref().unwrap_or("?"),
-            size::decimal(d.size_bytes),
-            class(d.size_bytes),
-            d.logical_block_size,
-            probe_summary(d),
-        );
-        println!("            {}", d.preferred_path);
-        findings(d);
+    pool_states(a);
+    health(a, baselines);
+    notes(a);
+    if a.plan.blockers.is_empty() {
+        println!("result: the drives fit the layout");
     }
-    let others: Vec<&Disk> = a
-        .inventory
-        .disks
-        .iter()
-        .filter(|d| d.transport != Transport::Nvme)
-        .collect();
-    if !others.is_empty() {
-        println!("Other block devices (never used):");
-        for d in others {
+    for b in &a.plan.blockers {
+        refusal(b);
+    }
+}
+
+/// Under the table, one drive: its path and class, what matching and the firmware policy made
+/// of it (a pool's member: whose), its partitions, what each witness found (with what the probe
+/// read of it).
+fn drive_details(a: &Assessment, d: &Disk) {
+    let class = SizeClass::of_drive(d.size_bytes, 0.01)
+        .map_or_else(|| "no size class".into(), |c| format!("class {c}"));
+    println!(
+        "{}: {}, {class}, {}-byte blocks",
+        d.name, d.preferred_path, d.logical_block_size
+    );
+    let line = |tag: &str, text: &str| println!("  {tag:<10} {text}");
+    match a.matching.decisions.iter().find(|x| x.name == d.name) {
+        Some(decision) => line("matching", &decision.reason),
+        // Matching judges the NVMe drives; the inventory says why any other device is not one.
+        None => {
             let why: Vec<String> = d.ineligible.iter().map(ToString::to_string).collect();
-            println!(
-                "  {:<9} {:<32} {}  {}",
-                d.name,
-                d.model.as_deref().unwrap_or("-"),
-                size::decimal(d.size_bytes),
-                why.join("; ")
+            line("matching", &format!("ineligible: {}", why.join("; ")));
+        }
+    }
+    if let Some(f) = a.firmware.iter().find(|f| f.name == d.name) {
+        line("firmware", &format!("{}: {}", f.revision, f.verdict));
+    }
+    for p in &d.partitions {
+        let by: Vec<String> = p.listed_by.iter().map(ToString::to_string).collect();
+        line(
+            "partition",
+            &format!(
+                "{}: number {}, {}, listed by {}",
+                p.name,
+                p.number.map_or_else(|| "?".into(), |n| n.to_string()),
+                size::decimal(p.size_bytes),
+                by.join(", ")
+            ),
+        );
+    }
+    if !matches!(d.probe, ProbeState::NotProbed) {
+        // The kernel's partitions are the `partition` lines above.
+        for f in contents::findings(d)
+            .into_iter()
+            .filter(|f| f.witness != contents::Witness::Kernel)
+        {
+            let detail = f
+                .detail
+                .as_deref()
+                .map(|x| format!(": {x}"))
+                .unwrap_or_default();
+            line(
+                &f.witness.to_string(),
+                &format!("{}: {}{detail}", f.device, f.what),
             );
         }
     }
-    println!();
-    println!("Matching:");
-    for dec in &a.matching.decisions {
-        println!("  {}: {}", dec.drive, dec.reason);
-    }
-    for asg in &a.matching.assignments {
-        let names: Vec<String> = asg.drives.iter().map(|d| d.name.clone()).collect();
-        println!("  pool {}: {}", asg.pool, names.join(", "));
-    }
-    println!();
-    println!("Firmware:");
-    for f in &a.firmware {
-        println!("  {} {}: {}", f.drive, f.revision, f.verdict);
-    }
-    println!();
-    health(a, baselines);
-    journal_notes(a);
-    verdict(a);
 }
 
-/// What apply will make of the journal's entries (an interrupted create honoured or not).
-fn journal_notes(a: &Assessment) {
-    let journal = phoenix_zfs::apply::journal::PATH;
-    for note in a.plan.notes.iter().filter(|n| n.contains(journal)) {
+/// Every pool ZFS knows of here, with its state: imported ones with their health, the ones
+/// `zpool import` lists and whether another system had them last.
+fn pool_states(a: &Assessment) {
+    let o = &a.observed;
+    if o.pools.is_empty()
+        && o.other_pools.is_empty()
+        && o.importable.is_empty()
+        && o.destroyed.is_empty()
+    {
+        return;
+    }
+    println!("Pools:");
+    for p in &o.pools {
+        println!("  {}: imported, {}", p.name, p.health);
+    }
+    for p in &o.other_pools {
+        println!("  {}: imported, not the layout's", p.name);
+    }
+    let listed = o.importable.iter().map(|p| (p, "exported"));
+    for (p, presence) in listed.chain(o.destroyed.iter().map(|p| (p, "destroyed"))) {
+        let elsewhere = match p.last_used_elsewhere {
+            true => ", last imported by another system",
+            false => "",
+        };
+        println!(
+            "  {}: {presence}, {}, guid {}{elsewhere}",
+            p.name, p.state, p.guid
+        );
+    }
+    println!();
+}
+
+/// The plan's notes: what apply will make of the journal's entries, what a host read with
+/// `--root` cannot show, what was not asked.
+fn notes(a: &Assessment) {
+    for note in &a.plan.notes {
         println!("note: {note}");
     }
 }
@@ -211,16 +290,6 @@ fn health(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) {
     println!();
 }
 
-fn verdict(a: &Assessment) {
-    if a.plan.blockers.is_empty() {
-        println!("result: the drives fit the layout");
-        return;
-    }
-    for b in &a.plan.blockers {
-        refusal(b);
-    }
-}
-
 /// A refusal: its first line after `refused:`, the rest indented under it.
 pub fn refusal(blocker: &phoenix_zfs::plan::Blocker) {
     for (i, line) in blocker.lines().iter().enumerate() {
@@ -232,44 +301,156 @@ pub fn refusal(blocker: &phoenix_zfs::plan::Blocker) {
     }
 }
 
-pub fn plan(a: &Assessment) {
-    if a.plan.actions.is_empty() && a.plan.blockers.is_empty() {
-        println!("nothing to do: the host matches the layout");
+/// `2 pools`, `1 pool property`, `4 pool properties`.
+fn count(n: usize, noun: &str) -> String {
+    match noun.strip_suffix('y') {
+        _ if n == 1 || noun.ends_with('s') => format!("{n} {noun}"),
+        Some(stem) => format!("{n} {stem}ies"),
+        None => format!("{n} {noun}s"),
     }
-    let numbered = a.plan.actions.iter().chain(&a.plan.afterwards);
-    for (i, action) in numbered.enumerate() {
-        if i == a.plan.actions.len() {
+}
+
+/// What plan's first line counts, by verb and noun, in the order it says them; a verb said twice
+/// in a row is said once (`create 2 pools and 8 datasets`).
+const COUNTED: [(&str, &str); 16] = [
+    ("import", "pool"),
+    ("create", "pool"),
+    ("create", "dataset"),
+    ("replace", "mirror member"),
+    ("change", "dataset"),
+    ("change", "storage"),
+    ("set", "pool property"),
+    ("set", "NFS export"),
+    ("set", "module parameter"),
+    ("register", "storage"),
+    ("install", "package"),
+    ("write", "file"),
+    ("reload", "service"),
+    ("update", "initramfs"),
+    ("bind", "dataset"),
+    ("export", "pool"),
+];
+
+/// What `actions` do, counted (`create 2 pools and 8 datasets, register 4 storages`), then the
+/// drives they wipe (`; wipe 2 drives (S1, S2)`).
+fn what_it_does(actions: &[Action]) -> String {
+    let mut counts = [0usize; COUNTED.len()];
+    for action in actions {
+        counts[match action {
+            Action::ClearZfsLabels { .. } | Action::WipeDrive { .. } => continue,
+            Action::ImportPool { .. } => 0,
+            Action::CreatePool { .. } => 1,
+            Action::CreateDataset { properties, .. } => {
+                counts[7] += usize::from(properties.contains_key("sharenfs"));
+                2
+            }
+            Action::ReplaceMember { .. } => 3,
+            Action::SetDatasetProperties { changes, .. } => {
+                counts[7] += usize::from(changes.iter().any(|c| c.property == "sharenfs"));
+                4
+            }
+            Action::RegisterStorage { change, .. } if change != "add" => 5,
+            Action::SetPoolProperty { .. } => 6,
+            Action::SetModuleParameter { .. } => 8,
+            Action::RegisterStorage { .. } => 9,
+            Action::InstallPackages { .. } => 10,
+            Action::WriteFile { .. } => 11,
+            Action::ReloadService { .. } => 12,
+            Action::RefreshInitramfs { .. } => 13,
+            Action::BindMount { .. } => 14,
+            Action::ExportPool { .. } => 15,
+        }] += 1;
+    }
+    let mut text = String::new();
+    let mut last = "";
+    for ((verb, noun), n) in COUNTED.iter().zip(counts) {
+        if n == 0 {
+            continue;
+        }
+        if *verb == last {
+            text.push_str(" and ");
+        } else {
+            if !text.is_empty() {
+                text.push_str(", ");
+            }
+            text.push_str(verb);
+            text.push(' ');
+        }
+        text.push_str(&count(n, noun));
+        last = verb;
+    }
+    let wiped = phoenix_zfs::plan::wiped_drives(actions);
+    if !wiped.is_empty() {
+        if !text.is_empty() {
+            text.push_str("; ");
+        }
+        text.push_str(&format!(
+            "wipe {} ({})",
+            count(wiped.len(), "drive"),
+            wiped.join(", ")
+        ));
+    }
+    text
+}
+
+/// The plan: first what apply would do (or that it would do nothing, and why), then each action
+/// with its command, those that erase a drive marked, then notes, deferred steps and warnings.
+pub fn plan(a: &Assessment) {
+    let p = &a.plan;
+    let would = what_it_does(&p.actions);
+    if !p.blockers.is_empty() {
+        println!(
+            "apply would change nothing: refused (exit {})",
+            exit_code(a)
+        );
+        for b in &p.blockers {
+            refusal(b);
+        }
+        if !p.actions.is_empty() {
+            println!("once that is resolved, apply would: {would}");
+        }
+    } else if p.actions.is_empty() {
+        println!("nothing to do: the host matches the layout");
+    } else {
+        println!("apply would: {would}");
+    }
+    for (i, action) in p.actions.iter().chain(&p.afterwards).enumerate() {
+        if i == p.actions.len() {
             println!("then, once the host matches the layout:");
         }
-        println!("{:>3}. {}", i + 1, action.summary());
+        let mark = if action.destroys_data() {
+            "[destroys data] "
+        } else {
+            ""
+        };
+        println!("{:>3}. {mark}{}", i + 1, action.summary());
         let argv = action.argv();
         if !argv.is_empty() {
             println!("     $ {}", runner::display(&argv));
         }
     }
-    for note in &a.plan.notes {
-        println!("note: {note}");
-    }
-    deferred(a);
-    for w in &a.plan.warnings {
-        println!("warning[{}]: {}", w.code, w.message);
-    }
-    if !a.plan.blockers.is_empty() {
-        println!();
-        verdict(a);
-    }
-}
-
-/// What cannot be done on this host now, said where `plan`, `apply` and `verify` report.
-pub fn deferred(a: &Assessment) {
-    for d in &a.plan.deferred {
+    notes(a);
+    for d in &p.deferred {
         println!("deferred: {}: {}", d.subject, d.why);
     }
+    for w in &p.warnings {
+        println!("warning[{}]: {}", w.code, w.message);
+    }
 }
 
-pub fn verify(a: &Assessment) {
-    deferred(a);
-    journal_notes(a);
+/// Every difference the plan's actions say there is, in their order.
+fn differences(a: &Assessment) -> Vec<Difference> {
+    let mut found = Vec::new();
+    for action in &a.plan.actions {
+        action.differences(&mut found);
+    }
+    found
+}
+
+/// verify: notes, one `differs:` line per difference, refusals, the deferred steps under their
+/// own heading, and last the one verdict that matches `exit`.
+pub fn verify(a: &Assessment, exit: Exit) {
+    notes(a);
     // A limit OpenZFS would ignore is not set, so it is no difference either; said here so that
     // `in sync` is not read as the ARC being limited.
     for w in a
@@ -280,84 +461,28 @@ pub fn verify(a: &Assessment) {
     {
         println!("warning[{}]: {}", w.code, w.message);
     }
-    if a.plan.actions.is_empty() && a.plan.blockers.is_empty() {
-        println!("in sync: the host matches the layout");
-        return;
+    let differences = differences(a);
+    for d in &differences {
+        println!("differs: {d}");
     }
-    for action in &a.plan.actions {
-        for line in differences(action) {
-            println!("differs: {line}");
-        }
+    for b in &a.plan.blockers {
+        refusal(b);
     }
-    verdict(a);
-}
-
-/// What an action says about the host, in the words of a diff rather than of a plan.
-fn differences(action: &phoenix_zfs::plan::Action) -> Vec<String> {
-    use phoenix_zfs::plan::Action;
-    match action {
-        Action::ClearZfsLabels { drive, .. } => {
-            vec![format!("{drive} holds the labels of an old pool")]
-        }
-        Action::WipeDrive { drive, consent, .. } => {
-            vec![format!("{drive} holds data ({consent})")]
-        }
-        Action::ImportPool { pool, .. } => vec![format!("pool {pool} exists but is not imported")],
-        // Never among the differences: the hand-over runs after convergence.
-        Action::ExportPool { .. } => Vec::new(),
-        Action::CreatePool { pool, .. } => vec![format!("pool {pool} does not exist")],
-        Action::ReplaceMember {
-            pool, missing, was, ..
-        } => vec![format!(
-            "pool {pool}: member {missing} is missing{}",
-            was.as_deref()
-                .map(|w| format!(" (was {w})"))
-                .unwrap_or_default()
-        )],
-        Action::SetPoolProperty {
-            pool,
-            property,
-            from,
-            to,
-        } => {
-            vec![format!(
-                "pool {pool}: {property} is {from}, the layout says {to}"
-            )]
-        }
-        Action::CreateDataset { dataset, .. } => vec![format!("dataset {dataset} does not exist")],
-        Action::SetDatasetProperties { dataset, changes } => changes
-            .iter()
-            .map(|c| {
-                format!(
-                    "dataset {dataset}: {} is {}, the layout says {}",
-                    c.property, c.from, c.to
-                )
-            })
-            .collect(),
-        Action::InstallPackages { packages, .. } => {
-            vec![format!("{} is not installed", packages.join(", "))]
-        }
-        Action::RegisterStorage {
-            storage, change, ..
-        } => {
-            if change == "add" {
-                vec![format!("Proxmox storage {storage} is not registered")]
-            } else {
-                vec![format!("Proxmox storage {storage} differs: {change}")]
-            }
-        }
-        Action::WriteFile { path, purpose, .. } => {
-            vec![format!(
-                "{path} is not as phoenix-zfs writes it ({purpose})"
-            )]
-        }
-        // Follows a WriteFile, which already said what differs.
-        Action::ReloadService { .. } | Action::RefreshInitramfs { .. } => Vec::new(),
-        Action::SetModuleParameter { path, from, to } => {
-            vec![format!("{path} is {from}, the layout says {to}")]
-        }
-        Action::BindMount { ctid, dataset, .. } => {
-            vec![format!("{dataset} is not bound into container {ctid}")]
-        }
+    if !a.plan.deferred.is_empty() {
+        println!("deferred (not differences: apply does them once the host allows):");
+    }
+    for d in &a.plan.deferred {
+        println!("  {}: {}", d.subject, d.why);
+    }
+    let differ = count(differences.len(), "difference");
+    match exit {
+        Exit::Done => println!("in sync: the host matches the layout"),
+        Exit::Differs => println!(
+            "result: {differ} from the layout (exit 7); apply makes the host match"
+        ),
+        refused => println!(
+            "result: refused (exit {}) and {differ} from the layout; apply changes nothing until the refusal is resolved",
+            refused.code()
+        ),
     }
 }

@@ -11,7 +11,6 @@ use crate::matching::{self, MatchReport};
 use crate::plan::Action;
 use crate::plan::{self, Facts, Plan};
 use crate::runner::Runner;
-use serde::Serialize;
 use std::collections::BTreeSet;
 
 /// Where ZFS state comes from: the live tools through a runner, or nothing (a fixture host,
@@ -21,7 +20,7 @@ pub enum ZfsSource<'a> {
     Absent,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Assessment {
     pub inventory: Inventory,
     pub matching: MatchReport,
@@ -124,7 +123,7 @@ pub fn assess(
             // Only drives about to be written: a pool member already in place is not refused for
             // its health any more, and a converged rerun spawns no smartctl.
             let drives_to_write = drives_to_write(&matching, &inventory);
-            services::observe(
+            let seen = services::observe(
                 root,
                 target,
                 runner,
@@ -132,7 +131,17 @@ pub fn assess(
                 &drives_to_write,
                 earlier,
                 read_ahead,
-            )
+            );
+            // A host tree without programs, as `debug snapshot-host` copies one, cannot say
+            // whether it runs Proxmox, an NFS server or smartd: their absence there is no
+            // reason to defer anything.
+            match root.path("usr").is_dir() {
+                true => seen,
+                false => HostServices {
+                    health: seen.health,
+                    ..HostServices::not_observed()
+                },
+            }
         }
         ZfsSource::Absent => HostServices::not_observed(),
     };

@@ -70,6 +70,11 @@ pub struct HostServices {
     pub health: Vec<DriveHealth>,
     /// The ARC limit now and as configured for the next boot; read only when the layout sets one.
     pub arc: Option<ArcState>,
+    /// False where none of this could be read: a host read with `--root` without ZFS tools, or
+    /// a tree without programs (see `assess`). What was not read is not deferred either, only
+    /// not checked.
+    #[serde(skip)]
+    pub observed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -88,8 +93,8 @@ pub struct ArcState {
 }
 
 impl HostServices {
-    /// For a host read with `--root` (recorded or synthesized, without ZFS tools): nothing is
-    /// known, nothing is planned.
+    /// For a host read with `--root` (recorded or synthesized) without ZFS tools or without
+    /// programs: nothing is known, nothing is planned or deferred.
     pub fn not_observed() -> HostServices {
         let why = || "not observed on a host read with --root".to_string();
         HostServices {
@@ -102,6 +107,7 @@ impl HostServices {
             smartd: Availability::Unavailable { why: why() },
             health: Vec::new(),
             arc: None,
+            observed: false,
         }
     }
 }
@@ -240,6 +246,7 @@ pub fn observe(
                 .iter()
                 .any(|m| m.mountpoint == root_mountpoint && m.fstype == "zfs"),
         }),
+        observed: true,
     }
 }
 

@@ -93,16 +93,20 @@ fn dataset_property(name: &str) -> Option<Kind> {
     })
 }
 
+fn property_kind(scope: PropertyScope, name: &str) -> Option<Kind> {
+    match scope {
+        PropertyScope::Pool => pool_property(name),
+        PropertyScope::Dataset => dataset_property(name),
+    }
+}
+
 /// Checks one `name = value` pair as it would be passed to `zpool create -o` or `zfs create -o`.
 /// The error says what is wrong and what is accepted, without the file context (the caller adds it).
 pub fn check(scope: PropertyScope, name: &str, value: &str) -> Result<(), String> {
     if scope == PropertyScope::Dataset && name.contains(':') {
         return check_user_property(name, value);
     }
-    let kind = match scope {
-        PropertyScope::Pool => pool_property(name),
-        PropertyScope::Dataset => dataset_property(name),
-    };
+    let kind = property_kind(scope, name);
     let Some(kind) = kind else {
         let what = match scope {
             PropertyScope::Pool => "pool property (zpool create -o)",
@@ -201,10 +205,7 @@ fn check_user_property(name: &str, value: &str) -> Result<(), String> {
 /// The form `zfs get -p` / `zpool get -p` prints for a value written in a layout, so that desired and
 /// observed values compare as strings: sizes become bytes, `none` sizes become 0.
 pub fn normalize(scope: PropertyScope, name: &str, value: &str) -> String {
-    let kind = match scope {
-        PropertyScope::Pool => pool_property(name),
-        PropertyScope::Dataset => dataset_property(name),
-    };
+    let kind = property_kind(scope, name);
     match (name, value) {
         // Aliases zfs accepts but never prints back.
         ("acltype", "posixacl") => return "posix".to_string(),
@@ -220,6 +221,18 @@ pub fn normalize(scope: PropertyScope, name: &str, value: &str) -> String {
                 .map(|s| s.bytes().to_string())
                 .unwrap_or_else(|_| v.to_string()),
         },
+        _ => value.to_string(),
+    }
+}
+
+/// An observed `-p` value spelt as a layout writes it, so that a difference compares like with
+/// like: `1048576` is `1M`, a size of 0 is `none`. The inverse of [`normalize`] for sizes;
+/// anything else, or a size that is not a number, as it is.
+pub fn in_layout_units(scope: PropertyScope, name: &str, value: &str) -> String {
+    let kind = property_kind(scope, name);
+    match (kind, value.parse::<u64>()) {
+        (Some(Kind::SizeOrNone), Ok(0)) => "none".into(),
+        (Some(Kind::PowerOfTwo(..) | Kind::SizeOrNone), Ok(bytes)) => ZfsSize(bytes).to_string(),
         _ => value.to_string(),
     }
 }
@@ -278,5 +291,22 @@ mod tests {
         assert_eq!(normalize(Pool, "ashift", "12"), "12");
         assert_eq!(normalize(Dataset, "acltype", "posixacl"), "posix");
         assert_eq!(normalize(Dataset, "xattr", "sa"), "on");
+    }
+
+    #[test]
+    fn observed_sizes_read_back_in_the_layouts_units() {
+        assert_eq!(in_layout_units(Dataset, "recordsize", "1048576"), "1M");
+        assert_eq!(in_layout_units(Dataset, "quota", "858993459200"), "800G");
+        assert_eq!(in_layout_units(Dataset, "quota", "0"), "none");
+        // What the layout writes 1.4T as, to the byte, is not a whole number of any unit.
+        assert_eq!(in_layout_units(Dataset, "quota", "1539316278886"), "1.40T");
+        assert_eq!(in_layout_units(Dataset, "compression", "lz4"), "lz4");
+        assert_eq!(in_layout_units(Pool, "ashift", "12"), "12");
+        assert_eq!(in_layout_units(Dataset, "recordsize", "-"), "-");
+        // Back and forth: what normalize makes of the layout's value reads back as it.
+        for (name, value) in [("recordsize", "16K"), ("quota", "100G"), ("quota", "none")] {
+            let bytes = normalize(Dataset, name, value);
+            assert_eq!(in_layout_units(Dataset, name, &bytes), value);
+        }
     }
 }

@@ -34,15 +34,22 @@ impl std::fmt::Display for WipeConsent {
 pub enum Action {
     /// Clear the ZFS labels of an old pool from a drive named with `--wipe SERIAL` (wipefs alone
     /// can leave labels behind that make a later `zpool import` find a ghost pool).
-    ClearZfsLabels { drive: String, path: String },
+    ClearZfsLabels {
+        /// The drive in words, for people; JSON has the path.
+        #[serde(skip)]
+        drive: String,
+        path: String,
+    },
     /// Erase the signatures of a drive (or of one of its partitions, `path` ending `-partN`):
     /// one the administrator named with `--wipe SERIAL`, or the remains of our own interrupted
     /// create that the journal and every witness vouch for.
     WipeDrive {
+        #[serde(skip)]
         drive: String,
         serial: String,
         path: String,
-        signatures: Vec<String>,
+        /// What each witness found there: what the wipe erases.
+        signatures: Vec<crate::contents::Finding>,
         consent: WipeConsent,
     },
     /// Import an existing, exported pool by GUID, keeping by-id device names.
@@ -76,6 +83,7 @@ pub enum Action {
         /// The path the member had ("was PATH"), for people.
         was: Option<String>,
         /// The new drive, for people.
+        #[serde(skip)]
         drive: String,
         /// The new drive's by-id path (the whole drive).
         new_device: String,
@@ -134,7 +142,7 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PropertyChange {
     pub property: String,
-    /// As `zfs get -p` printed it.
+    /// What `zfs get -p` printed, in the layout's units (`1M`, not `1048576`).
     pub from: String,
     /// As the layout writes it.
     pub to: String,
@@ -263,7 +271,8 @@ impl Action {
                 consent,
                 ..
             } => {
-                format!("wipe {drive} ({consent}): erase {}", signatures.join("; "))
+                let said: Vec<String> = signatures.iter().map(ToString::to_string).collect();
+                format!("wipe {drive} ({consent}): erase {}", said.join("; "))
             }
             Action::ImportPool {
                 pool,
@@ -357,4 +366,269 @@ fn under(altroot: &Option<String>) -> String {
         .as_deref()
         .map(|dir| format!(", mounted under {dir}"))
         .unwrap_or_default()
+}
+
+/// The drives `actions` wipe, by serial (by path for one without), each once.
+pub fn wiped_drives(actions: &[Action]) -> Vec<&str> {
+    let mut drives: Vec<&str> = Vec::new();
+    for a in actions {
+        if let Action::WipeDrive { serial, path, .. } = a {
+            let who = if serial.is_empty() { path } else { serial };
+            if !drives.contains(&who.as_str()) {
+                drives.push(who);
+            }
+        }
+    }
+    drives
+}
+
+/// One way the host differs from the layout, as `verify` reports it, in text (its `Display`)
+/// and in JSON alike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    /// What differs: `pool`, `dataset`, `drive`, `package`, `storage`, `file`, `parameter`.
+    pub kind: &'static str,
+    /// Which one: the pool's, dataset's or storage's name, the drive's serial, the path.
+    pub object: String,
+    /// The property that differs; None when the object itself is missing or not as it should be.
+    pub property: Option<String>,
+    /// What the host has, in the layout's units; None when the object does not exist.
+    pub found: Option<String>,
+    /// What the layout asks for, where there is a value to say.
+    pub wanted: Option<String>,
+}
+
+/// `dataset quickOS/x: recordsize is 1M, the layout says 16K`, `pool fastData does not exist`.
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind, self.object)?;
+        let Some(found) = &self.found else {
+            return f.write_str(" does not exist");
+        };
+        match &self.property {
+            Some(property) => write!(f, ": {property} is {found}")?,
+            None => write!(f, " is {found}")?,
+        }
+        match &self.wanted {
+            Some(wanted) => write!(f, ", the layout says {wanted}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Action {
+    /// Whether it erases what is on a drive: `wipefs`, `zpool labelclear`.
+    pub fn destroys_data(&self) -> bool {
+        matches!(
+            self,
+            Action::ClearZfsLabels { .. } | Action::WipeDrive { .. }
+        )
+    }
+
+    /// What this action says about the host, as differences from the layout, added to `out`.
+    /// None for the steps that follow another (a reload after its file) or come after
+    /// convergence (an export).
+    pub fn differences(&self, out: &mut Vec<Difference>) {
+        if let Action::SetDatasetProperties { dataset, changes } = self {
+            for c in changes {
+                out.push(Difference {
+                    kind: "dataset",
+                    object: dataset.clone(),
+                    property: Some(c.property.clone()),
+                    found: Some(c.from.clone()),
+                    wanted: Some(c.to.clone()),
+                });
+            }
+            return;
+        }
+        let owned = |s: &String| Some(s.clone());
+        let (kind, object, property, found, wanted) = match self {
+            Action::ClearZfsLabels { path, .. } => (
+                "drive",
+                path,
+                None,
+                Some("holding the labels of an old pool".into()),
+                None,
+            ),
+            Action::WipeDrive {
+                serial,
+                path,
+                consent,
+                ..
+            } => (
+                "drive",
+                if serial.is_empty() { path } else { serial },
+                None,
+                Some(format!("holding data ({consent})")),
+                None,
+            ),
+            Action::ImportPool { pool, .. } => (
+                "pool",
+                pool,
+                None,
+                Some("exported".into()),
+                Some("imported".into()),
+            ),
+            Action::CreatePool { pool, .. } => ("pool", pool, None, None, None),
+            Action::ReplaceMember {
+                pool,
+                missing,
+                was,
+                new_device,
+                ..
+            } => (
+                "pool",
+                pool,
+                Some(format!("member {missing}")),
+                Some(match was {
+                    Some(was) => format!("missing (was {was})"),
+                    None => "missing".into(),
+                }),
+                owned(new_device),
+            ),
+            Action::SetPoolProperty {
+                pool,
+                property,
+                from,
+                to,
+            } => ("pool", pool, owned(property), owned(from), owned(to)),
+            Action::CreateDataset { dataset, .. } => ("dataset", dataset, None, None, None),
+            Action::InstallPackages { packages, .. } => (
+                "package",
+                &packages.join(" "),
+                None,
+                Some("not installed".into()),
+                None,
+            ),
+            Action::RegisterStorage {
+                storage, change, ..
+            } => (
+                "storage",
+                storage,
+                None,
+                change
+                    .strip_prefix("set ")
+                    .map(|what| format!("different {what}")),
+                None,
+            ),
+            Action::WriteFile { path, purpose, .. } => (
+                "file",
+                path,
+                None,
+                Some("not as phoenix-zfs writes it".into()),
+                owned(purpose),
+            ),
+            Action::SetModuleParameter { path, from, to } => {
+                ("parameter", path, None, owned(from), owned(to))
+            }
+            Action::BindMount { ctid, dataset, .. } => (
+                "dataset",
+                dataset,
+                None,
+                Some(format!("not bound into container {ctid}")),
+                None,
+            ),
+            Action::SetDatasetProperties { .. }
+            | Action::ReloadService { .. }
+            | Action::RefreshInitramfs { .. }
+            | Action::ExportPool { .. } => return,
+        };
+        out.push(Difference {
+            kind,
+            object: object.to_string(),
+            property,
+            found,
+            wanted,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn differences(action: &Action) -> Vec<Difference> {
+        let mut found = Vec::new();
+        action.differences(&mut found);
+        found
+    }
+
+    fn said(action: &Action) -> Vec<String> {
+        differences(action)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_difference_says_in_text_what_its_fields_say() {
+        let changed = Action::SetDatasetProperties {
+            dataset: "quickOS/x".into(),
+            changes: vec![PropertyChange {
+                property: "recordsize".into(),
+                from: "1M".into(),
+                to: "16K".into(),
+            }],
+        };
+        assert_eq!(
+            said(&changed),
+            ["dataset quickOS/x: recordsize is 1M, the layout says 16K"]
+        );
+        let d = &differences(&changed)[0];
+        assert_eq!(
+            (
+                d.kind,
+                d.property.as_deref(),
+                d.found.as_deref(),
+                d.wanted.as_deref()
+            ),
+            ("dataset", Some("recordsize"), Some("1M"), Some("16K"))
+        );
+        let missing = Action::CreateDataset {
+            dataset: "fastData/iso".into(),
+            properties: BTreeMap::new(),
+        };
+        assert_eq!(said(&missing), ["dataset fastData/iso does not exist"]);
+        assert_eq!(differences(&missing)[0].found, None);
+        let exported = Action::ImportPool {
+            pool: "quickOS".into(),
+            guid: 1,
+            force: false,
+            altroot: None,
+        };
+        assert_eq!(
+            said(&exported),
+            ["pool quickOS is exported, the layout says imported"]
+        );
+        // An export hands the pools back after convergence: no difference.
+        let export = Action::ExportPool {
+            pool: "quickOS".into(),
+            why: String::new(),
+        };
+        assert!(differences(&export).is_empty());
+    }
+
+    #[test]
+    fn only_wipes_and_labelclears_destroy_data_and_each_drive_is_wiped_once() {
+        let wipe = |serial: &str, path: &str| Action::WipeDrive {
+            drive: String::new(),
+            serial: serial.into(),
+            path: path.into(),
+            signatures: Vec::new(),
+            consent: WipeConsent::Named,
+        };
+        let actions = [
+            wipe("S1", "/dev/disk/by-id/a-part1"),
+            wipe("S1", "/dev/disk/by-id/a"),
+            Action::ClearZfsLabels {
+                drive: String::new(),
+                path: "/dev/disk/by-id/b".into(),
+            },
+            wipe("", "/dev/disk/by-id/b"),
+            Action::ReloadService { unit: "x".into() },
+        ];
+        let destroying: Vec<bool> = actions.iter().map(Action::destroys_data).collect();
+        assert_eq!(destroying, [true, true, true, true, false]);
+        assert_eq!(wiped_drives(&actions), ["S1", "/dev/disk/by-id/b"]);
+    }
 }

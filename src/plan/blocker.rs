@@ -5,9 +5,9 @@ use crate::exit::Exit;
 use crate::matching::MatchProblem;
 use serde::Serialize;
 
-/// A reason not to touch anything. Each maps to one exit code of [`Exit`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "blocker", rename_all = "kebab-case")]
+/// A reason not to touch anything. Each maps to one exit code of [`Exit`]. In JSON every kind
+/// has one shape (see its `Serialize`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Blocker {
     /// Exit 3: the drives do not fit the layout.
     Hardware {
@@ -16,6 +16,10 @@ pub enum Blocker {
     },
     /// Exit 4: firmware policy refused a drive.
     Firmware {
+        /// The kernel's name for it (`nvme0n1`).
+        name: String,
+        serial: Option<String>,
+        /// The drive in words, for the message.
         drive: String,
         revision: String,
         message: String,
@@ -23,6 +27,8 @@ pub enum Blocker {
     /// Exit 4: the drive's own controller reports it read-only or degraded (NVMe critical
     /// warning bits 3 and 2).
     DriveHealth {
+        name: String,
+        serial: Option<String>,
         drive: String,
         critical_warning: u8,
         reasons: Vec<crate::formats::wear::WearRefusal>,
@@ -49,6 +55,72 @@ pub enum Blocker {
     PoolLastUsedElsewhere { pool: String, guid: u64 },
     /// Exit 5: a dataset of the layout exists as a zvol.
     WrongDatasetKind { dataset: String },
+}
+
+/// Every kind alike: what it is, its exit code, the pool, dataset and drive it is about (null
+/// where it is about none), its one-line message, and what each witness found (empty but for a
+/// drive that holds data). The details of a hardware refusal are matching's `problems`.
+impl Serialize for Blocker {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shape<'a> {
+            kind: &'static str,
+            exit_code: u8,
+            pool: Option<&'a str>,
+            dataset: Option<&'a str>,
+            drive: Option<&'a str>,
+            serial: Option<&'a str>,
+            message: String,
+            found: &'a [Finding],
+        }
+        let mut shape = Shape {
+            kind: "",
+            exit_code: self.exit().code(),
+            pool: None,
+            dataset: None,
+            drive: None,
+            serial: None,
+            message: self.message(),
+            found: &[],
+        };
+        shape.kind = match self {
+            Blocker::Hardware { problem, .. } => {
+                shape.pool = problem.pool();
+                "hardware"
+            }
+            Blocker::Firmware { name, serial, .. } | Blocker::DriveHealth { name, serial, .. } => {
+                (shape.drive, shape.serial) = (Some(name.as_str()), serial.as_deref());
+                if matches!(self, Blocker::Firmware { .. }) {
+                    "firmware"
+                } else {
+                    "drive-health"
+                }
+            }
+            Blocker::DriveHoldsData {
+                disk,
+                serial,
+                found,
+                ..
+            } => {
+                (shape.drive, shape.serial, shape.found) =
+                    (Some(disk.as_str()), serial.as_deref(), found);
+                "drive-holds-data"
+            }
+            Blocker::PoolElsewhere { pool, .. } => {
+                shape.pool = Some(pool);
+                "pool-elsewhere"
+            }
+            Blocker::PoolLastUsedElsewhere { pool, .. } => {
+                shape.pool = Some(pool);
+                "pool-last-used-elsewhere"
+            }
+            Blocker::WrongDatasetKind { dataset } => {
+                shape.dataset = Some(dataset);
+                "wrong-dataset-kind"
+            }
+        };
+        shape.serialize(s)
+    }
 }
 
 impl Blocker {
@@ -142,8 +214,8 @@ impl Blocker {
     pub fn message(&self) -> String {
         match self {
             Blocker::Hardware { message, .. } => message.clone(),
-            Blocker::Firmware { drive, revision, message } => format!("{drive}: firmware {revision}: {message}"),
-            Blocker::DriveHealth { drive, critical_warning, reasons } => {
+            Blocker::Firmware { drive, revision, message, .. } => format!("{drive}: firmware {revision}: {message}"),
+            Blocker::DriveHealth { drive, critical_warning, reasons, .. } => {
                 let said: Vec<&str> = reasons.iter().map(|r| r.describe()).collect();
                 format!("{drive}: its controller reports critical warning 0x{critical_warning:02x} ({}); it must not hold a pool. Replace the drive (see `smartctl -a` for its log)", said.join(", "))
             }

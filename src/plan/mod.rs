@@ -8,7 +8,7 @@ use crate::formats::size;
 use crate::host::inventory::probe::SignatureKind;
 use crate::host::inventory::{Inventory, ProbeState};
 use crate::host::zfs_state::{DatasetKind, Observed};
-use crate::layout::properties::{normalize, PropertyScope};
+use crate::layout::properties::{in_layout_units, normalize, PropertyScope};
 use crate::layout::{layout_warnings, quota_overcommit, Layout, PoolSpec, VdevLayout, Warning};
 use crate::matching::{Assignment, MatchReport};
 use serde::Serialize;
@@ -21,7 +21,7 @@ mod services;
 #[cfg(test)]
 mod gate_tests;
 
-pub use action::{Action, PropertyChange, WipeConsent};
+pub use action::{wiped_drives, Action, Difference, PropertyChange, WipeConsent};
 pub use blocker::Blocker;
 pub use services::{Deferred, NFS_SERVER_PACKAGE};
 
@@ -49,6 +49,19 @@ impl Plan {
     /// [`Plan::exit`] as the number the manifest and the JSON output carry.
     pub fn exit_code(&self) -> Option<u8> {
         self.exit().map(Exit::code)
+    }
+
+    /// What apply asks on a terminal before it acts: it names each drive it erases, and says so
+    /// when it erases none.
+    pub fn confirmation(&self) -> String {
+        let n = self.actions.len();
+        match action::wiped_drives(&self.actions).as_slice() {
+            [] => format!("Apply these {n} action(s)? No drive is wiped."),
+            drives => format!(
+                "Apply these {n} action(s), ERASING everything on {}?",
+                drives.join(", ")
+            ),
+        }
     }
 }
 
@@ -115,6 +128,8 @@ pub fn plan(facts: &Facts) -> Plan {
         .filter(|f| f.verdict.refuses(facts.layout.firmware.mode))
     {
         plan.blockers.push(Blocker::Firmware {
+            name: fw.name.clone(),
+            serial: fw.serial.clone(),
             drive: fw.drive.clone(),
             revision: fw.revision.clone(),
             message: fw.verdict.to_string(),
@@ -141,7 +156,16 @@ pub fn plan(facts: &Facts) -> Plan {
     services::health_blockers(facts, &mut plan);
     plan.warnings.extend(hardware_aware_warnings(facts));
 
-    let sharenfs = services::nfs_properties(facts, &mut plan);
+    let observed = facts.services.observed;
+    if !observed {
+        plan.notes.push(
+            "NFS exports, Proxmox storages and smartd are not observed on a host read with --root: nothing is said of them".into(),
+        );
+    }
+    let sharenfs = match observed {
+        true => services::nfs_properties(facts, &mut plan),
+        false => BTreeMap::new(),
+    };
     for pool in &facts.layout.pools {
         let assignment = facts
             .matches
@@ -150,7 +174,9 @@ pub fn plan(facts: &Facts) -> Plan {
             .find(|a| a.pool == pool.name());
         plan_pool(facts, pool, assignment, &sharenfs, &mut plan);
     }
-    services::plan_services(facts, &mut plan);
+    if observed {
+        services::plan_services(facts, &mut plan);
+    }
     plan_handover(facts, &mut plan);
     // Order matters for a resumable apply: wipes and imports, then pools, then datasets, then
     // the services that rest on them.
@@ -345,7 +371,7 @@ fn clear_to_write(
                 drive: disk.describe(),
                 serial: serial.unwrap_or_default().to_string(),
                 path: path.to_string(),
-                signatures: found.iter().map(ToString::to_string).collect(),
+                signatures: found.clone(),
                 consent: WipeConsent::InterruptedCreate {
                     pool: pool.to_string(),
                     started_at: entry.started_at.clone(),
@@ -435,7 +461,7 @@ fn plan_wipe(
                 signatures: found
                     .iter()
                     .filter(|f| f.device == p.name)
-                    .map(ToString::to_string)
+                    .cloned()
                     .collect(),
                 consent: WipeConsent::Named,
             });
@@ -451,7 +477,7 @@ fn plan_wipe(
         drive: disk.describe(),
         serial: disk.serial.clone().unwrap_or_default(),
         path: path.to_string(),
-        signatures: found.iter().map(ToString::to_string).collect(),
+        signatures: found.clone(),
         consent: WipeConsent::Named,
     });
 }
@@ -544,7 +570,7 @@ fn plan_pool_properties(
         plan.actions.push(Action::SetPoolProperty {
             pool: pool.name().into(),
             property: prop.clone(),
-            from: have.clone(),
+            from: in_layout_units(PropertyScope::Pool, prop, have),
             to: value.as_str().into(),
         });
     }
@@ -597,7 +623,7 @@ fn plan_datasets(
                 let same = normalize(PropertyScope::Dataset, prop, current) == want;
                 (!same).then(|| PropertyChange {
                     property: prop.clone(),
-                    from: current.into(),
+                    from: in_layout_units(PropertyScope::Dataset, prop, current),
                     to: value.clone(),
                 })
             })

@@ -38,6 +38,8 @@ pub(super) fn health_blockers(facts: &Facts, plan: &mut Plan) {
                 .find(|d| d.name == drive.drive)
                 .map_or(drive.drive.clone(), |d| d.describe());
             plan.blockers.push(Blocker::DriveHealth {
+                name: drive.drive.clone(),
+                serial: drive.serial.clone(),
                 drive: describe,
                 critical_warning: reading.critical_warning,
                 reasons,

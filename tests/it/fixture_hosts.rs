@@ -126,7 +126,7 @@ fn a_fourth_unrelated_nvme_drive_is_left_alone() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|d| d["drive"].as_str().unwrap().starts_with("nvme3n1"))
+        .find(|d| d["name"] == "nvme3n1")
         .unwrap();
     assert!(
         decision["reason"]
@@ -272,7 +272,9 @@ fn drives_holding_an_old_pool_or_its_gpt_are_refused_with_exit_5_naming_each() {
     assert_eq!(code, 5, "{json:#}");
     let blockers: Vec<&Value> = json["blockers"].as_array().unwrap().iter().collect();
     assert_eq!(blockers.len(), 2);
-    assert!(blockers.iter().all(|b| b["blocker"] == "drive-holds-data"));
+    assert!(blockers
+        .iter()
+        .all(|b| b["kind"] == "drive-holds-data" && b["exit_code"] == 5));
     assert_eq!(blockers[0]["serial"], "S2TA0001");
     assert_eq!(blockers[1]["serial"], "S2TA0002");
     // The roles are still known: the refusal is about data, not about fit.

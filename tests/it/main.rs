@@ -8,6 +8,7 @@ mod fixture_hosts;
 mod fixtures;
 mod fleet;
 mod manifest_interop;
+mod outputs;
 mod plan_cases;
 mod probe;
 mod proxmox;

@@ -613,6 +613,7 @@ fn proxmox_host(storage_cfg: &str, smartd_conf: &str) -> HostServices {
             })
             .collect(),
         arc: None,
+        observed: true,
     }
 }
 

@@ -68,7 +68,7 @@ pub fn run(
         ) {
             Ok(a) if a.plan.blockers.is_empty() && !a.plan.actions.is_empty() => {
                 crate::render::plan(&a);
-                if !confirm(&format!("Apply these {} action(s)?", a.plan.actions.len())) {
+                if !confirm(&a.plan.confirmation()) {
                     eprintln!("phoenix-zfs: nothing changed");
                     return Ok(Exit::Done);
                 }

@@ -8,16 +8,17 @@ use phoenix_zfs::plan::Consent;
 use std::path::Path;
 
 pub fn run(ctx: &Context, layout: Option<&Path>, json: bool) -> Outcome {
-    let (a, situation) = ctx.assess(layout, &Consent::default(), Need::Plan)?;
-    if json {
-        render::json(&render::plan_json(&a, &situation));
-    } else {
-        render::verify(&a);
-    }
+    let (a, _) = ctx.assess(layout, &Consent::default(), Need::Plan)?;
     // A refusal outranks the differences: what blocks apply is what the administrator fixes first.
-    Ok(match a.plan.exit() {
+    let exit = match a.plan.exit() {
         Some(exit) => exit,
         None if a.plan.actions.is_empty() => Exit::Done,
         None => Exit::Differs,
-    })
+    };
+    if json {
+        render::json(&render::verify_json(&a, exit));
+    } else {
+        render::verify(&a, exit);
+    }
+    Ok(exit)
 }

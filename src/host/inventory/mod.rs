@@ -139,7 +139,12 @@ impl Ineligible {
 impl std::fmt::Display for Ineligible {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Ineligible::NotNvme { transport } => write!(f, "not NVMe ({transport:?})")?,
+            Ineligible::NotNvme { transport } => {
+                // As in JSON: `sata`, `usb`.
+                let mut name = format!("{transport:?}");
+                name.make_ascii_lowercase();
+                write!(f, "not NVMe ({name})")?
+            }
             Ineligible::Removable => f.write_str("removable")?,
             Ineligible::ReadOnly => f.write_str("read-only")?,
             Ineligible::SystemDisk { mountpoint, via } => {

@@ -56,10 +56,9 @@ impl Extent {
     }
 }
 
-/// Who says a partition is there.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+/// Who says a partition is there. Spelt alike in text and JSON: `kernel`, `gpt`, `gpt-backup`,
+/// `gpt-entries`, `dos` (blkid's word for a DOS table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PartitionSource {
     /// The kernel lists it (/sys/block/DISK/PART): it has a device node.
@@ -71,17 +70,18 @@ pub enum PartitionSource {
     /// A GPT entry array with no valid header in front of it.
     GptEntries,
     /// A DOS partition table's primary entry.
+    #[serde(rename = "dos")]
     Mbr,
 }
 
 impl std::fmt::Display for PartitionSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            PartitionSource::Kernel => "the kernel",
-            PartitionSource::Gpt => "the GPT",
-            PartitionSource::GptBackup => "the backup GPT",
-            PartitionSource::GptEntries => "GPT entries without a header",
-            PartitionSource::Mbr => "the DOS partition table",
+            PartitionSource::Kernel => "kernel",
+            PartitionSource::Gpt => "gpt",
+            PartitionSource::GptBackup => "gpt-backup",
+            PartitionSource::GptEntries => "gpt-entries",
+            PartitionSource::Mbr => "dos",
         })
     }
 }
@@ -95,7 +95,7 @@ pub struct TablePartition {
 }
 
 /// One on-disk structure found on a device.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Signature {
     pub kind: SignatureKind,
     /// Byte offset of the magic/header on the device, as wipefs reports it.
@@ -107,13 +107,15 @@ pub struct Signature {
     pub detail: Option<String>,
 }
 
-/// The families of on-disk structures the probe recognises.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+/// The families of on-disk structures the probe recognises. In JSON as in text, each is spelt
+/// as blkid and wipefs spell it ([`SignatureKind::name`]): one word per concept everywhere.
+/// The signature fixtures' expectations name the Rust variant (`gpt-backup`, `zfs-label`),
+/// which the test deserializes; nothing phoenix-zfs prints does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SignatureKind {
     Gpt,
+    /// The backup GPT header at the end of the disk: wipefs calls it `gpt` too; its offset tells.
     GptBackup,
     /// A GPT partition entry array whose headers are gone.
     GptEntries,
@@ -130,6 +132,12 @@ pub enum SignatureKind {
     Vfat,
     Exfat,
     Ntfs,
+}
+
+impl serde::Serialize for SignatureKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
 }
 
 impl SignatureKind {
