@@ -279,7 +279,8 @@ fn devices_moved(root: &HostRoot, inventory: &Inventory, actions: &[Action]) -> 
         .filter_map(|path| device_moved(root, inventory, path))
         .map(|why| {
             format!(
-                "{why}: nothing was written to it; run phoenix-zfs again to read the drives anew"
+                "{why}: nothing was written to it; `{}` reads the drives anew",
+                crate::remedy::APPLY
             )
         })
         .collect()
@@ -377,7 +378,8 @@ fn udevadm_settle_argv() -> Vec<String> {
         .collect()
 }
 
-/// Converges the host to the layout, within what `consent` allows.
+/// Converges the host to the layout, within what `consent` allows. A `--wipe` that names no
+/// drive stops it before anything is done.
 pub fn apply(
     root: &HostRoot,
     target: &Target,
@@ -386,7 +388,7 @@ pub fn apply(
     consent: &crate::plan::Consent,
     journal: &Journal,
     progress: &mut dyn Progress,
-) -> ApplyReport {
+) -> Result<ApplyReport, crate::plan::UnknownWipe> {
     let mut records: Vec<ActionRecord> = Vec::new();
     let mut first: Option<Assessment> = None;
     let mut last = None;
@@ -407,15 +409,19 @@ pub fn apply(
             earlier,
         ) {
             Ok(a) => a,
+            // Before any change: a usage error, and no run to record.
+            Err(crate::host::assess::AssessError::UnknownWipe(e)) if first.is_none() => {
+                return Err(e)
+            }
             Err(e) => {
-                return ApplyReport {
+                return Ok(ApplyReport {
                     ending: Ending::Unexpected {
                         reasons: vec![e.to_string()],
                     },
                     actions: records,
                     first,
                     last,
-                }
+                })
             }
         };
         if first.is_none() {
@@ -439,7 +445,7 @@ pub fn apply(
                 .iter()
                 .map(|b| b.message())
                 .collect();
-            return ApplyReport::ended(
+            return Ok(ApplyReport::ended(
                 Ending::Refused {
                     exit,
                     reasons,
@@ -448,25 +454,30 @@ pub fn apply(
                 records,
                 first,
                 assessment,
-            );
+            ));
         }
         if assessment.plan.actions.is_empty() {
             let changed = !records.is_empty() || !assessment.plan.afterwards.is_empty();
             if let Some(reason) =
                 run_afterwards(runner, &assessment.plan.afterwards, &mut records, progress)
             {
-                return ApplyReport::failed(reason, records, first, assessment);
+                return Ok(ApplyReport::failed(reason, records, first, assessment));
             }
-            return ApplyReport::ended(Ending::Converged { changed }, records, first, assessment);
+            return Ok(ApplyReport::ended(
+                Ending::Converged { changed },
+                records,
+                first,
+                assessment,
+            ));
         }
         let moved = devices_moved(root, &assessment.inventory, &assessment.plan.actions);
         if !moved.is_empty() {
-            return ApplyReport::ended(
+            return Ok(ApplyReport::ended(
                 Ending::Failed { reasons: moved },
                 records,
                 first,
                 assessment,
-            );
+            ));
         }
         progress.round(&assessment.plan.actions);
         let actions = &assessment.plan.actions;
@@ -510,7 +521,7 @@ pub fn apply(
             }
             if !failures.is_empty() {
                 let ending = Ending::Failed { reasons: failures };
-                return ApplyReport::ended(ending, records, first, assessment);
+                return Ok(ApplyReport::ended(ending, records, first, assessment));
             }
             if retry {
                 // udev still had the new partitions open: wait for it, then plan again. The
@@ -537,14 +548,15 @@ pub fn apply(
         last = Some(assessment);
     }
     let reasons = vec![format!(
-        "the host still differs from the layout after {MAX_ROUNDS} rounds of changes; run `phoenix-zfs verify` to see what differs"
+        "the host still differs from the layout after {MAX_ROUNDS} rounds of changes; `{}` shows what differs",
+        crate::remedy::VERIFY
     )];
-    ApplyReport {
+    Ok(ApplyReport {
         ending: Ending::Failed { reasons },
         actions: records,
         first,
         last,
-    }
+    })
 }
 
 /// The plan's `afterwards` (the hand-over exports), once the host matches the layout. Returns
@@ -644,6 +656,6 @@ mod tests {
         let reasons = devices_moved(&root, &inventory, &[create]);
         assert_eq!(reasons.len(), 1);
         assert!(reasons[0]
-            .ends_with("nothing was written to it; run phoenix-zfs again to read the drives anew"));
+            .ends_with("nothing was written to it; `phoenix-zfs apply` reads the drives anew"));
     }
 }

@@ -1,27 +1,20 @@
 //! The command line as clap reads it: global options and one variant per command.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(
     name = "phoenix-zfs",
-    version,
-    about = "Turns blank NVMe drives into the Phoenix OpenZFS layout of a Proxmox VE host"
+    // build.rs: the package version, the commit and the embedded default layout's digest.
+    version = env!("PHOENIX_ZFS_VERSION"),
+    about = "Turns blank NVMe drives into the Phoenix OpenZFS layout of a Proxmox VE host",
+    after_help = phoenix_zfs::exit::HELP
 )]
 pub struct Cli {
     /// Read sys/, run/udev/, dev/ and proc/mounts under DIR instead of / (tests, fixture hosts, snapshots).
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// From a live rescue system: provision the installed system whose root is mounted at DIR
-    /// (its manifest, host key and configuration under DIR; pools imported with DIR as altroot
-    /// and exported at the end; Proxmox storages and NFS exports deferred to its next boot).
-    #[arg(long, global = true, value_name = "DIR", conflicts_with = "root")]
-    pub target_root: Option<PathBuf>,
-    /// With --target-root: leave the pools imported under DIR at the end instead of exporting
-    /// them for the installed system.
-    #[arg(long, global = true, requires = "target_root")]
-    pub keep_imported: bool,
     /// More log output on stderr (-v info, -vv debug). PHOENIX_ZFS_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -29,19 +22,40 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The system a command provisions: the running one, or an installed root under a live system.
+/// Only detect, plan, apply and verify take it; firstboot and attach work on the running system.
+#[derive(Args)]
+pub struct TargetArgs {
+    /// From a live rescue system: provision the installed system whose root is mounted at DIR
+    /// (its manifest, host key and configuration under DIR; pools imported with DIR as altroot
+    /// and exported at the end; Proxmox storages and NFS exports deferred to its next boot).
+    #[arg(long, value_name = "DIR", conflicts_with = "root")]
+    pub target_root: Option<PathBuf>,
+    /// With --target-root: leave the pools imported under DIR at the end instead of exporting
+    /// them for the installed system.
+    #[arg(long, requires = "target_root")]
+    pub keep_imported: bool,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Inventory, probe results, matching and firmware verdicts; exit 3 when the drives do not fit.
     Detect {
+        /// The layout file [default: the embedded one, `layout show`].
         #[arg(long, value_name = "FILE")]
         layout: Option<PathBuf>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        target: TargetArgs,
     },
     /// What apply would do, with warnings; changes nothing.
     Plan {
+        /// The layout file [default: the embedded one, `layout show`].
         #[arg(long, value_name = "FILE")]
         layout: Option<PathBuf>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         /// Allow wiping the drive with this serial (repeatable; SERIAL/NSID for one namespace
@@ -51,9 +65,12 @@ pub enum Command {
         /// Plan `zpool import -f` for pools another system had imported last.
         #[arg(long)]
         force_import: bool,
+        #[command(flatten)]
+        target: TargetArgs,
     },
     /// Converge the host to the layout, then write and sign the manifest.
     Apply {
+        /// The layout file [default: the embedded one, `layout show`].
         #[arg(long, value_name = "FILE")]
         layout: Option<PathBuf>,
         /// Do not ask: the first-boot unit passes this.
@@ -75,13 +92,19 @@ pub enum Command {
         /// /etc/ssh/ssh_host_ed25519_key, under --target-root DIR when given].
         #[arg(long, value_name = "PATH")]
         host_key: Option<PathBuf>,
+        #[command(flatten)]
+        target: TargetArgs,
     },
     /// Compare the live state with the layout; exit 7 when they differ.
     Verify {
+        /// The layout file [default: the embedded one, `layout show`].
         #[arg(long, value_name = "FILE")]
         layout: Option<PathBuf>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        target: TargetArgs,
     },
     /// Check a manifest's signature and the digests inside it.
     Manifest {
@@ -94,7 +117,9 @@ pub enum Command {
     /// Bind the layout's shared datasets into Proxmox container CTID (`pct set CTID -mpN`);
     /// datasets it already has are left alone.
     Attach {
+        /// The container's ID (`pct list`).
         ctid: u32,
+        /// The layout file [default: the embedded one, `layout show`].
         #[arg(long, value_name = "FILE")]
         layout: Option<PathBuf>,
         /// Print the `pct set` commands instead of running them.
@@ -119,6 +144,7 @@ pub enum ManifestCommand {
     /// when any is unsigned, changed, or signed by a key the anchor does not name for its host;
     /// else 8 when any host's run was refused or failed.
     Verify {
+        /// A manifest.json; its signature is MANIFEST.sig beside it.
         #[arg(required = true, value_name = "MANIFEST")]
         files: Vec<PathBuf>,
         /// The signer must be this public key.
@@ -131,6 +157,7 @@ pub enum ManifestCommand {
         /// Without --key or --allowed-signers, accept the key inside each signature.
         #[arg(long, conflicts_with_all = ["key", "allowed_signers"])]
         trust_embedded_key: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -140,7 +167,10 @@ pub enum ManifestCommand {
 pub enum DebugCommand {
     /// Copy what phoenix-zfs reads (sysfs, udev database, by-id links, mounts, the first and
     /// last MiB of each NVMe drive) into DIR, so that `--root DIR` sees this host.
-    SnapshotHost { dir: PathBuf },
+    SnapshotHost {
+        /// Where the copy goes (created when missing).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -148,5 +178,8 @@ pub enum LayoutCommand {
     /// Print the embedded default layout as TOML (a valid layout file).
     Show,
     /// Validate a layout file; exit 2 with the file, line and key when it is invalid.
-    Check { file: PathBuf },
+    Check {
+        /// The layout file to check.
+        file: PathBuf,
+    },
 }

@@ -102,8 +102,7 @@ impl Context {
         let situation = self.situation(&tools);
         // plan, detect and verify show the decision apply would make about an interrupted create.
         let pending = phoenix_zfs::apply::journal::Journal::of(&target.files(root)).load_or_none();
-        let mut a = assess(root, target, &layout, zfs, consent, &pending, None)
-            .map_err(Failure::unexpected)?;
+        let mut a = assess(root, target, &layout, zfs, consent, &pending, None)?;
         if let (Need::AllHealth, ZfsTools::Runner(runner)) = (need, &tools) {
             read_pool_health(root, runner.as_ref(), &mut a);
         }

@@ -74,6 +74,44 @@ pub struct Consent {
     pub force_import: bool,
 }
 
+/// `--wipe` names no drive of the host answers to: a typo would otherwise pass as a consent
+/// that consents to nothing, and the run would refuse the drive it was meant for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--wipe {}: no drive here has that serial; the drives here: {}", .named.join(", --wipe "), .present.join(", "))]
+pub struct UnknownWipe {
+    pub named: Vec<String>,
+    /// What `--wipe` can name on this host, each with its kernel name.
+    pub present: Vec<String>,
+}
+
+/// Each name of `consent.wipe` must be a drive's [`wipe_name`](crate::host::inventory::Disk::wipe_name) among `disks`.
+pub fn check_wipes(
+    consent: &Consent,
+    disks: &[crate::host::inventory::Disk],
+) -> Result<(), UnknownWipe> {
+    let names: Vec<(String, &str)> = disks
+        .iter()
+        .filter_map(|d| Some((d.wipe_name(disks)?, d.name.as_str())))
+        .collect();
+    let named: Vec<String> = consent
+        .wipe
+        .iter()
+        .filter(|w| !names.iter().any(|(name, _)| name == *w))
+        .cloned()
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let mut present: Vec<String> = names
+        .iter()
+        .map(|(name, disk)| format!("{name} ({disk})"))
+        .collect();
+    if present.is_empty() {
+        present.push("none with a serial".into());
+    }
+    Err(UnknownWipe { named, present })
+}
+
 pub fn plan(facts: &Facts) -> Plan {
     let mut plan = Plan {
         actions: Vec::new(),
@@ -377,6 +415,9 @@ fn clear_to_write(
         path: path.to_string(),
         found,
         readable,
+        layout_pool: crate::contents::label_pool_names(disk)
+            .into_iter()
+            .find(|name| facts.layout.pool(name).is_some()),
     });
     false
 }
@@ -490,11 +531,12 @@ fn plan_replacements(
                 code: "pool-degraded",
                 subject: name.into(),
                 message: format!(
-                    "pool `{name}` is {}: member {}{was} is {}; plug in a blank drive ({}) and run `phoenix-zfs apply` to put it in its place",
+                    "pool `{name}` is {}: member {}{was} is {}; plug in a blank drive ({}) and run `{}` to put it in its place",
                     observed.health,
                     member.name,
                     member.state,
-                    crate::matching::wanted(pool)
+                    crate::matching::wanted(pool),
+                    crate::remedy::APPLY
                 ),
             });
             continue;

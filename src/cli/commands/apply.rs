@@ -10,6 +10,7 @@ use phoenix_zfs::host::assess::assess;
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::manifest::{self, signing, RunInfo};
 use phoenix_zfs::plan::Consent;
+use phoenix_zfs::remedy;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
@@ -52,9 +53,10 @@ pub fn run(
         println!("situation: {asked}");
         situation = Some(asked);
         if !std::io::stdin().is_terminal() {
-            return Err(Failure::usage(
-                "apply changes disks: without a terminal to confirm on, pass --yes",
-            ));
+            return Err(Failure::usage(format!(
+                "apply changes disks: without a terminal to confirm on, add --yes (`{}`)",
+                remedy::APPLY_YES
+            )));
         }
         let pending = Journal::of(&target.files(root)).load_or_none();
         match assess(
@@ -74,7 +76,7 @@ pub fn run(
                 }
             }
             Ok(_) => {}
-            Err(e) => return Err(Failure::unexpected(e)),
+            Err(e) => return Err(e.into()),
         }
     }
     let mut reporter = crate::progress::Reporter::for_stderr();
@@ -105,6 +107,7 @@ pub fn run(
         };
         (situation, report)
     });
+    let report = report.map_err(Failure::usage)?;
     let source = layout_file.map_or_else(
         || "<default layout>".to_string(),
         |p| p.display().to_string(),
@@ -159,7 +162,7 @@ pub fn run(
                 println!("failed: {r}");
             }
             if exit == Exit::CommandFailed {
-                println!("a rerun of `phoenix-zfs apply` resumes from here");
+                println!("a rerun of `{}` resumes from here", remedy::APPLY);
             }
         }
     }
@@ -169,7 +172,8 @@ pub fn run(
     if !record.services.deferred.is_empty() {
         match target {
             Target::RunningSystem => println!(
-                "phoenix-zfs-deferred.service finishes the deferred steps at the next boot; `phoenix-zfs apply` does them by hand"
+                "phoenix-zfs-deferred.service finishes the deferred steps at the next boot; `{}` does them by hand",
+                remedy::APPLY
             ),
             Target::MountedRoot { dir, .. } => println!(
                 "phoenix-zfs-deferred.service, enabled under {}, finishes the deferred steps at the installed system's next boot",
