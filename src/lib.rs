@@ -35,3 +35,8 @@ pub mod remedy;
 
 pub mod log;
 pub mod manifest;
+
+/// What `--version` prints after the name: the package version, the commit it was built from
+/// (`unknown` outside a git checkout) and the first 12 hex digits of the embedded default
+/// layout's SHA-256, so that a binary found on a host says which layout it applies (build.rs).
+pub const VERSION: &str = env!("PHOENIX_ZFS_VERSION");

@@ -1,4 +1,5 @@
-//! The command line as clap reads it: global options and one variant per command.
+//! The command line as clap reads it: global options and one variant per command. xtask reads
+//! this file too, for the manual page and the shell completions (`cargo xtask man`).
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -6,8 +7,7 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(
     name = "phoenix-zfs",
-    // build.rs: the package version, the commit and the embedded default layout's digest.
-    version = env!("PHOENIX_ZFS_VERSION"),
+    version = phoenix_zfs::VERSION,
     about = "Turns blank NVMe drives into the Phoenix OpenZFS layout of a Proxmox VE host",
     after_help = phoenix_zfs::exit::HELP
 )]
