@@ -239,3 +239,47 @@ fn a_missing_drive_is_told_how_to_describe_the_drives_there_are() {
         assert!(stdout.contains(said), "{said}: {stdout}");
     }
 }
+
+#[test]
+fn layout_check_reports_every_problem_as_file_line_col_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    let layout = phoenix_zfs::layout::DEFAULT_LAYOUT_TOML
+        .replacen("name = \"fastData\"", "name = \"c0fast\"", 1)
+        .replace("fastData/", "c0fast/")
+        .replacen(
+            "name = \"quickOS/lxc-disks\"",
+            "name = \"quickOS/lxc-disks/.\"",
+            1,
+        )
+        .replace(
+            "path = \"/mnt/shared-bulk-data\"",
+            "path = \"/mnt/shared-prod-data\"",
+        );
+    std::fs::write(&file, &layout).unwrap();
+    let shown = file.display().to_string();
+    let out = run(&["layout", "check", &shown]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    for (line, said) in lines.iter().zip([
+        "pool name `c0fast` looks like a Solaris disk name",
+        "dataset name `quickOS/lxc-disks/.` has a `.` or `..` component",
+        "is `quickOS/shared-prod-data`'s too",
+    ]) {
+        let place = line
+            .strip_prefix(&format!("phoenix-zfs: error: {shown}:"))
+            .unwrap_or_else(|| panic!("{line}"));
+        let (row, rest) = place.split_once(':').unwrap();
+        let (col, message) = rest.split_once(": ").unwrap();
+        let row: usize = row.parse().unwrap();
+        assert!(col.parse::<usize>().is_ok(), "{line}");
+        assert!(message.contains(said), "{line}");
+        let at = layout.lines().nth(row - 1).unwrap();
+        assert!(
+            at.starts_with("name = \"c0fast") || at.starts_with("name = \"quickOS/"),
+            "{line}"
+        );
+    }
+}
