@@ -222,20 +222,22 @@ fn udev_finding(device: &str, view: &BlkidView) -> Finding {
 /// The pool names the ZFS labels on `disk` carry (in any partition or on the disk itself), as
 /// the probe or udev's blkid read them.
 pub fn label_pool_names(disk: &Disk) -> Vec<String> {
-    let probed = std::iter::once(&disk.probe)
-        .chain(disk.partitions.iter().map(|p| &p.probe))
-        .filter_map(ProbeState::signatures)
-        .flatten()
-        .filter(|s| s.kind == SignatureKind::ZfsLabel)
-        .filter_map(|s| s.label.clone());
-    let blkid = std::iter::once(&disk.udev)
-        .chain(disk.partitions.iter().map(|p| &p.udev))
-        .flatten()
-        .filter(|v| v.fs_type.as_deref() == Some("zfs_member"))
-        .filter_map(|v| v.fs_label.clone());
-    let mut names: Vec<String> = probed.chain(blkid).collect();
-    names.sort();
-    names.dedup();
+    let mut names = Vec::new();
+    let mut read = |probe: &ProbeState, udev: &Option<BlkidView>| {
+        for s in probe.signatures().unwrap_or_default() {
+            if s.kind == SignatureKind::ZfsLabel {
+                names.extend(s.label.clone());
+            }
+        }
+        let blkid = udev
+            .as_ref()
+            .filter(|v| v.fs_type.as_deref() == Some("zfs_member"));
+        names.extend(blkid.and_then(|v| v.fs_label.clone()));
+    };
+    read(&disk.probe, &disk.udev);
+    for p in &disk.partitions {
+        read(&p.probe, &p.udev);
+    }
     names
 }
 

@@ -46,9 +46,6 @@ impl From<phoenix_zfs::host::assess::AssessError> for Failure {
 /// which the library's messages already end with (see the runner module's doc). `main` prints a
 /// command's failure with it; a command prints with it only a problem it carries on after (a
 /// notice it could not write, say), so that the line comes where it happened.
-/// A message of several lines (every problem of a layout file) is one error line each.
 pub fn print_error(message: impl Display) {
-    for line in message.to_string().lines() {
-        eprintln!("phoenix-zfs: error: {line}");
-    }
+    eprintln!("phoenix-zfs: error: {message}");
 }

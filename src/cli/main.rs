@@ -108,21 +108,30 @@ fn context(root: Option<PathBuf>, target: Option<&TargetArgs>) -> Result<Context
 }
 
 fn run(cli: Cli) -> Outcome {
-    let root = cli.root;
+    let target = match &cli.command {
+        Command::Detect { target, .. }
+        | Command::Plan { target, .. }
+        | Command::Apply { target, .. }
+        | Command::Verify { target, .. } => Some(target),
+        _ => None,
+    };
+    // manifest and layout read no host: a --root there is not checked, and means nothing.
+    let reads_host = !matches!(
+        cli.command,
+        Command::Manifest { .. } | Command::Layout { .. }
+    );
+    let ctx = context(cli.root.filter(|_| reads_host), target)?;
+    let ctx = &ctx;
     match cli.command {
-        Command::Detect {
-            layout,
-            json,
-            target,
-        } => commands::detect::run(&context(root, Some(&target))?, layout.as_deref(), json),
+        Command::Detect { layout, json, .. } => commands::detect::run(ctx, layout.as_deref(), json),
         Command::Plan {
             layout,
             json,
             wipe,
             force_import,
-            target,
+            ..
         } => commands::plan::run(
-            &context(root, Some(&target))?,
+            ctx,
             layout.as_deref(),
             &Consent { wipe, force_import },
             json,
@@ -134,15 +143,14 @@ fn run(cli: Cli) -> Outcome {
             force_import,
             manifest,
             host_key,
-            target,
+            ..
         } => {
-            let ctx = context(root, Some(&target))?;
             let manifest =
                 manifest.unwrap_or_else(|| ctx.target.path(Path::new(manifest::DEFAULT_PATH)));
             let host_key =
                 host_key.unwrap_or_else(|| ctx.target.path(Path::new(manifest::DEFAULT_HOST_KEY)));
             commands::apply::run(
-                &ctx,
+                ctx,
                 layout.as_deref(),
                 yes,
                 &Consent { wipe, force_import },
@@ -150,11 +158,7 @@ fn run(cli: Cli) -> Outcome {
                 &host_key,
             )
         }
-        Command::Verify {
-            layout,
-            json,
-            target,
-        } => commands::verify::run(&context(root, Some(&target))?, layout.as_deref(), json),
+        Command::Verify { layout, json, .. } => commands::verify::run(ctx, layout.as_deref(), json),
         Command::Manifest {
             command:
                 ManifestCommand::Verify {
@@ -179,15 +183,15 @@ fn run(cli: Cli) -> Outcome {
         Command::Layout {
             command: LayoutCommand::Check { file },
         } => commands::layout::check(&file),
-        Command::Firstboot => Ok(commands::firstboot::run(&context(root, None)?, None)),
+        Command::Firstboot => Ok(commands::firstboot::run(ctx, None)),
         Command::Attach {
             ctid,
             layout,
             dry_run,
-        } => commands::attach::run(&context(root, None)?, ctid, layout.as_deref(), dry_run),
+        } => commands::attach::run(ctx, ctid, layout.as_deref(), dry_run),
         Command::Debug {
             command: DebugCommand::SnapshotHost { dir },
-        } => commands::snapshot_host::run(&context(root, None)?, &dir),
+        } => commands::snapshot_host::run(ctx, &dir),
     }
 }
 

@@ -349,10 +349,10 @@ fn pool_names_follow_zfs_pool_namecheck_and_zpools_reserved_words() {
         ("1tank", "begin with a letter"),
         ("_tank", "begin with a letter"),
         ("", "begin with a letter"),
-        ("ta/nk", "has `/`"),
-        ("tank%", "has `%`"),
-        ("tänk", "has `ä`"),
-        (too_long.as_str(), "longer than ZFS's 239 characters"),
+        ("ta/nk", "character ZFS does not take"),
+        ("tank%", "character ZFS does not take"),
+        ("tänk", "character ZFS does not take"),
+        (too_long.as_str(), "longer than the 239 characters"),
     ] {
         let found = problems(&one_pool(bad, ""));
         assert_eq!(found.len(), 1, "{bad}: {found:?}");
@@ -373,14 +373,14 @@ fn dataset_names_follow_zfs_dataset_namecheck() {
     let too_long = format!("{longest}x");
     for (bad, why) in [
         ("p", "names no dataset inside a pool"),
-        ("p/a@snap", "has `@`"),
-        ("p/a%b", "has `%`"),
-        ("p/a\\tb", "has `\t`"),
-        ("p//a", "empty component"),
-        ("p/a/", "empty component"),
-        ("p/.", "`.` or `..` component"),
-        ("p/..", "`.` or `..` component"),
-        (too_long.as_str(), "longer than ZFS's 255 characters"),
+        ("p/a@snap", "character ZFS does not take"),
+        ("p/a%b", "character ZFS does not take"),
+        ("p/a\\tb", "character ZFS does not take"),
+        ("p//a", "empty, `.` or `..` component"),
+        ("p/a/", "empty, `.` or `..` component"),
+        ("p/.", "empty, `.` or `..` component"),
+        ("p/..", "empty, `.` or `..` component"),
+        (too_long.as_str(), "longer than the 255 characters"),
     ] {
         let found = problems(&one_pool("p", &dataset(bad, "")));
         assert_eq!(found.len(), 1, "{bad}: {found:?}");
@@ -467,7 +467,7 @@ fn one_run_reports_every_problem_each_at_its_place() {
         [
             "3:8: pool name `mirror` is reserved by zpool: it must not be `log` nor begin with mirror, raidz, draid or spare",
             "5:10: pool `mirror`: vdev = \"single\" takes exactly 1 drive, not 2",
-            "15:8: dataset name `q/a/..` has a `.` or `..` component",
+            "15:8: dataset name `q/a/..` has an empty, `.` or `..` component",
             "18:8: dataset `q/b` mounts at /q/a, where `q/a` does: one would hide the other",
             "18:8: dataset `q/b`: bind_mount.path `/m` is `q/a`'s too: in a container one would hide the other",
         ]

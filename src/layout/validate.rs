@@ -5,7 +5,7 @@ use super::properties::{check, PropertyScope};
 use super::{DatasetRole, Layout, PoolSpec, StorageType, VdevLayout};
 use crate::formats::size::{self, ZfsSize};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::ops::Range;
 
 pub(super) struct Problem {
@@ -46,47 +46,42 @@ fn zfs_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "_-.: ".contains(c)
 }
 
-/// ZFS's rules for pool names: zfs_namecheck.c's pool_namecheck, and the names libzfs
-/// reserves when a pool is created (zpool_name_valid): vdev keywords would be read as such.
-fn check_pool_name(name: &str) -> Result<(), String> {
-    let why = if name.len() >= MAX_POOL_NAME {
-        format!("is longer than ZFS's {} characters", MAX_POOL_NAME - 1)
-    } else if let Some(bad) = name.chars().find(|c| !zfs_char(*c)) {
-        format!("has `{bad}`: ZFS takes letters, digits and `_-.: `")
+/// Why ZFS refuses `name` for a pool, by zfs_namecheck.c's pool_namecheck and the names libzfs
+/// reserves when a pool is created (zpool_name_valid: vdev keywords would be read as such).
+fn pool_name_fault(name: &str) -> Option<&'static str> {
+    Some(if name.len() >= MAX_POOL_NAME {
+        "is longer than the 239 characters ZFS takes"
+    } else if !name.chars().all(zfs_char) {
+        "has a character ZFS does not take: letters, digits and `_-.: ` only"
     } else if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        "does not begin with a letter".to_string()
+        "does not begin with a letter"
     } else if ["mirror", "raidz", "draid", "spare"]
         .iter()
         .any(|r| name.starts_with(r))
         || name == "log"
     {
         "is reserved by zpool: it must not be `log` nor begin with mirror, raidz, draid or spare"
-            .to_string()
     } else if name.starts_with('c') && name[1..].starts_with(|c: char| c.is_ascii_digit()) {
-        "looks like a Solaris disk name (c0...), which ZFS refuses".to_string()
+        "looks like a Solaris disk name (c0...), which ZFS refuses"
     } else {
-        return Ok(());
-    };
-    Err(format!("pool name `{name}` {why}"))
+        return None;
+    })
 }
 
-/// ZFS's rules for a dataset's name (dataset_namecheck, entity_namecheck): at most 255
+/// Why ZFS refuses `name` for a dataset (dataset_namecheck, entity_namecheck): at most 255
 /// characters, components of letters, digits and `_-.: `, none empty, `.` or `..`.
-fn check_dataset_name(name: &str) -> Result<(), String> {
-    let why = if name.len() >= MAX_DATASET_NAME {
-        format!("is longer than ZFS's {} characters", MAX_DATASET_NAME - 1)
+fn dataset_name_fault(name: &str) -> Option<&'static str> {
+    Some(if name.len() >= MAX_DATASET_NAME {
+        "is longer than the 255 characters ZFS takes"
     } else if !name.contains('/') {
-        "names no dataset inside a pool: write POOL/NAME".to_string()
-    } else if let Some(bad) = name.chars().find(|c| *c != '/' && !zfs_char(*c)) {
-        format!("has `{bad}`: ZFS takes letters, digits and `_-.: ` between the slashes")
-    } else if name.split('/').any(str::is_empty) {
-        "has an empty component (`//`, or a slash at an end)".to_string()
-    } else if name.split('/').any(|c| c == "." || c == "..") {
-        "has a `.` or `..` component".to_string()
+        "names no dataset inside a pool: write POOL/NAME"
+    } else if !name.chars().all(|c| c == '/' || zfs_char(c)) {
+        "has a character ZFS does not take: letters, digits and `_-.: ` only"
+    } else if name.split('/').any(|c| matches!(c, "" | "." | "..")) {
+        "has an empty, `.` or `..` component"
     } else {
-        return Ok(());
-    };
-    Err(format!("dataset name `{name}` {why}"))
+        return None;
+    })
 }
 
 /// Where a dataset is mounted when its mountpoint is inherited or set: its parent's place and
@@ -100,6 +95,20 @@ fn mount_point(parent: Option<&str>, leaf: &str, set: Option<&str>) -> Option<St
         },
         None => parent.map(|p| format!("{}/{leaf}", p.trim_end_matches('/'))),
     }
+}
+
+/// Why `what` `name` may not mount at `path`: another of `mounts` is there.
+fn shadowed(
+    mounts: &[(Option<String>, &str)],
+    path: &Option<String>,
+    what: &str,
+    name: &str,
+) -> Option<String> {
+    let path = path.as_deref()?;
+    let (_, other) = mounts.iter().find(|(p, _)| p.as_deref() == Some(path))?;
+    Some(format!(
+        "{what} `{name}` mounts at {path}, where `{other}` does: one would hide the other"
+    ))
 }
 
 /// Every problem of the layout, in the order of the file; empty when it is valid.
@@ -140,9 +149,9 @@ pub(super) fn validate(layout: &Layout) -> Vec<Problem> {
         ));
     }
     let mut pool_names = BTreeSet::new();
-    // Who mounts where: two datasets at one path hide one another.
-    let mut mounts: BTreeMap<String, &str> = BTreeMap::new();
-    let mut mounted_at: BTreeMap<&str, Option<String>> = BTreeMap::new();
+    // Who mounts where, as (path, pool or dataset): two at one path hide one another. A layout
+    // has tens of datasets, so a list does, and no map of another shape joins the binary.
+    let mut mounts: Vec<(Option<String>, &str)> = Vec::new();
     for pool in &layout.pools {
         validate_pool(pool, &mut problems);
         if !pool_names.insert(pool.name()) {
@@ -157,28 +166,20 @@ pub(super) fn validate(layout: &Layout) -> Vec<Problem> {
             .get("mountpoint")
             .map(|v| v.as_str());
         let path = mount_point(Some("/"), pool.name(), set);
-        if let Some(path) = &path {
-            if let Some(other) = mounts.insert(path.clone(), pool.name()) {
-                problems.push(at(
-                    pool.name.span(),
-                    format!(
-                    "pool `{}` mounts at {path}, where `{other}` does: one would hide the other",
-                    pool.name()
-                ),
-                ));
-            }
+        if let Some(e) = shadowed(&mounts, &path, "pool", pool.name()) {
+            problems.push(at(pool.name.span(), e));
         }
-        mounted_at.insert(pool.name(), path);
+        mounts.push((path, pool.name()));
     }
     let mut dataset_names = BTreeSet::new();
     let mut storage_ids = BTreeSet::new();
-    let mut bind_paths: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut bind_paths: Vec<(&str, &str)> = Vec::new();
     for ds in &layout.datasets {
         let name = ds.name();
         let span = ds.name.span();
         let mut problem = |message: String| problems.push(at(span.clone(), message));
-        if let Err(e) = check_dataset_name(name) {
-            problem(e);
+        if let Some(why) = dataset_name_fault(name) {
+            problem(format!("dataset name `{name}` {why}"));
             continue;
         }
         let parent = name.rsplit_once('/').map_or(name, |(p, _)| p);
@@ -207,17 +208,16 @@ pub(super) fn validate(layout: &Layout) -> Vec<Problem> {
             ));
         }
         let leaf = name.rsplit('/').next().unwrap_or(name);
-        let inherited = mounted_at.get(parent).cloned().flatten();
+        let inherited = mounts
+            .iter()
+            .find(|(_, owner)| *owner == parent)
+            .and_then(|(path, _)| path.as_deref());
         let set = ds.properties.get("mountpoint").map(|v| v.as_str());
-        let path = mount_point(inherited.as_deref(), leaf, set);
-        if let Some(path) = &path {
-            if let Some(other) = mounts.insert(path.clone(), name) {
-                problem(format!(
-                    "dataset `{name}` mounts at {path}, where `{other}` does: one would hide the other"
-                ));
-            }
+        let path = mount_point(inherited, leaf, set);
+        if let Some(e) = shadowed(&mounts, &path, "dataset", name) {
+            problem(e);
         }
-        mounted_at.insert(name, path);
+        mounts.push((path, name));
         if let Some(storage) = &ds.proxmox {
             if let Err(e) = validate_storage(name, ds.serves, storage) {
                 problem(e);
@@ -239,11 +239,15 @@ pub(super) fn validate(layout: &Layout) -> Vec<Problem> {
                 problem(format!(
                     "dataset `{name}`: bind_mount.path `{}` must be an absolute path without commas", bind.path
                 ));
-            } else if let Some(other) = bind_paths.insert(bind.path.trim_end_matches('/'), name) {
-                problem(format!(
-                    "dataset `{name}`: bind_mount.path `{}` is `{other}`'s too: in a container one would hide the other",
-                    bind.path
-                ));
+            } else {
+                let path = bind.path.trim_end_matches('/');
+                if let Some((_, other)) = bind_paths.iter().find(|(p, _)| *p == path) {
+                    problem(format!(
+                        "dataset `{name}`: bind_mount.path `{}` is `{other}`'s too: in a container one would hide the other",
+                        bind.path
+                    ));
+                }
+                bind_paths.push((path, name));
             }
             if let Some(bad) = bind
                 .options
@@ -263,8 +267,8 @@ pub(super) fn validate(layout: &Layout) -> Vec<Problem> {
 fn validate_pool(pool: &PoolSpec, problems: &mut Vec<Problem>) {
     let name = pool.name();
     let mut problem = |span: Range<usize>, message: String| problems.push(at(span, message));
-    if let Err(e) = check_pool_name(name) {
-        problem(pool.name.span(), e);
+    if let Some(why) = pool_name_fault(name) {
+        problem(pool.name.span(), format!("pool name `{name}` {why}"));
     }
     let drives = *pool.drives.get_ref();
     let span = pool.drives.span();

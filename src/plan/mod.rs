@@ -80,7 +80,7 @@ pub struct Consent {
 #[error("--wipe {}: no drive here has that serial; the drives here: {}", .named.join(", --wipe "), .present.join(", "))]
 pub struct UnknownWipe {
     pub named: Vec<String>,
-    /// What `--wipe` can name on this host, each with its kernel name.
+    /// What `--wipe` can name on this host.
     pub present: Vec<String>,
 }
 
@@ -89,25 +89,15 @@ pub fn check_wipes(
     consent: &Consent,
     disks: &[crate::host::inventory::Disk],
 ) -> Result<(), UnknownWipe> {
-    let names: Vec<(String, &str)> = disks
-        .iter()
-        .filter_map(|d| Some((d.wipe_name(disks)?, d.name.as_str())))
-        .collect();
+    let present: Vec<String> = disks.iter().filter_map(|d| d.wipe_name(disks)).collect();
     let named: Vec<String> = consent
         .wipe
         .iter()
-        .filter(|w| !names.iter().any(|(name, _)| name == *w))
+        .filter(|w| !present.contains(w))
         .cloned()
         .collect();
     if named.is_empty() {
         return Ok(());
-    }
-    let mut present: Vec<String> = names
-        .iter()
-        .map(|(name, disk)| format!("{name} ({disk})"))
-        .collect();
-    if present.is_empty() {
-        present.push("none with a serial".into());
     }
     Err(UnknownWipe { named, present })
 }

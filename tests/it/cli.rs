@@ -173,7 +173,7 @@ fn a_wipe_that_names_no_drive_is_a_usage_error_for_plan_and_apply() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--wipe XYZ123: no drive here"), "{stderr}");
-    assert!(stderr.contains("S2TA0002 (nvme1n1)"), "{stderr}");
+    assert!(stderr.contains("S2TA0002"), "{stderr}");
     assert!(!manifest.exists(), "a usage error is no run to record");
     // The same run with a serial the host has goes on to the refusal the case recorded.
     let out = apply("S2TA0001");
@@ -263,13 +263,16 @@ fn layout_check_reports_every_problem_as_file_line_col_and_exits_2() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 3, "{stderr}");
+    assert!(lines[0].starts_with("phoenix-zfs: error: "), "{stderr}");
     for (line, said) in lines.iter().zip([
         "pool name `c0fast` looks like a Solaris disk name",
-        "dataset name `quickOS/lxc-disks/.` has a `.` or `..` component",
+        "dataset name `quickOS/lxc-disks/.` has an empty, `.` or `..` component",
         "is `quickOS/shared-prod-data`'s too",
     ]) {
+        // The first line is the error line; the others follow it as a compiler's do.
+        let line = line.strip_prefix("phoenix-zfs: error: ").unwrap_or(line);
         let place = line
-            .strip_prefix(&format!("phoenix-zfs: error: {shown}:"))
+            .strip_prefix(&format!("{shown}:"))
             .unwrap_or_else(|| panic!("{line}"));
         let (row, rest) = place.split_once(':').unwrap();
         let (col, message) = rest.split_once(": ").unwrap();
