@@ -40,12 +40,12 @@ pub enum Exit {
 pub const HELP: &str = "\
 Exit codes:
   0  done, or nothing to do
-  1  unexpected error; manifest verify: a manifest unsigned, changed or untrusted
+  1  unexpected error; manifest verify: a manifest in doubt
   2  invalid layout or usage
   3  the drives do not fit the layout
   4  a drive refused: firmware policy or health
-  5  a drive holds data, a dataset is a zvol, or a pool wants --force-import
-  6  a command failed during apply; a rerun resumes
+  5  a drive holds data, or a pool wants --force-import
+  6  a command failed; a rerun resumes
   7  verify: the host differs from the layout
   8  manifest verify: a host's run was refused or failed
 

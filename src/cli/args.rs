@@ -12,7 +12,7 @@ use std::path::PathBuf;
     after_help = phoenix_zfs::exit::HELP
 )]
 pub struct Cli {
-    /// Read sys/, run/udev/, dev/ and proc/mounts under DIR instead of / (tests, fixture hosts, snapshots).
+    /// Read sys/, run/udev/, dev/ and proc/ under DIR instead of / (a `debug snapshot-host` copy).
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// More log output on stderr (-v info, -vv debug). PHOENIX_ZFS_LOG overrides.
@@ -22,17 +22,16 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The system a command provisions: the running one, or an installed root under a live system.
-/// Only detect, plan, apply and verify take it; firstboot and attach work on the running system.
+// The system a command provisions: the running one, or an installed root under a live system.
+// Only detect, plan, apply and verify take it; firstboot and attach work on the running system.
+// (Comments, not docs: a doc here would be help text in the binary that clap never shows.)
 #[derive(Args)]
 pub struct TargetArgs {
-    /// From a live rescue system: provision the installed system whose root is mounted at DIR
-    /// (its manifest, host key and configuration under DIR; pools imported with DIR as altroot
-    /// and exported at the end; Proxmox storages and NFS exports deferred to its next boot).
+    /// From a live system: provision the installed root mounted at DIR (its files under DIR, the
+    /// pools imported there and exported at the end, storages and exports at its next boot).
     #[arg(long, value_name = "DIR", conflicts_with = "root")]
     pub target_root: Option<PathBuf>,
-    /// With --target-root: leave the pools imported under DIR at the end instead of exporting
-    /// them for the installed system.
+    /// With --target-root: leave the pools imported at the end.
     #[arg(long, requires = "target_root")]
     pub keep_imported: bool,
 }
@@ -41,7 +40,7 @@ pub struct TargetArgs {
 pub enum Command {
     /// Inventory, probe results, matching and firmware verdicts; exit 3 when the drives do not fit.
     Detect {
-        /// The layout file [default: the embedded one, `layout show`].
+        /// The layout file [default: the embedded one].
         #[arg(long, value_name = "FILE")]
         layout: Option<PathBuf>,
         /// Print JSON instead of text.
@@ -52,17 +51,16 @@ pub enum Command {
     },
     /// What apply would do, with warnings; changes nothing.
     Plan {
-        /// The layout file [default: the embedded one, `layout show`].
+        /// The layout file [default: the embedded one].
         #[arg(long, value_name = "FILE")]
         layout: Option<PathBuf>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-        /// Allow wiping the drive with this serial (repeatable; SERIAL/NSID for one namespace
-        /// of a drive with several); shown as a planned action.
+        /// Allow wiping the drive with this serial (repeatable; SERIAL/NSID for one namespace).
         #[arg(long, value_name = "SERIAL")]
         wipe: Vec<String>,
-        /// Plan `zpool import -f` for pools another system had imported last.
+        /// Import pools another system had imported last (zpool import -f).
         #[arg(long)]
         force_import: bool,
         #[command(flatten)]
@@ -70,26 +68,22 @@ pub enum Command {
     },
     /// Converge the host to the layout, then write and sign the manifest.
     Apply {
-        /// The layout file [default: the embedded one, `layout show`].
+        /// The layout file [default: the embedded one].
         #[arg(long, value_name = "FILE")]
         layout: Option<PathBuf>,
         /// Do not ask: the first-boot unit passes this.
         #[arg(long)]
         yes: bool,
-        /// Allow wiping the drive with this serial when it holds data (repeatable; SERIAL/NSID
-        /// for one namespace of a drive with several).
+        /// Allow wiping the drive with this serial (repeatable; SERIAL/NSID for one namespace).
         #[arg(long, value_name = "SERIAL")]
         wipe: Vec<String>,
-        /// Import pools that another system had imported last (zpool import -f); only for
-        /// this host's own pools seen from a live system or after a reinstall.
+        /// Import pools another system had imported last (zpool import -f).
         #[arg(long)]
         force_import: bool,
-        /// Where the signed manifest goes [default: /var/lib/phoenix-zfs/manifest.json, under
-        /// --target-root DIR when given].
+        /// The signed manifest [default: /var/lib/phoenix-zfs/manifest.json].
         #[arg(long, value_name = "PATH")]
         manifest: Option<PathBuf>,
-        /// The OpenSSH Ed25519 private key that signs the manifest [default:
-        /// /etc/ssh/ssh_host_ed25519_key, under --target-root DIR when given].
+        /// The key that signs it [default: /etc/ssh/ssh_host_ed25519_key].
         #[arg(long, value_name = "PATH")]
         host_key: Option<PathBuf>,
         #[command(flatten)]
@@ -97,7 +91,7 @@ pub enum Command {
     },
     /// Compare the live state with the layout; exit 7 when they differ.
     Verify {
-        /// The layout file [default: the embedded one, `layout show`].
+        /// The layout file [default: the embedded one].
         #[arg(long, value_name = "FILE")]
         layout: Option<PathBuf>,
         /// Print JSON instead of text.
@@ -111,15 +105,14 @@ pub enum Command {
         #[command(subcommand)]
         command: ManifestCommand,
     },
-    /// The unattended first boot: install to /usr/local/sbin, apply --yes, leave a notice on failure.
-    /// Also what runs when this binary is started as Proxmox's `proxmox-first-boot ORDERING` hook.
+    /// The unattended first boot, also as Proxmox's first-boot hook: install, apply --yes, and a
+    /// notice on failure.
     Firstboot,
-    /// Bind the layout's shared datasets into Proxmox container CTID (`pct set CTID -mpN`);
-    /// datasets it already has are left alone.
+    /// Bind the layout's shared datasets into container CTID (`pct set`), those it lacks.
     Attach {
         /// The container's ID (`pct list`).
         ctid: u32,
-        /// The layout file [default: the embedded one, `layout show`].
+        /// The layout file [default: the embedded one].
         #[arg(long, value_name = "FILE")]
         layout: Option<PathBuf>,
         /// Print the `pct set` commands instead of running them.
@@ -140,18 +133,16 @@ pub enum Command {
 
 #[derive(Subcommand)]
 pub enum ManifestCommand {
-    /// Verify each MANIFEST against MANIFEST.sig and a trust anchor; one line per host. Exit 1
-    /// when any is unsigned, changed, or signed by a key the anchor does not name for its host;
-    /// else 8 when any host's run was refused or failed.
+    /// Check each MANIFEST's signature, digests and signer, one line per host; exit 1 when any
+    /// is in doubt, else 8 when a run was refused or failed.
     Verify {
-        /// A manifest.json; its signature is MANIFEST.sig beside it.
+        /// A manifest, with MANIFEST.sig beside it.
         #[arg(required = true, value_name = "MANIFEST")]
         files: Vec<PathBuf>,
         /// The signer must be this public key.
         #[arg(long, value_name = "PUB", conflicts_with = "allowed_signers")]
         key: Option<PathBuf>,
-        /// OpenSSH's allowed_signers file (as for `ssh-keygen -Y verify -f`): the signer must be
-        /// listed for the host name the manifest records.
+        /// OpenSSH allowed_signers: the signer must be listed for the manifest's host.
         #[arg(long, value_name = "FILE")]
         allowed_signers: Option<PathBuf>,
         /// Without --key or --allowed-signers, accept the key inside each signature.
@@ -165,21 +156,20 @@ pub enum ManifestCommand {
 
 #[derive(Subcommand)]
 pub enum DebugCommand {
-    /// Copy what phoenix-zfs reads (sysfs, udev database, by-id links, mounts, the first and
-    /// last MiB of each NVMe drive) into DIR, so that `--root DIR` sees this host.
+    /// Copy what phoenix-zfs reads of this host into DIR, for `--root DIR`.
     SnapshotHost {
-        /// Where the copy goes (created when missing).
+        /// Where the copy goes.
         dir: PathBuf,
     },
 }
 
 #[derive(Subcommand)]
 pub enum LayoutCommand {
-    /// Print the embedded default layout as TOML (a valid layout file).
+    /// Print the embedded default layout.
     Show,
-    /// Validate a layout file; exit 2 with the file, line and key when it is invalid.
+    /// Validate a layout file; exit 2 with each problem as FILE:LINE:COL.
     Check {
-        /// The layout file to check.
+        /// The layout file.
         file: PathBuf,
     },
 }

@@ -85,16 +85,11 @@ fn context(root: Option<PathBuf>, target: Option<&TargetArgs>) -> Result<Context
         None => HostRoot::live(),
         Some(dir) if dir.join("sys").is_dir() => HostRoot(dir),
         Some(dir) => {
-            let why = if dir.is_dir() {
-                "has no sys/, so it is not a host's root"
-            } else {
-                "is not a directory"
-            };
             return Err(Failure::usage(format!(
-                "--root {}: {why} (`{}` makes one)",
+                "--root {}: no sys/ there, so no host tree (`{}` makes one)",
                 dir.display(),
                 phoenix_zfs::remedy::SNAPSHOT_HOST
-            )));
+            )))
         }
     };
     let target = match target {

@@ -109,7 +109,7 @@ impl Blocker {
                 // The layout's own pool may be on it: erasing comes only after ZFS says it is not.
                 lines.push(match layout_pool {
                     Some(pool) => format!(
-                        "it carries labels of the layout's pool `{pool}`, which no import scan offered: if `zpool import -d {} {pool}` finds the pool, import it and run `{apply}`; only otherwise, {erase}",
+                        "it has labels of the layout's pool `{pool}`: if `zpool import -d {} {pool}` finds it, import it and run `{apply}`; only otherwise, {erase}",
                         crate::formats::zfs::BY_ID_DIR
                     ),
                     None => erase,

@@ -55,16 +55,13 @@ fn version_names_the_commit_and_the_embedded_layouts_digest() {
 fn a_root_that_is_no_host_tree_is_a_usage_error_naming_it() {
     let empty = tempfile::tempdir().unwrap();
     let empty = empty.path().to_str().unwrap();
-    for (root, why) in [
-        ("/nonexistent/phoenix", "is not a directory"),
-        (empty, "has no sys/"),
-    ] {
+    for root in ["/nonexistent/phoenix", empty] {
         for command in [&["detect"][..], &["plan"], &["verify"], &["apply", "--yes"]] {
             let out = run(&[command, &["--root", root]].concat());
             let stderr = text(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{command:?} {root}: {stderr}");
             assert!(
-                stderr.contains(&format!("--root {root}: {why}")),
+                stderr.contains(&format!("--root {root}: no sys/ there")),
                 "{command:?}: {stderr}"
             );
             assert!(out.stdout.is_empty(), "{command:?}: {}", text(&out.stdout));
