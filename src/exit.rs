@@ -43,11 +43,11 @@ Exit codes:
   1  unexpected error; manifest verify: a manifest in doubt
   2  invalid layout or usage
   3  the drives do not fit the layout
-  4  a drive refused: firmware policy or health
-  5  a drive holds data, or a pool wants --force-import
+  4  a drive's firmware or health refused
+  5  a drive holds data, or a pool needs --force-import
   6  a command failed; a rerun resumes
   7  verify: the host differs from the layout
-  8  manifest verify: a host's run was refused or failed
+  8  manifest verify: a run was refused or failed
 
 Examples:
   phoenix-zfs plan --layout layout.toml

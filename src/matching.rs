@@ -107,7 +107,7 @@ impl std::fmt::Display for MatchProblem {
                     write!(f, ": {}", found.join(", "))?;
                 }
                 if unusable.is_empty() {
-                    return write!(f, "; install the missing drive(s), or describe the drives there are: {}", crate::remedy::edit_layout());
+                    return write!(f, "; install the missing drive(s), or describe the drives there are: {}", crate::remedy::EDIT_LAYOUT);
                 }
                 write!(f, ". Present but not usable: {}", unusable.join("; "))
             }

@@ -378,8 +378,7 @@ fn udevadm_settle_argv() -> Vec<String> {
         .collect()
 }
 
-/// Converges the host to the layout, within what `consent` allows. A `--wipe` that names no
-/// drive stops it before anything is done.
+/// Converges the host to the layout, within what `consent` allows.
 pub fn apply(
     root: &HostRoot,
     target: &Target,
@@ -388,7 +387,7 @@ pub fn apply(
     consent: &crate::plan::Consent,
     journal: &Journal,
     progress: &mut dyn Progress,
-) -> Result<ApplyReport, crate::plan::UnknownWipe> {
+) -> ApplyReport {
     let mut records: Vec<ActionRecord> = Vec::new();
     let mut first: Option<Assessment> = None;
     let mut last = None;
@@ -409,19 +408,15 @@ pub fn apply(
             earlier,
         ) {
             Ok(a) => a,
-            // Before any change: a usage error, and no run to record.
-            Err(crate::host::assess::AssessError::UnknownWipe(e)) if first.is_none() => {
-                return Err(e)
-            }
             Err(e) => {
-                return Ok(ApplyReport {
+                return ApplyReport {
                     ending: Ending::Unexpected {
                         reasons: vec![e.to_string()],
                     },
                     actions: records,
                     first,
                     last,
-                })
+                }
             }
         };
         if first.is_none() {
@@ -445,7 +440,7 @@ pub fn apply(
                 .iter()
                 .map(|b| b.message())
                 .collect();
-            return Ok(ApplyReport::ended(
+            return ApplyReport::ended(
                 Ending::Refused {
                     exit,
                     reasons,
@@ -454,30 +449,25 @@ pub fn apply(
                 records,
                 first,
                 assessment,
-            ));
+            );
         }
         if assessment.plan.actions.is_empty() {
             let changed = !records.is_empty() || !assessment.plan.afterwards.is_empty();
             if let Some(reason) =
                 run_afterwards(runner, &assessment.plan.afterwards, &mut records, progress)
             {
-                return Ok(ApplyReport::failed(reason, records, first, assessment));
+                return ApplyReport::failed(reason, records, first, assessment);
             }
-            return Ok(ApplyReport::ended(
-                Ending::Converged { changed },
-                records,
-                first,
-                assessment,
-            ));
+            return ApplyReport::ended(Ending::Converged { changed }, records, first, assessment);
         }
         let moved = devices_moved(root, &assessment.inventory, &assessment.plan.actions);
         if !moved.is_empty() {
-            return Ok(ApplyReport::ended(
+            return ApplyReport::ended(
                 Ending::Failed { reasons: moved },
                 records,
                 first,
                 assessment,
-            ));
+            );
         }
         progress.round(&assessment.plan.actions);
         let actions = &assessment.plan.actions;
@@ -521,7 +511,7 @@ pub fn apply(
             }
             if !failures.is_empty() {
                 let ending = Ending::Failed { reasons: failures };
-                return Ok(ApplyReport::ended(ending, records, first, assessment));
+                return ApplyReport::ended(ending, records, first, assessment);
             }
             if retry {
                 // udev still had the new partitions open: wait for it, then plan again. The
@@ -551,12 +541,12 @@ pub fn apply(
         "the host still differs from the layout after {MAX_ROUNDS} rounds of changes; `{}` shows what differs",
         crate::remedy::VERIFY
     )];
-    Ok(ApplyReport {
+    ApplyReport {
         ending: Ending::Failed { reasons },
         actions: records,
         first,
         last,
-    })
+    }
 }
 
 /// The plan's `afterwards` (the hand-over exports), once the host matches the layout. Returns

@@ -22,11 +22,14 @@ pub struct Cli {
     pub command: Command,
 }
 
-// The system a command provisions: the running one, or an installed root under a live system.
-// Only detect, plan, apply and verify take it; firstboot and attach work on the running system.
-// (Comments, not docs: a doc here would be help text in the binary that clap never shows.)
+/// What detect, plan, apply and verify share: the layout, and the system provisioned (the
+/// running one, or an installed root under a live system; firstboot and attach work on the
+/// running system). One definition, so that the binary carries one copy of its parser.
 #[derive(Args)]
-pub struct TargetArgs {
+pub struct HostArgs {
+    /// The layout file [default: the embedded one].
+    #[arg(long, value_name = "FILE")]
+    pub layout: Option<PathBuf>,
     /// From a live system: provision the installed root mounted at DIR (its files under DIR, the
     /// pools imported there and exported at the end, storages and exports at its next boot).
     #[arg(long, value_name = "DIR", conflicts_with = "root")]
@@ -36,69 +39,60 @@ pub struct TargetArgs {
     pub keep_imported: bool,
 }
 
+/// What plan and apply may do beyond the safe default.
+#[derive(Args)]
+pub struct ConsentArgs {
+    /// Allow wiping the drive with this serial (repeatable; SERIAL/NSID for one namespace).
+    #[arg(long, value_name = "SERIAL")]
+    pub wipe: Vec<String>,
+    /// Import pools another system had imported last (zpool import -f).
+    #[arg(long)]
+    pub force_import: bool,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Inventory, probe results, matching and firmware verdicts; exit 3 when the drives do not fit.
     Detect {
-        /// The layout file [default: the embedded one].
-        #[arg(long, value_name = "FILE")]
-        layout: Option<PathBuf>,
+        #[command(flatten)]
+        host: HostArgs,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-        #[command(flatten)]
-        target: TargetArgs,
     },
     /// What apply would do, with warnings; changes nothing.
     Plan {
-        /// The layout file [default: the embedded one].
-        #[arg(long, value_name = "FILE")]
-        layout: Option<PathBuf>,
+        #[command(flatten)]
+        host: HostArgs,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-        /// Allow wiping the drive with this serial (repeatable; SERIAL/NSID for one namespace).
-        #[arg(long, value_name = "SERIAL")]
-        wipe: Vec<String>,
-        /// Import pools another system had imported last (zpool import -f).
-        #[arg(long)]
-        force_import: bool,
         #[command(flatten)]
-        target: TargetArgs,
+        consent: ConsentArgs,
     },
     /// Converge the host to the layout, then write and sign the manifest.
     Apply {
-        /// The layout file [default: the embedded one].
-        #[arg(long, value_name = "FILE")]
-        layout: Option<PathBuf>,
+        #[command(flatten)]
+        host: HostArgs,
         /// Do not ask: the first-boot unit passes this.
         #[arg(long)]
         yes: bool,
-        /// Allow wiping the drive with this serial (repeatable; SERIAL/NSID for one namespace).
-        #[arg(long, value_name = "SERIAL")]
-        wipe: Vec<String>,
-        /// Import pools another system had imported last (zpool import -f).
-        #[arg(long)]
-        force_import: bool,
+        #[command(flatten)]
+        consent: ConsentArgs,
         /// The signed manifest [default: /var/lib/phoenix-zfs/manifest.json].
         #[arg(long, value_name = "PATH")]
         manifest: Option<PathBuf>,
         /// The key that signs it [default: /etc/ssh/ssh_host_ed25519_key].
         #[arg(long, value_name = "PATH")]
         host_key: Option<PathBuf>,
-        #[command(flatten)]
-        target: TargetArgs,
     },
     /// Compare the live state with the layout; exit 7 when they differ.
     Verify {
-        /// The layout file [default: the embedded one].
-        #[arg(long, value_name = "FILE")]
-        layout: Option<PathBuf>,
+        #[command(flatten)]
+        host: HostArgs,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-        #[command(flatten)]
-        target: TargetArgs,
     },
     /// Check a manifest's signature and the digests inside it.
     Manifest {

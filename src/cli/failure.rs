@@ -32,16 +32,6 @@ impl Failure {
     }
 }
 
-impl From<phoenix_zfs::host::assess::AssessError> for Failure {
-    fn from(e: phoenix_zfs::host::assess::AssessError) -> Failure {
-        use phoenix_zfs::host::assess::AssessError;
-        match e {
-            AssessError::Observe(_) => Failure::unexpected(e),
-            AssessError::UnknownWipe(_) => Failure::usage(e),
-        }
-    }
-}
-
 /// The one form of an error line: the error's own message only, never its `source()` chain,
 /// which the library's messages already end with (see the runner module's doc). `main` prints a
 /// command's failure with it; a command prints with it only a problem it carries on after (a

@@ -8,7 +8,7 @@ mod failure;
 mod progress;
 mod render;
 
-use args::{Cli, Command, DebugCommand, LayoutCommand, ManifestCommand, TargetArgs};
+use args::{Cli, Command, ConsentArgs, DebugCommand, HostArgs, LayoutCommand, ManifestCommand};
 use clap::Parser;
 use context::Context;
 use failure::{print_error, Failure, Outcome};
@@ -80,7 +80,7 @@ fn init_logging(verbose: u8) {
 
 /// The host a command reads (`--root`, checked to be one) and the system it provisions
 /// (`--target-root`, for the commands that take it).
-fn context(root: Option<PathBuf>, target: Option<&TargetArgs>) -> Result<Context, Failure> {
+fn context(root: Option<PathBuf>, host: Option<&HostArgs>) -> Result<Context, Failure> {
     let root = match root {
         None => HostRoot::live(),
         Some(dir) if dir.join("sys").is_dir() => HostRoot(dir),
@@ -92,10 +92,11 @@ fn context(root: Option<PathBuf>, target: Option<&TargetArgs>) -> Result<Context
             )))
         }
     };
-    let target = match target {
-        Some(TargetArgs {
+    let target = match host {
+        Some(HostArgs {
             target_root: Some(dir),
             keep_imported,
+            ..
         }) => Target::mounted_root(dir, *keep_imported).map_err(Failure::usage)?,
         _ => Target::RunningSystem,
     };
@@ -103,11 +104,11 @@ fn context(root: Option<PathBuf>, target: Option<&TargetArgs>) -> Result<Context
 }
 
 fn run(cli: Cli) -> Outcome {
-    let target = match &cli.command {
-        Command::Detect { target, .. }
-        | Command::Plan { target, .. }
-        | Command::Apply { target, .. }
-        | Command::Verify { target, .. } => Some(target),
+    let host = match &cli.command {
+        Command::Detect { host, .. }
+        | Command::Plan { host, .. }
+        | Command::Apply { host, .. }
+        | Command::Verify { host, .. } => Some(host),
         _ => None,
     };
     // manifest and layout read no host: a --root there is not checked, and means nothing.
@@ -115,30 +116,25 @@ fn run(cli: Cli) -> Outcome {
         cli.command,
         Command::Manifest { .. } | Command::Layout { .. }
     );
-    let ctx = context(cli.root.filter(|_| reads_host), target)?;
+    let ctx = context(cli.root.filter(|_| reads_host), host)?;
     let ctx = &ctx;
+    let consent = |c: ConsentArgs| Consent {
+        wipe: c.wipe,
+        force_import: c.force_import,
+    };
     match cli.command {
-        Command::Detect { layout, json, .. } => commands::detect::run(ctx, layout.as_deref(), json),
+        Command::Detect { host, json } => commands::detect::run(ctx, host.layout.as_deref(), json),
         Command::Plan {
-            layout,
+            host,
             json,
-            wipe,
-            force_import,
-            ..
-        } => commands::plan::run(
-            ctx,
-            layout.as_deref(),
-            &Consent { wipe, force_import },
-            json,
-        ),
+            consent: given,
+        } => commands::plan::run(ctx, host.layout.as_deref(), &consent(given), json),
         Command::Apply {
-            layout,
+            host,
             yes,
-            wipe,
-            force_import,
+            consent: given,
             manifest,
             host_key,
-            ..
         } => {
             let manifest =
                 manifest.unwrap_or_else(|| ctx.target.path(Path::new(manifest::DEFAULT_PATH)));
@@ -146,14 +142,14 @@ fn run(cli: Cli) -> Outcome {
                 host_key.unwrap_or_else(|| ctx.target.path(Path::new(manifest::DEFAULT_HOST_KEY)));
             commands::apply::run(
                 ctx,
-                layout.as_deref(),
+                host.layout.as_deref(),
                 yes,
-                &Consent { wipe, force_import },
+                &consent(given),
                 &manifest,
                 &host_key,
             )
         }
-        Command::Verify { layout, json, .. } => commands::verify::run(ctx, layout.as_deref(), json),
+        Command::Verify { host, json } => commands::verify::run(ctx, host.layout.as_deref(), json),
         Command::Manifest {
             command:
                 ManifestCommand::Verify {

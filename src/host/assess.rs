@@ -45,17 +45,6 @@ impl Assessment {
     }
 }
 
-/// Why an assessment could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum AssessError {
-    /// The host could not be read (exit 1).
-    #[error(transparent)]
-    Observe(#[from] crate::host::ObserveError),
-    /// The command line names a drive the host does not have (exit 2).
-    #[error(transparent)]
-    UnknownWipe(#[from] crate::plan::UnknownWipe),
-}
-
 pub fn assess(
     root: &HostRoot,
     target: &Target,
@@ -64,7 +53,7 @@ pub fn assess(
     consent: &crate::plan::Consent,
     pending: &[crate::apply::journal::PendingCreate],
     earlier: Option<&Assessment>,
-) -> Result<Assessment, AssessError> {
+) -> Result<Assessment, crate::host::ObserveError> {
     let expected = earlier.map(Assessment::pools_after_actions);
     let earlier = earlier.map(|a| &a.services);
     let read_inventory = || {
@@ -128,8 +117,6 @@ pub fn assess(
             )
         }
     };
-    // Checked once the drives are known and before anything is planned for them.
-    plan::check_wipes(consent, &inventory.disks)?;
     let matching = matching::match_drives(layout, &inventory, &observed.existing_pools());
     let firmware = firmware::judge(&inventory, &layout.firmware.rules);
     let services = match zfs {

@@ -171,7 +171,7 @@ pub fn check(path: &Path, anchor: &Anchor<'_>, now: u64) -> Report {
             Verdict::Untrusted,
             format!(
                 "signed by {fingerprint}, the key inside the signature, which nothing vouches for: `{}` (or --key PUB, or --trust-embedded-key to accept it)",
-                crate::remedy::verify_signed(&path.display().to_string())
+                crate::remedy::VERIFY_SIGNED
             ),
         )),
     };

@@ -75,11 +75,13 @@ pub struct Consent {
 }
 
 /// `--wipe` names no drive of the host answers to: a typo would otherwise pass as a consent
-/// that consents to nothing, and the run would refuse the drive it was meant for.
+/// that consents to nothing, and the run would refuse the drive it was meant for. Checked once
+/// the drives are read, before anything is planned (the command line does it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("--wipe {}: no drive here has that serial; the drives here: {}", .named.join(", --wipe "), .present.join(", "))]
+#[error("--wipe {named}: no drive here has that serial; the drives here: {}", .present.join(", "))]
 pub struct UnknownWipe {
-    pub named: Vec<String>,
+    /// The first name no drive answers to.
+    pub named: String,
     /// What `--wipe` can name on this host.
     pub present: Vec<String>,
 }
@@ -90,16 +92,13 @@ pub fn check_wipes(
     disks: &[crate::host::inventory::Disk],
 ) -> Result<(), UnknownWipe> {
     let present: Vec<String> = disks.iter().filter_map(|d| d.wipe_name(disks)).collect();
-    let named: Vec<String> = consent
-        .wipe
-        .iter()
-        .filter(|w| !present.contains(w))
-        .cloned()
-        .collect();
-    if named.is_empty() {
-        return Ok(());
+    match consent.wipe.iter().find(|w| !present.contains(w)) {
+        None => Ok(()),
+        Some(named) => Err(UnknownWipe {
+            named: named.clone(),
+            present,
+        }),
     }
-    Err(UnknownWipe { named, present })
 }
 
 pub fn plan(facts: &Facts) -> Plan {

@@ -35,6 +35,7 @@ pub fn run(
     let (root, target) = (&ctx.root, &ctx.target);
     let started_at = manifest::now_rfc3339();
     let layout = load_layout(layout_file)?;
+    ctx.check_wipes(consent)?;
     // Checked before anything changes: a run that cannot sign its manifest does not start.
     let key = signing::load_host_key(host_key).map_err(Failure::unexpected)?;
     let tools = ctx.tools()?;
@@ -76,7 +77,7 @@ pub fn run(
                 }
             }
             Ok(_) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(Failure::unexpected(e)),
         }
     }
     let mut reporter = crate::progress::Reporter::for_stderr();
@@ -107,7 +108,6 @@ pub fn run(
         };
         (situation, report)
     });
-    let report = report.map_err(Failure::usage)?;
     let source = layout_file.map_or_else(
         || "<default layout>".to_string(),
         |p| p.display().to_string(),
