@@ -127,13 +127,10 @@ fn a_wipe_that_names_no_drive_is_a_usage_error_for_plan_and_apply() {
         stderr.contains("--wipe XYZ123: no drive here has that serial"),
         "{stderr}"
     );
-    for present in [
-        "S2TA0001 (nvme0n1)",
-        "S2TA0002 (nvme1n1)",
-        "S4TB0001 (nvme2n1)",
-    ] {
-        assert!(stderr.contains(present), "{present}: {stderr}");
-    }
+    assert!(
+        stderr.contains("the drives here: S2TA0001, S2TA0002, S4TB0001"),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
     // A right serial among wrong ones does not save them.
     let out = run(&[
