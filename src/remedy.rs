@@ -23,6 +23,8 @@ pub const SNAPSHOT_HOST: &str = "phoenix-zfs debug snapshot-host DIR";
 /// file (the redirection is the shell's), edited, then used (apply checks it first). One
 /// literal: these bytes ship in the first-boot hook, and formatting would cost more.
 pub const EDIT_LAYOUT: &str = "`phoenix-zfs layout show > layout.toml`, edit its size_class/models, `phoenix-zfs apply --layout layout.toml`";
+/// What a failed first boot's notice tells the administrator to run.
+pub const AFTER_FIRST_BOOT: &str = "run `phoenix-zfs plan` and `phoenix-zfs apply` (`phoenix-zfs apply --wipe SERIAL` only for a drive you mean to erase)";
 /// `manifest verify` against a trust anchor.
 pub const VERIFY_SIGNED: &str = "phoenix-zfs manifest verify --allowed-signers FILE MANIFEST...";
 
@@ -34,7 +36,10 @@ pub fn wipe(name: &str) -> String {
 /// Every command this module builds, for the test that parses them: those in backquotes inside
 /// a longer text each on its own.
 pub fn all() -> Vec<String> {
-    let quoted = EDIT_LAYOUT.split('`').skip(1).step_by(2).map(String::from);
+    let quoted = [EDIT_LAYOUT, AFTER_FIRST_BOOT]
+        .into_iter()
+        .flat_map(|text| text.split('`').skip(1).step_by(2))
+        .map(String::from);
     let mut all: Vec<String> = vec![
         APPLY.into(),
         VERIFY.into(),

@@ -12,7 +12,7 @@ use std::path::PathBuf;
     after_help = phoenix_zfs::exit::HELP
 )]
 pub struct Cli {
-    /// Read sys/, run/udev/, dev/ and proc/ under DIR instead of / (a `debug snapshot-host` copy).
+    /// Read the host under DIR instead of / (a `debug snapshot-host` copy).
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// More log output on stderr (-v info, -vv debug). PHOENIX_ZFS_LOG overrides.
@@ -30,8 +30,7 @@ pub struct HostArgs {
     /// The layout file [default: the embedded one].
     #[arg(long, value_name = "FILE")]
     pub layout: Option<PathBuf>,
-    /// From a live system: provision the installed root mounted at DIR (its files under DIR, the
-    /// pools imported there and exported at the end, storages and exports at its next boot).
+    /// From a live system: provision the installed root mounted at DIR.
     #[arg(long, value_name = "DIR", conflicts_with = "root")]
     pub target_root: Option<PathBuf>,
     /// With --target-root: leave the pools imported at the end.
@@ -74,7 +73,7 @@ pub enum Command {
     Apply {
         #[command(flatten)]
         host: HostArgs,
-        /// Do not ask: the first-boot unit passes this.
+        /// Do not ask.
         #[arg(long)]
         yes: bool,
         #[command(flatten)]
@@ -99,8 +98,7 @@ pub enum Command {
         #[command(subcommand)]
         command: ManifestCommand,
     },
-    /// The unattended first boot, also as Proxmox's first-boot hook: install, apply --yes, and a
-    /// notice on failure.
+    /// The unattended first boot (also as Proxmox's first-boot hook).
     Firstboot,
     /// Bind the layout's shared datasets into container CTID (`pct set`), those it lacks.
     Attach {
@@ -127,8 +125,7 @@ pub enum Command {
 
 #[derive(Subcommand)]
 pub enum ManifestCommand {
-    /// Check each MANIFEST's signature, digests and signer, one line per host; exit 1 when any
-    /// is in doubt, else 8 when a run was refused or failed.
+    /// One line per MANIFEST: its signature, digests and signer.
     Verify {
         /// A manifest, with MANIFEST.sig beside it.
         #[arg(required = true, value_name = "MANIFEST")]

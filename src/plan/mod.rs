@@ -74,30 +74,21 @@ pub struct Consent {
     pub force_import: bool,
 }
 
-/// `--wipe` names no drive of the host answers to: a typo would otherwise pass as a consent
-/// that consents to nothing, and the run would refuse the drive it was meant for. Checked once
-/// the drives are read, before anything is planned (the command line does it).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("--wipe {named}: no drive here has that serial; the drives here: {}", .present.join(", "))]
-pub struct UnknownWipe {
-    /// The first name no drive answers to.
-    pub named: String,
-    /// What `--wipe` can name on this host.
-    pub present: Vec<String>,
-}
-
-/// Each name of `consent.wipe` must be a drive's [`wipe_name`](crate::host::inventory::Disk::wipe_name) among `disks`.
+/// Each name of `consent.wipe` must be a drive's [`wipe_name`](crate::host::inventory::Disk::wipe_name)
+/// among `disks`: a typo would otherwise pass as a consent that consents to nothing, and the run
+/// would refuse the drive it was meant for. The error names the first such name and the names
+/// the host has. The command line checks it once the drives are read, before anything is planned.
 pub fn check_wipes(
     consent: &Consent,
     disks: &[crate::host::inventory::Disk],
-) -> Result<(), UnknownWipe> {
+) -> Result<(), String> {
     let present: Vec<String> = disks.iter().filter_map(|d| d.wipe_name(disks)).collect();
     match consent.wipe.iter().find(|w| !present.contains(w)) {
         None => Ok(()),
-        Some(named) => Err(UnknownWipe {
-            named: named.clone(),
-            present,
-        }),
+        Some(named) => Err(format!(
+            "--wipe {named}: no drive here has that serial; the drives here: {}",
+            present.join(", ")
+        )),
     }
 }
 

@@ -55,13 +55,11 @@ pub fn run(ctx: &Context, ordering: Option<&str>) -> Exit {
     let text = format!(
         "phoenix-zfs: the first boot did not finish the storage layout (exit {}).\n\
          Read `{}` and {}, fix the cause,\n\
-         then run `{}` and `{}` (`{}` only for a drive you mean to erase).\n",
+         then {}.\n",
         exit.code(),
         phoenix_zfs::formats::proxmox::hook::log_command(ordering),
         manifest_path.display(),
-        remedy::PLAN,
-        remedy::APPLY,
-        remedy::wipe("SERIAL")
+        remedy::AFTER_FIRST_BOOT
     );
     for notice in NOTICES {
         let path = Path::new(notice);
