@@ -27,6 +27,31 @@ fn the_command_line_is_consistent() {
     Cli::command().debug_assert();
 }
 
+/// Every argument and subcommand under `command` that has no help line, by its path.
+fn without_help(command: &clap::Command, path: &str, out: &mut Vec<String>) {
+    for arg in command.get_arguments() {
+        if arg.get_help().is_none() && arg.get_long_help().is_none() {
+            out.push(format!("{path} {}", arg.get_id()));
+        }
+    }
+    for sub in command.get_subcommands() {
+        let sub_path = format!("{path} {}", sub.get_name());
+        if sub.get_about().is_none() {
+            out.push(sub_path.clone());
+        }
+        without_help(sub, &sub_path, out);
+    }
+}
+
+#[test]
+fn every_argument_and_command_has_a_help_line() {
+    let mut command = Cli::command();
+    command.build();
+    let mut missing = Vec::new();
+    without_help(&command, "phoenix-zfs", &mut missing);
+    assert!(missing.is_empty(), "{missing:#?}");
+}
+
 #[test]
 fn every_remedy_runs_as_printed() {
     let failures: Vec<String> = phoenix_zfs::remedy::all()
