@@ -242,6 +242,28 @@ fn udev_finding(device: &str, view: &BlkidView) -> Finding {
     }
 }
 
+/// The pool names the ZFS labels on `disk` carry (in any partition or on the disk itself), as
+/// the probe or udev's blkid read them.
+pub fn label_pool_names(disk: &Disk) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut read = |probe: &ProbeState, udev: &Option<BlkidView>| {
+        for s in probe.signatures().unwrap_or_default() {
+            if s.kind == SignatureKind::ZfsLabel {
+                names.extend(s.label.clone());
+            }
+        }
+        let blkid = udev
+            .as_ref()
+            .filter(|v| v.fs_type.as_deref() == Some("zfs_member"));
+        names.extend(blkid.and_then(|v| v.fs_label.clone()));
+    };
+    read(&disk.probe, &disk.udev);
+    for p in &disk.partitions {
+        read(&p.probe, &p.udev);
+    }
+    names
+}
+
 /// The pool GUIDs the ZFS labels on `disk` carry (in any partition or on the disk itself).
 pub fn label_pool_guids(disk: &Disk) -> Vec<String> {
     let mut guids: Vec<String> = std::iter::once(&disk.probe)

@@ -35,6 +35,24 @@ pub enum Exit {
     RunNotDone,
 }
 
+/// What `--help` ends with: every code the enum has (a test holds the two together), and two
+/// commands to start from. Short: these bytes ship in the first-boot hook.
+pub const HELP: &str = "\
+Exit codes:
+  0  done, or nothing to do
+  1  unexpected error; manifest verify: a manifest in doubt
+  2  invalid layout or usage
+  3  the drives do not fit the layout
+  4  a drive's firmware or health refused
+  5  a drive holds data, or a pool needs --force-import
+  6  a command failed; a rerun resumes
+  7  verify: the host differs from the layout
+  8  manifest verify: a run was refused or failed
+
+Examples:
+  phoenix-zfs plan --layout layout.toml
+  phoenix-zfs apply --wipe S2TA0002";
+
 impl Exit {
     /// The number the process exits with.
     pub fn code(self) -> u8 {
@@ -64,7 +82,65 @@ impl From<Exit> for std::process::ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::Exit;
+    use super::{Exit, HELP};
+
+    /// Every variant, in declaration order.
+    fn every_exit() -> Vec<Exit> {
+        let all = [
+            Exit::Done,
+            Exit::Unexpected,
+            Exit::Usage,
+            Exit::HardwareMismatch,
+            Exit::DriveRefused,
+            Exit::DataRefused,
+            Exit::CommandFailed,
+            Exit::Differs,
+            Exit::ManifestInDoubt,
+            Exit::RunNotDone,
+        ];
+        // A new variant does not compile here until it has a place in `all`.
+        for (i, exit) in all.iter().enumerate() {
+            let place = match exit {
+                Exit::Done => 0,
+                Exit::Unexpected => 1,
+                Exit::Usage => 2,
+                Exit::HardwareMismatch => 3,
+                Exit::DriveRefused => 4,
+                Exit::DataRefused => 5,
+                Exit::CommandFailed => 6,
+                Exit::Differs => 7,
+                Exit::ManifestInDoubt => 8,
+                Exit::RunNotDone => 9,
+            };
+            assert_eq!(place, i);
+        }
+        all.to_vec()
+    }
+
+    #[test]
+    fn the_help_lists_every_code_the_enum_has_and_no_other() {
+        let table: Vec<(u8, &str)> = HELP
+            .split("\n\n")
+            .next()
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let (code, what) = line.trim_start().split_once("  ").unwrap();
+                (code.parse().unwrap(), what)
+            })
+            .collect();
+        let listed: Vec<u8> = table.iter().map(|(code, _)| *code).collect();
+        let mut codes: Vec<u8> = every_exit().into_iter().map(Exit::code).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(listed, codes, "{HELP}");
+        // The two that only `manifest verify` gives say so.
+        for exit in [Exit::ManifestInDoubt, Exit::RunNotDone] {
+            let (_, what) = table.iter().find(|(c, _)| *c == exit.code()).unwrap();
+            assert!(what.contains("manifest verify"), "{exit:?}: {what}");
+        }
+    }
 
     #[test]
     fn the_documented_codes_hold() {

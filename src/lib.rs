@@ -13,7 +13,8 @@
 //! - The modules at the top level are the pure core, functions from data to data: the desired
 //!   [`layout`], drives [`matching`] pools, what a drive [`contents`] say, [`firmware`] policy,
 //!   whether an [`import_scan`] can find anything, model [`glob`]s, the [`plan`], and the
-//!   [`exit`] codes its blockers, apply's ending and the command line share. Beside
+//!   [`exit`] codes its blockers, apply's ending and the command line share, and the [`remedy`]
+//!   commands its messages tell an administrator to run. Beside
 //!   them, two modules that serve the whole program: the [`manifest`] (the run's signed record,
 //!   which reads and writes only its own files) and the [`log`] on stderr.
 
@@ -30,6 +31,12 @@ pub mod import_scan;
 pub mod layout;
 pub mod matching;
 pub mod plan;
+pub mod remedy;
 
 pub mod log;
 pub mod manifest;
+
+/// What `--version` prints after the name: the package version, the commit it was built from
+/// (`unknown` outside a git checkout) and the first 12 hex digits of the embedded default
+/// layout's SHA-256, so that a binary found on a host says which layout it applies (build.rs).
+pub const VERSION: &str = env!("PHOENIX_ZFS_VERSION");

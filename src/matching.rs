@@ -120,7 +120,7 @@ impl std::fmt::Display for MatchProblem {
                     write!(f, ": {}", found.join(", "))?;
                 }
                 if unusable.is_empty() {
-                    return write!(f, "; install the missing drive(s), or change the layout's size_class/models");
+                    return write!(f, "; install the missing drive(s), or describe the drives there are: {}", crate::remedy::EDIT_LAYOUT);
                 }
                 write!(f, ". Present but not usable: {}", unusable.join("; "))
             }
@@ -145,11 +145,12 @@ impl std::fmt::Display for MatchProblem {
                 let known = guid.map(|g| format!(" (guid {g})")).unwrap_or_default();
                 write!(
                     f,
-                    "the {} pool `{pool}`{known} on {on} is not the layout's `{pool}`: {}. phoenix-zfs leaves it and its drives alone and makes no other `{pool}`. To keep its data under another name: {}; if it and its data may go: {}; then run phoenix-zfs again",
+                    "the {} pool `{pool}`{known} on {on} is not the layout's `{pool}`: {}. phoenix-zfs leaves it and its drives alone and makes no other `{pool}`. To keep its data under another name: {}; if it and its data may go: {}; then `{}`",
                     presence.as_str(),
                     why.join("; "),
                     rename_commands(pool, *presence, *guid),
-                    destroy_commands(pool, *presence, *guid)
+                    destroy_commands(pool, *presence, *guid),
+                    crate::remedy::APPLY
                 )
             }
         }
@@ -347,6 +348,7 @@ fn foreign_member(
     let role = role(member);
     let presence = pool.presence.as_str();
     let never = "phoenix-zfs never uses another pool's drive, --wipe or not";
+    let apply = crate::remedy::APPLY;
     if named_like_ours {
         return format!(
             "is {role} the {presence} pool `{name}`, which is not the layout's `{name}` (see its refusal); {never}"
@@ -355,13 +357,13 @@ fn foreign_member(
     let destroy = destroy_commands(name, pool.presence, pool.guid);
     match pool.presence {
         Presence::Imported => format!(
-            "is {role} the imported pool `{name}`, which the layout does not describe; {never}. If `{name}` and its data may go, run {destroy} yourself, then run phoenix-zfs again"
+            "is {role} the imported pool `{name}`, which the layout does not describe; {never}. If `{name}` and its data may go, run {destroy} yourself, then `{apply}`"
         ),
         Presence::Exported => format!(
-            "is {role} the exported pool `{name}` (`zpool import` lists it), which the layout does not describe; {never}. If `{name}` and its data may go, run {destroy} yourself, then run phoenix-zfs again"
+            "is {role} the exported pool `{name}` (`zpool import` lists it), which the layout does not describe; {never}. If `{name}` and its data may go, run {destroy} yourself, then `{apply}`"
         ),
         Presence::Destroyed => format!(
-            "is {role} the destroyed pool `{name}`, whose data `zpool import -D` can still bring back; {never}. To recover it: `zpool import -D -d {} {}`. If its data may go, run `zpool labelclear -f {}` yourself, then run phoenix-zfs again",
+            "is {role} the destroyed pool `{name}`, whose data `zpool import -D` can still bring back; {never}. To recover it: `zpool import -D -d {} {}`. If its data may go, run `zpool labelclear -f {}` yourself, then `{apply}`",
             crate::formats::zfs::BY_ID_DIR,
             pool.guid.map_or_else(|| name.clone(), |g| g.to_string()),
             device_path(disk, member)

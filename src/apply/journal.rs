@@ -55,7 +55,7 @@ pub enum JournalError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the journal {path} is not in this version's format ({source}); it is ignored, so an interrupted pool creation must be finished with --wipe")]
+    #[error("the journal {path} is not in this version's format ({source}); it is ignored, so an interrupted pool creation must be finished with `{}` for each of its drives (`{}` names them)", crate::remedy::wipe("SERIAL"), crate::remedy::PLAN)]
     Format {
         path: PathBuf,
         #[source]

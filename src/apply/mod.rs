@@ -279,7 +279,8 @@ fn devices_moved(root: &HostRoot, inventory: &Inventory, actions: &[Action]) -> 
         .filter_map(|path| device_moved(root, inventory, path))
         .map(|why| {
             format!(
-                "{why}: nothing was written to it; run phoenix-zfs again to read the drives anew"
+                "{why}: nothing was written to it; `{}` reads the drives anew",
+                crate::remedy::APPLY
             )
         })
         .collect()
@@ -537,7 +538,8 @@ pub fn apply(
         last = Some(assessment);
     }
     let reasons = vec![format!(
-        "the host still differs from the layout after {MAX_ROUNDS} rounds of changes; run `phoenix-zfs verify` to see what differs"
+        "the host still differs from the layout after {MAX_ROUNDS} rounds of changes; `{}` shows what differs",
+        crate::remedy::VERIFY
     )];
     ApplyReport {
         ending: Ending::Failed { reasons },
@@ -644,6 +646,6 @@ mod tests {
         let reasons = devices_moved(&root, &inventory, &[create]);
         assert_eq!(reasons.len(), 1);
         assert!(reasons[0]
-            .ends_with("nothing was written to it; run phoenix-zfs again to read the drives anew"));
+            .ends_with("nothing was written to it; `phoenix-zfs apply` reads the drives anew"));
     }
 }

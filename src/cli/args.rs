@@ -1,27 +1,20 @@
-//! The command line as clap reads it: global options and one variant per command.
+//! The command line as clap reads it: global options and one variant per command. xtask reads
+//! this file too, for the manual page and the shell completions (`cargo xtask man`).
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(
     name = "phoenix-zfs",
-    version,
-    about = "Turns blank NVMe drives into the Phoenix OpenZFS layout of a Proxmox VE host"
+    version = phoenix_zfs::VERSION,
+    about = "Turns blank NVMe drives into the Phoenix OpenZFS layout of a Proxmox VE host",
+    after_help = phoenix_zfs::exit::HELP
 )]
 pub struct Cli {
-    /// Read sys/, run/udev/, dev/ and proc/mounts under DIR instead of / (tests, fixture hosts, snapshots).
+    /// Read the host under DIR instead of / (a `debug snapshot-host` copy).
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// From a live rescue system: provision the installed system whose root is mounted at DIR
-    /// (its manifest, host key and configuration under DIR; pools imported with DIR as altroot
-    /// and exported at the end; Proxmox storages and NFS exports deferred to its next boot).
-    #[arg(long, global = true, value_name = "DIR", conflicts_with = "root")]
-    pub target_root: Option<PathBuf>,
-    /// With --target-root: leave the pools imported under DIR at the end instead of exporting
-    /// them for the installed system.
-    #[arg(long, global = true, requires = "target_root")]
-    pub keep_imported: bool,
     /// More log output on stderr (-v info, -vv debug). PHOENIX_ZFS_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -29,57 +22,74 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// What detect, plan, apply and verify share: the layout, and the system provisioned (the
+/// running one, or an installed root under a live system; firstboot and attach work on the
+/// running system). One definition, so that the binary carries one copy of its parser.
+#[derive(Args)]
+pub struct HostArgs {
+    /// The layout file [default: the embedded one].
+    #[arg(long, value_name = "FILE")]
+    pub layout: Option<PathBuf>,
+    /// From a live system: provision the installed root mounted at DIR.
+    #[arg(long, value_name = "DIR", conflicts_with = "root")]
+    pub target_root: Option<PathBuf>,
+    /// With --target-root: leave the pools imported at the end.
+    #[arg(long, requires = "target_root")]
+    pub keep_imported: bool,
+}
+
+/// What plan and apply may do beyond the safe default.
+#[derive(Args)]
+pub struct ConsentArgs {
+    /// Allow wiping the drive with this serial (repeatable; SERIAL/NSID for one namespace).
+    #[arg(long, value_name = "SERIAL")]
+    pub wipe: Vec<String>,
+    /// Import pools another system had imported last (zpool import -f).
+    #[arg(long)]
+    pub force_import: bool,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Inventory, probe results, matching and firmware verdicts; exit 3 when the drives do not fit.
     Detect {
-        #[arg(long, value_name = "FILE")]
-        layout: Option<PathBuf>,
+        #[command(flatten)]
+        host: HostArgs,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// What apply would do, with warnings; changes nothing.
     Plan {
-        #[arg(long, value_name = "FILE")]
-        layout: Option<PathBuf>,
+        #[command(flatten)]
+        host: HostArgs,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-        /// Allow wiping the drive with this serial (repeatable; SERIAL/NSID for one namespace
-        /// of a drive with several); shown as a planned action.
-        #[arg(long, value_name = "SERIAL")]
-        wipe: Vec<String>,
-        /// Plan `zpool import -f` for pools another system had imported last.
-        #[arg(long)]
-        force_import: bool,
+        #[command(flatten)]
+        consent: ConsentArgs,
     },
     /// Converge the host to the layout, then write and sign the manifest.
     Apply {
-        #[arg(long, value_name = "FILE")]
-        layout: Option<PathBuf>,
-        /// Do not ask: the first-boot unit passes this.
+        #[command(flatten)]
+        host: HostArgs,
+        /// Do not ask.
         #[arg(long)]
         yes: bool,
-        /// Allow wiping the drive with this serial when it holds data (repeatable; SERIAL/NSID
-        /// for one namespace of a drive with several).
-        #[arg(long, value_name = "SERIAL")]
-        wipe: Vec<String>,
-        /// Import pools that another system had imported last (zpool import -f); only for
-        /// this host's own pools seen from a live system or after a reinstall.
-        #[arg(long)]
-        force_import: bool,
-        /// Where the signed manifest goes [default: /var/lib/phoenix-zfs/manifest.json, under
-        /// --target-root DIR when given].
+        #[command(flatten)]
+        consent: ConsentArgs,
+        /// The signed manifest [default: /var/lib/phoenix-zfs/manifest.json].
         #[arg(long, value_name = "PATH")]
         manifest: Option<PathBuf>,
-        /// The OpenSSH Ed25519 private key that signs the manifest [default:
-        /// /etc/ssh/ssh_host_ed25519_key, under --target-root DIR when given].
+        /// The key that signs it [default: /etc/ssh/ssh_host_ed25519_key].
         #[arg(long, value_name = "PATH")]
         host_key: Option<PathBuf>,
     },
     /// Compare the live state with the layout; exit 7 when they differ.
     Verify {
-        #[arg(long, value_name = "FILE")]
-        layout: Option<PathBuf>,
+        #[command(flatten)]
+        host: HostArgs,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -88,13 +98,13 @@ pub enum Command {
         #[command(subcommand)]
         command: ManifestCommand,
     },
-    /// The unattended first boot: install to /usr/local/sbin, apply --yes, leave a notice on failure.
-    /// Also what runs when this binary is started as Proxmox's `proxmox-first-boot ORDERING` hook.
+    /// The unattended first boot (also as Proxmox's first-boot hook).
     Firstboot,
-    /// Bind the layout's shared datasets into Proxmox container CTID (`pct set CTID -mpN`);
-    /// datasets it already has are left alone.
+    /// Bind the layout's shared datasets into container CTID (`pct set`), those it lacks.
     Attach {
+        /// The container's ID (`pct list`).
         ctid: u32,
+        /// The layout file [default: the embedded one].
         #[arg(long, value_name = "FILE")]
         layout: Option<PathBuf>,
         /// Print the `pct set` commands instead of running them.
@@ -115,22 +125,21 @@ pub enum Command {
 
 #[derive(Subcommand)]
 pub enum ManifestCommand {
-    /// Verify each MANIFEST against MANIFEST.sig and a trust anchor; one line per host. Exit 1
-    /// when any is unsigned, changed, or signed by a key the anchor does not name for its host;
-    /// else 8 when any host's run was refused or failed.
+    /// One line per MANIFEST: its signature, digests and signer.
     Verify {
+        /// A manifest, with MANIFEST.sig beside it.
         #[arg(required = true, value_name = "MANIFEST")]
         files: Vec<PathBuf>,
         /// The signer must be this public key.
         #[arg(long, value_name = "PUB", conflicts_with = "allowed_signers")]
         key: Option<PathBuf>,
-        /// OpenSSH's allowed_signers file (as for `ssh-keygen -Y verify -f`): the signer must be
-        /// listed for the host name the manifest records.
+        /// OpenSSH allowed_signers: the signer must be listed for the manifest's host.
         #[arg(long, value_name = "FILE")]
         allowed_signers: Option<PathBuf>,
         /// Without --key or --allowed-signers, accept the key inside each signature.
         #[arg(long, conflicts_with_all = ["key", "allowed_signers"])]
         trust_embedded_key: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -138,15 +147,20 @@ pub enum ManifestCommand {
 
 #[derive(Subcommand)]
 pub enum DebugCommand {
-    /// Copy what phoenix-zfs reads (sysfs, udev database, by-id links, mounts, the first and
-    /// last MiB of each NVMe drive) into DIR, so that `--root DIR` sees this host.
-    SnapshotHost { dir: PathBuf },
+    /// Copy what phoenix-zfs reads of this host into DIR, for `--root DIR`.
+    SnapshotHost {
+        /// Where the copy goes.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum LayoutCommand {
-    /// Print the embedded default layout as TOML (a valid layout file).
+    /// Print the embedded default layout.
     Show,
-    /// Validate a layout file; exit 2 with the file, line and key when it is invalid.
-    Check { file: PathBuf },
+    /// Validate a layout file; exit 2 with each problem as FILE:LINE:COL.
+    Check {
+        /// The layout file.
+        file: PathBuf,
+    },
 }

@@ -42,6 +42,17 @@ pub fn load_layout(file: Option<&Path>) -> Result<Layout, Failure> {
 }
 
 impl Context {
+    /// Each `--wipe` must name a drive of this host: its drives are read for that (sysfs and
+    /// udev, no probe, no ZFS) before anything is planned, and a typo is a usage error instead
+    /// of a consent to nothing.
+    pub fn check_wipes(&self, consent: &Consent) -> Result<(), Failure> {
+        if consent.wipe.is_empty() {
+            return Ok(());
+        }
+        let inventory = phoenix_zfs::host::inventory::read(&self.root);
+        phoenix_zfs::plan::check_wipes(consent, &inventory.disks).map_err(Failure::usage)
+    }
+
     pub fn tools(&self) -> Result<ZfsTools, Failure> {
         let root = &self.root;
         if root.0 == Path::new("/") {

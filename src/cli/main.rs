@@ -8,7 +8,7 @@ mod failure;
 mod progress;
 mod render;
 
-use args::{Cli, Command, DebugCommand, LayoutCommand, ManifestCommand};
+use args::{Cli, Command, ConsentArgs, DebugCommand, HostArgs, LayoutCommand, ManifestCommand};
 use clap::Parser;
 use context::Context;
 use failure::{print_error, Failure, Outcome};
@@ -17,7 +17,7 @@ use phoenix_zfs::host::inventory::HostRoot;
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::manifest;
 use phoenix_zfs::plan::Consent;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -78,45 +78,78 @@ fn init_logging(verbose: u8) {
     phoenix_zfs::log::StderrLog::new(level).install();
 }
 
-fn run(cli: Cli) -> Outcome {
-    let root = cli.root.map(HostRoot).unwrap_or_else(HostRoot::live);
-    let target = match &cli.target_root {
-        None => Target::RunningSystem,
-        Some(dir) => Target::mounted_root(dir, cli.keep_imported).map_err(Failure::usage)?,
+/// The host a command reads (`--root`, checked to be one) and the system it provisions
+/// (`--target-root`, for the commands that take it).
+fn context(root: Option<PathBuf>, host: Option<&HostArgs>) -> Result<Context, Failure> {
+    let root = match root {
+        None => HostRoot::live(),
+        Some(dir) if dir.join("sys").is_dir() => HostRoot(dir),
+        Some(dir) => {
+            return Err(Failure::usage(format!(
+                "--root {}: no sys/ there, so no host tree (`{}` makes one)",
+                dir.display(),
+                phoenix_zfs::remedy::SNAPSHOT_HOST
+            )))
+        }
     };
-    if !target.is_running() && matches!(cli.command, Command::Firstboot | Command::Attach { .. }) {
-        return Err(Failure::usage("--target-root is for detect, plan, apply and verify: `firstboot` and `attach` work on the running system"));
-    }
-    let ctx = Context { root, target };
+    let target = match host {
+        Some(HostArgs {
+            target_root: Some(dir),
+            keep_imported,
+            ..
+        }) => Target::mounted_root(dir, *keep_imported).map_err(Failure::usage)?,
+        _ => Target::RunningSystem,
+    };
+    Ok(Context { root, target })
+}
+
+fn run(cli: Cli) -> Outcome {
+    let host = match &cli.command {
+        Command::Detect { host, .. }
+        | Command::Plan { host, .. }
+        | Command::Apply { host, .. }
+        | Command::Verify { host, .. } => Some(host),
+        _ => None,
+    };
+    // manifest and layout read no host: a --root there is not checked, and means nothing.
+    let reads_host = !matches!(
+        cli.command,
+        Command::Manifest { .. } | Command::Layout { .. }
+    );
+    let ctx = context(cli.root.filter(|_| reads_host), host)?;
+    let ctx = &ctx;
+    let consent = |c: ConsentArgs| Consent {
+        wipe: c.wipe,
+        force_import: c.force_import,
+    };
     match cli.command {
-        Command::Detect { layout, json } => commands::detect::run(&ctx, layout.as_deref(), json),
+        Command::Detect { host, json } => commands::detect::run(ctx, host.layout.as_deref(), json),
         Command::Plan {
-            layout,
+            host,
             json,
-            wipe,
-            force_import,
-        } => commands::plan::run(
-            &ctx,
-            layout.as_deref(),
-            &Consent { wipe, force_import },
-            json,
-        ),
+            consent: given,
+        } => commands::plan::run(ctx, host.layout.as_deref(), &consent(given), json),
         Command::Apply {
-            layout,
+            host,
             yes,
-            wipe,
-            force_import,
+            consent: given,
             manifest,
             host_key,
-        } => commands::apply::run(
-            &ctx,
-            layout.as_deref(),
-            yes,
-            &Consent { wipe, force_import },
-            &manifest.unwrap_or_else(|| ctx.target.path(Path::new(manifest::DEFAULT_PATH))),
-            &host_key.unwrap_or_else(|| ctx.target.path(Path::new(manifest::DEFAULT_HOST_KEY))),
-        ),
-        Command::Verify { layout, json } => commands::verify::run(&ctx, layout.as_deref(), json),
+        } => {
+            let manifest =
+                manifest.unwrap_or_else(|| ctx.target.path(Path::new(manifest::DEFAULT_PATH)));
+            let host_key =
+                host_key.unwrap_or_else(|| ctx.target.path(Path::new(manifest::DEFAULT_HOST_KEY)));
+            commands::apply::run(
+                ctx,
+                host.layout.as_deref(),
+                yes,
+                &consent(given),
+                &manifest,
+                &host_key,
+            )
+        }
+        Command::Verify { host, json } => commands::verify::run(ctx, host.layout.as_deref(), json),
         Command::Manifest {
             command:
                 ManifestCommand::Verify {
@@ -141,14 +174,17 @@ fn run(cli: Cli) -> Outcome {
         Command::Layout {
             command: LayoutCommand::Check { file },
         } => commands::layout::check(&file),
-        Command::Firstboot => Ok(commands::firstboot::run(&ctx, None)),
+        Command::Firstboot => Ok(commands::firstboot::run(ctx, None)),
         Command::Attach {
             ctid,
             layout,
             dry_run,
-        } => commands::attach::run(&ctx, ctid, layout.as_deref(), dry_run),
+        } => commands::attach::run(ctx, ctid, layout.as_deref(), dry_run),
         Command::Debug {
             command: DebugCommand::SnapshotHost { dir },
-        } => commands::snapshot_host::run(&ctx, &dir),
+        } => commands::snapshot_host::run(ctx, &dir),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -46,7 +46,7 @@ pub enum SmartdError {
     BadDevicePath(String),
     #[error("`{0}` cannot be a mail target in smartd.conf: it must be one word without whitespace or `#`")]
     BadMailTarget(String),
-    #[error("smartd.conf line {line}: `{found}` without a matching `{missing}`: remove the partial phoenix-zfs block by hand, then run again")]
+    #[error("smartd.conf line {line}: `{found}` without a matching `{missing}`: remove the partial phoenix-zfs block by hand, then `{}`", crate::remedy::APPLY)]
     UnbalancedMarkers {
         line: usize,
         found: &'static str,

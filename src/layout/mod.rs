@@ -238,6 +238,31 @@ pub struct LayoutError {
     pub message: String,
 }
 
+/// Every problem a layout file has, one [`LayoutError`] each, in the order of the file: one run of
+/// `layout check` shows all there is to fix. A file that TOML or the layout's shape refuses has
+/// one (the reading stops there); a file that reads has every rule's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct LayoutErrors(pub Vec<LayoutError>);
+
+impl fmt::Display for LayoutErrors {
+    /// One `FILE:LINE:COL: message` line each.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<LayoutError> for LayoutErrors {
+    fn from(e: LayoutError) -> Self {
+        LayoutErrors(vec![e])
+    }
+}
+
 /// `:LINE:COL`, the way compilers point into a file.
 fn place(position: &Option<(usize, usize)>) -> String {
     position.map_or(String::new(), |(line, col)| format!(":{line}:{col}"))
@@ -266,21 +291,28 @@ impl Layout {
     }
 
     /// Parses and validates a layout; `source_name` names it in errors.
-    pub fn parse(text: &str, source_name: &str) -> Result<Layout, LayoutError> {
+    pub fn parse(text: &str, source_name: &str) -> Result<Layout, LayoutErrors> {
         let layout = from_toml::parse(text).map_err(|e| LayoutError {
             source_name: source_name.to_string(),
             position: e.span.map(|s| position_of(text, s.start)),
             message: e.message.trim_end().replace('\n', "; "),
         })?;
-        validate::validate(&layout).map_err(|problem| LayoutError {
-            source_name: source_name.to_string(),
-            position: problem.span.map(|s| position_of(text, s.start)),
-            message: problem.message,
-        })?;
-        Ok(layout)
+        let problems: Vec<LayoutError> = validate::validate(&layout)
+            .into_iter()
+            .map(|problem| LayoutError {
+                source_name: source_name.to_string(),
+                position: problem.span.map(|s| position_of(text, s.start)),
+                message: problem.message,
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(layout)
+        } else {
+            Err(LayoutErrors(problems))
+        }
     }
 
-    pub fn load(path: &Path) -> Result<Layout, LayoutError> {
+    pub fn load(path: &Path) -> Result<Layout, LayoutErrors> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| LayoutError {
             source_name: name.clone(),

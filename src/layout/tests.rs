@@ -2,8 +2,9 @@
 
 use super::*;
 
+/// The layout, or its first error (the tests of one rule break one rule).
 fn parse(text: &str) -> Result<Layout, LayoutError> {
-    Layout::parse(text, "test.toml")
+    Layout::parse(text, "test.toml").map_err(|e| e.0.into_iter().next().unwrap())
 }
 
 #[test]
@@ -285,4 +286,193 @@ fn text_span(line: &str, start: usize, end: usize) -> std::ops::Range<usize> {
     let text = "version = 1\n[[pool]]\nname = \"p\"\nvdev = \"single\"\ndrives = 1\n";
     let at = text.find(line).unwrap();
     at + start..at + end
+}
+
+/// Every problem of `text`, as `LINE:COL: message` (the file name is the same for all).
+fn problems(text: &str) -> Vec<String> {
+    match Layout::parse(text, "bad.toml") {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors
+            .0
+            .iter()
+            .map(|e| {
+                let shown = e.to_string();
+                shown
+                    .strip_prefix("bad.toml:")
+                    .unwrap_or(&shown)
+                    .to_string()
+            })
+            .collect(),
+    }
+}
+
+/// A layout of one single-drive pool `pool` and `datasets` (TOML `[[dataset]]` tables).
+fn one_pool(pool: &str, datasets: &str) -> String {
+    format!("version = 1\n[[pool]]\nname = \"{pool}\"\nvdev = \"single\"\ndrives = 1\n{datasets}")
+}
+
+fn dataset(name: &str, extra: &str) -> String {
+    format!("[[dataset]]\nname = \"{name}\"\nserves = \"files\"\n{extra}")
+}
+
+#[test]
+fn pool_names_follow_zfs_pool_namecheck_and_zpools_reserved_words() {
+    for good in [
+        "tank",
+        "quickOS",
+        "a",
+        "cache",
+        "my pool",
+        "p.1:2_3-4",
+        "logs",
+        "spar",
+    ] {
+        assert_eq!(
+            problems(&one_pool(good, "")),
+            Vec::<String>::new(),
+            "{good}"
+        );
+    }
+    let long = format!("p{}", "x".repeat(238));
+    assert_eq!(long.len(), 239);
+    assert!(problems(&one_pool(&long, "")).is_empty());
+    let too_long = format!("{long}x");
+    for (bad, why) in [
+        ("mirror", "reserved"),
+        ("mirrorpool", "reserved"),
+        ("raidz2x", "reserved"),
+        ("draid", "reserved"),
+        ("spares", "reserved"),
+        ("log", "reserved"),
+        ("c0t0d0", "Solaris disk"),
+        ("c9", "Solaris disk"),
+        ("1tank", "begin with a letter"),
+        ("_tank", "begin with a letter"),
+        ("", "begin with a letter"),
+        ("ta/nk", "character ZFS does not take"),
+        ("tank%", "character ZFS does not take"),
+        ("tänk", "character ZFS does not take"),
+        (too_long.as_str(), "longer than the 239 characters"),
+    ] {
+        let found = problems(&one_pool(bad, ""));
+        assert_eq!(found.len(), 1, "{bad}: {found:?}");
+        assert!(found[0].starts_with("3:8: pool name"), "{bad}: {found:?}");
+        assert!(found[0].contains(why), "{bad}: {found:?}");
+    }
+}
+
+#[test]
+fn dataset_names_follow_zfs_dataset_namecheck() {
+    for good in ["p/a", "p/a b", "p/a.b:c_d-e", "p/..a", "p/a..b"] {
+        let text = one_pool("p", &dataset(good, ""));
+        assert_eq!(problems(&text), Vec::<String>::new(), "{good}");
+    }
+    let longest = format!("p/{}", "x".repeat(253));
+    assert_eq!(longest.len(), 255);
+    assert!(problems(&one_pool("p", &dataset(&longest, ""))).is_empty());
+    let too_long = format!("{longest}x");
+    for (bad, why) in [
+        ("p", "names no dataset inside a pool"),
+        ("p/a@snap", "character ZFS does not take"),
+        ("p/a%b", "character ZFS does not take"),
+        ("p/a\\tb", "character ZFS does not take"),
+        ("p//a", "empty, `.` or `..` component"),
+        ("p/a/", "empty, `.` or `..` component"),
+        ("p/.", "empty, `.` or `..` component"),
+        ("p/..", "empty, `.` or `..` component"),
+        (too_long.as_str(), "longer than the 255 characters"),
+    ] {
+        let found = problems(&one_pool("p", &dataset(bad, "")));
+        assert_eq!(found.len(), 1, "{bad}: {found:?}");
+        assert!(
+            found[0].starts_with("7:8: dataset name"),
+            "{bad}: {found:?}"
+        );
+        assert!(found[0].contains(why), "{bad}: {found:?}");
+    }
+}
+
+#[test]
+fn two_datasets_at_one_mount_point_are_refused_whichever_way_they_get_there() {
+    // Inherited /p/a against an explicit /p/a.
+    let text = one_pool(
+        "p",
+        &[
+            dataset("p/a", ""),
+            dataset("p/b", "properties = { mountpoint = \"/p/a/\" }\n"),
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        problems(&text),
+        ["10:8: dataset `p/b` mounts at /p/a, where `p/a` does: one would hide the other"]
+    );
+    // A pool's root moved onto another pool's.
+    let text = "version = 1\n\
+        [[pool]]\nname = \"p\"\nvdev = \"single\"\ndrives = 1\n\
+        [[pool]]\nname = \"q\"\nvdev = \"single\"\ndrives = 1\n\
+        filesystem_properties = { mountpoint = \"/p\" }\n";
+    assert_eq!(
+        problems(text),
+        ["7:8: pool `q` mounts at /p, where `p` does: one would hide the other"]
+    );
+    // Inheritance follows the parent's mountpoint; none and legacy mount nothing to collide.
+    let text = one_pool(
+        "p",
+        &[
+            dataset("p/a", "properties = { mountpoint = \"/srv\" }\n"),
+            dataset("p/a/x", ""),
+            dataset("p/b", "properties = { mountpoint = \"/srv/x\" }\n"),
+            dataset("p/c", "properties = { mountpoint = \"none\" }\n"),
+            dataset("p/d", "properties = { mountpoint = \"none\" }\n"),
+            dataset("p/d/x", ""),
+            dataset("p/e", "properties = { mountpoint = \"legacy\" }\n"),
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        problems(&text),
+        ["14:8: dataset `p/b` mounts at /srv/x, where `p/a/x` does: one would hide the other"]
+    );
+}
+
+#[test]
+fn two_datasets_bound_at_one_container_path_are_refused() {
+    let text = one_pool(
+        "p",
+        &[
+            dataset("p/a", "bind_mount = { path = \"/mnt/data\" }\n"),
+            dataset("p/b", "bind_mount = { path = \"/mnt/data/\" }\n"),
+            dataset("p/c", "bind_mount = { path = \"/mnt/other\" }\n"),
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        problems(&text),
+        ["11:8: dataset `p/b`: bind_mount.path `/mnt/data/` is `p/a`'s too: in a container one would hide the other"]
+    );
+}
+
+#[test]
+fn one_run_reports_every_problem_each_at_its_place() {
+    let text = "version = 1\n\
+        [[pool]]\nname = \"mirror\"\nvdev = \"single\"\ndrives = 2\n\
+        [[pool]]\nname = \"q\"\nvdev = \"mirror\"\ndrives = 2\n\
+        [[dataset]]\nname = \"q/a\"\nserves = \"files\"\nbind_mount = { path = \"/m\" }\n\
+        [[dataset]]\nname = \"q/a/..\"\nserves = \"files\"\n\
+        [[dataset]]\nname = \"q/b\"\nserves = \"files\"\nbind_mount = { path = \"/m\" }\n\
+        properties = { mountpoint = \"/q/a\" }\n";
+    assert_eq!(
+        problems(text),
+        [
+            "3:8: pool name `mirror` is reserved by zpool: it must not be `log` nor begin with mirror, raidz, draid or spare",
+            "5:10: pool `mirror`: vdev = \"single\" takes exactly 1 drive, not 2",
+            "15:8: dataset name `q/a/..` has an empty, `.` or `..` component",
+            "18:8: dataset `q/b` mounts at /q/a, where `q/a` does: one would hide the other",
+            "18:8: dataset `q/b`: bind_mount.path `/m` is `q/a`'s too: in a container one would hide the other",
+        ]
+    );
+    let shown = Layout::parse(text, "bad.toml").unwrap_err().to_string();
+    assert_eq!(shown.lines().count(), 5, "{shown}");
+    assert!(shown.lines().all(|l| l.starts_with("bad.toml:")), "{shown}");
 }

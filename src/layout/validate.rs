@@ -36,198 +36,281 @@ const DIR_CONTENT: &[&str] = &[
 const MOUNT_OPTIONS: &[&str] = &[
     "discard", "lazytime", "noatime", "nodev", "noexec", "nosuid",
 ];
-const RESERVED_POOL_NAMES: &[&str] = &[
-    "mirror", "raidz", "draid", "spare", "log", "cache", "special", "dedup",
-];
+/// OpenZFS's ZFS_MAX_DATASET_NAME_LEN, the terminating NUL included.
+const MAX_DATASET_NAME: usize = 256;
+/// What pool_namecheck leaves room for: `POOL/$ORIGIN@$ORIGIN` must still fit.
+const MAX_POOL_NAME: usize = MAX_DATASET_NAME - 2 - 2 * "$ORIGIN".len();
 
-fn valid_zfs_component(c: &str) -> bool {
-    !c.is_empty()
-        && c.chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || "_-.:".contains(ch))
+/// A character ZFS takes in a pool or dataset name (zfs_namecheck.c, valid_char).
+fn zfs_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_-.: ".contains(c)
 }
 
-fn check_pool_name(name: &str) -> Result<(), String> {
-    let starts_with_letter = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
-    if !starts_with_letter || !valid_zfs_component(name) {
-        return Err(format!(
-            "pool name `{name}` is not valid: start with a letter, then letters, digits, `_-.:`"
-        ));
-    }
-    if RESERVED_POOL_NAMES.iter().any(|r| name.starts_with(r)) {
-        return Err(format!(
-            "pool name `{name}` starts with a word zpool reserves ({})",
-            RESERVED_POOL_NAMES.join(", ")
-        ));
-    }
-    Ok(())
+/// Why ZFS refuses `name` for a pool, by zfs_namecheck.c's pool_namecheck and the names libzfs
+/// reserves when a pool is created (zpool_name_valid: vdev keywords would be read as such).
+fn pool_name_fault(name: &str) -> Option<&'static str> {
+    Some(if name.len() >= MAX_POOL_NAME {
+        "is longer than the 239 characters ZFS takes"
+    } else if !name.chars().all(zfs_char) {
+        "has a character ZFS does not take: letters, digits and `_-.: ` only"
+    } else if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        "does not begin with a letter"
+    } else if ["mirror", "raidz", "draid", "spare"]
+        .iter()
+        .any(|r| name.starts_with(r))
+        || name == "log"
+    {
+        "is reserved by zpool: it must not be `log` nor begin with mirror, raidz, draid or spare"
+    } else if name.starts_with('c') && name[1..].starts_with(|c: char| c.is_ascii_digit()) {
+        "looks like a Solaris disk name (c0...), which ZFS refuses"
+    } else {
+        return None;
+    })
 }
 
-pub(super) fn validate(layout: &Layout) -> Result<(), Problem> {
+/// Why ZFS refuses `name` for a dataset (dataset_namecheck, entity_namecheck): at most 255
+/// characters, components of letters, digits and `_-.: `, none empty, `.` or `..`.
+fn dataset_name_fault(name: &str) -> Option<&'static str> {
+    Some(if name.len() >= MAX_DATASET_NAME {
+        "is longer than the 255 characters ZFS takes"
+    } else if !name.contains('/') {
+        "names no dataset inside a pool: write POOL/NAME"
+    } else if !name.chars().all(|c| c == '/' || zfs_char(c)) {
+        "has a character ZFS does not take: letters, digits and `_-.: ` only"
+    } else if name.split('/').any(|c| matches!(c, "" | "." | "..")) {
+        "has an empty, `.` or `..` component"
+    } else {
+        return None;
+    })
+}
+
+/// Where a dataset is mounted when its mountpoint is inherited or set: its parent's place and
+/// its own last component, or what it sets; None for `none` and `legacy`, which children inherit.
+fn mount_point(parent: Option<&str>, leaf: &str, set: Option<&str>) -> Option<String> {
+    match set {
+        Some("none" | "legacy") => None,
+        Some(path) => match path.trim_end_matches('/') {
+            "" => Some("/".to_string()),
+            trimmed => Some(trimmed.to_string()),
+        },
+        None => parent.map(|p| format!("{}/{leaf}", p.trim_end_matches('/'))),
+    }
+}
+
+/// Why `what` `name` may not mount at `path`: another of `mounts` is there.
+fn shadowed(
+    mounts: &[(Option<String>, &str)],
+    path: &Option<String>,
+    what: &str,
+    name: &str,
+) -> Option<String> {
+    let path = path.as_deref()?;
+    let (_, other) = mounts.iter().find(|(p, _)| p.as_deref() == Some(path))?;
+    Some(format!(
+        "{what} `{name}` mounts at {path}, where `{other}` does: one would hide the other"
+    ))
+}
+
+/// Every problem of the layout, in the order of the file; empty when it is valid.
+pub(super) fn validate(layout: &Layout) -> Vec<Problem> {
+    let mut problems = Vec::new();
     if layout.version != 1 {
-        return Err(nowhere(format!(
+        problems.push(nowhere(format!(
             "layout version {} is not supported: this phoenix-zfs reads version 1",
             layout.version
         )));
     }
     let tolerance = layout.matching.size_tolerance_percent;
     if !(0.0..=10.0).contains(&tolerance) {
-        return Err(nowhere(format!(
+        problems.push(nowhere(format!(
             "matching.size_tolerance_percent = {tolerance} is out of range: use 0 to 10 (1 is typical)"
         )));
     }
-    crate::firmware::validate_rules(&layout.firmware.rules).map_err(nowhere)?;
-    check_network(&layout.nfs.network).map_err(nowhere)?;
+    problems.extend(
+        crate::firmware::validate_rules(&layout.firmware.rules)
+            .err()
+            .map(nowhere),
+    );
+    problems.extend(check_network(&layout.nfs.network).err().map(nowhere));
     if let Some(text) = &layout.zfs.arc_max {
-        let bytes = ZfsSize::parse(text)
-            .map_err(|e| nowhere(format!("zfs.arc_max: {e}")))?
-            .bytes();
-        // OpenZFS takes a zfs_arc_max only above 64 MiB (pve-docs local-zfs, "Limit ZFS Memory
-        // Usage"); the host's RAM and zfs_arc_min are checked when the plan is made.
-        if bytes <= crate::formats::arc::MINIMUM {
-            return Err(nowhere(format!(
+        match ZfsSize::parse(text) {
+            Err(e) => problems.push(nowhere(format!("zfs.arc_max: {e}"))),
+            // OpenZFS takes a zfs_arc_max only above 64 MiB (pve-docs local-zfs, "Limit ZFS
+            // Memory Usage"); the host's RAM and zfs_arc_min are checked when the plan is made.
+            Ok(size) if size.bytes() <= crate::formats::arc::MINIMUM => problems.push(nowhere(format!(
                 "zfs.arc_max = \"{text}\" is not above 64M, and ZFS ignores such a limit: use more than 64M (Proxmox suggests 2 GiB plus 1 GiB per TiB of pool storage)"
-            )));
+            ))),
+            Ok(_) => {}
         }
     }
     if layout.pools.is_empty() {
-        return Err(nowhere(
+        problems.push(nowhere(
             "the layout has no [[pool]]: describe at least one pool".into(),
         ));
     }
     let mut pool_names = BTreeSet::new();
+    // Who mounts where, as (path, pool or dataset): two at one path hide one another. A layout
+    // has tens of datasets, so a list does, and no map of another shape joins the binary.
+    let mut mounts: Vec<(Option<String>, &str)> = Vec::new();
     for pool in &layout.pools {
-        validate_pool(pool)?;
+        validate_pool(pool, &mut problems);
         if !pool_names.insert(pool.name()) {
-            return Err(at(
+            problems.push(at(
                 pool.name.span(),
                 format!("pool `{}` is described twice", pool.name()),
             ));
+            continue;
         }
+        let set = pool
+            .filesystem_properties
+            .get("mountpoint")
+            .map(|v| v.as_str());
+        let path = mount_point(Some("/"), pool.name(), set);
+        if let Some(e) = shadowed(&mounts, &path, "pool", pool.name()) {
+            problems.push(at(pool.name.span(), e));
+        }
+        mounts.push((path, pool.name()));
     }
     let mut dataset_names = BTreeSet::new();
     let mut storage_ids = BTreeSet::new();
+    let mut bind_paths: Vec<(&str, &str)> = Vec::new();
     for ds in &layout.datasets {
         let name = ds.name();
         let span = ds.name.span();
-        if !name.contains('/') || !name.split('/').all(valid_zfs_component) {
-            return Err(at(span, format!(
-                "dataset name `{name}` is not valid: write POOL/NAME with letters, digits, `_-.:` in each part"
-            )));
-        }
-        if !pool_names.contains(ds.pool()) {
-            return Err(at(
-                span,
-                format!(
-                    "dataset `{name}` is in pool `{}`, which the layout does not describe",
-                    ds.pool()
-                ),
-            ));
+        let mut problem = |message: String| problems.push(at(span.clone(), message));
+        if let Some(why) = dataset_name_fault(name) {
+            problem(format!("dataset name `{name}` {why}"));
+            continue;
         }
         let parent = name.rsplit_once('/').map_or(name, |(p, _)| p);
-        if parent != ds.pool() && !dataset_names.contains(parent) {
-            return Err(at(
-                span,
-                format!(
+        if !pool_names.contains(ds.pool()) {
+            problem(format!(
+                "dataset `{name}` is in pool `{}`, which the layout does not describe",
+                ds.pool()
+            ));
+        } else if parent != ds.pool() && !dataset_names.contains(parent) {
+            problem(format!(
                 "dataset `{name}` comes before its parent `{parent}`: describe `{parent}` first"
-            ),
             ));
         }
         if !dataset_names.insert(name) {
-            return Err(at(span, format!("dataset `{name}` is described twice")));
+            problem(format!("dataset `{name}` is described twice"));
+            continue;
         }
         for (prop, value) in &ds.properties {
-            check(PropertyScope::Dataset, prop, value.as_str())
-                .map_err(|e| at(span.clone(), format!("dataset `{name}`: properties: {e}")))?;
+            if let Err(e) = check(PropertyScope::Dataset, prop, value.as_str()) {
+                problem(format!("dataset `{name}`: properties: {e}"));
+            }
         }
         if ds.properties.contains_key("volblocksize") {
-            return Err(at(span, format!(
+            problem(format!(
                 "dataset `{name}`: volblocksize applies to zvols only; for the zvols Proxmox creates set `blocksize` in its proxmox table"
-            )));
+            ));
         }
+        let leaf = name.rsplit('/').next().unwrap_or(name);
+        let inherited = mounts
+            .iter()
+            .find(|(_, owner)| *owner == parent)
+            .and_then(|(path, _)| path.as_deref());
+        let set = ds.properties.get("mountpoint").map(|v| v.as_str());
+        let path = mount_point(inherited, leaf, set);
+        if let Some(e) = shadowed(&mounts, &path, "dataset", name) {
+            problem(e);
+        }
+        mounts.push((path, name));
         if let Some(storage) = &ds.proxmox {
-            validate_storage(name, ds.serves, storage).map_err(|e| at(span.clone(), e))?;
+            if let Err(e) = validate_storage(name, ds.serves, storage) {
+                problem(e);
+            }
             if !storage_ids.insert(storage.storage.as_str()) {
-                return Err(at(
-                    span,
-                    format!("Proxmox storage `{}` is used twice", storage.storage),
+                problem(format!(
+                    "Proxmox storage `{}` is used twice",
+                    storage.storage
                 ));
             }
         }
         if ds.nfs.is_some() && ds.serves != DatasetRole::Files {
-            return Err(at(span, format!("dataset `{name}`: only datasets with serves = \"files\" can be exported over NFS")));
+            problem(format!(
+                "dataset `{name}`: only datasets with serves = \"files\" can be exported over NFS"
+            ));
         }
         if let Some(bind) = &ds.bind_mount {
             if !bind.path.starts_with('/') || bind.path.contains(',') {
-                return Err(at(span, format!(
+                problem(format!(
                     "dataset `{name}`: bind_mount.path `{}` must be an absolute path without commas", bind.path
-                )));
+                ));
+            } else {
+                let path = bind.path.trim_end_matches('/');
+                if let Some((_, other)) = bind_paths.iter().find(|(p, _)| *p == path) {
+                    problem(format!(
+                        "dataset `{name}`: bind_mount.path `{}` is `{other}`'s too: in a container one would hide the other",
+                        bind.path
+                    ));
+                }
+                bind_paths.push((path, name));
             }
             if let Some(bad) = bind
                 .options
                 .iter()
                 .find(|o| !MOUNT_OPTIONS.contains(&o.as_str()))
             {
-                return Err(at(
-                    span,
-                    format!(
+                problem(format!(
                     "dataset `{name}`: bind_mount option `{bad}` is not one Proxmox accepts ({})",
                     MOUNT_OPTIONS.join(", ")
-                ),
                 ));
             }
         }
     }
-    Ok(())
+    problems
 }
 
-fn validate_pool(pool: &PoolSpec) -> Result<(), Problem> {
+fn validate_pool(pool: &PoolSpec, problems: &mut Vec<Problem>) {
     let name = pool.name();
-    check_pool_name(name).map_err(|e| at(pool.name.span(), e))?;
+    let mut problem = |span: Range<usize>, message: String| problems.push(at(span, message));
+    if let Some(why) = pool_name_fault(name) {
+        problem(pool.name.span(), format!("pool name `{name}` {why}"));
+    }
     let drives = *pool.drives.get_ref();
     let span = pool.drives.span();
     match pool.vdev {
-        VdevLayout::Single if drives != 1 => {
-            return Err(at(
-                span,
-                format!("pool `{name}`: vdev = \"single\" takes exactly 1 drive, not {drives}"),
-            ))
-        }
-        VdevLayout::Mirror if drives < 2 => {
-            return Err(at(
-                span,
-                format!("pool `{name}`: a mirror needs at least 2 drives, not {drives}"),
-            ))
-        }
+        VdevLayout::Single if drives != 1 => problem(
+            span.clone(),
+            format!("pool `{name}`: vdev = \"single\" takes exactly 1 drive, not {drives}"),
+        ),
+        VdevLayout::Mirror if drives < 2 => problem(
+            span.clone(),
+            format!("pool `{name}`: a mirror needs at least 2 drives, not {drives}"),
+        ),
         _ => {}
     }
     if !pool.serials.is_empty() && pool.serials.len() != drives as usize {
-        return Err(at(
+        problem(
             span,
             format!(
                 "pool `{name}`: serials names {} drive(s) but drives = {drives}",
                 pool.serials.len()
             ),
-        ));
+        );
     }
     if pool.models.iter().any(|m| m.trim().is_empty()) {
-        return Err(at(
+        problem(
             pool.name.span(),
             format!("pool `{name}`: an entry of models is empty"),
-        ));
+        );
     }
     for (prop, value) in &pool.properties {
-        check(PropertyScope::Pool, prop, value.as_str())
-            .map_err(|e| at(pool.name.span(), format!("pool `{name}`: properties: {e}")))?;
+        if let Err(e) = check(PropertyScope::Pool, prop, value.as_str()) {
+            problem(pool.name.span(), format!("pool `{name}`: properties: {e}"));
+        }
     }
     for (prop, value) in &pool.filesystem_properties {
-        check(PropertyScope::Dataset, prop, value.as_str()).map_err(|e| {
-            at(
+        if let Err(e) = check(PropertyScope::Dataset, prop, value.as_str()) {
+            problem(
                 pool.name.span(),
                 format!("pool `{name}`: filesystem_properties: {e}"),
-            )
-        })?;
+            );
+        }
     }
-    Ok(())
 }
 
 fn validate_storage(

@@ -170,7 +170,8 @@ pub fn check(path: &Path, anchor: &Anchor<'_>, now: u64) -> Report {
         Anchor::Embedded { trusted: false } => Err((
             Verdict::Untrusted,
             format!(
-                "signed by {fingerprint}, the key inside the signature, which nothing vouches for: pass --allowed-signers FILE or --key PUB (or --trust-embedded-key to accept it)"
+                "signed by {fingerprint}, the key inside the signature, which nothing vouches for: `{}` (or --key PUB, or --trust-embedded-key to accept it)",
+                crate::remedy::VERIFY_SIGNED
             ),
         )),
     };

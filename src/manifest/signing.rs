@@ -9,7 +9,7 @@ pub const NAMESPACE: &str = "phoenix-zfs-manifest";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
-    #[error("host key {} does not exist: create it with `ssh-keygen -A` (openssh-server does at install), or name another with --host-key", path.display())]
+    #[error("host key {} does not exist: create it with `ssh-keygen -A` (openssh-server does at install), or name another: `{}`", path.display(), crate::remedy::HOST_KEY)]
     KeyMissing { path: PathBuf },
     #[error("host key {}: {source}; it must be an unencrypted OpenSSH Ed25519 private key", path.display())]
     KeyUnreadable {

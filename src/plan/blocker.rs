@@ -48,6 +48,10 @@ pub enum Blocker {
         found: Vec<Finding>,
         /// Everything on it could be read: only then can --wipe say what it erases.
         readable: bool,
+        /// The layout's pool whose ZFS labels it carries, which no import scan offered: that
+        /// pool may be on it, and --wipe would end it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        layout_pool: Option<String>,
     },
     /// Exit 3: a pool of the layout exists on drives other than the ones matched.
     PoolElsewhere { pool: String, devices: Vec<String> },
@@ -136,6 +140,7 @@ impl Blocker {
                 path,
                 found,
                 readable,
+                layout_pool,
             } => {
                 let who = format!(
                     "{} ({disk}, {})",
@@ -160,16 +165,26 @@ impl Blocker {
                     }),
                 );
                 lines.push(format!("  {:<10} {path}", "path"));
-                lines.push(match (readable, wipe_name) {
+                let apply = crate::remedy::APPLY;
+                let erase = match (readable, wipe_name) {
                     (true, Some(name)) => format!(
-                        "if its data may be erased: phoenix-zfs apply --wipe {name}"
+                        "if its data may be erased: {}",
+                        crate::remedy::wipe(name)
                     ),
                     (true, None) => format!(
-                        "--wipe has no serial to name it by: if its data may be erased, erase it yourself (wipefs --all {path}) and run phoenix-zfs again"
+                        "--wipe has no serial to name it by: if its data may be erased, erase it yourself (`wipefs --all {path}`), then `{apply}`"
                     ),
                     (false, _) => format!(
-                        "nothing is written to a drive that cannot be read, not even with --wipe: check it (dmesg; smartctl -a /dev/{disk}) and run phoenix-zfs again"
+                        "nothing is written to a drive that cannot be read, not even with --wipe: check it (dmesg; smartctl -a /dev/{disk}), then `{apply}`"
                     ),
+                };
+                // The layout's own pool may be on it: erasing comes only after ZFS says it is not.
+                lines.push(match layout_pool {
+                    Some(pool) => format!(
+                        "it has labels of the layout's pool `{pool}`: if `zpool import -d {} {pool}` finds it, import it and run `{apply}`; only otherwise, {erase}",
+                        crate::formats::zfs::BY_ID_DIR
+                    ),
+                    None => erase,
                 });
                 lines
             }
@@ -192,8 +207,7 @@ impl Blocker {
                 )];
                 lines.extend(unusable.iter().map(|u| format!("  {u}")));
                 lines.push(
-                    "release them as said above (phoenix-zfs never does), or install the missing drive(s); then run phoenix-zfs again"
-                        .into(),
+                    format!("release them as said above (phoenix-zfs never does), or install the missing drive(s); then `{}`", crate::remedy::APPLY),
                 );
                 lines
             }
@@ -232,7 +246,8 @@ impl Blocker {
                 devices.join(", ")
             ),
             Blocker::PoolLastUsedElsewhere { pool, guid } => format!(
-                "pool `{pool}` (guid {guid}) was last imported by another system, so zpool import wants -f. If that system is this host itself (a live rescue system, a reinstall, a changed /etc/hostid) and no other host can reach the drives, run again with --force-import. Importing a pool that another running host uses corrupts it"
+                "pool `{pool}` (guid {guid}) was last imported by another system, so zpool import wants -f. If that system is this host itself (a live rescue system, a reinstall, a changed /etc/hostid) and no other host can reach the drives: `{}`. Importing a pool that another running host uses corrupts it",
+                crate::remedy::FORCE_IMPORT
             ),
             Blocker::WrongDatasetKind { dataset } => {
                 format!("`{dataset}` exists as a zvol, but the layout describes a file system; rename or move it by hand")

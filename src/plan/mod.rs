@@ -87,6 +87,24 @@ pub struct Consent {
     pub force_import: bool,
 }
 
+/// Each name of `consent.wipe` must be a drive's [`wipe_name`](crate::host::inventory::Disk::wipe_name)
+/// among `disks`: a typo would otherwise pass as a consent that consents to nothing, and the run
+/// would refuse the drive it was meant for. The error names the first such name and the names
+/// the host has. The command line checks it once the drives are read, before anything is planned.
+pub fn check_wipes(
+    consent: &Consent,
+    disks: &[crate::host::inventory::Disk],
+) -> Result<(), String> {
+    let present: Vec<String> = disks.iter().filter_map(|d| d.wipe_name(disks)).collect();
+    match consent.wipe.iter().find(|w| !present.contains(w)) {
+        None => Ok(()),
+        Some(named) => Err(format!(
+            "--wipe {named}: no drive here has that serial; the drives here: {}",
+            present.join(", ")
+        )),
+    }
+}
+
 pub fn plan(facts: &Facts) -> Plan {
     let mut plan = Plan {
         actions: Vec::new(),
@@ -403,6 +421,9 @@ fn clear_to_write(
         path: path.to_string(),
         found,
         readable,
+        layout_pool: crate::contents::label_pool_names(disk)
+            .into_iter()
+            .find(|name| facts.layout.pool(name).is_some()),
     });
     false
 }
@@ -516,11 +537,12 @@ fn plan_replacements(
                 code: "pool-degraded",
                 subject: name.into(),
                 message: format!(
-                    "pool `{name}` is {}: member {}{was} is {}; plug in a blank drive ({}) and run `phoenix-zfs apply` to put it in its place",
+                    "pool `{name}` is {}: member {}{was} is {}; plug in a blank drive ({}) and run `{}` to put it in its place",
                     observed.health,
                     member.name,
                     member.state,
-                    crate::matching::wanted(pool)
+                    crate::matching::wanted(pool),
+                    crate::remedy::APPLY
                 ),
             });
             continue;

@@ -90,11 +90,11 @@ pub(super) fn nfs_properties(facts: &Facts, plan: &mut Plan) -> BTreeMap<String,
             );
         } else {
             let why = if facts.layout.nfs.install_server {
-                "the NFS server (nfs-kernel-server) is not installed and there is no default route to fetch it"
+                "the NFS server (nfs-kernel-server) is not installed and there is no default route to fetch it".to_string()
             } else {
-                "the NFS server (nfs-kernel-server) is not installed, and the layout says `[nfs] install_server = false`: install it, then run again"
+                format!("the NFS server (nfs-kernel-server) is not installed, and the layout says `[nfs] install_server = false`: install it (`apt-get install {NFS_SERVER_PACKAGE}`), then `{}`", crate::remedy::APPLY)
             };
-            defer(plan, why);
+            defer(plan, &why);
         }
         return BTreeMap::new();
     }

@@ -29,6 +29,9 @@ pub enum Task {
     Dist(DistOptions),
     /// Build it and write the Proxmox first-boot hook target/dist/proxmox-first-boot.
     Hook(HookOptions),
+    /// Write the manual pages target/man/phoenix-zfs.1 (and one per command) and the bash, zsh
+    /// and fish completions under target/completions/, from the binary's clap definition.
+    Man,
     /// Build (or reuse from cache) the QEMU guest image with OpenZFS.
     Guest,
     /// Write the synthesized fixture hosts under tests/fixtures/hosts from their specs.
@@ -62,6 +65,7 @@ impl Task {
             Task::Test => "test",
             Task::Dist(_) => "dist",
             Task::Hook(_) => "hook",
+            Task::Man => "man",
             Task::Guest => "guest",
             Task::FixtureHosts(_) => "fixture-hosts",
             Task::GuestRun(_) => "guest-run",
@@ -386,6 +390,7 @@ mod tests {
             "test",
             "dist",
             "hook",
+            "man",
             "guest",
             "fixture-hosts",
             "demo",
@@ -411,6 +416,7 @@ mod tests {
             "qemu-test",
             "qemu-test 01-first-boot 02-rerun --kvm",
             "hook",
+            "man",
             "dist --allow-oversize",
             "guest",
             "fixture-hosts",

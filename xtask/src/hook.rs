@@ -112,9 +112,8 @@ pub fn build(options: &HookOptions) -> Result<()> {
             result?
         }
     };
-    let expected = format!("phoenix-zfs {version}");
-    if version_line != expected {
-        bail!("`{HOOK_NAME} --version` printed `{version_line}`, expected `{expected}`");
+    if !is_version_line(&version_line, &version) {
+        bail!("`{HOOK_NAME} --version` printed `{version_line}`, expected `phoenix-zfs {version} (COMMIT, layout sha256:HEX)`");
     }
 
     let form_name = if chosen == Form::Bare {
@@ -142,6 +141,15 @@ pub fn build(options: &HookOptions) -> Result<()> {
     println!("  runs:     `{HOOK_NAME} --version` printed `{version_line}`");
     println!("  sha256:   {sha256:x}");
     Ok(())
+}
+
+/// Whether `line` is what `--version` of phoenix-zfs `version` prints: the name and version,
+/// then the commit and the default layout's digest in parentheses (build.rs).
+pub(crate) fn is_version_line(line: &str, version: &str) -> bool {
+    match line.strip_prefix(&format!("phoenix-zfs {version}")) {
+        Some(rest) => rest.is_empty() || (rest.starts_with(" (") && rest.ends_with(')')),
+        None => false,
+    }
 }
 
 /// The `version` of the phoenix-zfs package, which its `--version` prints.

@@ -162,9 +162,30 @@ fn the_wrapper_refuses_a_damaged_payload() {
     assert_nothing_left(&wrapper);
 }
 
+#[test]
+fn the_version_line_may_carry_the_commit_and_layout_digest_but_not_another_version() {
+    for line in [
+        "phoenix-zfs 9.9.9",
+        "phoenix-zfs 9.9.9 (6057323993df, layout sha256:764aad7e39f4)",
+        "phoenix-zfs 9.9.9 (unknown, layout sha256:764aad7e39f4)",
+    ] {
+        assert!(is_version_line(line, "9.9.9"), "{line}");
+    }
+    for line in [
+        "phoenix-zfs 9.9.90",
+        "phoenix-zfs 9.9.9-dirty",
+        "phoenix-zfs 9.9.9 (unterminated",
+        "phoenix-zfs 1.0.0 (abc, layout sha256:0)",
+        "other 9.9.9",
+        "",
+    ] {
+        assert!(!is_version_line(line, "9.9.9"), "{line}");
+    }
+}
+
 /// A stand-in for the binary: prints the version line `--version` prints, and fails otherwise.
 const STAND_IN: &[u8] =
-    b"#!/bin/sh\n[ \"$1\" = --version ] || exit 2\necho \"phoenix-zfs 9.9.9\"\necho \"argv0=${0##*/}\"\n";
+    b"#!/bin/sh\n[ \"$1\" = --version ] || exit 2\necho \"phoenix-zfs 9.9.9 (0123456789ab, layout sha256:0123456789ab)\"\necho \"argv0=${0##*/}\"\n";
 
 /// The check `cargo xtask hook` runs on the gzip wrapper it ships, around a stand-in payload
 /// (the static binary needs `cargo xtask dist`, which `cargo test` does not run; the hook task
@@ -175,7 +196,11 @@ fn the_hook_check_runs_the_wrapper_and_sees_a_damaged_copy_refused() {
     let dir = tempfile::tempdir().unwrap();
     let payload = gzip(STAND_IN).unwrap();
     let line = check_wrapper("9.9.9", &payload, dir.path()).unwrap();
-    assert_eq!(line, "phoenix-zfs 9.9.9");
+    assert_eq!(
+        line,
+        "phoenix-zfs 9.9.9 (0123456789ab, layout sha256:0123456789ab)"
+    );
+    assert!(is_version_line(&line, "9.9.9"));
     // check_wrapper leaves the damaged wrapper, and no binary it would have installed, nor
     // anything of the wrapper's work directories.
     assert!(!dir.path().join("phoenix-zfs").exists());

@@ -11,6 +11,7 @@ mod fixture_host;
 mod flags;
 mod guest;
 mod hook;
+mod man;
 mod qemu;
 mod record_replay;
 mod test;
@@ -36,6 +37,7 @@ fn run(task: Task) -> anyhow::Result<()> {
         Task::Test => test::run_all(),
         Task::Dist(options) => dist::build(&options),
         Task::Hook(options) => hook::build(&options),
+        Task::Man => man::write(&util::workspace_root()),
         Task::Guest => guest::show_image(),
         Task::FixtureHosts(options) => fixture_host::write_hosts(&options),
         Task::GuestRun(options) => qemu::run::guest_run(&options),

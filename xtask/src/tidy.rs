@@ -21,6 +21,10 @@
 //!   program's grammar on purpose is listed in [`OTHER_GRAMMARS`] with the reason. A second
 //!   grammar for the same values is how validation and `zfs set` come to disagree. tools/ is
 //!   exempt: a stand-in mimics another program's own grammar.
+//! - A phoenix-zfs command that a message of the program tells an administrator to run is built
+//!   in src/remedy.rs, where a test parses each with the binary's command line: outside it (and
+//!   outside comments and tests), no line of src/ names `phoenix-zfs SUBCOMMAND`. The examples
+//!   of `--help` (src/exit.rs) are parsed by the same test.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -397,8 +401,69 @@ fn sizes_are_parsed_only_by_the_size_module() {
     report("one reader of ZFS sizes", &offenders);
 }
 
+/// Where a command an administrator is told to run may be written out.
+const REMEDY_FILES: &[&str] = &["src/remedy.rs", "src/exit.rs"];
+const SUBCOMMANDS: &[&str] = &[
+    "apply",
+    "plan",
+    "detect",
+    "verify",
+    "layout",
+    "manifest",
+    "attach",
+    "debug",
+    "firstboot",
+];
+
+/// Whether `line` names `phoenix-zfs SUBCOMMAND` as a command (not `phoenix-zfs detect:`, a
+/// heading).
+fn names_a_command(line: &str) -> bool {
+    line.match_indices("phoenix-zfs ").any(|(at, found)| {
+        let rest = &line[at + found.len()..];
+        SUBCOMMANDS.iter().any(|sub| {
+            rest.strip_prefix(sub)
+                .is_some_and(|after| after.is_empty() || after.starts_with([' ', '`', '"']))
+        })
+    })
+}
+
+#[test]
+fn remedies_are_built_in_the_remedy_module() {
+    let root = workspace_root();
+    let mut offenders = Vec::new();
+    for source in rust_sources(&root, &["src"]) {
+        let test_file = source.name.ends_with("tests.rs");
+        if REMEDY_FILES.contains(&source.name.as_str()) || test_file {
+            continue;
+        }
+        for (number, line) in source.text.lines().enumerate() {
+            if line.trim_start().starts_with("#[cfg(test)]") {
+                break;
+            }
+            let code = line.split("//").next().unwrap_or_default();
+            if names_a_command(code) {
+                offenders.push(format!(
+                    "{}:{}: names a phoenix-zfs command outside src/remedy.rs: {}",
+                    source.name,
+                    number + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    report("remedies are built in src/remedy.rs", &offenders);
+}
+
 #[test]
 fn the_rules_recognise_what_they_look_for() {
+    assert!(names_a_command(
+        r#""then run `phoenix-zfs apply --wipe {name}`""#
+    ));
+    assert!(names_a_command(r#"println!("phoenix-zfs verify")"#));
+    assert!(!names_a_command(
+        r#"println!("phoenix-zfs detect: root {}", r)"#
+    ));
+    assert!(!names_a_command("phoenix-zfs applies"));
     assert_eq!(comment("let x = 1; // why"), Some("// why"));
     assert_eq!(comment(r#"let url = "http://x"; "#), None);
     assert!(cites_own_issue("checked against issue 6's targets"));

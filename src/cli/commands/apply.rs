@@ -10,6 +10,7 @@ use phoenix_zfs::host::assess::assess;
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::manifest::{self, signing, RunInfo};
 use phoenix_zfs::plan::Consent;
+use phoenix_zfs::remedy;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
@@ -34,6 +35,7 @@ pub fn run(
     let (root, target) = (&ctx.root, &ctx.target);
     let started_at = manifest::now_rfc3339();
     let layout = load_layout(layout_file)?;
+    ctx.check_wipes(consent)?;
     // Checked before anything changes: a run that cannot sign its manifest does not start.
     let key = signing::load_host_key(host_key).map_err(Failure::unexpected)?;
     let tools = ctx.tools()?;
@@ -52,9 +54,10 @@ pub fn run(
         println!("situation: {asked}");
         situation = Some(asked);
         if !std::io::stdin().is_terminal() {
-            return Err(Failure::usage(
-                "apply changes disks: without a terminal to confirm on, pass --yes",
-            ));
+            return Err(Failure::usage(format!(
+                "apply changes disks: without a terminal to confirm on, add --yes (`{}`)",
+                remedy::APPLY_YES
+            )));
         }
         let pending = Journal::of(&target.files(root)).load_or_none();
         match assess(
@@ -159,7 +162,7 @@ pub fn run(
                 println!("failed: {r}");
             }
             if exit == Exit::CommandFailed {
-                println!("a rerun of `phoenix-zfs apply` resumes from here");
+                println!("a rerun of `{}` resumes from here", remedy::APPLY);
             }
         }
     }
@@ -169,7 +172,8 @@ pub fn run(
     if !record.services.deferred.is_empty() {
         match target {
             Target::RunningSystem => println!(
-                "phoenix-zfs-deferred.service finishes the deferred steps at the next boot; `phoenix-zfs apply` does them by hand"
+                "phoenix-zfs-deferred.service finishes the deferred steps at the next boot; `{}` does them by hand",
+                remedy::APPLY
             ),
             Target::MountedRoot { dir, .. } => println!(
                 "phoenix-zfs-deferred.service, enabled under {}, finishes the deferred steps at the installed system's next boot",

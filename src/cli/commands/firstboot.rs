@@ -9,6 +9,7 @@ use phoenix_zfs::exit::Exit;
 use phoenix_zfs::host::inventory::HostRoot;
 use phoenix_zfs::manifest;
 use phoenix_zfs::plan::Consent;
+use phoenix_zfs::remedy;
 use std::path::Path;
 
 /// Where an administrator looks first after a failed first boot: the console login banner
@@ -54,10 +55,11 @@ pub fn run(ctx: &Context, ordering: Option<&str>) -> Exit {
     let text = format!(
         "phoenix-zfs: the first boot did not finish the storage layout (exit {}).\n\
          Read `{}` and {}, fix the cause,\n\
-         then run `phoenix-zfs plan` and `phoenix-zfs apply` (add --wipe SERIAL only for a drive you mean to erase).\n",
+         then {}.\n",
         exit.code(),
         phoenix_zfs::formats::proxmox::hook::log_command(ordering),
-        manifest_path.display()
+        manifest_path.display(),
+        remedy::AFTER_FIRST_BOOT
     );
     for notice in NOTICES {
         let path = Path::new(notice);

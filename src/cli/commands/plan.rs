@@ -8,6 +8,7 @@ use phoenix_zfs::plan::Consent;
 use std::path::Path;
 
 pub fn run(ctx: &Context, layout: Option<&Path>, consent: &Consent, json: bool) -> Outcome {
+    ctx.check_wipes(consent)?;
     let (a, situation) = ctx.assess(layout, consent, Need::Plan)?;
     if json {
         render::json(&render::plan_json(&a, &situation));

@@ -159,7 +159,7 @@ pub enum BindChange {
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AttachError {
-    #[error("dataset `{0}` has no mountpoint to bind (run `phoenix-zfs apply` first, or check `zfs get mountpoint {0}`)")]
+    #[error("dataset `{}` has no mountpoint to bind (run `{}` first, or check `zfs get mountpoint {}`)", .0, crate::remedy::APPLY, .0)]
     NoMountpoint(String),
     #[error("container {ctid} has all {MAX_MOUNT_POINTS} mount point slots in use")]
     NoFreeSlot { ctid: u32 },

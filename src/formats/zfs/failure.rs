@@ -91,8 +91,9 @@ impl fmt::Display for ZfsFailure {
             ZfsFailure::DeviceInUse { device, holder } => match holder {
                 DeviceHolder::Pool { pool, pool_state } => write!(
                     f,
-                    "`{device}` belongs to {pool_state} pool `{pool}`: import that pool, or clear \
-                     the drive with --wipe SERIAL if its data is not needed"
+                    "`{device}` belongs to {pool_state} pool `{pool}`: import that pool, or if its \
+                     data is not needed, erase the drive: `{}`",
+                    crate::remedy::wipe("SERIAL")
                 ),
                 DeviceHolder::HotSpare { pool } => write!(
                     f,
@@ -100,14 +101,16 @@ impl fmt::Display for ZfsFailure {
                 ),
                 DeviceHolder::Filesystem { fs_type } => write!(
                     f,
-                    "`{device}` holds a {fs_type} file system: clear the drive with --wipe SERIAL \
-                     if its data is not needed"
+                    "`{device}` holds a {fs_type} file system: if its data is not needed, erase \
+                     the drive: `{}`",
+                    crate::remedy::wipe("SERIAL")
                 ),
             },
             ZfsFailure::Busy { object } => write!(
                 f,
                 "`{object}` is busy: something else holds it open (a mount, a VM, another pool); \
-                 close that and run again"
+                 close that, then `{}`",
+                crate::remedy::APPLY
             ),
             ZfsFailure::DevicesUnavailable { pool } => write!(
                 f,
@@ -129,7 +132,8 @@ impl fmt::Display for ZfsFailure {
             ZfsFailure::MountFailed { dataset, reason } => write!(
                 f,
                 "dataset `{dataset}` cannot be mounted ({reason}): move aside what is at its \
-                 mountpoint, then run again"
+                 mountpoint, then `{}`",
+                crate::remedy::APPLY
             ),
             ZfsFailure::Unknown { message } => f.write_str(message),
         }
@@ -433,8 +437,8 @@ mod tests {
         );
         assert_eq!(
             failure.to_string(),
-            "`/dev/disk/by-id/nvme-A-part1` belongs to exported pool `old`: import that pool, or \
-             clear the drive with --wipe SERIAL if its data is not needed"
+            "`/dev/disk/by-id/nvme-A-part1` belongs to exported pool `old`: import that pool, or if \
+             its data is not needed, erase the drive: `phoenix-zfs apply --wipe SERIAL`"
         );
         assert_eq!(
             classify_stderr("weird\n").to_string(),
