@@ -50,7 +50,6 @@ pub enum Blocker {
         readable: bool,
         /// The layout's pool whose ZFS labels it carries, which no import scan offered: that
         /// pool may be on it, and --wipe would end it.
-        #[serde(skip_serializing_if = "Option::is_none")]
         layout_pool: Option<String>,
     },
     /// Exit 3: a pool of the layout exists on drives other than the ones matched.
