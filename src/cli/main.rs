@@ -95,11 +95,13 @@ fn run(cli: Cli) -> Outcome {
             json,
             wipe,
             force_import,
+            out,
         } => commands::plan::run(
             &ctx,
             layout.as_deref(),
             &Consent { wipe, force_import },
             json,
+            out.as_deref(),
         ),
         Command::Apply {
             layout,
@@ -108,14 +110,25 @@ fn run(cli: Cli) -> Outcome {
             force_import,
             manifest,
             host_key,
-        } => commands::apply::run(
-            &ctx,
-            layout.as_deref(),
-            yes,
-            &Consent { wipe, force_import },
-            &manifest.unwrap_or_else(|| ctx.target.path(Path::new(manifest::DEFAULT_PATH))),
-            &host_key.unwrap_or_else(|| ctx.target.path(Path::new(manifest::DEFAULT_HOST_KEY))),
-        ),
+            plan,
+        } => {
+            let manifest =
+                manifest.unwrap_or_else(|| ctx.target.path(Path::new(manifest::DEFAULT_PATH)));
+            let host_key =
+                host_key.unwrap_or_else(|| ctx.target.path(Path::new(manifest::DEFAULT_HOST_KEY)));
+            match plan {
+                Some(file) => commands::kept::apply(&ctx, &file, &manifest, &host_key),
+                None => commands::apply::run(
+                    &ctx,
+                    layout.as_deref(),
+                    yes,
+                    &Consent { wipe, force_import },
+                    &manifest,
+                    &host_key,
+                    None,
+                ),
+            }
+        }
         Command::Verify { layout, json } => commands::verify::run(&ctx, layout.as_deref(), json),
         Command::Manifest {
             command:

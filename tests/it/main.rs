@@ -7,6 +7,7 @@ mod apply_replay;
 mod fixture_hosts;
 mod fixtures;
 mod fleet;
+mod kept_plan;
 mod manifest_interop;
 mod plan_cases;
 mod probe;
