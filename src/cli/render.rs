@@ -38,18 +38,7 @@ pub fn detect_json(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) -
 }
 
 pub fn plan_json(a: &Assessment, situation: &Situation) -> Value {
-    let with_argv = |actions: &[phoenix_zfs::plan::Action]| -> Vec<Value> {
-        actions
-            .iter()
-            .map(|action| {
-                let mut v = serde_json::to_value(action).unwrap_or(Value::Null);
-                if let Value::Object(map) = &mut v {
-                    map.insert("argv".into(), json!(action.argv()));
-                }
-                v
-            })
-            .collect()
-    };
+    let with_argv = phoenix_zfs::plan::kept::actions_json;
     json!({
         "situation": situation,
         "actions": with_argv(&a.plan.actions),

@@ -122,7 +122,7 @@ fn a_kept_plan_on_a_changed_host_is_refused_with_exit_7_and_writes_nothing() {
         root.display()
     );
     for line in [
-        "drive S2TA0002: udev's view changed since the plan was made",
+        "drive S2TA0002: contents changed since the plan was made",
         &remake,
         "nothing was changed",
     ] {

@@ -91,7 +91,7 @@ pub fn run(
         let pending = journal.load_or_none();
         let a = assess(root, target, &layout, zfs, consent, &pending, None)
             .map_err(Failure::unexpected)?;
-        let stale = kept.stale(&layout, &a);
+        let stale = kept.stale(&a);
         if !stale.is_empty() {
             crate::commands::kept::refuse(ctx, file, kept, &stale);
             return Ok(Exit::Differs);

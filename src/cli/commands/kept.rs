@@ -2,7 +2,7 @@
 //! reads about it. What the file holds, and whether the host still reads as it did, is
 //! phoenix_zfs::plan::kept's.
 
-use crate::context::{load_layout, Context};
+use crate::context::Context;
 use crate::failure::{Failure, Outcome};
 use phoenix_zfs::host::assess::Assessment;
 use phoenix_zfs::host::target::Target;
@@ -47,15 +47,11 @@ pub fn write(
         ));
         return Ok(());
     }
-    let layout = load_layout(layout_file)?;
     // apply --plan may run in another directory.
-    let layout_file = match layout_file.map(std::path::absolute).transpose() {
-        Ok(path) => path,
-        Err(e) => return Err(Failure::unexpected(format!("--layout: {e}"))),
-    };
+    let layout_file = layout_file.map(|f| std::path::absolute(f).unwrap_or(f.to_path_buf()));
     let made_at = phoenix_zfs::manifest::now_rfc3339();
-    let value = kept::keep(a, &layout, layout_file.as_deref(), consent, &made_at);
-    let text = format!("{value:#}\n");
+    let value = kept::keep(a, layout_file.as_deref(), consent, &made_at);
+    let text = serde_json::to_string_pretty(&value).unwrap_or_default() + "\n";
     phoenix_zfs::apply::atomic_file::write_atomically(file, text.as_bytes())
         .map_err(Failure::unexpected)?;
     let apply = command(ctx, vec!["apply".into(), "--plan".into(), shown.clone()]);
@@ -70,10 +66,16 @@ pub fn apply(ctx: &Context, file: &Path, manifest: &Path, host_key: &Path) -> Ou
     let shown = file.display();
     let text = std::fs::read_to_string(file)
         .map_err(|e| Failure::usage(format!("{shown}: cannot read the plan: {e}")))?;
-    let kept = kept::parse(&text).map_err(|e| {
+    let Some(kept) = kept::parse(&text) else {
         let make = command(ctx, vec!["plan".into(), "--out".into(), shown.to_string()]);
-        Failure::usage(format!("{shown}: {e}; make one with `{make}`"))
-    })?;
+        let not = format!(
+            "not a plan `phoenix-zfs plan --out` wrote ({})",
+            kept::SCHEMA
+        );
+        return Err(Failure::usage(format!(
+            "{shown}: {not}; make one with `{make}`"
+        )));
+    };
     let (layout, consent) = (kept.layout_file.as_deref(), &kept.consent);
     let kept_plan = Some((file, &kept));
     super::apply::run(ctx, layout, true, consent, manifest, host_key, kept_plan)
