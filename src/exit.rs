@@ -26,7 +26,8 @@ pub enum Exit {
     DataRefused,
     /// 6: a command failed during apply; a rerun resumes.
     CommandFailed,
-    /// 7: `verify` found differences between the host and the layout.
+    /// 7: `verify` found differences between the host and the layout, or `apply --plan` found
+    /// the host changed since the kept plan was made (and changed nothing).
     Differs,
     /// 1 for `manifest verify`: a manifest is unsigned, changed, or not signed by a key trusted
     /// for its host. It shares 1 with [`Exit::Unexpected`]: a script must not trust either.

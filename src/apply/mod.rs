@@ -388,6 +388,25 @@ pub fn apply(
     journal: &Journal,
     progress: &mut dyn Progress,
 ) -> ApplyReport {
+    apply_from(
+        None, root, target, layout, runner, consent, journal, progress,
+    )
+}
+
+/// [`apply`], its first round acting on `read`, the host as the caller read it with the same
+/// layout, consent and journal, instead of reading it again: `apply --plan` runs the round it
+/// checked against the kept plan, with nothing read in between.
+#[allow(clippy::too_many_arguments)] // apply's own, and the one reading it starts from
+pub fn apply_from(
+    mut read: Option<Assessment>,
+    root: &HostRoot,
+    target: &Target,
+    layout: &Layout,
+    runner: &dyn Runner,
+    consent: &crate::plan::Consent,
+    journal: &Journal,
+    progress: &mut dyn Progress,
+) -> ApplyReport {
     let mut records: Vec<ActionRecord> = Vec::new();
     let mut first: Option<Assessment> = None;
     let mut last = None;
@@ -398,15 +417,17 @@ pub fn apply(
         // (pools, datasets, storage.cfg, smartd.conf) is read again, the pools the last round
         // made or imported while `zpool list` runs.
         let earlier = last.as_ref();
-        let assessment = match assess(
-            root,
-            target,
-            layout,
-            ZfsSource::Tools(runner),
-            consent,
-            &pending,
-            earlier,
-        ) {
+        let assessment = match read.take().map(Ok).unwrap_or_else(|| {
+            assess(
+                root,
+                target,
+                layout,
+                ZfsSource::Tools(runner),
+                consent,
+                &pending,
+                earlier,
+            )
+        }) {
             Ok(a) => a,
             Err(e) => {
                 return ApplyReport {

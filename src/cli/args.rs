@@ -68,6 +68,10 @@ pub enum Command {
         json: bool,
         #[command(flatten)]
         consent: ConsentArgs,
+        /// Keep the plan in FILE, with a fingerprint of the host it was made from, for
+        /// `apply --plan FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Converge the host to the layout, then write and sign the manifest.
     Apply {
@@ -84,6 +88,10 @@ pub enum Command {
         /// The key that signs it [default: /etc/ssh/ssh_host_ed25519_key].
         #[arg(long, value_name = "PATH")]
         host_key: Option<PathBuf>,
+        /// Run the plan `plan --out FILE` kept, without asking, only while the host reads as it
+        /// did then (exit 7 and nothing changed otherwise); its layout and consent are the plan's.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["layout", "wipe", "force_import"])]
+        plan: Option<PathBuf>,
     },
     /// Compare the live state with the layout; exit 7 when they differ.
     Verify {

@@ -128,26 +128,38 @@ fn run(cli: Cli) -> Outcome {
             host,
             json,
             consent: given,
-        } => commands::plan::run(ctx, host.layout.as_deref(), &consent(given), json),
+            out,
+        } => commands::plan::run(
+            ctx,
+            host.layout.as_deref(),
+            &consent(given),
+            json,
+            out.as_deref(),
+        ),
         Command::Apply {
             host,
             yes,
             consent: given,
             manifest,
             host_key,
+            plan,
         } => {
             let manifest =
                 manifest.unwrap_or_else(|| ctx.target.path(Path::new(manifest::DEFAULT_PATH)));
             let host_key =
                 host_key.unwrap_or_else(|| ctx.target.path(Path::new(manifest::DEFAULT_HOST_KEY)));
-            commands::apply::run(
-                ctx,
-                host.layout.as_deref(),
-                yes,
-                &consent(given),
-                &manifest,
-                &host_key,
-            )
+            match plan {
+                Some(file) => commands::kept::apply(ctx, &file, &manifest, &host_key),
+                None => commands::apply::run(
+                    ctx,
+                    host.layout.as_deref(),
+                    yes,
+                    &consent(given),
+                    &manifest,
+                    &host_key,
+                    None,
+                ),
+            }
         }
         Command::Verify { host, json } => commands::verify::run(ctx, host.layout.as_deref(), json),
         Command::Manifest {

@@ -62,19 +62,7 @@ fn firmware_json(a: &Assessment) -> Vec<Value> {
 }
 
 pub fn plan_json(a: &Assessment, situation: &Situation) -> Value {
-    let with_argv = |actions: &[Action]| -> Vec<Value> {
-        actions
-            .iter()
-            .map(|action| {
-                let mut v = serde_json::to_value(action).unwrap_or(Value::Null);
-                if let Value::Object(map) = &mut v {
-                    map.insert("argv".into(), json!(action.argv()));
-                    map.insert("destroys_data".into(), json!(action.destroys_data()));
-                }
-                v
-            })
-            .collect()
-    };
+    let with_argv = phoenix_zfs::plan::kept::actions_json;
     json!({
         "schema": "phoenix-zfs/plan/1",
         "exit_code": exit_code(a),

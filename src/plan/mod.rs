@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 mod action;
 mod blocker;
+pub mod kept;
 mod services;
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ const ASKED_SINCE_SOME_RECORDINGS: &[&[&str]] =
 
 /// A copy of the fixture host with what the guest's network and NFS server look like from the
 /// files phoenix-zfs reads: the default route through vmbr0, and exportfs installed.
-fn with_guest_network(host: &Path, scratch: &Path) -> Result<PathBuf, String> {
+pub(crate) fn with_guest_network(host: &Path, scratch: &Path) -> Result<PathBuf, String> {
     let root = scratch.join("host");
     let status = std::process::Command::new("cp")
         .arg("-a")

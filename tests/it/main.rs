@@ -8,6 +8,7 @@ mod cli;
 mod fixture_hosts;
 mod fixtures;
 mod fleet;
+mod kept_plan;
 mod manifest_interop;
 mod outputs;
 mod plan_cases;

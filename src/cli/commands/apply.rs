@@ -9,6 +9,7 @@ use phoenix_zfs::exit::Exit;
 use phoenix_zfs::host::assess::assess;
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::manifest::{self, signing, RunInfo};
+use phoenix_zfs::plan::kept::Kept;
 use phoenix_zfs::plan::Consent;
 use phoenix_zfs::remedy;
 use std::io::{BufRead, IsTerminal, Write};
@@ -24,6 +25,8 @@ fn confirm(question: &str) -> bool {
 }
 
 /// `manifest_path` and `host_key` are the target's own (under DIR for `--target-root DIR`).
+/// `kept`: the plan `apply --plan FILE` runs, and FILE; then `layout_file` and `consent` are the
+/// plan's, and `yes` is true.
 pub fn run(
     ctx: &Context,
     layout_file: Option<&Path>,
@@ -31,6 +34,7 @@ pub fn run(
     consent: &Consent,
     manifest_path: &Path,
     host_key: &Path,
+    kept: Option<(&Path, &Kept)>,
 ) -> Outcome {
     let (root, target) = (&ctx.root, &ctx.target);
     let started_at = manifest::now_rfc3339();
@@ -80,14 +84,31 @@ pub fn run(
             Err(e) => return Err(Failure::unexpected(e)),
         }
     }
-    let mut reporter = crate::progress::Reporter::for_stderr();
     let journal = Journal::of(&target.files(root));
+    // A kept plan runs only on the host it was made from: its first round is the reading it was
+    // checked against. Refused, the run writes nothing, not even a manifest: the host and its
+    // last manifest are as they were.
+    let mut read = None;
+    if let Some((file, kept)) = kept {
+        let zfs = phoenix_zfs::host::assess::ZfsSource::Tools(runner.as_ref());
+        let pending = journal.load_or_none();
+        let a = assess(root, target, &layout, zfs, consent, &pending, None)
+            .map_err(Failure::unexpected)?;
+        let stale = kept.stale(&a);
+        if !stale.is_empty() {
+            crate::commands::kept::refuse(ctx, file, kept, &stale);
+            return Ok(Exit::Differs);
+        }
+        read = Some(a);
+    }
+    let mut reporter = crate::progress::Reporter::for_stderr();
     let (situation, report) = std::thread::scope(|scope| {
         let situation = match situation {
             Some(asked) => Err(asked),
             None => Ok(scope.spawn(|| ctx.situation(&tools))),
         };
-        let report = apply::apply(
+        let report = apply::apply_from(
+            read,
             root,
             target,
             &layout,

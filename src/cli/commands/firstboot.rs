@@ -41,6 +41,7 @@ pub fn run(ctx: &Context, ordering: Option<&str>) -> Exit {
         &Consent::default(),
         manifest_path,
         Path::new(manifest::DEFAULT_HOST_KEY),
+        None,
     )
     .unwrap_or_else(|failure| {
         print_error(&failure.message);

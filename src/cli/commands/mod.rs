@@ -6,6 +6,7 @@ pub mod attach;
 pub mod detect;
 pub mod firstboot;
 pub mod hook;
+pub mod kept;
 pub mod layout;
 pub mod manifest_verify;
 pub mod plan;

@@ -7,7 +7,14 @@ use phoenix_zfs::exit::Exit;
 use phoenix_zfs::plan::Consent;
 use std::path::Path;
 
-pub fn run(ctx: &Context, layout: Option<&Path>, consent: &Consent, json: bool) -> Outcome {
+/// `out`: where `plan --out` keeps the plan for `apply --plan`.
+pub fn run(
+    ctx: &Context,
+    layout: Option<&Path>,
+    consent: &Consent,
+    json: bool,
+    out: Option<&Path>,
+) -> Outcome {
     ctx.check_wipes(consent)?;
     let (a, situation) = ctx.assess(layout, consent, Need::Plan)?;
     if json {
@@ -15,6 +22,9 @@ pub fn run(ctx: &Context, layout: Option<&Path>, consent: &Consent, json: bool) 
     } else {
         println!("situation: {situation}");
         render::plan(&a);
+    }
+    if let Some(file) = out {
+        crate::commands::kept::write(ctx, &a, layout, consent, file, json)?;
     }
     Ok(a.plan.exit().unwrap_or(Exit::Done))
 }
