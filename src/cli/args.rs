@@ -83,14 +83,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check a manifest's signature and the digests inside it.
+    /// Show a manifest, or check manifests' signatures and the digests inside them.
     Manifest {
         #[command(subcommand)]
         command: ManifestCommand,
     },
     /// The unattended first boot: install to /usr/local/sbin, apply --yes, leave a notice on failure.
     /// Also what runs when this binary is started as Proxmox's `proxmox-first-boot ORDERING` hook.
-    Firstboot,
+    /// With --root DIR, everything it installs and writes goes under DIR.
+    Firstboot {
+        /// Print what it would install, run and write; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Bind the layout's shared datasets into Proxmox container CTID (`pct set CTID -mpN`);
     /// datasets it already has are left alone.
     Attach {
@@ -115,6 +120,14 @@ pub enum Command {
 
 #[derive(Subcommand)]
 pub enum ManifestCommand {
+    /// Show what a manifest records: pools, datasets, Proxmox storages, NFS exports, drives,
+    /// what was deferred, the outcome, and whether MANIFEST.sig holds (by the key inside it).
+    Show {
+        #[arg(value_name = "MANIFEST")]
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Verify each MANIFEST against MANIFEST.sig and a trust anchor; one line per host. Exit 1
     /// when any is unsigned, changed, or signed by a key the anchor does not name for its host;
     /// else 8 when any host's run was refused or failed.

@@ -84,7 +84,12 @@ fn run(cli: Cli) -> Outcome {
         None => Target::RunningSystem,
         Some(dir) => Target::mounted_root(dir, cli.keep_imported).map_err(Failure::usage)?,
     };
-    if !target.is_running() && matches!(cli.command, Command::Firstboot | Command::Attach { .. }) {
+    if !target.is_running()
+        && matches!(
+            cli.command,
+            Command::Firstboot { .. } | Command::Attach { .. }
+        )
+    {
         return Err(Failure::usage("--target-root is for detect, plan, apply and verify: `firstboot` and `attach` work on the running system"));
     }
     let ctx = Context { root, target };
@@ -118,6 +123,9 @@ fn run(cli: Cli) -> Outcome {
         ),
         Command::Verify { layout, json } => commands::verify::run(&ctx, layout.as_deref(), json),
         Command::Manifest {
+            command: ManifestCommand::Show { file, json },
+        } => commands::manifest_show::run(&file, json),
+        Command::Manifest {
             command:
                 ManifestCommand::Verify {
                     files,
@@ -141,7 +149,8 @@ fn run(cli: Cli) -> Outcome {
         Command::Layout {
             command: LayoutCommand::Check { file },
         } => commands::layout::check(&file),
-        Command::Firstboot => Ok(commands::firstboot::run(&ctx, None)),
+        Command::Firstboot { dry_run: true } => commands::firstboot::dry_run(&ctx),
+        Command::Firstboot { dry_run: false } => Ok(commands::firstboot::run(&ctx, None)),
         Command::Attach {
             ctid,
             layout,

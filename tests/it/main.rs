@@ -4,6 +4,7 @@
 //! `cargo test --test it MODULE::` runs one subject's tests.
 
 mod apply_replay;
+mod firstboot;
 mod fixture_hosts;
 mod fixtures;
 mod fleet;

@@ -7,6 +7,7 @@ pub mod detect;
 pub mod firstboot;
 pub mod hook;
 pub mod layout;
+pub mod manifest_show;
 pub mod manifest_verify;
 pub mod plan;
 pub mod snapshot_host;
