@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 /// Where the binary installs itself; the units start it from here.
 pub const INSTALLED_BINARY: &str = "/usr/local/sbin/phoenix-zfs";
 
-const DEFERRED_UNIT: &str = "/etc/systemd/system/phoenix-zfs-deferred.service";
+pub const DEFERRED_UNIT: &str = "/etc/systemd/system/phoenix-zfs-deferred.service";
 const DEFERRED_UNIT_TEXT: &str = include_str!("../../firstboot/phoenix-zfs-deferred.service");
-const DEFERRED_UNIT_WANTS: &str =
+pub const DEFERRED_UNIT_WANTS: &str =
     "/etc/systemd/system/multi-user.target.wants/phoenix-zfs-deferred.service";
 
 /// Why a piece of what is left for the next boot is not in place, with its path.

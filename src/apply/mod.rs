@@ -32,8 +32,8 @@ pub const CHANGE_TIMEOUT: Duration = Duration::from_secs(600);
 /// actions or ends; two rounds suffice for an import followed by its datasets.
 const MAX_ROUNDS: usize = 4;
 
-/// Progress reporting, implemented by the command line (indicatif on a terminal, plain lines
-/// otherwise) and by tests. Always called from apply's own thread; `index` is the action's place
+/// Progress reporting, implemented by the command line (a status line on a terminal, plain
+/// lines otherwise) and by tests. Always called from apply's own thread; `index` is the action's place
 /// among the run's actions, and since different pools' actions run at once, one action may start
 /// before another has finished.
 pub trait Progress {

@@ -101,13 +101,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check a manifest's signature and the digests inside it.
+    /// Show a manifest, or check manifests' signatures and the digests inside them.
     Manifest {
         #[command(subcommand)]
         command: ManifestCommand,
     },
-    /// The unattended first boot (also as Proxmox's first-boot hook).
-    Firstboot,
+    /// The unattended first boot (also as Proxmox's first-boot hook); with --root DIR, all it
+    /// installs and writes goes under DIR.
+    Firstboot {
+        /// Print what it would install, run and write; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Bind the layout's shared datasets into container CTID (`pct set`), those it lacks.
     Attach {
         /// The container's ID (`pct list`).
@@ -133,6 +138,16 @@ pub enum Command {
 
 #[derive(Subcommand)]
 pub enum ManifestCommand {
+    /// What a manifest records: pools, datasets, storages, exports, drives, deferred steps, the
+    /// outcome, and whether MANIFEST.sig holds.
+    Show {
+        /// A manifest, with MANIFEST.sig beside it.
+        #[arg(value_name = "MANIFEST")]
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// One line per MANIFEST: its signature, digests and signer.
     Verify {
         /// A manifest, with MANIFEST.sig beside it.

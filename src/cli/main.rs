@@ -163,6 +163,9 @@ fn run(cli: Cli) -> Outcome {
         }
         Command::Verify { host, json } => commands::verify::run(ctx, host.layout.as_deref(), json),
         Command::Manifest {
+            command: ManifestCommand::Show { file, json },
+        } => commands::manifest_show::run(&file, json),
+        Command::Manifest {
             command:
                 ManifestCommand::Verify {
                     files,
@@ -186,7 +189,8 @@ fn run(cli: Cli) -> Outcome {
         Command::Layout {
             command: LayoutCommand::Check { file },
         } => commands::layout::check(&file),
-        Command::Firstboot => Ok(commands::firstboot::run(ctx, None)),
+        Command::Firstboot { dry_run: true } => commands::firstboot::dry_run(ctx),
+        Command::Firstboot { dry_run: false } => Ok(commands::firstboot::run(ctx, None)),
         Command::Attach {
             ctid,
             layout,

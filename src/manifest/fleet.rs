@@ -101,35 +101,35 @@ const WEAR_FIELDS: [&str; 4] = [
 /// Checks one manifest file and its `.sig`. `now` is seconds since the epoch (for
 /// allowed_signers' valid-after and valid-before).
 pub fn check(path: &Path, anchor: &Anchor<'_>, now: u64) -> Report {
-    let mut report = Report {
-        file: path.display().to_string(),
-        host: None,
-        verdict: Verdict::Invalid,
-        detail: String::new(),
-        signer: None,
-        outcome: None,
-        exit_code: None,
-        reasons: Vec::new(),
-        pools: Vec::new(),
-        deferred: Vec::new(),
-        drives: Vec::new(),
-    };
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => {
-            report.detail = format!("cannot read {}: {e}", path.display());
-            return report;
-        }
-    };
-    let value: Value = match serde_json::from_slice(&bytes) {
-        Ok(v) => v,
-        Err(e) => {
-            report.detail = format!("{} is not JSON: {e}", path.display());
-            return report;
-        }
-    };
+    match read(path) {
+        Ok((bytes, value)) => check_read(path, &bytes, &value, anchor, now),
+        Err(detail) => Report {
+            detail,
+            ..Report::of(path)
+        },
+    }
+}
+
+/// A manifest's bytes, which its signature covers, and their JSON; or why there are none.
+pub fn read(path: &Path) -> Result<(Vec<u8>, Value), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+    Ok((bytes, value))
+}
+
+/// [`check`] of a manifest already read from `path` (`bytes`, parsed as `value`); its signature
+/// is read beside it.
+pub fn check_read(
+    path: &Path,
+    bytes: &[u8],
+    value: &Value,
+    anchor: &Anchor<'_>,
+    now: u64,
+) -> Report {
+    let mut report = Report::of(path);
     report.host = value["host"]["hostname"].as_str().map(str::to_string);
-    summarize(&value, &mut report);
+    summarize(value, &mut report);
     let sig_path = signature_path(path);
     let pem = match std::fs::read_to_string(&sig_path) {
         Ok(p) => p,
@@ -139,7 +139,7 @@ pub fn check(path: &Path, anchor: &Anchor<'_>, now: u64) -> Report {
             return report;
         }
     };
-    let signer = match intact(&bytes, &pem, &value) {
+    let signer = match intact(bytes, &pem, value) {
         Ok(signer) => signer,
         Err(why) => {
             report.detail = why.to_string();
@@ -278,6 +278,23 @@ fn summarize(value: &Value, report: &mut Report) {
 }
 
 impl Report {
+    /// The report of a manifest not yet read: invalid until checked.
+    fn of(path: &Path) -> Report {
+        Report {
+            file: path.display().to_string(),
+            host: None,
+            verdict: Verdict::Invalid,
+            detail: String::new(),
+            signer: None,
+            outcome: None,
+            exit_code: None,
+            reasons: Vec::new(),
+            pools: Vec::new(),
+            deferred: Vec::new(),
+            drives: Vec::new(),
+        }
+    }
+
     /// One line: `HOST: VERDICT: ...; outcome ...; pools ...; deferred ...; wear moved ...;
     /// firmware ...`.
     pub fn line(&self) -> String {

@@ -5,6 +5,7 @@
 
 mod apply_replay;
 mod cli;
+mod firstboot;
 mod fixture_hosts;
 mod fixtures;
 mod fleet;

@@ -189,3 +189,98 @@ fn the_manifest_validates_against_the_schema_with_python_jsonschema() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+fn show(args: &[&Path]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_phoenix-zfs"))
+        .args(["manifest", "show"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `manifest show` on a signed manifest with the services a first boot leaves (the demo prints
+/// this for its summary): pools, datasets, storages, exports, drives, what was deferred, and the
+/// signature, which holds, then does not after one changed byte, then is gone.
+#[test]
+fn manifest_show_names_what_the_run_left_and_whether_the_signature_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = host_key(dir.path());
+    let manifest = write_manifest(dir.path(), &key_path);
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    value["datasets"] = serde_json::json!([
+        {"name": "quickOS", "guid": "1", "properties": {"quota": "0"}},
+        {"name": "quickOS/vm-disks", "guid": "2", "properties": {
+            "recordsize": "131072", "compression": "lz4", "sync": "standard",
+            "quota": "858993459200"}}]);
+    value["services"]["storages"] = serde_json::json!([{"id": "quickOS-vm-disks",
+        "type": "zfspool", "settings": {"pool": "quickOS/vm-disks", "content": "images"}}]);
+    value["services"]["exports"] = serde_json::json!([
+        {"dataset": "fastData/shared-iso", "sharenfs": "rw=@10.0.0.0/24,no_subtree_check"}]);
+    let text = format!("{}\n", serde_json::to_string_pretty(&value).unwrap());
+    std::fs::write(&manifest, &text).unwrap();
+    let key = manifest::signing::load_host_key(&key_path).unwrap();
+    let signature = manifest::signing::sign(&key, text.as_bytes()).unwrap();
+    std::fs::write(signature_path(&manifest), signature).unwrap();
+    let fingerprint = key.fingerprint(ssh_key::HashAlg::Sha256).to_string();
+
+    let out = show(&[&manifest]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let m = manifest.display();
+    for expected in [
+        format!("manifest {m}: host "),
+        "outcome: refused (exit 3)\n  pool `quickOS` needs 2 drive(s)".into(),
+        "\npools (1)\n  quickOS  DEGRADED  mirror  nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0001_1-part1, 1111111111111111111, nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0003_1-part1\n".into(),
+        "\ndatasets (2)\n  quickOS           quota=none\n  quickOS/vm-disks  recordsize=128K compression=lz4 sync=standard quota=800G\n".into(),
+        "\nProxmox storages (1)\n  quickOS-vm-disks  zfspool  pool quickOS/vm-disks, content images\n".into(),
+        "\nNFS exports (1)\n  fastData/shared-iso  rw=@10.0.0.0/24,no_subtree_check\n".into(),
+        "firmware not-in-policy".into(),
+        "% used, ".into(),
+        "\ndeferred (9)\n  nfs quickOS/shared-prod-data ".into(),
+        "  cannot read /etc/pve/storage.cfg\n".into(),
+        format!("\nsignature ({m}.sig)\n  signed by {fingerprint} (embedded key; check it with `phoenix-zfs manifest verify --allowed-signers FILE {m}`)\n"),
+    ] {
+        assert!(said.contains(&expected), "{expected:?} missing from:\n{said}");
+    }
+
+    let out = Command::new(env!("CARGO_BIN_EXE_phoenix-zfs"))
+        .args(["manifest", "show", "--json"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["schema"], "phoenix-zfs-manifest-show/1");
+    assert_eq!(json["signature"], "signed");
+    assert_eq!(json["signer"], fingerprint.as_str());
+    assert_eq!(json["pools"][0]["name"], "quickOS");
+    assert_eq!(json["datasets"][1]["properties"]["quota"], "858993459200");
+    assert_eq!(json["exit_code"], 3);
+
+    // Changed after it was signed, and still JSON.
+    let changed = text.replace("\"DEGRADED\"", "\"ONLINE\"");
+    assert_ne!(changed, text);
+    std::fs::write(&manifest, changed).unwrap();
+    let out = show(&[&manifest]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("\n  signature does not match: "), "{said}");
+    assert!(!said.contains("signed by"), "{said}");
+
+    std::fs::remove_file(signature_path(&manifest)).unwrap();
+    let said = String::from_utf8_lossy(&show(&[&manifest]).stdout).into_owned();
+    assert!(
+        said.contains("\n  unsigned: cannot read the signature "),
+        "{said}"
+    );
+
+    let missing = dir.path().join("none.json");
+    let out = show(&[&missing]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot read {}", missing.display()))
+            && stderr.contains("/var/lib/phoenix-zfs/manifest.json"),
+        "{stderr}"
+    );
+}

@@ -39,7 +39,8 @@ pub enum Task {
     /// Boot the guest with NVMe drives, run a script in it, unpack its results.
     GuestRun(GuestRunOptions),
     /// The main job: first boot of a QEMU host with the default layout; leaves the signed
-    /// manifest and the guest's host key in target/demo/.
+    /// manifest, the guest's host key and an allowed_signers file naming it for the manifest's
+    /// host in target/demo/, and shows the host with `phoenix-zfs manifest show`.
     Demo(DemoOptions),
     /// Run the QEMU scenarios of qemu-tests/ (all by default).
     QemuTest(QemuTestOptions),

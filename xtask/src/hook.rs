@@ -184,7 +184,8 @@ fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
 /// On the host it checks the payload's sha256, unpacks it to `install_path` (or, when that
 /// cannot be written, into its work directory) and runs it through a symlink named
 /// proxmox-first-boot, so that the binary sees the hook's name as argv0 (dash has no `exec -a`)
-/// and the same arguments.
+/// and the same arguments. Started with `--help` or `--version` (`-h`, `-V`), which only ask
+/// about the program, it runs the binary from its work directory and installs nothing.
 ///
 /// It leaves nothing behind. The payload is checked and unpacked through pipes, so the work
 /// directory holds only that symlink and, when the install failed, the binary; the script runs
@@ -226,12 +227,18 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 work=$(mktemp -d "$base/phoenix-zfs-hook.XXXXXX") || {{ work=; say "cannot make a work directory in $base"; exit 1; }}
 target={install_path}
+# Asked for its help or version, the binary answers from $work: nothing is installed.
+case ${{1:-}} in
+-h|--help|-V|--version) target= ;;
+esac
 # gzip checks the unpacked data against the CRC in the payload, so a payload that changed
 # since the check above fails here.
-if ! {{ tail -c {bytes} "$0" | gzip -dc >"$target.partial" && chmod 755 "$target.partial" && mv -f "$target.partial" "$target"; }} 2>/dev/null; then
-    rm -f "$target.partial" 2>/dev/null
+if [ -z "$target" ] || ! {{ tail -c {bytes} "$0" | gzip -dc >"$target.partial" && chmod 755 "$target.partial" && mv -f "$target.partial" "$target"; }} 2>/dev/null; then
+    if [ -n "$target" ]; then
+        rm -f "$target.partial" 2>/dev/null
+        say "cannot install {install_path}; running from $work/phoenix-zfs"
+    fi
     target=$work/phoenix-zfs
-    say "cannot install {install_path}; running from $target"
     if ! {{ tail -c {bytes} "$0" | gzip -dc >"$target" && chmod 755 "$target"; }}; then
         say "cannot unpack phoenix-zfs into $work"; exit 1
     fi
@@ -313,10 +320,10 @@ fn left_behind(dir: &Path, expected: &[&str]) -> Result<Vec<String>> {
     Ok(left)
 }
 
-/// Runs the wrapper, installing into `scratch` and with its work directory there (TMPDIR), so
+/// Runs the wrapper, with its install path and its work directory (TMPDIR) in `scratch`, so
 /// that this check touches neither /usr/local/sbin nor /run of the build machine: `--version`
-/// must work and leave nothing but the installed binary, and a wrapper with one payload byte
-/// flipped must refuse to run. Returns what `--version` printed.
+/// must work and leave nothing behind, not even an installed binary, and a wrapper with one
+/// payload byte flipped must refuse to run. Returns what `--version` printed.
 fn check_wrapper(version: &str, payload: &[u8], scratch: &Path) -> Result<String> {
     let installed = scratch.join("phoenix-zfs");
     let installed_text = installed.to_string_lossy().into_owned();
@@ -328,16 +335,11 @@ fn check_wrapper(version: &str, payload: &[u8], scratch: &Path) -> Result<String
             .env("TMPDIR", scratch),
         &wrapper,
     )?;
-    if !installed.is_file() {
-        bail!(
-            "the wrapper did not unpack the binary to {}",
-            installed.display()
-        );
-    }
-    let left = left_behind(scratch, &[HOOK_NAME, "phoenix-zfs"])?;
+    let left = left_behind(scratch, &[HOOK_NAME])?;
     if !left.is_empty() {
         bail!(
-            "the wrapper left {} behind in {}; its work directory must go when it exits",
+            "the wrapper left {} behind in {}: `--version` installs nothing, and its work \
+             directory must go when it exits",
             left.join(", "),
             scratch.display()
         );
@@ -345,7 +347,6 @@ fn check_wrapper(version: &str, payload: &[u8], scratch: &Path) -> Result<String
     let mut damaged = payload.to_vec();
     let middle = damaged.len() / 2;
     damaged[middle] ^= 0x55;
-    fs::remove_file(&installed)?;
     write_executable(
         &wrapper,
         &wrapper_script(version, &damaged, &installed_text),

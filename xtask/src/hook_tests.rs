@@ -91,6 +91,32 @@ fn the_wrapper_runs_from_its_work_directory_when_it_cannot_install() {
     assert_nothing_left(&wrapper);
 }
 
+/// `--help` and `--version` only ask about the program: the binary answers them, as the hook and
+/// with the same argument, from the work directory, and nothing is installed or left behind.
+#[test]
+fn the_wrapper_answers_help_and_version_without_installing() {
+    let dir = tempfile::tempdir().unwrap();
+    let install = dir.path().join("phoenix-zfs");
+    let wrapper = wrapper_in(dir.path(), &gzip(FAKE_BINARY).unwrap(), &install);
+    for asking in ["--help", "-h", "--version", "-V"] {
+        let out = run(&wrapper, &[asking]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{asking}: {stdout}{stderr}");
+        assert!(
+            stdout.starts_with(&format!("argv0=proxmox-first-boot\narg={asking}\nexe=")),
+            "{asking}: {stdout}"
+        );
+        assert!(stdout.contains("/phoenix-zfs-hook."), "{asking}: {stdout}");
+        assert!(stderr.is_empty(), "{asking}: {stderr}");
+        assert!(!install.exists(), "{asking} installed the binary");
+        assert_nothing_left(&wrapper);
+    }
+    // An ordering after them is still the hook's run, and installs.
+    assert!(run(&wrapper, &["fully-up"]).status.success());
+    assert_eq!(fs::read(&install).unwrap(), FAKE_BINARY);
+}
+
 /// A payload that fails: its exit status is the hook's (the installer's unit keeps the flag
 /// file for another run only on a non-zero status), and the work directory is gone all the same.
 #[test]

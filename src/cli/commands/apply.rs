@@ -129,6 +129,8 @@ pub fn run(
         };
         (situation, report)
     });
+    // Ends a status line the run left open, before the lines below.
+    drop(reporter);
     let source = layout_file.map_or_else(
         || "<default layout>".to_string(),
         |p| p.display().to_string(),

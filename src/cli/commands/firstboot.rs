@@ -1,15 +1,16 @@
 //! `phoenix-zfs firstboot`, also run as Proxmox's first-boot hook: installs the binary, applies
 //! the embedded layout without asking, and leaves a notice where an administrator looks when the
-//! host is not done.
+//! host is not done. `--root DIR` puts all of it under DIR (a host tree, as every command reads
+//! one); `--dry-run` says what it would do and does none of it.
 
-use crate::context::Context;
-use crate::failure::print_error;
-use phoenix_zfs::apply::deferred;
+use crate::context::{Context, Need};
+use crate::failure::{print_error, Outcome};
+use phoenix_zfs::apply::{deferred, journal};
 use phoenix_zfs::exit::Exit;
-use phoenix_zfs::host::inventory::HostRoot;
-use phoenix_zfs::manifest;
-use phoenix_zfs::plan::Consent;
+use phoenix_zfs::manifest::{self, signature_path, signing};
+use phoenix_zfs::plan::{Action, Consent};
 use phoenix_zfs::remedy;
+use phoenix_zfs::runner;
 use std::path::Path;
 
 /// Where an administrator looks first after a failed first boot: the console login banner
@@ -19,36 +20,38 @@ const NOTICES: [&str; 2] = ["/etc/issue.d/phoenix-zfs.issue", "/etc/motd.d/phoen
 /// notice where an administrator will see it if the host is not done. Exits 0 only when done,
 /// so Proxmox's first-boot unit keeps its flag and runs this again at the next boot otherwise.
 /// `ordering` is the installer's (`fully-up`, ...) when started as its hook: the notice names
-/// that ordering's unit. `ctx` is the running system's (main refuses `--target-root` here).
+/// that ordering's unit. `ctx` is the running system's (main refuses `--target-root` here); each
+/// file it writes goes under its root, `/` but for `--root DIR`.
 /// Prints its own errors, so that the apply's come before the notice, as they happened.
 pub fn run(ctx: &Context, ordering: Option<&str>) -> Exit {
+    let files = &ctx.root;
     // Neither is fatal: the host can still be provisioned; rescue reruns and deferred work just
     // need them put in place by hand.
-    let live = HostRoot::live();
     for installed in [
-        deferred::install_self(&live),
-        deferred::install_deferred_unit(&live),
+        deferred::install_self(files),
+        deferred::install_deferred_unit(files),
     ] {
         if let Err(e) = installed {
             print_error(e);
         }
     }
-    let manifest_path = Path::new(manifest::DEFAULT_PATH);
+    let manifest_path = files.path(manifest::DEFAULT_PATH);
     let exit = super::apply::run(
         ctx,
         None,
         true,
         &Consent::default(),
-        manifest_path,
-        Path::new(manifest::DEFAULT_HOST_KEY),
+        &manifest_path,
+        &files.path(manifest::DEFAULT_HOST_KEY),
         None,
     )
     .unwrap_or_else(|failure| {
         print_error(&failure.message);
         failure.exit
     });
+    let notices = NOTICES.map(|notice| files.path(notice));
     if exit.is_done() {
-        for notice in NOTICES {
+        for notice in notices {
             let _ = std::fs::remove_file(notice);
         }
         return Exit::Done;
@@ -62,16 +65,85 @@ pub fn run(ctx: &Context, ordering: Option<&str>) -> Exit {
         manifest_path.display(),
         remedy::AFTER_FIRST_BOOT
     );
-    for notice in NOTICES {
-        let path = Path::new(notice);
-        if let Err(e) = path
+    for notice in notices {
+        if let Err(e) = notice
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::write(path, &text))
+            .and_then(|()| std::fs::write(&notice, &text))
         {
-            print_error(format!("cannot write {notice}: {e}"));
+            print_error(format!("cannot write {}: {e}", notice.display()));
         }
     }
     eprint!("{text}");
     exit
+}
+
+/// `firstboot --dry-run`: each file the first boot would install and write, by the path `run`
+/// gives it, and the plan of its apply as `plan` prints it; changes nothing. Exits as `plan`
+/// does, or 1 when the host key would stop the first boot before its apply.
+pub fn dry_run(ctx: &Context) -> Outcome {
+    let files = &ctx.root;
+    let at = |path: &str| files.path(path).display().to_string();
+    let notices = NOTICES.map(at).join(" and ");
+    println!(
+        "firstboot --dry-run: nothing is changed; the first boot would\n\
+         install {} (this binary)\n\
+         install {}, enabled by the link {}",
+        at(deferred::INSTALLED_BINARY),
+        at(deferred::DEFERRED_UNIT),
+        at(deferred::DEFERRED_UNIT_WANTS)
+    );
+    let key = files.path(manifest::DEFAULT_HOST_KEY);
+    if let Err(e) = signing::load_host_key(&key) {
+        // The first boot takes no --host-key, which the error's remedy offers apply.
+        let make = match e {
+            signing::SigningError::KeyMissing { .. } if files.0 == Path::new("/") => {
+                "ssh-keygen -A".to_string()
+            }
+            signing::SigningError::KeyMissing { .. } => {
+                let dir = runner::display(&[files.0.display().to_string()]);
+                format!("mkdir -p {dir}/etc/ssh && ssh-keygen -A -f {dir}")
+            }
+            other => return stopped(&other.to_string(), &notices),
+        };
+        let why = format!(
+            "host key {} does not exist: create it with `{make}`",
+            key.display()
+        );
+        return stopped(&why, &notices);
+    }
+    let (a, situation) = ctx.assess(None, &Consent::default(), Need::Plan)?;
+    println!("run `phoenix-zfs apply --yes` with the embedded layout, whose plan is:\nsituation: {situation}");
+    crate::render::plan(&a);
+    let manifest_path = files.path(manifest::DEFAULT_PATH);
+    if a.plan
+        .actions
+        .iter()
+        .any(|x| matches!(x, Action::CreatePool { .. }))
+    {
+        println!(
+            "write {} before each `zpool create` (the journal of pools being made)",
+            at(journal::PATH)
+        );
+    }
+    if !a.plan.deferred.is_empty() {
+        println!(
+            "write {} (the deferred steps, for phoenix-zfs-deferred.service)",
+            manifest_path.with_file_name("deferred").display()
+        );
+    }
+    println!(
+        "write {} and {} (signed with {})\n\
+         remove {notices} when apply is done; otherwise write them: the notice that says what to do",
+        manifest_path.display(),
+        signature_path(&manifest_path).display(),
+        key.display()
+    );
+    Ok(a.plan.exit().unwrap_or(Exit::Done))
+}
+
+/// The dry run's end when the first boot would stop before its apply: why, and the notice.
+fn stopped(why: &str, notices: &str) -> Outcome {
+    println!("stop: {why}\nwrite {notices}: the notice that the first boot did not finish");
+    Ok(Exit::Unexpected)
 }

@@ -8,6 +8,7 @@ pub mod firstboot;
 pub mod hook;
 pub mod kept;
 pub mod layout;
+pub mod manifest_show;
 pub mod manifest_verify;
 pub mod plan;
 pub mod snapshot_host;

@@ -1,7 +1,9 @@
 //! `cargo xtask demo`: the README's main job. Boots the default three-drive host with the
-//! first-boot unit (scenario 01-first-boot), checks what it made, leaves the signed manifest and
-//! the guest's public host key in target/demo/, and ends with a short summary of the host: pools,
-//! datasets, Proxmox storages, NFS exports, the signature as stock ssh-keygen judges it.
+//! first-boot unit (scenario 01-first-boot), checks what it made, leaves the signed manifest, the
+//! guest's public host key and an allowed_signers file naming it for the manifest's host in
+//! target/demo/, and ends with the host as the shipped binary's `phoenix-zfs manifest show` prints
+//! it (pools, datasets, Proxmox storages, NFS exports, drives, the signature), then the signature
+//! as stock ssh-keygen and `phoenix-zfs manifest verify --allowed-signers` judge it.
 
 use crate::flags::{DemoOptions, HookOptions};
 use crate::guest::final_image;
@@ -11,7 +13,6 @@ use crate::qemu::Accel;
 use crate::util::{self, workspace_root};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
-use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -51,7 +52,33 @@ pub fn demo(options: &DemoOptions) -> Result<()> {
     let manifest_path = demo.join("manifest.json");
     let manifest: Value = serde_json::from_slice(&std::fs::read(&manifest_path)?)
         .with_context(|| format!("{} is not JSON", manifest_path.display()))?;
-    let verified = verify_signature(&demo)?;
+    let host = recorded_host(&manifest)?;
+    let public = std::fs::read_to_string(demo.join("ssh_host_ed25519_key.pub"))?;
+    std::fs::write(
+        demo.join("allowed_signers"),
+        allowed_signers_line(host, &public),
+    )?;
+    let verified = verify_signature(&demo, host)?;
+    // The binary the guest ran, built for this machine's architecture: what an administrator
+    // runs on the manifest.
+    // Run from the workspace on the paths the summary prints, so that its lines name them so.
+    let binary = root.join("target/dist/phoenix-zfs");
+    let shown = util::output(Command::new(&binary).current_dir(&root).args([
+        "manifest",
+        "show",
+        "target/demo/manifest.json",
+    ]))?;
+    let checked = Command::new(&binary)
+        .current_dir(&root)
+        .args(["manifest", "verify", "--allowed-signers"])
+        .args(["target/demo/allowed_signers", "target/demo/manifest.json"])
+        .output()
+        .with_context(|| format!("could not run {}", binary.display()))?;
+    let checked_line = String::from_utf8_lossy(&checked.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let accel_name = match accel {
         Accel::Kvm => "KVM",
         Accel::Tcg => "TCG",
@@ -59,12 +86,14 @@ pub fn demo(options: &DemoOptions) -> Result<()> {
     println!();
     print!(
         "{}",
-        summary(
-            &manifest,
-            &format!("{boot_seconds:.0} s in QEMU ({accel_name})"),
-            &verified,
-            &util::display_path(&manifest_path),
-        )
+        summary(&Summary {
+            took: &format!("{boot_seconds:.0} s in QEMU ({accel_name})"),
+            shown: &shown,
+            verified: &verified,
+            checked: &checked_line,
+            manifest_path: &util::display_path(&manifest_path),
+            host,
+        })
     );
     if let Some(log) = util::tool_log() {
         println!(
@@ -81,21 +110,39 @@ pub fn demo(options: &DemoOptions) -> Result<()> {
     if verified.is_err() {
         bail!("ssh-keygen rejects the manifest's signature: see the summary above");
     }
+    // 8 is a good signature over a run that did not finish, which the failures above report.
+    if !matches!(checked.status.code(), Some(0 | 8)) {
+        bail!(
+            "`phoenix-zfs manifest verify --allowed-signers` rejects the manifest ({}): see the summary above",
+            checked.status
+        );
+    }
     println!("all checks of the first boot passed");
     Ok(())
 }
 
-/// `ssh-keygen -Y verify` of target/demo/manifest.json against the guest's host key, as the
+/// The host name the manifest records: the principal its signer is allowed for, in
+/// allowed_signers as for `manifest verify --allowed-signers` and `ssh-keygen -Y verify -I`.
+fn recorded_host(manifest: &Value) -> Result<&str> {
+    manifest["host"]["hostname"]
+        .as_str()
+        .context("the manifest records no host.hostname")
+}
+
+/// allowed_signers' line for `host`: its name, then the public key's type and base64 (without
+/// the comment).
+fn allowed_signers_line(host: &str, public_key: &str) -> String {
+    let key: Vec<&str> = public_key.split_whitespace().take(2).collect();
+    format!("{host} {}\n", key.join(" "))
+}
+
+/// `ssh-keygen -Y verify` of DEMO/manifest.json against DEMO/allowed_signers for `host`, as the
 /// README tells a user to run it: Ok(its verdict line) or Err(what it said instead).
-fn verify_signature(demo: &Path) -> Result<std::result::Result<String, String>> {
-    let public = std::fs::read_to_string(demo.join("ssh_host_ed25519_key.pub"))?;
-    let key: Vec<&str> = public.split_whitespace().take(2).collect();
-    let signers = demo.join("allowed_signers");
-    std::fs::write(&signers, format!("guest {}\n", key.join(" ")))?;
+fn verify_signature(demo: &Path, host: &str) -> Result<std::result::Result<String, String>> {
     let out = Command::new("ssh-keygen")
         .args(["-Y", "verify", "-f"])
-        .arg(&signers)
-        .args(["-I", "guest", "-n", "phoenix-zfs-manifest", "-s"])
+        .arg(demo.join("allowed_signers"))
+        .args(["-I", host, "-n", "phoenix-zfs-manifest", "-s"])
         .arg(demo.join("manifest.json.sig"))
         .stdin(std::fs::File::open(demo.join("manifest.json"))?)
         .output()
@@ -113,203 +160,164 @@ fn verify_signature(demo: &Path) -> Result<std::result::Result<String, String>> 
     })
 }
 
-fn strings<'a>(value: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
-    value[key].as_array().into_iter().flatten()
+/// What the demo's closing summary is made of.
+struct Summary<'a> {
+    took: &'a str,
+    /// What `phoenix-zfs manifest show` printed.
+    shown: &'a str,
+    /// ssh-keygen's verdict.
+    verified: &'a std::result::Result<String, String>,
+    /// The line `phoenix-zfs manifest verify --allowed-signers` printed.
+    checked: &'a str,
+    manifest_path: &'a str,
+    host: &'a str,
 }
 
-fn text<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key].as_str().unwrap_or("?")
-}
-
-/// A byte count as zfs get -p prints it, in ZFS's binary units as plain zfs get shows it
-/// (`131072` -> `128K`, `1539316278886` -> `1.40T`); `0` is a quota's `none`.
-fn human_bytes(value: &str) -> String {
-    let Ok(amount) = value.parse::<u64>() else {
-        return value.to_string();
-    };
-    if amount == 0 {
-        return "none".to_string();
-    }
-    let units = ["", "K", "M", "G", "T", "P", "E"];
-    let power = units
-        .iter()
-        .enumerate()
-        .take_while(|(k, _)| amount >= 1u64 << (10 * *k as u32))
-        .last()
-        .map_or(0, |(k, _)| k);
-    let scale = 1u64 << (10 * power as u32);
-    if amount % scale == 0 {
-        format!("{}{}", amount / scale, units[power])
-    } else {
-        format!("{:.2}{}", amount as f64 / scale as f64, units[power])
-    }
-}
-
-/// The closing summary of the demo, from the manifest the guest wrote.
-fn summary(
-    manifest: &Value,
-    took: &str,
-    verified: &std::result::Result<String, String>,
-    manifest_path: &str,
-) -> String {
-    let mut out = String::new();
-    let outcome = &manifest["outcome"];
-    let _ = writeln!(
-        out,
-        "first boot of the default host: {} (exit {}), {took}",
-        text(outcome, "status"),
-        outcome["exit_code"]
-    );
-    let pools: Vec<&Value> = strings(manifest, "pools").collect();
-    let _ = writeln!(out, "\npools ({})", pools.len());
-    for pool in pools {
-        let devices: Vec<&str> = strings(pool, "devices")
-            .filter_map(Value::as_str)
-            .map(|d| d.rsplit('/').next().unwrap_or(d))
-            .collect();
-        let _ = writeln!(
-            out,
-            "  {:<10} {:<8} {}",
-            text(pool, "name"),
-            text(pool, "health"),
-            devices.join(", ")
-        );
-    }
-    let datasets: Vec<&Value> = strings(manifest, "datasets").collect();
-    let roots = datasets
-        .iter()
-        .filter(|d| !text(d, "name").contains('/'))
-        .count();
-    let _ = writeln!(
-        out,
-        "\ndatasets ({}; pool roots: {roots})",
-        datasets.len() - roots
-    );
-    for dataset in datasets {
-        let properties = &dataset["properties"];
-        let shown: Vec<String> = ["recordsize", "compression", "sync", "quota"]
-            .into_iter()
-            .filter_map(|name| {
-                let value = properties[name].as_str()?;
-                let value = if matches!(name, "recordsize" | "quota") {
-                    human_bytes(value)
-                } else {
-                    value.to_string()
-                };
-                Some(format!("{name}={value}"))
-            })
-            .collect();
-        let _ = writeln!(out, "  {:<30} {}", text(dataset, "name"), shown.join(" "));
-    }
-    let services = &manifest["services"];
-    let storages: Vec<&Value> = strings(services, "storages").collect();
-    let _ = writeln!(out, "\nProxmox storages ({})", storages.len());
-    for storage in storages {
-        let settings = &storage["settings"];
-        let place = ["pool", "path"]
-            .into_iter()
-            .find_map(|key| settings[key].as_str().map(|v| format!("{key} {v}")))
-            .unwrap_or_default();
-        let content = settings["content"]
-            .as_str()
-            .map_or(String::new(), |c| format!(", content {c}"));
-        let _ = writeln!(
-            out,
-            "  {:<26} {:<8} {place}{content}",
-            text(storage, "id"),
-            text(storage, "type")
-        );
-    }
-    let exports: Vec<&Value> = strings(services, "exports").collect();
-    let _ = writeln!(out, "\nNFS exports ({})", exports.len());
-    for export in exports {
-        let _ = writeln!(
-            out,
-            "  {:<30} {}",
-            text(export, "dataset"),
-            text(export, "sharenfs")
-        );
-    }
-    let _ = writeln!(out, "\nmanifest signature (ssh-keygen -Y verify):");
-    match verified {
-        Ok(line) => {
-            let _ = writeln!(out, "  {line}");
-        }
-        Err(said) => {
-            let _ = writeln!(out, "  REJECTED: {said}");
-        }
-    }
-    let dir = Path::new(manifest_path)
+/// The closing summary of the demo: the manifest as `manifest show` prints it, then the
+/// signature as the two verifiers judge it and how to check it by hand.
+fn summary(s: &Summary<'_>) -> String {
+    let dir = Path::new(s.manifest_path)
         .parent()
         .map_or(String::new(), |d| d.display().to_string());
-    let _ = writeln!(
-        out,
-        "\nfull manifest: {manifest_path} (signature {dir}/manifest.json.sig, host key \
-         {dir}/ssh_host_ed25519_key.pub; the check, by hand: ssh-keygen -Y verify -f \
-         {dir}/allowed_signers -I guest -n phoenix-zfs-manifest -s {dir}/manifest.json.sig < \
-         {manifest_path})"
-    );
-    out
+    let verified = match s.verified {
+        Ok(line) => line.clone(),
+        Err(said) => format!("REJECTED: {said}"),
+    };
+    format!(
+        "first boot of the default host, {took}; `phoenix-zfs manifest show {path}`:\n\n\
+         {shown}\n\
+         manifest signature against {dir}/allowed_signers (the guest's host key for {host}):\n  \
+         ssh-keygen -Y verify: {verified}\n  \
+         phoenix-zfs manifest verify: {checked}\n\n\
+         the checks, by hand: ssh-keygen -Y verify -f {dir}/allowed_signers -I {host} -n \
+         phoenix-zfs-manifest -s {dir}/manifest.json.sig < {path}; phoenix-zfs manifest verify \
+         --allowed-signers {dir}/allowed_signers {path}\n",
+        took = s.took,
+        path = s.manifest_path,
+        shown = s.shown,
+        host = s.host,
+        checked = s.checked,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use phoenix_zfs::manifest::allowed_signers::AllowedSigners;
+    use phoenix_zfs::manifest::fleet::{self, Anchor, Verdict};
+    use phoenix_zfs::manifest::{canonical_json, sha256_hex, signing, SCHEMA};
 
     #[test]
-    fn binary_units_like_zfs() {
-        assert_eq!(human_bytes("131072"), "128K");
-        assert_eq!(human_bytes("858993459200"), "800G");
-        assert_eq!(human_bytes("1539316278886"), "1.40T");
-        assert_eq!(human_bytes("2199023255552"), "2T");
-        assert_eq!(human_bytes("512"), "512");
-        assert_eq!(human_bytes("1536"), "1.50K");
-        assert_eq!(human_bytes("0"), "none");
-        assert_eq!(human_bytes("none"), "none");
+    fn summary_shows_the_manifest_and_both_verdicts_for_the_recorded_host() {
+        let shown = "manifest target/demo/manifest.json: host phoenix-guest\n\npools (2)\n  quickOS  ONLINE  mirror  nvme-A-part1\n\ndatasets (8; pool roots: 2)\n\nProxmox storages (4)\n\nNFS exports (4)\n\nsignature (target/demo/manifest.json.sig)\n  signed by SHA256:x\n";
+        let verified = Ok(
+            "Good \"phoenix-zfs-manifest\" signature for phoenix-guest with ED25519 key SHA256:x"
+                .to_string(),
+        );
+        let text = summary(&Summary {
+            took: "74 s in QEMU (TCG)",
+            shown,
+            verified: &verified,
+            checked: "phoenix-guest: ok: good signature by SHA256:x",
+            manifest_path: "target/demo/manifest.json",
+            host: "phoenix-guest",
+        });
+        for expected in [
+            "first boot of the default host, 74 s in QEMU (TCG); `phoenix-zfs manifest show target/demo/manifest.json`:\n\n",
+            shown,
+            "  ssh-keygen -Y verify: Good \"phoenix-zfs-manifest\" signature for phoenix-guest",
+            "  phoenix-zfs manifest verify: phoenix-guest: ok: good signature by SHA256:x\n",
+            "ssh-keygen -Y verify -f target/demo/allowed_signers -I phoenix-guest -n phoenix-zfs-manifest -s target/demo/manifest.json.sig < target/demo/manifest.json;",
+            "phoenix-zfs manifest verify --allowed-signers target/demo/allowed_signers target/demo/manifest.json\n",
+        ] {
+            assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
+        }
+        let rejected = summary(&Summary {
+            took: "",
+            shown,
+            verified: &Err("bad".into()),
+            checked: "",
+            manifest_path: "m.json",
+            host: "h",
+        });
+        assert!(rejected.contains("ssh-keygen -Y verify: REJECTED: bad"));
+    }
+
+    /// The allowed_signers the demo writes names the host the manifest records, so that both
+    /// stock ssh-keygen (with `-I` that host) and `phoenix-zfs manifest verify --allowed-signers`
+    /// accept a manifest signed by the guest's key: a real key and signature, as the guest makes
+    /// them.
+    #[test]
+    fn allowed_signers_names_the_manifests_host_for_both_verifiers() {
+        let demo = tempfile::tempdir().unwrap();
+        let demo = demo.path();
+        let key_path = demo.join("ssh_host_ed25519_key");
+        let made = Command::new("ssh-keygen")
+            .args([
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "root@phoenix-guest",
+                "-f",
+            ])
+            .arg(&key_path)
+            .status()
+            .expect("ssh-keygen runs");
+        assert!(made.success());
+        let key = signing::load_host_key(&key_path).unwrap();
+        let layout = serde_json::json!({"version": 1});
+        let manifest = serde_json::json!({
+            "schema": SCHEMA,
+            "host": {"hostname": "phoenix-guest"},
+            "layout": {"sha256": sha256_hex(canonical_json(&layout).as_bytes()), "content": layout},
+            "outcome": {"status": "done", "exit_code": 0, "reasons": []},
+        });
+        let text = format!("{}\n", serde_json::to_string_pretty(&manifest).unwrap());
+        std::fs::write(demo.join("manifest.json"), &text).unwrap();
+        let signature = signing::sign(&key, text.as_bytes()).unwrap();
+        std::fs::write(demo.join("manifest.json.sig"), signature).unwrap();
+
+        let host = recorded_host(&manifest).unwrap();
+        assert_eq!(host, "phoenix-guest");
+        let public = std::fs::read_to_string(demo.join("ssh_host_ed25519_key.pub")).unwrap();
+        let line = allowed_signers_line(host, &public);
+        assert!(line.starts_with("phoenix-guest ssh-ed25519 AAAA"), "{line}");
+        assert!(!line.contains("root@"), "{line}");
+        std::fs::write(demo.join("allowed_signers"), &line).unwrap();
+
+        let verified = verify_signature(demo, host).unwrap();
+        assert!(
+            verified
+                .as_ref()
+                .is_ok_and(|l| l.contains("signature for phoenix-guest")),
+            "{verified:?}"
+        );
+        let signers = AllowedSigners::parse("allowed_signers", &line).unwrap();
+        let report = fleet::check(
+            &demo.join("manifest.json"),
+            &Anchor::AllowedSigners(&signers),
+            0,
+        );
+        assert_eq!(report.verdict, Verdict::Ok, "{}", report.detail);
+        // The principal the demo wrote before: ssh-keygen and manifest verify both refuse it.
+        let guest = allowed_signers_line("guest", &public);
+        std::fs::write(demo.join("allowed_signers"), &guest).unwrap();
+        assert!(verify_signature(demo, host).unwrap().is_err());
+        let signers = AllowedSigners::parse("allowed_signers", &guest).unwrap();
+        let report = fleet::check(
+            &demo.join("manifest.json"),
+            &Anchor::AllowedSigners(&signers),
+            0,
+        );
+        assert_eq!(report.verdict, Verdict::NotAllowed);
     }
 
     #[test]
-    fn summary_names_pools_datasets_services_and_the_signature() {
-        let manifest = serde_json::json!({
-            "outcome": {"status": "done", "exit_code": 0, "reasons": []},
-            "pools": [{"name": "quickOS", "health": "ONLINE", "devices": [
-                "/dev/disk/by-id/nvme-A_S2TA0001-part1", "/dev/disk/by-id/nvme-A_S2TA0002-part1"]}],
-            "datasets": [{"name": "quickOS", "properties": {"quota": "0"}},
-                         {"name": "quickOS/vm-disks", "properties": {
-                "recordsize": "131072", "compression": "lz4", "quota": "858993459200"}}],
-            "services": {
-                "storages": [{"id": "quickOS-vm-disks", "type": "zfspool",
-                              "settings": {"pool": "quickOS/vm-disks", "content": "images"}}],
-                "exports": [{"dataset": "fastData/shared-iso", "sharenfs": "rw=@10.0.0.0/24"}],
-            }
-        });
-        let text = summary(
-            &manifest,
-            "74 s in QEMU (TCG)",
-            &Ok(
-                "Good \"phoenix-zfs-manifest\" signature for guest with ED25519 key SHA256:x"
-                    .into(),
-            ),
-            "target/demo/manifest.json",
-        );
-        for expected in [
-            "first boot of the default host: done (exit 0), 74 s in QEMU (TCG)",
-            "quickOS    ONLINE   nvme-A_S2TA0001-part1, nvme-A_S2TA0002-part1",
-            "datasets (1; pool roots: 1)",
-            "quota=none",
-            "quickOS/vm-disks",
-            "recordsize=128K compression=lz4 quota=800G",
-            "quickOS-vm-disks           zfspool  pool quickOS/vm-disks, content images",
-            "fastData/shared-iso            rw=@10.0.0.0/24",
-            "  Good \"phoenix-zfs-manifest\" signature for guest",
-            "full manifest: target/demo/manifest.json",
-        ] {
-            assert!(
-                text.contains(expected),
-                "{expected:?} missing from:\n{text}"
-            );
-        }
-        let rejected = summary(&manifest, "", &Err("bad".into()), "m.json");
-        assert!(rejected.contains("REJECTED: bad"));
+    fn a_manifest_without_a_host_name_is_an_error_that_says_so() {
+        let err = recorded_host(&serde_json::json!({"host": {}})).unwrap_err();
+        assert!(err.to_string().contains("host.hostname"), "{err}");
     }
 }
