@@ -115,7 +115,7 @@ fn dry_run_names_each_path_prints_the_plan_and_changes_nothing_on_every_fixture_
 }
 
 #[test]
-fn dry_run_on_a_blank_host_names_the_journal_and_what_is_deferred() {
+fn dry_run_on_a_blank_host_names_the_journal_and_what_it_cannot_observe() {
     let dir = host_copy("qemu-default", true);
     let out = phoenix(dir.path(), &["firstboot", "--dry-run"]);
     assert_eq!(out.status.code(), Some(0));
@@ -127,11 +127,13 @@ fn dry_run_on_a_blank_host_names_the_journal_and_what_is_deferred() {
         )),
         "{said}"
     );
-    // A recorded host has no storage.cfg, NFS server or network: its services wait.
+    // A recorded host's tree holds no programs and no ZFS: its services are not judged, and so
+    // nothing is deferred to a later boot.
     assert!(
-        said.contains(&format!("write {root}/var/lib/phoenix-zfs/deferred")),
+        said.contains("note: NFS exports, Proxmox storages and smartd are not observed"),
         "{said}"
     );
+    assert!(!said.contains("phoenix-zfs/deferred"), "{said}");
 }
 
 #[test]
@@ -198,7 +200,8 @@ fn the_binary_as_the_hook_answers_help_and_version() {
     let dir = tempfile::tempdir().unwrap();
     let hook = dir.path().join("proxmox-first-boot");
     symlink(env!("CARGO_BIN_EXE_phoenix-zfs"), &hook).unwrap();
-    let version = format!("phoenix-zfs {}\n", env!("CARGO_PKG_VERSION"));
+    // The commit and the layout's digest follow in parentheses.
+    let version = format!("phoenix-zfs {} (", env!("CARGO_PKG_VERSION"));
     for (asking, answer) in [
         ("--version", version.as_str()),
         ("-V", &version),

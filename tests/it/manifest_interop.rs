@@ -237,8 +237,7 @@ fn manifest_show_names_what_the_run_left_and_whether_the_signature_holds() {
         "\nNFS exports (1)\n  fastData/shared-iso  rw=@10.0.0.0/24,no_subtree_check\n".into(),
         "firmware not-in-policy".into(),
         "% used, ".into(),
-        "\ndeferred (9)\n  nfs quickOS/shared-prod-data ".into(),
-        "  cannot read /etc/pve/storage.cfg\n".into(),
+        "\ndeferred (1)\n  storage quickOS-vm-disks  cannot read /etc/pve/storage.cfg\n".into(),
         format!("\nsignature ({m}.sig)\n  signed by {fingerprint} (embedded key; check it with `phoenix-zfs manifest verify --allowed-signers FILE {m}`)\n"),
     ] {
         assert!(said.contains(&expected), "{expected:?} missing from:\n{said}");
