@@ -25,8 +25,15 @@ pub const SNAPSHOT_HOST: &str = "phoenix-zfs debug snapshot-host DIR";
 pub const EDIT_LAYOUT: &str = "`phoenix-zfs layout show > layout.toml`, edit its size_class/models, `phoenix-zfs apply --layout layout.toml`";
 /// What a failed first boot's notice tells the administrator to run.
 pub const AFTER_FIRST_BOOT: &str = "run `phoenix-zfs plan` and `phoenix-zfs apply` (`phoenix-zfs apply --wipe SERIAL` only for a drive you mean to erase)";
+/// Keeps a plan for `apply --plan FILE`.
+pub const PLAN_OUT: &str = "phoenix-zfs plan --out FILE";
 /// `manifest verify` against a trust anchor.
 pub const VERIFY_SIGNED: &str = "phoenix-zfs manifest verify --allowed-signers FILE MANIFEST...";
+
+/// `manifest verify` of one manifest against an allowed_signers FILE to fill in.
+pub fn verify_signed(manifest: &str) -> String {
+    format!("phoenix-zfs manifest verify --allowed-signers FILE {manifest}")
+}
 
 /// Consent to erase the drive `--wipe` knows as `name` (its serial, or `SERIAL/NSID`).
 pub fn wipe(name: &str) -> String {
@@ -52,6 +59,8 @@ pub fn all() -> Vec<String> {
         wipe("S2TA0001/2"),
         wipe("SERIAL"),
         VERIFY_SIGNED.into(),
+        PLAN_OUT.into(),
+        verify_signed("/var/lib/phoenix-zfs/manifest.json"),
     ];
     all.extend(quoted);
     all

@@ -113,7 +113,10 @@ pub fn dry_run(ctx: &Context) -> Outcome {
         return stopped(&why, &notices);
     }
     let (a, situation) = ctx.assess(None, &Consent::default(), Need::Plan)?;
-    println!("run `phoenix-zfs apply --yes` with the embedded layout, whose plan is:\nsituation: {situation}");
+    println!(
+        "run `{}` with the embedded layout, whose plan is:\nsituation: {situation}",
+        remedy::APPLY_YES
+    );
     crate::render::plan(&a);
     let manifest_path = files.path(manifest::DEFAULT_PATH);
     if a.plan

@@ -12,10 +12,13 @@ use std::path::Path;
 
 /// `phoenix-zfs` with this run's `--root` or `--target-root`, then `words`, as a shell runs it.
 fn command(ctx: &Context, words: Vec<String>) -> String {
+    let mut words = words.into_iter();
     let mut argv = vec!["phoenix-zfs".to_string()];
     if ctx.root.0 != Path::new("/") {
         argv.extend(["--root".into(), ctx.root.0.display().to_string()]);
     }
+    // --target-root belongs to the subcommand, so it follows it.
+    argv.extend(words.next());
     if let Target::MountedRoot { dir, keep_imported } = &ctx.target {
         argv.extend(["--target-root".into(), dir.display().to_string()]);
         if *keep_imported {
@@ -69,7 +72,8 @@ pub fn apply(ctx: &Context, file: &Path, manifest: &Path, host_key: &Path) -> Ou
     let Some(kept) = kept::parse(&text) else {
         let make = command(ctx, vec!["plan".into(), "--out".into(), shown.to_string()]);
         let not = format!(
-            "not a plan `phoenix-zfs plan --out` wrote ({})",
+            "not a plan `{}` wrote ({})",
+            phoenix_zfs::remedy::PLAN_OUT,
             kept::SCHEMA
         );
         return Err(Failure::usage(format!(

@@ -217,8 +217,10 @@ impl<'a> Shown<'a> {
         let _ = match (self.signature, &self.signer) {
             ("signed", Some(signer)) => writeln!(
                 out,
-                "signed by {signer} (embedded key; check it with `phoenix-zfs manifest verify --allowed-signers FILE {}`)",
-                runner::display(std::slice::from_ref(&self.manifest))
+                "signed by {signer} (embedded key; check it with `{}`)",
+                phoenix_zfs::remedy::verify_signed(&runner::display(std::slice::from_ref(
+                    &self.manifest
+                )))
             ),
             ("unsigned", _) => writeln!(out, "unsigned: {}", self.detail),
             _ => writeln!(out, "signature does not match: {}", self.detail),
