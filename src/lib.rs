@@ -16,7 +16,8 @@
 //!   [`exit`] codes its blockers, apply's ending and the command line share, and the [`remedy`]
 //!   commands its messages tell an administrator to run. Beside
 //!   them, two modules that serve the whole program: the [`manifest`] (the run's signed record,
-//!   which reads and writes only its own files) and the [`log`] on stderr.
+//!   which reads and writes only its own files), the [`log`] on stderr and the [`report`] that
+//!   turns an error and its causes into one line.
 
 pub mod apply;
 pub mod formats;
@@ -35,6 +36,7 @@ pub mod remedy;
 
 pub mod log;
 pub mod manifest;
+pub mod report;
 
 /// What `--version` prints after the name: the package version, the commit it was built from
 /// (`unknown` outside a git checkout) and the first 12 hex digits of the embedded default

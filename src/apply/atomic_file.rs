@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// A file that could not be written, with its path.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write {}: {source}", path.display())]
+#[error("cannot write {}", path.display())]
 pub struct WriteError {
     pub path: PathBuf,
     #[source]

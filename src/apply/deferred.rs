@@ -22,25 +22,25 @@ pub const DEFERRED_UNIT_WANTS: &str =
 pub enum DeferredError {
     #[error(transparent)]
     Write(#[from] WriteError),
-    #[error("cannot update {}: {source}", path.display())]
+    #[error("cannot update {}", path.display())]
     Flag {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("cannot enable {}: {source}", path.display())]
+    #[error("cannot enable {}", path.display())]
     Enable {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("cannot make {} executable: {source}", path.display())]
+    #[error("cannot make {} executable", path.display())]
     Mode {
         path: PathBuf,
         #[source]

@@ -49,19 +49,19 @@ impl PendingCreate {
 /// Why the journal could not be read or written, with its path.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("cannot read the journal {path}: {source}")]
+    #[error("cannot read the journal {path}")]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("the journal {path} is not in this version's format ({source}); it is ignored, so an interrupted pool creation must be finished with `{}` for each of its drives (`{}` names them)", crate::remedy::wipe("SERIAL"), crate::remedy::PLAN)]
+    #[error("the journal {path} is ignored, so an interrupted pool creation must be finished with `{}` for each of its drives (`{}` names them); it is not in this version's format", crate::remedy::wipe("SERIAL"), crate::remedy::PLAN)]
     Format {
         path: PathBuf,
         #[source]
         source: serde_json::Error,
     },
-    #[error("cannot write the journal {path}: {source}")]
+    #[error("cannot write the journal {path}")]
     Write {
         path: PathBuf,
         #[source]
@@ -115,7 +115,7 @@ impl Journal {
     /// read-only commands and for apply, which then honours nothing.
     pub fn load_or_none(&self) -> Vec<PendingCreate> {
         self.load().unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "interrupted pool creations will not be recognised");
+            tracing::warn!(error = %crate::report::Report(&e), "interrupted pool creations will not be recognised");
             Vec::new()
         })
     }

@@ -14,6 +14,7 @@ use crate::host::target::Target;
 use crate::layout::Layout;
 use crate::manifest::{now_rfc3339, ActionRecord, ActionResult};
 use crate::plan::Action;
+use crate::report::Report;
 use crate::runner::{self, Runner};
 use std::time::{Duration, Instant};
 
@@ -156,7 +157,9 @@ fn write_file(
             ActionResult::Failed
         },
         exit_code: None,
-        error: result.err().map(|e| format!("cannot write {path}: {e}")),
+        error: result
+            .err()
+            .map(|e| format!("cannot write {path}: {}", Report(&e))),
     }
 }
 
@@ -190,7 +193,7 @@ fn run_classified(runner: &dyn Runner, action: &Action) -> (ActionRecord, Option
             failure = Some(classified);
             (ActionResult::Failed, out.code, Some(text))
         }
-        Err(e) => (ActionResult::Failed, None, Some(e.to_string())),
+        Err(e) => (ActionResult::Failed, None, Some(Report(&e).to_string())),
     };
     let record = ActionRecord {
         summary: action.summary(),
@@ -207,7 +210,7 @@ fn run_classified(runner: &dyn Runner, action: &Action) -> (ActionRecord, Option
 /// A pool's creation that was not begun, since the journal could not say it was: a create cut
 /// off without its entry would leave drives that a rerun cannot tell from someone's data.
 #[derive(Debug, thiserror::Error)]
-#[error("pool {pool} was not created: {source}")]
+#[error("pool {pool} was not created")]
 pub struct NotBegun {
     pool: String,
     #[source]
@@ -254,7 +257,7 @@ fn device_moved(root: &HostRoot, inventory: &Inventory, path: &str) -> Option<St
     };
     let now = match crate::host::identity::resolve(root, path) {
         Ok(now) => now,
-        Err(e) => return Some(e.to_string()),
+        Err(e) => return Some(Report(&e).to_string()),
     };
     let same_number = match (now.major_minor.as_deref(), major_minor) {
         (Some(now), Some(then)) => now == then,
@@ -353,7 +356,7 @@ fn execute(
         let spent = record.result == ActionResult::Done || devices.iter().all(blank);
         if spent {
             if let Err(e) = journal.finish(pool) {
-                tracing::warn!(error = %e, "cannot clear the journal entry of pool {pool}");
+                tracing::warn!(error = %Report(&e), "cannot clear the journal entry of pool {pool}");
             }
         }
     }
@@ -432,7 +435,7 @@ pub fn apply_from(
             Err(e) => {
                 return ApplyReport {
                     ending: Ending::Unexpected {
-                        reasons: vec![e.to_string()],
+                        reasons: vec![Report(&e).to_string()],
                     },
                     actions: records,
                     first,
@@ -450,7 +453,7 @@ pub fn apply_from(
                 || assessment.observed.importable(&entry.pool).is_some();
             if exists {
                 if let Err(e) = journal.finish(&entry.pool) {
-                    tracing::warn!(error = %e, "cannot clear the journal entry of pool {}", entry.pool);
+                    tracing::warn!(error = %Report(&e), "cannot clear the journal entry of pool {}", entry.pool);
                 }
             }
         }
@@ -515,7 +518,7 @@ pub fn apply_from(
                 let (record, zfs_failure) = match executed {
                     Ok(ran) => ran,
                     Err(not_begun) => {
-                        failures.push(not_begun.to_string());
+                        failures.push(Report(&not_begun).to_string());
                         continue;
                     }
                 };
@@ -541,7 +544,7 @@ pub fn apply_from(
                 settled_for_retry = true;
                 let settle = udevadm_settle_argv();
                 if let Err(e) = runner.run(&settle, CHANGE_TIMEOUT) {
-                    tracing::warn!(error = %e, "udevadm settle failed; retrying the create anyway");
+                    tracing::warn!(error = %Report(&e), "udevadm settle failed; retrying the create anyway");
                 }
                 last = Some(assessment);
                 continue 'rounds;

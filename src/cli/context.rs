@@ -3,12 +3,14 @@
 //! detect, plan and verify show.
 
 use crate::failure::Failure;
+use phoenix_zfs::exit::Exit;
 use phoenix_zfs::host::assess::{assess, Assessment, ZfsSource};
 use phoenix_zfs::host::inventory::HostRoot;
 use phoenix_zfs::host::target::Situation;
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::plan::Consent;
+use phoenix_zfs::report::Report;
 use phoenix_zfs::runner::{RecordingRunner, ReplayRunner, Runner, SystemRunner, Transcript};
 use std::path::Path;
 
@@ -50,7 +52,8 @@ impl Context {
             return Ok(());
         }
         let inventory = phoenix_zfs::host::inventory::read(&self.root);
-        phoenix_zfs::plan::check_wipes(consent, &inventory.disks).map_err(Failure::usage)
+        phoenix_zfs::plan::check_wipes(consent, &inventory.disks)
+            .map_err(|message| Failure::said(Exit::Usage, message))
     }
 
     pub fn tools(&self) -> Result<ZfsTools, Failure> {
@@ -59,7 +62,10 @@ impl Context {
             if let Some(dir) = std::env::var_os("PHOENIX_ZFS_RECORD") {
                 return match RecordingRunner::new(SystemRunner, dir.into()) {
                     Ok(r) => Ok(ZfsTools::Runner(Box::new(r))),
-                    Err(e) => Err(Failure::unexpected(format!("PHOENIX_ZFS_RECORD: {e}"))),
+                    Err(e) => Err(Failure::said(
+                        Exit::Unexpected,
+                        format!("PHOENIX_ZFS_RECORD: {}", Report(&e)),
+                    )),
                 };
             }
             return Ok(ZfsTools::Runner(Box::new(SystemRunner)));
@@ -70,10 +76,10 @@ impl Context {
         }
         match Transcript::load_dir(&transcripts) {
             Ok(t) => Ok(ZfsTools::Runner(Box::new(ReplayRunner::new(t)))),
-            Err(e) => Err(Failure::unexpected(format!(
-                "{}: {e}",
-                transcripts.display()
-            ))),
+            Err(e) => Err(Failure::said(
+                Exit::Unexpected,
+                format!("{}: {}", transcripts.display(), Report(&e)),
+            )),
         }
     }
 

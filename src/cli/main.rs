@@ -85,11 +85,14 @@ fn context(root: Option<PathBuf>, host: Option<&HostArgs>) -> Result<Context, Fa
         None => HostRoot::live(),
         Some(dir) if dir.join("sys").is_dir() => HostRoot(dir),
         Some(dir) => {
-            return Err(Failure::usage(format!(
-                "--root {}: no sys/ there, so no host tree (`{}` makes one)",
-                dir.display(),
-                phoenix_zfs::remedy::SNAPSHOT_HOST
-            )))
+            return Err(Failure::said(
+                Exit::Usage,
+                format!(
+                    "--root {}: no sys/ there, so no host tree (`{}` makes one)",
+                    dir.display(),
+                    phoenix_zfs::remedy::SNAPSHOT_HOST
+                ),
+            ))
         }
     };
     let target = match host {

@@ -13,6 +13,7 @@ use phoenix_zfs::host::services::Availability;
 use phoenix_zfs::host::target::Situation;
 use phoenix_zfs::manifest::HealthRecord;
 use phoenix_zfs::plan::{Action, Difference};
+use phoenix_zfs::report::Report;
 use phoenix_zfs::runner;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -21,7 +22,7 @@ use std::collections::BTreeMap;
 pub fn json(value: &impl Serialize) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
-        Err(e) => print_error(format!("cannot write JSON: {e}")),
+        Err(e) => print_error(&format!("cannot write JSON: {}", Report(&e))),
     }
 }
 

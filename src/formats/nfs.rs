@@ -244,7 +244,7 @@ pub fn interface_network(ip_json: &str, interface: &str) -> Result<Network, Addr
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ExportNetworkError {
-    #[error("layout `[nfs] network`: {0}")]
+    #[error("layout `[nfs] network`")]
     Syntax(#[from] NetworkSyntaxError),
     #[error(
         "layout `[nfs] network = \"auto\"`, but the management network could not be found: {0}"

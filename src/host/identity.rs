@@ -19,7 +19,7 @@ pub struct DeviceIdentity {
 /// Why a path could not be resolved.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    #[error("cannot resolve {path}: {source}")]
+    #[error("cannot resolve {path}")]
     Io {
         path: String,
         #[source]

@@ -34,7 +34,7 @@ pub enum ObserveError {
         /// Its stderr lines that were not expected, joined with ` / `.
         stderr: String,
     },
-    #[error("`{command}`: cannot read its output: {source}")]
+    #[error("`{command}`: cannot read its output")]
     Output {
         command: String,
         #[source]

@@ -13,6 +13,7 @@ use crate::host::inventory::{Disk, HostRoot};
 use crate::host::target::Target;
 use crate::host::ObserveError;
 use crate::layout::Layout;
+use crate::report::Report;
 use crate::runner::Runner;
 use serde::Serialize;
 use std::time::Duration;
@@ -285,7 +286,7 @@ fn read_text(root: &HostRoot, path: &str, missing_is_empty: bool) -> Availabilit
             }
         }
         Err(e) => Availability::Unavailable {
-            why: format!("cannot read {path}: {e}"),
+            why: format!("cannot read {path}: {}", Report(&e)),
         },
     }
 }
@@ -318,12 +319,13 @@ fn observe_proxmox(
         Ok(text) => match StorageConfig::parse(&text) {
             Ok(config) => Availability::Ready { value: config },
             Err(e) => Availability::Unavailable {
-                why: format!("{STORAGE_CFG}: {e}"),
+                why: format!("{STORAGE_CFG}: {}", Report(&e)),
             },
         },
         Err(e) => Availability::Unavailable {
             why: format!(
-                "cannot read {STORAGE_CFG} ({e}): the Proxmox cluster file system (pve-cluster.service) is not running"
+                "cannot read {STORAGE_CFG} ({}): the Proxmox cluster file system (pve-cluster.service) is not running",
+                Report(&e)
             ),
         },
     }
@@ -347,13 +349,15 @@ fn observe_nfs(
                 Some(network) => network,
                 None => interface_network(runner, &interface),
             })
-            .map_err(|e| e.to_string())
+            .map_err(|e| Report(&e).to_string())
     } else {
         Err("not needed".to_string())
     };
     let network = match nfs::export_network(&layout.nfs, detected) {
         Ok(value) => Availability::Ready { value },
-        Err(e) => Availability::Unavailable { why: e.to_string() },
+        Err(e) => Availability::Unavailable {
+            why: Report(&e).to_string(),
+        },
     };
     NfsServer {
         installed,
@@ -365,7 +369,7 @@ fn observe_nfs(
 /// Why the management network is not known.
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkError {
-    #[error("cannot read {}: {source}", nfs::ROUTE_TABLE)]
+    #[error("cannot read {}", nfs::ROUTE_TABLE)]
     Routes {
         #[source]
         source: std::io::Error,
@@ -415,9 +419,13 @@ pub fn observe_health(root: &HostRoot, runner: &dyn Runner, disk: &Disk) -> Driv
             match runner.run(&argv, READ_TIMEOUT) {
                 Ok(out) => match wear::parse_smartctl(&out.stdout) {
                     Ok(value) => Availability::Ready { value },
-                    Err(e) => Availability::Unavailable { why: e.to_string() },
+                    Err(e) => Availability::Unavailable {
+                        why: Report(&e).to_string(),
+                    },
                 },
-                Err(e) => Availability::Unavailable { why: e.to_string() },
+                Err(e) => Availability::Unavailable {
+                    why: Report(&e).to_string(),
+                },
             }
         }
     };

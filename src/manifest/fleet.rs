@@ -142,7 +142,7 @@ pub fn check_read(
     let signer = match intact(bytes, &pem, value) {
         Ok(signer) => signer,
         Err(why) => {
-            report.detail = why.to_string();
+            report.detail = crate::report::Report(&why).to_string();
             return report;
         }
     };

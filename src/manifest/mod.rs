@@ -249,11 +249,11 @@ pub fn now_rfc3339() -> String {
 /// Why the manifest or its signature is not on disk.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestWriteError {
-    #[error("cannot serialise the manifest: {0}")]
+    #[error("cannot serialise the manifest")]
     Serialise(#[source] serde_json::Error),
     #[error(transparent)]
     Sign(#[from] signing::SigningError),
-    #[error("cannot remove the old signature {}: {source}", path.display())]
+    #[error("cannot remove the old signature {}", path.display())]
     StaleSignature {
         path: PathBuf,
         #[source]

@@ -11,24 +11,24 @@ pub const NAMESPACE: &str = "phoenix-zfs-manifest";
 pub enum SigningError {
     #[error("host key {} does not exist: create it with `ssh-keygen -A` (openssh-server does at install), or name another: `{}`", path.display(), crate::remedy::HOST_KEY)]
     KeyMissing { path: PathBuf },
-    #[error("host key {}: {source}; it must be an unencrypted OpenSSH Ed25519 private key", path.display())]
+    #[error("host key {} is not an unencrypted OpenSSH Ed25519 private key", path.display())]
     KeyUnreadable {
         path: PathBuf,
         #[source]
         source: ssh_key::Error,
     },
-    #[error("cannot sign the manifest: {0}")]
+    #[error("cannot sign the manifest")]
     Sign(#[source] ssh_key::Error),
 }
 
 /// Why a signature does not vouch for the bytes it came with.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("not an SSH signature: {0}")]
+    #[error("not an SSH signature")]
     NotASignature(#[source] ssh_key::Error),
     #[error("the signature's namespace is `{0}`, not `{NAMESPACE}`")]
     Namespace(String),
-    #[error("bad signature ({0}): the manifest changed after it was signed, or the signature is another file's")]
+    #[error("bad signature: the manifest changed after it was signed, or the signature is another file's")]
     Bad(#[source] ssh_key::Error),
 }
 

@@ -9,9 +9,10 @@
 //!
 //! Errors, here and in the whole library: each is a thiserror type naming what it happened to
 //! (the command in backticks first, a path, a device) and, when something lower failed, that
-//! cause as its `#[source]`. The command line prints only an error's own message, never the
-//! chain (`cli/failure.rs`), so a message ends with its source's (`...: {source}`) and the
-//! cause is printed exactly once; anything that walks the chain must not print it again.
+//! cause as its `#[source]`, never also in its own message. An error becomes text only through
+//! [`crate::report::Report`], which prints the message and then each cause once
+//! (`what: cause: cause's cause`): the command line's error lines, xtask's, the pvesm stand-in's,
+//! and the text kept in the manifest, the plan and the log.
 
 mod record;
 mod replay;
@@ -50,7 +51,7 @@ pub enum RunError {
     #[error("`{command}`: program not found; is it installed and on PATH?")]
     NotFound { command: String },
     /// The program exists but could not be started or waited for (permissions, resources).
-    #[error("`{command}`: could not start: {source}")]
+    #[error("`{command}`: could not start")]
     Spawn {
         command: String,
         #[source]

@@ -48,7 +48,7 @@ impl<R: Runner> Runner for RecordingRunner<R> {
             ));
             let write = |ext: &str, text: &str| {
                 if let Err(e) = std::fs::write(stem.with_extension(ext), text) {
-                    tracing::warn!(path = %stem.display(), error = %e, "cannot record transcript");
+                    tracing::warn!(path = %stem.display(), error = %crate::report::Report(&e), "cannot record transcript");
                 }
             };
             let mut lines = argv.join("\n");

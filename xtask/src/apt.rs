@@ -309,8 +309,9 @@ pub fn refresh(reason: &str) -> Result<()> {
     // fails in `verdict` with what to run.
     if let Err(err) = run_logged(apt_get().arg("update")) {
         eprintln!(
-            "xtask: warning: {err:#}; going on with the lists it could fetch. Check the network \
-             to the mirrors and the files in /etc/apt/sources.list.d/"
+            "xtask: warning: {}; going on with the lists it could fetch. Check the network \
+             to the mirrors and the files in /etc/apt/sources.list.d/",
+            phoenix_zfs::report::Report(err.as_ref())
         );
     }
     Ok(())

@@ -21,13 +21,14 @@ mod util;
 
 use clap::{CommandFactory, FromArgMatches};
 use flags::{Task, Xtask};
+use phoenix_zfs::report::Report;
 
 fn main() {
     let matches = Xtask::command().get_matches();
     let xtask = Xtask::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     util::start_tool_log(xtask.task.name());
     if let Err(err) = run(xtask.task) {
-        eprintln!("xtask: error: {err:#}");
+        eprintln!("xtask: error: {}", Report(err.as_ref()));
         std::process::exit(1);
     }
 }

@@ -12,6 +12,7 @@ use phoenix_zfs::manifest::{self, signing, RunInfo};
 use phoenix_zfs::plan::kept::Kept;
 use phoenix_zfs::plan::Consent;
 use phoenix_zfs::remedy;
+use phoenix_zfs::report::Report;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
@@ -44,10 +45,13 @@ pub fn run(
     let key = signing::load_host_key(host_key).map_err(Failure::unexpected)?;
     let tools = ctx.tools()?;
     let ZfsTools::Runner(runner) = &tools else {
-        return Err(Failure::usage(format!(
-            "{}: no zfs-commands/ transcripts: apply needs ZFS tools",
-            root.0.display()
-        )));
+        return Err(Failure::said(
+            Exit::Usage,
+            format!(
+                "{}: no zfs-commands/ transcripts: apply needs ZFS tools",
+                root.0.display()
+            ),
+        ));
     };
     // Asked to confirm, the admin sees where the run happens before the plan; with --yes, systemd
     // is asked while apply reads the host (its answer is only reported, and under emulation a
@@ -58,10 +62,13 @@ pub fn run(
         println!("situation: {asked}");
         situation = Some(asked);
         if !std::io::stdin().is_terminal() {
-            return Err(Failure::usage(format!(
-                "apply changes disks: without a terminal to confirm on, add --yes (`{}`)",
-                remedy::APPLY_YES
-            )));
+            return Err(Failure::said(
+                Exit::Usage,
+                format!(
+                    "apply changes disks: without a terminal to confirm on, add --yes (`{}`)",
+                    remedy::APPLY_YES
+                ),
+            ));
         }
         let pending = Journal::of(&target.files(root)).load_or_none();
         match assess(
@@ -147,7 +154,7 @@ pub fn run(
     let record = manifest::from_report(run, &report);
     let flag = manifest_path.with_file_name("deferred");
     for problem in deferred::record(&target.files(root), &flag, &record.services.deferred) {
-        print_error(problem);
+        print_error(&Report(&problem).to_string());
     }
     let exit = report.ending.exit();
     let matches = if record.services.deferred.is_empty() {
@@ -211,7 +218,7 @@ pub fn run(
         } else {
             exit
         };
-        return Err(Failure::new(exit, e));
+        return Err(Failure::new(exit, &e));
     }
     println!("manifest: {} (signed)", manifest_path.display());
     Ok(exit)

@@ -12,6 +12,7 @@ use phoenix_zfs::formats::zfs;
 use phoenix_zfs::host::ObserveError;
 use phoenix_zfs::manifest::ActionResult;
 use phoenix_zfs::plan::Action;
+use phoenix_zfs::report::Report;
 use phoenix_zfs::runner::{display, Runner};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,14 +22,15 @@ pub fn run(ctx: &Context, ctid: u32, layout_file: Option<&Path>, dry_run: bool) 
     let layout = load_layout(layout_file)?;
     let config_path = format!("/etc/pve/lxc/{ctid}.conf");
     let text = std::fs::read_to_string(ctx.root.path(&config_path)).map_err(|e| {
-        Failure::usage(format!(
-            "{config_path}: {e}: container {ctid} does not exist on this node, or the Proxmox cluster file system is not running (`pct list` shows the containers)"
+        Failure::said(Exit::Usage, format!(
+            "{config_path}: {}: container {ctid} does not exist on this node, or the Proxmox cluster file system is not running (`pct list` shows the containers)", Report(&e)
         ))
     })?;
     let existing = parse_mounts(&config_path, &text).map_err(Failure::unexpected)?;
     let ZfsTools::Runner(runner) = ctx.tools()? else {
-        return Err(Failure::unexpected(
-            "no ZFS tools for this root: cannot read the datasets' mountpoints",
+        return Err(Failure::said(
+            Exit::Unexpected,
+            "no ZFS tools for this root: cannot read the datasets' mountpoints".into(),
         ));
     };
     let mountpoints = read_mountpoints(runner.as_ref(), &layout).map_err(Failure::unexpected)?;

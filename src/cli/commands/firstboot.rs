@@ -10,6 +10,7 @@ use phoenix_zfs::exit::Exit;
 use phoenix_zfs::manifest::{self, signature_path, signing};
 use phoenix_zfs::plan::{Action, Consent};
 use phoenix_zfs::remedy;
+use phoenix_zfs::report::Report;
 use phoenix_zfs::runner;
 use std::path::Path;
 
@@ -32,7 +33,7 @@ pub fn run(ctx: &Context, ordering: Option<&str>) -> Exit {
         deferred::install_deferred_unit(files),
     ] {
         if let Err(e) = installed {
-            print_error(e);
+            print_error(&Report(&e).to_string());
         }
     }
     let manifest_path = files.path(manifest::DEFAULT_PATH);
@@ -71,7 +72,11 @@ pub fn run(ctx: &Context, ordering: Option<&str>) -> Exit {
             .map_or(Ok(()), std::fs::create_dir_all)
             .and_then(|()| std::fs::write(&notice, &text))
         {
-            print_error(format!("cannot write {}: {e}", notice.display()));
+            print_error(&format!(
+                "cannot write {}: {}",
+                notice.display(),
+                Report(&e)
+            ));
         }
     }
     eprint!("{text}");
@@ -104,7 +109,7 @@ pub fn dry_run(ctx: &Context) -> Outcome {
                 let dir = runner::display(&[files.0.display().to_string()]);
                 format!("mkdir -p {dir}/etc/ssh && ssh-keygen -A -f {dir}")
             }
-            other => return stopped(&other.to_string(), &notices),
+            other => return stopped(&Report(&other).to_string(), &notices),
         };
         let why = format!(
             "host key {} does not exist: create it with `{make}`",

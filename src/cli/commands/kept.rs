@@ -4,10 +4,12 @@
 
 use crate::context::Context;
 use crate::failure::{Failure, Outcome};
+use phoenix_zfs::exit::Exit;
 use phoenix_zfs::host::assess::Assessment;
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::plan::kept::{self, Kept};
 use phoenix_zfs::plan::Consent;
+use phoenix_zfs::report::Report;
 use std::path::Path;
 
 /// `phoenix-zfs` with this run's `--root` or `--target-root`, then `words`, as a shell runs it.
@@ -67,8 +69,12 @@ pub fn write(
 /// `apply --plan FILE`: apply with the plan's layout and consent, its first round the kept one.
 pub fn apply(ctx: &Context, file: &Path, manifest: &Path, host_key: &Path) -> Outcome {
     let shown = file.display();
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Failure::usage(format!("{shown}: cannot read the plan: {e}")))?;
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        Failure::said(
+            Exit::Usage,
+            format!("{shown}: cannot read the plan: {}", Report(&e)),
+        )
+    })?;
     let Some(kept) = kept::parse(&text) else {
         let make = command(ctx, vec!["plan".into(), "--out".into(), shown.to_string()]);
         let not = format!(
@@ -76,9 +82,10 @@ pub fn apply(ctx: &Context, file: &Path, manifest: &Path, host_key: &Path) -> Ou
             phoenix_zfs::remedy::PLAN_OUT,
             kept::SCHEMA
         );
-        return Err(Failure::usage(format!(
-            "{shown}: {not}; make one with `{make}`"
-        )));
+        return Err(Failure::said(
+            Exit::Usage,
+            format!("{shown}: {not}; make one with `{make}`"),
+        ));
     };
     let (layout, consent) = (kept.layout_file.as_deref(), &kept.consent);
     let kept_plan = Some((file, &kept));

@@ -56,9 +56,12 @@ pub struct Shown<'a> {
 /// with a trust anchor, is `manifest verify`'s).
 pub fn run(file: &Path, json: bool) -> Outcome {
     let (bytes, value) = fleet::read(file).map_err(|why| {
-        Failure::unexpected(format!(
-            "{why}: name a manifest phoenix-zfs wrote (a host keeps its own in {DEFAULT_PATH})"
-        ))
+        Failure::said(
+            Exit::Unexpected,
+            format!(
+                "{why}: name a manifest phoenix-zfs wrote (a host keeps its own in {DEFAULT_PATH})"
+            ),
+        )
     })?;
     let report = fleet::check_read(file, &bytes, &value, &Anchor::Embedded { trusted: true }, 0);
     let shown = Shown::new(&value, report);

@@ -2,7 +2,9 @@
 //! signed it, one line per host.
 
 use crate::failure::{Failure, Outcome};
+use phoenix_zfs::exit::Exit;
 use phoenix_zfs::manifest;
+use phoenix_zfs::report::Report;
 use std::path::{Path, PathBuf};
 
 /// What `manifest verify` trusts, as given on the command line.
@@ -21,22 +23,30 @@ pub fn run(files: &[PathBuf], trust: &TrustAnchor<'_>, json: bool) -> Outcome {
         .map(ssh_key::PublicKey::read_openssh_file)
         .transpose()
         .map_err(|e| {
-            Failure::usage(format!(
-                "{}: not an OpenSSH public key: {e}",
-                trust
-                    .key
-                    .map(|k| k.display().to_string())
-                    .unwrap_or_default()
-            ))
+            Failure::said(
+                Exit::Usage,
+                format!(
+                    "{}: not an OpenSSH public key: {}",
+                    trust
+                        .key
+                        .map(|k| k.display().to_string())
+                        .unwrap_or_default(),
+                    Report(&e)
+                ),
+            )
         })?;
     let signers = match trust.allowed_signers {
         None => None,
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
-                Failure::usage(format!(
-                    "cannot read the allowed signers {}: {e}",
-                    path.display()
-                ))
+                Failure::said(
+                    Exit::Usage,
+                    format!(
+                        "cannot read the allowed signers {}: {}",
+                        path.display(),
+                        Report(&e)
+                    ),
+                )
             })?;
             Some(
                 AllowedSigners::parse(&path.display().to_string(), &text)

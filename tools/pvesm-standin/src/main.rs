@@ -13,6 +13,7 @@ use cli::Request;
 use failure::Failure;
 use phoenix_zfs::formats::proxmox::storage_cfg::{Section, StorageConfig};
 use phoenix_zfs::host::inventory::mounts;
+use phoenix_zfs::report::Report;
 use status::StatusRow;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("{failure}");
+            eprintln!("{}", Report(&failure));
             if failure.shows_usage() {
                 eprintln!("{}", cli::usage_line(&args));
             }
@@ -79,15 +80,17 @@ fn load(path: &Path) -> Result<StorageConfig, Failure> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => {
             return Err(Failure::StandIn(format!(
-                "cannot read {}: {e}",
-                path.display()
+                "cannot read {}: {}",
+                path.display(),
+                Report(&e)
             )))
         }
     };
     let mut config = StorageConfig::parse(&text).map_err(|e| {
         Failure::StandIn(format!(
-            "{}: {e}\n(Proxmox would skip what it cannot read and drop it on the next write; this stand-in refuses to.)",
-            path.display()
+            "{}: {}\n(Proxmox would skip what it cannot read and drop it on the next write; this stand-in refuses to.)",
+            path.display(),
+            Report(&e)
         ))
     })?;
     storage::read_defaults(&mut config);
@@ -96,8 +99,9 @@ fn load(path: &Path) -> Result<StorageConfig, Failure> {
 
 /// Writes the whole file, as pmxcfs does, replacing it in one rename.
 fn save(path: &Path, config: &StorageConfig) -> Result<(), Failure> {
-    let fail =
-        |e: std::io::Error| Failure::StandIn(format!("cannot write {}: {e}", path.display()));
+    let fail = |e: std::io::Error| {
+        Failure::StandIn(format!("cannot write {}: {}", path.display(), Report(&e)))
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(fail)?;
     }

@@ -120,7 +120,7 @@ fn apply(
         };
         section
             .set(key, &value)
-            .map_err(|e| Failure::Plain(e.to_string()))?;
+            .map_err(|e| Failure::Plain(phoenix_zfs::report::Report(&e).to_string()))?;
     }
     Ok(())
 }

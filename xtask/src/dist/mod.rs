@@ -146,15 +146,16 @@ pub fn build_for_hook(options: &DistOptions) -> Result<()> {
 fn build_binary(options: &DistOptions, hook_decides: bool) -> Result<()> {
     let workspace = workspace_root();
     let route = match options.route {
-        Route::Auto => {
-            match rustup::prepare() {
-                Ok(_) => Route::Rustup,
-                Err(err) => {
-                    eprintln!("xtask: rustup route unavailable ({err:#}); falling back to the Debian route");
-                    Route::Debian
-                }
+        Route::Auto => match rustup::prepare() {
+            Ok(_) => Route::Rustup,
+            Err(err) => {
+                eprintln!(
+                    "xtask: rustup route unavailable ({}); falling back to the Debian route",
+                    phoenix_zfs::report::Report(err.as_ref())
+                );
+                Route::Debian
             }
-        }
+        },
         chosen => chosen,
     };
     let size_options = SizeOptions::for_route(route, options);

@@ -69,7 +69,10 @@ pub fn run_suite(options: &QemuTestOptions) -> Result<()> {
         let started = Instant::now();
         let failures = match run_scenario(&name, path, scenario, &image, accel) {
             Ok(f) => f,
-            Err(e) => vec![format!("could not run: {e:#}")],
+            Err(e) => vec![format!(
+                "could not run: {}",
+                phoenix_zfs::report::Report(e.as_ref())
+            )],
         };
         let secs = started.elapsed().as_secs_f64();
         if failures.is_empty() {
