@@ -618,6 +618,36 @@ mod tests {
         }
     }
 
+    /// Three levels, each said once and in order: the pool, the journal, the file system's words.
+    #[test]
+    fn a_pool_not_begun_reports_the_journal_and_its_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_a_dir = dir.path().join("run");
+        std::fs::write(&not_a_dir, "a file where the journal's directory must be").unwrap();
+        let journal = Journal::at(not_a_dir.join("journal.json"));
+        let entry = PendingCreate {
+            pool: "tank".into(),
+            drives: Vec::new(),
+            started_at: now_rfc3339(),
+        };
+        let source = journal.begin(entry).unwrap_err();
+        let io_words = std::error::Error::source(&source).unwrap().to_string();
+        let not_begun = NotBegun {
+            pool: "tank".into(),
+            source,
+        };
+        let line = crate::report::Report(&not_begun).to_string();
+        let levels = [
+            "pool tank was not created".to_string(),
+            format!("cannot write the journal {}", journal.path().display()),
+            io_words,
+        ];
+        assert_eq!(line, levels.join(": "));
+        for level in &levels {
+            assert_eq!(line.matches(level.as_str()).count(), 1, "{level} in {line}");
+        }
+    }
+
     #[test]
     fn a_link_that_leads_elsewhere_now_stops_the_write() {
         let dir = tempfile::tempdir().unwrap();
