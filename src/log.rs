@@ -66,6 +66,11 @@ impl Visit for Fields {
         self.record_debug(field, &format_args!("{value}"));
     }
 
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        // An error field reads as the error line does: its message, then each cause once.
+        self.record_debug(field, &format_args!("{}", crate::report::Report(value)));
+    }
+
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() == "message" {
             let _ = write!(self.message, "{value:?}");
@@ -151,6 +156,22 @@ mod tests {
             tracing::debug!(stdout = "a b", "output");
         });
         assert_eq!(text, "DEBUG phoenix_zfs::log::tests: output stdout=a b\n");
+    }
+
+    #[test]
+    fn an_error_field_reads_with_each_cause_once() {
+        let error = crate::apply::journal::JournalError::Write {
+            path: "/run/phoenix-zfs/journal.json".into(),
+            source: std::io::Error::other("read-only file system"),
+        };
+        let text = logged(LevelFilter::WARN, || {
+            tracing::warn!(error = &error as &dyn std::error::Error, "journal");
+        });
+        assert_eq!(
+            text,
+            " WARN phoenix_zfs::log::tests: journal error=cannot write the journal \
+             /run/phoenix-zfs/journal.json: read-only file system\n"
+        );
     }
 
     #[test]
