@@ -1,6 +1,6 @@
 //! `plan --out FILE` and `apply --plan FILE`: the kept plan's file and what the administrator
-//! reads about it (apply's module runs it). What the file holds, and whether the host still reads as it did, is
-//! phoenix_zfs::plan::kept's.
+//! reads about it (apply's module runs it). What the file holds, and whether the host still reads
+//! as it did, is phoenix_zfs::plan::kept's.
 
 use crate::context::Context;
 use crate::failure::Failure;
