@@ -381,35 +381,38 @@ fn udevadm_settle_argv() -> Vec<String> {
         .collect()
 }
 
+/// What apply works on: the host it reads, the system it provisions, the layout it converges
+/// to, how it runs commands, what the administrator consented to, and the journal of creates.
+pub struct Inputs<'a> {
+    pub root: &'a HostRoot,
+    pub target: &'a Target,
+    pub layout: &'a Layout,
+    pub runner: &'a dyn Runner,
+    pub consent: &'a crate::plan::Consent,
+    pub journal: &'a Journal,
+}
+
 /// Converges the host to the layout, within what `consent` allows.
-pub fn apply(
-    root: &HostRoot,
-    target: &Target,
-    layout: &Layout,
-    runner: &dyn Runner,
-    consent: &crate::plan::Consent,
-    journal: &Journal,
-    progress: &mut dyn Progress,
-) -> ApplyReport {
-    apply_from(
-        None, root, target, layout, runner, consent, journal, progress,
-    )
+pub fn apply(inputs: &Inputs, progress: &mut dyn Progress) -> ApplyReport {
+    apply_from(None, inputs, progress)
 }
 
 /// [`apply`], its first round acting on `read`, the host as the caller read it with the same
 /// layout, consent and journal, instead of reading it again: `apply --plan` runs the round it
 /// checked against the kept plan, with nothing read in between.
-#[allow(clippy::too_many_arguments)] // apply's own, and the one reading it starts from
 pub fn apply_from(
     mut read: Option<Assessment>,
-    root: &HostRoot,
-    target: &Target,
-    layout: &Layout,
-    runner: &dyn Runner,
-    consent: &crate::plan::Consent,
-    journal: &Journal,
+    inputs: &Inputs,
     progress: &mut dyn Progress,
 ) -> ApplyReport {
+    let Inputs {
+        root,
+        target,
+        layout,
+        runner,
+        consent,
+        journal,
+    } = *inputs;
     let mut records: Vec<ActionRecord> = Vec::new();
     let mut first: Option<Assessment> = None;
     let mut last = None;

@@ -11,12 +11,15 @@ use phoenix_zfs::host::target::Target;
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::plan::Consent;
 use phoenix_zfs::report::Report;
+use phoenix_zfs::remedy;
 use phoenix_zfs::runner::{RecordingRunner, ReplayRunner, Runner, SystemRunner, Transcript};
 use std::path::Path;
 
 pub struct Context {
     pub root: HostRoot,
     pub target: Target,
+    /// This run's flags that the commands it advises repeat.
+    pub remedies: remedy::Invocation,
 }
 
 /// Where ZFS state comes from for a root: the live tools on `/`, the transcripts in

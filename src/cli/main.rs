@@ -17,6 +17,7 @@ use phoenix_zfs::host::inventory::HostRoot;
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::manifest;
 use phoenix_zfs::plan::Consent;
+use phoenix_zfs::remedy;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         let ctx = Context {
             root: HostRoot::live(),
             target: Target::RunningSystem,
+            remedies: remedy::Invocation::default(),
         };
         return commands::firstboot::run(&ctx, ordering.as_deref()).into();
     }
@@ -103,7 +105,26 @@ fn context(root: Option<PathBuf>, host: Option<&HostArgs>) -> Result<Context, Fa
         }) => Target::mounted_root(dir, *keep_imported).map_err(Failure::usage)?,
         _ => Target::RunningSystem,
     };
-    Ok(Context { root, target })
+    let remedies = remedy::Invocation {
+        root: (root.0 != Path::new("/")).then(|| root.0.clone()),
+        layout: host.and_then(|h| h.layout.clone()),
+        target_root: match &target {
+            Target::MountedRoot { dir, .. } => Some(dir.clone()),
+            Target::RunningSystem => None,
+        },
+        keep_imported: matches!(
+            target,
+            Target::MountedRoot {
+                keep_imported: true,
+                ..
+            }
+        ),
+    };
+    Ok(Context {
+        root,
+        target,
+        remedies,
+    })
 }
 
 fn run(cli: Cli) -> Outcome {
@@ -125,7 +146,7 @@ fn run(cli: Cli) -> Outcome {
         wipe: c.wipe,
         force_import: c.force_import,
     };
-    match cli.command {
+    let outcome = match cli.command {
         Command::Detect { host, json } => commands::detect::run(ctx, host.layout.as_deref(), json),
         Command::Plan {
             host,
@@ -152,7 +173,7 @@ fn run(cli: Cli) -> Outcome {
             let host_key =
                 host_key.unwrap_or_else(|| ctx.target.path(Path::new(manifest::DEFAULT_HOST_KEY)));
             match plan {
-                Some(file) => commands::kept::apply(ctx, &file, &manifest, &host_key),
+                Some(file) => commands::apply::run_kept(ctx, &file, &manifest, &host_key),
                 None => commands::apply::run(
                     ctx,
                     host.layout.as_deref(),
@@ -202,7 +223,11 @@ fn run(cli: Cli) -> Outcome {
         Command::Debug {
             command: DebugCommand::SnapshotHost { dir },
         } => commands::snapshot_host::run(ctx, &dir),
-    }
+    };
+    outcome.map_err(|failure| Failure {
+        message: ctx.remedies.carry(&failure.message),
+        ..failure
+    })
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use phoenix_zfs::host::target::Situation;
 use phoenix_zfs::manifest::HealthRecord;
 use phoenix_zfs::plan::{Action, Difference};
 use phoenix_zfs::report::Report;
+use phoenix_zfs::remedy::Invocation;
 use phoenix_zfs::runner;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -98,7 +99,7 @@ fn contents_in_brief(d: &Disk) -> &'static str {
     }
 }
 
-pub fn detect(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) {
+pub fn detect(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>, remedies: &Invocation) {
     println!("phoenix-zfs detect: root {}", a.inventory.root);
     for note in &a.inventory.notes {
         println!("note: {note}");
@@ -141,7 +142,7 @@ pub fn detect(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) {
         println!("result: the drives fit the layout");
     }
     for b in &a.plan.blockers {
-        refusal(b);
+        refusal(b, remedies);
     }
 }
 
@@ -280,8 +281,13 @@ fn health(a: &Assessment, baselines: &BTreeMap<String, HealthRecord>) {
 }
 
 /// A refusal: its first line after `refused:`, the rest indented under it.
-pub fn refusal(blocker: &phoenix_zfs::plan::Blocker) {
-    for (i, line) in blocker.lines().iter().enumerate() {
+pub fn refusal(blocker: &phoenix_zfs::plan::Blocker, remedies: &Invocation) {
+    for (i, line) in blocker
+        .lines()
+        .iter()
+        .map(|l| remedies.carry(l))
+        .enumerate()
+    {
         if i == 0 {
             println!("refused: {line}");
         } else {
@@ -384,7 +390,7 @@ fn what_it_does(actions: &[Action]) -> String {
 
 /// The plan: first what apply would do (or that it would do nothing, and why), then each action
 /// with its command, those that erase a drive marked, then notes, deferred steps and warnings.
-pub fn plan(a: &Assessment) {
+pub fn plan(a: &Assessment, remedies: &Invocation) {
     let p = &a.plan;
     let would = what_it_does(&p.actions);
     if !p.blockers.is_empty() {
@@ -393,7 +399,7 @@ pub fn plan(a: &Assessment) {
             exit_code(a)
         );
         for b in &p.blockers {
-            refusal(b);
+            refusal(b, remedies);
         }
         if !p.actions.is_empty() {
             println!("once that is resolved, apply would: {would}");
@@ -420,10 +426,10 @@ pub fn plan(a: &Assessment) {
     }
     notes(a);
     for d in &p.deferred {
-        println!("deferred: {}: {}", d.subject, d.why);
+        println!("deferred: {}: {}", d.subject, remedies.carry(&d.why));
     }
     for w in &p.warnings {
-        println!("warning[{}]: {}", w.code, w.message);
+        println!("warning[{}]: {}", w.code, remedies.carry(&w.message));
     }
 }
 
@@ -438,7 +444,7 @@ fn differences(a: &Assessment) -> Vec<Difference> {
 
 /// verify: notes, one `differs:` line per difference, refusals, the deferred steps under their
 /// own heading, and last the one verdict that matches `exit`.
-pub fn verify(a: &Assessment, exit: Exit) {
+pub fn verify(a: &Assessment, exit: Exit, remedies: &Invocation) {
     notes(a);
     // A limit OpenZFS would ignore is not set, so it is no difference either; said here so that
     // `in sync` is not read as the ARC being limited.
@@ -448,20 +454,20 @@ pub fn verify(a: &Assessment, exit: Exit) {
         .iter()
         .filter(|w| w.code == "arc-max-ignored")
     {
-        println!("warning[{}]: {}", w.code, w.message);
+        println!("warning[{}]: {}", w.code, remedies.carry(&w.message));
     }
     let differences = differences(a);
     for d in &differences {
         println!("differs: {d}");
     }
     for b in &a.plan.blockers {
-        refusal(b);
+        refusal(b, remedies);
     }
     if !a.plan.deferred.is_empty() {
         println!("deferred (not differences: apply does them once the host allows):");
     }
     for d in &a.plan.deferred {
-        println!("  {}: {}", d.subject, d.why);
+        println!("  {}: {}", d.subject, remedies.carry(&d.why));
     }
     let differ = count(differences.len(), "difference");
     match exit {

@@ -282,31 +282,33 @@ mod tests {
         assert!(check(Dataset, "Bad:Name", "x").is_err());
     }
 
-    #[test]
-    fn normalizes_to_what_get_p_prints() {
-        assert_eq!(normalize(Dataset, "recordsize", "128K"), "131072");
-        assert_eq!(normalize(Dataset, "quota", "800G"), "858993459200");
-        assert_eq!(normalize(Dataset, "quota", "none"), "0");
-        assert_eq!(normalize(Dataset, "compression", "lz4"), "lz4");
-        assert_eq!(normalize(Pool, "ashift", "12"), "12");
-        assert_eq!(normalize(Dataset, "acltype", "posixacl"), "posix");
-        assert_eq!(normalize(Dataset, "xattr", "sa"), "on");
-    }
+    /// Values as a layout writes them and as `zfs get -p` prints them, each the other's form.
+    const BOTH_WAYS: &[(PropertyScope, &str, &str, &str)] = &[
+        (Dataset, "recordsize", "128K", "131072"),
+        (Dataset, "recordsize", "16K", "16384"),
+        (Dataset, "recordsize", "1M", "1048576"),
+        (Dataset, "quota", "800G", "858993459200"),
+        (Dataset, "quota", "100G", "107374182400"),
+        (Dataset, "quota", "none", "0"),
+        (Dataset, "compression", "lz4", "lz4"),
+        (Pool, "ashift", "12", "12"),
+    ];
 
     #[test]
-    fn observed_sizes_read_back_in_the_layouts_units() {
-        assert_eq!(in_layout_units(Dataset, "recordsize", "1048576"), "1M");
-        assert_eq!(in_layout_units(Dataset, "quota", "858993459200"), "800G");
-        assert_eq!(in_layout_units(Dataset, "quota", "0"), "none");
+    fn layout_values_and_what_get_p_prints_convert_both_ways() {
+        for &(scope, name, layout, printed) in BOTH_WAYS {
+            assert_eq!(normalize(scope, name, layout), printed, "{name} = {layout}");
+            assert_eq!(
+                in_layout_units(scope, name, printed),
+                layout,
+                "{name}: {printed}"
+            );
+        }
+        // Aliases zfs never prints back, and values no layout writes: one way only.
+        assert_eq!(normalize(Dataset, "acltype", "posixacl"), "posix");
+        assert_eq!(normalize(Dataset, "xattr", "sa"), "on");
         // What the layout writes 1.4T as, to the byte, is not a whole number of any unit.
         assert_eq!(in_layout_units(Dataset, "quota", "1539316278886"), "1.40T");
-        assert_eq!(in_layout_units(Dataset, "compression", "lz4"), "lz4");
-        assert_eq!(in_layout_units(Pool, "ashift", "12"), "12");
         assert_eq!(in_layout_units(Dataset, "recordsize", "-"), "-");
-        // Back and forth: what normalize makes of the layout's value reads back as it.
-        for (name, value) in [("recordsize", "16K"), ("quota", "100G"), ("quota", "none")] {
-            let bytes = normalize(Dataset, name, value);
-            assert_eq!(in_layout_units(Dataset, name, &bytes), value);
-        }
     }
 }

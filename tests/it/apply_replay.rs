@@ -7,7 +7,7 @@
 
 use crate::fixtures;
 use phoenix_zfs::apply::journal::Journal;
-use phoenix_zfs::apply::{apply, ApplyReport, Ending, Silent};
+use phoenix_zfs::apply::{apply, ApplyReport, Ending, Inputs, Silent};
 use phoenix_zfs::host::inventory::HostRoot;
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::runner::{changes_storage, is_mutating, ReplayRunner, Transcript};
@@ -211,18 +211,18 @@ fn replay(dir: &Path) -> Result<(), String> {
     let state = tempfile::tempdir().map_err(|e| e.to_string())?;
     let host = with_guest_network(&fixtures::path("hosts").join(&case.host), state.path())?;
     let journal = Journal::at(state.path().join("pending.json"));
-    let report = apply(
-        &HostRoot(host),
-        &phoenix_zfs::host::target::Target::RunningSystem,
-        &layout,
-        &runner,
-        &phoenix_zfs::plan::Consent {
+    let inputs = Inputs {
+        root: &HostRoot(host),
+        target: &phoenix_zfs::host::target::Target::RunningSystem,
+        layout: &layout,
+        runner: &runner,
+        consent: &phoenix_zfs::plan::Consent {
             wipe: case.wipe.clone(),
             force_import: false,
         },
-        &journal,
-        &mut Silent,
-    );
+        journal: &journal,
+    };
+    let report = apply(&inputs, &mut Silent);
     let mut seen = runner.seen();
     seen.retain(|argv| {
         recorded.contains(argv) || !ASKED_SINCE_SOME_RECORDINGS.iter().any(|a| argv == a)
@@ -314,15 +314,15 @@ fn apply_with_journal(
     for entry in pending {
         journal.begin(entry).unwrap();
     }
-    let report = apply(
-        &HostRoot(host),
-        &phoenix_zfs::host::target::Target::RunningSystem,
-        &Layout::default_layout(),
-        &runner,
-        &Default::default(),
-        &journal,
-        &mut Silent,
-    );
+    let inputs = Inputs {
+        root: &HostRoot(host),
+        target: &phoenix_zfs::host::target::Target::RunningSystem,
+        layout: &Layout::default_layout(),
+        runner: &runner,
+        consent: &Default::default(),
+        journal: &journal,
+    };
+    let report = apply(&inputs, &mut Silent);
     let left = journal.load().unwrap();
     (report, runner, left)
 }

@@ -194,6 +194,26 @@ fn detect_and_verify_advise_apply_for_a_wipe_which_they_do_not_take() {
     }
 }
 
+/// After `--layout FILE`, the advice runs against FILE too, not against the embedded default.
+#[test]
+fn the_advice_repeats_the_users_own_layout() {
+    let scratch = tempfile::tempdir().unwrap();
+    let layout = scratch.path().join("mine.toml");
+    std::fs::write(&layout, phoenix_zfs::layout::DEFAULT_LAYOUT_TOML).unwrap();
+    let layout = layout.to_str().unwrap();
+    for command in ["detect", "verify", "plan"] {
+        let out = run(&[command, "--root", &host("ext4-on-2tb"), "--layout", layout]);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(5), "{command}: {stdout}");
+        assert!(
+            stdout.contains(&format!(
+                "if its data may be erased: phoenix-zfs apply --layout {layout} --wipe S2TA0002\n"
+            )),
+            "{command}: {stdout}"
+        );
+    }
+}
+
 #[test]
 fn a_drive_with_the_layouts_own_pool_on_it_is_sent_to_zpool_import_before_any_wipe() {
     // qemu-exported without ZFS tools: the drives carry quickOS and fastData's labels, and no

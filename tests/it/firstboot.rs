@@ -192,6 +192,16 @@ fn firstboot_with_root_writes_under_it() {
         );
     }
     assert_eq!(live_notice.exists(), live_before);
+    // The first boot takes no --host-key: what it advises makes the key and runs it again.
+    let said = String::from_utf8_lossy(&out.stderr);
+    let shown = root.display();
+    assert!(
+        said.contains(&format!(
+            "host key {shown}/etc/ssh/ssh_host_ed25519_key does not exist: create it with `mkdir -p {shown}/etc/ssh && ssh-keygen -A -f {shown}`, then `phoenix-zfs --root {shown} firstboot`"
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("--host-key"), "{said}");
 }
 
 /// Under the hook's name, `--help` and `--version` are questions for clap, not a first boot.

@@ -1,6 +1,6 @@
 //! `manifest verify` over a fleet: manifests of several hosts, one allowed_signers file, and the
 //! same verdict from phoenix-zfs and from stock `ssh-keygen -Y verify -f allowed_signers -I HOST`.
-//! Plus the README's worked example, run as written.
+//! Plus the worked example of docs/guide.md, run as written.
 
 use crate::fixtures;
 use phoenix_zfs::apply::{ApplyReport, Ending};
@@ -294,15 +294,15 @@ fn without_a_trust_anchor_the_verdict_is_untrusted_unless_asked() {
     );
 }
 
-/// The README's worked example: keys from fixed seeds, so that its output is the same on every
+/// The worked example of docs/guide.md: keys from fixed seeds, so that its output is the same on every
 /// run, under the paths an Ansible fetch makes.
 #[test]
-fn the_readme_fleet_example_is_what_the_binary_prints() {
-    let readme = std::fs::read_to_string(fixtures::repo().join("README.md")).unwrap();
-    let example = readme
+fn the_guide_fleet_example_is_what_the_binary_prints() {
+    let guide = std::fs::read_to_string(fixtures::repo().join("docs/guide.md")).unwrap();
+    let example = guide
         .split("<!-- fleet-example -->")
         .nth(1)
-        .expect("README.md has a <!-- fleet-example --> section");
+        .expect("docs/guide.md has a <!-- fleet-example --> section");
     let blocks: Vec<&str> = example
         .split("```")
         .skip(1)
@@ -321,7 +321,10 @@ fn the_readme_fleet_example_is_what_the_binary_prints() {
         public_line(&c),
         public_line(&d_old)
     );
-    assert_eq!(signers_shown, signers, "README's allowed_signers");
+    assert_eq!(
+        signers_shown, signers,
+        "the allowed_signers of docs/guide.md"
+    );
     std::fs::write(dir.path().join("allowed_signers"), &signers).unwrap();
     let fetched = |host: &str| format!("manifests/{host}/var/lib/phoenix-zfs/manifest.json");
     write(

@@ -948,7 +948,7 @@ url = "https://deploy.example.org/hook"
         assert!(!accepts(&twice, "9.1.0"));
     }
 
-    /// What the README and image/README.md say: the shipped file is for 8.4.0 and later, which
+    /// What docs/guide.md and image/README.md say: the shipped file is for 8.4.0 and later, which
     /// are the rows marked supported, and exactly those accept it.
     #[test]
     fn the_shipped_answer_file_is_accepted_by_the_supported_installers() {
@@ -971,9 +971,9 @@ url = "https://deploy.example.org/hook"
         assert!(
             text.starts_with("# Answer file for Proxmox VE's automated installer (8.4.0 or later;")
         );
-        for readme in ["README.md", "image/README.md"] {
-            let doc = std::fs::read_to_string(workspace_root().join(readme)).unwrap();
-            assert!(doc.contains("8.4.0 or later"), "{readme}");
+        for document in ["docs/guide.md", "image/README.md"] {
+            let doc = std::fs::read_to_string(workspace_root().join(document)).unwrap();
+            assert!(doc.contains("8.4.0 or later"), "{document}");
         }
         let report = report("answer.toml", &verdicts);
         assert!(

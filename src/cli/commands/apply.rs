@@ -9,7 +9,7 @@ use phoenix_zfs::exit::Exit;
 use phoenix_zfs::host::assess::assess;
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::manifest::{self, signing, RunInfo};
-use phoenix_zfs::plan::kept::Kept;
+use phoenix_zfs::plan::kept::{self, Kept};
 use phoenix_zfs::plan::Consent;
 use phoenix_zfs::remedy;
 use phoenix_zfs::report::Report;
@@ -23,6 +23,36 @@ fn confirm(question: &str) -> bool {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer).is_ok()
         && matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
+/// `apply --plan FILE`: apply with the plan's layout and consent, its first round the kept one.
+pub fn run_kept(ctx: &Context, file: &Path, manifest: &Path, host_key: &Path) -> Outcome {
+    let shown = file.display();
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| {
+            Failure::said(
+                Exit::Usage,
+                format!("{shown}: cannot read the plan: {}", Report(&e)),
+            )
+        })?;
+    let Some(kept) = kept::parse(&text) else {
+        let make = ctx.remedies.plan_out(None, &[], false, file);
+        let not = format!("not a plan `{}` wrote ({})", remedy::PLAN_OUT, kept::SCHEMA);
+        return Err(Failure::said(
+            Exit::Usage,
+            format!("{shown}: {not}; make one with `{make}`"),
+        ));
+    };
+    let (layout, consent) = (kept.layout_file.as_deref(), &kept.consent);
+    run(
+        ctx,
+        layout,
+        true,
+        consent,
+        manifest,
+        host_key,
+        Some((file, &kept)),
+    )
 }
 
 /// `manifest_path` and `host_key` are the target's own (under DIR for `--target-root DIR`).
@@ -81,7 +111,7 @@ pub fn run(
             None,
         ) {
             Ok(a) if a.plan.blockers.is_empty() && !a.plan.actions.is_empty() => {
-                crate::render::plan(&a);
+                crate::render::plan(&a, &ctx.remedies);
                 if !confirm(&a.plan.confirmation()) {
                     eprintln!("phoenix-zfs: nothing changed");
                     return Ok(Exit::Done);
@@ -103,7 +133,7 @@ pub fn run(
             .map_err(Failure::unexpected)?;
         let stale = kept.stale(&a);
         if !stale.is_empty() {
-            crate::commands::kept::refuse(ctx, file, kept, &stale);
+            super::kept::refuse(ctx, file, kept, &stale);
             return Ok(Exit::Differs);
         }
         read = Some(a);
@@ -114,16 +144,15 @@ pub fn run(
             Some(asked) => Err(asked),
             None => Ok(scope.spawn(|| ctx.situation(&tools))),
         };
-        let report = apply::apply_from(
-            read,
+        let inputs = apply::Inputs {
             root,
             target,
-            &layout,
-            runner.as_ref(),
+            layout: &layout,
+            runner: runner.as_ref(),
             consent,
-            &journal,
-            &mut reporter,
-        );
+            journal: &journal,
+        };
+        let report = apply::apply_from(read, &inputs, &mut reporter);
         let situation = match situation {
             Err(asked) => asked,
             Ok(asking) => {
@@ -172,7 +201,7 @@ pub fn run(
         Ending::Converged { changed: false } => println!("nothing to do: {matches}"),
         Ending::Refused { blockers, .. } => {
             for b in blockers {
-                crate::render::refusal(b);
+                crate::render::refusal(b, &ctx.remedies);
             }
             // An earlier round of this run may have changed the host before the refusal.
             if report.actions.is_empty() {
@@ -189,15 +218,18 @@ pub fn run(
         }
         Ending::Failed { reasons } | Ending::Unexpected { reasons } => {
             for r in reasons {
-                println!("failed: {r}");
+                println!("failed: {}", ctx.remedies.carry(r));
             }
             if exit == Exit::CommandFailed {
-                println!("a rerun of `{}` resumes from here", remedy::APPLY);
+                println!(
+                    "a rerun of `{}` resumes from here",
+                    ctx.remedies.carry(remedy::APPLY)
+                );
             }
         }
     }
     for d in &record.services.deferred {
-        println!("deferred: {}: {}", d.subject, d.why);
+        println!("deferred: {}: {}", d.subject, ctx.remedies.carry(&d.why));
     }
     if !record.services.deferred.is_empty() {
         match target {

@@ -16,7 +16,7 @@ pub fn run(ctx: &Context, layout: Option<&Path>, json: bool) -> Outcome {
     if json {
         render::json(&render::detect_json(&a, &baselines));
     } else {
-        render::detect(&a, &baselines);
+        render::detect(&a, &baselines, &ctx.remedies);
     }
     Ok(a.plan.exit().unwrap_or(Exit::Done))
 }

@@ -7,11 +7,11 @@ use crate::context::{Context, Need};
 use crate::failure::{print_error, Outcome};
 use phoenix_zfs::apply::{deferred, journal};
 use phoenix_zfs::exit::Exit;
+use phoenix_zfs::host::inventory::HostRoot;
 use phoenix_zfs::manifest::{self, signature_path, signing};
 use phoenix_zfs::plan::{Action, Consent};
 use phoenix_zfs::remedy;
 use phoenix_zfs::report::Report;
-use phoenix_zfs::runner;
 use std::path::Path;
 
 /// Where an administrator looks first after a failed first boot: the console login banner
@@ -37,19 +37,26 @@ pub fn run(ctx: &Context, ordering: Option<&str>) -> Exit {
         }
     }
     let manifest_path = files.path(manifest::DEFAULT_PATH);
-    let exit = super::apply::run(
-        ctx,
-        None,
-        true,
-        &Consent::default(),
-        &manifest_path,
-        &files.path(manifest::DEFAULT_HOST_KEY),
-        None,
-    )
-    .unwrap_or_else(|failure| {
-        print_error(&failure.message);
-        failure.exit
-    });
+    let key = files.path(manifest::DEFAULT_HOST_KEY);
+    // apply's own error would offer its --host-key, which the first boot does not take.
+    let exit = if !key.exists() {
+        print_error(&key_missing(files, &key));
+        Exit::Unexpected
+    } else {
+        super::apply::run(
+            ctx,
+            None,
+            true,
+            &Consent::default(),
+            &manifest_path,
+            &key,
+            None,
+        )
+        .unwrap_or_else(|failure| {
+            print_error(&failure.message);
+            failure.exit
+        })
+    };
     let notices = NOTICES.map(|notice| files.path(notice));
     if exit.is_done() {
         for notice in notices {
@@ -100,21 +107,10 @@ pub fn dry_run(ctx: &Context) -> Outcome {
     );
     let key = files.path(manifest::DEFAULT_HOST_KEY);
     if let Err(e) = signing::load_host_key(&key) {
-        // The first boot takes no --host-key, which the error's remedy offers apply.
-        let make = match e {
-            signing::SigningError::KeyMissing { .. } if files.0 == Path::new("/") => {
-                "ssh-keygen -A".to_string()
-            }
-            signing::SigningError::KeyMissing { .. } => {
-                let dir = runner::display(&[files.0.display().to_string()]);
-                format!("mkdir -p {dir}/etc/ssh && ssh-keygen -A -f {dir}")
-            }
-            other => return stopped(&Report(&other).to_string(), &notices),
+        let why = match e {
+            signing::SigningError::KeyMissing { .. } => key_missing(files, &key),
+            other => Report(&other).to_string(),
         };
-        let why = format!(
-            "host key {} does not exist: create it with `{make}`",
-            key.display()
-        );
         return stopped(&why, &notices);
     }
     let (a, situation) = ctx.assess(None, &Consent::default(), Need::Plan)?;
@@ -122,7 +118,7 @@ pub fn dry_run(ctx: &Context) -> Outcome {
         "run `{}` with the embedded layout, whose plan is:\nsituation: {situation}",
         remedy::APPLY_YES
     );
-    crate::render::plan(&a);
+    crate::render::plan(&a, &ctx.remedies);
     let manifest_path = files.path(manifest::DEFAULT_PATH);
     if a.plan
         .actions
@@ -148,6 +144,17 @@ pub fn dry_run(ctx: &Context) -> Outcome {
         key.display()
     );
     Ok(a.plan.exit().unwrap_or(Exit::Done))
+}
+
+/// The first boot's word for a missing host key: it takes no `--host-key`, so what it advises
+/// makes the key where the first boot looks for it, then runs the first boot again.
+fn key_missing(files: &HostRoot, key: &Path) -> String {
+    format!(
+        "host key {} does not exist: create it with `{}`, then `{}`",
+        key.display(),
+        remedy::make_host_key(&files.0),
+        remedy::firstboot(&files.0)
+    )
 }
 
 /// The dry run's end when the first boot would stop before its apply: why, and the notice.

@@ -1,35 +1,13 @@
 //! `plan --out FILE` and `apply --plan FILE`: the kept plan's file and what the administrator
-//! reads about it. What the file holds, and whether the host still reads as it did, is
-//! phoenix_zfs::plan::kept's.
+//! reads about it (apply's module runs it). What the file holds, and whether the host still reads
+//! as it did, is phoenix_zfs::plan::kept's.
 
 use crate::context::Context;
-use crate::failure::{Failure, Outcome};
-use phoenix_zfs::exit::Exit;
+use crate::failure::Failure;
 use phoenix_zfs::host::assess::Assessment;
-use phoenix_zfs::host::target::Target;
 use phoenix_zfs::plan::kept::{self, Kept};
 use phoenix_zfs::plan::Consent;
-use phoenix_zfs::report::Report;
 use std::path::Path;
-
-/// `phoenix-zfs` with this run's `--root` or `--target-root`, then `words`, as a shell runs it.
-fn command(ctx: &Context, words: Vec<String>) -> String {
-    let mut words = words.into_iter();
-    let mut argv = vec!["phoenix-zfs".to_string()];
-    if ctx.root.0 != Path::new("/") {
-        argv.extend(["--root".into(), ctx.root.0.display().to_string()]);
-    }
-    // --target-root belongs to the subcommand, so it follows it.
-    argv.extend(words.next());
-    if let Target::MountedRoot { dir, keep_imported } = &ctx.target {
-        argv.extend(["--target-root".into(), dir.display().to_string()]);
-        if *keep_imported {
-            argv.push("--keep-imported".into());
-        }
-    }
-    argv.extend(words);
-    phoenix_zfs::runner::display(&argv)
-}
 
 /// Keeps the plan of `a` in `file`, unless blockers stop it: apply would refuse it anyway.
 pub fn write(
@@ -59,37 +37,11 @@ pub fn write(
     let text = serde_json::to_string_pretty(&value).unwrap_or_default() + "\n";
     phoenix_zfs::apply::atomic_file::write_atomically(file, text.as_bytes())
         .map_err(Failure::unexpected)?;
-    let apply = command(ctx, vec!["apply".into(), "--plan".into(), shown.clone()]);
+    let apply = ctx.remedies.apply_plan(file);
     say(format!(
         "plan kept in {shown}: `{apply}` runs it while the host reads as it does now"
     ));
     Ok(())
-}
-
-/// `apply --plan FILE`: apply with the plan's layout and consent, its first round the kept one.
-pub fn apply(ctx: &Context, file: &Path, manifest: &Path, host_key: &Path) -> Outcome {
-    let shown = file.display();
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        Failure::said(
-            Exit::Usage,
-            format!("{shown}: cannot read the plan: {}", Report(&e)),
-        )
-    })?;
-    let Some(kept) = kept::parse(&text) else {
-        let make = command(ctx, vec!["plan".into(), "--out".into(), shown.to_string()]);
-        let not = format!(
-            "not a plan `{}` wrote ({})",
-            phoenix_zfs::remedy::PLAN_OUT,
-            kept::SCHEMA
-        );
-        return Err(Failure::said(
-            Exit::Usage,
-            format!("{shown}: {not}; make one with `{make}`"),
-        ));
-    };
-    let (layout, consent) = (kept.layout_file.as_deref(), &kept.consent);
-    let kept_plan = Some((file, &kept));
-    super::apply::run(ctx, layout, true, consent, manifest, host_key, kept_plan)
 }
 
 /// What `apply --plan` says when the host no longer reads as the plan was made from: each
@@ -99,17 +51,12 @@ pub fn refuse(ctx: &Context, file: &Path, kept: &Kept, stale: &[String]) {
     for line in stale {
         println!("  {line}");
     }
-    let mut words = vec!["plan".to_string()];
-    if let Some(layout) = &kept.layout_file {
-        words.extend(["--layout".into(), layout.display().to_string()]);
-    }
-    for serial in &kept.consent.wipe {
-        words.extend(["--wipe".into(), serial.clone()]);
-    }
-    if kept.consent.force_import {
-        words.push("--force-import".into());
-    }
-    words.extend(["--out".into(), file.display().to_string()]);
-    println!("make a new plan: `{}`", command(ctx, words));
+    let make = ctx.remedies.plan_out(
+        kept.layout_file.as_deref(),
+        &kept.consent.wipe,
+        kept.consent.force_import,
+        file,
+    );
+    println!("make a new plan: `{make}`");
     println!("nothing was changed");
 }

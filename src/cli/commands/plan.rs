@@ -21,7 +21,7 @@ pub fn run(
         render::json(&render::plan_json(&a, &situation));
     } else {
         println!("situation: {situation}");
-        render::plan(&a);
+        render::plan(&a, &ctx.remedies);
     }
     if let Some(file) = out {
         crate::commands::kept::write(ctx, &a, layout, consent, file, json)?;

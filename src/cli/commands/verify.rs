@@ -18,7 +18,7 @@ pub fn run(ctx: &Context, layout: Option<&Path>, json: bool) -> Outcome {
     if json {
         render::json(&render::verify_json(&a, exit));
     } else {
-        render::verify(&a, exit);
+        render::verify(&a, exit, &ctx.remedies);
     }
     Ok(exit)
 }
