@@ -42,21 +42,12 @@ pub fn check(options: &CheckAnswerOptions) -> Result<()> {
 }
 
 /// A range of installer versions whose answer types read the same keys under the same
-/// spellings (versions and commits of proxmox/pve-installer).
+/// spellings (versions and commits of proxmox/pve-installer), with what is printed with its
+/// verdict: what else differs for a phoenix-zfs host.
 #[derive(Debug)]
 struct Installer {
     version: &'static str,
     until: &'static str,
-    /// Reads a key with two spellings only under its snake_case one (before e126ee8, 8.4.0).
-    snake_case_only: bool,
-    /// Knows `global.reboot-mode` (386c7f8, 8.4.3).
-    reboot_mode: bool,
-    /// Knows `network.interface-name-pinning` (bb621a8, 9.1.0).
-    interface_name_pinning: bool,
-    /// image/answer.toml is meant for this version: README.md and image/README.md say so, and
-    /// a unit test checks that exactly these rows accept it.
-    supported: bool,
-    /// Printed with the verdict: what else differs for a phoenix-zfs host.
     note: Option<&'static str>,
 }
 
@@ -64,49 +55,44 @@ const INSTALLERS: &[Installer] = &[
     Installer {
         version: "8.3.0",
         until: "8.3.1",
-        snake_case_only: true,
-        reboot_mode: false,
-        interface_name_pinning: false,
-        supported: false,
         note: Some("its fully-up unit lacks After=pveproxy.service (added in 8.3.2 by 0b961bc), so the hook may run before /etc/pve is mounted"),
     },
     Installer {
         version: "8.3.2",
         until: "8.3.x",
-        snake_case_only: true,
-        reboot_mode: false,
-        interface_name_pinning: false,
-        supported: false,
         note: Some("reads only snake_case keys; image/answer.toml uses the kebab-case spellings of 8.4 and later"),
     },
     Installer {
         version: "8.4.0",
         until: "8.4.2",
-        snake_case_only: false,
-        reboot_mode: false,
-        interface_name_pinning: false,
-        supported: true,
         note: None,
     },
     Installer {
         version: "8.4.3",
         until: "9.0.x",
-        snake_case_only: false,
-        reboot_mode: true,
-        interface_name_pinning: false,
-        supported: true,
         note: None,
     },
     Installer {
         version: "9.1.0",
         until: "9.2.x",
-        snake_case_only: false,
-        reboot_mode: true,
-        interface_name_pinning: true,
-        supported: true,
         note: Some("proxmox-rs means to drop the snake_case aliases in a later major version; write kebab-case"),
     },
 ];
+
+impl Installer {
+    /// Whether this version comes before `version`, a row of [`INSTALLERS`].
+    fn before(&self, version: &str) -> bool {
+        let row = |v: &str| INSTALLERS.iter().position(|i| i.version == v);
+        row(self.version) < row(version)
+    }
+
+    /// Reads a key with two spellings only under its snake_case one (before e126ee8, 8.4.0).
+    /// image/answer.toml is meant for the others: README.md and image/README.md say so, and a
+    /// unit test checks that exactly they accept it.
+    fn snake_case_only(&self) -> bool {
+        self.before("8.4.0")
+    }
+}
 
 /// The keys with a snake_case alias that installers up to 8.3.x read only under that alias,
 /// by their kebab-case path. `first-boot` (new in 8.3.0, 6526662) was kebab-case from the
@@ -126,7 +112,7 @@ const SNAKE_CASE_BEFORE_8_4: &[&str] = &[
 /// (possibly empty) when it does not know the key under that spelling, else None.
 fn unknown_to(installer: &Installer, path: &str) -> Option<String> {
     let snake = |path: &str| path.rsplit('.').next().unwrap_or(path).replace('-', "_");
-    if installer.snake_case_only {
+    if installer.snake_case_only() {
         if SNAKE_CASE_BEFORE_8_4.contains(&path) {
             return Some(format!(" (did you mean `{}`?)", snake(path)));
         }
@@ -134,9 +120,10 @@ fn unknown_to(installer: &Installer, path: &str) -> Option<String> {
             return Some(" (did you mean `cert-fingerprint`?)".into());
         }
     }
-    let lacks = (!installer.reboot_mode
+    // reboot-mode arrived with 386c7f8 (8.4.3), interface-name-pinning with bb621a8 (9.1.0).
+    let lacks = (installer.before("8.4.3")
         && ["global.reboot-mode", "global.reboot_mode"].contains(&path))
-        || (!installer.interface_name_pinning && path == "network.interface-name-pinning");
+        || (installer.before("9.1.0") && path == "network.interface-name-pinning");
     lacks.then(String::new)
 }
 
@@ -729,7 +716,11 @@ fn report(file: &str, verdicts: &[Verdict]) -> String {
             "{} to {}{}",
             i.version,
             i.until,
-            if i.supported { "" } else { " (unsupported)" }
+            if i.snake_case_only() {
+                " (unsupported)"
+            } else {
+                ""
+            }
         );
         match v.problems.first() {
             None => out.push_str(&format!("  installer {range}: accepts it\n")),
@@ -1036,7 +1027,7 @@ url = "https://deploy.example.org/hook"
             .collect();
         let supported: Vec<&str> = INSTALLERS
             .iter()
-            .filter(|i| i.supported)
+            .filter(|i| !i.snake_case_only())
             .map(|i| i.version)
             .collect();
         assert_eq!(accepting, supported);
