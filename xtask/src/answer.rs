@@ -1015,7 +1015,7 @@ url = "https://deploy.example.org/hook"
     }
 
     /// What the README and image/README.md say: the shipped file is for 8.4.0 and later, which
-    /// are the rows marked supported, and exactly those accept it.
+    /// are the rows reading kebab-case, and exactly those accept it.
     #[test]
     fn the_shipped_answer_file_is_accepted_by_the_supported_installers() {
         let text = std::fs::read_to_string(workspace_root().join("image/answer.toml")).unwrap();
