@@ -569,9 +569,8 @@ fn rules(answer: &Answer) -> Vec<Problem> {
 }
 
 /// Where every key of a TOML text and its value start, by its dotted path as written (a
-/// table's key is that of its header or of its first dotted key). Empty when the text is not
-/// valid TOML.
-fn key_starts(text: &str) -> BTreeMap<String, (usize, usize)> {
+/// table's key is that of its header or of its first dotted key); or why the text is not TOML.
+fn key_starts(text: &str) -> Result<BTreeMap<String, (usize, usize)>, toml::de::Error> {
     fn walk(
         table: &toml::de::DeTable,
         prefix: &str,
@@ -590,10 +589,8 @@ fn key_starts(text: &str) -> BTreeMap<String, (usize, usize)> {
         }
     }
     let mut starts = BTreeMap::new();
-    if let Ok(table) = toml::de::DeTable::parse(text) {
-        walk(table.get_ref(), "", &mut starts);
-    }
-    starts
+    walk(toml::de::DeTable::parse(text)?.get_ref(), "", &mut starts);
+    Ok(starts)
 }
 
 fn line_at(text: &str, offset: usize) -> usize {
@@ -645,7 +642,21 @@ struct Verdict {
 
 /// The verdict of every installer version on `text`.
 fn verdicts(text: &str) -> Vec<Verdict> {
-    let starts = key_starts(text);
+    let starts = match key_starts(text) {
+        Ok(starts) => starts,
+        Err(error) => {
+            let message = format!("not valid TOML: {}", error.to_string().trim_end());
+            let problems = vec![Located {
+                line: None,
+                problem: Problem::new("", "", message),
+            }];
+            let verdict = |installer| Verdict {
+                installer,
+                problems: problems.clone(),
+            };
+            return INSTALLERS.iter().map(verdict).collect();
+        }
+    };
     let line_of = |section: &str, key: &str| -> (Option<usize>, bool) {
         let path = |key: &str| match section {
             "" => key.to_string(),
@@ -661,18 +672,6 @@ fn verdicts(text: &str) -> Vec<Verdict> {
         }
     };
     let common: Vec<(bool, Located)> = match toml::from_str::<Answer>(text) {
-        Err(_) if starts.is_empty() && toml::de::DeTable::parse(text).is_err() => {
-            let error = toml::de::DeTable::parse(text).err().map(|e| e.to_string());
-            let message = format!("not valid TOML: {}", error.unwrap_or_default().trim_end());
-            let problem = Problem::new("", "", message);
-            vec![(
-                true,
-                Located {
-                    line: None,
-                    problem,
-                },
-            )]
-        }
         Ok(answer) => rules(&answer)
             .into_iter()
             .map(|problem| {
