@@ -47,8 +47,8 @@ pub enum Task {
     /// Copy a scenario step's recorded zpool/zfs transcripts into tests/fixtures/replay/CASE,
     /// and its exit code and number of storage changes into the case's case.toml.
     RecordReplay(RecordReplayOptions),
-    /// Check a Proxmox installer answer file against the schema of each installer version
-    /// (image/answer-schema.toml); names the versions accepting it.
+    /// Check a Proxmox installer answer file against the answer types of each installer
+    /// version (xtask/src/answer.rs); names the versions accepting it.
     CheckAnswer(CheckAnswerOptions),
     /// The core benchmarks (criterion) and the binary's start time, checked against their
     /// targets (linear growth, 80,000 property lines under 100 ms, start under 5 ms).

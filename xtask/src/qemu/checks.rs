@@ -329,6 +329,22 @@ pub fn check_expect(scenario: &Scenario, state: &Path, run_dir: &Path) -> Result
     Ok(failures)
 }
 
+/// The [expect] table `want` as a subset of the state read back: each key it names must have
+/// its value in `have`; what `have` holds beyond it is not checked.
+fn subset_failures(
+    what: &str,
+    want: &BTreeMap<String, String>,
+    have: Option<&BTreeMap<String, String>>,
+) -> Vec<String> {
+    let Some(have) = have else {
+        return vec![format!("{what} does not exist")];
+    };
+    want.iter()
+        .filter(|(k, v)| have.get(*k) != Some(v))
+        .map(|(k, v)| format!("{what}: {k} is {:?}, expected {v}", have.get(k)))
+        .collect()
+}
+
 fn check_datasets(
     expect: &crate::qemu::scenario::Expect,
     datasets: &BTreeMap<String, BTreeMap<String, String>>,
@@ -344,19 +360,11 @@ fn check_datasets(
         }
     }
     for (name, want) in &expect.dataset {
-        match datasets.get(name) {
-            None => failures.push(format!("dataset {name} does not exist")),
-            Some(have) => {
-                for (p, v) in want {
-                    if have.get(p) != Some(v) {
-                        failures.push(format!(
-                            "dataset {name}: {p} is {:?}, expected {v}",
-                            have.get(p)
-                        ));
-                    }
-                }
-            }
-        }
+        failures.extend(subset_failures(
+            &format!("dataset {name}"),
+            want,
+            datasets.get(name),
+        ));
     }
     failures
 }
@@ -372,17 +380,15 @@ fn check_pools(
             failures.push(format!("pool {name} is not in zpool status"));
             continue;
         };
-        let top = &status.config.children;
-        if let Some(vdev) = &want.vdev {
-            let shape = match top.as_slice() {
-                [one] if one.children.is_empty() => "single",
-                [one] if one.name.starts_with("mirror") => "mirror",
-                _ => "other",
-            };
-            if shape != vdev {
-                failures.push(format!("pool {name}: vdev is {shape}, expected {vdev}"));
-            }
-        }
+        let shape = match status.config.children.as_slice() {
+            [one] if one.children.is_empty() => "single",
+            [one] if one.name.starts_with("mirror") => "mirror",
+            _ => "other",
+        };
+        let what = format!("pool {name}");
+        let vdev = want.vdev.iter().map(|v| ("vdev".to_string(), v.clone()));
+        let have = BTreeMap::from([("vdev".to_string(), shape.to_string())]);
+        failures.extend(subset_failures(&what, &vdev.collect(), Some(&have)));
         if let Some(drives) = &want.drives {
             let leaves: Vec<String> = status
                 .config
@@ -405,12 +411,9 @@ fn check_pools(
                 ));
             }
         }
-        for (p, v) in &want.properties {
-            let have = pool_props.get(name).and_then(|m| m.get(p));
-            if have != Some(v) {
-                failures.push(format!("pool {name}: {p} is {have:?}, expected {v}"));
-            }
-        }
+        let empty = BTreeMap::new();
+        let have = pool_props.get(name).unwrap_or(&empty);
+        failures.extend(subset_failures(&what, &want.properties, Some(have)));
     }
     failures
 }
@@ -1100,7 +1103,7 @@ size = 4000787030016
         assert!(expect_failures(good, good_state).is_empty());
         let f = expect_failures("[expect.pool.fastData]\nvdev = \"mirror\"", good_state);
         assert!(
-            f.len() == 1 && f[0].contains("vdev is single, expected mirror"),
+            f.len() == 1 && f[0].contains("vdev is Some(\"single\"), expected mirror"),
             "{f:?}"
         );
         let f = expect_failures(

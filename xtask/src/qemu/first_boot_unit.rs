@@ -2,53 +2,10 @@
 //! hook (qemu-tests/harness/proxmox-first-boot-multi-user.service) must order and condition the
 //! hook exactly as the real one does, or the scenarios prove phoenix-zfs under an ordering no
 //! host has (the stand-in once waited for network-online.target, which hid the late-route case).
-//! This compares its directives with the real unit's, held here as data.
+//! This compares its directives with the real unit's, kept verbatim with its source in
+//! xtask/testdata/proxmox-first-boot-multi-user.service.
 
 use std::collections::BTreeMap;
-
-/// Where [`REAL_FULLY_UP_UNIT`] comes from.
-const REAL_UNIT_SOURCE: &str = "pve-installer (git.proxmox.com), \
-     proxmox-first-boot/etc/proxmox-first-boot-multi-user.service, as shipped with installer \
-     8.3.2 and 9.x (8.3.0 and 8.3.1 lacked After=pveproxy.service)";
-
-/// The real unit's directives, (section, key, value), in its order.
-const REAL_FULLY_UP_UNIT: &[(&str, &str, &str)] = &[
-    (
-        "Unit",
-        "Description",
-        "Proxmox First Boot Setup (Fully Booted)",
-    ),
-    (
-        "Unit",
-        "After",
-        "systemd-remount-fs.service pveproxy.service pmgproxy.service proxmox-backup-proxy.service",
-    ),
-    (
-        "Unit",
-        "Wants",
-        "pveproxy.service pmgproxy.service proxmox-backup-proxy.service",
-    ),
-    (
-        "Unit",
-        "ConditionPathExists",
-        "/var/lib/proxmox-first-boot/pending-first-boot-setup",
-    ),
-    ("Unit", "ConditionPathIsReadWrite", "/var/lib"),
-    ("Service", "Type", "oneshot"),
-    ("Service", "RemainAfterExit", "yes"),
-    (
-        "Service",
-        "ExecStart",
-        "/var/lib/proxmox-first-boot/proxmox-first-boot fully-up",
-    ),
-    (
-        "Service",
-        "ExecStartPost",
-        "/usr/bin/rm -v /var/lib/proxmox-first-boot/pending-first-boot-setup",
-    ),
-    ("Install", "Alias", "proxmox-first-boot.service"),
-    ("Install", "WantedBy", "multi-user.target"),
-];
 
 /// Keys whose value is a space-separated list of unit names, where systemd merges repeated
 /// lines and the order of the names means nothing.
@@ -187,21 +144,10 @@ mod tests {
     const GUEST_UNIT: &str =
         include_str!("../../../qemu-tests/harness/proxmox-first-boot-multi-user.service");
 
+    const REAL_UNIT: &str = include_str!("../../testdata/proxmox-first-boot-multi-user.service");
+
     fn real_unit() -> Directives {
-        let text: String = REAL_FULLY_UP_UNIT
-            .iter()
-            .fold(
-                (String::new(), ""),
-                |(mut text, last), (section, key, value)| {
-                    if *section != last {
-                        text.push_str(&format!("[{section}]\n"));
-                    }
-                    text.push_str(&format!("{key}={value}\n"));
-                    (text, section)
-                },
-            )
-            .0;
-        parse_unit(&text).unwrap()
+        parse_unit(REAL_UNIT).unwrap()
     }
 
     fn guest_differences(guest_text: &str) -> Vec<String> {
@@ -214,7 +160,7 @@ mod tests {
         assert!(
             diff.is_empty(),
             "qemu-tests/harness/proxmox-first-boot-multi-user.service differs from the real unit \
-             ({REAL_UNIT_SOURCE}):\n{}",
+             (xtask/testdata/proxmox-first-boot-multi-user.service):\n{}",
             diff.join("\n")
         );
         // Nothing in the real unit waits for the network: the scenarios must not either.
