@@ -152,7 +152,7 @@ pub fn validate_rules(rules: &[FirmwareRule]) -> Result<(), String> {
 }
 
 /// The verdict on one drive's firmware.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
 pub enum FirmwareVerdict {
     /// A rule covers this model and the revision has no known problem.

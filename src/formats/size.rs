@@ -135,19 +135,28 @@ impl fmt::Display for ZfsSize {
     }
 }
 
+/// The binary units after bytes, each 1024 times the one before.
+const BINARY_UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+
 /// Human spelling of a byte count in binary units, for messages (`1.82 TiB`).
 pub fn binary(bytes: u64) -> String {
-    human(bytes, 1024, ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"])
+    human(bytes, 1024, BINARY_UNITS, 2)
+}
+
+/// The short binary spelling of what a partition or file system holds, one decimal unless it
+/// is zero (`300 MiB`, `1.8 TiB`).
+pub fn binary_brief(bytes: u64) -> String {
+    human(bytes, 1024, BINARY_UNITS, 1).replacen(".0 ", " ", 1)
 }
 
 /// Human spelling of a byte count in decimal units, the way drives are sold (`2.00 TB`).
 pub fn decimal(bytes: u64) -> String {
-    human(bytes, 1000, ["kB", "MB", "GB", "TB", "PB", "EB"])
+    human(bytes, 1000, ["kB", "MB", "GB", "TB", "PB", "EB"], 2)
 }
 
 /// `bytes` in the largest of `units` (each `step` times the one before) that keeps it at 1 or
-/// more, with two decimals; plain bytes below one `step`.
-fn human(bytes: u64, step: u64, units: [&str; 6]) -> String {
+/// more, with `decimals` decimals; plain bytes below one `step`.
+fn human(bytes: u64, step: u64, units: [&str; 6], decimals: usize) -> String {
     if bytes < step {
         return format!("{bytes} B");
     }
@@ -161,7 +170,7 @@ fn human(bytes: u64, step: u64, units: [&str; 6]) -> String {
         value /= step;
         unit = u;
     }
-    format!("{value:.2} {unit}")
+    format!("{value:.decimals$} {unit}")
 }
 
 /// A drive's nominal capacity as printed on the box, in decimal gigabytes: `2TB` is 2000 GB,
@@ -357,6 +366,10 @@ mod tests {
         assert_eq!(binary(2_000_398_934_016), "1.82 TiB");
         assert_eq!(decimal(999), "999 B");
         assert_eq!(decimal(2_000_398_934_016), "2.00 TB");
+        assert_eq!(binary_brief(1023), "1023 B");
+        assert_eq!(binary_brief(1024), "1 KiB");
+        assert_eq!(binary_brief(10 << 20), "10 MiB");
+        assert_eq!(binary_brief(2_000_398_934_016), "1.8 TiB");
     }
 
     #[test]

@@ -142,7 +142,7 @@ fn under(path: &str, altroot: &str) -> Option<String> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Situation {
     NormalHost,

@@ -51,23 +51,14 @@ pub struct RunInfo<'a> {
 /// The health records of a manifest already on disk, by serial; empty when there is none or
 /// it cannot be read (the first reading then becomes the baseline).
 pub fn previous_baselines(path: &Path) -> BTreeMap<String, HealthRecord> {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Ok((_, previous)) = Manifest::read(path) else {
         return BTreeMap::new();
     };
-    let Ok(value) = serde_json::from_str::<Value>(&text) else {
-        return BTreeMap::new();
-    };
-    let mut out = BTreeMap::new();
-    for drive in value["drives"].as_array().into_iter().flatten() {
-        let (Some(serial), Ok(health)) = (
-            drive["serial"].as_str(),
-            serde_json::from_value::<HealthRecord>(drive["health"].clone()),
-        ) else {
-            continue;
-        };
-        out.insert(serial.to_string(), health);
-    }
-    out
+    previous
+        .drives
+        .into_iter()
+        .filter_map(|drive| Some((drive.serial?, drive.health?)))
+        .collect()
 }
 
 pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {
@@ -80,7 +71,7 @@ pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {
         }
     };
     let mut manifest = Manifest {
-        schema: SCHEMA,
+        schema: SCHEMA.into(),
         tool: Tool::this(),
         host: run.host,
         command: run.command.to_string(),

@@ -9,7 +9,7 @@ pub mod signing;
 pub use build::{from_report, host_identity, previous_baselines, RunInfo};
 
 use crate::apply::atomic_file::{write_atomically, WriteError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -18,13 +18,15 @@ pub const SCHEMA: &str = "phoenix-zfs-manifest/1";
 pub const DEFAULT_PATH: &str = "/var/lib/phoenix-zfs/manifest.json";
 pub const DEFAULT_HOST_KEY: &str = "/etc/ssh/ssh_host_ed25519_key";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
-    pub schema: &'static str,
+    pub schema: String,
     pub tool: Tool,
     pub host: Host,
     pub command: String,
     /// Where the run happened: a normal host, a rescue target, a host read with `--root`.
+    /// Manifests from before it was recorded came from normal hosts.
+    #[serde(default = "normal_host")]
     pub situation: crate::host::target::Situation,
     pub started_at: String,
     pub finished_at: String,
@@ -33,13 +35,15 @@ pub struct Manifest {
     pub pools: Vec<PoolRecord>,
     pub datasets: Vec<DatasetRecord>,
     pub actions: Vec<ActionRecord>,
+    /// Absent from manifests written before services were provisioned.
+    #[serde(default)]
     pub services: ServicesRecord,
     pub warnings: Vec<String>,
     pub outcome: Outcome,
 }
 
 /// The services around the pools as this run left them, and what it had to leave for later.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServicesRecord {
     /// The layout's Proxmox storages as storage.cfg has them.
     pub storages: Vec<StorageRecord>,
@@ -50,7 +54,7 @@ pub struct ServicesRecord {
     pub deferred: Vec<crate::plan::Deferred>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StorageRecord {
     pub id: String,
     #[serde(rename = "type")]
@@ -58,7 +62,7 @@ pub struct StorageRecord {
     pub settings: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportRecord {
     pub dataset: String,
     pub sharenfs: String,
@@ -66,29 +70,29 @@ pub struct ExportRecord {
 
 /// A drive's NVMe health: the first reading phoenix-zfs took (carried from manifest to
 /// manifest) and this run's, so wear since provisioning is one subtraction.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthRecord {
     pub baseline: crate::formats::wear::WearBaseline,
     pub baseline_at: String,
     pub current: crate::formats::wear::WearBaseline,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tool {
-    pub name: &'static str,
-    pub version: &'static str,
+    pub name: String,
+    pub version: String,
 }
 
 impl Tool {
     pub fn this() -> Tool {
         Tool {
-            name: "phoenix-zfs",
-            version: env!("CARGO_PKG_VERSION"),
+            name: "phoenix-zfs".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
         }
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Host {
     pub hostname: String,
     pub machine_id: Option<String>,
@@ -96,7 +100,7 @@ pub struct Host {
     pub host_key_fingerprint: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayoutRecord {
     /// The file given with --layout, or `<default layout>`.
     pub source: String,
@@ -116,7 +120,7 @@ impl LayoutRecord {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriveRecord {
     pub name: String,
     pub model: Option<String>,
@@ -129,30 +133,33 @@ pub struct DriveRecord {
     pub role: Option<String>,
     pub firmware_verdict: crate::firmware::FirmwareVerdict,
     pub signatures_before: Vec<String>,
-    /// Pool drives only; None when the controller could not be read.
+    /// Pool drives only; None when the controller could not be read (or, in manifests written
+    /// before health was read, absent).
+    #[serde(default)]
     pub health: Option<HealthRecord>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PoolRecord {
     pub name: String,
     pub guid: Option<String>,
     pub health: String,
     pub devices: Vec<String>,
     /// `zpool status`'s scan line: a replacement's resilver, in progress or done, or the last
-    /// scrub; None when the pool was never scanned.
+    /// scrub; None when the pool was never scanned (or, in older manifests, absent).
+    #[serde(default)]
     pub scan: Option<String>,
     pub properties: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatasetRecord {
     pub name: String,
     pub guid: Option<String>,
     pub properties: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionRecord {
     pub summary: String,
     pub argv: Vec<String>,
@@ -164,14 +171,14 @@ pub struct ActionRecord {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ActionResult {
     Done,
     Failed,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
     pub status: OutcomeStatus,
     pub exit_code: u8,
@@ -179,7 +186,7 @@ pub struct Outcome {
     pub reasons: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OutcomeStatus {
     /// Changes were made and the host now matches the layout.
@@ -246,6 +253,55 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
+/// Why a file is not a manifest this phoenix-zfs can read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestReadError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{} line {line} column {column} is not a manifest as phoenix-zfs writes it ({SCHEMA}); name the manifest.json a phoenix-zfs run wrote, unedited",
+        path.display()
+    )]
+    NotAManifest {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl Manifest {
+    /// The manifest in `path`, and its bytes exactly as on disk: the signature covers those, never
+    /// a re-serialisation of what they say.
+    pub fn read(path: &Path) -> Result<(Vec<u8>, Manifest), ManifestReadError> {
+        let bytes = std::fs::read(path).map_err(|source| ManifestReadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let manifest = Manifest::parse(path, &bytes)?;
+        Ok((bytes, manifest))
+    }
+
+    /// `bytes` read from `path` (named in the error) as a manifest.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestReadError> {
+        serde_json::from_slice(bytes).map_err(|source| ManifestReadError::NotAManifest {
+            path: path.to_path_buf(),
+            line: source.line(),
+            column: source.column(),
+            source,
+        })
+    }
+}
+
+fn normal_host() -> crate::host::target::Situation {
+    crate::host::target::Situation::NormalHost
+}
+
 /// Why the manifest or its signature is not on disk.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestWriteError {
@@ -302,6 +358,156 @@ mod tests {
         assert_eq!(
             canonical_json(&v),
             r#"{"a":{"c":null,"d":[{"y":"x","z":1}]},"b":1}"#
+        );
+    }
+
+    /// A manifest with one of each record, as the writer fills them.
+    fn written() -> Manifest {
+        let wear = crate::formats::wear::WearBaseline {
+            percentage_used: 3,
+            available_spare: 100,
+            available_spare_threshold: 10,
+            data_units_written: 7,
+            media_errors: 0,
+            critical_warning: 0,
+            power_on_hours: 5,
+            unsafe_shutdowns: 1,
+        };
+        let props = |k: &str, v: &str| [(k.to_string(), v.to_string())].into();
+        Manifest {
+            schema: SCHEMA.into(),
+            tool: Tool::this(),
+            host: Host {
+                hostname: "pve-a".into(),
+                machine_id: Some("0123".into()),
+                host_key_fingerprint: None,
+            },
+            command: "apply".into(),
+            situation: crate::host::target::Situation::RescueTarget {
+                target: "rescue.target".into(),
+            },
+            started_at: "2026-12-01T08:00:00Z".into(),
+            finished_at: "2026-12-01T08:00:09Z".into(),
+            layout: LayoutRecord::new("<default layout>", &crate::layout::Layout::default_layout()),
+            drives: vec![DriveRecord {
+                name: "nvme0n1".into(),
+                model: Some("QEMU NVMe Ctrl".into()),
+                serial: Some("S2TA0001".into()),
+                firmware: None,
+                size_bytes: 1 << 30,
+                logical_block_size: 512,
+                by_id: "/dev/disk/by-id/nvme-QEMU_S2TA0001".into(),
+                role: Some("quickOS".into()),
+                firmware_verdict: crate::firmware::FirmwareVerdict::NotComparable {
+                    minimum: "2.0".into(),
+                },
+                signatures_before: vec!["gpt at 512".into()],
+                health: Some(HealthRecord {
+                    baseline: wear,
+                    baseline_at: "2026-11-01T08:00:00Z".into(),
+                    current: wear,
+                }),
+            }],
+            pools: vec![PoolRecord {
+                name: "quickOS".into(),
+                guid: Some("42".into()),
+                health: "ONLINE".into(),
+                devices: vec!["/dev/disk/by-id/nvme-QEMU_S2TA0001-part1".into()],
+                scan: Some("scrub repaired 0B".into()),
+                properties: props("ashift", "12"),
+            }],
+            datasets: vec![DatasetRecord {
+                name: "quickOS/vm-disks".into(),
+                guid: None,
+                properties: props("recordsize", "16384"),
+            }],
+            actions: vec![ActionRecord {
+                summary: "create pool quickOS".into(),
+                argv: vec!["zpool".into(), "create".into()],
+                started_at: "2026-12-01T08:00:01Z".into(),
+                duration_ms: 80,
+                result: ActionResult::Failed,
+                exit_code: Some(1),
+                error: Some("no such device".into()),
+            }],
+            services: ServicesRecord {
+                storages: vec![StorageRecord {
+                    id: "quickOS-vm-disks".into(),
+                    kind: "zfspool".into(),
+                    settings: props("pool", "quickOS/vm-disks"),
+                }],
+                exports: vec![ExportRecord {
+                    dataset: "fastData/shared-iso".into(),
+                    sharenfs: "rw".into(),
+                }],
+                smartd_devices: vec!["/dev/disk/by-id/nvme-QEMU_S2TA0001".into()],
+                deferred: vec![crate::plan::Deferred {
+                    subject: "nfs fastData/shared-iso".into(),
+                    why: "no network".into(),
+                }],
+            },
+            warnings: vec!["W1: a warning".into()],
+            outcome: Outcome {
+                status: OutcomeStatus::Failed,
+                exit_code: 6,
+                reasons: vec!["`zpool create` failed".into()],
+            },
+        }
+    }
+
+    /// `manifest` as `write_signed` puts it on disk.
+    fn bytes_of(manifest: &Manifest) -> Vec<u8> {
+        let value = serde_json::to_value(manifest).unwrap();
+        serde_json::to_vec_pretty(&value).unwrap()
+    }
+
+    #[test]
+    fn a_written_manifest_reads_back_equal() {
+        let manifest = written();
+        let path = Path::new("/var/lib/phoenix-zfs/manifest.json");
+        assert_eq!(
+            Manifest::parse(path, &bytes_of(&manifest)).unwrap(),
+            manifest
+        );
+    }
+
+    #[test]
+    fn a_manifest_from_before_the_later_fields_still_reads() {
+        let mut value = serde_json::to_value(written()).unwrap();
+        let root = value.as_object_mut().unwrap();
+        root.remove("situation");
+        root.remove("services");
+        value["drives"][0].as_object_mut().unwrap().remove("health");
+        value["pools"][0].as_object_mut().unwrap().remove("scan");
+        let old = Manifest::parse(Path::new("old.json"), value.to_string().as_bytes()).unwrap();
+        assert_eq!(old.situation, crate::host::target::Situation::NormalHost);
+        assert_eq!(old.services, ServicesRecord::default());
+        assert_eq!((&old.drives[0].health, &old.pools[0].scan), (&None, &None));
+        // A newer writer's field is read past, not refused.
+        value["pools"][0]["later"] = "x".into();
+        assert!(Manifest::parse(Path::new("new.json"), value.to_string().as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_malformed_manifest_is_named_with_its_line_and_column() {
+        let mut value = serde_json::to_value(written()).unwrap();
+        value["outcome"]["exit_code"] = "six".into();
+        let text = serde_json::to_string_pretty(&value).unwrap();
+        let line = text.lines().position(|l| l.contains("\"six\"")).unwrap() + 1;
+        let err =
+            Manifest::parse(Path::new("/srv/pve-a/manifest.json"), text.as_bytes()).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("/srv/pve-a/manifest.json line {line} column ")),
+            "{message}"
+        );
+        assert!(message.contains("name the manifest.json"), "{message}");
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(cause.contains("invalid type: string \"six\""), "{cause}");
+        let missing = Manifest::read(Path::new("/nonexistent/manifest.json")).unwrap_err();
+        assert_eq!(
+            missing.to_string(),
+            "cannot read /nonexistent/manifest.json"
         );
     }
 

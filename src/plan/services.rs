@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 pub const NFS_SERVER_PACKAGE: &str = "nfs-kernel-server";
 
 /// Something the layout asks for that this run cannot do, and why; a later run does it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Deferred {
     /// `storage ID`, `nfs DATASET`.
     pub subject: String,

@@ -430,75 +430,72 @@ fn check_manifest(
             "no manifest at /var/lib/phoenix-zfs/manifest.json".into()
         ]);
     };
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).context("manifest.json is not JSON")?;
+    let manifest = phoenix_zfs::manifest::Manifest::parse(&path, &bytes)?;
     if let Some(o) = &m.outcome {
-        if value["outcome"]["status"] != o.as_str() {
-            failures.push(format!(
-                "manifest outcome {}, expected {o}",
-                value["outcome"]["status"]
-            ));
+        let status = serde_json::to_value(manifest.outcome.status)?;
+        if status != o.as_str() {
+            failures.push(format!("manifest outcome {status}, expected {o}"));
         }
     }
     if let Some(code) = m.exit_code {
-        if value["outcome"]["exit_code"] != code {
+        if manifest.outcome.exit_code != code {
             failures.push(format!(
                 "manifest exit code {}, expected {code}",
-                value["outcome"]["exit_code"]
+                manifest.outcome.exit_code
             ));
         }
     }
     let drive = |serial: &str| {
-        value["drives"]
-            .as_array()
-            .and_then(|d| d.iter().find(|x| x["serial"] == serial).cloned())
+        manifest
+            .drives
+            .iter()
+            .find(|d| d.serial.as_deref() == Some(serial))
     };
     for (serial, role) in &m.drive_roles {
         match drive(serial) {
-            Some(d) if d["role"] == role.as_str() => {}
+            Some(d) if d.role.as_ref() == Some(role) => {}
             other => failures.push(format!(
                 "manifest: drive {serial} role {:?}, expected {role}",
-                other.map(|d| d["role"].clone())
+                other.map(|d| &d.role)
             )),
         }
     }
     for (serial, verdict) in &m.firmware_verdicts {
-        match drive(serial) {
-            Some(d) if d["firmware_verdict"]["verdict"] == verdict.as_str() => {}
+        let found = drive(serial)
+            .map(|d| serde_json::to_value(&d.firmware_verdict))
+            .transpose()?;
+        match found {
+            Some(v) if v["verdict"] == verdict.as_str() => {}
             other => failures.push(format!(
                 "manifest: drive {serial} firmware verdict {:?}, expected {verdict}",
-                other.map(|d| d["firmware_verdict"].clone())
+                other
             )),
         }
     }
     for serial in &m.health {
         match drive(serial) {
-            Some(d)
-                if d["health"]["baseline"].is_object() && d["health"]["current"].is_object() => {}
+            Some(d) if d.health.is_some() => {}
             other => failures.push(format!(
                 "manifest: drive {serial} has no health baseline: {:?}",
-                other.map(|d| d["health"].clone())
+                other.map(|d| &d.health)
             )),
         }
     }
-    let listed = |list: &str, key: &str| -> Vec<String> {
-        let mut names: Vec<String> = value["services"][list]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|x| x[key].as_str().map(str::to_string))
-            .collect();
-        names.sort();
-        names
-    };
-    for (list, key, wanted) in [
-        ("storages", "id", &m.storages),
-        ("exports", "dataset", &m.exports),
+    let services = &manifest.services;
+    let storages = services.storages.iter().map(|s| &s.id);
+    let exports = services.exports.iter().map(|e| &e.dataset);
+    for (list, found, wanted) in [
+        (
+            "storages",
+            storages.cloned().collect::<Vec<_>>(),
+            &m.storages,
+        ),
+        ("exports", exports.cloned().collect(), &m.exports),
     ] {
         if let Some(wanted) = wanted {
-            let mut wanted = wanted.clone();
+            let (mut found, mut wanted) = (found, wanted.clone());
+            found.sort();
             wanted.sort();
-            let found = listed(list, key);
             if found != wanted {
                 failures.push(format!(
                     "manifest: services.{list} {found:?}, expected {wanted:?}"
@@ -507,22 +504,22 @@ fn check_manifest(
         }
     }
     if let Some(n) = m.deferred {
-        let found = value["services"]["deferred"].as_array().map_or(0, Vec::len);
+        let found = services.deferred.len();
         if found != n {
             failures.push(format!(
                 "manifest: {found} deferred item(s), expected {n}: {}",
-                value["services"]["deferred"]
+                serde_json::to_value(&services.deferred)?
             ));
         }
     }
     for (pool, wanted) in &m.pool_scans {
-        let scan = value["pools"]
-            .as_array()
-            .and_then(|p| p.iter().find(|x| x["name"] == pool.as_str()))
-            .map(|p| p["scan"].clone());
+        let scan = manifest
+            .pools
+            .iter()
+            .find(|p| p.name == *pool)
+            .map(|p| &p.scan);
         if !scan
-            .as_ref()
-            .and_then(|s| s.as_str())
+            .and_then(Option::as_deref)
             .is_some_and(|s| s.contains(wanted.as_str()))
         {
             failures.push(format!(
@@ -674,7 +671,7 @@ pub fn check_untouched_after_boot(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -1138,22 +1135,44 @@ size = 4000787030016
         move |d: &Path| fs::write(d.join("manifest.json"), manifest.to_string()).unwrap()
     }
 
-    fn sample_manifest() -> serde_json::Value {
+    /// A manifest as phoenix-zfs writes it, with what the expectations look at.
+    pub(crate) fn sample_manifest() -> serde_json::Value {
+        let wear = serde_json::json!({ "percentage_used": 0, "available_spare": 100,
+            "available_spare_threshold": 10, "data_units_written": 0, "media_errors": 0,
+            "critical_warning": 0, "power_on_hours": 1, "unsafe_shutdowns": 0 });
+        let drive = |serial: &str, role: &str, verdict: &str, health: serde_json::Value| {
+            serde_json::json!({ "name": "nvme0n1", "model": null, "serial": serial,
+                "firmware": null, "size_bytes": 0, "logical_block_size": 512, "by_id": "",
+                "role": role, "firmware_verdict": { "verdict": verdict },
+                "signatures_before": [], "health": health })
+        };
         serde_json::json!({
-            "outcome": { "status": "done", "exit_code": 0 },
+            "schema": "phoenix-zfs-manifest/1",
+            "tool": { "name": "phoenix-zfs", "version": "0.1.0" },
+            "host": { "hostname": "guest", "machine_id": null, "host_key_fingerprint": null },
+            "command": "apply",
+            "situation": { "kind": "normal-host" },
+            "started_at": "2026-12-01T08:00:00Z",
+            "finished_at": "2026-12-01T08:00:09Z",
+            "layout": { "source": "<default layout>", "sha256": "", "content": {} },
+            "outcome": { "status": "done", "exit_code": 0, "reasons": [] },
             "drives": [
-                { "serial": "S2TA0001", "role": "quickOS",
-                  "firmware_verdict": { "verdict": "known-good" },
-                  "health": { "baseline": {}, "current": {} } },
-                { "serial": "S4TB0001", "role": "fastData",
-                  "firmware_verdict": { "verdict": "unknown" }, "health": null }
+                drive("S2TA0001", "quickOS", "no-known-issue", serde_json::json!({
+                    "baseline": wear, "baseline_at": "2026-12-01T08:00:00Z", "current": wear })),
+                drive("S4TB0001", "fastData", "not-in-policy", serde_json::Value::Null)
             ],
-            "pools": [ { "name": "quickOS", "scan": "resilvered 1M in 00:00:01 with 0 errors" } ],
+            "pools": [ { "name": "quickOS", "guid": null, "health": "ONLINE", "devices": [],
+                         "scan": "resilvered 1M in 00:00:01 with 0 errors", "properties": {} } ],
+            "datasets": [],
+            "actions": [],
             "services": {
-                "storages": [ { "id": "quickOS-vm-disks" }, { "id": "fastData-iso" } ],
-                "exports": [ { "dataset": "quickOS/shared-prod-data" } ],
-                "deferred": [ { "what": "pvesm" } ]
-            }
+                "storages": [ { "id": "quickOS-vm-disks", "type": "zfspool", "settings": {} },
+                              { "id": "fastData-iso", "type": "dir", "settings": {} } ],
+                "exports": [ { "dataset": "quickOS/shared-prod-data", "sharenfs": "on" } ],
+                "smartd_devices": [],
+                "deferred": [ { "subject": "storage pvesm", "why": "no pvesm" } ]
+            },
+            "warnings": []
         })
     }
 
@@ -1178,7 +1197,7 @@ size = 4000787030016
                 "drive S2TA0001 role",
             ),
             (
-                "firmware_verdicts = { S2TA0001 = \"known-good\" }",
+                "firmware_verdicts = { S2TA0001 = \"no-known-issue\" }",
                 "firmware_verdicts = { S2TA0001 = \"known-bad\" }",
                 "firmware verdict",
             ),

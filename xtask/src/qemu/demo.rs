@@ -12,7 +12,7 @@ use crate::qemu::test::run_scenario;
 use crate::qemu::Accel;
 use crate::util::{self, workspace_root};
 use anyhow::{bail, Context, Result};
-use serde_json::Value;
+use phoenix_zfs::manifest::Manifest;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -50,8 +50,7 @@ pub fn demo(options: &DemoOptions) -> Result<()> {
         })?;
     }
     let manifest_path = demo.join("manifest.json");
-    let manifest: Value = serde_json::from_slice(&std::fs::read(&manifest_path)?)
-        .with_context(|| format!("{} is not JSON", manifest_path.display()))?;
+    let (_, manifest) = Manifest::read(&manifest_path)?;
     let host = recorded_host(&manifest)?;
     let public = std::fs::read_to_string(demo.join("ssh_host_ed25519_key.pub"))?;
     std::fs::write(
@@ -123,9 +122,9 @@ pub fn demo(options: &DemoOptions) -> Result<()> {
 
 /// The host name the manifest records: the principal its signer is allowed for, in
 /// allowed_signers as for `manifest verify --allowed-signers` and `ssh-keygen -Y verify -I`.
-fn recorded_host(manifest: &Value) -> Result<&str> {
-    manifest["host"]["hostname"]
-        .as_str()
+fn recorded_host(manifest: &Manifest) -> Result<&str> {
+    Some(manifest.host.hostname.as_str())
+        .filter(|name| !name.is_empty())
         .context("the manifest records no host.hostname")
 }
 
@@ -205,7 +204,7 @@ mod tests {
     use super::*;
     use phoenix_zfs::manifest::allowed_signers::AllowedSigners;
     use phoenix_zfs::manifest::fleet::{self, Anchor, Verdict};
-    use phoenix_zfs::manifest::{canonical_json, sha256_hex, signing, SCHEMA};
+    use phoenix_zfs::manifest::{canonical_json, sha256_hex, signing};
 
     #[test]
     fn summary_shows_the_manifest_and_both_verdicts_for_the_recorded_host() {
@@ -269,13 +268,12 @@ mod tests {
         assert!(made.success());
         let key = signing::load_host_key(&key_path).unwrap();
         let layout = serde_json::json!({"version": 1});
-        let manifest = serde_json::json!({
-            "schema": SCHEMA,
-            "host": {"hostname": "phoenix-guest"},
-            "layout": {"sha256": sha256_hex(canonical_json(&layout).as_bytes()), "content": layout},
-            "outcome": {"status": "done", "exit_code": 0, "reasons": []},
-        });
+        let mut manifest = crate::qemu::checks::tests::sample_manifest();
+        manifest["host"]["hostname"] = "phoenix-guest".into();
+        manifest["layout"]["sha256"] = sha256_hex(canonical_json(&layout).as_bytes()).into();
+        manifest["layout"]["content"] = layout;
         let text = format!("{}\n", serde_json::to_string_pretty(&manifest).unwrap());
+        let manifest: Manifest = serde_json::from_str(&text).unwrap();
         std::fs::write(demo.join("manifest.json"), &text).unwrap();
         let signature = signing::sign(&key, text.as_bytes()).unwrap();
         std::fs::write(demo.join("manifest.json.sig"), signature).unwrap();
@@ -317,7 +315,9 @@ mod tests {
 
     #[test]
     fn a_manifest_without_a_host_name_is_an_error_that_says_so() {
-        let err = recorded_host(&serde_json::json!({"host": {}})).unwrap_err();
+        let mut manifest = crate::qemu::checks::tests::sample_manifest();
+        manifest["host"]["hostname"] = "".into();
+        let err = recorded_host(&serde_json::from_value(manifest).unwrap()).unwrap_err();
         assert!(err.to_string().contains("host.hostname"), "{err}");
     }
 }

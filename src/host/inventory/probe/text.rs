@@ -41,17 +41,7 @@ fn format_uuid(bytes: &[u8; 16]) -> String {
 
 /// A byte count for people: "300 MiB", "1.8 TiB".
 pub(crate) fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    let unit_name = UNITS.get(unit).copied().unwrap_or("B");
-    let rounded = format!("{value:.1}");
-    let rounded = rounded.strip_suffix(".0").unwrap_or(&rounded);
-    format!("{rounded} {unit_name}")
+    crate::formats::size::binary_brief(bytes)
 }
 
 #[cfg(test)]
