@@ -173,13 +173,7 @@ impl<'a> Shown<'a> {
             rows.push(row);
         }
         table(&mut out, "Proxmox storages", &mut rows);
-        for e in items(self.exports) {
-            rows.push(format!(
-                "{}\t{}",
-                text(&e["dataset"], "?"),
-                text(&e["sharenfs"], "?")
-            ));
-        }
+        two_columns(&mut rows, self.exports, ["dataset", "sharenfs"]);
         table(&mut out, "NFS exports", &mut rows);
         for (d, wear) in items(self.drives).iter().zip(&self.wear) {
             let mut row = format!(
@@ -205,13 +199,7 @@ impl<'a> Shown<'a> {
             rows.push(row);
         }
         table(&mut out, "drives", &mut rows);
-        for d in items(self.deferred) {
-            rows.push(format!(
-                "{}\t{}",
-                text(&d["subject"], "?"),
-                text(&d["why"], "?")
-            ));
-        }
+        two_columns(&mut rows, self.deferred, ["subject", "why"]);
         table(&mut out, "deferred", &mut rows);
         let _ = write!(out, "\nsignature ({}.sig)\n  ", self.manifest);
         let _ = match (self.signature, &self.signer) {
@@ -226,6 +214,14 @@ impl<'a> Shown<'a> {
             _ => writeln!(out, "signature does not match: {}", self.detail),
         };
         out
+    }
+}
+
+/// A row per item of `list`: its two `keys`' strings.
+fn two_columns(rows: &mut Vec<String>, list: &Value, keys: [&str; 2]) {
+    for item in items(list) {
+        let [first, second] = keys.map(|key| text(&item[key], "?"));
+        rows.push(format!("{first}\t{second}"));
     }
 }
 
