@@ -51,14 +51,23 @@ pub struct RunInfo<'a> {
 /// The health records of a manifest already on disk, by serial; empty when there is none or
 /// it cannot be read (the first reading then becomes the baseline).
 pub fn previous_baselines(path: &Path) -> BTreeMap<String, HealthRecord> {
-    let Ok((_, previous)) = Manifest::read(path) else {
+    let Ok(text) = std::fs::read_to_string(path) else {
         return BTreeMap::new();
     };
-    previous
-        .drives
-        .into_iter()
-        .filter_map(|drive| Some((drive.serial?, drive.health?)))
-        .collect()
+    let Ok(value) = serde_json::from_str::<Value>(&text) else {
+        return BTreeMap::new();
+    };
+    let mut out = BTreeMap::new();
+    for drive in value["drives"].as_array().into_iter().flatten() {
+        let (Some(serial), Ok(health)) = (
+            drive["serial"].as_str(),
+            serde_json::from_value::<HealthRecord>(drive["health"].clone()),
+        ) else {
+            continue;
+        };
+        out.insert(serial.to_string(), health);
+    }
+    out
 }
 
 pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {

@@ -5,9 +5,10 @@
 
 use super::allowed_signers::AllowedSigners;
 use super::signing::{self, VerifyError, NAMESPACE};
-use super::{canonical_json, sha256_hex, signature_path, HealthRecord, Manifest, SCHEMA};
+use super::{canonical_json, sha256_hex, signature_path, SCHEMA};
 use crate::exit::Exit;
 use serde::Serialize;
+use serde_json::Value;
 use ssh_key::{HashAlg, PublicKey};
 use std::path::Path;
 
@@ -100,27 +101,35 @@ const WEAR_FIELDS: [&str; 4] = [
 /// Checks one manifest file and its `.sig`. `now` is seconds since the epoch (for
 /// allowed_signers' valid-after and valid-before).
 pub fn check(path: &Path, anchor: &Anchor<'_>, now: u64) -> Report {
-    match Manifest::read(path) {
-        Ok((bytes, manifest)) => check_read(path, &bytes, &manifest, anchor, now),
-        Err(why) => Report {
-            detail: crate::report::Report(&why).to_string(),
+    match read(path) {
+        Ok((bytes, value)) => check_read(path, &bytes, &value, anchor, now),
+        Err(detail) => Report {
+            detail,
             ..Report::of(path)
         },
     }
 }
 
-/// [`check`] of a manifest already read from `path` (`bytes`, parsed as `manifest`); its
-/// signature is read beside it.
+/// A manifest's bytes, which its signature covers, and their JSON; or why there are none.
+pub fn read(path: &Path) -> Result<(Vec<u8>, Value), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+    Ok((bytes, value))
+}
+
+/// [`check`] of a manifest already read from `path` (`bytes`, parsed as `value`); its signature
+/// is read beside it.
 pub fn check_read(
     path: &Path,
     bytes: &[u8],
-    manifest: &Manifest,
+    value: &Value,
     anchor: &Anchor<'_>,
     now: u64,
 ) -> Report {
     let mut report = Report::of(path);
-    report.host = Some(manifest.host.hostname.clone());
-    summarize(manifest, &mut report);
+    report.host = value["host"]["hostname"].as_str().map(str::to_string);
+    summarize(value, &mut report);
     let sig_path = signature_path(path);
     let pem = match std::fs::read_to_string(&sig_path) {
         Ok(p) => p,
@@ -130,7 +139,7 @@ pub fn check_read(
             return report;
         }
     };
-    let signer = match intact(bytes, &pem, manifest) {
+    let signer = match intact(bytes, &pem, value) {
         Ok(signer) => signer,
         Err(why) => {
             report.detail = crate::report::Report(&why).to_string();
@@ -188,35 +197,35 @@ pub fn check_read(
 enum NotIntact {
     #[error(transparent)]
     Signature(#[from] VerifyError),
-    #[error("schema is {0:?}, expected \"{SCHEMA}\"")]
-    Schema(String),
+    #[error("schema is {0}, expected \"{SCHEMA}\"")]
+    Schema(Value),
     #[error("layout digest {recorded} does not match its content ({actual})")]
     LayoutDigest { recorded: String, actual: String },
     #[error("signed by {signer}, but the manifest names host key {named}")]
     HostKey { signer: String, named: String },
 }
 
-/// The signer, when `pem` is a good manifest signature over `bytes` (which say `manifest`) by the
-/// key it carries and the manifest's own digests and host key agree.
-fn intact(bytes: &[u8], pem: &str, manifest: &Manifest) -> Result<PublicKey, NotIntact> {
+/// The signer, when `pem` is a good manifest signature over `bytes` by the key it carries and
+/// the manifest's own digests and host key agree.
+fn intact(bytes: &[u8], pem: &str, value: &Value) -> Result<PublicKey, NotIntact> {
     let signer = signing::verify(bytes, pem)?;
-    if manifest.schema != SCHEMA {
-        return Err(NotIntact::Schema(manifest.schema.clone()));
+    if value["schema"] != SCHEMA {
+        return Err(NotIntact::Schema(value["schema"].clone()));
     }
-    let layout = &manifest.layout;
-    let actual = sha256_hex(canonical_json(&layout.content).as_bytes());
-    if layout.sha256 != actual {
+    let recorded = value["layout"]["sha256"].as_str().unwrap_or_default();
+    let actual = sha256_hex(canonical_json(&value["layout"]["content"]).as_bytes());
+    if recorded != actual {
         return Err(NotIntact::LayoutDigest {
-            recorded: layout.sha256.clone(),
+            recorded: recorded.to_string(),
             actual,
         });
     }
     let signer_fingerprint = signer.fingerprint(HashAlg::Sha256).to_string();
-    if let Some(named) = &manifest.host.host_key_fingerprint {
-        if *named != signer_fingerprint {
+    if let Some(named) = value["host"]["host_key_fingerprint"].as_str() {
+        if named != signer_fingerprint {
             return Err(NotIntact::HostKey {
                 signer: signer_fingerprint,
-                named: named.clone(),
+                named: named.to_string(),
             });
         }
     }
@@ -224,62 +233,48 @@ fn intact(bytes: &[u8], pem: &str, manifest: &Manifest) -> Result<PublicKey, Not
 }
 
 /// What the run did, read from the manifest (trusted only as far as the verdict says).
-fn summarize(manifest: &Manifest, report: &mut Report) {
-    let outcome = &manifest.outcome;
-    report.outcome = Some(kebab_name(&outcome.status));
-    report.exit_code = Some(u64::from(outcome.exit_code));
-    report.reasons = outcome.reasons.clone();
-    report.pools = manifest
-        .pools
+fn summarize(value: &Value, report: &mut Report) {
+    let text = |v: &Value| v.as_str().unwrap_or("?").to_string();
+    let items = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    report.outcome = value["outcome"]["status"].as_str().map(str::to_string);
+    report.exit_code = value["outcome"]["exit_code"].as_u64();
+    report.reasons = items(&value["outcome"]["reasons"])
+        .iter()
+        .map(text)
+        .collect();
+    report.pools = items(&value["pools"])
         .iter()
         .map(|p| PoolSummary {
-            name: p.name.clone(),
-            health: p.health.clone(),
+            name: text(&p["name"]),
+            health: text(&p["health"]),
         })
         .collect();
-    report.deferred = manifest
-        .services
-        .deferred
+    report.deferred = items(&value["services"]["deferred"])
         .iter()
         .map(|d| DeferredSummary {
-            subject: d.subject.clone(),
-            why: d.why.clone(),
+            subject: text(&d["subject"]),
+            why: text(&d["why"]),
         })
         .collect();
-    report.drives = manifest
-        .drives
+    report.drives = items(&value["drives"])
         .iter()
-        .map(|d| DriveSummary {
-            drive: d.name.clone(),
-            firmware: kebab_name(&d.firmware_verdict),
-            wear_moved: d.health.as_ref().map(wear_moved).unwrap_or_default(),
+        .map(|d| {
+            let health = &d["health"];
+            let wear_moved = WEAR_FIELDS
+                .iter()
+                .filter_map(|field| {
+                    let (before, now) = (&health["baseline"][field], &health["current"][field]);
+                    (before.is_u64() && now.is_u64() && before != now)
+                        .then(|| format!("{field} {before} -> {now}"))
+                })
+                .collect();
+            DriveSummary {
+                drive: text(&d["name"]),
+                firmware: text(&d["firmware_verdict"]["verdict"]),
+                wear_moved,
+            }
         })
         .collect();
-}
-
-/// How the counters of [`WEAR_FIELDS`] moved from the baseline to the current reading.
-fn wear_moved(health: &HealthRecord) -> Vec<String> {
-    let (before, now) = (&health.baseline, &health.current);
-    let moved = [
-        (before.percentage_used.into(), now.percentage_used.into()),
-        (before.available_spare.into(), now.available_spare.into()),
-        (before.media_errors, now.media_errors),
-        (before.critical_warning.into(), now.critical_warning.into()),
-    ];
-    WEAR_FIELDS
-        .iter()
-        .zip(moved)
-        .filter(|(_, (before, now)): &(_, (u64, u64))| before != now)
-        .map(|(field, (before, now))| format!("{field} {before} -> {now}"))
-        .collect()
-}
-
-/// The name a unit variant, or an internally tagged enum's variant, has in JSON: `nothing-to-do`,
-/// `known-bad`.
-fn kebab_name(value: &impl Serialize) -> String {
-    let value = serde_json::to_value(value).unwrap_or_default();
-    let name = value.get("verdict").unwrap_or(&value);
-    name.as_str().unwrap_or("?").to_string()
 }
 
 impl Report {
@@ -416,7 +411,13 @@ pub fn tally(reports: &[Report]) -> String {
     counts.sort_by_key(|(v, _)| *v as u8);
     let parts: Vec<String> = counts
         .iter()
-        .map(|(v, n)| format!("{n} {}", kebab_name(v)))
+        .map(|(v, n)| {
+            let name = serde_json::to_value(v)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            format!("{n} {name}")
+        })
         .collect();
     format!(
         "{} manifest{}: {}",

@@ -277,7 +277,9 @@ pub enum ManifestReadError {
 
 impl Manifest {
     /// The manifest in `path`, and its bytes exactly as on disk: the signature covers those, never
-    /// a re-serialisation of what they say.
+    /// a re-serialisation of what they say. The hook's own readers (fleet, `manifest show`, the
+    /// previous baselines) read a `Value` instead: this reader's derived code would cost the
+    /// hook 39 KB (BENCHMARKS.md, "Binary size").
     pub fn read(path: &Path) -> Result<(Vec<u8>, Manifest), ManifestReadError> {
         let bytes = std::fs::read(path).map_err(|source| ManifestReadError::Read {
             path: path.to_path_buf(),
