@@ -14,8 +14,8 @@
 //!
 //! ZFS volumes can hold pools too; a host that has any is scanned.
 
-use crate::host::inventory::probe::SignatureKind;
-use crate::host::inventory::{Inventory, ProbeState, Transport};
+use crate::formats::ondisk::SignatureKind;
+use crate::model::disk::{Inventory, ProbeState, Transport};
 
 /// Why the scan can be left out, or None when it must run.
 pub fn skip_reason(inventory: &Inventory) -> Option<String> {
@@ -73,8 +73,8 @@ fn could_hold_a_pool(kind: SignatureKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::inventory::probe::Signature;
-    use crate::host::inventory::{Disk, Ineligible, UdevZfs};
+    use crate::formats::ondisk::Signature;
+    use crate::model::disk::{Disk, Ineligible, UdevZfs};
 
     fn disk(name: &str, transport: Transport, probe: ProbeState) -> Disk {
         let mut disk = Disk::test_nvme(name, "QEMU NVMe Ctrl", "S", 2_000_398_934_016);
@@ -144,7 +144,7 @@ mod tests {
         let mut host = blank_host();
         host.disks[2].probe = ProbeState::Read {
             signatures: Vec::new(),
-            unrecognised: vec![crate::host::inventory::probe::Extent {
+            unrecognised: vec![crate::formats::ondisk::Extent {
                 offset: 1024,
                 len: 512,
             }],

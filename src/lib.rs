@@ -35,6 +35,7 @@ pub mod remedy;
 
 pub mod log;
 pub mod manifest;
+pub mod model;
 
 /// What `--version` prints after the name: the package version, the commit it was built from
 /// (`unknown` outside a git checkout) and the first 12 hex digits of the embedded default

@@ -9,10 +9,10 @@ use crate::exit::Exit;
 use crate::formats::zfs::ZfsFailure;
 use crate::host::assess::{assess, Assessment, ZfsSource};
 use crate::host::inventory::HostRoot;
-use crate::host::inventory::Inventory;
 use crate::host::target::Target;
 use crate::layout::Layout;
 use crate::manifest::{now_rfc3339, ActionRecord, ActionResult};
+use crate::model::disk::Inventory;
 use crate::plan::Action;
 use crate::runner::{self, Runner};
 use std::time::{Duration, Instant};
@@ -600,8 +600,8 @@ fn run_afterwards(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::inventory::probe::PartitionSource;
-    use crate::host::inventory::{Disk, Partition, ProbeState};
+    use crate::formats::ondisk::PartitionSource;
+    use crate::model::disk::{Disk, Partition, ProbeState};
     use std::os::unix::fs::symlink;
 
     fn inventory(disks: Vec<Disk>) -> Inventory {

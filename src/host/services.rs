@@ -9,10 +9,11 @@
 use crate::formats::nfs::{self, Network};
 use crate::formats::proxmox::storage_cfg::StorageConfig;
 use crate::formats::wear::{self, WearBaseline};
-use crate::host::inventory::{Disk, HostRoot};
+use crate::host::inventory::HostRoot;
 use crate::host::target::Target;
 use crate::host::ObserveError;
 use crate::layout::Layout;
+use crate::model::disk::Disk;
 use crate::runner::Runner;
 use serde::Serialize;
 use std::time::Duration;
@@ -171,7 +172,7 @@ pub fn observe(
 ) -> HostServices {
     // Read once: whether pmxcfs is mounted and whether the root is ZFS both come from it.
     let mounts = std::fs::read_to_string(root.path("/proc/mounts"))
-        .map(|text| crate::host::inventory::mounts::parse(&text))
+        .map(|text| crate::formats::mountinfo::parse(&text))
         .unwrap_or_default();
     let files = target.files(root);
     let ReadAhead {
@@ -293,7 +294,7 @@ fn read_text(root: &HostRoot, path: &str, missing_is_empty: bool) -> Availabilit
 fn observe_proxmox(
     root: &HostRoot,
     layout: &Layout,
-    mounts: &[crate::host::inventory::mounts::Mount],
+    mounts: &[crate::formats::mountinfo::Mount],
 ) -> Availability<StorageConfig> {
     if layout.datasets.iter().all(|d| d.proxmox.is_none()) {
         return Availability::Unavailable {

@@ -15,12 +15,14 @@
 
 use super::*;
 use crate::apply::journal::JournaledDrive;
-use crate::host::inventory::probe::{zfs_label_for_tests, PartitionSource};
-use crate::host::inventory::{udev, BlkidView, Disk, HostRoot, Ineligible, Partition};
+use crate::formats::ondisk::{zfs_label_for_tests, PartitionSource};
+use crate::formats::udev;
+use crate::host::inventory::HostRoot;
 use crate::host::services::HostServices;
 use crate::host::target::Target;
 use crate::host::zfs_state::{ImportablePool, OtherPool, Presence};
 use crate::matching::match_drives;
+use crate::model::disk::{BlkidView, Disk, Ineligible, Partition};
 use proptest::prelude::*;
 use std::io::{Read, Seek, SeekFrom, Write};
 

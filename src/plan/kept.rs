@@ -15,9 +15,9 @@
 
 use crate::contents;
 use crate::host::assess::Assessment;
-use crate::host::inventory::Inventory;
 use crate::host::services::HostServices;
 use crate::host::zfs_state::Observed;
+use crate::model::disk::Inventory;
 use crate::plan::{Action, Consent};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -352,7 +352,7 @@ mod tests {
         kept(&then).stale(&now)
     }
 
-    fn disk<'a>(a: &'a mut Assessment, serial: &str) -> &'a mut crate::host::inventory::Disk {
+    fn disk<'a>(a: &'a mut Assessment, serial: &str) -> &'a mut crate::model::disk::Disk {
         let mut disks = a.inventory.disks.iter_mut();
         disks.find(|d| d.serial.as_deref() == Some(serial)).unwrap()
     }
@@ -382,17 +382,17 @@ mod tests {
     fn a_new_partition_or_file_system_on_a_drive_is_named() {
         let said = stale_after(|a| {
             let d = disk(a, "S4TB0001");
-            d.partitions.push(crate::host::inventory::Partition {
+            d.partitions.push(crate::model::disk::Partition {
                 name: "nvme2n1p1".into(),
                 number: Some(1),
                 start_bytes: Some(1 << 20),
                 size_bytes: 1 << 30,
-                listed_by: vec![crate::host::inventory::probe::PartitionSource::Kernel],
-                probe: crate::host::inventory::ProbeState::read(Vec::new()),
+                listed_by: vec![crate::formats::ondisk::PartitionSource::Kernel],
+                probe: crate::model::disk::ProbeState::read(Vec::new()),
                 udev: None,
                 major_minor: Some("259:7".into()),
             });
-            d.udev = Some(crate::host::inventory::BlkidView {
+            d.udev = Some(crate::model::disk::BlkidView {
                 part_table_type: Some("gpt".into()),
                 ..Default::default()
             });

@@ -4,13 +4,13 @@
 use crate::apply::journal::PendingCreate;
 use crate::exit::Exit;
 use crate::firmware::{DriveFirmware, Enforcement};
+use crate::formats::ondisk::SignatureKind;
 use crate::formats::size;
-use crate::host::inventory::probe::SignatureKind;
-use crate::host::inventory::{Inventory, ProbeState};
 use crate::host::zfs_state::{DatasetKind, Observed};
 use crate::layout::properties::{in_layout_units, normalize, PropertyScope};
 use crate::layout::{layout_warnings, quota_overcommit, Layout, PoolSpec, VdevLayout, Warning};
 use crate::matching::{Assignment, MatchReport};
+use crate::model::disk::{Inventory, ProbeState};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -88,14 +88,11 @@ pub struct Consent {
     pub force_import: bool,
 }
 
-/// Each name of `consent.wipe` must be a drive's [`wipe_name`](crate::host::inventory::Disk::wipe_name)
+/// Each name of `consent.wipe` must be a drive's [`wipe_name`](crate::model::disk::Disk::wipe_name)
 /// among `disks`: a typo would otherwise pass as a consent that consents to nothing, and the run
 /// would refuse the drive it was meant for. The error names the first such name and the names
 /// the host has. The command line checks it once the drives are read, before anything is planned.
-pub fn check_wipes(
-    consent: &Consent,
-    disks: &[crate::host::inventory::Disk],
-) -> Result<(), String> {
+pub fn check_wipes(consent: &Consent, disks: &[crate::model::disk::Disk]) -> Result<(), String> {
     let present: Vec<String> = disks.iter().filter_map(|d| d.wipe_name(disks)).collect();
     match consent.wipe.iter().find(|w| !present.contains(w)) {
         None => Ok(()),
@@ -351,7 +348,7 @@ fn plan_pool(
 fn clear_to_write(
     facts: &Facts,
     journal_pool: Option<&str>,
-    disk: &crate::host::inventory::Disk,
+    disk: &crate::model::disk::Disk,
     path: &str,
     plan: &mut Plan,
 ) -> bool {
@@ -452,12 +449,12 @@ fn mixed_pool_guids(
 /// Partitions only a table describes have no device node to address: wiping the disk's table
 /// and creating the pool over them is what erases them.
 fn plan_wipe(
-    disk: &crate::host::inventory::Disk,
+    disk: &crate::model::disk::Disk,
     path: &str,
     found: Vec<crate::contents::Finding>,
     plan: &mut Plan,
 ) {
-    let has_zfs_label = |probe: &ProbeState, udev: Option<&crate::host::inventory::BlkidView>| {
+    let has_zfs_label = |probe: &ProbeState, udev: Option<&crate::model::disk::BlkidView>| {
         probe
             .signatures()
             .is_some_and(|s| s.iter().any(|s| s.kind == SignatureKind::ZfsLabel))

@@ -5,10 +5,11 @@
 //! come from.
 use phoenix_zfs::formats::wear::{self, WearBaseline};
 use phoenix_zfs::host::assess::{assess, Assessment, ZfsSource};
-use phoenix_zfs::host::inventory::{self, Disk, HostRoot, Inventory};
+use phoenix_zfs::host::inventory::{self, HostRoot};
 use phoenix_zfs::host::services::{Availability, DriveHealth};
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::layout::Layout;
+use phoenix_zfs::model::disk::{Disk, Inventory};
 use phoenix_zfs::runner::Transcript;
 use std::path::{Path, PathBuf};
 use std::process::Command;

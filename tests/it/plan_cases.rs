@@ -5,11 +5,10 @@
 use crate::fixtures;
 use phoenix_zfs::firmware;
 use phoenix_zfs::formats::nfs;
+use phoenix_zfs::formats::ondisk::{Signature, SignatureKind};
 use phoenix_zfs::formats::proxmox::storage_cfg::StorageConfig;
 use phoenix_zfs::formats::wear::WearBaseline;
 use phoenix_zfs::formats::zfs::{VdevClass, VdevKind};
-use phoenix_zfs::host::inventory::probe::{Signature, SignatureKind};
-use phoenix_zfs::host::inventory::{Inventory, ProbeState};
 use phoenix_zfs::host::services::{Availability, DriveHealth, HostServices, NfsServer};
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::host::zfs_state::{
@@ -19,6 +18,7 @@ use phoenix_zfs::host::zfs_state::{
 use phoenix_zfs::layout::properties::{normalize, PropertyScope};
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::matching::match_drives;
+use phoenix_zfs::model::disk::{Inventory, ProbeState};
 use phoenix_zfs::plan::{plan, Action, Blocker, Consent, Facts, Plan};
 use std::collections::BTreeMap;
 
@@ -461,7 +461,7 @@ fn an_interrupted_pool_creation_of_our_own_is_wiped_and_redone_and_nothing_else_
     let layout = Layout::default_layout();
     let mut inv = host("old-signatures");
     // nvme0n1 holds the GPT a whole-disk `zpool create` makes; nvme1n1 holds another pool's labels.
-    let whole_disk = |d: &&phoenix_zfs::host::inventory::Disk| d.name == "nvme0n1";
+    let whole_disk = |d: &&phoenix_zfs::model::disk::Disk| d.name == "nvme0n1";
     let gpt_only = inv.disks.iter().find(whole_disk).unwrap().probe.clone();
     inv.disks[1].probe = gpt_only;
     let paths = vec![
@@ -555,7 +555,7 @@ fn the_layouts_own_pools_being_mounted_does_not_make_their_drives_strangers() {
             "quickOS"
         };
         d.ineligible
-            .push(phoenix_zfs::host::inventory::Ineligible::Mounted {
+            .push(phoenix_zfs::model::disk::Ineligible::Mounted {
                 mountpoint: format!("/{pool}"),
                 via: pool.into(),
             });

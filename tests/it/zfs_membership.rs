@@ -7,7 +7,7 @@
 
 use crate::fixtures;
 use phoenix_zfs::formats::zfs::{parse_zpool_import_scan, parse_zpool_status};
-use phoenix_zfs::host::inventory::{HostRoot, Inventory};
+use phoenix_zfs::host::inventory::HostRoot;
 use phoenix_zfs::host::services::HostServices;
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::host::zfs_state::{
@@ -15,6 +15,7 @@ use phoenix_zfs::host::zfs_state::{
 };
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::matching::{match_drives, MatchProblem};
+use phoenix_zfs::model::disk::Inventory;
 use phoenix_zfs::plan::{plan, Action, Blocker, Consent, Facts, Plan};
 use phoenix_zfs::runner::{ReplayRunner, Transcript};
 use std::collections::BTreeMap;
