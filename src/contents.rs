@@ -16,9 +16,9 @@
 //! Any one of them finding something makes the drive "hold data".
 
 use crate::formats::ondisk::SignatureKind;
-use crate::host::zfs_state::PoolMember;
-use crate::matching::ExistingPool;
 use crate::model::disk::{BlkidView, Disk, ProbeState};
+use crate::model::pools::ExistingPool;
+use crate::model::pools::PoolMember;
 use serde::Serialize;
 use std::fmt;
 
@@ -560,7 +560,7 @@ mod tests {
 
     #[test]
     fn the_pool_and_the_member_on_a_disk_are_both_named() {
-        use crate::host::zfs_state::Presence;
+        use crate::model::pools::Presence;
         let pool = |name: &str, members: Vec<PoolMember>| ExistingPool {
             name: name.into(),
             guid: Some(7),

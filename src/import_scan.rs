@@ -171,7 +171,7 @@ mod tests {
 
     /// The fixture hosts, read as `--root` reads them.
     fn decide(host: &str, forget_udev: bool) -> Option<String> {
-        let root = crate::host::inventory::HostRoot(
+        let root = crate::host::root::HostRoot(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/fixtures/hosts")
                 .join(host),
@@ -191,7 +191,7 @@ mod tests {
         // A whole-disk vdev's labels are beyond the windows; its GPT is not.
         assert_eq!(decide("qemu-exported", false), None);
         assert_eq!(decide("qemu-exported", true), None);
-        let root = crate::host::inventory::HostRoot(
+        let root = crate::host::root::HostRoot(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/fixtures/hosts/qemu-exported"),
         );

@@ -13,28 +13,11 @@ use crate::contents::{member_is_on, member_of};
 use crate::formats::size::{self, SizeClass};
 use crate::formats::zfs::{VdevClass, VdevKind};
 use crate::glob;
-use crate::host::zfs_state::{DataVdev, PoolMember, Presence};
 use crate::layout::{Layout, PoolSpec, VdevLayout};
 use crate::model::disk::{Disk, Inventory, Transport};
+use crate::model::pools::{DataVdev, ExistingPool, PoolMember, Presence};
 use serde::Serialize;
 use std::collections::BTreeMap;
-
-/// A pool that exists on the host (imported, importable or destroyed), with every member
-/// device of every class: what drives are compared with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ExistingPool {
-    pub name: String,
-    /// Known for importable and destroyed pools, which are imported by it, and for the
-    /// layout's imported ones.
-    pub guid: Option<u64>,
-    pub presence: Presence,
-    pub members: Vec<PoolMember>,
-    /// The top-level vdevs of its main tree; empty for an imported pool the layout does not
-    /// describe, whose shape nothing asks.
-    pub data_vdevs: Vec<DataVdev>,
-    /// Mirror members zpool reports gone or failed, which a new drive may replace.
-    pub missing: usize,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AssignedDrive {

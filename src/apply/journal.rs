@@ -80,7 +80,7 @@ pub struct Journal {
 impl Journal {
     /// The journal of the system whose files are under `files` (the host's root, or the
     /// installed system's root from a live system).
-    pub fn of(files: &crate::host::inventory::HostRoot) -> Journal {
+    pub fn of(files: &crate::host::root::HostRoot) -> Journal {
         Journal::at(files.path(PATH))
     }
 
@@ -220,7 +220,7 @@ mod tests {
 
     #[test]
     fn the_journal_lives_in_the_systems_state_directory() {
-        let files = crate::host::inventory::HostRoot(PathBuf::from("/mnt"));
+        let files = crate::host::root::HostRoot(PathBuf::from("/mnt"));
         assert_eq!(
             Journal::of(&files).path(),
             Path::new("/mnt/var/lib/phoenix-zfs/pending.json")

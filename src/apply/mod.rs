@@ -8,7 +8,7 @@ use crate::apply::journal::{Journal, JournaledDrive, PendingCreate};
 use crate::exit::Exit;
 use crate::formats::zfs::ZfsFailure;
 use crate::host::assess::{assess, Assessment, ZfsSource};
-use crate::host::inventory::HostRoot;
+use crate::host::root::HostRoot;
 use crate::host::target::Target;
 use crate::layout::Layout;
 use crate::manifest::{now_rfc3339, ActionRecord, ActionResult};

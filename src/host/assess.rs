@@ -2,13 +2,14 @@
 //! firmware verdicts, observed ZFS state, and the plan that follows from them.
 
 use crate::firmware::{self, DriveFirmware};
-use crate::host::inventory::{self, HostRoot};
+use crate::host::inventory;
+use crate::host::root::HostRoot;
 use crate::host::services::{self, HostServices};
 use crate::host::target::Target;
-use crate::host::zfs_state::Observed;
 use crate::layout::Layout;
 use crate::matching::{self, MatchReport};
 use crate::model::disk::{Disk, Inventory};
+use crate::model::pools::Observed;
 use crate::plan::Action;
 use crate::plan::{self, Facts, Plan};
 use crate::runner::Runner;

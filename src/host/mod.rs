@@ -12,6 +12,7 @@
 pub mod assess;
 pub mod identity;
 pub mod inventory;
+pub mod root;
 pub mod services;
 pub mod target;
 pub mod zfs_state;

@@ -9,7 +9,7 @@
 use crate::formats::nfs::{self, Network};
 use crate::formats::proxmox::storage_cfg::StorageConfig;
 use crate::formats::wear::{self, WearBaseline};
-use crate::host::inventory::HostRoot;
+use crate::host::root::HostRoot;
 use crate::host::target::Target;
 use crate::host::ObserveError;
 use crate::layout::Layout;

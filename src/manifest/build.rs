@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 /// The identity of the system whose files are under `files`: the running host's own name, or for
 /// an installed root under a live system the name in its /etc/hostname.
 pub fn host_identity(
-    files: &crate::host::inventory::HostRoot,
+    files: &crate::host::root::HostRoot,
     key: Option<&ssh_key::PrivateKey>,
 ) -> Host {
     let running = files.0 == std::path::Path::new("/");

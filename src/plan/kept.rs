@@ -16,8 +16,8 @@
 use crate::contents;
 use crate::host::assess::Assessment;
 use crate::host::services::HostServices;
-use crate::host::zfs_state::Observed;
 use crate::model::disk::Inventory;
+use crate::model::pools::Observed;
 use crate::plan::{Action, Consent};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -250,7 +250,7 @@ impl Kept {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::inventory::HostRoot;
+    use crate::host::root::HostRoot;
     use crate::host::target::Target;
     use crate::layout::Layout;
 
@@ -403,8 +403,8 @@ mod tests {
         );
     }
 
-    fn pool(properties: &[(&str, &str)]) -> crate::host::zfs_state::ObservedPool {
-        crate::host::zfs_state::ObservedPool {
+    fn pool(properties: &[(&str, &str)]) -> crate::model::pools::ObservedPool {
+        crate::model::pools::ObservedPool {
             name: "quickOS".into(),
             guid: Some(7),
             health: "ONLINE".into(),
@@ -464,7 +464,7 @@ mod tests {
 
     #[test]
     fn a_dataset_made_by_hand_is_named() {
-        use crate::host::zfs_state::{DatasetKind, ObservedDataset};
+        use crate::model::pools::{DatasetKind, ObservedDataset};
         let said = stale_after(|a| {
             a.observed.datasets.push(ObservedDataset {
                 name: "quickOS/vm-disks".into(),

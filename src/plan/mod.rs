@@ -6,11 +6,11 @@ use crate::exit::Exit;
 use crate::firmware::{DriveFirmware, Enforcement};
 use crate::formats::ondisk::SignatureKind;
 use crate::formats::size;
-use crate::host::zfs_state::{DatasetKind, Observed};
 use crate::layout::properties::{in_layout_units, normalize, PropertyScope};
 use crate::layout::{layout_warnings, quota_overcommit, Layout, PoolSpec, VdevLayout, Warning};
 use crate::matching::{Assignment, MatchReport};
 use crate::model::disk::{Inventory, ProbeState};
+use crate::model::pools::{DatasetKind, Observed};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -507,7 +507,7 @@ fn plan_wipe(
 fn plan_replacements(
     facts: &Facts,
     pool: &PoolSpec,
-    observed: &crate::host::zfs_state::ObservedPool,
+    observed: &crate::model::pools::ObservedPool,
     assignment: Option<&Assignment>,
     plan: &mut Plan,
 ) {
@@ -564,7 +564,7 @@ fn plan_replacements(
 
 fn plan_pool_properties(
     pool: &PoolSpec,
-    observed: &crate::host::zfs_state::ObservedPool,
+    observed: &crate::model::pools::ObservedPool,
     plan: &mut Plan,
 ) {
     for (prop, value) in &pool.properties {
@@ -611,7 +611,7 @@ fn plan_datasets(
         .datasets_of(pool.name())
         .map(|d| (d.name().to_string(), desired_properties(d, sharenfs)));
     // Indexed once: a linear lookup per layout dataset made planning quadratic in datasets.
-    let observed: BTreeMap<&str, &crate::host::zfs_state::ObservedDataset> = facts
+    let observed: BTreeMap<&str, &crate::model::pools::ObservedDataset> = facts
         .observed
         .datasets
         .iter()

@@ -8,7 +8,7 @@
 use crate::fixtures;
 use phoenix_zfs::apply::journal::Journal;
 use phoenix_zfs::apply::{apply, ApplyReport, Ending, Silent};
-use phoenix_zfs::host::inventory::HostRoot;
+use phoenix_zfs::host::root::HostRoot;
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::runner::{changes_storage, is_mutating, ReplayRunner, Transcript};
 use serde::Deserialize;

@@ -5,7 +5,8 @@
 //! come from.
 use phoenix_zfs::formats::wear::{self, WearBaseline};
 use phoenix_zfs::host::assess::{assess, Assessment, ZfsSource};
-use phoenix_zfs::host::inventory::{self, HostRoot};
+use phoenix_zfs::host::inventory;
+use phoenix_zfs::host::root::HostRoot;
 use phoenix_zfs::host::services::{Availability, DriveHealth};
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::layout::Layout;

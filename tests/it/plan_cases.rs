@@ -11,14 +11,14 @@ use phoenix_zfs::formats::wear::WearBaseline;
 use phoenix_zfs::formats::zfs::{VdevClass, VdevKind};
 use phoenix_zfs::host::services::{Availability, DriveHealth, HostServices, NfsServer};
 use phoenix_zfs::host::target::Target;
-use phoenix_zfs::host::zfs_state::{
-    DataVdev, DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
-    PoolMember,
-};
 use phoenix_zfs::layout::properties::{normalize, PropertyScope};
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::matching::match_drives;
 use phoenix_zfs::model::disk::{Inventory, ProbeState};
+use phoenix_zfs::model::pools::{
+    DataVdev, DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
+    PoolMember,
+};
 use phoenix_zfs::plan::{plan, Action, Blocker, Consent, Facts, Plan};
 use std::collections::BTreeMap;
 

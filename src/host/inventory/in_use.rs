@@ -8,8 +8,9 @@
 //! read, sysfs's entries and the udev database.
 
 use super::sysfs::{BcacheRegistration, BlockEntry};
-use super::{HostRoot, UdevRecords};
+use super::UdevRecords;
 use crate::formats::mountinfo::{self, DeviceNumber, Mount, MountInfo};
+use crate::host::root::HostRoot;
 use crate::model::disk::{Holder, Ineligible, Remedy};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

@@ -11,6 +11,7 @@ pub mod sysfs;
 
 use crate::formats::ondisk;
 use crate::formats::udev;
+use crate::host::root::HostRoot;
 use crate::model::disk::{
     BlkidView, Disk, Ineligible, Inventory, Partition, ProbeState, Transport, UdevZfs,
 };
@@ -18,20 +19,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
-
-/// Where the host's sys/, run/udev/, dev/ and proc/ are: `/` on a live host.
-#[derive(Debug, Clone)]
-pub struct HostRoot(pub PathBuf);
-
-impl HostRoot {
-    pub fn live() -> HostRoot {
-        HostRoot(PathBuf::from("/"))
-    }
-
-    pub fn path(&self, relative: &str) -> PathBuf {
-        self.0.join(relative.trim_start_matches('/'))
-    }
-}
 
 /// Below this, a device is no pool member anyone means (ZFS itself needs 64 MiB).
 const MIN_CANDIDATE_BYTES: u64 = 8 * 1_000_000_000;

@@ -2,7 +2,8 @@
 //! sysfs's symlinks kept, so that `--root DIR` later sees the same host. This is how fixture hosts
 //! are recorded (in the QEMU guest) and what an administrator attaches to a bug report.
 
-use super::{sysfs, HostRoot};
+use super::sysfs;
+use crate::host::root::HostRoot;
 use crate::model::disk::Transport;
 use std::fs;
 use std::io;
