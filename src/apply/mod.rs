@@ -5,9 +5,9 @@
 //! finished by the next one.
 
 use crate::apply::journal::{Journal, JournaledDrive, PendingCreate};
+use crate::assess::{assess, Assessment, ZfsSource};
 use crate::exit::Exit;
 use crate::formats::zfs::ZfsFailure;
-use crate::host::assess::{assess, Assessment, ZfsSource};
 use crate::host::root::HostRoot;
 use crate::host::target::Target;
 use crate::layout::Layout;

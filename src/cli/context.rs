@@ -3,7 +3,7 @@
 //! detect, plan and verify show.
 
 use crate::failure::Failure;
-use phoenix_zfs::host::assess::{assess, Assessment, ZfsSource};
+use phoenix_zfs::assess::{assess, Assessment, ZfsSource};
 use phoenix_zfs::host::root::HostRoot;
 use phoenix_zfs::host::target::Situation;
 use phoenix_zfs::host::target::Target;

@@ -4,10 +4,10 @@
 //! text says, with the same words.
 
 use crate::failure::print_error;
+use phoenix_zfs::assess::Assessment;
 use phoenix_zfs::contents;
 use phoenix_zfs::exit::Exit;
 use phoenix_zfs::formats::size::{self, SizeClass};
-use phoenix_zfs::host::assess::Assessment;
 use phoenix_zfs::host::services::Availability;
 use phoenix_zfs::host::target::Situation;
 use phoenix_zfs::manifest::HealthRecord;

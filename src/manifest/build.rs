@@ -187,7 +187,7 @@ pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {
 /// `looks`: the assessments of this run, latest first. Health is read in the look before the
 /// drives are written, so the last look of a run that made the pools has none of its own.
 fn health_record(
-    looks: [&crate::host::assess::Assessment; 2],
+    looks: [&crate::assess::Assessment; 2],
     drive: &str,
     serial: Option<&str>,
     baselines: &BTreeMap<String, HealthRecord>,
@@ -214,7 +214,7 @@ fn health_record(
     })
 }
 
-fn services_record(layout: &Layout, a: &crate::host::assess::Assessment) -> ServicesRecord {
+fn services_record(layout: &Layout, a: &crate::assess::Assessment) -> ServicesRecord {
     let storages = match &a.services.proxmox {
         Availability::Ready { value } => layout
             .datasets

@@ -13,8 +13,8 @@
 //! (the NFS server and network, smartd.conf, the ARC limit, the journal) shows in the actions
 //! planned from it, which must be the kept ones too.
 
+use crate::assess::Assessment;
 use crate::contents;
-use crate::host::assess::Assessment;
 use crate::host::services::HostServices;
 use crate::model::disk::Inventory;
 use crate::model::pools::Observed;
@@ -267,11 +267,11 @@ mod tests {
     }
 
     fn assessed_with(name: &str, layout: &Layout) -> Assessment {
-        crate::host::assess::assess(
+        crate::assess::assess(
             &host(name),
             &Target::RunningSystem,
             layout,
-            crate::host::assess::ZfsSource::Absent,
+            crate::assess::ZfsSource::Absent,
             &Consent::default(),
             &[],
             None,

@@ -4,7 +4,7 @@
 
 use crate::context::Context;
 use crate::failure::{Failure, Outcome};
-use phoenix_zfs::host::assess::Assessment;
+use phoenix_zfs::assess::Assessment;
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::plan::kept::{self, Kept};
 use phoenix_zfs::plan::Consent;
