@@ -410,7 +410,7 @@ fn plan_big(c: &mut Criterion) {
         assert!(matches.problems.is_empty(), "{:?}", matches.problems);
         let firmware = firmware::judge(&inventory, &layout.firmware.rules);
         let consent = phoenix_zfs::plan::Consent::default();
-        let services = phoenix_zfs::host::services::HostServices::not_observed();
+        let services = phoenix_zfs::model::services::HostServices::not_observed();
         let facts = Facts {
             layout: &layout,
             inventory: &inventory,

@@ -4,12 +4,13 @@
 use crate::firmware::{self, DriveFirmware};
 use crate::host::inventory;
 use crate::host::root::HostRoot;
-use crate::host::services::{self, HostServices};
+use crate::host::services;
 use crate::host::target::Target;
 use crate::layout::Layout;
 use crate::matching::{self, MatchReport};
 use crate::model::disk::{Disk, Inventory};
 use crate::model::pools::Observed;
+use crate::model::services::HostServices;
 use crate::plan::Action;
 use crate::plan::{self, Facts, Plan};
 use crate::runner::Runner;

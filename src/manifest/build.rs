@@ -2,9 +2,9 @@
 
 use super::*;
 use crate::apply::{ApplyReport, Ending};
-use crate::host::services::Availability;
 use crate::layout::Layout;
 use crate::model::disk::{ProbeState, Transport};
+use crate::model::services::Availability;
 use std::collections::BTreeMap;
 
 /// Who this host is: hostname, machine-id, and the fingerprint of the key that signs.

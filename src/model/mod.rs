@@ -1,6 +1,8 @@
 //! The data a host is described by, in one place of its own: `host` fills it, the
 //! pure core judges it, and neither imports the other. Types with their small pure helpers, no
-//! I/O: a drive and what it holds ([`disk`]), ZFS pools and datasets as they are ([`pools`]).
+//! I/O: a drive and what it holds ([`disk`]), ZFS pools and datasets as they are ([`pools`]),
+//! the services around them ([`services`]).
 
 pub mod disk;
 pub mod pools;
+pub mod services;

@@ -18,11 +18,11 @@ use crate::apply::journal::JournaledDrive;
 use crate::formats::ondisk::{zfs_label_for_tests, PartitionSource};
 use crate::formats::udev;
 use crate::host::root::HostRoot;
-use crate::host::services::HostServices;
 use crate::host::target::Target;
 use crate::matching::match_drives;
 use crate::model::disk::{BlkidView, Disk, Ineligible, Partition};
 use crate::model::pools::{ImportablePool, OtherPool, Presence};
+use crate::model::services::HostServices;
 use proptest::prelude::*;
 use std::io::{Read, Seek, SeekFrom, Write};
 

@@ -15,9 +15,9 @@
 
 use crate::assess::Assessment;
 use crate::contents;
-use crate::host::services::HostServices;
 use crate::model::disk::Inventory;
 use crate::model::pools::Observed;
+use crate::model::services::HostServices;
 use crate::plan::{Action, Consent};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -437,7 +437,7 @@ mod tests {
     #[test]
     fn a_storage_changed_is_named_and_a_comment_in_storage_cfg_is_not() {
         use crate::formats::proxmox::storage_cfg::StorageConfig;
-        use crate::host::services::Availability;
+        use crate::model::services::Availability;
         let cfg = |text: &str| Availability::Ready {
             value: StorageConfig::parse(text).unwrap(),
         };

@@ -75,7 +75,7 @@ pub struct Facts<'a> {
     pub consent: &'a Consent,
     /// Pool creations an earlier apply began and did not finish (the journal).
     pub pending: &'a [PendingCreate],
-    pub services: &'a crate::host::services::HostServices,
+    pub services: &'a crate::model::services::HostServices,
     pub target: &'a crate::host::target::Target,
 }
 

@@ -9,7 +9,6 @@ use phoenix_zfs::formats::ondisk::{Signature, SignatureKind};
 use phoenix_zfs::formats::proxmox::storage_cfg::StorageConfig;
 use phoenix_zfs::formats::wear::WearBaseline;
 use phoenix_zfs::formats::zfs::{VdevClass, VdevKind};
-use phoenix_zfs::host::services::{Availability, DriveHealth, HostServices, NfsServer};
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::layout::properties::{normalize, PropertyScope};
 use phoenix_zfs::layout::Layout;
@@ -19,6 +18,7 @@ use phoenix_zfs::model::pools::{
     DataVdev, DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
     PoolMember,
 };
+use phoenix_zfs::model::services::{Availability, DriveHealth, HostServices, NfsServer};
 use phoenix_zfs::plan::{plan, Action, Blocker, Consent, Facts, Plan};
 use std::collections::BTreeMap;
 
@@ -963,7 +963,7 @@ fn a_drive_its_controller_calls_read_only_is_refused_with_exit_4() {
 
 #[test]
 fn the_arc_limit_is_set_now_and_for_the_next_boot_then_left_alone() {
-    use phoenix_zfs::host::services::ArcState;
+    use phoenix_zfs::model::services::ArcState;
     let mut layout = Layout::default_layout();
     layout.zfs.arc_max = Some("1G".into());
     let mut services = proxmox_host(INSTALLER_STORAGE_CFG, STOCK_SMARTD);
@@ -1026,7 +1026,7 @@ fn the_arc_limit_is_set_now_and_for_the_next_boot_then_left_alone() {
 
 #[test]
 fn an_arc_limit_openzfs_would_ignore_is_a_warning_never_an_action() {
-    use phoenix_zfs::host::services::ArcState;
+    use phoenix_zfs::model::services::ArcState;
     let mut layout = Layout::default_layout();
     layout.zfs.arc_max = Some("2G".into());
     let mut services = proxmox_host(INSTALLER_STORAGE_CFG, STOCK_SMARTD);

@@ -565,16 +565,6 @@ const STILL_UPWARD: &[(&str, &str, &str)] = &[
         "a kept plan is to be built from the plan, not the assessment",
     ),
     (
-        "plan/kept.rs",
-        "host::services",
-        "the services observed are to be a model type",
-    ),
-    (
-        "plan/services.rs",
-        "host::services",
-        "the services observed are to be a model type",
-    ),
-    (
         "manifest/mod.rs",
         "apply::atomic_file",
         "the atomic write is to move below both",
