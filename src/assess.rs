@@ -53,7 +53,7 @@ pub fn assess(
     layout: &Layout,
     zfs: ZfsSource,
     consent: &crate::plan::Consent,
-    pending: &[crate::apply::journal::PendingCreate],
+    pending: &[crate::model::pending::PendingCreate],
     earlier: Option<&Assessment>,
 ) -> Result<Assessment, crate::host::ObserveError> {
     let expected = earlier.map(Assessment::pools_after_actions);

@@ -9,42 +9,13 @@
 //! the create succeeded, when it failed before writing anything, and when the pool is found
 //! imported or importable.
 
-use serde::{Deserialize, Serialize};
+use crate::model::pending::PendingCreate;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 /// Where the provisioned system keeps the journal, under its root (`/`, or DIR for
 /// `--target-root DIR`): beside the default manifest, whatever `--manifest` says.
 pub const PATH: &str = "/var/lib/phoenix-zfs/pending.json";
-
-/// A drive a create was begun on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JournaledDrive {
-    /// None only for a drive that reports no serial: such an entry is never honoured.
-    pub serial: Option<String>,
-    /// The by-id path the create named.
-    pub path: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PendingCreate {
-    pub pool: String,
-    pub drives: Vec<JournaledDrive>,
-    pub started_at: String,
-}
-
-impl PendingCreate {
-    /// Whether this entry names the drive with `serial` at `path`, both.
-    pub fn names(&self, serial: Option<&str>, path: &str) -> bool {
-        serial.is_some()
-            && self
-                .drives
-                .iter()
-                .any(|d| d.serial.as_deref() == serial && d.path == path)
-    }
-}
 
 /// Why the journal could not be read or written, with its path.
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +140,7 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::pending::JournaledDrive;
 
     fn entry(pool: &str) -> PendingCreate {
         PendingCreate {

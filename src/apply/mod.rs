@@ -4,7 +4,7 @@
 //! convergence). Nothing is carried between runs but the disks: an apply cut off at any point is
 //! finished by the next one.
 
-use crate::apply::journal::{Journal, JournaledDrive, PendingCreate};
+use crate::apply::journal::Journal;
 use crate::assess::{assess, Assessment, ZfsSource};
 use crate::exit::Exit;
 use crate::formats::zfs::ZfsFailure;
@@ -13,6 +13,7 @@ use crate::host::target::Target;
 use crate::layout::Layout;
 use crate::manifest::{now_rfc3339, ActionRecord, ActionResult};
 use crate::model::disk::Inventory;
+use crate::model::pending::{JournaledDrive, PendingCreate};
 use crate::plan::Action;
 use crate::runner::{self, Runner};
 use std::time::{Duration, Instant};

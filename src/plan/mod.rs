@@ -1,7 +1,6 @@
 //! Desired layout against observed state: an ordered list of actions, the warnings an expert would
 //! give, and the blockers that stop the run before anything changes. Pure: no I/O, no processes.
 
-use crate::apply::journal::PendingCreate;
 use crate::exit::Exit;
 use crate::firmware::{DriveFirmware, Enforcement};
 use crate::formats::ondisk::SignatureKind;
@@ -10,6 +9,7 @@ use crate::layout::properties::{in_layout_units, normalize, PropertyScope};
 use crate::layout::{layout_warnings, quota_overcommit, Layout, PoolSpec, VdevLayout, Warning};
 use crate::matching::{Assignment, MatchReport};
 use crate::model::disk::{Inventory, ProbeState};
+use crate::model::pending::PendingCreate;
 use crate::model::pools::{DatasetKind, Observed};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -430,7 +430,7 @@ fn clear_to_write(
 /// one: one create makes one pool, so labels of two are not its remains.
 fn mixed_pool_guids(
     facts: &Facts,
-    entry: &crate::apply::journal::PendingCreate,
+    entry: &crate::model::pending::PendingCreate,
 ) -> Option<Vec<String>> {
     let mut guids: Vec<String> = facts
         .inventory

@@ -468,19 +468,19 @@ fn an_interrupted_pool_creation_of_our_own_is_wiped_and_redone_and_nothing_else_
         "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0001_1".to_string(),
         "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0002_1".to_string(),
     ];
-    let drives = |paths: &[String]| -> Vec<phoenix_zfs::apply::journal::JournaledDrive> {
+    let drives = |paths: &[String]| -> Vec<phoenix_zfs::model::pending::JournaledDrive> {
         paths
             .iter()
             .zip(["S2TA0001", "S2TA0002"])
             .map(
-                |(path, serial)| phoenix_zfs::apply::journal::JournaledDrive {
+                |(path, serial)| phoenix_zfs::model::pending::JournaledDrive {
                     serial: Some(serial.into()),
                     path: path.clone(),
                 },
             )
             .collect()
     };
-    let pending = vec![phoenix_zfs::apply::journal::PendingCreate {
+    let pending = vec![phoenix_zfs::model::pending::PendingCreate {
         pool: "quickOS".into(),
         drives: drives(&paths),
         started_at: "t".into(),
@@ -513,7 +513,7 @@ fn an_interrupted_pool_creation_of_our_own_is_wiped_and_redone_and_nothing_else_
     assert!(!argv.iter().flatten().any(|a| a == "-f"), "{argv:#?}");
 
     // An entry that names the drives by path but not by their serials vouches for nothing.
-    let swapped = vec![phoenix_zfs::apply::journal::PendingCreate {
+    let swapped = vec![phoenix_zfs::model::pending::PendingCreate {
         pool: "quickOS".into(),
         drives: drives(&[paths[1].clone(), paths[0].clone()]),
         started_at: "t".into(),
@@ -532,7 +532,7 @@ fn an_interrupted_pool_creation_of_our_own_is_wiped_and_redone_and_nothing_else_
     assert_eq!(plan(&facts).exit_code(), Some(5));
 
     // A journal entry for another pool does not excuse them either.
-    let other = vec![phoenix_zfs::apply::journal::PendingCreate {
+    let other = vec![phoenix_zfs::model::pending::PendingCreate {
         pool: "fastData".into(),
         drives: pending[0].drives.clone(),
         started_at: "t".into(),

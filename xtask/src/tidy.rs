@@ -550,16 +550,6 @@ const STILL_UPWARD: &[(&str, &str, &str)] = &[
         "bind_changes is to take the wanted binds, not the layout",
     ),
     (
-        "assess.rs",
-        "apply::journal",
-        "the pending creates are to be a model type",
-    ),
-    (
-        "plan/mod.rs",
-        "apply::journal",
-        "the pending creates are to be a model type",
-    ),
-    (
         "plan/kept.rs",
         "assess",
         "a kept plan is to be built from the plan, not the assessment",
