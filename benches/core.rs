@@ -9,12 +9,13 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use phoenix_zfs::firmware;
 use phoenix_zfs::formats::zfs;
 use phoenix_zfs::formats::zfs::{VdevClass, VdevKind};
-use phoenix_zfs::host::inventory::{self, HostRoot};
-use phoenix_zfs::host::zfs_state::{
-    DataVdev, DatasetKind, Observed, ObservedDataset, ObservedPool, ObservedValue, PoolMember,
-};
+use phoenix_zfs::host::inventory;
+use phoenix_zfs::host::root::HostRoot;
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::matching;
+use phoenix_zfs::model::pools::{
+    DataVdev, DatasetKind, Observed, ObservedDataset, ObservedPool, ObservedValue, PoolMember,
+};
 use phoenix_zfs::plan::{self, Facts};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -409,7 +410,7 @@ fn plan_big(c: &mut Criterion) {
         assert!(matches.problems.is_empty(), "{:?}", matches.problems);
         let firmware = firmware::judge(&inventory, &layout.firmware.rules);
         let consent = phoenix_zfs::plan::Consent::default();
-        let services = phoenix_zfs::host::services::HostServices::not_observed();
+        let services = phoenix_zfs::model::services::HostServices::not_observed();
         let facts = Facts {
             layout: &layout,
             inventory: &inventory,

@@ -4,7 +4,7 @@
 //!
 //! The witnesses:
 //! - our probe of the bytes read of the disk and of every partition anyone describes
-//!   ([`crate::host::inventory::probe::survey`]): what it recognises, and non-zero bytes it does
+//!   ([`crate::formats::ondisk::survey`]): what it recognises, and non-zero bytes it does
 //!   not (unrecognised data);
 //! - the kernel's partition list in sysfs;
 //! - udev's blkid view of the disk and of every partition (ID_FS_TYPE, ID_FS_LABEL, ID_FS_UUID,
@@ -15,10 +15,10 @@
 //!
 //! Any one of them finding something makes the drive "hold data".
 
-use crate::host::inventory::probe::SignatureKind;
-use crate::host::inventory::{BlkidView, Disk, ProbeState};
-use crate::host::zfs_state::PoolMember;
-use crate::matching::ExistingPool;
+use crate::formats::ondisk::SignatureKind;
+use crate::model::disk::{BlkidView, Disk, ProbeState};
+use crate::model::pools::ExistingPool;
+use crate::model::pools::PoolMember;
 use serde::Serialize;
 use std::fmt;
 
@@ -188,7 +188,7 @@ fn not_ours(
     device: &str,
     probe: &ProbeState,
     out: &mut Vec<Finding>,
-    ours: impl Fn(&crate::host::inventory::probe::Signature) -> bool,
+    ours: impl Fn(&crate::formats::ondisk::Signature) -> bool,
 ) {
     let ProbeState::Read {
         signatures,
@@ -220,7 +220,7 @@ fn not_ours(
 /// `zfs_member `tank` at byte 0`: the kind as blkid names it, its label, and where. The probe
 /// reads a device's first 4 MiB and its last 16: an offset past 16 MiB is in the last ones,
 /// where the thirteen digits of a byte number only hide that it is the end.
-pub fn where_found(s: &crate::host::inventory::probe::Signature) -> String {
+pub fn where_found(s: &crate::formats::ondisk::Signature) -> String {
     let label = s
         .label
         .as_deref()
@@ -336,8 +336,8 @@ pub fn path_is_on(path: &str, disk: &Disk) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::inventory::probe::{PartitionSource, Signature};
-    use crate::host::inventory::Partition;
+    use crate::formats::ondisk::{PartitionSource, Signature};
+    use crate::model::disk::Partition;
 
     fn disk(name: &str) -> Disk {
         let mut disk = Disk::test_nvme(name, "QEMU NVMe Ctrl", "S2TA0001", 2_000_398_934_016);
@@ -560,7 +560,7 @@ mod tests {
 
     #[test]
     fn the_pool_and_the_member_on_a_disk_are_both_named() {
-        use crate::host::zfs_state::Presence;
+        use crate::model::pools::Presence;
         let pool = |name: &str, members: Vec<PoolMember>| ExistingPool {
             name: name.into(),
             guid: Some(7),

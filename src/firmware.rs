@@ -322,13 +322,13 @@ pub struct DriveFirmware {
 /// Judges every NVMe drive of the inventory (not only the chosen ones: a bad drive left alone is
 /// still worth a line in `detect`).
 pub fn judge(
-    inventory: &crate::host::inventory::Inventory,
+    inventory: &crate::model::disk::Inventory,
     layout_rules: &[FirmwareRule],
 ) -> Vec<DriveFirmware> {
     inventory
         .disks
         .iter()
-        .filter(|d| d.transport == crate::host::inventory::Transport::Nvme)
+        .filter(|d| d.transport == crate::model::disk::Transport::Nvme)
         .map(|d| {
             let model = d.model.clone().unwrap_or_default();
             let revision = d.firmware.clone().unwrap_or_default();

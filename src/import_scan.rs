@@ -14,8 +14,8 @@
 //!
 //! ZFS volumes can hold pools too; a host that has any is scanned.
 
-use crate::host::inventory::probe::SignatureKind;
-use crate::host::inventory::{Inventory, ProbeState, Transport};
+use crate::formats::ondisk::SignatureKind;
+use crate::model::disk::{Inventory, ProbeState, Transport};
 
 /// Why the scan can be left out, or None when it must run.
 pub fn skip_reason(inventory: &Inventory) -> Option<String> {
@@ -73,8 +73,8 @@ fn could_hold_a_pool(kind: SignatureKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::inventory::probe::Signature;
-    use crate::host::inventory::{Disk, Ineligible, UdevZfs};
+    use crate::formats::ondisk::Signature;
+    use crate::model::disk::{Disk, Ineligible, UdevZfs};
 
     fn disk(name: &str, transport: Transport, probe: ProbeState) -> Disk {
         let mut disk = Disk::test_nvme(name, "QEMU NVMe Ctrl", "S", 2_000_398_934_016);
@@ -144,7 +144,7 @@ mod tests {
         let mut host = blank_host();
         host.disks[2].probe = ProbeState::Read {
             signatures: Vec::new(),
-            unrecognised: vec![crate::host::inventory::probe::Extent {
+            unrecognised: vec![crate::formats::ondisk::Extent {
                 offset: 1024,
                 len: 512,
             }],
@@ -171,7 +171,7 @@ mod tests {
 
     /// The fixture hosts, read as `--root` reads them.
     fn decide(host: &str, forget_udev: bool) -> Option<String> {
-        let root = crate::host::inventory::HostRoot(
+        let root = crate::host::root::HostRoot(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/fixtures/hosts")
                 .join(host),
@@ -191,7 +191,7 @@ mod tests {
         // A whole-disk vdev's labels are beyond the windows; its GPT is not.
         assert_eq!(decide("qemu-exported", false), None);
         assert_eq!(decide("qemu-exported", true), None);
-        let root = crate::host::inventory::HostRoot(
+        let root = crate::host::root::HostRoot(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/fixtures/hosts/qemu-exported"),
         );

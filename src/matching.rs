@@ -13,28 +13,11 @@ use crate::contents::{member_is_on, member_of};
 use crate::formats::size::{self, SizeClass};
 use crate::formats::zfs::{VdevClass, VdevKind};
 use crate::glob;
-use crate::host::inventory::{Disk, Inventory, Transport};
-use crate::host::zfs_state::{DataVdev, PoolMember, Presence};
 use crate::layout::{Layout, PoolSpec, VdevLayout};
+use crate::model::disk::{Disk, Inventory, Transport};
+use crate::model::pools::{DataVdev, ExistingPool, PoolMember, Presence};
 use serde::Serialize;
 use std::collections::BTreeMap;
-
-/// A pool that exists on the host (imported, importable or destroyed), with every member
-/// device of every class: what drives are compared with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ExistingPool {
-    pub name: String,
-    /// Known for importable and destroyed pools, which are imported by it, and for the
-    /// layout's imported ones.
-    pub guid: Option<u64>,
-    pub presence: Presence,
-    pub members: Vec<PoolMember>,
-    /// The top-level vdevs of its main tree; empty for an imported pool the layout does not
-    /// describe, whose shape nothing asks.
-    pub data_vdevs: Vec<DataVdev>,
-    /// Mirror members zpool reports gone or failed, which a new drive may replace.
-    pub missing: usize,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AssignedDrive {
@@ -793,7 +776,7 @@ fn assigned(d: &Disk, in_place: bool) -> AssignedDrive {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::inventory::{Ineligible, Partition, ProbeState};
+    use crate::model::disk::{Ineligible, Partition, ProbeState};
 
     const TB2: u64 = 2_000_398_934_016;
     const TB4: u64 = 4_000_787_030_016;
@@ -809,7 +792,7 @@ mod tests {
                 number: Some(1),
                 start_bytes: Some(1 << 20),
                 size_bytes: size - (8 << 20),
-                listed_by: vec![crate::host::inventory::probe::PartitionSource::Kernel],
+                listed_by: vec![crate::formats::ondisk::PartitionSource::Kernel],
                 probe: ProbeState::NotProbed,
                 udev: None,
                 major_minor: Some(format!("259:1{i}")),

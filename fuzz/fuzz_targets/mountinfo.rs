@@ -2,7 +2,7 @@
 //! an error naming that line, and a device number reads back as it prints.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use phoenix_zfs::host::inventory::mounts::{parse_mountinfo, DeviceNumber};
+use phoenix_zfs::formats::mountinfo::{parse_mountinfo, DeviceNumber};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

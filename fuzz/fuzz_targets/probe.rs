@@ -6,7 +6,7 @@
 //! the signature fixtures put real structures at their real offsets.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use phoenix_zfs::host::inventory::probe::{probe, survey, table_partitions, ReadBytes};
+use phoenix_zfs::formats::ondisk::{probe, survey, table_partitions, ReadBytes};
 
 const BLOCK_SIZES: [u32; 4] = [512, 4096, 0, 1024];
 

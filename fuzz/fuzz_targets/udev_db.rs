@@ -4,9 +4,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(record) = phoenix_zfs::host::inventory::udev::parse(text) {
+        if let Ok(record) = phoenix_zfs::formats::udev::parse(text) {
             let _ = record.by_id_links().count();
         }
-        let _ = phoenix_zfs::host::inventory::mounts::parse(text);
+        let _ = phoenix_zfs::formats::mountinfo::parse(text);
     }
 });

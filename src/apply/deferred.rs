@@ -4,7 +4,7 @@
 //! running host, the installed root under a live system.
 
 use crate::apply::atomic_file::{write_atomically, WriteError};
-use crate::host::inventory::HostRoot;
+use crate::host::root::HostRoot;
 use crate::plan::Deferred;
 use std::io;
 use std::path::{Path, PathBuf};

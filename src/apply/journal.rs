@@ -9,42 +9,13 @@
 //! the create succeeded, when it failed before writing anything, and when the pool is found
 //! imported or importable.
 
-use serde::{Deserialize, Serialize};
+use crate::model::pending::PendingCreate;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 /// Where the provisioned system keeps the journal, under its root (`/`, or DIR for
 /// `--target-root DIR`): beside the default manifest, whatever `--manifest` says.
 pub const PATH: &str = "/var/lib/phoenix-zfs/pending.json";
-
-/// A drive a create was begun on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JournaledDrive {
-    /// None only for a drive that reports no serial: such an entry is never honoured.
-    pub serial: Option<String>,
-    /// The by-id path the create named.
-    pub path: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PendingCreate {
-    pub pool: String,
-    pub drives: Vec<JournaledDrive>,
-    pub started_at: String,
-}
-
-impl PendingCreate {
-    /// Whether this entry names the drive with `serial` at `path`, both.
-    pub fn names(&self, serial: Option<&str>, path: &str) -> bool {
-        serial.is_some()
-            && self
-                .drives
-                .iter()
-                .any(|d| d.serial.as_deref() == serial && d.path == path)
-    }
-}
 
 /// Why the journal could not be read or written, with its path.
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +51,7 @@ pub struct Journal {
 impl Journal {
     /// The journal of the system whose files are under `files` (the host's root, or the
     /// installed system's root from a live system).
-    pub fn of(files: &crate::host::inventory::HostRoot) -> Journal {
+    pub fn of(files: &crate::host::root::HostRoot) -> Journal {
         Journal::at(files.path(PATH))
     }
 
@@ -169,6 +140,7 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::pending::JournaledDrive;
 
     fn entry(pool: &str) -> PendingCreate {
         PendingCreate {
@@ -220,7 +192,7 @@ mod tests {
 
     #[test]
     fn the_journal_lives_in_the_systems_state_directory() {
-        let files = crate::host::inventory::HostRoot(PathBuf::from("/mnt"));
+        let files = crate::host::root::HostRoot(PathBuf::from("/mnt"));
         assert_eq!(
             Journal::of(&files).path(),
             Path::new("/mnt/var/lib/phoenix-zfs/pending.json")

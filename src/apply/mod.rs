@@ -4,15 +4,16 @@
 //! convergence). Nothing is carried between runs but the disks: an apply cut off at any point is
 //! finished by the next one.
 
-use crate::apply::journal::{Journal, JournaledDrive, PendingCreate};
+use crate::apply::journal::Journal;
+use crate::assess::{assess, Assessment, ZfsSource};
 use crate::exit::Exit;
 use crate::formats::zfs::ZfsFailure;
-use crate::host::assess::{assess, Assessment, ZfsSource};
-use crate::host::inventory::HostRoot;
-use crate::host::inventory::Inventory;
+use crate::host::root::HostRoot;
 use crate::host::target::Target;
 use crate::layout::Layout;
 use crate::manifest::{now_rfc3339, ActionRecord, ActionResult};
+use crate::model::disk::Inventory;
+use crate::model::pending::{JournaledDrive, PendingCreate};
 use crate::plan::Action;
 use crate::report::Report;
 use crate::runner::{self, Runner};
@@ -606,8 +607,8 @@ fn run_afterwards(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::inventory::probe::PartitionSource;
-    use crate::host::inventory::{Disk, Partition, ProbeState};
+    use crate::formats::ondisk::PartitionSource;
+    use crate::model::disk::{Disk, Partition, ProbeState};
     use std::os::unix::fs::symlink;
 
     fn inventory(disks: Vec<Disk>) -> Inventory {

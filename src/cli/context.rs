@@ -3,9 +3,9 @@
 //! detect, plan and verify show.
 
 use crate::failure::Failure;
+use phoenix_zfs::assess::{assess, Assessment, ZfsSource};
 use phoenix_zfs::exit::Exit;
-use phoenix_zfs::host::assess::{assess, Assessment, ZfsSource};
-use phoenix_zfs::host::inventory::HostRoot;
+use phoenix_zfs::host::root::HostRoot;
 use phoenix_zfs::host::target::Situation;
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::layout::Layout;

@@ -13,7 +13,7 @@ use clap::Parser;
 use context::Context;
 use failure::{print_error, Failure, Outcome};
 use phoenix_zfs::exit::Exit;
-use phoenix_zfs::host::inventory::HostRoot;
+use phoenix_zfs::host::root::HostRoot;
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::manifest;
 use phoenix_zfs::plan::Consent;

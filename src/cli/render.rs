@@ -4,14 +4,14 @@
 //! text says, with the same words.
 
 use crate::failure::print_error;
+use phoenix_zfs::assess::Assessment;
 use phoenix_zfs::contents;
 use phoenix_zfs::exit::Exit;
 use phoenix_zfs::formats::size::{self, SizeClass};
-use phoenix_zfs::host::assess::Assessment;
-use phoenix_zfs::host::inventory::{Disk, ProbeState};
-use phoenix_zfs::host::services::Availability;
 use phoenix_zfs::host::target::Situation;
 use phoenix_zfs::manifest::HealthRecord;
+use phoenix_zfs::model::disk::{Disk, ProbeState};
+use phoenix_zfs::model::services::Availability;
 use phoenix_zfs::plan::{Action, Difference};
 use phoenix_zfs::report::Report;
 use phoenix_zfs::remedy::Invocation;

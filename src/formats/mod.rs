@@ -2,9 +2,12 @@
 //! command and hands the text in. Each module cites the tool's documentation or source it follows.
 
 pub mod arc;
+pub mod mountinfo;
 pub mod nfs;
+pub mod ondisk;
 pub mod proxmox;
 pub mod size;
 pub mod smartd;
+pub mod udev;
 pub mod wear;
 pub mod zfs;

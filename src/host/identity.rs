@@ -3,7 +3,7 @@
 //! before it writes, so that a drive swapped or renumbered under a by-id link is never written in
 //! the place of the one that was proven blank.
 
-use crate::host::inventory::HostRoot;
+use crate::host::root::HostRoot;
 use std::path::{Component, Path, PathBuf};
 
 /// A block device as a path resolves to it.

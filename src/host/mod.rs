@@ -1,17 +1,18 @@
 //! What is read from the machine, never written: the block devices and what is on them
 //! ([`inventory`]), the ZFS pools and datasets as they are ([`zfs_state`]), the services around
 //! them ([`services`]), the system provisioned and the situation of the run ([`target`]), and
-//! the read-only half of a run that puts them together with the plan ([`assess`]). Here: how a
-//! reading command is run and judged ([`read`]), and [`ObserveError`], which says whether it did
-//! not run, failed, or printed what no parser knows.
+//! where the host's files are ([`root`]). What is read lands in the [`model`](crate::model); the
+//! core judges it, and [`assess`](crate::assess) puts the two together. Here: how a reading
+//! command is run and judged ([`read`]), and [`ObserveError`], which says whether it did not run,
+//! failed, or printed what no parser knows.
 //!
 //! The one file written from here is a copy: `inventory::snapshot` copies what the inventory
 //! reads into the directory `debug snapshot-host` is given, so that a host can be read again
 //! with `--root`; the host itself is left as it was.
 
-pub mod assess;
 pub mod identity;
 pub mod inventory;
+pub mod root;
 pub mod services;
 pub mod target;
 pub mod zfs_state;

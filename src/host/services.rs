@@ -8,14 +8,15 @@
 
 use crate::formats::nfs::{self, Network};
 use crate::formats::proxmox::storage_cfg::StorageConfig;
-use crate::formats::wear::{self, WearBaseline};
-use crate::host::inventory::{Disk, HostRoot};
+use crate::formats::wear;
+use crate::host::root::HostRoot;
 use crate::host::target::Target;
 use crate::host::ObserveError;
 use crate::layout::Layout;
+use crate::model::disk::Disk;
+use crate::model::services::{ArcState, Availability, DriveHealth, HostServices, NfsServer};
 use crate::report::Report;
 use crate::runner::Runner;
-use serde::Serialize;
 use std::time::Duration;
 
 pub const STORAGE_CFG: &str = "/etc/pve/storage.cfg";
@@ -24,94 +25,6 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where programs live on a Debian host, searched in this order (root's PATH under systemd).
 const PROGRAM_DIRS: &[&str] = &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin"];
-
-/// Either the thing itself, or why it cannot be had now.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "state", rename_all = "kebab-case")]
-pub enum Availability<T> {
-    Ready { value: T },
-    Unavailable { why: String },
-}
-
-impl<T> Availability<T> {
-    pub fn ready(&self) -> Option<&T> {
-        match self {
-            Availability::Ready { value } => Some(value),
-            Availability::Unavailable { .. } => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NfsServer {
-    /// `exportfs` is installed (nfs-kernel-server).
-    pub installed: bool,
-    /// The network the exports are for, or why it is not known (no default route, no address).
-    pub network: Availability<Network>,
-    /// A default route exists: packages can be fetched.
-    pub online: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DriveHealth {
-    pub drive: String,
-    pub serial: Option<String>,
-    pub by_id: String,
-    pub reading: Availability<WearBaseline>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HostServices {
-    /// storage.cfg as pmxcfs shows it, when `pvesm` is installed and /etc/pve is populated.
-    pub proxmox: Availability<StorageConfig>,
-    pub nfs: NfsServer,
-    /// /etc/smartd.conf's text when smartmontools is installed.
-    pub smartd: Availability<String>,
-    /// One reading per drive chosen for a pool, in pool order.
-    pub health: Vec<DriveHealth>,
-    /// The ARC limit now and as configured for the next boot; read only when the layout sets one.
-    pub arc: Option<ArcState>,
-    /// False where none of this could be read: a host read with `--root` without ZFS tools, or
-    /// a tree without programs (see `assess`). What was not read is not deferred either, only
-    /// not checked.
-    #[serde(skip)]
-    pub observed: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ArcState {
-    /// /sys/module/zfs/parameters/zfs_arc_max (0: ZFS's default).
-    pub runtime: Availability<u64>,
-    /// /etc/modprobe.d/zfs.conf (empty when absent).
-    pub modprobe_conf: Availability<String>,
-    /// MemTotal of /proc/meminfo, in bytes: what OpenZFS sizes the ARC and its floor by.
-    pub ram: Availability<u64>,
-    /// /sys/module/zfs/parameters/zfs_arc_min (0: ZFS's default, 1/32 of the RAM).
-    pub arc_min: Availability<u64>,
-    /// The root file system is ZFS: the zfs module then loads from the initramfs, with the
-    /// initramfs's copy of modprobe.d.
-    pub root_on_zfs: bool,
-}
-
-impl HostServices {
-    /// For a host read with `--root` (recorded or synthesized) without ZFS tools or without
-    /// programs: nothing is known, nothing is planned or deferred.
-    pub fn not_observed() -> HostServices {
-        let why = || "not observed on a host read with --root".to_string();
-        HostServices {
-            proxmox: Availability::Unavailable { why: why() },
-            nfs: NfsServer {
-                installed: false,
-                network: Availability::Unavailable { why: why() },
-                online: false,
-            },
-            smartd: Availability::Unavailable { why: why() },
-            health: Vec::new(),
-            arc: None,
-            observed: false,
-        }
-    }
-}
 
 /// The installed program `name` under `root`, as its path on the host.
 pub fn find_program(root: &HostRoot, name: &str) -> Option<String> {
@@ -172,7 +85,7 @@ pub fn observe(
 ) -> HostServices {
     // Read once: whether pmxcfs is mounted and whether the root is ZFS both come from it.
     let mounts = std::fs::read_to_string(root.path("/proc/mounts"))
-        .map(|text| crate::host::inventory::mounts::parse(&text))
+        .map(|text| crate::formats::mountinfo::parse(&text))
         .unwrap_or_default();
     let files = target.files(root);
     let ReadAhead {
@@ -294,7 +207,7 @@ fn read_text(root: &HostRoot, path: &str, missing_is_empty: bool) -> Availabilit
 fn observe_proxmox(
     root: &HostRoot,
     layout: &Layout,
-    mounts: &[crate::host::inventory::mounts::Mount],
+    mounts: &[crate::formats::mountinfo::Mount],
 ) -> Availability<StorageConfig> {
     if layout.datasets.iter().all(|d| d.proxmox.is_none()) {
         return Availability::Unavailable {

@@ -16,8 +16,8 @@
 //! root (`--target-root`), or a host tree read with `--root`. What a situation cannot do is found
 //! by the services themselves (host/services.rs) and deferred; this only names it.
 
-use crate::host::inventory::HostRoot;
-use crate::host::zfs_state::Observed;
+use crate::host::root::HostRoot;
+use crate::model::pools::Observed;
 use crate::runner::Runner;
 use serde::Serialize;
 use std::fmt;
@@ -228,7 +228,7 @@ fn parse_is_active(stdout: &str) -> Situation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::zfs_state::{DatasetKind, ObservedDataset, ObservedValue};
+    use crate::model::pools::{DatasetKind, ObservedDataset, ObservedValue};
 
     fn mounted(dir: &str) -> Target {
         Target::MountedRoot {

@@ -398,13 +398,13 @@ fn proxmox(value: &Value<'_>) -> Result<ProxmoxStorage> {
 /// pve-storage would take it: `pvesm add` would fail on the first boot otherwise.
 fn pve_blocksize(value: &Value<'_>) -> Result<String> {
     let text = string(value)?;
-    match crate::formats::proxmox::blocksize_bytes(&text) {
+    match crate::formats::proxmox::blocksize::blocksize_bytes(&text) {
         Some(_) => Ok(text),
         None => Err(at(
             value.span(),
             format!(
                 "proxmox.blocksize = {text:?} is not a block size Proxmox accepts: write {}",
-                crate::formats::proxmox::BLOCKSIZE_SYNTAX
+                crate::formats::proxmox::blocksize::BLOCKSIZE_SYNTAX
             ),
         )),
     }

@@ -2,16 +2,16 @@
 
 use super::*;
 use crate::apply::{ApplyReport, Ending};
-use crate::host::inventory::{ProbeState, Transport};
-use crate::host::services::Availability;
 use crate::layout::Layout;
+use crate::model::disk::{ProbeState, Transport};
+use crate::model::services::Availability;
 use std::collections::BTreeMap;
 
 /// Who this host is: hostname, machine-id, and the fingerprint of the key that signs.
 /// The identity of the system whose files are under `files`: the running host's own name, or for
 /// an installed root under a live system the name in its /etc/hostname.
 pub fn host_identity(
-    files: &crate::host::inventory::HostRoot,
+    files: &crate::host::root::HostRoot,
     key: Option<&ssh_key::PrivateKey>,
 ) -> Host {
     let running = files.0 == std::path::Path::new("/");
@@ -187,7 +187,7 @@ pub fn from_report(run: RunInfo, report: &ApplyReport) -> Manifest {
 /// `looks`: the assessments of this run, latest first. Health is read in the look before the
 /// drives are written, so the last look of a run that made the pools has none of its own.
 fn health_record(
-    looks: [&crate::host::assess::Assessment; 2],
+    looks: [&crate::assess::Assessment; 2],
     drive: &str,
     serial: Option<&str>,
     baselines: &BTreeMap<String, HealthRecord>,
@@ -214,7 +214,7 @@ fn health_record(
     })
 }
 
-fn services_record(layout: &Layout, a: &crate::host::assess::Assessment) -> ServicesRecord {
+fn services_record(layout: &Layout, a: &crate::assess::Assessment) -> ServicesRecord {
     let storages = match &a.services.proxmox {
         Availability::Ready { value } => layout
             .datasets

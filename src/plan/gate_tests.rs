@@ -14,13 +14,15 @@
 //! is refused exactly when one of the drives the layout takes may not be written.
 
 use super::*;
-use crate::apply::journal::JournaledDrive;
-use crate::host::inventory::probe::{zfs_label_for_tests, PartitionSource};
-use crate::host::inventory::{udev, BlkidView, Disk, HostRoot, Ineligible, Partition};
-use crate::host::services::HostServices;
+use crate::formats::ondisk::{zfs_label_for_tests, PartitionSource};
+use crate::formats::udev;
+use crate::host::root::HostRoot;
 use crate::host::target::Target;
-use crate::host::zfs_state::{ImportablePool, OtherPool, Presence};
 use crate::matching::match_drives;
+use crate::model::disk::{BlkidView, Disk, Ineligible, Partition};
+use crate::model::pending::JournaledDrive;
+use crate::model::pools::{ImportablePool, OtherPool, Presence};
+use crate::model::services::HostServices;
 use proptest::prelude::*;
 use std::io::{Read, Seek, SeekFrom, Write};
 

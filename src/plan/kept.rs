@@ -13,11 +13,11 @@
 //! (the NFS server and network, smartd.conf, the ARC limit, the journal) shows in the actions
 //! planned from it, which must be the kept ones too.
 
+use crate::assess::Assessment;
 use crate::contents;
-use crate::host::assess::Assessment;
-use crate::host::inventory::Inventory;
-use crate::host::services::HostServices;
-use crate::host::zfs_state::Observed;
+use crate::model::disk::Inventory;
+use crate::model::pools::Observed;
+use crate::model::services::HostServices;
 use crate::plan::{Action, Consent};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -250,7 +250,7 @@ impl Kept {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::inventory::HostRoot;
+    use crate::host::root::HostRoot;
     use crate::host::target::Target;
     use crate::layout::Layout;
 
@@ -267,11 +267,11 @@ mod tests {
     }
 
     fn assessed_with(name: &str, layout: &Layout) -> Assessment {
-        crate::host::assess::assess(
+        crate::assess::assess(
             &host(name),
             &Target::RunningSystem,
             layout,
-            crate::host::assess::ZfsSource::Absent,
+            crate::assess::ZfsSource::Absent,
             &Consent::default(),
             &[],
             None,
@@ -352,7 +352,7 @@ mod tests {
         kept(&then).stale(&now)
     }
 
-    fn disk<'a>(a: &'a mut Assessment, serial: &str) -> &'a mut crate::host::inventory::Disk {
+    fn disk<'a>(a: &'a mut Assessment, serial: &str) -> &'a mut crate::model::disk::Disk {
         let mut disks = a.inventory.disks.iter_mut();
         disks.find(|d| d.serial.as_deref() == Some(serial)).unwrap()
     }
@@ -382,17 +382,17 @@ mod tests {
     fn a_new_partition_or_file_system_on_a_drive_is_named() {
         let said = stale_after(|a| {
             let d = disk(a, "S4TB0001");
-            d.partitions.push(crate::host::inventory::Partition {
+            d.partitions.push(crate::model::disk::Partition {
                 name: "nvme2n1p1".into(),
                 number: Some(1),
                 start_bytes: Some(1 << 20),
                 size_bytes: 1 << 30,
-                listed_by: vec![crate::host::inventory::probe::PartitionSource::Kernel],
-                probe: crate::host::inventory::ProbeState::read(Vec::new()),
+                listed_by: vec![crate::formats::ondisk::PartitionSource::Kernel],
+                probe: crate::model::disk::ProbeState::read(Vec::new()),
                 udev: None,
                 major_minor: Some("259:7".into()),
             });
-            d.udev = Some(crate::host::inventory::BlkidView {
+            d.udev = Some(crate::model::disk::BlkidView {
                 part_table_type: Some("gpt".into()),
                 ..Default::default()
             });
@@ -403,8 +403,8 @@ mod tests {
         );
     }
 
-    fn pool(properties: &[(&str, &str)]) -> crate::host::zfs_state::ObservedPool {
-        crate::host::zfs_state::ObservedPool {
+    fn pool(properties: &[(&str, &str)]) -> crate::model::pools::ObservedPool {
+        crate::model::pools::ObservedPool {
             name: "quickOS".into(),
             guid: Some(7),
             health: "ONLINE".into(),
@@ -437,7 +437,7 @@ mod tests {
     #[test]
     fn a_storage_changed_is_named_and_a_comment_in_storage_cfg_is_not() {
         use crate::formats::proxmox::storage_cfg::StorageConfig;
-        use crate::host::services::Availability;
+        use crate::model::services::Availability;
         let cfg = |text: &str| Availability::Ready {
             value: StorageConfig::parse(text).unwrap(),
         };
@@ -464,7 +464,7 @@ mod tests {
 
     #[test]
     fn a_dataset_made_by_hand_is_named() {
-        use crate::host::zfs_state::{DatasetKind, ObservedDataset};
+        use crate::model::pools::{DatasetKind, ObservedDataset};
         let said = stale_after(|a| {
             a.observed.datasets.push(ObservedDataset {
                 name: "quickOS/vm-disks".into(),

@@ -1,16 +1,16 @@
 //! Desired layout against observed state: an ordered list of actions, the warnings an expert would
 //! give, and the blockers that stop the run before anything changes. Pure: no I/O, no processes.
 
-use crate::apply::journal::PendingCreate;
 use crate::exit::Exit;
 use crate::firmware::{DriveFirmware, Enforcement};
+use crate::formats::ondisk::SignatureKind;
 use crate::formats::size;
-use crate::host::inventory::probe::SignatureKind;
-use crate::host::inventory::{Inventory, ProbeState};
-use crate::host::zfs_state::{DatasetKind, Observed};
 use crate::layout::properties::{in_layout_units, normalize, PropertyScope};
 use crate::layout::{layout_warnings, quota_overcommit, Layout, PoolSpec, VdevLayout, Warning};
 use crate::matching::{Assignment, MatchReport};
+use crate::model::disk::{Inventory, ProbeState};
+use crate::model::pending::PendingCreate;
+use crate::model::pools::{DatasetKind, Observed};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -75,7 +75,7 @@ pub struct Facts<'a> {
     pub consent: &'a Consent,
     /// Pool creations an earlier apply began and did not finish (the journal).
     pub pending: &'a [PendingCreate],
-    pub services: &'a crate::host::services::HostServices,
+    pub services: &'a crate::model::services::HostServices,
     pub target: &'a crate::host::target::Target,
 }
 
@@ -88,14 +88,11 @@ pub struct Consent {
     pub force_import: bool,
 }
 
-/// Each name of `consent.wipe` must be a drive's [`wipe_name`](crate::host::inventory::Disk::wipe_name)
+/// Each name of `consent.wipe` must be a drive's [`wipe_name`](crate::model::disk::Disk::wipe_name)
 /// among `disks`: a typo would otherwise pass as a consent that consents to nothing, and the run
 /// would refuse the drive it was meant for. The error names the first such name and the names
 /// the host has. The command line checks it once the drives are read, before anything is planned.
-pub fn check_wipes(
-    consent: &Consent,
-    disks: &[crate::host::inventory::Disk],
-) -> Result<(), String> {
+pub fn check_wipes(consent: &Consent, disks: &[crate::model::disk::Disk]) -> Result<(), String> {
     let present: Vec<String> = disks.iter().filter_map(|d| d.wipe_name(disks)).collect();
     match consent.wipe.iter().find(|w| !present.contains(w)) {
         None => Ok(()),
@@ -351,7 +348,7 @@ fn plan_pool(
 fn clear_to_write(
     facts: &Facts,
     journal_pool: Option<&str>,
-    disk: &crate::host::inventory::Disk,
+    disk: &crate::model::disk::Disk,
     path: &str,
     plan: &mut Plan,
 ) -> bool {
@@ -433,7 +430,7 @@ fn clear_to_write(
 /// one: one create makes one pool, so labels of two are not its remains.
 fn mixed_pool_guids(
     facts: &Facts,
-    entry: &crate::apply::journal::PendingCreate,
+    entry: &crate::model::pending::PendingCreate,
 ) -> Option<Vec<String>> {
     let mut guids: Vec<String> = facts
         .inventory
@@ -452,12 +449,12 @@ fn mixed_pool_guids(
 /// Partitions only a table describes have no device node to address: wiping the disk's table
 /// and creating the pool over them is what erases them.
 fn plan_wipe(
-    disk: &crate::host::inventory::Disk,
+    disk: &crate::model::disk::Disk,
     path: &str,
     found: Vec<crate::contents::Finding>,
     plan: &mut Plan,
 ) {
-    let has_zfs_label = |probe: &ProbeState, udev: Option<&crate::host::inventory::BlkidView>| {
+    let has_zfs_label = |probe: &ProbeState, udev: Option<&crate::model::disk::BlkidView>| {
         probe
             .signatures()
             .is_some_and(|s| s.iter().any(|s| s.kind == SignatureKind::ZfsLabel))
@@ -510,7 +507,7 @@ fn plan_wipe(
 fn plan_replacements(
     facts: &Facts,
     pool: &PoolSpec,
-    observed: &crate::host::zfs_state::ObservedPool,
+    observed: &crate::model::pools::ObservedPool,
     assignment: Option<&Assignment>,
     plan: &mut Plan,
 ) {
@@ -567,7 +564,7 @@ fn plan_replacements(
 
 fn plan_pool_properties(
     pool: &PoolSpec,
-    observed: &crate::host::zfs_state::ObservedPool,
+    observed: &crate::model::pools::ObservedPool,
     plan: &mut Plan,
 ) {
     for (prop, value) in &pool.properties {
@@ -614,7 +611,7 @@ fn plan_datasets(
         .datasets_of(pool.name())
         .map(|d| (d.name().to_string(), desired_properties(d, sharenfs)));
     // Indexed once: a linear lookup per layout dataset made planning quadratic in datasets.
-    let observed: BTreeMap<&str, &crate::host::zfs_state::ObservedDataset> = facts
+    let observed: BTreeMap<&str, &crate::model::pools::ObservedDataset> = facts
         .observed
         .datasets
         .iter()

@@ -8,8 +8,8 @@ use crate::formats::arc;
 use crate::formats::nfs;
 use crate::formats::proxmox::{self, StorageChange};
 use crate::formats::smartd::{self, SmartdPolicy};
-use crate::host::services::Availability;
 use crate::layout::Warning;
+use crate::model::services::Availability;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -172,7 +172,7 @@ fn plan_arc(facts: &Facts, plan: &mut Plan) {
 /// boot (a zfs_arc_min modprobe.d sets).
 fn arc_limit_ignored(
     wanted: u64,
-    state: &crate::host::services::ArcState,
+    state: &crate::model::services::ArcState,
     plan: &mut Plan,
 ) -> bool {
     let ram = match &state.ram {

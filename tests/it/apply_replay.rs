@@ -8,7 +8,7 @@
 use crate::fixtures;
 use phoenix_zfs::apply::journal::Journal;
 use phoenix_zfs::apply::{apply, ApplyReport, Ending, Inputs, Silent};
-use phoenix_zfs::host::inventory::HostRoot;
+use phoenix_zfs::host::root::HostRoot;
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::runner::{changes_storage, is_mutating, ReplayRunner, Transcript};
 use serde::Deserialize;
@@ -301,11 +301,11 @@ fn apply_on_blank_host(transcripts: Vec<Transcript>) -> (ApplyReport, ReplayRunn
 /// The same, with `pending` in the journal before; returns what the journal holds after.
 fn apply_with_journal(
     transcripts: Vec<Transcript>,
-    pending: Vec<phoenix_zfs::apply::journal::PendingCreate>,
+    pending: Vec<phoenix_zfs::model::pending::PendingCreate>,
 ) -> (
     ApplyReport,
     ReplayRunner,
-    Vec<phoenix_zfs::apply::journal::PendingCreate>,
+    Vec<phoenix_zfs::model::pending::PendingCreate>,
 ) {
     let runner = ReplayRunner::new(transcripts);
     let state = tempfile::tempdir().unwrap();
@@ -423,9 +423,9 @@ fn two_failing_creates_are_both_reported_and_nothing_after_them_runs() {
 /// changes nothing: the pools are created as on any blank host, and the entry is gone after.
 #[test]
 fn a_stale_journal_entry_on_blank_drives_is_spent_by_the_create() {
-    let stale = phoenix_zfs::apply::journal::PendingCreate {
+    let stale = phoenix_zfs::model::pending::PendingCreate {
         pool: "quickOS".into(),
-        drives: vec![phoenix_zfs::apply::journal::JournaledDrive {
+        drives: vec![phoenix_zfs::model::pending::JournaledDrive {
             serial: Some("S2TA0001".into()),
             path: "/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_S2TA0001_1".into(),
         }],

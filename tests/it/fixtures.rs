@@ -3,12 +3,14 @@
 //! recorded zpool/zfs transcript, a run's assessment with the QEMU guest's smartctl reading, a
 //! host key made by stock ssh-keygen). The READMEs under tests/fixtures/ say where its files
 //! come from.
+use phoenix_zfs::assess::{assess, Assessment, ZfsSource};
 use phoenix_zfs::formats::wear::{self, WearBaseline};
-use phoenix_zfs::host::assess::{assess, Assessment, ZfsSource};
-use phoenix_zfs::host::inventory::{self, Disk, HostRoot, Inventory};
-use phoenix_zfs::host::services::{Availability, DriveHealth};
+use phoenix_zfs::host::inventory;
+use phoenix_zfs::host::root::HostRoot;
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::layout::Layout;
+use phoenix_zfs::model::disk::{Disk, Inventory};
+use phoenix_zfs::model::services::{Availability, DriveHealth};
 use phoenix_zfs::runner::Transcript;
 use std::path::{Path, PathBuf};
 use std::process::Command;

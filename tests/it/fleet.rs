@@ -5,9 +5,9 @@
 use crate::fixtures;
 use phoenix_zfs::apply::{ApplyReport, Ending};
 use phoenix_zfs::exit::Exit;
-use phoenix_zfs::host::zfs_state::ObservedPool;
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::manifest::{self, signature_path, Host, Manifest, RunInfo};
+use phoenix_zfs::model::pools::ObservedPool;
 use phoenix_zfs::plan::Deferred;
 use ssh_key::{HashAlg, PrivateKey};
 use std::path::{Path, PathBuf};

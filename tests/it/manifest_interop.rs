@@ -5,9 +5,9 @@
 use crate::fixtures;
 use phoenix_zfs::apply::{ApplyReport, Ending};
 use phoenix_zfs::formats::zfs::{VdevClass, VdevKind};
-use phoenix_zfs::host::zfs_state::{DataVdev, ObservedPool, PoolMember};
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::manifest::{self, signature_path, RunInfo};
+use phoenix_zfs::model::pools::{DataVdev, ObservedPool, PoolMember};
 use phoenix_zfs::plan::Deferred;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -68,7 +68,7 @@ fn write_manifest(dir: &Path, key_path: &Path) -> PathBuf {
         started_at: manifest::now_rfc3339(),
         layout_source: "<default layout>",
         layout: &layout,
-        host: manifest::host_identity(&phoenix_zfs::host::inventory::HostRoot::live(), Some(&key)),
+        host: manifest::host_identity(&phoenix_zfs::host::root::HostRoot::live(), Some(&key)),
         baselines: Default::default(),
         situation: phoenix_zfs::host::target::Situation::NormalHost,
     };

@@ -358,11 +358,11 @@ fn apply_asks_naming_the_drives_it_erases() {
         wipe: vec!["S2TA0001".into(), "S2TA0002".into()],
         force_import: false,
     };
-    let old = phoenix_zfs::host::assess::assess(
+    let old = phoenix_zfs::assess::assess(
         &fixtures::host_root("old-signatures"),
         &phoenix_zfs::host::target::Target::RunningSystem,
         &layout,
-        phoenix_zfs::host::assess::ZfsSource::Absent,
+        phoenix_zfs::assess::ZfsSource::Absent,
         &wipe,
         &[],
         None,

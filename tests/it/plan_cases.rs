@@ -5,20 +5,20 @@
 use crate::fixtures;
 use phoenix_zfs::firmware;
 use phoenix_zfs::formats::nfs;
+use phoenix_zfs::formats::ondisk::{Signature, SignatureKind};
 use phoenix_zfs::formats::proxmox::storage_cfg::StorageConfig;
 use phoenix_zfs::formats::wear::WearBaseline;
 use phoenix_zfs::formats::zfs::{VdevClass, VdevKind};
-use phoenix_zfs::host::inventory::probe::{Signature, SignatureKind};
-use phoenix_zfs::host::inventory::{Inventory, ProbeState};
-use phoenix_zfs::host::services::{Availability, DriveHealth, HostServices, NfsServer};
 use phoenix_zfs::host::target::Target;
-use phoenix_zfs::host::zfs_state::{
-    DataVdev, DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
-    PoolMember,
-};
 use phoenix_zfs::layout::properties::{normalize, PropertyScope};
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::matching::match_drives;
+use phoenix_zfs::model::disk::{Inventory, ProbeState};
+use phoenix_zfs::model::pools::{
+    DataVdev, DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
+    PoolMember,
+};
+use phoenix_zfs::model::services::{Availability, DriveHealth, HostServices, NfsServer};
 use phoenix_zfs::plan::{plan, Action, Blocker, Consent, Facts, Plan};
 use std::collections::BTreeMap;
 
@@ -461,26 +461,26 @@ fn an_interrupted_pool_creation_of_our_own_is_wiped_and_redone_and_nothing_else_
     let layout = Layout::default_layout();
     let mut inv = host("old-signatures");
     // nvme0n1 holds the GPT a whole-disk `zpool create` makes; nvme1n1 holds another pool's labels.
-    let whole_disk = |d: &&phoenix_zfs::host::inventory::Disk| d.name == "nvme0n1";
+    let whole_disk = |d: &&phoenix_zfs::model::disk::Disk| d.name == "nvme0n1";
     let gpt_only = inv.disks.iter().find(whole_disk).unwrap().probe.clone();
     inv.disks[1].probe = gpt_only;
     let paths = vec![
         "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0001_1".to_string(),
         "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S2TA0002_1".to_string(),
     ];
-    let drives = |paths: &[String]| -> Vec<phoenix_zfs::apply::journal::JournaledDrive> {
+    let drives = |paths: &[String]| -> Vec<phoenix_zfs::model::pending::JournaledDrive> {
         paths
             .iter()
             .zip(["S2TA0001", "S2TA0002"])
             .map(
-                |(path, serial)| phoenix_zfs::apply::journal::JournaledDrive {
+                |(path, serial)| phoenix_zfs::model::pending::JournaledDrive {
                     serial: Some(serial.into()),
                     path: path.clone(),
                 },
             )
             .collect()
     };
-    let pending = vec![phoenix_zfs::apply::journal::PendingCreate {
+    let pending = vec![phoenix_zfs::model::pending::PendingCreate {
         pool: "quickOS".into(),
         drives: drives(&paths),
         started_at: "t".into(),
@@ -513,7 +513,7 @@ fn an_interrupted_pool_creation_of_our_own_is_wiped_and_redone_and_nothing_else_
     assert!(!argv.iter().flatten().any(|a| a == "-f"), "{argv:#?}");
 
     // An entry that names the drives by path but not by their serials vouches for nothing.
-    let swapped = vec![phoenix_zfs::apply::journal::PendingCreate {
+    let swapped = vec![phoenix_zfs::model::pending::PendingCreate {
         pool: "quickOS".into(),
         drives: drives(&[paths[1].clone(), paths[0].clone()]),
         started_at: "t".into(),
@@ -532,7 +532,7 @@ fn an_interrupted_pool_creation_of_our_own_is_wiped_and_redone_and_nothing_else_
     assert_eq!(plan(&facts).exit_code(), Some(5));
 
     // A journal entry for another pool does not excuse them either.
-    let other = vec![phoenix_zfs::apply::journal::PendingCreate {
+    let other = vec![phoenix_zfs::model::pending::PendingCreate {
         pool: "fastData".into(),
         drives: pending[0].drives.clone(),
         started_at: "t".into(),
@@ -555,7 +555,7 @@ fn the_layouts_own_pools_being_mounted_does_not_make_their_drives_strangers() {
             "quickOS"
         };
         d.ineligible
-            .push(phoenix_zfs::host::inventory::Ineligible::Mounted {
+            .push(phoenix_zfs::model::disk::Ineligible::Mounted {
                 mountpoint: format!("/{pool}"),
                 via: pool.into(),
             });
@@ -963,7 +963,7 @@ fn a_drive_its_controller_calls_read_only_is_refused_with_exit_4() {
 
 #[test]
 fn the_arc_limit_is_set_now_and_for_the_next_boot_then_left_alone() {
-    use phoenix_zfs::host::services::ArcState;
+    use phoenix_zfs::model::services::ArcState;
     let mut layout = Layout::default_layout();
     layout.zfs.arc_max = Some("1G".into());
     let mut services = proxmox_host(INSTALLER_STORAGE_CFG, STOCK_SMARTD);
@@ -1026,7 +1026,7 @@ fn the_arc_limit_is_set_now_and_for_the_next_boot_then_left_alone() {
 
 #[test]
 fn an_arc_limit_openzfs_would_ignore_is_a_warning_never_an_action() {
-    use phoenix_zfs::host::services::ArcState;
+    use phoenix_zfs::model::services::ArcState;
     let mut layout = Layout::default_layout();
     layout.zfs.arc_max = Some("2G".into());
     let mut services = proxmox_host(INSTALLER_STORAGE_CFG, STOCK_SMARTD);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::fixtures;
 use flate2::read::GzDecoder;
-use phoenix_zfs::host::inventory::probe::{probe, Signature, SignatureKind, PROBE_WINDOW};
+use phoenix_zfs::formats::ondisk::{probe, Signature, SignatureKind, PROBE_WINDOW};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]

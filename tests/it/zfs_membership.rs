@@ -7,14 +7,14 @@
 
 use crate::fixtures;
 use phoenix_zfs::formats::zfs::{parse_zpool_import_scan, parse_zpool_status};
-use phoenix_zfs::host::inventory::{HostRoot, Inventory};
-use phoenix_zfs::host::services::HostServices;
+use phoenix_zfs::host::root::HostRoot;
 use phoenix_zfs::host::target::Target;
-use phoenix_zfs::host::zfs_state::{
-    devices, read, ImportablePool, Observed, ObservedPool, OtherPool,
-};
+use phoenix_zfs::host::zfs_state::{devices, read};
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::matching::{match_drives, MatchProblem};
+use phoenix_zfs::model::disk::Inventory;
+use phoenix_zfs::model::pools::{ImportablePool, Observed, ObservedPool, OtherPool};
+use phoenix_zfs::model::services::HostServices;
 use phoenix_zfs::plan::{plan, Action, Blocker, Consent, Facts, Plan};
 use phoenix_zfs::runner::{ReplayRunner, Transcript};
 use std::collections::BTreeMap;

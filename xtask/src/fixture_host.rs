@@ -29,7 +29,8 @@
 
 use crate::flags::FixtureHostsOptions;
 use anyhow::{bail, ensure, Context, Result};
-use phoenix_zfs::host::inventory::{capture, probe};
+use phoenix_zfs::formats::ondisk;
+use phoenix_zfs::host::inventory::capture;
 use serde::Deserialize;
 use std::fs;
 use std::io::Read;
@@ -659,7 +660,7 @@ impl Host<'_> {
             let part_dev = numbers.blkext();
             self.partition(disk, &ns, p, &part_dev, &by_id)?;
             // No `start` is synthesized: the probe reads such a partition through its own node.
-            let windows = probe::partition_windows(probe::Extent {
+            let windows = ondisk::partition_windows(ondisk::Extent {
                 offset: 0,
                 len: p.size,
             });
@@ -673,7 +674,7 @@ impl Host<'_> {
         write_windows(
             disk.content.as_deref(),
             disk.size,
-            &probe::disk_windows(disk.size),
+            &ondisk::disk_windows(disk.size),
             &self.out.join("dev").join(&disk.name),
         )
     }
@@ -849,10 +850,10 @@ impl Host<'_> {
 fn write_windows(
     content: Option<&str>,
     size: u64,
-    windows: &[probe::Extent],
+    windows: &[ondisk::Extent],
     path: &Path,
 ) -> Result<()> {
-    let mut read = probe::ReadBytes::new(size);
+    let mut read = ondisk::ReadBytes::new(size);
     for w in windows {
         read.insert(w.offset, vec![0u8; w.len as usize]);
     }

@@ -37,7 +37,7 @@ const SIZE_RULE_ROOTS: &[&str] = &["src", "xtask/src", "tools"];
 /// alone, so that moving a module does not break the rule.
 const OTHER_GRAMMARS: &[(&str, &str)] = &[(
     "blocksize_number",
-    "pve-storage's blocksize pattern (src/formats/proxmox/mod.rs), which refuses sizes ZFS takes: 16KB, 0.5K",
+    "pve-storage's blocksize pattern (src/formats/proxmox/blocksize.rs), which refuses sizes ZFS takes: 16KB, 0.5K",
 )];
 /// Never walked: build output, other repositories' checkouts, recorded data.
 const SKIPPED_DIRS: &[&str] = &["target", ".git", "fixtures", "testdata", "node_modules"];
@@ -511,4 +511,410 @@ fn the_rules_recognise_what_they_look_for() {
     assert!(missing_files(&root, &root, "written to /etc/pve/storage.cfg", &names).is_empty());
     assert!(missing_files(&root, &root, "the dataset quickOS/shared-prod-data", &names).is_empty());
     assert!(missing_files(&root, &root, "xtask/src/no-such-file.rs", &names).len() == 1);
+}
+
+/// The library's modules in layers, from the ground up: a module may use its own layer and those
+/// below it, never one above, so that the pure core never reaches for the machine and what reads
+/// the machine never judges. The binary (src/cli/) stands above them all. A module is placed by
+/// the longest entry that names it or a module around it.
+const LAYERS: &[(&str, &[&str])] = &[
+    ("base", &["runner", "log", "exit", "glob", "remedy"]),
+    ("formats", &["formats"]),
+    ("model", &["model"]),
+    ("firmware policy", &["firmware"]),
+    ("layout", &["layout"]),
+    ("core", &["contents", "matching", "import_scan", "plan"]),
+    ("host", &["host"]),
+    ("manifest", &["manifest"]),
+    ("assess", &["assess"]),
+    ("apply", &["apply"]),
+];
+
+/// Imports that still run up the layers, each to be moved away, with what is to be done: (file
+/// under src/, the module it uses, why it is not done yet). One that no longer occurs must be
+/// taken off, so that the list only shrinks.
+const STILL_UPWARD: &[(&str, &str, &str)] = &[
+    (
+        "formats/nfs.rs",
+        "layout",
+        "the exports a layout wants are to be passed as plain values",
+    ),
+    (
+        "formats/proxmox/mod.rs",
+        "layout",
+        "storage_changes is to take the wanted storages, not the layout",
+    ),
+    (
+        "formats/proxmox/container.rs",
+        "layout",
+        "bind_changes is to take the wanted binds, not the layout",
+    ),
+    (
+        "plan/kept.rs",
+        "assess",
+        "a kept plan is to be built from the plan, not the assessment",
+    ),
+    (
+        "manifest/mod.rs",
+        "apply::atomic_file",
+        "the atomic write is to move below both",
+    ),
+    (
+        "manifest/build.rs",
+        "apply",
+        "the manifest is to be built from apply's report above apply",
+    ),
+    (
+        "manifest/build.rs",
+        "assess",
+        "the manifest is to be built from the assessment above assess",
+    ),
+];
+
+/// Circles still to be broken, each as [`circles`] reports it, with what is to be done. One that
+/// is gone must be taken off.
+const STILL_CIRCLING: &[(&str, &str)] = &[(
+    "src/apply/lanes.rs -> src/apply/mod.rs -> src/manifest/build.rs -> src/manifest/mod.rs",
+    "the manifest is to be built from apply's report above apply, its records kept below it",
+)];
+
+/// A file of the library: its path under src/ (`host/inventory/mod.rs`) and its text.
+struct LibraryFile<'a> {
+    path: &'a str,
+    text: &'a str,
+}
+
+/// The module a file under src/ is: `host/inventory/mod.rs` is `host::inventory`.
+fn module_of(path: &str) -> Vec<&str> {
+    let path = path.trim_end_matches(".rs");
+    let mut segments: Vec<&str> = path.split('/').collect();
+    if segments.last() == Some(&"mod") || segments == ["lib"] {
+        segments.pop();
+    }
+    segments
+}
+
+/// The index in [`LAYERS`] of the module `segments`, and the layer's name.
+fn layer_of(segments: &[&str]) -> Option<(usize, &'static str)> {
+    let mut best: Option<(usize, usize, &'static str)> = None;
+    for (index, (name, modules)) in LAYERS.iter().enumerate() {
+        for module in *modules {
+            let named: Vec<&str> = module.split("::").collect();
+            if segments.starts_with(&named) && best.is_none_or(|(_, len, _)| named.len() > len) {
+                best = Some((index, named.len(), name));
+            }
+        }
+    }
+    best.map(|(index, _, name)| (index, name))
+}
+
+/// The code of a file that runs in the program: comments dropped, and nothing from its first
+/// `#[cfg(test)]` on (tests may build their data with any layer).
+fn program_code(text: &str) -> Vec<(usize, String)> {
+    let mut code = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("#[cfg(test)]") {
+            break;
+        }
+        let line = match comment(line) {
+            Some(comment) => &line[..line.len() - comment.len()],
+            None => line,
+        };
+        code.push((index + 1, line.to_string()));
+    }
+    code
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// The paths a file names through `crate::`, `super::` or a module it declares, each as the modules and item it goes
+/// through from the crate's root, with its line: `use crate::model::{disk, pools};` names
+/// `model::disk` and `model::pools`.
+fn crate_paths(file: &LibraryFile) -> Vec<(usize, Vec<String>)> {
+    let module = module_of(file.path);
+    let code = program_code(file.text);
+    let text: String = code.iter().map(|(_, line)| format!("{line}\n")).collect();
+    let line_at = |offset: usize| code[text[..offset].matches('\n').count()].0;
+    // The modules declared in the file (`mod from_toml;`), which its paths may start with.
+    let children: Vec<String> = code
+        .iter()
+        .filter_map(|(_, line)| {
+            let line = line
+                .trim()
+                .trim_start_matches("pub ")
+                .trim_start_matches("pub(crate) ");
+            line.strip_prefix("mod ")?
+                .strip_suffix(';')
+                .map(str::to_string)
+        })
+        .collect();
+    let mut paths = Vec::new();
+    let mut at = 0;
+    while let Some(found) = text[at..].find(|c: char| is_ident(c)) {
+        let start = at + found;
+        at = start + 1;
+        if start > 0 && text[..start].ends_with(|c: char| is_ident(c) || c == ':') {
+            continue;
+        }
+        let rest = &text[start..];
+        let child = children.iter().find(|name| {
+            rest.strip_prefix(name.as_str())
+                .is_some_and(|tail| tail.starts_with("::"))
+        });
+        let (mut prefix, mut tail) = if let Some(tail) = rest.strip_prefix("crate::") {
+            (Vec::new(), tail)
+        } else if child.is_some() {
+            (module.iter().map(|s| s.to_string()).collect(), rest)
+        } else if rest.starts_with("super::") {
+            let is_mod = file.path.ends_with("mod.rs");
+            let mut prefix: Vec<String> = module.iter().map(|s| s.to_string()).collect();
+            if !is_mod {
+                prefix.pop();
+            }
+            let mut tail = rest;
+            while let Some(t) = tail.strip_prefix("super::") {
+                tail = t;
+                if tail.starts_with("super::") {
+                    prefix.pop();
+                }
+            }
+            (prefix, tail)
+        } else {
+            continue;
+        };
+        loop {
+            let ident: String = tail.chars().take_while(|c| is_ident(*c)).collect();
+            if ident.is_empty() {
+                break;
+            }
+            prefix.push(ident.clone());
+            tail = &tail[ident.len()..];
+            match tail.strip_prefix("::") {
+                Some(t) => tail = t,
+                None => break,
+            }
+        }
+        if let Some(group) = tail.strip_prefix('{') {
+            let group = &group[..group.find('}').unwrap_or(group.len())];
+            for item in group.split(',') {
+                let first: String = item.trim().chars().take_while(|c| is_ident(*c)).collect();
+                if !first.is_empty() && first != "self" {
+                    let mut path = prefix.clone();
+                    path.push(first);
+                    paths.push((line_at(start), path));
+                }
+            }
+        }
+        paths.push((line_at(start), prefix));
+    }
+    paths
+}
+
+/// The file of `files` that a path leads into: the longest module it goes through that is a file.
+fn file_of<'a>(files: &[LibraryFile<'a>], path: &[String]) -> Option<&'a str> {
+    (1..=path.len()).rev().find_map(|len| {
+        files
+            .iter()
+            .find(|f| {
+                module_of(f.path) == path[..len].iter().map(String::as_str).collect::<Vec<_>>()
+            })
+            .map(|f| f.path)
+    })
+}
+
+/// Every import of a module of a higher layer, and every module not in a layer, as `path:line:
+/// what`.
+fn upward_imports(files: &[LibraryFile]) -> Vec<String> {
+    let mut offenders = Vec::new();
+    for file in files {
+        let module = module_of(file.path);
+        if module.is_empty() {
+            continue;
+        }
+        let Some((own, own_name)) = layer_of(&module) else {
+            offenders.push(format!(
+                "src/{}:1: `{}` is in no layer of LAYERS",
+                file.path,
+                module.join("::")
+            ));
+            continue;
+        };
+        for (line, path) in crate_paths(file) {
+            let Some(target) = file_of(files, &path) else {
+                continue;
+            };
+            let allowed = STILL_UPWARD
+                .iter()
+                .any(|(from, to, _)| *from == file.path && path.join("::").starts_with(to));
+            if allowed {
+                continue;
+            }
+            let target = module_of(target);
+            if let Some((theirs, their_name)) = layer_of(&target) {
+                if theirs > own {
+                    offenders.push(format!(
+                        "src/{}:{line}: `{}` ({own_name}) uses `{}` ({their_name}), a higher layer",
+                        file.path,
+                        module.join("::"),
+                        path.join("::"),
+                    ));
+                }
+            }
+        }
+    }
+    offenders.sort();
+    offenders.dedup();
+    offenders
+}
+
+/// Every set of files that import each other round a circle, as `src/a.rs -> src/b.rs -> ...`.
+/// A file's use of a module around it (`super::`) is no edge: the file is part of that module.
+fn circles(files: &[LibraryFile]) -> Vec<String> {
+    let edges: Vec<Vec<usize>> = files
+        .iter()
+        .map(|file| {
+            let module = module_of(file.path);
+            let mut to: Vec<usize> = crate_paths(file)
+                .iter()
+                .filter_map(|(_, path)| file_of(files, path))
+                .filter_map(|target| files.iter().position(|f| f.path == target))
+                .filter(|&target| !module.starts_with(&module_of(files[target].path)))
+                .collect();
+            to.sort();
+            to.dedup();
+            to
+        })
+        .collect();
+    let reach = |from: usize| {
+        let mut seen = vec![false; files.len()];
+        let mut pending = edges[from].clone();
+        while let Some(next) = pending.pop() {
+            if !seen[next] {
+                seen[next] = true;
+                pending.extend(&edges[next]);
+            }
+        }
+        seen
+    };
+    let reached: Vec<Vec<bool>> = (0..files.len()).map(reach).collect();
+    let mut reported = vec![false; files.len()];
+    let mut found = Vec::new();
+    for first in 0..files.len() {
+        if reported[first] || !reached[first][first] {
+            continue;
+        }
+        let members: Vec<usize> = (0..files.len())
+            .filter(|&other| reached[first][other] && reached[other][first])
+            .collect();
+        for &member in &members {
+            reported[member] = true;
+        }
+        let names: Vec<String> = members
+            .iter()
+            .map(|&m| format!("src/{}", files[m].path))
+            .collect();
+        found.push(format!(
+            "{}: import each other round a circle",
+            names.join(" -> ")
+        ));
+    }
+    found
+}
+
+/// The library's files (src/ but the binary's src/cli/, and files of tests, which may build
+/// their data with any layer), as [`LibraryFile`]s are read from them.
+fn library_sources(root: &Path) -> Vec<(String, String)> {
+    files(root, "src", ".rs")
+        .into_iter()
+        .map(|path| {
+            let under_src = relative(&root.join("src"), &path);
+            (under_src, fs::read_to_string(&path).unwrap())
+        })
+        .filter(|(path, _)| !path.starts_with("cli/"))
+        .filter(|(path, _)| !path.ends_with("tests.rs"))
+        .collect()
+}
+
+#[test]
+fn no_module_imports_a_higher_layer_or_round_a_circle() {
+    let sources = library_sources(&workspace_root());
+    let files: Vec<LibraryFile> = sources
+        .iter()
+        .map(|(path, text)| LibraryFile { path, text })
+        .collect();
+    assert!(files.iter().any(|f| f.path == "model/disk.rs"));
+    report("no module imports a higher layer", &upward_imports(&files));
+    let stale: Vec<String> = STILL_UPWARD
+        .iter()
+        .filter(|(from, to, _)| {
+            !files.iter().any(|f| {
+                f.path == *from
+                    && crate_paths(f)
+                        .iter()
+                        .any(|(_, path)| path.join("::").starts_with(to))
+            })
+        })
+        .map(|(from, to, _)| format!("src/{from}: uses `{to}` no more: take it off STILL_UPWARD"))
+        .collect();
+    report("STILL_UPWARD lists only what still runs up", &stale);
+    let found = circles(&files);
+    let listed = |circle: &str| {
+        STILL_CIRCLING
+            .iter()
+            .any(|(c, _)| circle.starts_with(&format!("{c}:")))
+    };
+    let unlisted: Vec<String> = found.iter().filter(|c| !listed(c)).cloned().collect();
+    report("no files import each other round a circle", &unlisted);
+    let gone: Vec<String> = STILL_CIRCLING
+        .iter()
+        .filter(|(c, _)| {
+            !found
+                .iter()
+                .any(|circle| circle.starts_with(&format!("{c}:")))
+        })
+        .map(|(c, _)| format!("{c}: no longer a circle: take it off STILL_CIRCLING"))
+        .collect();
+    report("STILL_CIRCLING lists only circles there are", &gone);
+}
+
+#[test]
+fn the_layer_rule_finds_an_upward_import_and_a_circle() {
+    let files = [
+        LibraryFile {
+            path: "model/disk.rs",
+            text: "//! Drives.\nuse crate::formats::udev;\n/// crate::host::read in a comment\npub struct Disk;\n#[cfg(test)]\nmod tests { use crate::host::read; }\n",
+        },
+        LibraryFile {
+            path: "formats/udev.rs",
+            text: "//! The udev database.\nuse crate::model::{disk::Disk, pools};\n",
+        },
+        LibraryFile {
+            path: "model/pools.rs",
+            text: "//! Pools.\nuse super::disk::Disk;\n",
+        },
+        LibraryFile {
+            path: "host/mod.rs",
+            text: "//! Reads.\npub fn read() -> crate::model::disk::Disk { todo!() }\n",
+        },
+        LibraryFile {
+            path: "plugins.rs",
+            text: "//! In no layer.\n",
+        },
+    ];
+    assert_eq!(
+        upward_imports(&files),
+        [
+            "src/formats/udev.rs:2: `formats::udev` (formats) uses `model::disk` (model), a higher layer",
+            "src/formats/udev.rs:2: `formats::udev` (formats) uses `model::pools` (model), a higher layer",
+            "src/plugins.rs:1: `plugins` is in no layer of LAYERS",
+        ]
+    );
+    assert_eq!(
+        circles(&files),
+        ["src/model/disk.rs -> src/formats/udev.rs -> src/model/pools.rs: import each other round a circle"]
+    );
+    assert_eq!(module_of("host/inventory/mod.rs"), ["host", "inventory"]);
+    assert_eq!(layer_of(&["formats", "ondisk"]), Some((1, "formats")));
 }

@@ -5,8 +5,8 @@ use crate::context::{load_layout, Context, ZfsTools};
 use crate::failure::{print_error, Failure, Outcome};
 use phoenix_zfs::apply::journal::Journal;
 use phoenix_zfs::apply::{self, deferred, Ending};
+use phoenix_zfs::assess::assess;
 use phoenix_zfs::exit::Exit;
-use phoenix_zfs::host::assess::assess;
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::manifest::{self, signing, RunInfo};
 use phoenix_zfs::plan::kept::{self, Kept};
@@ -105,7 +105,7 @@ pub fn run(
             root,
             target,
             &layout,
-            phoenix_zfs::host::assess::ZfsSource::Tools(runner.as_ref()),
+            phoenix_zfs::assess::ZfsSource::Tools(runner.as_ref()),
             consent,
             &pending,
             None,
@@ -127,7 +127,7 @@ pub fn run(
     // last manifest are as they were.
     let mut read = None;
     if let Some((file, kept)) = kept {
-        let zfs = phoenix_zfs::host::assess::ZfsSource::Tools(runner.as_ref());
+        let zfs = phoenix_zfs::assess::ZfsSource::Tools(runner.as_ref());
         let pending = journal.load_or_none();
         let a = assess(root, target, &layout, zfs, consent, &pending, None)
             .map_err(Failure::unexpected)?;

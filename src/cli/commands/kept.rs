@@ -4,7 +4,7 @@
 
 use crate::context::Context;
 use crate::failure::Failure;
-use phoenix_zfs::host::assess::Assessment;
+use phoenix_zfs::assess::Assessment;
 use phoenix_zfs::plan::kept::{self, Kept};
 use phoenix_zfs::plan::Consent;
 use std::path::Path;

@@ -12,7 +12,7 @@
 //! A capture without an index was written by an older version: its first and last MiB, one after
 //! the other (a device smaller than that is there once).
 
-use super::probe::{ReadBytes, PROBE_WINDOW};
+use crate::formats::ondisk::{ReadBytes, PROBE_WINDOW};
 
 /// The file beside a capture that indexes it.
 pub const INDEX_SUFFIX: &str = ".windows";

@@ -7,128 +7,17 @@
 //! files resolved under the root) is apart from judging ([`Usage::judge`]), a function of what was
 //! read, sysfs's entries and the udev database.
 
-use super::mounts::{self, DeviceNumber, Mount, MountInfo};
 use super::sysfs::{BcacheRegistration, BlockEntry};
-use super::{HostRoot, Ineligible, UdevRecords};
+use super::UdevRecords;
+use crate::formats::mountinfo::{self, DeviceNumber, Mount, MountInfo};
+use crate::host::root::HostRoot;
+use crate::model::disk::{Holder, Ineligible, Remedy};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-
-/// A command that releases what holds a drive, runnable as printed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Remedy {
-    pub argv: Vec<String>,
-    /// What the command reads on its standard input: printed as `echo INPUT | ` in front of it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stdin: Option<String>,
-}
-
-impl Remedy {
-    /// `argv`, nothing on its standard input.
-    pub fn run(argv: &[&str]) -> Remedy {
-        Remedy {
-            argv: argv.iter().map(|a| a.to_string()).collect(),
-            stdin: None,
-        }
-    }
-
-    /// Writes `1` to a sysfs attribute, the one way bcache is stopped.
-    fn write_one(attribute: String) -> Remedy {
-        Remedy {
-            argv: vec!["tee".into(), attribute],
-            stdin: Some("1".into()),
-        }
-    }
-}
-
-impl std::fmt::Display for Remedy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if let Some(input) = &self.stdin {
-            write!(
-                f,
-                "echo {} | ",
-                crate::runner::display(std::slice::from_ref(input))
-            )?;
-        }
-        f.write_str(&crate::runner::display(&self.argv))
-    }
-}
-
-/// What holds a drive or one of its partitions, named as an administrator knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Holder {
-    /// LVM logical volumes, all of one volume group (device-mapper uuid `LVM-...`).
-    LogicalVolumes { vg: String, lvs: Vec<String> },
-    /// A dm-crypt mapping (device-mapper uuid `CRYPT-...`), LUKS or plain.
-    Crypt { mapping: String, luks: bool },
-    /// Another device-mapper device, by its name under /dev/mapper.
-    DeviceMapper { name: String },
-    /// An md array: `/dev/md/NAME` where udev named it, else `/dev/mdN`.
-    MdArray { path: String },
-    /// A loop device reading the drive or one of its partitions.
-    Loop { backing_file: String },
-    /// bcache runs on the drive or a partition as its backing device: `device` is the bcacheN it
-    /// runs as, None while it waits for its cache.
-    BcacheBacking { device: Option<String> },
-    /// The drive or a partition is a cache device of this bcache cache set.
-    BcacheCache { set: String },
-    /// A holder that sysfs lists and nothing here names further.
-    Other,
-}
-
-impl Holder {
-    /// What it is, in words: `LV pve/data`, `LUKS mapping secret`, `md array /dev/md/data`.
-    pub fn describe(&self, devices: &[String]) -> String {
-        match self {
-            Holder::LogicalVolumes { vg, lvs } if lvs.len() == 1 => format!("LV {vg}/{}", lvs[0]),
-            Holder::LogicalVolumes { vg, lvs } => {
-                let named: Vec<String> = lvs.iter().map(|lv| format!("{vg}/{lv}")).collect();
-                format!("LVs {}", named.join(", "))
-            }
-            Holder::Crypt {
-                mapping,
-                luks: true,
-            } => format!("LUKS mapping {mapping}"),
-            Holder::Crypt {
-                mapping,
-                luks: false,
-            } => format!("dm-crypt mapping {mapping}"),
-            Holder::DeviceMapper { name } => format!("/dev/mapper/{name}"),
-            Holder::MdArray { path } => format!("md array {path}"),
-            Holder::Loop { backing_file } => {
-                format!("{} (backed by {backing_file})", devices.join(", "))
-            }
-            Holder::BcacheBacking {
-                device: Some(device),
-            } => device.clone(),
-            Holder::BcacheBacking { device: None } => "bcache (waiting for its cache)".into(),
-            Holder::BcacheCache { set } => format!("bcache cache set {set}"),
-            Holder::Other => devices.join(", "),
-        }
-    }
-
-    /// How the remedy is introduced: `deactivate it`, `stop bcache0`.
-    pub fn release_verb(&self) -> String {
-        match self {
-            Holder::LogicalVolumes { lvs, .. } if lvs.len() > 1 => "deactivate them".into(),
-            Holder::LogicalVolumes { .. } => "deactivate it".into(),
-            Holder::Crypt { .. } => "close it".into(),
-            Holder::DeviceMapper { .. } => "remove it".into(),
-            Holder::MdArray { .. } => "stop it".into(),
-            Holder::Loop { .. } => "detach it".into(),
-            Holder::BcacheBacking {
-                device: Some(device),
-            } => format!("stop {device}"),
-            Holder::BcacheBacking { device: None } => "stop it".into(),
-            Holder::BcacheCache { .. } => "unregister the cache set".into(),
-            Holder::Other => "release it".into(),
-        }
-    }
-}
 
 /// A process in a mount namespace other than phoenix-zfs's own, through which it can be entered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -174,7 +63,7 @@ pub(super) fn read_host_use(
     // one recorded before snapshot-host kept it) has none.
     if let Ok(text) = fs::read_to_string(root.path("proc/swaps")) {
         mounts.extend(
-            mounts::parse_swaps(&text)
+            mountinfo::parse_swaps(&text)
                 .into_iter()
                 .map(|mount| SeenMount {
                     mount,
@@ -294,7 +183,7 @@ fn add_mountinfo(
     elsewhere: Option<NamespaceProcess>,
     notes: &mut Vec<String>,
 ) {
-    let (mounts, errors) = mounts::parse_mountinfo(text);
+    let (mounts, errors) = mountinfo::parse_mountinfo(text);
     for e in errors {
         notes.push(format!("{}: {e}; that line is left out", path.display()));
     }
@@ -309,7 +198,7 @@ fn add_mountinfo(
 fn read_proc_mounts(root: &HostRoot, notes: &mut Vec<String>) -> Vec<SeenMount> {
     let path = root.path("proc/mounts");
     match fs::read_to_string(&path) {
-        Ok(text) => mounts::parse(&text)
+        Ok(text) => mountinfo::parse(&text)
             .into_iter()
             .map(|mount| SeenMount {
                 mount,
@@ -818,8 +707,8 @@ fn holder_reasons(
 #[cfg(test)]
 mod tests {
     use super::super::sysfs::PartitionEntry;
-    use super::super::udev;
     use super::*;
+    use crate::formats::udev;
 
     /// A disk with its partitions: (name, dev, holders).
     fn disk(name: &str, dev: &str, partitions: &[(&str, &str, &[&str])]) -> BlockEntry {
@@ -1152,7 +1041,7 @@ mod tests {
             "259:0",
             &[("nvme0n1p2", "259:2", &[]), ("nvme0n1p3", "259:3", &[])],
         )];
-        let mut swap = seen("/dev/nvme0n1p2", mounts::SWAP, None, None);
+        let mut swap = seen("/dev/nvme0n1p2", mountinfo::SWAP, None, None);
         swap.mount.fstype = "swap".into();
         let host = HostUse {
             mounts: vec![

@@ -6,505 +6,19 @@
 
 pub mod capture;
 pub mod in_use;
-pub mod mounts;
-pub mod probe;
 pub mod snapshot;
 pub mod sysfs;
-pub mod udev;
 
-use probe::Signature;
-use serde::Serialize;
+use crate::formats::ondisk;
+use crate::formats::udev;
+use crate::host::root::HostRoot;
+use crate::model::disk::{
+    BlkidView, Disk, Ineligible, Inventory, Partition, ProbeState, Transport, UdevZfs,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
-
-/// Where the host's sys/, run/udev/, dev/ and proc/ are: `/` on a live host.
-#[derive(Debug, Clone)]
-pub struct HostRoot(pub PathBuf);
-
-impl HostRoot {
-    pub fn live() -> HostRoot {
-        HostRoot(PathBuf::from("/"))
-    }
-
-    pub fn path(&self, relative: &str) -> PathBuf {
-        self.0.join(relative.trim_start_matches('/'))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Transport {
-    Nvme,
-    Sata,
-    Scsi,
-    Usb,
-    Virtio,
-    Mmc,
-    Optical,
-    /// loop, zram, device-mapper, md, nbd, ram disks, bcache.
-    Virtual,
-}
-
-/// Why a device is not a candidate for any pool. Candidates have none.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "reason", rename_all = "kebab-case")]
-pub enum Ineligible {
-    NotNvme {
-        transport: Transport,
-    },
-    Removable,
-    ReadOnly,
-    /// Holds a file system the running system is mounted from (/, /boot, /boot/efi, ...).
-    SystemDisk {
-        mountpoint: String,
-        via: String,
-    },
-    /// Holds another file system mounted in phoenix-zfs's own mount namespace, or active swap
-    /// (`mountpoint` [`mounts::SWAP`]).
-    Mounted {
-        mountpoint: String,
-        via: String,
-    },
-    /// Holds a file system mounted only in another mount namespace (a container's, a service's
-    /// private one), which `pid` is in.
-    MountedInNamespace {
-        mountpoint: String,
-        via: String,
-        pid: u32,
-        comm: String,
-    },
-    /// Held by another device: the top-most of a stack over the drive or a partition (device-
-    /// mapper, md, a loop device, bcache), which has to be released first.
-    InUse {
-        holder: in_use::Holder,
-        /// The holding devices' kernel names (`dm-0`, `md127`, `loop0`, `bcache0`).
-        devices: Vec<String>,
-        /// The drive's own devices under it (`nvme1n1p1`).
-        held: Vec<String>,
-        /// The command that releases it, where there is one.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        remedy: Option<in_use::Remedy>,
-    },
-    TooSmall {
-        bytes: u64,
-    },
-    /// sysfs gave no size or device number: the device cannot be judged.
-    Unreadable {
-        what: String,
-    },
-}
-
-impl Ineligible {
-    /// The command that would release the drive from this use, runnable as printed; None for a
-    /// reason no command of the administrator's changes here (or should: the system disk).
-    pub fn remedy(&self) -> Option<in_use::Remedy> {
-        let run = in_use::Remedy::run;
-        match self {
-            Ineligible::Mounted { mountpoint, via } if mountpoint == mounts::SWAP => {
-                Some(run(&["swapoff", via]))
-            }
-            Ineligible::Mounted { mountpoint, .. } => Some(run(&["umount", mountpoint])),
-            Ineligible::MountedInNamespace {
-                mountpoint, pid, ..
-            } => Some(run(&[
-                "nsenter",
-                "-t",
-                &pid.to_string(),
-                "-m",
-                "umount",
-                mountpoint,
-            ])),
-            Ineligible::InUse { remedy, .. } => remedy.clone(),
-            _ => None,
-        }
-    }
-
-    /// How [`Self::remedy`] is introduced in a sentence: `unmount it`, `stop bcache0`.
-    fn release_verb(&self) -> String {
-        match self {
-            Ineligible::Mounted { mountpoint, .. } if mountpoint == mounts::SWAP => {
-                "turn it off".into()
-            }
-            Ineligible::Mounted { .. } | Ineligible::MountedInNamespace { .. } => {
-                "unmount it".into()
-            }
-            Ineligible::InUse { holder, .. } => holder.release_verb(),
-            _ => "release it".into(),
-        }
-    }
-}
-
-impl std::fmt::Display for Ineligible {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Ineligible::NotNvme { transport } => {
-                // As in JSON: `sata`, `usb`.
-                let mut name = format!("{transport:?}");
-                name.make_ascii_lowercase();
-                write!(f, "not NVMe ({name})")?
-            }
-            Ineligible::Removable => f.write_str("removable")?,
-            Ineligible::ReadOnly => f.write_str("read-only")?,
-            Ineligible::SystemDisk { mountpoint, via } => {
-                write!(f, "system disk: {mountpoint} is mounted from {via}")?
-            }
-            Ineligible::Mounted { mountpoint, via } if mountpoint == mounts::SWAP => {
-                write!(f, "in use: {via} is active swap")?
-            }
-            Ineligible::Mounted { mountpoint, via } => {
-                write!(f, "in use: {mountpoint} is mounted from {via}")?
-            }
-            Ineligible::MountedInNamespace {
-                mountpoint,
-                via,
-                pid,
-                comm,
-            } => write!(
-                f,
-                "in use: {via} is mounted at {mountpoint} in another mount namespace (pid {pid}, comm {comm})"
-            )?,
-            Ineligible::InUse {
-                holder,
-                devices,
-                held,
-                ..
-            } => {
-                let what = holder.describe(devices);
-                let held = held.join(", ");
-                match holder {
-                    in_use::Holder::Loop { .. } => write!(f, "in use: {what} reads {held}")?,
-                    in_use::Holder::BcacheBacking { device: Some(_) } => {
-                        write!(f, "in use: {what} runs on {held}, its backing device")?
-                    }
-                    in_use::Holder::BcacheBacking { device: None } => {
-                        write!(f, "in use: {held} is a registered bcache backing device, waiting for its cache")?
-                    }
-                    in_use::Holder::BcacheCache { set } => {
-                        write!(f, "in use: {held} is a cache device of bcache cache set {set}")?
-                    }
-                    in_use::Holder::Other => write!(f, "in use: {what} holds {held}")?,
-                    in_use::Holder::LogicalVolumes { lvs, .. } if lvs.len() > 1 => {
-                        write!(f, "in use: {what} ({}) hold {held}", devices.join(", "))?
-                    }
-                    _ => write!(f, "in use: {what} ({}) holds {held}", devices.join(", "))?,
-                }
-            }
-            Ineligible::TooSmall { bytes } => {
-                write!(f, "too small ({})", crate::formats::size::decimal(*bytes))?
-            }
-            Ineligible::Unreadable { what } => write!(f, "cannot be judged: {what}")?,
-        }
-        match self.remedy() {
-            Some(remedy) => write!(f, "; {}: `{remedy}`", self.release_verb()),
-            None => Ok(()),
-        }
-    }
-}
-
-#[cfg(test)]
-impl Disk {
-    /// A blank NVMe candidate as tests start from: `name` with this serial and model, its
-    /// by-id link `/dev/disk/by-id/nvme-MODEL_SERIAL_1`, read and found blank by every witness.
-    pub(crate) fn test_nvme(name: &str, model: &str, serial: &str, size_bytes: u64) -> Disk {
-        let link = format!(
-            "/dev/disk/by-id/nvme-{}_{serial}_1",
-            model.replace(' ', "_")
-        );
-        Disk {
-            name: name.into(),
-            dev_node: format!("/dev/{name}"),
-            major_minor: Some("259:0".into()),
-            transport: Transport::Nvme,
-            model: Some(model.into()),
-            serial: Some(serial.into()),
-            firmware: None,
-            wwn: None,
-            nsid: Some(1),
-            by_id: vec![link.clone()],
-            preferred_path: link,
-            size_bytes,
-            logical_block_size: 512,
-            physical_block_size: 512,
-            nvme_controller: None,
-            pci_address: None,
-            removable: false,
-            read_only: false,
-            partitions: Vec::new(),
-            ineligible: Vec::new(),
-            probe: ProbeState::read(Vec::new()),
-            udev: Some(BlkidView::default()),
-        }
-    }
-}
-
-/// What the bytes read of a device (a disk's first 4 MiB and last 16 MiB, a partition's first and
-/// last MiB: [`probe::disk_windows`]) hold.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "kebab-case")]
-pub enum ProbeState {
-    NotProbed,
-    /// Read. Blank only when `signatures` and `unrecognised` are both empty.
-    Read {
-        signatures: Vec<Signature>,
-        /// Non-zero bytes no recognised structure accounts for: data all the same.
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        unrecognised: Vec<probe::Extent>,
-        #[serde(skip_serializing_if = "is_zero")]
-        unrecognised_bytes: u64,
-        /// What a capture of a host (`--root`) did not hold: those bytes were not read.
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        not_captured: Vec<probe::Extent>,
-        /// A disk holding exactly the GPT `zpool create` writes on a whole disk.
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        zpool_whole_disk_table: bool,
-    },
-    /// Could not be read: it cannot be proven blank, so it is treated as holding data.
-    Unreadable {
-        error: String,
-    },
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-impl ProbeState {
-    /// Read, with these signatures and every other byte read zero.
-    pub fn read(signatures: Vec<Signature>) -> ProbeState {
-        ProbeState::Read {
-            signatures,
-            unrecognised: Vec::new(),
-            unrecognised_bytes: 0,
-            not_captured: Vec::new(),
-            zpool_whole_disk_table: false,
-        }
-    }
-
-    fn surveyed(survey: probe::Survey, bytes: &probe::ReadBytes) -> ProbeState {
-        ProbeState::Read {
-            signatures: survey.signatures,
-            unrecognised: survey.unrecognised,
-            unrecognised_bytes: survey.unrecognised_bytes,
-            not_captured: bytes.missing().to_vec(),
-            zpool_whole_disk_table: survey.zpool_whole_disk_table,
-        }
-    }
-
-    /// The signatures found, when it was read.
-    pub fn signatures(&self) -> Option<&[Signature]> {
-        match self {
-            ProbeState::Read { signatures, .. } => Some(signatures),
-            _ => None,
-        }
-    }
-
-    /// Read, and every byte read is zero.
-    pub fn is_zero(&self) -> bool {
-        matches!(self, ProbeState::Read { signatures, unrecognised, .. } if signatures.is_empty() && unrecognised.is_empty())
-    }
-}
-
-/// What udev's blkid builtin recorded for a device or partition (ID_FS_* and ID_PART_TABLE_*
-/// in the udev database): blkid is the reference prober, so anything it names counts as data.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct BlkidView {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fs_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fs_label: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fs_uuid: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub part_table_type: Option<String>,
-}
-
-impl BlkidView {
-    pub(crate) fn of(record: &udev::UdevRecord) -> BlkidView {
-        let prop = |k: &str| record.property(k).map(str::to_string);
-        BlkidView {
-            fs_type: prop("ID_FS_TYPE"),
-            fs_label: prop("ID_FS_LABEL"),
-            fs_uuid: prop("ID_FS_UUID"),
-            part_table_type: prop("ID_PART_TABLE_TYPE"),
-        }
-    }
-
-    /// A partition's own view. udev's 60-persistent-storage.rules imports the parent disk's
-    /// `ID_*` properties (all but `ID_FS_*`) into every partition's record, so a partition shows
-    /// its disk's `ID_PART_TABLE_TYPE`; only a table of the partition's own (a different type or
-    /// UUID than the disk's) is the partition's.
-    pub(crate) fn of_partition(
-        record: &udev::UdevRecord,
-        disk: Option<&udev::UdevRecord>,
-    ) -> BlkidView {
-        let mut view = BlkidView::of(record);
-        let inherited = |key: &str| {
-            disk.and_then(|d| d.property(key)) == record.property(key)
-                && record.property(key).is_some()
-        };
-        if inherited("ID_PART_TABLE_TYPE")
-            && (record.property("ID_PART_TABLE_UUID").is_none() || inherited("ID_PART_TABLE_UUID"))
-        {
-            view.part_table_type = None;
-        }
-        view
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.fs_type.is_none() && self.part_table_type.is_none() && self.fs_uuid.is_none()
-    }
-
-    /// `zfs_member `tank` (uuid 123)`, `partition table gpt`: what blkid found, in words.
-    pub fn describe(&self) -> Vec<String> {
-        let mut said = Vec::new();
-        if let Some(table) = &self.part_table_type {
-            said.push(format!("partition table {table}"));
-        }
-        if self.fs_type.is_some() || self.fs_uuid.is_some() {
-            let mut text = self
-                .fs_type
-                .clone()
-                .unwrap_or_else(|| "a file system".into());
-            if let Some(label) = &self.fs_label {
-                text.push_str(&format!(" `{label}`"));
-            }
-            if let Some(uuid) = &self.fs_uuid {
-                text.push_str(&format!(" (uuid {uuid})"));
-            }
-            said.push(text);
-        }
-        said
-    }
-}
-
-/// A partition of a disk, as the kernel or a table on the disk describes it, with what each
-/// witness found in it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Partition {
-    /// The kernel's name (`nvme0n1p1`); for a partition only a table describes, which has no
-    /// device node, `nvme0n1 partition 1`.
-    pub name: String,
-    /// Its number in the partition table: by-id links name it `-partN`.
-    pub number: Option<u32>,
-    /// Where it starts on the disk, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub start_bytes: Option<u64>,
-    pub size_bytes: u64,
-    /// Who describes it: the kernel (then it has a device node), the tables on the disk.
-    pub listed_by: Vec<probe::PartitionSource>,
-    /// Our probe of its own first and last MiB.
-    pub probe: ProbeState,
-    /// udev's blkid view; None when udev has no record of it.
-    pub udev: Option<BlkidView>,
-    /// sysfs's `dev` of the partition: how a pool member on it is recognised.
-    pub major_minor: Option<String>,
-}
-
-impl Partition {
-    /// Whether the kernel lists it, so that it has a device node (and a by-id `-partN` link).
-    pub fn has_node(&self) -> bool {
-        self.listed_by.contains(&probe::PartitionSource::Kernel)
-    }
-
-    fn extent(&self) -> Option<probe::Extent> {
-        self.start_bytes.map(|offset| probe::Extent {
-            offset,
-            len: self.size_bytes,
-        })
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Disk {
-    pub name: String,
-    pub dev_node: String,
-    pub major_minor: Option<String>,
-    pub transport: Transport,
-    pub model: Option<String>,
-    pub serial: Option<String>,
-    pub firmware: Option<String>,
-    pub wwn: Option<String>,
-    /// The NVMe namespace id: a drive with several namespaces shares one serial among them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nsid: Option<u32>,
-    pub by_id: Vec<String>,
-    /// The path pools are built on: a stable /dev/disk/by-id link, else the device node.
-    pub preferred_path: String,
-    pub size_bytes: u64,
-    pub logical_block_size: u32,
-    pub physical_block_size: u32,
-    pub nvme_controller: Option<String>,
-    pub pci_address: Option<String>,
-    pub removable: bool,
-    pub read_only: bool,
-    pub partitions: Vec<Partition>,
-    /// Empty for candidates.
-    pub ineligible: Vec<Ineligible>,
-    /// Our probe of the disk's windows (its first 4 MiB and last 16 MiB).
-    pub probe: ProbeState,
-    /// udev's blkid view of the whole disk; None when udev has no record of it.
-    pub udev: Option<BlkidView>,
-}
-
-impl Disk {
-    pub fn is_candidate(&self) -> bool {
-        self.ineligible.is_empty()
-    }
-
-    pub fn partition_names(&self) -> Vec<&str> {
-        self.partitions.iter().map(|p| p.name.as_str()).collect()
-    }
-
-    /// The word `--wipe` names this namespace with: its serial, or `SERIAL/NSID` when another
-    /// namespace of `disks` shares the serial (consent is given per namespace). None without a
-    /// serial.
-    pub fn wipe_name(&self, disks: &[Disk]) -> Option<String> {
-        let serial = self.serial.as_deref()?;
-        let shared = disks
-            .iter()
-            .any(|d| d.name != self.name && d.serial.as_deref() == Some(serial));
-        match (shared, self.nsid) {
-            (false, _) => Some(serial.to_string()),
-            (true, Some(nsid)) => Some(format!("{serial}/{nsid}")),
-            (true, None) => None,
-        }
-    }
-
-    /// A short identity for messages: `nvme0n1 (Samsung SSD 990 PRO 2TB, serial S7...)`.
-    pub fn describe(&self) -> String {
-        let model = self.model.as_deref().unwrap_or("unknown model");
-        match &self.serial {
-            Some(serial) => format!("{} ({model}, serial {serial})", self.name),
-            None => format!("{} ({model})", self.name),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Inventory {
-    pub root: String,
-    /// False when /run/udev/data was missing: identities then come from sysfs alone.
-    pub udev_database: bool,
-    /// What could not be read, said once, for the report.
-    pub notes: Vec<String>,
-    pub disks: Vec<Disk>,
-    /// ZFS volumes (zd*), counted, not listed.
-    pub zvols: usize,
-    pub udev_zfs: UdevZfs,
-}
-
-/// What udev's own probe (blkid, which reads every label of a whole partition, where ours sees
-/// only the windows of a drive) says about ZFS on the listed devices and their
-/// partitions: where `zpool import` could find a pool.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct UdevZfs {
-    /// Devices and partitions udev recognised as `zfs_member`.
-    pub members: Vec<String>,
-    /// Devices and partitions without a readable udev record: nothing vouches for them.
-    pub unrecorded: Vec<String>,
-}
 
 /// Below this, a device is no pool member anyone means (ZFS itself needs 64 MiB).
 const MIN_CANDIDATE_BYTES: u64 = 8 * 1_000_000_000;
@@ -761,7 +275,7 @@ fn build_disk(
                 number: p.number,
                 start_bytes: p.start_sectors.map(|s| s.saturating_mul(512)),
                 size_bytes: p.size_sectors.unwrap_or(0).saturating_mul(512),
-                listed_by: vec![probe::PartitionSource::Kernel],
+                listed_by: vec![ondisk::PartitionSource::Kernel],
                 probe: ProbeState::NotProbed,
                 udev: records
                     .of(&p.name)
@@ -808,7 +322,7 @@ fn zfs_pool_members(
     (pools, seen)
 }
 
-/// Reads the windows of every NVMe candidate ([`probe::disk_windows`], and those of each
+/// Reads the windows of every NVMe candidate ([`ondisk::disk_windows`], and those of each
 /// partition) and records what is written there. Read-only: opens the device node for reading,
 /// nothing else. The drives are read at once: each read waits on its own device.
 pub fn probe_candidates(root: &HostRoot, inventory: &mut Inventory) {
@@ -849,31 +363,31 @@ pub(crate) fn probe_disk(root: &HostRoot, disk: &mut Disk) {
             Some(extent) => {
                 delegated.push(extent);
                 let own = bytes.slice(extent);
-                ProbeState::surveyed(probe::survey(&own, lbs, &[]), &own)
+                ProbeState::surveyed(ondisk::survey(&own, lbs, &[]), &own)
             }
             // A capture by an older snapshot-host: no start, but the partition's own windows.
             None => match read_own_node(root, p) {
-                Ok(own) => ProbeState::surveyed(probe::survey(&own, lbs, &[]), &own),
+                Ok(own) => ProbeState::surveyed(ondisk::survey(&own, lbs, &[]), &own),
                 Err(e) => ProbeState::Unreadable {
                     error: format!("/dev/{}: {e}", p.name),
                 },
             },
         };
     }
-    disk.probe = ProbeState::surveyed(probe::survey(&bytes, lbs, &delegated), &bytes);
+    disk.probe = ProbeState::surveyed(ondisk::survey(&bytes, lbs, &delegated), &bytes);
 }
 
 /// Reads the disk's windows, adds the partitions its tables describe to `disk.partitions`, and
 /// reads their windows too (through the disk, at their offsets).
-pub fn read_disk(root: &HostRoot, disk: &mut Disk) -> std::io::Result<probe::ReadBytes> {
+pub fn read_disk(root: &HostRoot, disk: &mut Disk) -> std::io::Result<ondisk::ReadBytes> {
     let source = DeviceSource::open(root, &disk.dev_node, disk.size_bytes)?;
-    let mut bytes = source.read(&probe::disk_windows(disk.size_bytes))?;
+    let mut bytes = source.read(&ondisk::disk_windows(disk.size_bytes))?;
     add_table_partitions(disk, &bytes);
-    let windows: Vec<probe::Extent> = disk
+    let windows: Vec<ondisk::Extent> = disk
         .partitions
         .iter()
         .filter_map(Partition::extent)
-        .flat_map(probe::partition_windows)
+        .flat_map(ondisk::partition_windows)
         .filter(|w| !bytes.covers(*w))
         .collect();
     source.read_into(&windows, &mut bytes)?;
@@ -881,19 +395,19 @@ pub fn read_disk(root: &HostRoot, disk: &mut Disk) -> std::io::Result<probe::Rea
 }
 
 /// The windows of a partition whose start is unknown, through its own device node.
-pub fn read_own_node(root: &HostRoot, partition: &Partition) -> std::io::Result<probe::ReadBytes> {
+pub fn read_own_node(root: &HostRoot, partition: &Partition) -> std::io::Result<ondisk::ReadBytes> {
     let node = format!("/dev/{}", partition.name);
-    let whole = probe::Extent {
+    let whole = ondisk::Extent {
         offset: 0,
         len: partition.size_bytes,
     };
-    DeviceSource::open(root, &node, partition.size_bytes)?.read(&probe::partition_windows(whole))
+    DeviceSource::open(root, &node, partition.size_bytes)?.read(&ondisk::partition_windows(whole))
 }
 
 /// The partitions the tables on the disk describe, merged with the kernel's: the same extent
 /// (or, where the kernel's start is unknown, the same number) is one partition listed by both.
-fn add_table_partitions(disk: &mut Disk, bytes: &probe::ReadBytes) {
-    let listed = probe::table_partitions(
+fn add_table_partitions(disk: &mut Disk, bytes: &ondisk::ReadBytes) {
+    let listed = ondisk::table_partitions(
         bytes.head(),
         bytes.tail(),
         disk.size_bytes,
@@ -929,7 +443,7 @@ fn add_table_partitions(disk: &mut Disk, bytes: &probe::ReadBytes) {
 /// writes the partition table first, inside the windows).
 pub fn device_is_blank(root: &HostRoot, path: &str, size: u64) -> bool {
     DeviceSource::open(root, path, size)
-        .and_then(|source| source.read(&probe::disk_windows(size)))
+        .and_then(|source| source.read(&ondisk::disk_windows(size)))
         .is_ok_and(|bytes| bytes.is_all_zero())
 }
 
@@ -939,7 +453,7 @@ enum DeviceSource {
     /// `size`: what sysfs says, which a full-size image may exceed.
     Device { file: fs::File, size: u64 },
     /// The bytes of the windows a capture holds.
-    Capture(probe::ReadBytes),
+    Capture(ondisk::ReadBytes),
 }
 
 impl DeviceSource {
@@ -971,20 +485,20 @@ impl DeviceSource {
         Ok(DeviceSource::Capture(bytes))
     }
 
-    fn read(&self, windows: &[probe::Extent]) -> std::io::Result<probe::ReadBytes> {
+    fn read(&self, windows: &[ondisk::Extent]) -> std::io::Result<ondisk::ReadBytes> {
         let size = match self {
             DeviceSource::Device { size, .. } => *size,
             DeviceSource::Capture(bytes) => bytes.size(),
         };
-        let mut bytes = probe::ReadBytes::new(size);
+        let mut bytes = ondisk::ReadBytes::new(size);
         self.read_into(windows, &mut bytes)?;
         Ok(bytes)
     }
 
     fn read_into(
         &self,
-        windows: &[probe::Extent],
-        into: &mut probe::ReadBytes,
+        windows: &[ondisk::Extent],
+        into: &mut ondisk::ReadBytes,
     ) -> std::io::Result<()> {
         use std::os::unix::fs::FileExt;
         for window in windows {
@@ -999,14 +513,14 @@ impl DeviceSource {
                     into.insert(window.offset, buf);
                 }
                 DeviceSource::Capture(captured) => {
-                    let part = captured.slice(probe::Extent {
+                    let part = captured.slice(ondisk::Extent {
                         offset: window.offset,
                         len: end - window.offset,
                     });
                     let mut at = window.offset;
                     for (offset, chunk) in part.chunks() {
                         if window.offset + offset > at {
-                            into.not_captured(probe::Extent {
+                            into.not_captured(ondisk::Extent {
                                 offset: at,
                                 len: window.offset + offset - at,
                             });
@@ -1015,7 +529,7 @@ impl DeviceSource {
                         at = window.offset + offset + chunk.len() as u64;
                     }
                     if at < end {
-                        into.not_captured(probe::Extent {
+                        into.not_captured(ondisk::Extent {
                             offset: at,
                             len: end - at,
                         });
@@ -1071,7 +585,7 @@ mod tests {
         (size, writes)
     }
 
-    fn kinds(probe: &ProbeState) -> Vec<probe::SignatureKind> {
+    fn kinds(probe: &ProbeState) -> Vec<ondisk::SignatureKind> {
         probe
             .signatures()
             .unwrap_or_default()
@@ -1097,8 +611,8 @@ mod tests {
         assert_eq!(
             kinds(&disk.probe),
             [
-                probe::SignatureKind::GptEntries,
-                probe::SignatureKind::GptEntries
+                ondisk::SignatureKind::GptEntries,
+                ondisk::SignatureKind::GptEntries
             ],
             "{:#?}",
             disk.probe
@@ -1106,9 +620,9 @@ mod tests {
         let first = &disk.partitions[0];
         assert_eq!(first.name, "nvme0n1 partition 1");
         assert_eq!(first.start_bytes, Some(1 << 20));
-        assert_eq!(first.listed_by, [probe::PartitionSource::GptEntries]);
+        assert_eq!(first.listed_by, [ondisk::PartitionSource::GptEntries]);
         assert!(!first.has_node());
-        assert_eq!(kinds(&first.probe), [probe::SignatureKind::Ext]);
+        assert_eq!(kinds(&first.probe), [ondisk::SignatureKind::Ext]);
         assert_eq!(disk.partitions.len(), 5);
         let found = crate::contents::findings(&disk);
         assert!(
@@ -1128,20 +642,20 @@ mod tests {
         assert_eq!(
             kinds(&disk.probe),
             [
-                probe::SignatureKind::ProtectiveMbr,
-                probe::SignatureKind::Gpt,
-                probe::SignatureKind::GptBackup
+                ondisk::SignatureKind::ProtectiveMbr,
+                ondisk::SignatureKind::Gpt,
+                ondisk::SignatureKind::GptBackup
             ]
         );
         let first = &disk.partitions[0];
         assert_eq!(
             first.listed_by,
             [
-                probe::PartitionSource::Gpt,
-                probe::PartitionSource::GptBackup
+                ondisk::PartitionSource::Gpt,
+                ondisk::PartitionSource::GptBackup
             ]
         );
-        assert_eq!(kinds(&first.probe), [probe::SignatureKind::Ext]);
+        assert_eq!(kinds(&first.probe), [ondisk::SignatureKind::Ext]);
         // Nothing else is there: every other byte read is accounted for or zero.
         assert!(
             matches!(&disk.probe, ProbeState::Read { unrecognised, .. } if unrecognised.is_empty())
@@ -1203,7 +717,7 @@ mod tests {
         // A whole-disk vdev of a 2 TB drive: partition 1's first labels at 1 MiB, its last
         // labels just below partition 9 (8 MiB) at the end.
         let size = 2_000_398_934_016u64;
-        let windows = probe::disk_windows(size);
+        let windows = ondisk::disk_windows(size);
         let covered = |offset: u64| windows.iter().any(|w| w.contains(offset));
         assert!(covered((1 << 20) + 512 * 1024 - 1));
         let part9 = size - (8 << 20) - 33 * 512;

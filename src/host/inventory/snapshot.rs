@@ -2,7 +2,9 @@
 //! sysfs's symlinks kept, so that `--root DIR` later sees the same host. This is how fixture hosts
 //! are recorded (in the QEMU guest) and what an administrator attaches to a bug report.
 
-use super::{sysfs, HostRoot, Transport};
+use super::sysfs;
+use crate::host::root::HostRoot;
+use crate::model::disk::Transport;
 use std::fs;
 use std::io;
 use std::os::unix::fs::symlink;
@@ -96,7 +98,10 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
 }
 
 /// Writes the bytes read of a device as a capture (see [`super::capture`]).
-fn write_capture(path: &Path, bytes: &super::probe::ReadBytes) -> Result<(), SnapshotError> {
+fn write_capture(
+    path: &Path,
+    bytes: &crate::formats::ondisk::ReadBytes,
+) -> Result<(), SnapshotError> {
     let (data, index) = super::capture::encode(bytes);
     write(path, &data)?;
     let mut index_path = path.as_os_str().to_owned();

@@ -10,9 +10,9 @@
 //! (`sys/class/block/NAME/dev`; a copy made by `debug snapshot-host` keeps only
 //! `sys/block/DISK/dev` and `sys/block/DISK/PART/dev`).
 
-use super::PoolMember;
 use crate::host::inventory::sysfs;
-use crate::host::inventory::HostRoot;
+use crate::host::root::HostRoot;
+use crate::model::pools::PoolMember;
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -5,14 +5,14 @@
 //! ([`super::devices`]) before it is returned.
 
 use crate::formats::zfs::{self, DatasetType};
-use crate::host::inventory::HostRoot;
 use crate::host::judge;
-use crate::host::zfs_state::{
-    devices, DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue,
-    OtherPool,
-};
+use crate::host::root::HostRoot;
+use crate::host::zfs_state::devices;
 use crate::host::ObserveError;
 use crate::layout::Layout;
+use crate::model::pools::{
+    DatasetKind, ImportablePool, Observed, ObservedDataset, ObservedPool, ObservedValue, OtherPool,
+};
 use crate::runner::{self, Output, Runner};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -310,7 +310,7 @@ fn observe_datasets(
 mod tests {
     use super::*;
     use crate::formats::zfs::VdevClass;
-    use crate::host::zfs_state::{PoolMember, Presence};
+    use crate::model::pools::{PoolMember, Presence};
     use crate::runner::{ReplayRunner, Transcript};
 
     /// The fixture host qemu-default: nvme0n1 (S2TA0001) and its by-id links, no partitions.

@@ -11,8 +11,8 @@ mod storage;
 
 use cli::Request;
 use failure::Failure;
+use phoenix_zfs::formats::mountinfo;
 use phoenix_zfs::formats::proxmox::storage_cfg::{Section, StorageConfig};
-use phoenix_zfs::host::inventory::mounts;
 use phoenix_zfs::report::Report;
 use status::StatusRow;
 use std::path::{Path, PathBuf};
@@ -123,7 +123,7 @@ impl storage::Host for RealHost {
             return false;
         };
         let table = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-        mounts::parse(&table)
+        mountinfo::parse(&table)
             .iter()
             .any(|m| Path::new(&m.mountpoint) == real)
     }

@@ -261,7 +261,7 @@ fn valid_node_name(name: &str) -> bool {
 
 /// ZFSPoolPlugin.pm verify_zfs_blocksize, over the library's reading of pve-storage's pattern.
 fn check_blocksize(value: &str) -> Result<String, String> {
-    let Some(bytes) = phoenix_zfs::formats::proxmox::blocksize_number(value) else {
+    let Some(bytes) = phoenix_zfs::formats::proxmox::blocksize::blocksize_number(value) else {
         return Err(format!(
             "invalid ZFS blocksize format '{value}'. Use a positive number (no leading zeros) with an optional 'k' or 'm' suffix."
         ));

@@ -232,9 +232,9 @@ mod tests {
     /// Recorded on the development machine (Linux 6.18): its own /proc/self/mountinfo, and that
     /// of a process in a mount namespace of its own (`unshare -m`) with a loop device mounted at a
     /// path holding a space (tests/fixtures/mounts/README.md).
-    const SELF: &str = include_str!("../../../tests/fixtures/mounts/dev-vm-self.mountinfo");
+    const SELF: &str = include_str!("../../tests/fixtures/mounts/dev-vm-self.mountinfo");
     const UNSHARED: &str =
-        include_str!("../../../tests/fixtures/mounts/dev-vm-unshare-loop.mountinfo");
+        include_str!("../../tests/fixtures/mounts/dev-vm-unshare-loop.mountinfo");
 
     #[test]
     fn reads_a_recorded_mountinfo() {

@@ -2,12 +2,15 @@
 //! firmware verdicts, observed ZFS state, and the plan that follows from them.
 
 use crate::firmware::{self, DriveFirmware};
-use crate::host::inventory::{self, HostRoot, Inventory};
-use crate::host::services::{self, HostServices};
+use crate::host::inventory;
+use crate::host::root::HostRoot;
+use crate::host::services;
 use crate::host::target::Target;
-use crate::host::zfs_state::Observed;
 use crate::layout::Layout;
 use crate::matching::{self, MatchReport};
+use crate::model::disk::{Disk, Inventory};
+use crate::model::pools::Observed;
+use crate::model::services::HostServices;
 use crate::plan::Action;
 use crate::plan::{self, Facts, Plan};
 use crate::runner::Runner;
@@ -50,7 +53,7 @@ pub fn assess(
     layout: &Layout,
     zfs: ZfsSource,
     consent: &crate::plan::Consent,
-    pending: &[crate::apply::journal::PendingCreate],
+    pending: &[crate::model::pending::PendingCreate],
     earlier: Option<&Assessment>,
 ) -> Result<Assessment, crate::host::ObserveError> {
     let expected = earlier.map(Assessment::pools_after_actions);
@@ -82,12 +85,12 @@ pub fn assess(
             // The probes and the scan can only take drives out of this match (a foreign pool's
             // member), and then another drive's health is read below, after the final match.
             let likely = matching::match_drives(layout, &inventory, &observed.existing_pools());
-            let likely: Vec<inventory::Disk> = drives_to_write(&likely, &inventory)
+            let likely: Vec<Disk> = drives_to_write(&likely, &inventory)
                 .into_iter()
                 .cloned()
                 .collect();
             let health = scope.spawn(move || {
-                let likely: Vec<&inventory::Disk> = likely.iter().collect();
+                let likely: Vec<&Disk> = likely.iter().collect();
                 services::observe_healths(root, runner, &likely)
             });
             inventory::probe_candidates(root, &mut inventory);
@@ -168,10 +171,7 @@ pub fn assess(
 
 /// The drives a pool is about to be made on (or a member replaced with): the matched drives not
 /// already in place.
-fn drives_to_write<'i>(
-    matching: &MatchReport,
-    inventory: &'i Inventory,
-) -> Vec<&'i inventory::Disk> {
+fn drives_to_write<'i>(matching: &MatchReport, inventory: &'i Inventory) -> Vec<&'i Disk> {
     matching
         .assignments
         .iter()

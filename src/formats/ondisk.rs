@@ -1,7 +1,7 @@
 //! On-disk signature probe: recognises what blkid and wipefs would find on a device, from the bytes
 //! read at its start and end; and ([`survey`]) the zero proof those bytes give or refuse.
 //!
-//! Every family lives in its own file under `probe/` and reads the device only through
+//! Every family lives in its own file under `ondisk/` and reads the device only through
 //! [`window::DeviceWindow`], which hands out bytes by absolute device offset and refuses (returns
 //! `None`) anything outside the probed head and tail. That is what keeps the probe total: damaged,
 //! truncated or hostile bytes make a family report nothing, never panic.
