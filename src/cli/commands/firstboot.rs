@@ -7,7 +7,7 @@ use crate::context::{Context, Need};
 use crate::failure::{print_error, Outcome};
 use phoenix_zfs::apply::{deferred, journal};
 use phoenix_zfs::exit::Exit;
-use phoenix_zfs::host::inventory::HostRoot;
+use phoenix_zfs::host::root::HostRoot;
 use phoenix_zfs::manifest::{self, signature_path, signing};
 use phoenix_zfs::plan::{Action, Consent};
 use phoenix_zfs::remedy;
