@@ -1,19 +1,26 @@
 #!/bin/sh
 # The guest half of `cargo xtask bench-guest`: in one boot, on the same three emulated
-# drives, the floor (the plain zpool/zfs commands of the default layout), `phoenix-zfs apply
-# --yes`, its converged rerun, and verify and the rerun again on a pool with 300 zvols and 5,000
-# snapshots. Each timing is a line `PHASE RUN NANOSECONDS` in $PHX_OUT/times; the host computes
-# medians and ratios. Needs the drives of qemu-tests/scenarios/01-first-boot.toml (models set
-# through phx.model on the kernel command line).
+# drives, pairs of the floor in lanes (the plain zpool/zfs commands of the default layout, run the
+# way apply runs them) and `phoenix-zfs apply --yes`, each on freshly blanked drives; the serial
+# floor as information; the converged rerun, and verify and the rerun again on a pool with 300
+# zvols and 5,000 snapshots. Each timing is a line `PHASE RUN NANOSECONDS` in $PHX_OUT/times;
+# every command of a pair is stamped on both sides (the floor's in floor-lanes-N.stamps, apply's
+# in its -v log, apply-N.stderr), and the host computes the pairs' ratios and the time apply
+# spends outside its commands. Needs the drives of qemu-tests/scenarios/01-first-boot.toml
+# (models set through phx.model on the kernel command line).
 set -u
 
 out="$PHX_OUT"
 pz=/usr/local/sbin/phoenix-zfs
 times="$out/times"
 : > "$times"
-# Four rounds each: with two, one lucky or unlucky floor run moved apply/floor by 0.05.
-FLOOR_ROUNDS=${FLOOR_ROUNDS:-4}
+# Eight pairs: the ratio is judged on their median, and a quarter of them may be disturbed
+# without moving it. Even, so that the last pair ends with apply (its order alternates) and the
+# reruns below find apply's pools and services.
+PAIRS=${PAIRS:-8}
+SERIAL_ROUNDS=${SERIAL_ROUNDS:-2}
 RERUNS=${RERUNS:-5}
+[ $((PAIRS % 2)) -eq 0 ] || { echo "bench-guest: PAIRS must be even, not $PAIRS" >&2; exit 1; }
 
 fail() {
     echo "bench-guest: $*" >&2
@@ -110,9 +117,11 @@ zfss=$(grep -c '^zfs create ' "$out/floor.sh")
 [ "$zpools" -eq 2 ] && [ "$zfss" -eq 8 ] || fail "the plan is not 2 zpool create + 8 zfs create: $(cat "$out/floor.sh")"
 
 # The same commands as apply runs them (src/apply/lanes.rs): each pool's zpool/zfs lines in a
-# shell of its own, the two shells at once, then the rest in order. apply's target is against this
+# shell of its own, the two shells at once, then the rest in order. apply is judged against this
 # one (like for like: what apply adds to the commands once they run side by side); the serial
-# floor above stays as information.
+# floor above stays as information. bash, for its fork-free $EPOCHREALTIME: every command is
+# stamped with its start and end on the wall clock apply's log uses (`ran ... at_us= us=`), in
+# microseconds, one line `START END COMMAND` per command appended to the file named by $1.
 lanes=0
 for pool in quickOS fastData; do
     grep -E "^(zpool create .* $pool |zfs create .* $pool/)" "$out/floor.sh" > "$out/lane-$pool.sh"
@@ -120,13 +129,21 @@ for pool in quickOS fastData; do
 done
 [ "$lanes" -eq $((zpools + zfss)) ] || fail "the two lanes hold $lanes of the $((zpools + zfss)) zpool/zfs commands"
 {
-    echo '#!/bin/sh'
-    echo "sh -e $out/lane-quickOS.sh & quick=\$!"
-    echo "sh -e $out/lane-fastData.sh & fast=\$!"
+    echo '#!/bin/bash'
+    echo 'stamps=$1'
+    echo 'stamp() { local s=$EPOCHREALTIME rc; "$@"; rc=$?; echo "${s/./} ${EPOCHREALTIME/./} $*" >> "$stamps"; return $rc; }'
+    for pool in quickOS fastData; do
+        echo "lane_$pool() {"
+        echo '    set -e'
+        sed 's/^/    stamp /' "$out/lane-$pool.sh"
+        echo '}'
+    done
+    echo 'lane_quickOS & quick=$!'
+    echo 'lane_fastData & fast=$!'
     echo 'wait $quick; q=$?; wait $fast; f=$?'
     echo '[ $q -eq 0 ] && [ $f -eq 0 ] || exit 1'
     echo 'set -e'
-    grep -vE '^(#!|set -e$|zpool |zfs )' "$out/floor.sh"
+    grep -vE '^(#!|set -e$|zpool |zfs )' "$out/floor.sh" | sed 's/^/stamp /'
 } > "$out/floor-lanes.sh"
 
 # Warm the page cache with every binary the timed phases use, so that neither side pays for
@@ -136,15 +153,46 @@ zfs list > /dev/null 2>&1
 "$pz" detect > /dev/null 2>&1
 sh -c true
 
-# The floor, the floor in lanes and the first apply take turns on the same drives.
-for round in $(seq 1 "$FLOOR_ROUNDS"); do
-    timed floor "$round" sh "$out/floor.sh" || fail "the floor script failed: $(cat "$out/floor-$round.stderr")"
-    blank
-    timed floor-lanes "$round" sh "$out/floor-lanes.sh" || fail "the floor in lanes failed: $(cat "$out/floor-lanes-$round.stderr")"
-    blank
-    timed apply "$round" "$pz" apply --yes || fail "apply failed: $(cat "$out/apply-$round.stdout" "$out/apply-$round.stderr")"
-    if [ "$round" -lt "$FLOOR_ROUNDS" ]; then
+# Blank drives before every timed run but the first (the boot starts on blank drives).
+fresh=yes
+blank_unless_fresh() {
+    if [ "$fresh" = yes ]; then
+        fresh=no
+    else
         blank
+    fi
+}
+
+# The serial floor, as information.
+for round in $(seq 1 "$SERIAL_ROUNDS"); do
+    blank_unless_fresh
+    timed floor "$round" sh "$out/floor.sh" || fail "the floor script failed: $(cat "$out/floor-$round.stderr")"
+done
+
+# The pairs: the floor in lanes and apply, each on freshly blanked drives, in turns whose order
+# alternates (apply first in odd pairs), so that a guest that slows down or speeds up across the
+# boot burdens both sides alike. apply logs at info (-v) for its commands' stamps, as the floor
+# stamps its own.
+floor_lanes() {
+    blank_unless_fresh
+    : > "$out/floor-lanes-$1.stamps"
+    timed floor-lanes "$1" bash "$out/floor-lanes.sh" "$out/floor-lanes-$1.stamps" \
+        || fail "the floor in lanes failed: $(cat "$out/floor-lanes-$1.stderr")"
+}
+apply_blank() {
+    blank_unless_fresh
+    timed apply "$1" "$pz" -v apply --yes || fail "apply failed: $(cat "$out/apply-$1.stdout" "$out/apply-$1.stderr")"
+}
+: > "$out/pairs"
+for pair in $(seq 1 "$PAIRS"); do
+    if [ $((pair % 2)) -eq 1 ]; then
+        echo "$pair apply-first" >> "$out/pairs"
+        apply_blank "$pair"
+        floor_lanes "$pair"
+    else
+        echo "$pair floor-first" >> "$out/pairs"
+        floor_lanes "$pair"
+        apply_blank "$pair"
     fi
 done
 

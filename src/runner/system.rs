@@ -6,7 +6,7 @@ use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Runs real processes.
 #[derive(Debug, Default)]
@@ -16,6 +16,7 @@ impl Runner for SystemRunner {
     fn run(&self, argv: &[String], timeout: Duration) -> Result<Output, RunError> {
         let command = display(argv);
         let started = Instant::now();
+        let started_at = SystemTime::now();
         let (program, args) = argv.split_first().ok_or_else(|| RunError::Spawn {
             command: command.clone(),
             source: io::Error::new(io::ErrorKind::InvalidInput, "empty command"),
@@ -60,17 +61,25 @@ impl Runner for SystemRunner {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             duration: started.elapsed(),
         };
-        log(&command, &output);
+        log(&command, started_at, &output);
         Ok(output)
     }
 }
 
-fn log(command: &str, output: &Output) {
+/// `at_us` (wall clock, microseconds since the epoch) and `us` place each command on the same
+/// clock as bash's `$EPOCHREALTIME`, which the floor of `cargo xtask bench-guest` stamps its
+/// commands with: the bench lays both sides' commands out side by side and counts the time apply
+/// spends outside any command.
+fn log(command: &str, started_at: SystemTime, output: &Output) {
     let ms = output.duration.as_millis() as u64;
+    let us = output.duration.as_micros() as u64;
+    let at_us = started_at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
     if output.success() {
-        tracing::info!(command = %command, code = 0, ms, "ran");
+        tracing::info!(command = %command, code = 0, ms, at_us, us, "ran");
     } else {
-        tracing::warn!(command = %command, code = ?output.code, ms, stderr = %output.stderr.trim(), "ran, failed");
+        tracing::warn!(command = %command, code = ?output.code, ms, at_us, us, stderr = %output.stderr.trim(), "ran, failed");
     }
     tracing::debug!(command = %command, stdout = %output.stdout, "output");
 }

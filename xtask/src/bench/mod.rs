@@ -8,6 +8,7 @@
 //! `phoenix-zfs --version` averages under 5 ms over 100 runs.
 
 pub mod guest;
+mod pairs;
 
 use crate::dist;
 use crate::flags::{BenchOptions, DistOptions};
