@@ -10,8 +10,8 @@ use phoenix_zfs::host::target::Situation;
 use phoenix_zfs::host::target::Target;
 use phoenix_zfs::layout::Layout;
 use phoenix_zfs::plan::Consent;
-use phoenix_zfs::report::Report;
 use phoenix_zfs::remedy;
+use phoenix_zfs::report::Report;
 use phoenix_zfs::runner::{RecordingRunner, ReplayRunner, Runner, SystemRunner, Transcript};
 use std::path::Path;
 

@@ -518,7 +518,10 @@ fn the_rules_recognise_what_they_look_for() {
 /// the machine never judges. The binary (src/cli/) stands above them all. A module is placed by
 /// the longest entry that names it or a module around it.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("base", &["runner", "log", "report", "exit", "glob", "remedy"]),
+    (
+        "base",
+        &["runner", "log", "report", "exit", "glob", "remedy"],
+    ),
     ("formats", &["formats"]),
     ("model", &["model"]),
     ("firmware policy", &["firmware"]),

@@ -28,13 +28,12 @@ fn confirm(question: &str) -> bool {
 /// `apply --plan FILE`: apply with the plan's layout and consent, its first round the kept one.
 pub fn run_kept(ctx: &Context, file: &Path, manifest: &Path, host_key: &Path) -> Outcome {
     let shown = file.display();
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| {
-            Failure::said(
-                Exit::Usage,
-                format!("{shown}: cannot read the plan: {}", Report(&e)),
-            )
-        })?;
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        Failure::said(
+            Exit::Usage,
+            format!("{shown}: cannot read the plan: {}", Report(&e)),
+        )
+    })?;
     let Some(kept) = kept::parse(&text) else {
         let make = ctx.remedies.plan_out(None, &[], false, file);
         let not = format!("not a plan `{}` wrote ({})", remedy::PLAN_OUT, kept::SCHEMA);
