@@ -81,8 +81,10 @@ cp /etc/pve/storage.cfg "$out/storage.cfg.installed"
 cp /etc/smartd.conf "$out/smartd.conf.installed"
 
 # Back to blank drives: destroy the pools, clear the labels of the partitions zpool made, erase
-# the partition tables, and let udev drop the partition links before the next step looks; and
-# storage.cfg and smartd.conf back as they were.
+# the partition tables, zero the windows phoenix-zfs reads for its proof of blank (the first 4 MiB
+# and the last 16 MiB: wipefs leaves the GPT's partition entries, which are data), and let udev
+# drop the partition links before the next step looks; and storage.cfg and smartd.conf back as
+# they were.
 blank() {
     for pool in quickOS fastData; do
         zpool list "$pool" > /dev/null 2>&1 && { zpool destroy "$pool" || fail "zpool destroy $pool"; }
@@ -92,7 +94,12 @@ blank() {
             [ -b "$part" ] && zpool labelclear -f "$part" > /dev/null 2>&1
         done
         wipefs --all --quiet "$d" || fail "wipefs $d"
-        blockdev --rereadpt "$(readlink -f "$d")" 2> /dev/null
+        dev=$(readlink -f "$d")
+        bytes=$(blockdev --getsize64 "$dev") || fail "blockdev --getsize64 $dev"
+        dd if=/dev/zero of="$dev" bs=1M count=4 conv=fsync status=none || fail "zeroing the head of $dev"
+        dd if=/dev/zero of="$dev" bs=1M count=16 seek=$((bytes - 16777216)) oflag=seek_bytes conv=fsync status=none \
+            || fail "zeroing the tail of $dev"
+        blockdev --rereadpt "$dev" 2> /dev/null
     done
     udevadm settle
     cp "$out/storage.cfg.installed" /etc/pve/storage.cfg
