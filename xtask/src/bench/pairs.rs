@@ -338,14 +338,19 @@ pub fn commands_table(pairs: &[Pair]) -> String {
     out
 }
 
-/// A zpool create line runs to hundreds of characters of by-id paths and properties; its tool,
-/// verb and target name say which command it is.
+/// A zpool create line runs to hundreds of characters of properties and by-id paths: its start
+/// (tool, verb, options) and its end (the pool's name and drives, a dataset's name) say which
+/// command it is.
 fn shortened(command: &str) -> String {
-    const WIDTH: usize = 100;
-    match command.char_indices().nth(WIDTH) {
-        Some((cut, _)) => format!("{}...", &command[..cut]),
-        None => command.to_string(),
+    const HEAD: usize = 48;
+    const TAIL: usize = 48;
+    let chars: Vec<char> = command.chars().collect();
+    if chars.len() <= HEAD + TAIL + 3 {
+        return command.to_string();
     }
+    let head: String = chars[..HEAD].iter().collect();
+    let tail: String = chars[chars.len() - TAIL..].iter().collect();
+    format!("{head}...{tail}")
 }
 
 fn median(runs: &[Duration]) -> Duration {
@@ -401,6 +406,19 @@ mod tests {
             floor: side(floor),
             apply: side(apply),
         }
+    }
+
+    #[test]
+    fn long_commands_keep_their_start_and_their_end() {
+        let create = format!(
+            "zpool create -o ashift=12 {} quickOS mirror /dev/disk/by-id/nvme-A /dev/disk/by-id/nvme-B",
+            "-O x=y ".repeat(30)
+        );
+        let short = shortened(&create);
+        assert!(short.starts_with("zpool create -o ashift=12"), "{short}");
+        assert!(short.ends_with("/dev/disk/by-id/nvme-B"), "{short}");
+        assert!(short.len() < 110, "{short}");
+        assert_eq!(shortened("zfs create quickOS/vm"), "zfs create quickOS/vm");
     }
 
     #[test]
